@@ -1,0 +1,25 @@
+// Linear-memory allocator for the control plane. Tables are allocated once, at
+// creation, with fixed capacities (as BPF maps are), so a bump allocator that
+// grows memory on demand is all the core needs. Nothing here runs per packet.
+
+let heapTop: usize = 0;
+
+/** Out of memory is reported, never trapped: callers get 0 and fail their create. */
+export function allocAligned(size: usize, align: usize = 64): usize {
+  if (heapTop == 0) heapTop = (__heap_base + 63) & ~<usize>63;
+  const start = (heapTop + align - 1) & ~(align - 1);
+  const end = start + size;
+  if (end < start) return 0; // overflow
+  const have = <usize>memory.size() << 16;
+  if (end > have) {
+    const pages = <i32>((end - have + 0xffff) >> 16);
+    if (memory.grow(pages) < 0) return 0;
+  }
+  heapTop = end;
+  return start;
+}
+
+/** Bytes of linear memory handed out so far (for memory-per-flow figures). */
+export function allocatedBytes(): usize {
+  return heapTop == 0 ? 0 : heapTop - __heap_base;
+}

@@ -1,0 +1,198 @@
+// Connection tracking: one LRU entry per flow keyed by its original tuple, plus
+// a reply entry keyed by the tuple replies carry (after DNAT/SNAT), which leads
+// back to the flow. One lifetime per flow, refreshed by packets either way, as
+// Linux conntrack keeps it; lifetimes and TCP handling follow Cilium's
+// bpf/lib/conntrack.h (SYN until a non-SYN packet is seen, FIN/RST closing per
+// direction, a SYN on a closing entry re-opens it).
+//
+// Key (16 bytes): +0 saddr u32 | +4 daddr u32 | +8 sport u16 | +10 dport u16 | +12 proto u8 | +13 zero
+// Flow (36 bytes, the LRU value; with the LRU's 12-byte slot header and key, one 64-byte line):
+//   +0  natSaddr u32   +4 natDaddr u32   +8 natSport u16   +10 natDport u16   (the tuple as it leaves)
+//   +12 service u32    +16 backend u32   (NONE when not a service flow)
+//   +20 expires u32    (virtual ms; the flow is gone once now >= expires)
+//   +24 state u32      (bits 0-7 CTF_*; bits 8-31 policy revision the verdict was made under)
+//   +28 packets u32    +32 bytes u32     (original direction, wrapping at 2^32)
+// Reply entry (24 bytes): +0 the flow's key (16) | +16 packets u32 | +20 bytes u32 (reply direction)
+
+import { ctFlows, ctReplies, backends, CT_KEY_SIZE, CT_FLOW_SIZE } from "./tables";
+import { lruLookup, lruPeek, lruFind, lruUpdate, lruDeleteSlot, lruEvicted, lruScratch, lruSlotAt, lruSlotCount,
+  lruKeyOf, lruValueOf, lruCount } from "./maps/lru";
+import { hashLookup, hashUpdate, hashDelete, hashCount } from "./maps/hash";
+import { arrayGet } from "./maps/array";
+import { allocAligned } from "./alloc";
+import { count, C_CT_CREATED, C_CT_EVICTED, C_CT_EXPIRED } from "./counters";
+import { CT_LIFETIME_TCP, CT_LIFETIME_SYN, CT_LIFETIME_CLOSE, CT_LIFETIME_NONTCP } from "./config";
+import { NONE, PROTO_TCP, TCP_SYN, TCP_FIN, TCP_RST, CT_ESTABLISHED, CT_REOPENED, CT_REPLY } from "./packet";
+
+export const F_NAT_SADDR = 0; export const F_NAT_DADDR = 4; export const F_NAT_SPORT = 8;
+export const F_NAT_DPORT = 10; export const F_SERVICE = 12; export const F_BACKEND = 16;
+export const F_EXPIRES = 20; export const F_STATE = 24; export const F_PACKETS = 28; export const F_BYTES = 32;
+export const R_FLOW_KEY = 0; export const R_PACKETS = 16; export const R_BYTES = 20;
+
+export const CTF_SEEN_NON_SYN: u32 = 1; // a packet without SYN was seen: established lifetime
+export const CTF_TX_CLOSING: u32 = 2;   // FIN/RST seen in the original direction
+export const CTF_RX_CLOSING: u32 = 4;   // FIN/RST seen in the reply direction
+export const CTF_SEEN_REPLY: u32 = 8;
+export const CTF_SNAT: u32 = 16;
+export const CTF_MASK: u32 = 0xff;
+
+let keyA: usize = 0; // scratch keys
+let keyB: usize = 0;
+let replyBuf: usize = 0;
+
+export function ctInit(): void {
+  keyA = allocAligned(16, 16); keyB = allocAligned(16, 16); replyBuf = allocAligned(24, 16);
+}
+
+// @ts-ignore: decorator
+@inline export function ctWriteKey(k: usize, saddr: u32, daddr: u32, sport: u16, dport: u16, proto: u8): void {
+  store<u32>(k, saddr); store<u32>(k, daddr, 4); store<u16>(k, sport, 8); store<u16>(k, dport, 10);
+  store<u32>(k, <u32>proto, 12);
+}
+
+export function ctScratchKey(): usize { return keyA; }
+
+/** The key replies of a flow carry: the leaving tuple reversed. */
+// @ts-ignore: decorator
+@inline function writeReplyKey(k: usize, flow: usize, proto: u8): void {
+  ctWriteKey(k, load<u32>(flow, F_NAT_DADDR), load<u32>(flow, F_NAT_SADDR),
+    load<u16>(flow, F_NAT_DPORT), load<u16>(flow, F_NAT_SPORT), proto);
+}
+
+/** Undo what hangs off a flow that is going away (its reply entry, the backend's connection count). */
+function releaseFlow(key: usize, flow: usize): void {
+  writeReplyKey(keyB, flow, load<u8>(key, 12));
+  hashDelete(ctReplies, keyB);
+  const be = load<u32>(flow, F_BACKEND);
+  if (be != NONE) {
+    const b = arrayGet(backends, be);
+    if (b != 0 && load<u32>(b, 12) > 0) store<u32>(b, load<u32>(b, 12) - 1, 12);
+  }
+}
+
+function removeFlowSlot(slot: usize): void {
+  releaseFlow(lruKeyOf(slot), lruValueOf(ctFlows, slot));
+  lruDeleteSlot(ctFlows, slot);
+}
+
+/**
+ * Live flow stored under `key`, or 0 (an expired one is removed on the way).
+ * A packet's lookup promotes the flow in the LRU order; a probe does not.
+ */
+export function ctLookupFlow(key: usize, now: u32, promote: bool = true): usize {
+  const v = promote ? lruLookup(ctFlows, key, now) : lruPeek(ctFlows, key);
+  if (v == 0) return 0;
+  if (load<u32>(v, F_EXPIRES) <= now) {
+    removeFlowSlot(lruFind(ctFlows, key));
+    count(C_CT_EXPIRED);
+    return 0;
+  }
+  return v;
+}
+
+/** Reply entry stored under `key` whose flow is live, or 0. Sets ctReplyFlow to that flow. */
+export let ctReplyFlow: usize = 0;
+export function ctLookupReply(key: usize, now: u32, promote: bool = true): usize {
+  const r = hashLookup(ctReplies, key);
+  if (r == 0) return 0;
+  ctReplyFlow = ctLookupFlow(r + R_FLOW_KEY, now, promote);
+  return ctReplyFlow == 0 ? 0 : r; // an expired flow took its reply entry with it
+}
+
+/** Whether a live flow already leaves with the tuple whose replies carry `replyKey`. */
+export function ctReplyKeyTaken(replyKey: usize, now: u32): bool {
+  return ctLookupReply(replyKey, now, false) != 0;
+}
+
+/**
+ * Update a flow's TCP state and lifetime for a packet with `flags` going
+ * `reply` or original way. Returns CT_ESTABLISHED, CT_REPLY or CT_REOPENED.
+ */
+export function ctRefresh(flow: usize, proto: u8, flags: u8, reply: bool, now: u32): u8 {
+  let state = load<u32>(flow, F_STATE);
+  let result: u8 = reply ? CT_REPLY : CT_ESTABLISHED;
+  let lifetime = CT_LIFETIME_NONTCP;
+  if (reply) state |= CTF_SEEN_REPLY;
+  if (proto == PROTO_TCP) {
+    if ((flags & TCP_SYN) != 0 && (state & (CTF_TX_CLOSING | CTF_RX_CLOSING)) != 0) {
+      // A new SYN on a closing connection re-opens it (Cilium: CT_REOPENED).
+      state &= ~(CTF_TX_CLOSING | CTF_RX_CLOSING | CTF_SEEN_NON_SYN);
+      result = CT_REOPENED;
+    }
+    if ((flags & TCP_RST) != 0) state |= CTF_TX_CLOSING | CTF_RX_CLOSING;
+    else if ((flags & TCP_FIN) != 0) state |= reply ? CTF_RX_CLOSING : CTF_TX_CLOSING;
+    if ((flags & TCP_SYN) == 0) state |= CTF_SEEN_NON_SYN;
+    if ((state & (CTF_TX_CLOSING | CTF_RX_CLOSING)) == (CTF_TX_CLOSING | CTF_RX_CLOSING)) lifetime = CT_LIFETIME_CLOSE;
+    else lifetime = (state & CTF_SEEN_NON_SYN) != 0 ? CT_LIFETIME_TCP : CT_LIFETIME_SYN;
+  }
+  store<u32>(flow, state, F_STATE);
+  const expires = now + lifetime;
+  store<u32>(flow, expires < now ? 0xffffffff : expires, F_EXPIRES); // saturate, never wrap
+  return result;
+}
+
+/**
+ * Create a flow (original tuple in `key`) leaving as natSaddr:natSport -> natDaddr:natDport.
+ * A full table evicts its least recently used flow first. Returns the flow, or 0
+ * if the reply entry could not be stored (CT_MAP_INSERTION_FAILED).
+ */
+export function ctCreate(key: usize, natSaddr: u32, natDaddr: u32, natSport: u16, natDport: u16,
+  service: u32, backend: u32, stateBits: u32, revision: u32, now: u32): usize {
+  const flow = lruUpdate(ctFlows, key, now);
+  if (lruEvicted) {
+    const victim = lruScratch(ctFlows);
+    releaseFlow(victim, victim + CT_KEY_SIZE);
+    count(C_CT_EVICTED);
+  }
+  store<u32>(flow, natSaddr, F_NAT_SADDR); store<u32>(flow, natDaddr, F_NAT_DADDR);
+  store<u16>(flow, natSport, F_NAT_SPORT); store<u16>(flow, natDport, F_NAT_DPORT);
+  store<u32>(flow, service, F_SERVICE); store<u32>(flow, backend, F_BACKEND);
+  store<u32>(flow, stateBits | (revision << 8), F_STATE);
+  store<u32>(flow, 0, F_PACKETS); store<u32>(flow, 0, F_BYTES);
+  store<u32>(flow, 0, F_EXPIRES);
+  memory.copy(replyBuf, key, CT_KEY_SIZE);
+  store<u32>(replyBuf, 0, R_PACKETS); store<u32>(replyBuf, 0, R_BYTES);
+  writeReplyKey(keyB, flow, load<u8>(key, 12));
+  if (hashUpdate(ctReplies, keyB, replyBuf) != 0) {
+    lruDeleteSlot(ctFlows, lruFind(ctFlows, key));
+    return 0;
+  }
+  if (backend != NONE) {
+    const b = arrayGet(backends, backend);
+    if (b != 0) store<u32>(b, load<u32>(b, 12) + 1, 12);
+  }
+  count(C_CT_CREATED);
+  return flow;
+}
+
+/** Remove every expired flow (the GC pass). Returns how many went. */
+export function ctGc(now: u32): u32 {
+  let removed: u32 = 0;
+  const n = lruSlotCount(ctFlows);
+  for (let i: u32 = 0; i < n; i++) {
+    // Backward shift may pull a later entry into slot i: look at i again after a removal.
+    while (true) {
+      const s = lruSlotAt(ctFlows, i);
+      if (s == 0 || load<u32>(lruValueOf(ctFlows, s), F_EXPIRES) > now) break;
+      removeFlowSlot(s);
+      removed++;
+    }
+  }
+  count(C_CT_EXPIRED, removed);
+  return removed;
+}
+
+export function ctFlowCount(): u32 { return lruCount(ctFlows); }
+export function ctReplyCount(): u32 { return hashCount(ctReplies); }
+
+/** Forget the policy revision of every flow (when the 24-bit revision wraps). */
+export function ctClearRevisions(): void {
+  const n = lruSlotCount(ctFlows);
+  for (let i: u32 = 0; i < n; i++) {
+    const s = lruSlotAt(ctFlows, i);
+    if (s != 0) {
+      const v = lruValueOf(ctFlows, s);
+      store<u32>(v, load<u32>(v, F_STATE) & CTF_MASK, F_STATE);
+    }
+  }
+}

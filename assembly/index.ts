@@ -1,0 +1,158 @@
+// The module's exports: the control-plane API the host calls to create and
+// write maps (never per packet), process() for whole batches, and thin map
+// shims used by the model-based tests. Everything returns a status; bad
+// arguments are refused, never trapped on.
+
+import { tablesInit, nodes, frontends, services, backends, backendSlots, maglevCells, ipcache, policy,
+  setPolicyRevision, policyRevision, SERVICE_SIZE, NODE_SIZE } from "./tables";
+import { arrayGet, arrayCapacity, arrayBase } from "./maps/array";
+import { hashUpdate, hashDelete } from "./maps/hash";
+import { lpmUpdate, lpmDelete } from "./maps/lpm";
+import { ctInit, ctGc, ctFlowCount, ctReplyCount, ctClearRevisions, ctLookupFlow, ctWriteKey, ctScratchKey } from "./conntrack";
+import { lbInit, frontendKey, B_ADDR, B_PORT, B_NODE, B_WEIGHT, B_FLAGS } from "./lb";
+import { natInit } from "./nat";
+import { processBatch } from "./pipeline";
+import { countersPtr, COUNTERS } from "./counters";
+import { allocAligned, allocatedBytes } from "./alloc";
+import { PKT_STRIDE } from "./packet";
+
+export { setLifetimes, setNatPorts, setPolicyRecheck, setHashSeed } from "./config";
+export { prngSeed, prngState } from "./prng";
+export { allocatedBytes } from "./alloc";
+
+const E_RANGE: i32 = -34;  // -ERANGE: index or size out of the map's capacity
+const E_INVAL: i32 = -22;
+
+let ready = false;
+
+/** Create every map. 0 on success, else the number of the map that failed (see tables.ts). */
+export function init(maxFlows: u32, maxServices: u32, maxFrontends: u32, maxBackends: u32, maxSlots: u32,
+  maxMaglevCells: u32, maxAffinity: u32, maxIpcache: u32, maxPolicy: u32, maxNodes: u32, ctPromoteMs: u32): i32 {
+  if (ready) return -1;
+  const rc = tablesInit(maxFlows, maxServices, maxFrontends, maxBackends, maxSlots, maxMaglevCells,
+    maxAffinity, maxIpcache, maxPolicy, maxNodes, ctPromoteMs);
+  if (rc != 0) return rc;
+  ctInit(); lbInit(); natInit();
+  ready = true;
+  return 0;
+}
+
+export function process(batch: usize, n: u32, now: u32): u32 { return ready ? processBatch(batch, n, now) : 0; }
+export function gc(now: u32): u32 { return ready ? ctGc(now) : 0; }
+
+/** A batch buffer for `n` packets in linear memory (allocated once and reused by the host). */
+export function batchAlloc(n: u32): usize { return allocAligned(<usize>n * PKT_STRIDE, 64); }
+export function scratchAlloc(size: u32): usize { return allocAligned(size, 16); }
+
+export function nodeSet(id: u32, addr: u32): i32 {
+  const n = arrayGet(nodes, id);
+  if (n == 0) return E_RANGE;
+  store<u32>(n, addr); store<u32>(n, addr != 0 ? 1 : 0, 4);
+  return 0;
+}
+
+export function frontendUpsert(vip: u32, port: u32, proto: u32, index: u32): i32 {
+  if (index >= arrayCapacity(services)) return E_RANGE;
+  const k = frontendKey(vip, <u16>port, <u8>proto);
+  const v = scratchValue(); store<u32>(v, index);
+  return hashUpdate(frontends, k, v);
+}
+export function frontendDelete(vip: u32, port: u32, proto: u32): bool {
+  return hashDelete(frontends, frontendKey(vip, <u16>port, <u8>proto));
+}
+
+/** Point service `index` at `count` backend slots from `slots` and (Maglev) M cells from `maglev`. */
+export function serviceSet(index: u32, slots: u32, count: u32, algo: u32, flags: u32, affinityMs: u32,
+  maglev: u32, maglevM: u32): i32 {
+  const s = arrayGet(services, index);
+  if (s == 0 || count > 0xffff || <u64>slots + count > <u64>arrayCapacity(backendSlots)) return E_RANGE;
+  if (algo == 2 && (maglevM == 0 || <u64>maglev + maglevM > <u64>arrayCapacity(maglevCells))) return E_RANGE;
+  if (algo > 5) return E_INVAL;
+  for (let i: u32 = 0; i < count; i++) {
+    if (load<u32>(arrayBase(backendSlots) + ((<usize>slots + i) << 2)) >= arrayCapacity(backends)) return E_RANGE;
+  }
+  if (algo == 2) {
+    for (let i: u32 = 0; i < maglevM; i++) {
+      if (<u32>load<u16>(arrayBase(maglevCells) + ((<usize>maglev + i) << 1)) >= count) return E_RANGE;
+    }
+  }
+  const rr = load<u32>(s, 20);
+  memory.fill(s, 0, SERVICE_SIZE);
+  store<u32>(s, slots); store<u16>(s, <u16>count, 4); store<u8>(s, <u8>algo, 6); store<u8>(s, <u8>flags, 7);
+  store<u32>(s, affinityMs, 8); store<u32>(s, maglev, 12); store<u32>(s, maglevM, 16);
+  store<u32>(s, rr, 20);
+  return 0;
+}
+
+export function backendSet(id: u32, addr: u32, port: u32, node: u32, weight: u32, flags: u32): i32 {
+  const b = arrayGet(backends, id);
+  if (b == 0) return E_RANGE;
+  store<u32>(b, addr, B_ADDR); store<u16>(b, <u16>port, B_PORT); store<u16>(b, <u16>node, B_NODE);
+  store<u16>(b, <u16>weight, B_WEIGHT); store<u16>(b, <u16>flags, B_FLAGS); // active count survives updates
+  return 0;
+}
+export function backendActive(id: u32): u32 {
+  const b = arrayGet(backends, id);
+  return b == 0 ? 0 : load<u32>(b, 12);
+}
+
+export function backendSlotsBase(): usize { return arrayBase(backendSlots); }
+export function backendSlotsCapacity(): u32 { return arrayCapacity(backendSlots); }
+export function maglevBase(): usize { return arrayBase(maglevCells); }
+export function maglevCapacity(): u32 { return arrayCapacity(maglevCells); }
+
+export function ipcacheUpsert(addr: u32, plen: u32, identity: u32, endpoint: u32, node: u32, flags: u32): i32 {
+  const v = scratchValue();
+  store<u32>(v, identity); store<u32>(v, endpoint, 4); store<u16>(v, <u16>node, 8); store<u16>(v, <u16>flags, 10);
+  return lpmUpdate(ipcache, addr, plen, v);
+}
+export function ipcacheDelete(addr: u32, plen: u32): bool { return lpmDelete(ipcache, addr, plen); }
+
+function policyKey(endpoint: u32, identity: u32, port: u32, proto: u32, dir: u32): usize {
+  const k = scratchKey();
+  store<u32>(k, endpoint); store<u32>(k, identity, 4); store<u16>(k, <u16>port, 8);
+  store<u8>(k, <u8>proto, 10); store<u8>(k, <u8>dir, 11); store<u32>(k, 0, 12);
+  return k;
+}
+export function policyUpsert(endpoint: u32, identity: u32, port: u32, proto: u32, dir: u32, rule: u32, verdict: u32): i32 {
+  if (dir > 1 || verdict < 1 || verdict > 2) return E_INVAL;
+  const v = scratchValue(); store<u32>(v, rule); store<u32>(v, verdict, 4);
+  return hashUpdate(policy, policyKey(endpoint, identity, port, proto, dir), v);
+}
+export function policyDelete(endpoint: u32, identity: u32, port: u32, proto: u32, dir: u32): bool {
+  return hashDelete(policy, policyKey(endpoint, identity, port, proto, dir));
+}
+/** Announce a policy change: established flows are judged again on their next packet. */
+export function policyBump(): u32 {
+  let r = (policyRevision + 1) & 0xffffff;
+  if (r == 0) { ctClearRevisions(); r = 1; } // revision 0 means "never judged"
+  setPolicyRevision(r);
+  return r;
+}
+
+export function countersBase(): usize { return countersPtr; }
+export function countersLength(): u32 { return COUNTERS; }
+export function ctCount(): u32 { return ctFlowCount(); }
+export function ctReplies(): u32 { return ctReplyCount(); }
+
+/** The live flow with this original tuple (without promoting it), or 0. For inspection. */
+export function ctPeek(saddr: u32, daddr: u32, sport: u32, dport: u32, proto: u32, now: u32): usize {
+  const k = ctScratchKey();
+  ctWriteKey(k, saddr, daddr, <u16>sport, <u16>dport, <u8>proto);
+  return ctLookupFlow(k, now, false);
+}
+
+let scratchK: usize = 0; let scratchV: usize = 0;
+function scratchKey(): usize { if (scratchK == 0) scratchK = allocAligned(64, 16); return scratchK; }
+function scratchValue(): usize { if (scratchV == 0) scratchV = allocAligned(64, 16); return scratchV; }
+
+// Map shims for the model-based tests (test/maps.test.ts): the same code the pipeline runs.
+export { hashCreate, hashLookup, hashUpdate, hashDelete, hashCount, hashFailures } from "./maps/hash";
+export { lruCreate, lruLookup, lruPeek, lruUpdate, lruDelete, lruCount, lruEvictions, lruOldest, lruNewer,
+  lruKeyOf, lruValueOf } from "./maps/lru";
+export { lpmCreate, lpmUpdate, lpmDelete, lpmLookup, lpmGet, lpmCount } from "./maps/lpm";
+export { arrayCreate, arrayGet, arrayCapacity } from "./maps/array";
+export function lruLastEvicted(): bool { return lruEvictedFlag(); }
+import { lruEvicted } from "./maps/lru";
+function lruEvictedFlag(): bool { return lruEvicted; }
+export { NODE_SIZE };

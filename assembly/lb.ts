@@ -1,0 +1,140 @@
+// Service lookup and endpoint selection.
+//
+// frontend key (8 bytes): +0 vip u32 | +4 port u16 | +6 proto u8 | +7 zero  -> service index u32
+//   (one entry per ClusterIP / NodePort-on-node-address / LoadBalancer / external IP frontend)
+// service (32 bytes):
+//   +0  slots u32 (first backend slot)  +4 count u16  +6 algo u8  +7 flags u8 (SVC_*)
+//   +8  affinity timeout ms u32 (0: no session affinity)
+//   +12 maglev u32 (first Maglev cell)  +16 maglev M u32  +20 round-robin cursor u32
+// backend (16 bytes):
+//   +0 addr u32  +4 port u16  +6 node u16  +8 weight u16  +10 flags u16 (BE_VALID)  +12 active flows u32
+// affinity key (8 bytes): client u32 | service u32  ->  backend u32 | last used ms u32
+//
+// Algorithms: RANDOM is kube-proxy's (iptables statistic / nftables numgen,
+// uniform over endpoints); WEIGHTED draws in proportion to weights; MAGLEV
+// looks the flow hash up in the service's table (built by the host as Cilium's
+// agent does); RR, LC and SH are IPVS's rr, lc and sh schedulers.
+
+import { frontends, services, backendSlots, backends, maglevCells, affinity } from "./tables";
+import { hashLookup } from "./maps/hash";
+import { arrayGet, arrayBase } from "./maps/array";
+import { lruPeek, lruUpdate, lruEvicted } from "./maps/lru";
+import { allocAligned } from "./alloc";
+import { hashTuple, hashAddr } from "./hash";
+import { prngNext } from "./prng";
+import { HASH_SEED } from "./config";
+import { count, C_AFFINITY_EVICTED } from "./counters";
+import { NONE } from "./packet";
+
+export const ALGO_RANDOM: u8 = 0; export const ALGO_WEIGHTED: u8 = 1; export const ALGO_MAGLEV: u8 = 2;
+export const ALGO_RR: u8 = 3; export const ALGO_LC: u8 = 4; export const ALGO_SH: u8 = 5;
+export const SVC_MASQ_EXTERNAL: u8 = 1; // masquerade sources outside the pod network
+export const SVC_MASQ_ALWAYS: u8 = 2;   // masquerade everything (kube-proxy --masquerade-all)
+export const BE_VALID: u16 = 1;
+
+export const S_SLOTS = 0; export const S_COUNT = 4; export const S_ALGO = 6; export const S_FLAGS = 7;
+export const S_AFFINITY = 8; export const S_MAGLEV = 12; export const S_MAGLEV_M = 16; export const S_RR = 20;
+export const B_ADDR = 0; export const B_PORT = 4; export const B_NODE = 6; export const B_WEIGHT = 8;
+export const B_FLAGS = 10; export const B_ACTIVE = 12;
+
+let feKey: usize = 0;
+let affKey: usize = 0;
+/** Set by selectBackend: whether session affinity chose the backend. */
+export let selectedByAffinity: bool = false;
+
+export function lbInit(): void { feKey = allocAligned(8, 8); affKey = allocAligned(8, 8); }
+
+/** Service index of the frontend (vip, port, proto), or NONE. */
+// @ts-ignore: decorator
+@inline export function lookupService(vip: u32, port: u16, proto: u8): u32 {
+  store<u32>(feKey, vip); store<u32>(feKey, <u32>port | (<u32>proto << 16), 4);
+  const v = hashLookup(frontends, feKey);
+  return v == 0 ? NONE : load<u32>(v);
+}
+
+export function frontendKey(vip: u32, port: u16, proto: u8): usize {
+  store<u32>(feKey, vip); store<u32>(feKey, <u32>port | (<u32>proto << 16), 4);
+  return feKey;
+}
+
+// @ts-ignore: decorator
+@inline function slotBackend(svc: usize, slot: u32): u32 {
+  return load<u32>(arrayBase(backendSlots) + ((<usize>load<u32>(svc, S_SLOTS) + slot) << 2));
+}
+
+function inService(svc: usize, backend: u32): bool {
+  const n = <u32>load<u16>(svc, S_COUNT);
+  for (let i: u32 = 0; i < n; i++) if (slotBackend(svc, i) == backend) return true;
+  return false;
+}
+
+function pickSlot(svc: usize, saddr: u32, daddr: u32, sport: u16, dport: u16, proto: u8): u32 {
+  const n = <u32>load<u16>(svc, S_COUNT);
+  const algo = load<u8>(svc, S_ALGO);
+  if (algo == ALGO_MAGLEV) {
+    const m = load<u32>(svc, S_MAGLEV_M);
+    const cell = hashTuple(saddr, daddr, sport, dport, proto, HASH_SEED) % m;
+    return <u32>load<u16>(arrayBase(maglevCells) + ((<usize>load<u32>(svc, S_MAGLEV) + cell) << 1));
+  }
+  if (algo == ALGO_WEIGHTED) {
+    let total: u32 = 0; // summed here, so a weight change needs no service rewrite
+    for (let i: u32 = 0; i < n; i++) total += <u32>load<u16>(arrayGet(backends, slotBackend(svc, i)), B_WEIGHT);
+    if (total == 0) return NONE;
+    const r = prngNext() % total;
+    let acc: u32 = 0;
+    for (let i: u32 = 0; i < n; i++) {
+      const b = arrayGet(backends, slotBackend(svc, i));
+      acc += <u32>load<u16>(b, B_WEIGHT);
+      if (r < acc) return i;
+    }
+    return NONE;
+  }
+  if (algo == ALGO_RR) {
+    const c = load<u32>(svc, S_RR);
+    store<u32>(svc, c + 1, S_RR);
+    return c % n;
+  }
+  if (algo == ALGO_LC) {
+    let best: u32 = 0; let bestActive: u32 = 0xffffffff;
+    for (let i: u32 = 0; i < n; i++) {
+      const a = load<u32>(arrayGet(backends, slotBackend(svc, i)), B_ACTIVE);
+      if (a < bestActive) { bestActive = a; best = i; }
+    }
+    return best;
+  }
+  if (algo == ALGO_SH) return hashAddr(saddr, HASH_SEED) % n;
+  return prngNext() % n; // ALGO_RANDOM
+}
+
+/**
+ * Backend for a new flow to service `index`, or NONE when it has none.
+ * Session affinity (ClientIP) reuses the client's last backend while it is
+ * still in the service and was used less than the timeout ago (iptables
+ * `recent --rcheck --seconds`), and records the choice either way.
+ */
+export function selectBackend(index: u32, svc: usize, saddr: u32, daddr: u32, sport: u16, dport: u16,
+  proto: u8, now: u32): u32 {
+  selectedByAffinity = false;
+  if (load<u16>(svc, S_COUNT) == 0) return NONE;
+  const timeout = load<u32>(svc, S_AFFINITY);
+  let backend = NONE;
+  if (timeout != 0) {
+    store<u32>(affKey, saddr); store<u32>(affKey, index, 4);
+    const a = lruPeek(affinity, affKey);
+    if (a != 0 && now - load<u32>(a, 4) < timeout && inService(svc, load<u32>(a))) {
+      backend = load<u32>(a);
+      selectedByAffinity = true;
+    }
+  }
+  if (backend == NONE) {
+    const slot = pickSlot(svc, saddr, daddr, sport, dport, proto);
+    if (slot == NONE) return NONE;
+    backend = slotBackend(svc, slot);
+  }
+  if (timeout != 0) {
+    const a = lruUpdate(affinity, affKey, now);
+    if (lruEvicted) count(C_AFFINITY_EVICTED);
+    store<u32>(a, backend); store<u32>(a, now, 4);
+  }
+  return backend;
+}

@@ -1,0 +1,24 @@
+// Helpers shared by the map implementations.
+
+/** Keys are a whole number of u32 words; compared a word at a time. */
+// @ts-ignore: decorator
+@inline export function keyEquals(a: usize, b: usize, keySize: u32): bool {
+  if (keySize == 16) {
+    return load<u64>(a) == load<u64>(b) && load<u64>(a, 8) == load<u64>(b, 8);
+  }
+  if (keySize == 8) return load<u64>(a) == load<u64>(b);
+  for (let i: u32 = 0; i < keySize; i += 4) {
+    if (load<u32>(a + i) != load<u32>(b + i)) return false;
+  }
+  return true;
+}
+
+/** Smallest power of two >= 2*n: tables stay at most half full, so probes stay short. */
+export function slotsFor(maxEntries: u32): u32 {
+  let s: u32 = 8;
+  while (s < maxEntries * 2) s <<= 1;
+  return s;
+}
+
+export const MAP_OK: i32 = 0;
+export const MAP_E2BIG: i32 = -7; // BPF returns -E2BIG when a full, non-LRU map is updated

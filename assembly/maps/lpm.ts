@@ -1,0 +1,84 @@
+// Longest-prefix-match map for IPv4 CIDRs (BPF_MAP_TYPE_LPM_TRIE semantics:
+// a lookup of an address returns the value of the longest stored prefix that
+// contains it). Stored as one fixed-key hash map keyed by (masked address,
+// prefix length) plus a bitmap of the lengths in use; a lookup probes the
+// lengths present, longest first, so a /32-heavy ipcache costs one probe and
+// the cost never grows with the number of prefixes. Host bits are masked on
+// insert, as the kernel's trie does.
+//
+// Header (at `m`): +0 hash map u32 | +8 lengths bitmap u64 (bit L = some /L stored)
+//                  +16 count per length, 33 x u32 | +148 scratch key (8 bytes)
+
+import { allocAligned } from "../alloc";
+import { hashCreate, hashLookup, hashUpdate, hashDelete, hashCount } from "./hash";
+import { MAP_OK } from "./common";
+
+const P_MAP = 0; const P_LENGTHS = 8; const P_COUNTS = 16; const P_KEY = 152;
+
+// @ts-ignore: decorator
+@inline export function prefixMask(plen: u32): u32 {
+  return plen == 0 ? 0 : <u32>(0xffffffff << (32 - plen));
+}
+
+export function lpmCreate(valueSize: u32, maxEntries: u32): usize {
+  const m = allocAligned(168, 64);
+  if (m == 0) return 0;
+  memory.fill(m, 0, 168);
+  const h = hashCreate(8, valueSize, maxEntries);
+  if (h == 0) return 0;
+  store<u32>(m, <u32>h, P_MAP);
+  return m;
+}
+
+/** Insert or overwrite prefix addr/plen. Returns MAP_OK, or a negative error (full, bad length). */
+export function lpmUpdate(m: usize, addr: u32, plen: u32, value: usize): i32 {
+  if (plen > 32) return -22; // -EINVAL
+  const k = m + P_KEY;
+  store<u32>(k, addr & prefixMask(plen)); store<u32>(k, plen, 4);
+  const h = <usize>load<u32>(m, P_MAP);
+  const existed = hashLookup(h, k) != 0;
+  const rc = hashUpdate(h, k, value);
+  if (rc == MAP_OK && !existed) {
+    const c = m + P_COUNTS + (<usize>plen << 2);
+    store<u32>(c, load<u32>(c) + 1);
+    store<u64>(m, load<u64>(m, P_LENGTHS) | (<u64>1 << plen), P_LENGTHS);
+  }
+  return rc;
+}
+
+export function lpmDelete(m: usize, addr: u32, plen: u32): bool {
+  if (plen > 32) return false;
+  const k = m + P_KEY;
+  store<u32>(k, addr & prefixMask(plen)); store<u32>(k, plen, 4);
+  if (!hashDelete(<usize>load<u32>(m, P_MAP), k)) return false;
+  const c = m + P_COUNTS + (<usize>plen << 2);
+  const n = load<u32>(c) - 1;
+  store<u32>(c, n);
+  if (n == 0) store<u64>(m, load<u64>(m, P_LENGTHS) & ~(<u64>1 << plen), P_LENGTHS);
+  return true;
+}
+
+/** Value of the longest prefix containing `addr`, or 0. */
+export function lpmLookup(m: usize, addr: u32): usize {
+  let lengths = load<u64>(m, P_LENGTHS);
+  const h = <usize>load<u32>(m, P_MAP);
+  const k = m + P_KEY;
+  while (lengths != 0) {
+    const plen = <u32>(63 - clz<u64>(lengths));
+    store<u32>(k, addr & prefixMask(plen)); store<u32>(k, plen, 4);
+    const v = hashLookup(h, k);
+    if (v != 0) return v;
+    lengths &= ~(<u64>1 << plen);
+  }
+  return 0;
+}
+
+/** Exact-prefix lookup (no longest match), or 0. */
+export function lpmGet(m: usize, addr: u32, plen: u32): usize {
+  if (plen > 32) return 0;
+  const k = m + P_KEY;
+  store<u32>(k, addr & prefixMask(plen)); store<u32>(k, plen, 4);
+  return hashLookup(<usize>load<u32>(m, P_MAP), k);
+}
+
+export function lpmCount(m: usize): u32 { return hashCount(<usize>load<u32>(m, P_MAP)); }

@@ -1,0 +1,64 @@
+// Packet descriptor: one fixed-stride record per packet in a packed batch.
+// The host writes the input fields; process() writes the output fields.
+// Mirrored field for field by src/packet.ts; keep the two in step.
+//
+//  offset size field       dir  meaning
+//   0     4    saddr       in   IPv4 source (host byte order, 10.0.0.1 = 0x0a000001)
+//   4     4    daddr       in   IPv4 destination
+//   8     2    sport       in   L4 source port (ICMP: echo identifier)
+//  10     2    dport       in   L4 destination port
+//  12     1    proto       in   IP protocol: 1 ICMP, 6 TCP, 17 UDP, 132 SCTP
+//  13     1    tcpFlags    in   FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10
+//  14     2    node        in   node id the packet enters on
+//  16     2    len         in   IP total length in bytes (for counters)
+//  18     2    (reserved, 0)
+//  20     4    outSaddr    out  source as the packet leaves
+//  24     4    outDaddr    out  destination as the packet leaves
+//  28     2    outSport    out
+//  30     2    outDport    out
+//  32     1    verdict     out  VERDICT_*
+//  33     1    dropReason  out  DROP_*
+//  34     1    ctState     out  CT_*
+//  35     1    natFlags    out  NAT_* bits
+//  36     4    serviceId   out  service index, NONE if the packet hit no service
+//  40     4    backendId   out  backend index, NONE if none was chosen
+//  44     4    policyRule  out  rule id that allowed or denied it (0: no policy applied)
+//  48          (stride)
+
+export const PKT_SADDR = 0; export const PKT_DADDR = 4; export const PKT_SPORT = 8;
+export const PKT_DPORT = 10; export const PKT_PROTO = 12; export const PKT_TCP_FLAGS = 13;
+export const PKT_NODE = 14; export const PKT_LEN = 16;
+export const PKT_OUT_SADDR = 20; export const PKT_OUT_DADDR = 24; export const PKT_OUT_SPORT = 28;
+export const PKT_OUT_DPORT = 30; export const PKT_VERDICT = 32; export const PKT_DROP_REASON = 33;
+export const PKT_CT_STATE = 34; export const PKT_NAT_FLAGS = 35; export const PKT_SERVICE = 36;
+export const PKT_BACKEND = 40; export const PKT_POLICY_RULE = 44;
+export const PKT_STRIDE: usize = 48;
+
+export const NONE: u32 = 0xffffffff;
+export const NODE_NONE: u16 = 0xffff;
+
+export const PROTO_ICMP: u8 = 1; export const PROTO_TCP: u8 = 6;
+export const PROTO_UDP: u8 = 17; export const PROTO_SCTP: u8 = 132;
+
+export const TCP_FIN: u8 = 0x01; export const TCP_SYN: u8 = 0x02; export const TCP_RST: u8 = 0x04;
+export const TCP_ACK: u8 = 0x10;
+
+export const VERDICT_FORWARDED: u8 = 1; export const VERDICT_DROPPED: u8 = 2; export const VERDICT_REJECTED: u8 = 3;
+
+// Drop reasons, named after Hubble's flow.DropReason values.
+export const DROP_NONE: u8 = 0;
+export const DROP_INVALID_SOURCE_IP: u8 = 1;
+export const DROP_INVALID_PACKET: u8 = 2;          // INVALID_PACKET_DROPPED
+export const DROP_UNKNOWN_L4_PROTOCOL: u8 = 3;
+export const DROP_POLICY_DENIED: u8 = 4;          // isolated, no rule allows
+export const DROP_POLICY_DENY: u8 = 5;            // an explicit deny rule matched
+export const DROP_SERVICE_BACKEND_NOT_FOUND: u8 = 6;
+export const DROP_CT_MAP_INSERTION_FAILED: u8 = 7;
+export const DROP_NAT_NO_MAPPING: u8 = 8;         // NO_MAPPING_FOR_NAT_MASQUERADE: no free source port
+export const DROP_REASONS: u8 = 9;
+
+export const CT_NONE: u8 = 0; export const CT_NEW: u8 = 1; export const CT_ESTABLISHED: u8 = 2;
+export const CT_REPLY: u8 = 3; export const CT_REOPENED: u8 = 4;
+
+export const NAT_DNAT: u8 = 1; export const NAT_SNAT: u8 = 2; export const NAT_REVNAT: u8 = 4;
+export const NAT_AFFINITY: u8 = 8; export const NAT_HAIRPIN: u8 = 16;

@@ -1,0 +1,194 @@
+// The per-packet pipeline: process(batch, count, now) walks a packed batch and
+// writes each packet's fate into its own descriptor. No allocation, no host
+// calls. Stages, in order (as a packet meets them in Cilium's bpf_lxc):
+//   1. validate         malformed packets are dropped with a reason
+//   2. conntrack        a live flow (either direction) is forwarded with its NAT
+//   3. service lookup   frontend (vip, port, proto) -> service -> backend (lb.ts)
+//   4. masquerade?      and the source port (nat.ts)
+//   5. policy           egress of the client, ingress of the destination (policy.ts)
+//   6. conntrack create then forward
+
+import * as P from "./packet";
+import { ctScratchKey, ctWriteKey, ctLookupFlow, ctLookupReply, ctReplyFlow, ctRefresh, ctCreate,
+  F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT, F_SERVICE, F_BACKEND, F_STATE, F_PACKETS, F_BYTES,
+  R_PACKETS, R_BYTES, CTF_SNAT } from "./conntrack";
+import { lookupService, selectBackend, selectedByAffinity, S_FLAGS, B_ADDR, B_PORT } from "./lb";
+import { needsMasquerade, allocateSourcePort } from "./nat";
+import { ipcacheResolve, infoIdentity, infoEndpoint, infoNode, infoFlags, policyCheck, checkRule,
+  CHECK_ALLOWED, CHECK_DENY, IPC_ENFORCE_EGRESS, IPC_ENFORCE_INGRESS, IPC_HOST, DIR_EGRESS, DIR_INGRESS } from "./policy";
+import { services, backends, nodes, policyRevision } from "./tables";
+import { arrayGet } from "./maps/array";
+import { POLICY_RECHECK_ESTABLISHED } from "./config";
+import { count, C_VERDICT, C_DROP, C_PACKETS, C_BYTES } from "./counters";
+
+// Result of flowPolicy(): 0 allowed, else a drop reason; the deciding rule in policyRule.
+let policyRule: u32 = 0;
+
+/**
+ * Policy of a connection from `saddr` (leaving as `natSaddr`) to `daddr:dport`
+ * (after DNAT): the client's egress, then the destination's ingress, which
+ * sees the post-SNAT source. Traffic from the destination's own node is
+ * always allowed in (Kubernetes requires it for kubelet probes).
+ */
+function flowPolicy(saddr: u32, natSaddr: u32, daddr: u32, dport: u16, proto: u8): u8 {
+  policyRule = 0;
+  ipcacheResolve(saddr);
+  const srcEndpoint = infoEndpoint; const srcFlags = infoFlags;
+  ipcacheResolve(daddr);
+  const dstIdentity = infoIdentity; const dstEndpoint = infoEndpoint;
+  const dstNode = infoNode; const dstFlags = infoFlags;
+  if ((srcFlags & IPC_ENFORCE_EGRESS) != 0) {
+    const r = policyCheck(srcEndpoint, dstIdentity, DIR_EGRESS, proto, dport);
+    policyRule = checkRule;
+    if (r != CHECK_ALLOWED) return r == CHECK_DENY ? P.DROP_POLICY_DENY : P.DROP_POLICY_DENIED;
+  }
+  if ((dstFlags & IPC_ENFORCE_INGRESS) != 0) {
+    ipcacheResolve(natSaddr);
+    if ((infoFlags & IPC_HOST) != 0 && infoNode == dstNode) return 0;
+    const r = policyCheck(dstEndpoint, infoIdentity, DIR_INGRESS, proto, dport);
+    policyRule = checkRule;
+    if (r != CHECK_ALLOWED) return r == CHECK_DENY ? P.DROP_POLICY_DENY : P.DROP_POLICY_DENIED;
+  }
+  return 0;
+}
+
+// @ts-ignore: decorator
+@inline function drop(p: usize, verdict: u8, reason: u8): void {
+  store<u8>(p, verdict, P.PKT_VERDICT);
+  store<u8>(p, reason, P.PKT_DROP_REASON);
+  count(C_DROP + <i32>reason);
+}
+
+// @ts-ignore: decorator
+@inline function validate(p: usize, proto: u8, saddr: u32, daddr: u32, sport: u16, dport: u16, node: u16): u8 {
+  if (proto != P.PROTO_TCP && proto != P.PROTO_UDP && proto != P.PROTO_SCTP && proto != P.PROTO_ICMP)
+    return P.DROP_UNKNOWN_L4_PROTOCOL;
+  if (saddr == 0 || saddr >= 0xe0000000) return P.DROP_INVALID_SOURCE_IP; // 0/8-style, multicast, broadcast
+  if (daddr == 0) return P.DROP_INVALID_PACKET;
+  if (proto != P.PROTO_ICMP && (sport == 0 || dport == 0)) return P.DROP_INVALID_PACKET;
+  const n = arrayGet(nodes, <u32>node);
+  if (n == 0 || load<u32>(n) == 0) return P.DROP_INVALID_PACKET; // unknown ingress node
+  return 0;
+}
+
+function processOne(p: usize, now: u32): void {
+  const saddr = load<u32>(p, P.PKT_SADDR); const daddr = load<u32>(p, P.PKT_DADDR);
+  const sport = load<u16>(p, P.PKT_SPORT); const dport = load<u16>(p, P.PKT_DPORT);
+  const proto = load<u8>(p, P.PKT_PROTO); const flags = load<u8>(p, P.PKT_TCP_FLAGS);
+  const node = load<u16>(p, P.PKT_NODE); const len = <u32>load<u16>(p, P.PKT_LEN);
+  // Output defaults: the packet leaves as it came.
+  store<u32>(p, saddr, P.PKT_OUT_SADDR); store<u32>(p, daddr, P.PKT_OUT_DADDR);
+  store<u16>(p, sport, P.PKT_OUT_SPORT); store<u16>(p, dport, P.PKT_OUT_DPORT);
+  store<u32>(p, 0, P.PKT_VERDICT); // verdict, drop reason, ct state, nat flags
+  store<u32>(p, P.NONE, P.PKT_SERVICE); store<u32>(p, P.NONE, P.PKT_BACKEND);
+  store<u32>(p, 0, P.PKT_POLICY_RULE);
+
+  const bad = validate(p, proto, saddr, daddr, sport, dport, node);
+  if (bad != 0) { drop(p, P.VERDICT_DROPPED, bad); return; }
+  count(C_PACKETS); count(C_BYTES, len);
+
+  // 2. Conntrack, original direction.
+  const key = ctScratchKey();
+  ctWriteKey(key, saddr, daddr, sport, dport, proto);
+  let flow = ctLookupFlow(key, now);
+  if (flow != 0) {
+    const service = load<u32>(flow, F_SERVICE);
+    store<u32>(p, service, P.PKT_SERVICE); store<u32>(p, load<u32>(flow, F_BACKEND), P.PKT_BACKEND);
+    const rev = policyRevision & 0xffffff;
+    if (POLICY_RECHECK_ESTABLISHED && (load<u32>(flow, F_STATE) >> 8) != rev) {
+      // Policy changed since this flow's verdict: apply it again (Cilium checks established flows too).
+      const r = flowPolicy(saddr, load<u32>(flow, F_NAT_SADDR), load<u32>(flow, F_NAT_DADDR),
+        load<u16>(flow, F_NAT_DPORT), proto);
+      store<u32>(p, policyRule, P.PKT_POLICY_RULE);
+      if (r != 0) {
+        store<u8>(p, P.CT_ESTABLISHED, P.PKT_CT_STATE);
+        drop(p, P.VERDICT_DROPPED, r);
+        return;
+      }
+      store<u32>(flow, (load<u32>(flow, F_STATE) & 0xff) | (rev << 8), F_STATE);
+    }
+    store<u8>(p, ctRefresh(flow, proto, flags, false, now), P.PKT_CT_STATE);
+    store<u32>(p, load<u32>(flow, F_NAT_SADDR), P.PKT_OUT_SADDR); store<u32>(p, load<u32>(flow, F_NAT_DADDR), P.PKT_OUT_DADDR);
+    store<u16>(p, load<u16>(flow, F_NAT_SPORT), P.PKT_OUT_SPORT); store<u16>(p, load<u16>(flow, F_NAT_DPORT), P.PKT_OUT_DPORT);
+    store<u8>(p, (service != P.NONE ? P.NAT_DNAT : 0) | ((load<u32>(flow, F_STATE) & CTF_SNAT) != 0 ? P.NAT_SNAT : 0), P.PKT_NAT_FLAGS);
+    store<u32>(flow, load<u32>(flow, F_PACKETS) + 1, F_PACKETS); store<u32>(flow, load<u32>(flow, F_BYTES) + len, F_BYTES);
+    store<u8>(p, P.VERDICT_FORWARDED, P.PKT_VERDICT);
+    return;
+  }
+
+  // 2b. Conntrack, reply direction: reverse NAT back to what the client sent to.
+  const reply = ctLookupReply(key, now);
+  if (reply != 0) {
+    flow = ctReplyFlow;
+    const service = load<u32>(flow, F_SERVICE);
+    store<u32>(p, service, P.PKT_SERVICE); store<u32>(p, load<u32>(flow, F_BACKEND), P.PKT_BACKEND);
+    store<u8>(p, ctRefresh(flow, proto, flags, true, now), P.PKT_CT_STATE);
+    // The flow's key is the original tuple: replies come from its destination, to its source.
+    store<u32>(p, load<u32>(reply, 4), P.PKT_OUT_SADDR); store<u32>(p, load<u32>(reply), P.PKT_OUT_DADDR);
+    store<u16>(p, load<u16>(reply, 10), P.PKT_OUT_SPORT); store<u16>(p, load<u16>(reply, 8), P.PKT_OUT_DPORT);
+    if (service != P.NONE || (load<u32>(flow, F_STATE) & CTF_SNAT) != 0) store<u8>(p, P.NAT_REVNAT, P.PKT_NAT_FLAGS);
+    store<u32>(reply, load<u32>(reply, R_PACKETS) + 1, R_PACKETS); store<u32>(reply, load<u32>(reply, R_BYTES) + len, R_BYTES);
+    store<u8>(p, P.VERDICT_FORWARDED, P.PKT_VERDICT);
+    return;
+  }
+
+  // 3. A new flow: service lookup and backend selection.
+  let dstAddr = daddr; let dstPort = dport;
+  let natFlags: u8 = 0; let masquerade = false;
+  const index = lookupService(daddr, dport, proto);
+  let backend = P.NONE;
+  if (index != P.NONE) {
+    const svc = arrayGet(services, index);
+    store<u32>(p, index, P.PKT_SERVICE);
+    backend = selectBackend(index, svc, saddr, daddr, sport, dport, proto, now);
+    if (backend == P.NONE) {
+      // kube-proxy rejects traffic to a service without endpoints (ICMP port unreachable).
+      drop(p, P.VERDICT_REJECTED, P.DROP_SERVICE_BACKEND_NOT_FOUND);
+      return;
+    }
+    store<u32>(p, backend, P.PKT_BACKEND);
+    const b = arrayGet(backends, backend);
+    dstAddr = load<u32>(b, B_ADDR); dstPort = load<u16>(b, B_PORT);
+    natFlags = P.NAT_DNAT | (selectedByAffinity ? P.NAT_AFFINITY : 0);
+    ipcacheResolve(saddr);
+    masquerade = needsMasquerade(load<u8>(svc, S_FLAGS), infoFlags, saddr, dstAddr);
+    if (saddr == dstAddr) natFlags |= P.NAT_HAIRPIN;
+  }
+  // 4. Masquerade to the ingress node's address; pick a source port.
+  const natSaddr = masquerade ? load<u32>(arrayGet(nodes, <u32>node)) : saddr;
+
+  // 5. Policy.
+  const verdict = flowPolicy(saddr, natSaddr, dstAddr, dstPort, proto);
+  store<u32>(p, policyRule, P.PKT_POLICY_RULE);
+  if (verdict != 0) { drop(p, P.VERDICT_DROPPED, verdict); return; }
+
+  const port = allocateSourcePort(saddr, daddr, sport, dport, natSaddr, dstAddr, dstPort, proto, !masquerade, now);
+  if (port < 0) { drop(p, P.VERDICT_DROPPED, P.DROP_NAT_NO_MAPPING); return; }
+  const snat = masquerade || <u16>port != sport;
+  if (snat) natFlags |= P.NAT_SNAT;
+
+  // 6. Create the flow and forward.
+  flow = ctCreate(key, natSaddr, dstAddr, <u16>port, dstPort, index, backend, snat ? CTF_SNAT : 0,
+    policyRevision & 0xffffff, now);
+  if (flow == 0) { drop(p, P.VERDICT_DROPPED, P.DROP_CT_MAP_INSERTION_FAILED); return; }
+  ctRefresh(flow, proto, flags, false, now);
+  store<u32>(flow, 1, F_PACKETS); store<u32>(flow, len, F_BYTES);
+  store<u8>(p, P.CT_NEW, P.PKT_CT_STATE);
+  store<u8>(p, natFlags, P.PKT_NAT_FLAGS);
+  store<u32>(p, natSaddr, P.PKT_OUT_SADDR); store<u32>(p, dstAddr, P.PKT_OUT_DADDR);
+  store<u16>(p, <u16>port, P.PKT_OUT_SPORT); store<u16>(p, dstPort, P.PKT_OUT_DPORT);
+  store<u8>(p, P.VERDICT_FORWARDED, P.PKT_VERDICT);
+}
+
+/** Process `n` packets of the batch at `batch` at virtual time `now` (ms). Returns packets forwarded. */
+export function processBatch(batch: usize, n: u32, now: u32): u32 {
+  let forwarded: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const p = batch + <usize>i * P.PKT_STRIDE;
+    processOne(p, now);
+    const v = load<u8>(p, P.PKT_VERDICT);
+    forwarded += <u32>(v == P.VERDICT_FORWARDED);
+    count(C_VERDICT + <i32>v);
+  }
+  return forwarded;
+}

@@ -1,0 +1,14 @@
+// Seeded PRNG (mulberry32), defined identically in src/common/prng.ts so both
+// backends draw the same numbers for the same packet sequence.
+let state: u32 = 0x9e3779b9;
+
+export function prngSeed(seed: u32): void { state = seed; }
+export function prngState(): u32 { return state; }
+
+export function prngNext(): u32 {
+  state += 0x6d2b79f5;
+  let t = state;
+  t = (t ^ (t >> 15)) * (t | 1);
+  t ^= t + (t ^ (t >> 7)) * (t | 61);
+  return t ^ (t >> 14);
+}

@@ -1,0 +1,67 @@
+// The core's maps, created once by init() with capacities fixed by the host.
+// Definitions only (as Cilium's bpf/lib keeps its map definitions apart from
+// the logic); each concern's module owns its value layout:
+//   ctFlows      LRU hash  CtKey(16) -> flow (conntrack.ts)
+//   ctReplies    hash      reply CtKey(16) -> reply entry (conntrack.ts)
+//   frontends    hash      (vip, port, proto)(8) -> service index (lb.ts)
+//   services     array     service index -> service (lb.ts)
+//   backendSlots array     u32 backend id per slot; a service owns a run of slots
+//   backends     array     backend id -> backend (lb.ts)
+//   maglevCells  array     u16 slot index per Maglev cell; a service owns a run of M cells
+//   affinity     LRU hash  (client, service)(8) -> (backend, last used)(8)
+//   ipcache      LPM       CIDR -> (identity, endpoint, node, flags) (policy.ts)
+//   policy       hash      (endpoint, identity, port, proto, dir)(16) -> (rule, verdict)(8)
+//   nodes        array     node id -> (address, flags)
+
+import { hashCreate } from "./maps/hash";
+import { lruCreate } from "./maps/lru";
+import { lpmCreate } from "./maps/lpm";
+import { arrayCreate } from "./maps/array";
+import { countersInit } from "./counters";
+
+export const CT_KEY_SIZE: u32 = 16;
+export const CT_FLOW_SIZE: u32 = 36;
+export const CT_REPLY_SIZE: u32 = 24;
+export const SERVICE_SIZE: u32 = 32;
+export const BACKEND_SIZE: u32 = 16;
+export const IPCACHE_SIZE: u32 = 12;
+export const NODE_SIZE: u32 = 8;
+
+export let ctFlows: usize = 0;
+export let ctReplies: usize = 0;
+export let frontends: usize = 0;
+export let services: usize = 0;
+export let backendSlots: usize = 0;
+export let backends: usize = 0;
+export let maglevCells: usize = 0;
+export let affinity: usize = 0;
+export let ipcache: usize = 0;
+export let policy: usize = 0;
+export let nodes: usize = 0;
+/** Bumped by the host on every policy change; flows remember the revision their verdict was made under. */
+export let policyRevision: u32 = 1;
+export function setPolicyRevision(r: u32): void { policyRevision = r; }
+
+/**
+ * Create every map. Returns 0, or the 1-based number of the map that could not
+ * be created (out of memory or a bad capacity), so the host can say which.
+ */
+export function tablesInit(
+  maxFlows: u32, maxServices: u32, maxFrontends: u32, maxBackends: u32, maxSlots: u32,
+  maxMaglevCells: u32, maxAffinity: u32, maxIpcache: u32, maxPolicy: u32, maxNodes: u32,
+  ctPromoteMs: u32,
+): i32 {
+  countersInit();
+  ctFlows = lruCreate(CT_KEY_SIZE, CT_FLOW_SIZE, maxFlows, ctPromoteMs); if (ctFlows == 0) return 1;
+  ctReplies = hashCreate(CT_KEY_SIZE, CT_REPLY_SIZE, maxFlows); if (ctReplies == 0) return 2;
+  frontends = hashCreate(8, 4, maxFrontends); if (frontends == 0) return 3;
+  services = arrayCreate(SERVICE_SIZE, maxServices); if (services == 0) return 4;
+  backendSlots = arrayCreate(4, maxSlots); if (backendSlots == 0) return 5;
+  backends = arrayCreate(BACKEND_SIZE, maxBackends); if (backends == 0) return 6;
+  maglevCells = arrayCreate(2, maxMaglevCells); if (maglevCells == 0) return 7;
+  affinity = lruCreate(8, 8, maxAffinity, 0); if (affinity == 0) return 8;
+  ipcache = lpmCreate(IPCACHE_SIZE, maxIpcache); if (ipcache == 0) return 9;
+  policy = hashCreate(16, 8, maxPolicy); if (policy == 0) return 10;
+  nodes = arrayCreate(NODE_SIZE, maxNodes); if (nodes == 0) return 11;
+  return 0;
+}

@@ -1,0 +1,217 @@
+// The Dataplane interface: what the control plane writes (nodes, services,
+// backends, frontends, ipcache, policy) and how traffic goes through. Two
+// implementations: WasmDataplane (src/wasm.ts, the fast core) and
+// ReferenceDataplane (src/reference/dataplane.ts, the oracle). Both validate
+// their inputs with the checks below, so they refuse the same things with the
+// same message, before anything is written.
+
+import { PacketBatch, COUNTER, VERDICT_NAMES, DROP_REASON_NAMES } from './packet.js';
+
+export const ALGO = { random: 0, weighted: 1, maglev: 2, rr: 3, lc: 4, sh: 5 } as const;
+export type Algorithm = keyof typeof ALGO;
+export const ALGO_NAMES = Object.keys(ALGO) as Algorithm[];
+
+export const SVC_FLAG = { MASQ_EXTERNAL: 1, MASQ_ALWAYS: 2 } as const;
+export const IPC_FLAG = { POD: 1, HOST: 2, ENFORCE_INGRESS: 4, ENFORCE_EGRESS: 8 } as const;
+export const DIR = { INGRESS: 0, EGRESS: 1 } as const;
+export const POLICY_VERDICT = { ALLOW: 1, DENY: 2 } as const;
+export const IDENTITY = { HOST: 1, WORLD: 2 } as const;
+
+export interface Limits {
+  maxFlows: number; maxServices: number; maxFrontends: number; maxBackends: number;
+  maxSlots: number; maxMaglevCells: number; maxAffinity: number; maxIpcache: number;
+  maxPolicy: number; maxNodes: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxFlows: 65536, maxServices: 4096, maxFrontends: 16384, maxBackends: 16384, maxSlots: 65536,
+  maxMaglevCells: 1 << 20, maxAffinity: 65536, maxIpcache: 65536, maxPolicy: 65536, maxNodes: 256,
+};
+
+export interface Options extends Partial<Limits> {
+  /** PRNG seed for random and weighted endpoint choice. */
+  seed?: number;
+  /** Seed of the flow hash (Maglev cell, source hash, NAT port start). */
+  hashSeed?: number;
+  /** Conntrack lifetimes in seconds (Cilium defaults: TCP 21600, SYN 60, close 10, non-TCP 60). */
+  ctLifetimes?: Partial<{ tcp: number; syn: number; close: number; nonTcp: number }>;
+  /** A flow moves to the front of the conntrack LRU at most once per this many ms (default 1000). */
+  ctPromoteMs?: number;
+  /** Masquerade source ports (default Linux ip_local_port_range 32768-60999, 32 tries). */
+  natPorts?: Partial<{ min: number; max: number; tries: number }>;
+  /** Re-apply policy to established flows after a policy change (Cilium: yes; default true). */
+  policyRecheckEstablished?: boolean;
+}
+
+export interface ResolvedOptions {
+  limits: Limits; seed: number; hashSeed: number;
+  lifetimesMs: { tcp: number; syn: number; close: number; nonTcp: number };
+  ctPromoteMs: number; natPorts: { min: number; max: number; tries: number };
+  policyRecheckEstablished: boolean;
+}
+
+export interface Backend { addr: number; port: number; node: number; weight?: number; valid?: boolean }
+export interface ServiceConfig {
+  algo: Algorithm;
+  /** SVC_FLAG bits. */
+  flags?: number;
+  /** ClientIP session affinity timeout in seconds; 0 or absent: none. */
+  affinityTimeout?: number;
+  /** Backend ids, in slot order. */
+  backends: readonly number[];
+  /** Maglev: M cells, each a slot index into `backends` (src/controlplane/maglev.ts builds it). */
+  maglev?: Uint16Array;
+}
+export interface Frontend { addr: number; port: number; proto: number }
+export interface EndpointInfo { identity: number; endpoint: number; node: number; flags: number }
+export interface PolicyKey { endpoint: number; identity: number; port: number; proto: number; dir: number }
+export interface PolicyValue { rule: number; verdict: number }
+
+export interface FlowInfo {
+  natSaddr: number; natDaddr: number; natSport: number; natDport: number;
+  service: number; backend: number; expires: number; state: number; packets: number; bytes: number;
+}
+
+export interface Counters {
+  verdicts: Record<string, number>;
+  drops: Record<string, number>;
+  ctCreated: number; ctEvicted: number; ctExpired: number; affinityEvicted: number;
+  packets: number; bytes: number; policyLookups: number;
+}
+
+export interface Dataplane {
+  readonly kind: 'wasm' | 'reference';
+  readonly options: ResolvedOptions;
+  setNode(id: number, addr: number): void;
+  setBackend(id: number, b: Backend): void;
+  setService(index: number, s: ServiceConfig): void;
+  upsertFrontend(fe: Frontend, index: number): void;
+  deleteFrontend(fe: Frontend): boolean;
+  upsertIpcache(addr: number, plen: number, info: EndpointInfo): void;
+  deleteIpcache(addr: number, plen: number): boolean;
+  upsertPolicy(key: PolicyKey, value: PolicyValue): void;
+  deletePolicy(key: PolicyKey): boolean;
+  /** Say that policy changed: established flows are judged again on their next packet. */
+  policyChanged(): void;
+  allocBatch(capacity: number): PacketBatch;
+  /** Run `count` packets of `batch` through the pipeline at virtual time `nowMs`. Returns packets forwarded. */
+  process(batch: PacketBatch, count: number, nowMs: number): number;
+  /** Garbage-collect expired flows. Returns how many were removed. */
+  gc(nowMs: number): number;
+  ctCount(): number;
+  /** Live flow with this original tuple, without touching its recency. */
+  flow(saddr: number, daddr: number, sport: number, dport: number, proto: number, nowMs: number): FlowInfo | undefined;
+  backendActive(id: number): number;
+  counters(): Counters;
+  /** Raw counter slots (COUNTER layout), for exact comparisons. */
+  rawCounters(): bigint[];
+}
+
+export class DataplaneError extends Error {
+  override name = 'DataplaneError';
+}
+
+const u32 = (v: number) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+const u16 = (v: number) => Number.isInteger(v) && v >= 0 && v <= 0xffff;
+
+function need(ok: boolean, what: string): void {
+  if (!ok) throw new DataplaneError(what);
+}
+
+export function resolveOptions(o: Options = {}): ResolvedOptions {
+  const limits = { ...DEFAULT_LIMITS };
+  for (const k of Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]) {
+    const v = o[k];
+    if (v !== undefined) {
+      need(Number.isInteger(v) && v >= 1 && v <= 1 << 27, `option ${k}: ${v} is not an integer in 1..${1 << 27}`);
+      limits[k] = v;
+    }
+  }
+  need(limits.maxNodes <= 0xffff, `option maxNodes: at most 65535`);
+  const sec = (name: string, v: number | undefined, d: number) => {
+    if (v === undefined) return d * 1000;
+    need(Number.isFinite(v) && v > 0 && v * 1000 <= 0xffffffff, `option ctLifetimes.${name}: ${v} is not a positive number of seconds`);
+    return Math.round(v * 1000);
+  };
+  const lt = o.ctLifetimes ?? {};
+  const ports = { min: 32768, max: 60999, tries: 32, ...o.natPorts };
+  need(u16(ports.min) && u16(ports.max) && ports.min >= 1 && ports.min <= ports.max, `option natPorts: ${ports.min}-${ports.max} is not a port range`);
+  need(Number.isInteger(ports.tries) && ports.tries >= 1 && ports.tries <= 65535, `option natPorts.tries: ${ports.tries} is not in 1..65535`);
+  const seed = o.seed ?? 1, hashSeed = o.hashSeed ?? 0x5eed, promote = o.ctPromoteMs ?? 1000;
+  need(u32(seed), `option seed: ${seed} is not a u32`);
+  need(u32(hashSeed), `option hashSeed: ${hashSeed} is not a u32`);
+  need(u32(promote), `option ctPromoteMs: ${promote} is not a u32`);
+  return {
+    limits, seed, hashSeed, ctPromoteMs: promote, natPorts: ports,
+    lifetimesMs: { tcp: sec('tcp', lt.tcp, 21600), syn: sec('syn', lt.syn, 60), close: sec('close', lt.close, 10), nonTcp: sec('nonTcp', lt.nonTcp, 60) },
+    policyRecheckEstablished: o.policyRecheckEstablished ?? true,
+  };
+}
+
+/** Input checks shared by both backends: same refusals, same words, nothing written first. */
+export const check = {
+  node(l: Limits, id: number, addr: number): void {
+    need(Number.isInteger(id) && id >= 0 && id < l.maxNodes, `node ${id}: id outside 0..${l.maxNodes - 1}`);
+    need(u32(addr), `node ${id}: address ${addr} is not an IPv4 u32`);
+  },
+  backend(l: Limits, id: number, b: Backend): void {
+    need(Number.isInteger(id) && id >= 0 && id < l.maxBackends, `backend ${id}: id outside 0..${l.maxBackends - 1}`);
+    need(u32(b.addr) && b.addr !== 0, `backend ${id}: address ${b.addr} is not a unicast IPv4 u32`);
+    need(u16(b.port) && b.port !== 0, `backend ${id}: port ${b.port} is not in 1..65535`);
+    need(u16(b.node), `backend ${id}: node ${b.node} is not a node id`);
+    need(b.weight === undefined || u16(b.weight), `backend ${id}: weight ${b.weight} is not in 0..65535`);
+  },
+  service(l: Limits, index: number, s: ServiceConfig, backendExists: (id: number) => boolean): void {
+    const where = `service ${index}`;
+    need(Number.isInteger(index) && index >= 0 && index < l.maxServices, `${where}: index outside 0..${l.maxServices - 1}`);
+    need(s.algo in ALGO, `${where}: unknown algorithm ${JSON.stringify(s.algo)} (one of ${ALGO_NAMES.join(', ')})`);
+    need(s.backends.length <= 0xffff, `${where}: ${s.backends.length} backends, at most 65535`);
+    for (const b of s.backends) need(backendExists(b), `${where}: backend ${b} was never set`);
+    const t = s.affinityTimeout ?? 0;
+    need(Number.isFinite(t) && t >= 0 && t * 1000 <= 0xffffffff, `${where}: affinity timeout ${t} s out of range`);
+    need(s.flags === undefined || (Number.isInteger(s.flags) && s.flags >= 0 && s.flags <= 255), `${where}: flags ${s.flags} not a byte`);
+    if (s.algo === 'maglev' && s.backends.length > 0) {
+      need(s.maglev !== undefined && s.maglev.length > 0, `${where}: maglev needs a lookup table (controlplane/maglev.ts)`);
+      for (const c of s.maglev!) need(c < s.backends.length, `${where}: maglev cell ${c} names no backend slot`);
+    }
+  },
+  frontend(l: Limits, fe: Frontend, index: number): void {
+    need(u32(fe.addr), `frontend ${fe.addr}: address is not an IPv4 u32`);
+    need(u16(fe.port) && fe.port !== 0, `frontend port ${fe.port} is not in 1..65535`);
+    need(fe.proto === 6 || fe.proto === 17 || fe.proto === 132, `frontend protocol ${fe.proto} is not TCP, UDP or SCTP`);
+    need(Number.isInteger(index) && index >= 0 && index < l.maxServices, `frontend service index ${index} outside 0..${l.maxServices - 1}`);
+  },
+  ipcache(addr: number, plen: number, info: EndpointInfo): void {
+    need(u32(addr) && Number.isInteger(plen) && plen >= 0 && plen <= 32, `ipcache prefix ${addr}/${plen} is not an IPv4 CIDR`);
+    need(u32(info.identity) && u32(info.endpoint) && u16(info.node) && u16(info.flags), `ipcache entry for ${addr}/${plen}: fields out of range`);
+  },
+  policy(k: PolicyKey, v?: PolicyValue): void {
+    need(u32(k.endpoint) && u32(k.identity) && u16(k.port) && Number.isInteger(k.proto) && k.proto >= 0 && k.proto <= 255,
+      `policy key ${JSON.stringify(k)}: fields out of range`);
+    need(k.dir === DIR.INGRESS || k.dir === DIR.EGRESS, `policy key: direction ${k.dir} is not 0 (ingress) or 1 (egress)`);
+    if (v) need(u32(v.rule) && (v.verdict === POLICY_VERDICT.ALLOW || v.verdict === POLICY_VERDICT.DENY), `policy value ${JSON.stringify(v)}: bad rule or verdict`);
+  },
+  time(nowMs: number): void {
+    need(u32(nowMs), `virtual time ${nowMs} ms is not in 0..4294967295 (about 49.7 days)`);
+  },
+  batch(batch: PacketBatch, count: number): void {
+    need(Number.isInteger(count) && count >= 0 && count <= batch.capacity, `packet count ${count} outside batch of ${batch.capacity}`);
+  },
+  full(what: string, count: number, max: number): void {
+    need(count < max, `${what}: table full (${max} entries); raise the limit`);
+  },
+};
+
+/** Decode the raw counter slots into named figures. */
+export function decodeCounters(raw: readonly bigint[]): Counters {
+  const n = (i: number) => Number(raw[i]);
+  const verdicts: Record<string, number> = {};
+  VERDICT_NAMES.forEach((name, i) => { if (i > 0) verdicts[name] = n(COUNTER.VERDICT + i); });
+  const drops: Record<string, number> = {};
+  DROP_REASON_NAMES.forEach((name, i) => { if (i > 0 && raw[COUNTER.DROP + i] !== 0n) drops[name] = n(COUNTER.DROP + i); });
+  return {
+    verdicts, drops, ctCreated: n(COUNTER.CT_CREATED), ctEvicted: n(COUNTER.CT_EVICTED), ctExpired: n(COUNTER.CT_EXPIRED),
+    affinityEvicted: n(COUNTER.AFFINITY_EVICTED), packets: n(COUNTER.PACKETS), bytes: n(COUNTER.BYTES),
+    policyLookups: n(COUNTER.POLICY_LOOKUPS),
+  };
+}

@@ -1,0 +1,35 @@
+// Node-only entry: read the compiled core from disk. The browser path imports
+// src/wasm.ts directly and passes the .wasm bytes it fetched.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { WasmDataplane } from './wasm.js';
+import { ReferenceDataplane } from './reference/dataplane.js';
+import type { Dataplane, Options } from './dataplane.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** build/ sits at the package root; this file runs from src/ (tsx) or dist/src/ (built). */
+function buildDir(): string {
+  for (const up of ['..', '../..']) {
+    const d = join(here, up, 'build');
+    try { readFileSync(join(d, 'release.wasm'), { flag: 'r' }); return d; } catch { /* next */ }
+  }
+  throw new Error('build/release.wasm not found: run `npm run asbuild` (npm ci does it)');
+}
+
+const modules = new Map<string, WebAssembly.Module>();
+export function coreModule(target: 'release' | 'debug' = 'release'): WebAssembly.Module {
+  let m = modules.get(target);
+  if (!m) {
+    m = new WebAssembly.Module(readFileSync(join(buildDir(), `${target}.wasm`)));
+    modules.set(target, m);
+  }
+  return m;
+}
+
+export type BackendKind = 'wasm' | 'wasm-debug' | 'reference';
+
+export async function createDataplane(kind: BackendKind, options: Options = {}): Promise<Dataplane> {
+  if (kind === 'reference') return new ReferenceDataplane(options);
+  return WasmDataplane.create(coreModule(kind === 'wasm-debug' ? 'debug' : 'release'), options);
+}

@@ -1,0 +1,143 @@
+// Host mirror of assembly/packet.ts: the packed packet descriptor (layout drawn
+// there), its constants and names, and PacketBatch, a typed window onto a batch
+// that lives either in the core's linear memory or in a plain ArrayBuffer.
+
+export const PKT = {
+  SADDR: 0, DADDR: 4, SPORT: 8, DPORT: 10, PROTO: 12, TCP_FLAGS: 13, NODE: 14, LEN: 16,
+  OUT_SADDR: 20, OUT_DADDR: 24, OUT_SPORT: 28, OUT_DPORT: 30, VERDICT: 32, DROP_REASON: 33,
+  CT_STATE: 34, NAT_FLAGS: 35, SERVICE: 36, BACKEND: 40, POLICY_RULE: 44,
+  STRIDE: 48,
+} as const;
+
+export const NONE = 0xffffffff;
+
+export const PROTO = { ICMP: 1, TCP: 6, UDP: 17, SCTP: 132 } as const;
+export const PROTO_NAMES: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
+
+export const TCP = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10 } as const;
+
+export const VERDICT = { FORWARDED: 1, DROPPED: 2, REJECTED: 3 } as const;
+export const VERDICT_NAMES = ['NONE', 'FORWARDED', 'DROPPED', 'REJECTED'] as const;
+
+/** Drop reasons, by Hubble's flow.DropReason names. Index = code in the descriptor. */
+export const DROP_REASON_NAMES = [
+  'NONE', 'INVALID_SOURCE_IP', 'INVALID_PACKET_DROPPED', 'UNKNOWN_L4_PROTOCOL', 'POLICY_DENIED',
+  'POLICY_DENY', 'SERVICE_BACKEND_NOT_FOUND', 'CT_MAP_INSERTION_FAILED', 'NO_MAPPING_FOR_NAT_MASQUERADE',
+] as const;
+export const DROP = {
+  NONE: 0, INVALID_SOURCE_IP: 1, INVALID_PACKET: 2, UNKNOWN_L4_PROTOCOL: 3, POLICY_DENIED: 4,
+  POLICY_DENY: 5, SERVICE_BACKEND_NOT_FOUND: 6, CT_MAP_INSERTION_FAILED: 7, NAT_NO_MAPPING: 8,
+} as const;
+
+export const CT_STATE = { NONE: 0, NEW: 1, ESTABLISHED: 2, REPLY: 3, REOPENED: 4 } as const;
+export const CT_STATE_NAMES = ['NONE', 'NEW', 'ESTABLISHED', 'REPLY', 'REOPENED'] as const;
+
+export const NAT = { DNAT: 1, SNAT: 2, REVNAT: 4, AFFINITY: 8, HAIRPIN: 16 } as const;
+
+/** Counter slots (assembly/counters.ts). */
+export const COUNTER = {
+  VERDICT: 0, DROP: 8, CT_CREATED: 32, CT_EVICTED: 33, CT_EXPIRED: 34, AFFINITY_EVICTED: 35,
+  PACKETS: 36, BYTES: 37, POLICY_LOOKUPS: 38, CT_REOPENED: 39, LENGTH: 48,
+} as const;
+
+/** What the host writes for one packet. */
+export interface PacketIn {
+  saddr: number; daddr: number; sport: number; dport: number; proto: number;
+  tcpFlags?: number; node?: number; len?: number;
+}
+
+/** One packet's descriptor, decoded (inputs and what the pipeline wrote). */
+export interface PacketRecord extends Required<PacketIn> {
+  outSaddr: number; outDaddr: number; outSport: number; outDport: number;
+  verdict: number; dropReason: number; ctState: number; natFlags: number;
+  service: number; backend: number; policyRule: number;
+}
+
+/**
+ * A batch of fixed-stride descriptors at byte offset `ptr` of a buffer that may
+ * be replaced (WebAssembly memory grows by replacing its ArrayBuffer): views are
+ * re-made whenever the buffer changes.
+ */
+export class PacketBatch {
+  private buf: ArrayBuffer | undefined;
+  private dv!: DataView;
+  private u8!: Uint8Array;
+
+  constructor(private readonly buffer: () => ArrayBuffer, readonly ptr: number, readonly capacity: number) {}
+
+  view(): DataView {
+    const b = this.buffer();
+    if (b !== this.buf) {
+      this.buf = b;
+      this.dv = new DataView(b, this.ptr, this.capacity * PKT.STRIDE);
+      this.u8 = new Uint8Array(b, this.ptr, this.capacity * PKT.STRIDE);
+    }
+    return this.dv;
+  }
+
+  /** The raw bytes of the first `count` descriptors (a live view: copy it to keep it). */
+  bytes(count = this.capacity): Uint8Array {
+    this.view();
+    return this.u8.subarray(0, count * PKT.STRIDE);
+  }
+
+  set(i: number, p: PacketIn): void {
+    if (!(i >= 0 && i < this.capacity)) throw new RangeError(`packet index ${i} outside batch of ${this.capacity}`);
+    const d = this.view(), o = i * PKT.STRIDE;
+    this.u8.fill(0, o, o + PKT.STRIDE);
+    d.setUint32(o + PKT.SADDR, p.saddr, true); d.setUint32(o + PKT.DADDR, p.daddr, true);
+    d.setUint16(o + PKT.SPORT, p.sport, true); d.setUint16(o + PKT.DPORT, p.dport, true);
+    d.setUint8(o + PKT.PROTO, p.proto); d.setUint8(o + PKT.TCP_FLAGS, p.tcpFlags ?? 0);
+    d.setUint16(o + PKT.NODE, p.node ?? 0, true); d.setUint16(o + PKT.LEN, p.len ?? 64, true);
+  }
+
+  get(i: number): PacketRecord {
+    if (!(i >= 0 && i < this.capacity)) throw new RangeError(`packet index ${i} outside batch of ${this.capacity}`);
+    const d = this.view(), o = i * PKT.STRIDE;
+    return {
+      saddr: d.getUint32(o + PKT.SADDR, true), daddr: d.getUint32(o + PKT.DADDR, true),
+      sport: d.getUint16(o + PKT.SPORT, true), dport: d.getUint16(o + PKT.DPORT, true),
+      proto: d.getUint8(o + PKT.PROTO), tcpFlags: d.getUint8(o + PKT.TCP_FLAGS),
+      node: d.getUint16(o + PKT.NODE, true), len: d.getUint16(o + PKT.LEN, true),
+      outSaddr: d.getUint32(o + PKT.OUT_SADDR, true), outDaddr: d.getUint32(o + PKT.OUT_DADDR, true),
+      outSport: d.getUint16(o + PKT.OUT_SPORT, true), outDport: d.getUint16(o + PKT.OUT_DPORT, true),
+      verdict: d.getUint8(o + PKT.VERDICT), dropReason: d.getUint8(o + PKT.DROP_REASON),
+      ctState: d.getUint8(o + PKT.CT_STATE), natFlags: d.getUint8(o + PKT.NAT_FLAGS),
+      service: d.getUint32(o + PKT.SERVICE, true), backend: d.getUint32(o + PKT.BACKEND, true),
+      policyRule: d.getUint32(o + PKT.POLICY_RULE, true),
+    };
+  }
+
+  /** Write the output fields of packet i (the reference backend's way of answering). */
+  setOutput(i: number, r: Pick<PacketRecord, 'outSaddr' | 'outDaddr' | 'outSport' | 'outDport' | 'verdict' |
+    'dropReason' | 'ctState' | 'natFlags' | 'service' | 'backend' | 'policyRule'>): void {
+    const d = this.view(), o = i * PKT.STRIDE;
+    d.setUint32(o + PKT.OUT_SADDR, r.outSaddr, true); d.setUint32(o + PKT.OUT_DADDR, r.outDaddr, true);
+    d.setUint16(o + PKT.OUT_SPORT, r.outSport, true); d.setUint16(o + PKT.OUT_DPORT, r.outDport, true);
+    d.setUint8(o + PKT.VERDICT, r.verdict); d.setUint8(o + PKT.DROP_REASON, r.dropReason);
+    d.setUint8(o + PKT.CT_STATE, r.ctState); d.setUint8(o + PKT.NAT_FLAGS, r.natFlags);
+    d.setUint32(o + PKT.SERVICE, r.service, true); d.setUint32(o + PKT.BACKEND, r.backend, true);
+    d.setUint32(o + PKT.POLICY_RULE, r.policyRule, true);
+  }
+}
+
+/** Parse TCP flags written as letters: S SYN, A ACK, F FIN, R RST, P PSH ("SA" = SYN+ACK). */
+export function parseTcpFlags(text: string): number {
+  let f = 0;
+  for (const c of text.toUpperCase()) {
+    switch (c) {
+      case 'S': f |= TCP.SYN; break;
+      case 'A': f |= TCP.ACK; break;
+      case 'F': f |= TCP.FIN; break;
+      case 'R': f |= TCP.RST; break;
+      case 'P': f |= TCP.PSH; break;
+      default: throw new Error(`unknown TCP flag ${JSON.stringify(c)} in ${JSON.stringify(text)} (use S, A, F, R, P)`);
+    }
+  }
+  return f;
+}
+
+export function formatTcpFlags(f: number): string {
+  return (f & TCP.SYN ? 'S' : '') + (f & TCP.ACK ? 'A' : '') + (f & TCP.FIN ? 'F' : '') +
+    (f & TCP.RST ? 'R' : '') + (f & TCP.PSH ? 'P' : '');
+}

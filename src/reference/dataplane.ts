@@ -1,0 +1,450 @@
+// The reference backend: the same semantics as the WebAssembly core, written
+// the obvious way (objects and Maps, one packet decoded at a time). It is the
+// oracle of the differential tests, so it favours plainness over speed. Every
+// rule here is stated once more in assembly/*.ts next to the fast version.
+//
+// LRU order is a JS Map's insertion order: the first key is the least recently
+// used; promoting an entry is delete + set.
+
+import {
+  Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
+  FlowInfo, Counters, DataplaneError, resolveOptions, check, decodeCounters, ALGO, Algorithm, SVC_FLAG, IPC_FLAG,
+  DIR, POLICY_VERDICT, IDENTITY,
+} from '../dataplane.js';
+import { PacketBatch, PacketRecord, NONE, PROTO, TCP, VERDICT, DROP, CT_STATE, NAT, COUNTER } from '../packet.js';
+import { Prng } from '../common/prng.js';
+import { hashTuple, hashAddr } from '../common/hash.js';
+import { prefixMask } from '../common/ip.js';
+
+interface Tuple { saddr: number; daddr: number; sport: number; dport: number; proto: number }
+const tupleKey = (t: Tuple) => `${t.saddr},${t.daddr},${t.sport},${t.dport},${t.proto}`;
+
+// Flow state bits (assembly/conntrack.ts CTF_*).
+const SEEN_NON_SYN = 1, TX_CLOSING = 2, RX_CLOSING = 4, SEEN_REPLY = 8, SNAT = 16;
+
+interface Flow {
+  key: Tuple; nat: Tuple; service: number; backend: number;
+  expires: number; state: number; revision: number; packets: number; bytes: number;
+  stamp: number; // time of the last LRU promotion
+}
+interface ReplyEntry { flowKey: Tuple; packets: number; bytes: number }
+interface RefBackend extends Required<Backend> { active: number }
+interface RefService { algo: Algorithm; flags: number; affinityMs: number; backends: number[]; maglev?: Uint16Array; rr: number }
+interface Affinity { backend: number; lastUsed: number }
+
+type Out = Omit<PacketRecord, keyof Required<import('../packet.js').PacketIn>>;
+
+export class ReferenceDataplane implements Dataplane {
+  readonly kind = 'reference' as const;
+  readonly options: ResolvedOptions;
+  private readonly prng: Prng;
+  private readonly nodes = new Map<number, number>();
+  private readonly backends = new Map<number, RefBackend>();
+  private readonly services = new Map<number, RefService>();
+  private readonly frontends = new Map<string, number>();
+  private readonly ipcache = new Map<string, EndpointInfo>();
+  private readonly policy = new Map<string, PolicyValue>();
+  private readonly flows = new Map<string, Flow>();
+  private readonly replies = new Map<string, ReplyEntry>();
+  private readonly affinity = new Map<string, Affinity & { stamp: number }>();
+  private readonly count = new Array<bigint>(COUNTER.LENGTH).fill(0n);
+  private revision = 1;
+  private slotsUsed = 0;
+  private cellsUsed = 0;
+
+  constructor(options: Options = {}) {
+    this.options = resolveOptions(options);
+    this.prng = new Prng(this.options.seed);
+  }
+
+  private bump(i: number, by = 1): void { this.count[i] += BigInt(by); }
+
+  // ---- control plane -------------------------------------------------------
+
+  setNode(id: number, addr: number): void {
+    check.node(this.options.limits, id, addr);
+    this.nodes.set(id, addr);
+  }
+
+  setBackend(id: number, b: Backend): void {
+    check.backend(this.options.limits, id, b);
+    const active = this.backends.get(id)?.active ?? 0;
+    this.backends.set(id, { addr: b.addr, port: b.port, node: b.node, weight: b.weight ?? 1, valid: b.valid !== false, active });
+  }
+
+  setService(index: number, s: ServiceConfig): void {
+    const l = this.options.limits;
+    check.service(l, index, s, (id) => this.backends.has(id));
+    const old = this.services.get(index);
+    const m = s.algo === 'maglev' && s.backends.length > 0 ? s.maglev!.length : 0;
+    const slots = this.slotsUsed - (old?.backends.length ?? 0) + s.backends.length;
+    const cells = this.cellsUsed - (old?.maglev?.length ?? 0) + m;
+    if (slots > l.maxSlots) throw new DataplaneError(`service ${index}: no room for ${s.backends.length} backend slots (maxSlots ${l.maxSlots})`);
+    if (cells > l.maxMaglevCells) throw new DataplaneError(`service ${index}: no room for ${m} Maglev cells (maxMaglevCells ${l.maxMaglevCells})`);
+    this.slotsUsed = slots; this.cellsUsed = cells;
+    this.services.set(index, {
+      algo: s.algo, flags: s.flags ?? 0, affinityMs: Math.round((s.affinityTimeout ?? 0) * 1000),
+      backends: [...s.backends], maglev: m > 0 ? Uint16Array.from(s.maglev!) : undefined, rr: old?.rr ?? 0,
+    });
+  }
+
+  upsertFrontend(fe: Frontend, index: number): void {
+    check.frontend(this.options.limits, fe, index);
+    const k = `${fe.addr},${fe.port},${fe.proto}`;
+    if (!this.frontends.has(k)) check.full('frontends', this.frontends.size, this.options.limits.maxFrontends);
+    this.frontends.set(k, index);
+  }
+  deleteFrontend(fe: Frontend): boolean { return this.frontends.delete(`${fe.addr},${fe.port},${fe.proto}`); }
+
+  upsertIpcache(addr: number, plen: number, info: EndpointInfo): void {
+    check.ipcache(addr, plen, info);
+    const k = `${(addr & prefixMask(plen)) >>> 0}/${plen}`;
+    if (!this.ipcache.has(k)) check.full('ipcache', this.ipcache.size, this.options.limits.maxIpcache);
+    this.ipcache.set(k, { ...info });
+  }
+  deleteIpcache(addr: number, plen: number): boolean {
+    return plen >= 0 && plen <= 32 && this.ipcache.delete(`${(addr & prefixMask(plen)) >>> 0}/${plen}`);
+  }
+
+  private policyKey(k: PolicyKey): string { return `${k.endpoint},${k.identity},${k.port},${k.proto},${k.dir}`; }
+  upsertPolicy(k: PolicyKey, v: PolicyValue): void {
+    check.policy(k, v);
+    const key = this.policyKey(k);
+    if (!this.policy.has(key)) check.full('policy', this.policy.size, this.options.limits.maxPolicy);
+    this.policy.set(key, { ...v });
+  }
+  deletePolicy(k: PolicyKey): boolean { check.policy(k); return this.policy.delete(this.policyKey(k)); }
+  policyChanged(): void {
+    this.revision = (this.revision + 1) & 0xffffff;
+    if (this.revision === 0) { for (const f of this.flows.values()) f.revision = 0; this.revision = 1; }
+  }
+
+  allocBatch(capacity: number): PacketBatch {
+    if (!(Number.isInteger(capacity) && capacity > 0 && capacity <= 1 << 24)) throw new DataplaneError(`batch capacity ${capacity} not in 1..16777216`);
+    const buf = new ArrayBuffer(capacity * 48);
+    return new PacketBatch(() => buf, 0, capacity);
+  }
+
+  ctCount(): number { return this.flows.size; }
+  backendActive(id: number): number { return this.backends.get(id)?.active ?? 0; }
+  rawCounters(): bigint[] { return [...this.count]; }
+  counters(): Counters { return decodeCounters(this.count); }
+
+  flow(saddr: number, daddr: number, sport: number, dport: number, proto: number, nowMs: number): FlowInfo | undefined {
+    const f = this.liveFlow({ saddr, daddr, sport, dport, proto }, nowMs, false);
+    if (!f) return undefined;
+    return { natSaddr: f.nat.saddr, natDaddr: f.nat.daddr, natSport: f.nat.sport, natDport: f.nat.dport,
+      service: f.service, backend: f.backend, expires: f.expires, state: f.state, packets: f.packets, bytes: f.bytes };
+  }
+
+  // ---- conntrack -----------------------------------------------------------
+
+  private replyKeyOf(f: Flow): string {
+    return tupleKey({ saddr: f.nat.daddr, daddr: f.nat.saddr, sport: f.nat.dport, dport: f.nat.sport, proto: f.key.proto });
+  }
+
+  /** A flow goes away: its reply entry and its backend's connection count go with it. */
+  private removeFlow(key: string, f: Flow): void {
+    this.flows.delete(key);
+    this.replies.delete(this.replyKeyOf(f));
+    if (f.backend !== NONE) {
+      const b = this.backends.get(f.backend);
+      if (b && b.active > 0) b.active--;
+    }
+  }
+
+  private liveFlow(t: Tuple, now: number, promote: boolean): Flow | undefined {
+    const key = tupleKey(t);
+    const f = this.flows.get(key);
+    if (!f) return undefined;
+    if (promote && ((now - f.stamp) >>> 0) >= this.options.ctPromoteMs) {
+      this.flows.delete(key); this.flows.set(key, f); f.stamp = now;
+    }
+    if (f.expires <= now) {
+      this.removeFlow(key, f);
+      this.bump(COUNTER.CT_EXPIRED);
+      return undefined;
+    }
+    return f;
+  }
+
+  private liveReply(t: Tuple, now: number, promote: boolean): { reply: ReplyEntry; flow: Flow } | undefined {
+    const reply = this.replies.get(tupleKey(t));
+    if (!reply) return undefined;
+    const flow = this.liveFlow(reply.flowKey, now, promote);
+    return flow ? { reply, flow } : undefined;
+  }
+
+  /** TCP state and lifetime after a packet (Cilium's conntrack rules; see assembly/conntrack.ts). */
+  private refresh(f: Flow, proto: number, flags: number, reply: boolean, now: number): number {
+    const lt = this.options.lifetimesMs;
+    let result: number = reply ? CT_STATE.REPLY : CT_STATE.ESTABLISHED;
+    let lifetime = lt.nonTcp;
+    if (reply) f.state |= SEEN_REPLY;
+    if (proto === PROTO.TCP) {
+      if (flags & TCP.SYN && f.state & (TX_CLOSING | RX_CLOSING)) {
+        f.state &= ~(TX_CLOSING | RX_CLOSING | SEEN_NON_SYN);
+        result = CT_STATE.REOPENED;
+      }
+      if (flags & TCP.RST) f.state |= TX_CLOSING | RX_CLOSING;
+      else if (flags & TCP.FIN) f.state |= reply ? RX_CLOSING : TX_CLOSING;
+      if (!(flags & TCP.SYN)) f.state |= SEEN_NON_SYN;
+      const closing = (f.state & (TX_CLOSING | RX_CLOSING)) === (TX_CLOSING | RX_CLOSING);
+      lifetime = closing ? lt.close : f.state & SEEN_NON_SYN ? lt.tcp : lt.syn;
+    }
+    f.expires = Math.min(now + lifetime, 0xffffffff);
+    return result;
+  }
+
+  private createFlow(key: Tuple, nat: Tuple, service: number, backend: number, state: number, now: number): Flow {
+    if (this.flows.size >= this.options.limits.maxFlows) {
+      const [victimKey, victim] = this.flows.entries().next().value as [string, Flow];
+      this.removeFlow(victimKey, victim);
+      this.bump(COUNTER.CT_EVICTED);
+    }
+    const f: Flow = { key, nat, service, backend, expires: 0, state, revision: this.revision, packets: 0, bytes: 0, stamp: now };
+    this.flows.set(tupleKey(key), f);
+    this.replies.set(this.replyKeyOf(f), { flowKey: key, packets: 0, bytes: 0 });
+    if (backend !== NONE) this.backends.get(backend)!.active++;
+    this.bump(COUNTER.CT_CREATED);
+    return f;
+  }
+
+  gc(nowMs: number): number {
+    check.time(nowMs);
+    let removed = 0;
+    for (const [k, f] of [...this.flows]) {
+      if (f.expires <= nowMs) { this.removeFlow(k, f); removed++; }
+    }
+    this.bump(COUNTER.CT_EXPIRED, removed);
+    return removed;
+  }
+
+  // ---- identities and policy ----------------------------------------------
+
+  private resolve(addr: number): EndpointInfo {
+    for (let plen = 32; plen >= 0; plen--) {
+      const e = this.ipcache.get(`${(addr & prefixMask(plen)) >>> 0}/${plen}`);
+      if (e) return e;
+    }
+    return { identity: IDENTITY.WORLD, endpoint: 0, node: 0xffff, flags: 0 };
+  }
+
+  /** Isolated endpoint's verdict: the most specific ALLOW names the rule, any DENY wins. */
+  private check(endpoint: number, peer: number, dir: number, proto: number, port: number): { ok: boolean; deny: boolean; rule: number } {
+    this.bump(COUNTER.POLICY_LOOKUPS);
+    const probes: [number, number, number][] = [
+      [peer, port, proto], [peer, 0, proto], [peer, 0, 0], [0, port, proto], [0, 0, proto], [0, 0, 0],
+    ];
+    let allow: PolicyValue | undefined;
+    for (const [identity, p, pr] of probes) {
+      const v = this.policy.get(this.policyKey({ endpoint, identity, port: p, proto: pr, dir }));
+      if (!v) continue;
+      if (v.verdict === POLICY_VERDICT.DENY) return { ok: false, deny: true, rule: v.rule };
+      allow ??= v;
+    }
+    return allow ? { ok: true, deny: false, rule: allow.rule } : { ok: false, deny: false, rule: 0 };
+  }
+
+  /** Client egress, then destination ingress seeing the post-SNAT source. Returns [drop reason or 0, rule]. */
+  private flowPolicy(saddr: number, natSaddr: number, daddr: number, dport: number, proto: number): [number, number] {
+    const src = this.resolve(saddr), dst = this.resolve(daddr);
+    let rule = 0;
+    if (src.flags & IPC_FLAG.ENFORCE_EGRESS) {
+      const r = this.check(src.endpoint, dst.identity, DIR.EGRESS, proto, dport);
+      rule = r.rule;
+      if (!r.ok) return [r.deny ? DROP.POLICY_DENY : DROP.POLICY_DENIED, rule];
+    }
+    if (dst.flags & IPC_FLAG.ENFORCE_INGRESS) {
+      const peer = this.resolve(natSaddr);
+      if (peer.flags & IPC_FLAG.HOST && peer.node === dst.node) return [0, rule]; // own node may always reach its pods
+      const r = this.check(dst.endpoint, peer.identity, DIR.INGRESS, proto, dport);
+      rule = r.rule;
+      if (!r.ok) return [r.deny ? DROP.POLICY_DENY : DROP.POLICY_DENIED, rule];
+    }
+    return [0, rule];
+  }
+
+  // ---- load balancing --------------------------------------------------------
+
+  private pickSlot(s: RefService, t: Tuple): number {
+    const n = s.backends.length;
+    switch (s.algo) {
+      case 'maglev':
+        return s.maglev![hashTuple(t.saddr, t.daddr, t.sport, t.dport, t.proto, this.options.hashSeed) % s.maglev!.length];
+      case 'weighted': {
+        const weights = s.backends.map((id) => this.backends.get(id)!.weight);
+        const total = weights.reduce((a, b) => a + b, 0);
+        if (total === 0) return NONE;
+        const r = this.prng.next() % total;
+        let acc = 0;
+        for (let i = 0; i < n; i++) { acc += weights[i]; if (r < acc) return i; }
+        return NONE;
+      }
+      case 'rr': {
+        const c = s.rr;
+        s.rr = (s.rr + 1) >>> 0;
+        return c % n;
+      }
+      case 'lc': {
+        let best = 0;
+        for (let i = 1; i < n; i++) {
+          if (this.backends.get(s.backends[i])!.active < this.backends.get(s.backends[best])!.active) best = i;
+        }
+        return best;
+      }
+      case 'sh':
+        return hashAddr(t.saddr, this.options.hashSeed) % n;
+      case 'random':
+        return this.prng.next() % n;
+    }
+  }
+
+  private selectBackend(index: number, s: RefService, t: Tuple, now: number): { backend: number; byAffinity: boolean } {
+    if (s.backends.length === 0) return { backend: NONE, byAffinity: false };
+    const key = `${t.saddr},${index}`;
+    let backend = NONE, byAffinity = false;
+    if (s.affinityMs !== 0) {
+      const a = this.affinity.get(key);
+      if (a && ((now - a.lastUsed) >>> 0) < s.affinityMs && s.backends.includes(a.backend)) {
+        backend = a.backend; byAffinity = true;
+      }
+    }
+    if (backend === NONE) {
+      const slot = this.pickSlot(s, t);
+      if (slot === NONE) return { backend: NONE, byAffinity: false };
+      backend = s.backends[slot];
+    }
+    if (s.affinityMs !== 0) {
+      if (this.affinity.has(key)) this.affinity.delete(key);
+      else if (this.affinity.size >= this.options.limits.maxAffinity) {
+        this.affinity.delete(this.affinity.keys().next().value as string);
+        this.bump(COUNTER.AFFINITY_EVICTED);
+      }
+      this.affinity.set(key, { backend, lastUsed: now, stamp: now });
+    }
+    return { backend, byAffinity };
+  }
+
+  /** Source port: the client's own when free and not masqueraded, else the first free hashed candidate. */
+  private sourcePort(orig: Tuple, natSaddr: number, daddr: number, dport: number, keepPort: boolean, now: number): number {
+    const taken = (port: number) =>
+      this.liveReply({ saddr: daddr, daddr: natSaddr, sport: dport, dport: port, proto: orig.proto }, now, false) !== undefined;
+    if (keepPort && !taken(orig.sport)) return orig.sport;
+    const { min, max, tries } = this.options.natPorts;
+    const range = max - min + 1;
+    const start = hashTuple(orig.saddr, orig.daddr, orig.sport, orig.dport, orig.proto, (this.options.hashSeed ^ 0x5a5a5a5a) >>> 0) % range;
+    for (let i = 0; i < tries; i++) {
+      const port = min + ((start + i) % range);
+      if (!taken(port)) return port;
+    }
+    return -1;
+  }
+
+  // ---- the pipeline ------------------------------------------------------------
+
+  process(batch: PacketBatch, count: number, nowMs: number): number {
+    check.batch(batch, count); check.time(nowMs);
+    let forwarded = 0;
+    for (let i = 0; i < count; i++) {
+      const out = this.processOne(batch.get(i), nowMs);
+      batch.setOutput(i, out);
+      if (out.verdict === VERDICT.FORWARDED) forwarded++;
+      this.bump(COUNTER.VERDICT + out.verdict);
+    }
+    return forwarded;
+  }
+
+  private invalid(p: PacketRecord): number {
+    if (![PROTO.TCP, PROTO.UDP, PROTO.SCTP, PROTO.ICMP].includes(p.proto as 1)) return DROP.UNKNOWN_L4_PROTOCOL;
+    if (p.saddr === 0 || p.saddr >= 0xe0000000) return DROP.INVALID_SOURCE_IP;
+    if (p.daddr === 0) return DROP.INVALID_PACKET;
+    if (p.proto !== PROTO.ICMP && (p.sport === 0 || p.dport === 0)) return DROP.INVALID_PACKET;
+    if (!this.nodes.get(p.node)) return DROP.INVALID_PACKET;
+    return 0;
+  }
+
+  private processOne(p: PacketRecord, now: number): Out {
+    const out: Out = {
+      outSaddr: p.saddr, outDaddr: p.daddr, outSport: p.sport, outDport: p.dport, verdict: 0, dropReason: 0,
+      ctState: 0, natFlags: 0, service: NONE, backend: NONE, policyRule: 0,
+    };
+    const drop = (verdict: number, reason: number): Out => {
+      out.verdict = verdict; out.dropReason = reason; this.bump(COUNTER.DROP + reason); return out;
+    };
+    const bad = this.invalid(p);
+    if (bad) return drop(VERDICT.DROPPED, bad);
+    this.bump(COUNTER.PACKETS); this.bump(COUNTER.BYTES, p.len);
+    const t: Tuple = { saddr: p.saddr, daddr: p.daddr, sport: p.sport, dport: p.dport, proto: p.proto };
+
+    // Conntrack, original direction.
+    const f = this.liveFlow(t, now, true);
+    if (f) {
+      out.service = f.service; out.backend = f.backend;
+      if (this.options.policyRecheckEstablished && f.revision !== this.revision) {
+        const [reason, rule] = this.flowPolicy(p.saddr, f.nat.saddr, f.nat.daddr, f.nat.dport, p.proto);
+        out.policyRule = rule;
+        if (reason) { out.ctState = CT_STATE.ESTABLISHED; return drop(VERDICT.DROPPED, reason); }
+        f.revision = this.revision;
+      }
+      out.ctState = this.refresh(f, p.proto, p.tcpFlags, false, now);
+      out.outSaddr = f.nat.saddr; out.outDaddr = f.nat.daddr; out.outSport = f.nat.sport; out.outDport = f.nat.dport;
+      out.natFlags = (f.service !== NONE ? NAT.DNAT : 0) | (f.state & SNAT ? NAT.SNAT : 0);
+      f.packets = (f.packets + 1) >>> 0; f.bytes = (f.bytes + p.len) >>> 0;
+      out.verdict = VERDICT.FORWARDED;
+      return out;
+    }
+
+    // Conntrack, reply direction: back to what the client sent to.
+    const r = this.liveReply(t, now, true);
+    if (r) {
+      out.service = r.flow.service; out.backend = r.flow.backend;
+      out.ctState = this.refresh(r.flow, p.proto, p.tcpFlags, true, now);
+      const k = r.reply.flowKey;
+      out.outSaddr = k.daddr; out.outDaddr = k.saddr; out.outSport = k.dport; out.outDport = k.sport;
+      if (r.flow.service !== NONE || r.flow.state & SNAT) out.natFlags = NAT.REVNAT;
+      r.reply.packets = (r.reply.packets + 1) >>> 0; r.reply.bytes = (r.reply.bytes + p.len) >>> 0;
+      out.verdict = VERDICT.FORWARDED;
+      return out;
+    }
+
+    // A new flow.
+    let dstAddr = p.daddr, dstPort = p.dport, natFlags = 0, masquerade = false, backend = NONE;
+    const index = this.frontends.get(`${p.daddr},${p.dport},${p.proto}`);
+    if (index !== undefined) {
+      const s = this.services.get(index);
+      out.service = index;
+      const sel = s ? this.selectBackend(index, s, t, now) : { backend: NONE, byAffinity: false };
+      backend = sel.backend;
+      // kube-proxy rejects traffic to a service without endpoints (ICMP port unreachable).
+      if (backend === NONE) return drop(VERDICT.REJECTED, DROP.SERVICE_BACKEND_NOT_FOUND);
+      out.backend = backend;
+      const b = this.backends.get(backend)!;
+      dstAddr = b.addr; dstPort = b.port;
+      natFlags = NAT.DNAT | (sel.byAffinity ? NAT.AFFINITY : 0);
+      const srcIsPod = (this.resolve(p.saddr).flags & IPC_FLAG.POD) !== 0;
+      masquerade = p.saddr === dstAddr || (s!.flags & SVC_FLAG.MASQ_ALWAYS) !== 0 ||
+        ((s!.flags & SVC_FLAG.MASQ_EXTERNAL) !== 0 && !srcIsPod);
+      if (p.saddr === dstAddr) natFlags |= NAT.HAIRPIN;
+    }
+    const natSaddr = masquerade ? this.nodes.get(p.node)! : p.saddr;
+
+    const [reason, rule] = this.flowPolicy(p.saddr, natSaddr, dstAddr, dstPort, p.proto);
+    out.policyRule = rule;
+    if (reason) return drop(VERDICT.DROPPED, reason);
+
+    const port = this.sourcePort(t, natSaddr, dstAddr, dstPort, !masquerade, now);
+    if (port < 0) return drop(VERDICT.DROPPED, DROP.NAT_NO_MAPPING);
+    const snat = masquerade || port !== p.sport;
+    if (snat) natFlags |= NAT.SNAT;
+
+    const flow = this.createFlow(t, { saddr: natSaddr, daddr: dstAddr, sport: port, dport: dstPort, proto: p.proto },
+      index ?? NONE, backend, snat ? SNAT : 0, now);
+    this.refresh(flow, p.proto, p.tcpFlags, false, now);
+    flow.packets = 1; flow.bytes = p.len;
+    out.ctState = CT_STATE.NEW; out.natFlags = natFlags;
+    out.outSaddr = natSaddr; out.outDaddr = dstAddr; out.outSport = port; out.outDport = dstPort;
+    out.verdict = VERDICT.FORWARDED;
+    return out;
+  }
+}

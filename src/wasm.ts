@@ -1,0 +1,191 @@
+// The WebAssembly core behind the Dataplane interface. Browser-safe: no Node
+// built-ins here (src/node.ts reads the .wasm from disk). We instantiate with
+// plain WebAssembly.instantiate rather than @assemblyscript/loader (deprecated
+// since AssemblyScript 0.20): the core has no imports, takes and returns only
+// numbers, and the host reads its memory through typed views it re-makes after
+// growth, so the generated raw bindings would add nothing but a file to ship.
+
+import {
+  Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
+  FlowInfo, Counters, DataplaneError, resolveOptions, check, decodeCounters, ALGO,
+} from './dataplane.js';
+import { PacketBatch, COUNTER } from './packet.js';
+import { RegionAllocator } from './common/regions.js';
+
+/** The core's exports (assembly/index.ts). u32 results arrive as i32: apply >>> 0. */
+export interface CoreExports {
+  memory: WebAssembly.Memory;
+  init(maxFlows: number, maxServices: number, maxFrontends: number, maxBackends: number, maxSlots: number,
+    maxMaglevCells: number, maxAffinity: number, maxIpcache: number, maxPolicy: number, maxNodes: number, ctPromoteMs: number): number;
+  setLifetimes(tcp: number, syn: number, close: number, nontcp: number): void;
+  setNatPorts(min: number, max: number, tries: number): void;
+  setPolicyRecheck(on: number): void;
+  setHashSeed(seed: number): void;
+  prngSeed(seed: number): void;
+  process(batch: number, n: number, now: number): number;
+  gc(now: number): number;
+  batchAlloc(n: number): number;
+  scratchAlloc(size: number): number;
+  nodeSet(id: number, addr: number): number;
+  frontendUpsert(vip: number, port: number, proto: number, index: number): number;
+  frontendDelete(vip: number, port: number, proto: number): number;
+  serviceSet(index: number, slots: number, count: number, algo: number, flags: number, affinityMs: number, maglev: number, maglevM: number): number;
+  backendSet(id: number, addr: number, port: number, node: number, weight: number, flags: number): number;
+  backendActive(id: number): number;
+  backendSlotsBase(): number;
+  maglevBase(): number;
+  ipcacheUpsert(addr: number, plen: number, identity: number, endpoint: number, node: number, flags: number): number;
+  ipcacheDelete(addr: number, plen: number): number;
+  policyUpsert(endpoint: number, identity: number, port: number, proto: number, dir: number, rule: number, verdict: number): number;
+  policyDelete(endpoint: number, identity: number, port: number, proto: number, dir: number): number;
+  policyBump(): number;
+  countersBase(): number;
+  ctCount(): number;
+  ctReplies(): number;
+  ctPeek(saddr: number, daddr: number, sport: number, dport: number, proto: number, now: number): number;
+  allocatedBytes(): number;
+}
+
+const MAP_NAMES = ['', 'ctFlows', 'ctReplies', 'frontends', 'services', 'backendSlots', 'backends',
+  'maglevCells', 'affinity', 'ipcache', 'policy', 'nodes'];
+
+export async function instantiateCore(source: WebAssembly.Module | BufferSource): Promise<CoreExports> {
+  const instance = source instanceof WebAssembly.Module
+    ? await WebAssembly.instantiate(source, {})
+    : (await WebAssembly.instantiate(source, {})).instance;
+  return instance.exports as unknown as CoreExports;
+}
+
+export class WasmDataplane implements Dataplane {
+  readonly kind = 'wasm' as const;
+  readonly options: ResolvedOptions;
+  private readonly slots: RegionAllocator;
+  private readonly cells: RegionAllocator;
+  private readonly serviceRegions = new Map<number, { slots: number; slotLen: number; cells: number; cellLen: number }>();
+  private readonly backendsSet = new Set<number>();
+  private frontendCount = 0;
+
+  private constructor(readonly core: CoreExports, options: ResolvedOptions) {
+    this.options = options;
+    this.slots = new RegionAllocator(options.limits.maxSlots);
+    this.cells = new RegionAllocator(options.limits.maxMaglevCells);
+  }
+
+  /** A dataplane on a fresh instance of the compiled core. */
+  static async create(source: WebAssembly.Module | BufferSource, options: Options = {}): Promise<WasmDataplane> {
+    const o = resolveOptions(options);
+    const core = await instantiateCore(source);
+    const l = o.limits;
+    const rc = core.init(l.maxFlows, l.maxServices, l.maxFrontends, l.maxBackends, l.maxSlots, l.maxMaglevCells,
+      l.maxAffinity, l.maxIpcache, l.maxPolicy, l.maxNodes, o.ctPromoteMs);
+    if (rc !== 0) throw new DataplaneError(`could not create map ${MAP_NAMES[rc] ?? rc}: out of memory (lower the limits)`);
+    core.setLifetimes(o.lifetimesMs.tcp, o.lifetimesMs.syn, o.lifetimesMs.close, o.lifetimesMs.nonTcp);
+    core.setNatPorts(o.natPorts.min, o.natPorts.max, o.natPorts.tries);
+    core.setPolicyRecheck(o.policyRecheckEstablished ? 1 : 0);
+    core.setHashSeed(o.hashSeed);
+    core.prngSeed(o.seed);
+    return new WasmDataplane(core, o);
+  }
+
+  private buffer = (): ArrayBuffer => this.core.memory.buffer;
+
+  setNode(id: number, addr: number): void {
+    check.node(this.options.limits, id, addr);
+    this.core.nodeSet(id, addr);
+  }
+
+  setBackend(id: number, b: Backend): void {
+    check.backend(this.options.limits, id, b);
+    this.core.backendSet(id, b.addr, b.port, b.node, b.weight ?? 1, b.valid === false ? 0 : 1);
+    this.backendsSet.add(id);
+  }
+
+  setService(index: number, s: ServiceConfig): void {
+    check.service(this.options.limits, index, s, (id) => this.backendsSet.has(id));
+    const n = s.backends.length;
+    const m = s.algo === 'maglev' && n > 0 ? s.maglev!.length : 0;
+    const old = this.serviceRegions.get(index);
+    // New ranges first, the old ones freed only once the new ones exist: a failure changes nothing.
+    const reuseSlots = old !== undefined && old.slotLen >= n;
+    const reuseCells = old !== undefined && old.cellLen >= m;
+    const slots = reuseSlots ? old!.slots : this.slots.alloc(n);
+    if (slots < 0) throw new DataplaneError(`service ${index}: no room for ${n} backend slots (maxSlots ${this.options.limits.maxSlots})`);
+    const cells = reuseCells ? old!.cells : this.cells.alloc(m);
+    if (cells < 0) {
+      if (!reuseSlots) this.slots.release(slots, n);
+      throw new DataplaneError(`service ${index}: no room for ${m} Maglev cells (maxMaglevCells ${this.options.limits.maxMaglevCells})`);
+    }
+    new Uint32Array(this.buffer(), this.core.backendSlotsBase() >>> 0, this.options.limits.maxSlots).set(s.backends, slots);
+    if (m > 0) new Uint16Array(this.buffer(), this.core.maglevBase() >>> 0, this.options.limits.maxMaglevCells).set(s.maglev!, cells);
+    const rc = this.core.serviceSet(index, slots, n, ALGO[s.algo], s.flags ?? 0,
+      Math.round((s.affinityTimeout ?? 0) * 1000), cells, m);
+    if (rc !== 0) throw new DataplaneError(`service ${index}: the core refused it (${rc})`);
+    if (old && !reuseSlots) this.slots.release(old.slots, old.slotLen);
+    if (old && !reuseCells) this.cells.release(old.cells, old.cellLen);
+    this.serviceRegions.set(index, {
+      slots, slotLen: reuseSlots ? old!.slotLen : n, cells, cellLen: reuseCells ? old!.cellLen : m,
+    });
+  }
+
+  upsertFrontend(fe: Frontend, index: number): void {
+    check.frontend(this.options.limits, fe, index);
+    const rc = this.core.frontendUpsert(fe.addr, fe.port, fe.proto, index);
+    if (rc !== 0) throw new DataplaneError(`frontends: table full (${this.options.limits.maxFrontends} entries); raise the limit`);
+  }
+  deleteFrontend(fe: Frontend): boolean { return this.core.frontendDelete(fe.addr, fe.port, fe.proto) !== 0; }
+
+  upsertIpcache(addr: number, plen: number, info: EndpointInfo): void {
+    check.ipcache(addr, plen, info);
+    const rc = this.core.ipcacheUpsert(addr, plen, info.identity, info.endpoint, info.node, info.flags);
+    if (rc !== 0) throw new DataplaneError(`ipcache: table full (${this.options.limits.maxIpcache} entries); raise the limit`);
+  }
+  deleteIpcache(addr: number, plen: number): boolean { return this.core.ipcacheDelete(addr, plen) !== 0; }
+
+  upsertPolicy(k: PolicyKey, v: PolicyValue): void {
+    check.policy(k, v);
+    const rc = this.core.policyUpsert(k.endpoint, k.identity, k.port, k.proto, k.dir, v.rule, v.verdict);
+    if (rc !== 0) throw new DataplaneError(`policy: table full (${this.options.limits.maxPolicy} entries); raise the limit`);
+  }
+  deletePolicy(k: PolicyKey): boolean {
+    check.policy(k);
+    return this.core.policyDelete(k.endpoint, k.identity, k.port, k.proto, k.dir) !== 0;
+  }
+  policyChanged(): void { this.core.policyBump(); }
+
+  allocBatch(capacity: number): PacketBatch {
+    if (!(Number.isInteger(capacity) && capacity > 0 && capacity <= 1 << 24)) throw new DataplaneError(`batch capacity ${capacity} not in 1..16777216`);
+    const ptr = this.core.batchAlloc(capacity) >>> 0;
+    if (ptr === 0) throw new DataplaneError(`batch of ${capacity} packets: out of memory`);
+    return new PacketBatch(this.buffer, ptr, capacity);
+  }
+
+  process(batch: PacketBatch, count: number, nowMs: number): number {
+    check.batch(batch, count); check.time(nowMs);
+    return this.core.process(batch.ptr, count, nowMs) >>> 0;
+  }
+
+  gc(nowMs: number): number { check.time(nowMs); return this.core.gc(nowMs) >>> 0; }
+  ctCount(): number { return this.core.ctCount() >>> 0; }
+  backendActive(id: number): number { return this.core.backendActive(id) >>> 0; }
+
+  flow(saddr: number, daddr: number, sport: number, dport: number, proto: number, nowMs: number): FlowInfo | undefined {
+    const v = this.core.ctPeek(saddr, daddr, sport, dport, proto, nowMs) >>> 0;
+    if (v === 0) return undefined;
+    const d = new DataView(this.buffer(), v, 36);
+    return {
+      natSaddr: d.getUint32(0, true), natDaddr: d.getUint32(4, true), natSport: d.getUint16(8, true),
+      natDport: d.getUint16(10, true), service: d.getUint32(12, true), backend: d.getUint32(16, true),
+      expires: d.getUint32(20, true), state: d.getUint32(24, true) & 0xff, packets: d.getUint32(28, true),
+      bytes: d.getUint32(32, true),
+    };
+  }
+
+  rawCounters(): bigint[] {
+    const v = new BigUint64Array(this.buffer(), this.core.countersBase() >>> 0, COUNTER.LENGTH);
+    return Array.from(v);
+  }
+  counters(): Counters { return decodeCounters(this.rawCounters()); }
+
+  /** Bytes of linear memory the core's maps and batches take. */
+  memoryBytes(): number { return this.core.allocatedBytes() >>> 0; }
+}
