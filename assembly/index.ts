@@ -66,12 +66,12 @@ export function serviceSet(index: u32, slots: u32, count: u32, algo: u32, flags:
   maglev: u32, maglevM: u32): i32 {
   const s = arrayGet(services, index);
   if (s == 0 || count > 0xffff || <u64>slots + count > <u64>arrayCapacity(backendSlots)) return E_RANGE;
-  if (algo == 2 && (maglevM == 0 || <u64>maglev + maglevM > <u64>arrayCapacity(maglevCells))) return E_RANGE;
+  if (algo == 2 && count > 0 && (maglevM == 0 || <u64>maglev + maglevM > <u64>arrayCapacity(maglevCells))) return E_RANGE;
   if (algo > 5) return E_INVAL;
   for (let i: u32 = 0; i < count; i++) {
     if (load<u32>(arrayBase(backendSlots) + ((<usize>slots + i) << 2)) >= arrayCapacity(backends)) return E_RANGE;
   }
-  if (algo == 2) {
+  if (algo == 2 && count > 0) {
     for (let i: u32 = 0; i < maglevM; i++) {
       if (<u32>load<u16>(arrayBase(maglevCells) + ((<usize>maglev + i) << 1)) >= count) return E_RANGE;
     }
