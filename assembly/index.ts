@@ -27,10 +27,10 @@ let ready = false;
 
 /** Create every map. 0 on success, else the number of the map that failed (see tables.ts). */
 export function init(maxFlows: u32, maxServices: u32, maxFrontends: u32, maxBackends: u32, maxSlots: u32,
-  maxMaglevCells: u32, maxAffinity: u32, maxIpcache: u32, maxPolicy: u32, maxNodes: u32, ctPromoteMs: u32): i32 {
+  maxMaglevCells: u32, maxAffinity: u32, maxIpcache: u32, maxPolicy: u32, maxNodes: u32): i32 {
   if (ready) return -1;
   const rc = tablesInit(maxFlows, maxServices, maxFrontends, maxBackends, maxSlots, maxMaglevCells,
-    maxAffinity, maxIpcache, maxPolicy, maxNodes, ctPromoteMs);
+    maxAffinity, maxIpcache, maxPolicy, maxNodes);
   if (rc != 0) return rc;
   ctInit(); lbInit(); natInit();
   ready = true;
@@ -149,7 +149,7 @@ function scratchValue(): usize { if (scratchV == 0) scratchV = allocAligned(64, 
 // Map shims for the model-based tests (test/maps.test.ts): the same code the pipeline runs.
 export { hashCreate, hashLookup, hashUpdate, hashDelete, hashCount, hashFailures } from "./maps/hash";
 export { lruCreate, lruLookup, lruPeek, lruUpdate, lruDelete, lruCount, lruEvictions, lruOldest, lruNewer,
-  lruKeyOf, lruValueOf } from "./maps/lru";
+  lruKeyOf, lruValueOf, lruReferenced } from "./maps/lru";
 export { lpmCreate, lpmUpdate, lpmDelete, lpmLookup, lpmGet, lpmCount } from "./maps/lpm";
 export { arrayCreate, arrayGet, arrayCapacity } from "./maps/array";
 export function lruLastEvicted(): bool { return lruEvictedFlag(); }

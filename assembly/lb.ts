@@ -47,13 +47,13 @@ export function lbInit(): void { feKey = allocAligned(8, 8); affKey = allocAlign
 /** Service index of the frontend (vip, port, proto), or NONE. */
 // @ts-ignore: decorator
 @inline export function lookupService(vip: u32, port: u16, proto: u8): u32 {
-  store<u32>(feKey, vip); store<u32>(feKey, <u32>port | (<u32>proto << 16), 4);
+  store<u64>(feKey, <u64>vip | (<u64>(<u32>port | (<u32>proto << 16)) << 32)); // one wide store: see ctWriteKey
   const v = hashLookup(frontends, feKey);
   return v == 0 ? NONE : load<u32>(v);
 }
 
 export function frontendKey(vip: u32, port: u16, proto: u8): usize {
-  store<u32>(feKey, vip); store<u32>(feKey, <u32>port | (<u32>proto << 16), 4);
+  store<u64>(feKey, <u64>vip | (<u64>(<u32>port | (<u32>proto << 16)) << 32));
   return feKey;
 }
 
@@ -119,7 +119,7 @@ export function selectBackend(index: u32, svc: usize, saddr: u32, daddr: u32, sp
   const timeout = load<u32>(svc, S_AFFINITY);
   let backend = NONE;
   if (timeout != 0) {
-    store<u32>(affKey, saddr); store<u32>(affKey, index, 4);
+    store<u64>(affKey, <u64>saddr | (<u64>index << 32));
     const a = lruPeek(affinity, affKey);
     if (a != 0 && now - load<u32>(a, 4) < timeout && inService(svc, load<u32>(a))) {
       backend = load<u32>(a);
@@ -132,7 +132,7 @@ export function selectBackend(index: u32, svc: usize, saddr: u32, daddr: u32, sp
     backend = slotBackend(svc, slot);
   }
   if (timeout != 0) {
-    const a = lruUpdate(affinity, affKey, now);
+    const a = lruUpdate(affinity, affKey);
     if (lruEvicted) count(C_AFFINITY_EVICTED);
     store<u32>(a, backend); store<u32>(a, now, 4);
   }

@@ -51,9 +51,9 @@ export function ipcacheResolve(addr: u32): void {
 
 // @ts-ignore: decorator
 @inline function probe(ep: u32, identity: u32, port: u16, proto: u8, dir: u8): usize {
-  const k = keyBuf;
-  store<u32>(k, ep); store<u32>(k, identity, 4); store<u16>(k, port, 8);
-  store<u8>(k, proto, 10); store<u8>(k, dir, 11); store<u32>(k, 0, 12);
+  const k = keyBuf; // whole-word stores (see ctWriteKey)
+  store<u64>(k, <u64>ep | (<u64>identity << 32));
+  store<u64>(k, <u64>port | (<u64>proto << 16) | (<u64>dir << 24), 8);
   return hashLookup(policy, k);
 }
 

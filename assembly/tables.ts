@@ -49,17 +49,16 @@ export function setPolicyRevision(r: u32): void { policyRevision = r; }
 export function tablesInit(
   maxFlows: u32, maxServices: u32, maxFrontends: u32, maxBackends: u32, maxSlots: u32,
   maxMaglevCells: u32, maxAffinity: u32, maxIpcache: u32, maxPolicy: u32, maxNodes: u32,
-  ctPromoteMs: u32,
 ): i32 {
   countersInit();
-  ctFlows = lruCreate(CT_KEY_SIZE, CT_FLOW_SIZE, maxFlows, ctPromoteMs); if (ctFlows == 0) return 1;
+  ctFlows = lruCreate(CT_KEY_SIZE, CT_FLOW_SIZE, maxFlows); if (ctFlows == 0) return 1;
   ctReplies = hashCreate(CT_KEY_SIZE, CT_REPLY_SIZE, maxFlows); if (ctReplies == 0) return 2;
   frontends = hashCreate(8, 4, maxFrontends); if (frontends == 0) return 3;
   services = arrayCreate(SERVICE_SIZE, maxServices); if (services == 0) return 4;
   backendSlots = arrayCreate(4, maxSlots); if (backendSlots == 0) return 5;
   backends = arrayCreate(BACKEND_SIZE, maxBackends); if (backends == 0) return 6;
   maglevCells = arrayCreate(2, maxMaglevCells); if (maglevCells == 0) return 7;
-  affinity = lruCreate(8, 8, maxAffinity, 0); if (affinity == 0) return 8;
+  affinity = lruCreate(8, 8, maxAffinity); if (affinity == 0) return 8;
   ipcache = lpmCreate(IPCACHE_SIZE, maxIpcache); if (ipcache == 0) return 9;
   policy = hashCreate(16, 8, maxPolicy); if (policy == 0) return 10;
   nodes = arrayCreate(NODE_SIZE, maxNodes); if (nodes == 0) return 11;

@@ -35,8 +35,6 @@ export interface Options extends Partial<Limits> {
   hashSeed?: number;
   /** Conntrack lifetimes in seconds (Cilium defaults: TCP 21600, SYN 60, close 10, non-TCP 60). */
   ctLifetimes?: Partial<{ tcp: number; syn: number; close: number; nonTcp: number }>;
-  /** A flow moves to the front of the conntrack LRU at most once per this many ms (default 1000). */
-  ctPromoteMs?: number;
   /** Masquerade source ports (default Linux ip_local_port_range 32768-60999, 32 tries). */
   natPorts?: Partial<{ min: number; max: number; tries: number }>;
   /** Re-apply policy to established flows after a policy change (Cilium: yes; default true). */
@@ -46,7 +44,7 @@ export interface Options extends Partial<Limits> {
 export interface ResolvedOptions {
   limits: Limits; seed: number; hashSeed: number;
   lifetimesMs: { tcp: number; syn: number; close: number; nonTcp: number };
-  ctPromoteMs: number; natPorts: { min: number; max: number; tries: number };
+  natPorts: { min: number; max: number; tries: number };
   policyRecheckEstablished: boolean;
 }
 
@@ -137,12 +135,11 @@ export function resolveOptions(o: Options = {}): ResolvedOptions {
   const ports = { min: 32768, max: 60999, tries: 32, ...o.natPorts };
   need(u16(ports.min) && u16(ports.max) && ports.min >= 1 && ports.min <= ports.max, `option natPorts: ${ports.min}-${ports.max} is not a port range`);
   need(Number.isInteger(ports.tries) && ports.tries >= 1 && ports.tries <= 65535, `option natPorts.tries: ${ports.tries} is not in 1..65535`);
-  const seed = o.seed ?? 1, hashSeed = o.hashSeed ?? 0x5eed, promote = o.ctPromoteMs ?? 1000;
+  const seed = o.seed ?? 1, hashSeed = o.hashSeed ?? 0x5eed;
   need(u32(seed), `option seed: ${seed} is not a u32`);
   need(u32(hashSeed), `option hashSeed: ${hashSeed} is not a u32`);
-  need(u32(promote), `option ctPromoteMs: ${promote} is not a u32`);
   return {
-    limits, seed, hashSeed, ctPromoteMs: promote, natPorts: ports,
+    limits, seed, hashSeed, natPorts: ports,
     lifetimesMs: { tcp: sec('tcp', lt.tcp, 21600), syn: sec('syn', lt.syn, 60), close: sec('close', lt.close, 10), nonTcp: sec('nonTcp', lt.nonTcp, 60) },
     policyRecheckEstablished: o.policyRecheckEstablished ?? true,
   };

@@ -16,7 +16,7 @@ import { RegionAllocator } from './common/regions.js';
 export interface CoreExports {
   memory: WebAssembly.Memory;
   init(maxFlows: number, maxServices: number, maxFrontends: number, maxBackends: number, maxSlots: number,
-    maxMaglevCells: number, maxAffinity: number, maxIpcache: number, maxPolicy: number, maxNodes: number, ctPromoteMs: number): number;
+    maxMaglevCells: number, maxAffinity: number, maxIpcache: number, maxPolicy: number, maxNodes: number): number;
   setLifetimes(tcp: number, syn: number, close: number, nontcp: number): void;
   setNatPorts(min: number, max: number, tries: number): void;
   setPolicyRecheck(on: number): void;
@@ -77,7 +77,7 @@ export class WasmDataplane implements Dataplane {
     const core = await instantiateCore(source);
     const l = o.limits;
     const rc = core.init(l.maxFlows, l.maxServices, l.maxFrontends, l.maxBackends, l.maxSlots, l.maxMaglevCells,
-      l.maxAffinity, l.maxIpcache, l.maxPolicy, l.maxNodes, o.ctPromoteMs);
+      l.maxAffinity, l.maxIpcache, l.maxPolicy, l.maxNodes);
     if (rc !== 0) throw new DataplaneError(`could not create map ${MAP_NAMES[rc] ?? rc}: out of memory (lower the limits)`);
     core.setLifetimes(o.lifetimesMs.tcp, o.lifetimesMs.syn, o.lifetimesMs.close, o.lifetimesMs.nonTcp);
     core.setNatPorts(o.natPorts.min, o.natPorts.max, o.natPorts.tries);

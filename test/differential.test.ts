@@ -53,7 +53,6 @@ const scenarioArb = fc.record({
   maxFlows: fc.integer({ min: 2, max: 40 }),
   maxAffinity: fc.integer({ min: 1, max: 8 }),
   natTries: fc.integer({ min: 1, max: 4 }),
-  promoteMs: fc.constantFrom(0, 1000, 5000),
   recheck: fc.boolean(),
   events: fc.array(eventArb, { minLength: 10, maxLength: 300, size: 'large' }),
   batchSizes: fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 8 }),
@@ -71,7 +70,7 @@ async function run(s: Scenario): Promise<void> {
   });
   const options: Options = {
     ...limitsFor(c, 0), maxFrontends: c.services.length * (c.nodes.length + 1) + 16, maxFlows: s.maxFlows, maxAffinity: s.maxAffinity, maxPolicy: 256, seed: s.seed,
-    hashSeed: s.seed ^ 0x1234, ctPromoteMs: s.promoteMs, policyRecheckEstablished: s.recheck,
+    hashSeed: s.seed ^ 0x1234, policyRecheckEstablished: s.recheck,
     natPorts: { min: 40000, max: 40000 + s.natTries, tries: s.natTries },
     ctLifetimes: { tcp: 120, syn: 20, close: 10, nonTcp: 60 },
   };

@@ -34,7 +34,7 @@ export function lpmCreate(valueSize: u32, maxEntries: u32): usize {
 export function lpmUpdate(m: usize, addr: u32, plen: u32, value: usize): i32 {
   if (plen > 32) return -22; // -EINVAL
   const k = m + P_KEY;
-  store<u32>(k, addr & prefixMask(plen)); store<u32>(k, plen, 4);
+  store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>plen << 32));
   const h = <usize>load<u32>(m, P_MAP);
   const existed = hashLookup(h, k) != 0;
   const rc = hashUpdate(h, k, value);
@@ -49,7 +49,7 @@ export function lpmUpdate(m: usize, addr: u32, plen: u32, value: usize): i32 {
 export function lpmDelete(m: usize, addr: u32, plen: u32): bool {
   if (plen > 32) return false;
   const k = m + P_KEY;
-  store<u32>(k, addr & prefixMask(plen)); store<u32>(k, plen, 4);
+  store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>plen << 32));
   if (!hashDelete(<usize>load<u32>(m, P_MAP), k)) return false;
   const c = m + P_COUNTS + (<usize>plen << 2);
   const n = load<u32>(c) - 1;
@@ -65,7 +65,7 @@ export function lpmLookup(m: usize, addr: u32): usize {
   const k = m + P_KEY;
   while (lengths != 0) {
     const plen = <u32>(63 - clz<u64>(lengths));
-    store<u32>(k, addr & prefixMask(plen)); store<u32>(k, plen, 4);
+    store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>plen << 32));
     const v = hashLookup(h, k);
     if (v != 0) return v;
     lengths &= ~(<u64>1 << plen);
@@ -77,7 +77,7 @@ export function lpmLookup(m: usize, addr: u32): usize {
 export function lpmGet(m: usize, addr: u32, plen: u32): usize {
   if (plen > 32) return 0;
   const k = m + P_KEY;
-  store<u32>(k, addr & prefixMask(plen)); store<u32>(k, plen, 4);
+  store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>plen << 32));
   return hashLookup(<usize>load<u32>(m, P_MAP), k);
 }
 

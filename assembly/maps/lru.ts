@@ -1,21 +1,22 @@
 // LRU hash map (BPF_MAP_TYPE_LRU_HASH): the fixed-key hash map plus a doubly
-// linked recency list threaded through the slots. An insert into a full map
-// evicts the least recently used entry (counted), never fails.
+// linked list threaded through the slots. An insert into a full map evicts an
+// entry (counted), never fails.
 //
-// Recency is exact but promotion is rate-limited: a lookup moves an entry to
-// the front only when `promoteInterval` (virtual ms) has passed since it was
-// last moved. Like the kernel's LRU, which only sets a reference bit on lookup,
-// this keeps the per-packet cost at one cache line; the reference backend
-// implements the same rule with a JS Map (delete + set on promotion).
-// Updates always promote.
+// Recency is tracked the way the kernel's BPF LRU does it: a lookup only sets
+// the entry's reference bit (one store in the line the lookup already read),
+// and eviction gives referenced entries a second chance (CLOCK): the oldest
+// entry is evicted unless its bit is set, in which case the bit is cleared and
+// the entry goes to the front, and the next oldest is considered. The
+// reference backend implements the same rule with a JS Map (delete + set).
 //
 // Header (64 bytes at `m`):
 //   +0 slots u32   +4 mask u32   +8 keySize u32   +12 valueSize u32   +16 stride u32
 //   +20 count u32  +24 maxEntries u32   +28 head u32 (most recent slot)   +32 tail u32 (least recent)
-//   +36 promoteInterval u32 (ms)   +40 evictions u32   +44 scratch u32 (last evicted key, then value)
+//   +36 (unused)   +40 evictions u32   +44 scratch u32 (last evicted key, then value)
 // Slot (stride = 12 + keySize + valueSize rounded to 8):
 //   +0 prev u32   +4 next u32 (EMPTY marks a free slot; NIL ends the list)
-//   +8 stamp u32 (time of last promotion)   +12 key   +12+keySize value
+//   +8 referenced u32 (1 once looked up since it was last given a second chance)
+//   +12 key   +12+keySize value
 
 import { allocAligned } from "../alloc";
 import { hashWords } from "../hash";
@@ -26,14 +27,14 @@ const L_COUNT = 20; const L_MAX = 24; const L_HEAD = 28; const L_TAIL = 32; cons
 const L_EVICTIONS = 40; const L_SCRATCH = 44;
 export const LRU_NIL: u32 = 0xfffffffe;
 const EMPTY: u32 = 0xffffffff;
-const S_PREV = 0; const S_NEXT = 4; const S_STAMP = 8; const S_KEY = 12;
+const S_PREV = 0; const S_NEXT = 4; const S_REF = 8; const S_KEY = 12;
 const LRU_SEED: u32 = 0x6c727531;
 
 /** Set by lruUpdate: whether the call inserted a new entry / evicted one (key+value copied to lruScratch). */
 export let lruInserted: bool = false;
 export let lruEvicted: bool = false;
 
-export function lruCreate(keySize: u32, valueSize: u32, maxEntries: u32, promoteInterval: u32): usize {
+export function lruCreate(keySize: u32, valueSize: u32, maxEntries: u32): usize {
   if (keySize == 0 || (keySize & 3) != 0 || maxEntries == 0 || maxEntries > (1 << 28)) return 0;
   const slots = slotsFor(maxEntries);
   const stride = (S_KEY + keySize + valueSize + 7) & ~7;
@@ -47,7 +48,7 @@ export function lruCreate(keySize: u32, valueSize: u32, maxEntries: u32, promote
   store<u32>(m, keySize, L_KEY); store<u32>(m, valueSize, L_VALUE); store<u32>(m, stride, L_STRIDE);
   store<u32>(m, 0, L_COUNT); store<u32>(m, maxEntries, L_MAX);
   store<u32>(m, LRU_NIL, L_HEAD); store<u32>(m, LRU_NIL, L_TAIL);
-  store<u32>(m, promoteInterval, L_PROMOTE); store<u32>(m, 0, L_EVICTIONS);
+  store<u32>(m, 0, L_PROMOTE); store<u32>(m, 0, L_EVICTIONS);
   store<u32>(m, <u32>scratch, L_SCRATCH);
   return m;
 }
@@ -60,19 +61,32 @@ export function lruCreate(keySize: u32, valueSize: u32, maxEntries: u32, promote
 @inline function slotIndex(m: usize, s: usize): u32 {
   return <u32>((s - <usize>load<u32>(m, L_SLOTS)) / <usize>load<u32>(m, L_STRIDE));
 }
+/** Home slot of `key` (exported so a batch can hash and prefetch ahead of its lookups). */
 // @ts-ignore: decorator
-@inline function homeOf(m: usize, key: usize): u32 {
+@inline export function lruHome(m: usize, key: usize): u32 {
   return hashWords(key, load<u32>(m, L_KEY) >> 2, LRU_SEED) & load<u32>(m, L_MASK);
 }
+// @ts-ignore: decorator
+@inline function homeOf(m: usize, key: usize): u32 { return lruHome(m, key); }
+
+/** Address of slot `i` (for prefetching). */
+// @ts-ignore: decorator
+@inline export function lruSlotAddr(m: usize, i: u32): usize { return slotPtr(m, i); }
 
 /** Slot holding `key`, or 0. */
 // @ts-ignore: decorator
 @inline export function lruFind(m: usize, key: usize): usize {
+  return lruFindFrom(m, key, homeOf(m, key));
+}
+
+/** Slot holding `key`, probing from its precomputed home slot, or 0. */
+// @ts-ignore: decorator
+@inline export function lruFindFrom(m: usize, key: usize, home: u32): usize {
   const slots = <usize>load<u32>(m, L_SLOTS);
   const mask = load<u32>(m, L_MASK);
   const stride = <usize>load<u32>(m, L_STRIDE);
   const keySize = load<u32>(m, L_KEY);
-  let i = homeOf(m, key);
+  let i = home;
   while (true) {
     const s = slots + <usize>i * stride;
     if (load<u32>(s, S_NEXT) == EMPTY) return 0;
@@ -95,21 +109,27 @@ function linkFront(m: usize, s: usize, i: u32): void {
   store<u32>(m, i, L_HEAD);
 }
 
-/** Move slot `s` to the front of the recency list, stamped `now`. */
-export function lruPromote(m: usize, s: usize, now: u32): void {
-  store<u32>(s, now, S_STAMP);
+/** Move slot `s` to the front of the list with its reference bit clear. */
+function moveToFront(m: usize, s: usize): void {
+  store<u32>(s, 0, S_REF);
   const i = slotIndex(m, s);
   if (load<u32>(m, L_HEAD) == i) return;
   unlink(m, s);
   linkFront(m, s, i);
 }
 
-/** Value of `key` (promoting it when due), or 0. */
+/** Value of `key`, marking it referenced, or 0. */
 // @ts-ignore: decorator
-@inline export function lruLookup(m: usize, key: usize, now: u32): usize {
-  const s = lruFind(m, key);
+@inline export function lruLookup(m: usize, key: usize): usize {
+  return lruLookupFrom(m, key, homeOf(m, key));
+}
+
+/** lruLookup with the home slot already computed (lruHome). */
+// @ts-ignore: decorator
+@inline export function lruLookupFrom(m: usize, key: usize, home: u32): usize {
+  const s = lruFindFrom(m, key, home);
   if (s == 0) return 0;
-  if (now - load<u32>(s, S_STAMP) >= load<u32>(m, L_PROMOTE)) lruPromote(m, s, now);
+  store<u32>(s, 1, S_REF);
   return s + S_KEY + load<u32>(m, L_KEY);
 }
 
@@ -153,21 +173,26 @@ export function lruDelete(m: usize, key: usize): bool {
 }
 
 /**
- * Value slot for `key`, inserting it (at the front) when absent. A full map
- * first evicts its least recently used entry, copied to the scratch buffer
- * (lruScratch) so the owner can undo what hung off it. Existing keys are promoted.
- * The caller writes the value.
+ * Value slot for `key`, inserting it (at the front, unreferenced) when absent.
+ * A full map first evicts its oldest unreferenced entry (second chance: older
+ * referenced entries are moved to the front, their bits cleared), copied to
+ * the scratch buffer (lruScratch) so the owner can undo what hung off it. An
+ * existing key is marked referenced. The caller writes the value.
  */
-export function lruUpdate(m: usize, key: usize, now: u32): usize {
+export function lruUpdate(m: usize, key: usize): usize {
   lruInserted = false; lruEvicted = false;
   const keySize = load<u32>(m, L_KEY);
   let s = lruFind(m, key);
   if (s != 0) {
-    lruPromote(m, s, now);
+    store<u32>(s, 1, S_REF);
     return s + S_KEY + keySize;
   }
   if (load<u32>(m, L_COUNT) >= load<u32>(m, L_MAX)) {
-    const victim = slotPtr(m, load<u32>(m, L_TAIL));
+    let victim = slotPtr(m, load<u32>(m, L_TAIL));
+    while (load<u32>(victim, S_REF) != 0) {
+      moveToFront(m, victim);
+      victim = slotPtr(m, load<u32>(m, L_TAIL));
+    }
     memory.copy(<usize>load<u32>(m, L_SCRATCH), victim + S_KEY, keySize + load<u32>(m, L_VALUE));
     lruDeleteSlot(m, victim);
     store<u32>(m, load<u32>(m, L_EVICTIONS) + 1, L_EVICTIONS);
@@ -179,7 +204,7 @@ export function lruUpdate(m: usize, key: usize, now: u32): usize {
   s = slotPtr(m, i);
   memory.copy(s + S_KEY, key, keySize);
   memory.fill(s + S_KEY + keySize, 0, load<u32>(m, L_VALUE));
-  store<u32>(s, now, S_STAMP);
+  store<u32>(s, 0, S_REF);
   linkFront(m, s, i);
   store<u32>(m, load<u32>(m, L_COUNT) + 1, L_COUNT);
   lruInserted = true;
@@ -197,6 +222,7 @@ export function lruSlotAt(m: usize, i: u32): usize {
   return load<u32>(s, S_NEXT) == EMPTY ? 0 : s;
 }
 export function lruKeyOf(s: usize): usize { return s + S_KEY; }
+export function lruReferenced(s: usize): bool { return load<u32>(s, S_REF) != 0; }
 export function lruValueOf(m: usize, s: usize): usize { return s + S_KEY + load<u32>(m, L_KEY); }
 /** Least recently used slot, or 0 when empty; lruNewer walks towards the front. */
 export function lruOldest(m: usize): usize {

@@ -3,8 +3,10 @@
 // oracle of the differential tests, so it favours plainness over speed. Every
 // rule here is stated once more in assembly/*.ts next to the fast version.
 //
-// LRU order is a JS Map's insertion order: the first key is the least recently
-// used; promoting an entry is delete + set.
+// LRU maps (conntrack, affinity) are JS Maps in insertion order with a
+// `referenced` flag per entry, evicted by second chance as assembly/maps/lru.ts
+// does: the oldest unreferenced entry goes; an older referenced one has its
+// flag cleared and moves to the back (delete + set).
 
 import {
   Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
@@ -25,7 +27,7 @@ const SEEN_NON_SYN = 1, TX_CLOSING = 2, RX_CLOSING = 4, SEEN_REPLY = 8, SNAT = 1
 interface Flow {
   key: Tuple; nat: Tuple; service: number; backend: number;
   expires: number; state: number; revision: number; packets: number; bytes: number;
-  stamp: number; // time of the last LRU promotion
+  referenced: boolean; // looked up since its last second chance (LRU)
 }
 interface ReplyEntry { flowKey: Tuple; packets: number; bytes: number }
 interface RefBackend extends Required<Backend> { active: number }
@@ -33,6 +35,16 @@ interface RefService { algo: Algorithm; flags: number; affinityMs: number; backe
 interface Affinity { backend: number; lastUsed: number }
 
 type Out = Omit<PacketRecord, keyof Required<import('../packet.js').PacketIn>>;
+
+/** The entry a full LRU map gives up: the oldest not referenced since its last second chance. */
+function secondChanceVictim<V extends { referenced: boolean }>(m: Map<string, V>): [string, V] {
+  for (;;) {
+    const [k, v] = m.entries().next().value as [string, V];
+    if (!v.referenced) return [k, v];
+    v.referenced = false;
+    m.delete(k); m.set(k, v);
+  }
+}
 
 export class ReferenceDataplane implements Dataplane {
   readonly kind = 'reference' as const;
@@ -46,7 +58,7 @@ export class ReferenceDataplane implements Dataplane {
   private readonly policy = new Map<string, PolicyValue>();
   private readonly flows = new Map<string, Flow>();
   private readonly replies = new Map<string, ReplyEntry>();
-  private readonly affinity = new Map<string, Affinity & { stamp: number }>();
+  private readonly affinity = new Map<string, Affinity & { referenced: boolean }>();
   private readonly count = new Array<bigint>(COUNTER.LENGTH).fill(0n);
   private revision = 1;
   private slotsUsed = 0;
@@ -153,13 +165,11 @@ export class ReferenceDataplane implements Dataplane {
     }
   }
 
-  private liveFlow(t: Tuple, now: number, promote: boolean): Flow | undefined {
+  private liveFlow(t: Tuple, now: number, touch: boolean): Flow | undefined {
     const key = tupleKey(t);
     const f = this.flows.get(key);
     if (!f) return undefined;
-    if (promote && ((now - f.stamp) >>> 0) >= this.options.ctPromoteMs) {
-      this.flows.delete(key); this.flows.set(key, f); f.stamp = now;
-    }
+    if (touch) f.referenced = true;
     if (f.expires <= now) {
       this.removeFlow(key, f);
       this.bump(COUNTER.CT_EXPIRED);
@@ -168,10 +178,10 @@ export class ReferenceDataplane implements Dataplane {
     return f;
   }
 
-  private liveReply(t: Tuple, now: number, promote: boolean): { reply: ReplyEntry; flow: Flow } | undefined {
+  private liveReply(t: Tuple, now: number, touch: boolean): { reply: ReplyEntry; flow: Flow } | undefined {
     const reply = this.replies.get(tupleKey(t));
     if (!reply) return undefined;
-    const flow = this.liveFlow(reply.flowKey, now, promote);
+    const flow = this.liveFlow(reply.flowKey, now, touch);
     return flow ? { reply, flow } : undefined;
   }
 
@@ -198,11 +208,11 @@ export class ReferenceDataplane implements Dataplane {
 
   private createFlow(key: Tuple, nat: Tuple, service: number, backend: number, state: number, now: number): Flow {
     if (this.flows.size >= this.options.limits.maxFlows) {
-      const [victimKey, victim] = this.flows.entries().next().value as [string, Flow];
+      const [victimKey, victim] = secondChanceVictim(this.flows);
       this.removeFlow(victimKey, victim);
       this.bump(COUNTER.CT_EVICTED);
     }
-    const f: Flow = { key, nat, service, backend, expires: 0, state, revision: this.revision, packets: 0, bytes: 0, stamp: now };
+    const f: Flow = { key, nat, service, backend, expires: 0, state, revision: this.revision, packets: 0, bytes: 0, referenced: false };
     this.flows.set(tupleKey(key), f);
     this.replies.set(this.replyKeyOf(f), { flowKey: key, packets: 0, bytes: 0 });
     if (backend !== NONE) this.backends.get(backend)!.active++;
@@ -316,12 +326,15 @@ export class ReferenceDataplane implements Dataplane {
       backend = s.backends[slot];
     }
     if (s.affinityMs !== 0) {
-      if (this.affinity.has(key)) this.affinity.delete(key);
-      else if (this.affinity.size >= this.options.limits.maxAffinity) {
-        this.affinity.delete(this.affinity.keys().next().value as string);
-        this.bump(COUNTER.AFFINITY_EVICTED);
+      const a = this.affinity.get(key);
+      if (a) Object.assign(a, { backend, lastUsed: now, referenced: true });
+      else {
+        if (this.affinity.size >= this.options.limits.maxAffinity) {
+          this.affinity.delete(secondChanceVictim(this.affinity)[0]);
+          this.bump(COUNTER.AFFINITY_EVICTED);
+        }
+        this.affinity.set(key, { backend, lastUsed: now, referenced: false });
       }
-      this.affinity.set(key, { backend, lastUsed: now, stamp: now });
     }
     return { backend, byAffinity };
   }
