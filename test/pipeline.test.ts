@@ -59,6 +59,20 @@ describe.each(kinds)('%s backend', (kind) => {
       expect(h.one(1, { ...tcp(CLIENT, VIP, 5353, 80), proto: PROTO.SCTP })).toMatchObject({ service: NONE, outDaddr: VIP });
     });
 
+    it('serves NodePort on every node address and LoadBalancer / external IPs, as frontends of one service', async () => {
+      const h = await cluster(kind);
+      const LB = ip('172.18.0.100');
+      for (const fe of [{ addr: NODE0, port: 30080 }, { addr: NODE1, port: 30080 }, { addr: LB, port: 80 }]) {
+        h.dp.upsertFrontend({ ...fe, proto: PROTO.TCP }, 2);
+      }
+      for (const [dst, port, node] of [[NODE0, 30080, 0], [NODE1, 30080, 1], [LB, 80, 1]] as const) {
+        const r = h.one(0, tcp(EXTERNAL, dst, 41000 + node, port, TCP.SYN, node));
+        expect(r).toMatchObject({ verdict: VERDICT.FORWARDED, service: 2, outDaddr: POD_B, outDport: 8080 });
+        expect(h.reply(0, r, TCP.SYN | TCP.ACK, 1)).toMatchObject({ outSaddr: dst, outSport: port, outDaddr: EXTERNAL });
+      }
+      expect(h.one(0, tcp(EXTERNAL, NODE0, 41000, 30081)).service).toBe(NONE);
+    });
+
     it('passes non-service traffic unchanged and tracks it', async () => {
       const h = await cluster(kind);
       const r = h.one(1, tcp(CLIENT, POD_B, 40000, 8080));
@@ -374,6 +388,15 @@ describe.each(kinds)('%s backend', (kind) => {
       expect(() => h.dp.upsertFrontend({ addr: VIP2, port: 80, proto: PROTO.TCP }, 0)).toThrow(/frontends: table full \(3 entries\)/);
       expect(h.one(0, tcp(CLIENT, VIP, 1000, 80)).verdict).toBe(VERDICT.FORWARDED);
     });
+  });
+
+  it('keeps batches usable when linear memory grows under them', async () => {
+    const h = await cluster(kind);
+    const small = h.dp.allocBatch(4);
+    small.set(0, tcp(CLIENT, VIP, 1000, 80));
+    h.dp.allocBatch(1 << 18); // 12 MiB more: the wasm memory grows, its old ArrayBuffer is detached
+    h.dp.process(small, 1, 0);
+    expect(small.get(0)).toMatchObject({ verdict: VERDICT.FORWARDED, service: 0, saddr: CLIENT });
   });
 
   it('is deterministic: the same inputs give the same bytes', async () => {
