@@ -200,6 +200,26 @@ export function ctGc(now: u32): u32 {
   return removed;
 }
 
+/**
+ * Remove the flows to `backend` of protocol `proto` (0: any). kube-proxy does
+ * this for UDP when an endpoint goes away (conntrack -D), and leaves TCP alone.
+ */
+export function ctFlushBackend(backend: u32, proto: u8): u32 {
+  let removed: u32 = 0;
+  const n = lruSlotCount(ctFlows);
+  for (let i: u32 = 0; i < n; i++) {
+    while (true) { // as in ctGc: a removal may pull the next entry into slot i
+      const s = lruSlotAt(ctFlows, i);
+      if (s == 0) break;
+      const v = lruValueOf(ctFlows, s);
+      if (load<u32>(v, F_BACKEND) != backend || (proto != 0 && load<u8>(lruKeyOf(s), 12) != proto)) break;
+      removeFlowSlot(s);
+      removed++;
+    }
+  }
+  return removed;
+}
+
 export function ctFlowCount(): u32 { return lruCount(ctFlows); }
 export function ctReplyCount(): u32 { return hashCount(ctReplies); }
 

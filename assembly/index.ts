@@ -3,13 +3,13 @@
 // shims used by the model-based tests. Everything returns a status; bad
 // arguments are refused, never trapped on.
 
-import { tablesInit, nodes, frontends, services, backends, backendSlots, maglevCells, ipcache, policy,
+import { tablesInit, sourceRanges, nodes, frontends, services, backends, backendSlots, maglevCells, ipcache, policy,
   setPolicyRevision, policyRevision, SERVICE_SIZE, NODE_SIZE } from "./tables";
 import { arrayGet, arrayCapacity, arrayBase } from "./maps/array";
-import { hashUpdate, hashDelete } from "./maps/hash";
-import { lpmUpdate, lpmDelete } from "./maps/lpm";
-import { ctInit, ctGc, ctFlowCount, ctReplyCount, ctClearRevisions, ctLookupFlow, ctWriteKey, ctScratchKey } from "./conntrack";
-import { lbInit, frontendKey, B_ADDR, B_PORT, B_NODE, B_WEIGHT, B_FLAGS } from "./lb";
+import { hashUpdate, hashDelete, hashLookup } from "./maps/hash";
+import { lpmUpdate, lpmDelete, lpmUpdateScoped, lpmDeleteScoped } from "./maps/lpm";
+import { ctFlushBackend, ctInit, ctGc, ctFlowCount, ctReplyCount, ctClearRevisions, ctLookupFlow, ctWriteKey, ctScratchKey } from "./conntrack";
+import { lbInit, frontendKey, scopedFrontends, setScopedFrontends, B_ADDR, B_PORT, B_NODE, B_WEIGHT, B_FLAGS } from "./lb";
 import { natInit } from "./nat";
 import { processBatch } from "./pipeline";
 import { countersPtr, COUNTERS } from "./counters";
@@ -51,15 +51,35 @@ export function nodeSet(id: u32, addr: u32): i32 {
   return 0;
 }
 
-export function frontendUpsert(vip: u32, port: u32, proto: u32, index: u32): i32 {
-  if (index >= arrayCapacity(services)) return E_RANGE;
-  const k = frontendKey(vip, <u16>port, <u8>proto);
+/** Map frontend (vip, port, proto) to service `index`; scope 1/2 with `node` makes it that node's external/internal entry. */
+export function frontendUpsert(vip: u32, port: u32, proto: u32, scope: u32, node: u32, index: u32): i32 {
+  if (index >= arrayCapacity(services) || scope > 2) return E_RANGE;
+  const k = frontendKey(vip, <u16>port, <u8>proto, <u8>scope, scope == 0 ? 0 : node);
+  const existed = hashLookup(frontends, k) != 0;
   const v = scratchValue(); store<u32>(v, index);
-  return hashUpdate(frontends, k, v);
+  const rc = hashUpdate(frontends, k, v);
+  if (rc == 0 && !existed && scope != 0) setScopedFrontends(scopedFrontends + 1);
+  return rc;
 }
-export function frontendDelete(vip: u32, port: u32, proto: u32): bool {
-  return hashDelete(frontends, frontendKey(vip, <u16>port, <u8>proto));
+export function frontendDelete(vip: u32, port: u32, proto: u32, scope: u32, node: u32): bool {
+  if (scope > 2) return false;
+  const gone = hashDelete(frontends, frontendKey(vip, <u16>port, <u8>proto, <u8>scope, scope == 0 ? 0 : node));
+  if (gone && scope != 0) setScopedFrontends(scopedFrontends - 1);
+  return gone;
 }
+
+/** loadBalancerSourceRanges: allow sources in addr/plen to service `index` (with SVC_SOURCE_RANGES set). */
+export function sourceRangeUpsert(index: u32, addr: u32, plen: u32): i32 {
+  if (index >= arrayCapacity(services)) return E_RANGE;
+  const v = scratchValue(); store<u32>(v, 1);
+  return lpmUpdateScoped(sourceRanges, index + 1, addr, plen, v);
+}
+export function sourceRangeDelete(index: u32, addr: u32, plen: u32): bool {
+  return index < arrayCapacity(services) && lpmDeleteScoped(sourceRanges, index + 1, addr, plen);
+}
+
+/** Drop the flows to a backend of one protocol (0: all); returns how many. */
+export function ctFlush(backend: u32, proto: u32): u32 { return ready ? ctFlushBackend(backend, <u8>proto) : 0; }
 
 /** Point service `index` at `count` backend slots from `slots` and (Maglev) M cells from `maglev`. */
 export function serviceSet(index: u32, slots: u32, count: u32, algo: u32, flags: u32, affinityMs: u32,

@@ -1,7 +1,11 @@
 // Service lookup and endpoint selection.
 //
-// frontend key (8 bytes): +0 vip u32 | +4 port u16 | +6 proto u8 | +7 zero  -> service index u32
-//   (one entry per ClusterIP / NodePort-on-node-address / LoadBalancer / external IP frontend)
+// frontend key (16 bytes): +0 vip u32 | +4 port u16 | +6 proto u8 | +7 scope u8 | +8 node u32 | +12 zero
+//   -> service index u32. One entry per ClusterIP / NodePort-on-node-address / LoadBalancer / external IP
+//   frontend, with scope ANY. One dataplane emulates every node, so what kube-proxy programs differently
+//   per node (externalTrafficPolicy / internalTrafficPolicy Local, topology hints) is a SCOPE_EXTERNAL or
+//   SCOPE_INTERNAL entry for that node, pointing at a service holding that node's eligible endpoints;
+//   a new flow entering on the node looks for its scoped entry first (Cilium's scoped service keys).
 // service (32 bytes):
 //   +0  slots u32 (first backend slot)  +4 count u16  +6 algo u8  +7 flags u8 (SVC_*)
 //   +8  affinity timeout ms u32 (0: no session affinity)
@@ -30,6 +34,9 @@ export const ALGO_RANDOM: u8 = 0; export const ALGO_WEIGHTED: u8 = 1; export con
 export const ALGO_RR: u8 = 3; export const ALGO_LC: u8 = 4; export const ALGO_SH: u8 = 5;
 export const SVC_MASQ_EXTERNAL: u8 = 1; // masquerade sources outside the pod network
 export const SVC_MASQ_ALWAYS: u8 = 2;   // masquerade everything (kube-proxy --masquerade-all)
+export const SVC_SOURCE_RANGES: u8 = 4; // only sources in the service's ranges (loadBalancerSourceRanges)
+export const SVC_DROP_NO_BACKEND: u8 = 8; // no endpoint: drop instead of reject (no local endpoint under Local policy)
+export const SCOPE_ANY: u8 = 0; export const SCOPE_EXTERNAL: u8 = 1; export const SCOPE_INTERNAL: u8 = 2;
 export const BE_VALID: u16 = 1;
 
 export const S_SLOTS = 0; export const S_COUNT = 4; export const S_ALGO = 6; export const S_FLAGS = 7;
@@ -42,19 +49,31 @@ let affKey: usize = 0;
 /** Set by selectBackend: whether session affinity chose the backend. */
 export let selectedByAffinity: bool = false;
 
-export function lbInit(): void { feKey = allocAligned(8, 8); affKey = allocAligned(8, 8); }
+export function lbInit(): void { feKey = allocAligned(16, 16); affKey = allocAligned(8, 8); }
 
-/** Service index of the frontend (vip, port, proto), or NONE. */
-// @ts-ignore: decorator
-@inline export function lookupService(vip: u32, port: u16, proto: u8): u32 {
-  store<u64>(feKey, <u64>vip | (<u64>(<u32>port | (<u32>proto << 16)) << 32)); // one wide store: see ctWriteKey
-  const v = hashLookup(frontends, feKey);
-  return v == 0 ? NONE : load<u32>(v);
+/** Node-scoped frontends loaded; while there are none, a lookup is one probe. */
+export let scopedFrontends: u32 = 0;
+export function setScopedFrontends(n: u32): void { scopedFrontends = n; }
+
+export function frontendKey(vip: u32, port: u16, proto: u8, scope: u8, node: u32): usize {
+  // whole-word stores: see ctWriteKey
+  store<u64>(feKey, <u64>vip | (<u64>(<u32>port | (<u32>proto << 16) | (<u32>scope << 24)) << 32));
+  store<u64>(feKey, <u64>node, 8);
+  return feKey;
 }
 
-export function frontendKey(vip: u32, port: u16, proto: u8): usize {
-  store<u64>(feKey, <u64>vip | (<u64>(<u32>port | (<u32>proto << 16)) << 32));
-  return feKey;
+/**
+ * Service index for a new flow to (vip, port, proto) entering on `node`, or
+ * NONE: the node's entry for the source's scope (external or internal) if
+ * there is one, else the frontend's own.
+ */
+export function lookupService(vip: u32, port: u16, proto: u8, node: u32, internal: bool): u32 {
+  if (scopedFrontends != 0) {
+    const v = hashLookup(frontends, frontendKey(vip, port, proto, internal ? SCOPE_INTERNAL : SCOPE_EXTERNAL, node));
+    if (v != 0) return load<u32>(v);
+  }
+  const v = hashLookup(frontends, frontendKey(vip, port, proto, SCOPE_ANY, 0));
+  return v == 0 ? NONE : load<u32>(v);
 }
 
 // @ts-ignore: decorator

@@ -12,11 +12,13 @@ import * as P from "./packet";
 import { ctWriteKey, ctLookupFlowFrom, ctLookupReply, ctReplyFlow, ctRefresh, ctCreate,
   F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT, F_SERVICE, F_BACKEND, F_STATE, F_PACKETS, F_BYTES,
   R_PACKETS, R_BYTES, CTF_SNAT } from "./conntrack";
-import { lookupService, selectBackend, selectedByAffinity, S_FLAGS, B_ADDR, B_PORT } from "./lb";
+import { lookupService, selectBackend, selectedByAffinity, S_FLAGS, B_ADDR, B_PORT, SVC_SOURCE_RANGES,
+  SVC_DROP_NO_BACKEND } from "./lb";
 import { needsMasquerade, allocateSourcePort } from "./nat";
 import { ipcacheResolve, infoIdentity, infoEndpoint, infoNode, infoFlags, policyCheck, checkRule,
-  CHECK_ALLOWED, CHECK_DENY, IPC_ENFORCE_EGRESS, IPC_ENFORCE_INGRESS, IPC_HOST, DIR_EGRESS, DIR_INGRESS } from "./policy";
-import { services, backends, nodes, policyRevision, ctFlows } from "./tables";
+  CHECK_ALLOWED, CHECK_DENY, IPC_ENFORCE_EGRESS, IPC_ENFORCE_INGRESS, IPC_HOST, IPC_POD, DIR_EGRESS, DIR_INGRESS } from "./policy";
+import { lpmLookupScoped } from "./maps/lpm";
+import { services, backends, nodes, policyRevision, ctFlows, sourceRanges } from "./tables";
 import { lruHome, lruSlotAddr } from "./maps/lru";
 import { allocAligned } from "./alloc";
 import { arrayGet } from "./maps/array";
@@ -133,26 +135,35 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
     return;
   }
 
-  // 3. A new flow: service lookup and backend selection.
+  // 3. A new flow: service lookup and backend selection. Pods and nodes are
+  // internal sources; anything else is external (for Local traffic policies).
   let dstAddr = daddr; let dstPort = dport;
   let natFlags: u8 = 0; let masquerade = false;
-  const index = lookupService(daddr, dport, proto);
+  ipcacheResolve(saddr);
+  const srcFlags = infoFlags;
+  const index = lookupService(daddr, dport, proto, <u32>node, (srcFlags & (IPC_POD | IPC_HOST)) != 0);
   let backend = P.NONE;
   if (index != P.NONE) {
     const svc = arrayGet(services, index);
+    const svcFlags = load<u8>(svc, S_FLAGS);
     store<u32>(p, index, P.PKT_SERVICE);
+    if ((svcFlags & SVC_SOURCE_RANGES) != 0 && lpmLookupScoped(sourceRanges, index + 1, saddr) == 0) {
+      drop(p, P.VERDICT_DROPPED, P.DROP_NOT_IN_SRC_RANGE);
+      return;
+    }
     backend = selectBackend(index, svc, saddr, daddr, sport, dport, proto, now);
     if (backend == P.NONE) {
-      // kube-proxy rejects traffic to a service without endpoints (ICMP port unreachable).
-      drop(p, P.VERDICT_REJECTED, P.DROP_SERVICE_BACKEND_NOT_FOUND);
+      // kube-proxy rejects traffic to a service without endpoints (ICMP port
+      // unreachable), but drops it when a Local policy leaves no local endpoint.
+      if ((svcFlags & SVC_DROP_NO_BACKEND) != 0) drop(p, P.VERDICT_DROPPED, P.DROP_SERVICE_BACKEND_NOT_FOUND);
+      else drop(p, P.VERDICT_REJECTED, P.DROP_SERVICE_BACKEND_NOT_FOUND);
       return;
     }
     store<u32>(p, backend, P.PKT_BACKEND);
     const b = arrayGet(backends, backend);
     dstAddr = load<u32>(b, B_ADDR); dstPort = load<u16>(b, B_PORT);
     natFlags = P.NAT_DNAT | (selectedByAffinity ? P.NAT_AFFINITY : 0);
-    ipcacheResolve(saddr);
-    masquerade = needsMasquerade(load<u8>(svc, S_FLAGS), infoFlags, saddr, dstAddr);
+    masquerade = needsMasquerade(svcFlags, srcFlags, saddr, dstAddr);
     if (saddr == dstAddr) natFlags |= P.NAT_HAIRPIN;
   }
   // 4. Masquerade to the ingress node's address; pick a source port.

@@ -3,7 +3,8 @@
 // the logic); each concern's module owns its value layout:
 //   ctFlows      LRU hash  CtKey(16) -> flow (conntrack.ts)
 //   ctReplies    hash      reply CtKey(16) -> reply entry (conntrack.ts)
-//   frontends    hash      (vip, port, proto)(8) -> service index (lb.ts)
+//   frontends    hash      (vip, port, proto, scope, node)(16) -> service index (lb.ts)
+//   sourceRanges LPM       (service, CIDR) -> present (loadBalancerSourceRanges)
 //   services     array     service index -> service (lb.ts)
 //   backendSlots array     u32 backend id per slot; a service owns a run of slots
 //   backends     array     backend id -> backend (lb.ts)
@@ -36,6 +37,7 @@ export let backends: usize = 0;
 export let maglevCells: usize = 0;
 export let affinity: usize = 0;
 export let ipcache: usize = 0;
+export let sourceRanges: usize = 0;
 export let policy: usize = 0;
 export let nodes: usize = 0;
 /** Bumped by the host on every policy change; flows remember the revision their verdict was made under. */
@@ -53,7 +55,7 @@ export function tablesInit(
   countersInit();
   ctFlows = lruCreate(CT_KEY_SIZE, CT_FLOW_SIZE, maxFlows); if (ctFlows == 0) return 1;
   ctReplies = hashCreate(CT_KEY_SIZE, CT_REPLY_SIZE, maxFlows); if (ctReplies == 0) return 2;
-  frontends = hashCreate(8, 4, maxFrontends); if (frontends == 0) return 3;
+  frontends = hashCreate(16, 4, maxFrontends); if (frontends == 0) return 3;
   services = arrayCreate(SERVICE_SIZE, maxServices); if (services == 0) return 4;
   backendSlots = arrayCreate(4, maxSlots); if (backendSlots == 0) return 5;
   backends = arrayCreate(BACKEND_SIZE, maxBackends); if (backends == 0) return 6;
@@ -62,5 +64,6 @@ export function tablesInit(
   ipcache = lpmCreate(IPCACHE_SIZE, maxIpcache); if (ipcache == 0) return 9;
   policy = hashCreate(16, 8, maxPolicy); if (policy == 0) return 10;
   nodes = arrayCreate(NODE_SIZE, maxNodes); if (nodes == 0) return 11;
+  sourceRanges = lpmCreate(4, maxFrontends); if (sourceRanges == 0) return 12;
   return 0;
 }

@@ -11,7 +11,10 @@ export const ALGO = { random: 0, weighted: 1, maglev: 2, rr: 3, lc: 4, sh: 5 } a
 export type Algorithm = keyof typeof ALGO;
 export const ALGO_NAMES = Object.keys(ALGO) as Algorithm[];
 
-export const SVC_FLAG = { MASQ_EXTERNAL: 1, MASQ_ALWAYS: 2 } as const;
+/** Service flags (assembly/lb.ts SVC_*). */
+export const SVC_FLAG = { MASQ_EXTERNAL: 1, MASQ_ALWAYS: 2, SOURCE_RANGES: 4, DROP_NO_BACKEND: 8 } as const;
+/** Frontend scopes: ANY, or one node's entry for external / internal sources (assembly/lb.ts). */
+export const SCOPE = { any: 0, external: 1, internal: 2 } as const;
 export const IPC_FLAG = { POD: 1, HOST: 2, ENFORCE_INGRESS: 4, ENFORCE_EGRESS: 8 } as const;
 export const DIR = { INGRESS: 0, EGRESS: 1 } as const;
 export const POLICY_VERDICT = { ALLOW: 1, DENY: 2 } as const;
@@ -60,7 +63,11 @@ export interface ServiceConfig {
   /** Maglev: M cells, each a slot index into `backends` (src/controlplane/maglev.ts builds it). */
   maglev?: Uint16Array;
 }
-export interface Frontend { addr: number; port: number; proto: number }
+export interface Frontend {
+  addr: number; port: number; proto: number;
+  /** 'external' / 'internal': this entry applies only to new flows entering on `node` from outside / inside the cluster. */
+  scope?: keyof typeof SCOPE; node?: number;
+}
 export interface EndpointInfo { identity: number; endpoint: number; node: number; flags: number }
 export interface PolicyKey { endpoint: number; identity: number; port: number; proto: number; dir: number }
 export interface PolicyValue { rule: number; verdict: number }
@@ -85,6 +92,11 @@ export interface Dataplane {
   setService(index: number, s: ServiceConfig): void;
   upsertFrontend(fe: Frontend, index: number): void;
   deleteFrontend(fe: Frontend): boolean;
+  /** loadBalancerSourceRanges of service `index` (which must carry SVC_FLAG.SOURCE_RANGES). */
+  upsertSourceRange(index: number, addr: number, plen: number): void;
+  deleteSourceRange(index: number, addr: number, plen: number): boolean;
+  /** Remove the flows to a backend of one protocol (0: all), as kube-proxy clears UDP conntrack entries. */
+  flushBackend(backend: number, proto: number): number;
   upsertIpcache(addr: number, plen: number, info: EndpointInfo): void;
   deleteIpcache(addr: number, plen: number): boolean;
   upsertPolicy(key: PolicyKey, value: PolicyValue): void;
@@ -177,6 +189,12 @@ export const check = {
     need(u16(fe.port) && fe.port !== 0, `frontend port ${fe.port} is not in 1..65535`);
     need(fe.proto === 6 || fe.proto === 17 || fe.proto === 132, `frontend protocol ${fe.proto} is not TCP, UDP or SCTP`);
     need(Number.isInteger(index) && index >= 0 && index < l.maxServices, `frontend service index ${index} outside 0..${l.maxServices - 1}`);
+    need(fe.scope === undefined || fe.scope in SCOPE, `frontend scope ${fe.scope} is not any, external or internal`);
+    if (fe.scope && fe.scope !== 'any') need(fe.node !== undefined && Number.isInteger(fe.node) && fe.node >= 0 && fe.node < l.maxNodes, `frontend scoped to node ${fe.node}: not a node id`);
+  },
+  sourceRange(l: Limits, index: number, addr: number, plen: number): void {
+    need(Number.isInteger(index) && index >= 0 && index < l.maxServices, `source range: service index ${index} outside 0..${l.maxServices - 1}`);
+    need(u32(addr) && Number.isInteger(plen) && plen >= 0 && plen <= 32, `source range ${addr}/${plen} is not an IPv4 CIDR`);
   },
   ipcache(addr: number, plen: number, info: EndpointInfo): void {
     need(u32(addr) && Number.isInteger(plen) && plen >= 0 && plen <= 32, `ipcache prefix ${addr}/${plen} is not an IPv4 CIDR`);

@@ -7,7 +7,7 @@
 
 import {
   Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
-  FlowInfo, Counters, DataplaneError, resolveOptions, check, decodeCounters, ALGO,
+  FlowInfo, Counters, DataplaneError, resolveOptions, check, decodeCounters, ALGO, SCOPE,
 } from './dataplane.js';
 import { PacketBatch, COUNTER } from './packet.js';
 import { RegionAllocator } from './common/regions.js';
@@ -27,8 +27,11 @@ export interface CoreExports {
   batchAlloc(n: number): number;
   scratchAlloc(size: number): number;
   nodeSet(id: number, addr: number): number;
-  frontendUpsert(vip: number, port: number, proto: number, index: number): number;
-  frontendDelete(vip: number, port: number, proto: number): number;
+  frontendUpsert(vip: number, port: number, proto: number, scope: number, node: number, index: number): number;
+  frontendDelete(vip: number, port: number, proto: number, scope: number, node: number): number;
+  sourceRangeUpsert(index: number, addr: number, plen: number): number;
+  sourceRangeDelete(index: number, addr: number, plen: number): number;
+  ctFlush(backend: number, proto: number): number;
   serviceSet(index: number, slots: number, count: number, algo: number, flags: number, affinityMs: number, maglev: number, maglevM: number): number;
   backendSet(id: number, addr: number, port: number, node: number, weight: number, flags: number): number;
   backendActive(id: number): number;
@@ -47,7 +50,7 @@ export interface CoreExports {
 }
 
 const MAP_NAMES = ['', 'ctFlows', 'ctReplies', 'frontends', 'services', 'backendSlots', 'backends',
-  'maglevCells', 'affinity', 'ipcache', 'policy', 'nodes'];
+  'maglevCells', 'affinity', 'ipcache', 'policy', 'nodes', 'sourceRanges'];
 
 export async function instantiateCore(source: WebAssembly.Module | BufferSource): Promise<CoreExports> {
   const instance = source instanceof WebAssembly.Module
@@ -129,10 +132,20 @@ export class WasmDataplane implements Dataplane {
 
   upsertFrontend(fe: Frontend, index: number): void {
     check.frontend(this.options.limits, fe, index);
-    const rc = this.core.frontendUpsert(fe.addr, fe.port, fe.proto, index);
+    const rc = this.core.frontendUpsert(fe.addr, fe.port, fe.proto, SCOPE[fe.scope ?? 'any'], fe.node ?? 0, index);
     if (rc !== 0) throw new DataplaneError(`frontends: table full (${this.options.limits.maxFrontends} entries); raise the limit`);
   }
-  deleteFrontend(fe: Frontend): boolean { return this.core.frontendDelete(fe.addr, fe.port, fe.proto) !== 0; }
+  deleteFrontend(fe: Frontend): boolean {
+    return this.core.frontendDelete(fe.addr, fe.port, fe.proto, SCOPE[fe.scope ?? 'any'] ?? 9, fe.node ?? 0) !== 0;
+  }
+  upsertSourceRange(index: number, addr: number, plen: number): void {
+    check.sourceRange(this.options.limits, index, addr, plen);
+    if (this.core.sourceRangeUpsert(index, addr, plen) !== 0) throw new DataplaneError(`source ranges: table full (${this.options.limits.maxFrontends} entries); raise maxFrontends`);
+  }
+  deleteSourceRange(index: number, addr: number, plen: number): boolean {
+    return this.core.sourceRangeDelete(index, addr, plen) !== 0;
+  }
+  flushBackend(backend: number, proto: number): number { return this.core.ctFlush(backend, proto) >>> 0; }
 
   upsertIpcache(addr: number, plen: number, info: EndpointInfo): void {
     check.ipcache(addr, plen, info);

@@ -5,7 +5,7 @@
 import { describe, it } from 'vitest';
 import fc from 'fast-check';
 import { synthesize, limitsFor, program, SyntheticCluster } from '../src/controlplane/synthetic.js';
-import { IPC_FLAG, DIR, POLICY_VERDICT, Options } from '../src/dataplane.js';
+import { IPC_FLAG, DIR, POLICY_VERDICT, SVC_FLAG, Options } from '../src/dataplane.js';
 import { PacketIn, PacketRecord, TCP, PROTO } from '../src/packet.js';
 import { maglevTable, maglevTableSize } from '../src/controlplane/maglev.js';
 import { pair, both, step, sameState, Pair } from './helpers/lockstep.js';
@@ -23,7 +23,10 @@ type Event =
   | { kind: 'advance'; seconds: number }
   | { kind: 'gc' }
   | { kind: 'policy'; backend: number; identity: number; port: number; deny: boolean; enforce: boolean }
-  | { kind: 'reshuffle'; service: number; drop: number };
+  | { kind: 'reshuffle'; service: number; drop: number }
+  | { kind: 'local'; service: number; node: number; internal: boolean }
+  | { kind: 'ranges'; service: number; host: number; plen: number }
+  | { kind: 'flush'; backend: number; proto: number };
 
 const eventArb: fc.Arbitrary<Event> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('new' as const), client: fc.nat(15), service: fc.nat(15), sport: fc.integer({ min: 1000, max: 1006 }), flags: flagsArb }) },
@@ -37,6 +40,9 @@ const eventArb: fc.Arbitrary<Event> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('gc' as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('policy' as const), backend: fc.nat(63), identity: fc.constantFrom(0, 5000, 5001, 5002, 1), port: fc.constantFrom(0, 8080, 80), deny: fc.boolean(), enforce: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('reshuffle' as const), service: fc.nat(15), drop: fc.nat(7) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('local' as const), service: fc.nat(15), node: fc.nat(3), internal: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('ranges' as const), service: fc.nat(15), host: fc.nat(3), plen: fc.constantFrom(0, 8, 24, 32) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('flush' as const), backend: fc.nat(63), proto: fc.constantFrom(0, PROTO.UDP, PROTO.TCP) }) },
 );
 
 const scenarioArb = fc.record({
@@ -69,7 +75,9 @@ async function run(s: Scenario): Promise<void> {
     protocols: s.udp ? [PROTO.TCP, PROTO.UDP, PROTO.SCTP] : [PROTO.TCP], seed: s.seed,
   });
   const options: Options = {
-    ...limitsFor(c, 0), maxFrontends: c.services.length * (c.nodes.length + 1) + 16, maxFlows: s.maxFlows, maxAffinity: s.maxAffinity, maxPolicy: 256, seed: s.seed,
+    ...limitsFor(c, 0), maxFrontends: c.services.length * (c.nodes.length + 1) * 3 + 16, maxFlows: s.maxFlows,
+    maxServices: c.services.length * 8 + 8, maxSlots: Math.max(1, c.backends.length) * 10 + 16,
+    maxMaglevCells: limitsFor(c, 0).maxMaglevCells * 8 + 1024, maxAffinity: s.maxAffinity, maxPolicy: 256, seed: s.seed,
     hashSeed: s.seed ^ 0x1234, policyRecheckEstablished: s.recheck,
     natPorts: { min: 40000, max: 40000 + s.natTries, tries: s.natTries },
     ctLifetimes: { tcp: 120, syn: 20, close: 10, nonTcp: 60 },
@@ -83,6 +91,7 @@ async function run(s: Scenario): Promise<void> {
   const history: PacketRecord[] = [];
   let pending: PacketIn[] = [];
   let batchIdx = 0;
+  let extraIndex = 0;
   const flush = () => {
     if (pending.length === 0) return;
     history.push(...step(p, pending, now, `event batch ${batchIdx}`));
@@ -151,6 +160,40 @@ async function run(s: Scenario): Promise<void> {
             { rule: 1 + e.port + e.identity, verdict: e.deny ? POLICY_VERDICT.DENY : POLICY_VERDICT.ALLOW });
           dp.policyChanged();
         });
+        break;
+      }
+      case 'local': {
+        // What a Local traffic policy programs on one node: a scoped entry to a service of that node's endpoints.
+        flush();
+        const svc = svcOf(e.service), n = c.nodes[e.node % c.nodes.length];
+        const local = svc.backends.filter((id) => c.backends[id].node === n.id);
+        const index = c.services.length + (extraIndex++ % (c.services.length * 7));
+        const maglev = svc.algo === 'maglev' && local.length
+          ? maglevTable(local.map((id) => ({ key: `${c.backends[id].addr}:${c.backends[id].port}` })), maglevTableSize(local.length)) : undefined;
+        both(p, (dp) => {
+          dp.setService(index, { algo: svc.algo, flags: SVC_FLAG.DROP_NO_BACKEND, affinityTimeout: svc.affinityTimeout, backends: local, maglev });
+          const scope = e.internal ? 'internal' as const : 'external' as const;
+          dp.upsertFrontend({ addr: svc.vip, port: svc.port, proto: svc.proto, scope, node: n.id }, index);
+          dp.upsertFrontend({ addr: n.addr, port: 30000 + svc.index, proto: svc.proto, scope, node: n.id }, index);
+        });
+        break;
+      }
+      case 'ranges': {
+        flush();
+        const svc = svcOf(e.service);
+        both(p, (dp) => {
+          dp.setService(svc.index, { algo: svc.algo, flags: svc.flags | SVC_FLAG.SOURCE_RANGES, affinityTimeout: svc.affinityTimeout, backends: svc.backends,
+            maglev: svc.algo === 'maglev' && svc.backends.length ? maglevTable(svc.backends.map((id) => ({ key: `${c.backends[id].addr}:${c.backends[id].port}` })), maglevTableSize(svc.backends.length)) : undefined });
+          dp.upsertSourceRange(svc.index, EXTERNAL[e.host], e.plen);
+        });
+        svc.flags |= SVC_FLAG.SOURCE_RANGES;
+        break;
+      }
+      case 'flush': {
+        flush();
+        const a = p.wasm.flushBackend(e.backend % Math.max(1, c.backends.length), e.proto);
+        const b = p.ref.flushBackend(e.backend % Math.max(1, c.backends.length), e.proto);
+        if (a !== b) throw new Error(`flushBackend removed ${a} (wasm) vs ${b} (reference)`);
         break;
       }
       case 'reshuffle': {

@@ -81,6 +81,42 @@ describe.each(kinds)('%s backend', (kind) => {
     });
   });
 
+  describe('per-node frontends, source ranges, flushes', () => {
+    it('a node-scoped entry (a Local traffic policy) serves only the sources of its side on its node', async () => {
+      const h = await cluster(kind);
+      // Node 1's external entry for VIP_MASQ: only node 1's endpoint, dropped (not rejected) when none.
+      h.dp.setService(5, { algo: 'rr', backends: [BACKEND_C], flags: SVC_FLAG.DROP_NO_BACKEND });
+      h.dp.upsertFrontend({ addr: VIP_MASQ, port: 80, proto: PROTO.TCP, scope: 'external', node: 1 }, 5);
+      h.dp.setService(6, { algo: 'rr', backends: [], flags: SVC_FLAG.DROP_NO_BACKEND });
+      h.dp.upsertFrontend({ addr: VIP_MASQ, port: 80, proto: PROTO.TCP, scope: 'external', node: 0 }, 6);
+      expect(h.one(0, tcp(EXTERNAL, VIP_MASQ, 1000, 80, TCP.SYN, 1))).toMatchObject({ service: 5, outDaddr: POD_C, outSaddr: EXTERNAL });
+      expect(h.one(0, tcp(EXTERNAL, VIP_MASQ, 1001, 80, TCP.SYN, 0))).toMatchObject({ service: 6, verdict: VERDICT.DROPPED, dropReason: DROP.SERVICE_BACKEND_NOT_FOUND });
+      expect(h.one(0, tcp(CLIENT, VIP_MASQ, 1002, 80, TCP.SYN, 0))).toMatchObject({ service: 2, outDaddr: POD_B }); // a pod: the cluster-wide entry
+      expect(h.dp.deleteFrontend({ addr: VIP_MASQ, port: 80, proto: PROTO.TCP, scope: 'external', node: 0 })).toBe(true);
+      expect(h.one(0, tcp(EXTERNAL, VIP_MASQ, 1003, 80, TCP.SYN, 0)).service).toBe(2);
+    });
+
+    it('loadBalancerSourceRanges: drops sources outside the ranges', async () => {
+      const h = await cluster(kind);
+      h.dp.setService(2, { algo: 'rr', backends: [BACKEND_B], flags: SVC_FLAG.MASQ_EXTERNAL | SVC_FLAG.SOURCE_RANGES });
+      h.dp.upsertSourceRange(2, ip('203.0.113.0'), 24);
+      expect(h.one(0, tcp(EXTERNAL, VIP_MASQ, 1000, 80, TCP.SYN, 1)).verdict).toBe(VERDICT.FORWARDED);
+      expect(h.one(0, tcp(ip('198.51.100.1'), VIP_MASQ, 1000, 80, TCP.SYN, 1))).toMatchObject({ verdict: VERDICT.DROPPED, dropReason: DROP.NOT_IN_SRC_RANGE });
+      expect(h.dp.counters().drops).toEqual({ DENIED_BY_LB_SRC_RANGE_CHECK: 1 });
+    });
+
+    it('flushes the UDP flows of a removed backend and leaves its TCP flows (kube-proxy)', async () => {
+      const h = await cluster(kind);
+      h.setService(3, VIP2, { algo: 'rr', backends: [BACKEND_A] });
+      h.setService(4, VIP2, { algo: 'rr', backends: [BACKEND_A] }, 80, PROTO.UDP);
+      h.send(0, tcp(CLIENT, VIP2, 1000, 80), udp(CLIENT, VIP2, 1000, 80));
+      expect(h.dp.flushBackend(BACKEND_A, PROTO.UDP)).toBe(1);
+      expect(h.dp.ctCount()).toBe(1);
+      expect(h.dp.backendActive(BACKEND_A)).toBe(1);
+      expect(h.one(1, tcp(CLIENT, VIP2, 1000, 80, TCP.ACK)).ctState).toBe(CT_STATE.ESTABLISHED);
+    });
+  });
+
   describe('conntrack', () => {
     it('forgets a half-open connection after the SYN timeout (60 s), not before', async () => {
       const h = await cluster(kind);

@@ -4,7 +4,9 @@
 // prefix length) plus a bitmap of the lengths in use; a lookup probes the
 // lengths present, longest first, so a /32-heavy ipcache costs one probe and
 // the cost never grows with the number of prefixes. Host bits are masked on
-// insert, as the kernel's trie does.
+// insert, as the kernel's trie does. A `scope` (24 bits) lets one map hold many
+// independent prefix sets (one per service for loadBalancerSourceRanges); the
+// plain functions use scope 0.
 //
 // Header (at `m`): +0 hash map u32 | +8 lengths bitmap u64 (bit L = some /L stored)
 //                  +16 count per length, 33 x u32 | +148 scratch key (8 bytes)
@@ -31,10 +33,11 @@ export function lpmCreate(valueSize: u32, maxEntries: u32): usize {
 }
 
 /** Insert or overwrite prefix addr/plen. Returns MAP_OK, or a negative error (full, bad length). */
-export function lpmUpdate(m: usize, addr: u32, plen: u32, value: usize): i32 {
+export function lpmUpdate(m: usize, addr: u32, plen: u32, value: usize): i32 { return lpmUpdateScoped(m, 0, addr, plen, value); }
+export function lpmUpdateScoped(m: usize, scope: u32, addr: u32, plen: u32, value: usize): i32 {
   if (plen > 32) return -22; // -EINVAL
   const k = m + P_KEY;
-  store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>plen << 32));
+  store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>(plen | (scope << 8)) << 32));
   const h = <usize>load<u32>(m, P_MAP);
   const existed = hashLookup(h, k) != 0;
   const rc = hashUpdate(h, k, value);
@@ -46,10 +49,11 @@ export function lpmUpdate(m: usize, addr: u32, plen: u32, value: usize): i32 {
   return rc;
 }
 
-export function lpmDelete(m: usize, addr: u32, plen: u32): bool {
+export function lpmDelete(m: usize, addr: u32, plen: u32): bool { return lpmDeleteScoped(m, 0, addr, plen); }
+export function lpmDeleteScoped(m: usize, scope: u32, addr: u32, plen: u32): bool {
   if (plen > 32) return false;
   const k = m + P_KEY;
-  store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>plen << 32));
+  store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>(plen | (scope << 8)) << 32));
   if (!hashDelete(<usize>load<u32>(m, P_MAP), k)) return false;
   const c = m + P_COUNTS + (<usize>plen << 2);
   const n = load<u32>(c) - 1;
@@ -59,13 +63,14 @@ export function lpmDelete(m: usize, addr: u32, plen: u32): bool {
 }
 
 /** Value of the longest prefix containing `addr`, or 0. */
-export function lpmLookup(m: usize, addr: u32): usize {
+export function lpmLookup(m: usize, addr: u32): usize { return lpmLookupScoped(m, 0, addr); }
+export function lpmLookupScoped(m: usize, scope: u32, addr: u32): usize {
   let lengths = load<u64>(m, P_LENGTHS);
   const h = <usize>load<u32>(m, P_MAP);
   const k = m + P_KEY;
   while (lengths != 0) {
     const plen = <u32>(63 - clz<u64>(lengths));
-    store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>plen << 32));
+    store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>(plen | (scope << 8)) << 32));
     const v = hashLookup(h, k);
     if (v != 0) return v;
     lengths &= ~(<u64>1 << plen);
@@ -75,9 +80,10 @@ export function lpmLookup(m: usize, addr: u32): usize {
 
 /** Exact-prefix lookup (no longest match), or 0. */
 export function lpmGet(m: usize, addr: u32, plen: u32): usize {
+  const scope: u32 = 0;
   if (plen > 32) return 0;
   const k = m + P_KEY;
-  store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>plen << 32));
+  store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>(plen | (scope << 8)) << 32));
   return hashLookup(<usize>load<u32>(m, P_MAP), k);
 }
 

@@ -11,7 +11,7 @@
 import {
   Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
   FlowInfo, Counters, DataplaneError, resolveOptions, check, decodeCounters, ALGO, Algorithm, SVC_FLAG, IPC_FLAG,
-  DIR, POLICY_VERDICT, IDENTITY,
+  DIR, POLICY_VERDICT, IDENTITY, SCOPE,
 } from '../dataplane.js';
 import { PacketBatch, PacketRecord, NONE, PROTO, TCP, VERDICT, DROP, CT_STATE, NAT, COUNTER } from '../packet.js';
 import { Prng } from '../common/prng.js';
@@ -53,7 +53,9 @@ export class ReferenceDataplane implements Dataplane {
   private readonly nodes = new Map<number, number>();
   private readonly backends = new Map<number, RefBackend>();
   private readonly services = new Map<number, RefService>();
-  private readonly frontends = new Map<string, number>();
+  private readonly frontends = new Map<string, number>(); // "vip,port,proto,scope,node" -> service
+  private readonly sourceRanges = new Map<number, Set<string>>(); // service -> "addr/plen" (masked)
+  private sourceRangeCount = 0;
   private readonly ipcache = new Map<string, EndpointInfo>();
   private readonly policy = new Map<string, PolicyValue>();
   private readonly flows = new Map<string, Flow>();
@@ -100,13 +102,51 @@ export class ReferenceDataplane implements Dataplane {
     });
   }
 
+  private frontendKey(fe: Frontend): string {
+    const scope = SCOPE[fe.scope ?? 'any'];
+    return `${fe.addr},${fe.port},${fe.proto},${scope},${scope ? fe.node : 0}`;
+  }
   upsertFrontend(fe: Frontend, index: number): void {
     check.frontend(this.options.limits, fe, index);
-    const k = `${fe.addr},${fe.port},${fe.proto}`;
+    const k = this.frontendKey(fe);
     if (!this.frontends.has(k)) check.full('frontends', this.frontends.size, this.options.limits.maxFrontends);
     this.frontends.set(k, index);
   }
-  deleteFrontend(fe: Frontend): boolean { return this.frontends.delete(`${fe.addr},${fe.port},${fe.proto}`); }
+  deleteFrontend(fe: Frontend): boolean { return fe.scope === undefined || fe.scope in SCOPE ? this.frontends.delete(this.frontendKey(fe)) : false; }
+
+  upsertSourceRange(index: number, addr: number, plen: number): void {
+    check.sourceRange(this.options.limits, index, addr, plen);
+    const set = this.sourceRanges.get(index) ?? new Set<string>();
+    const k = `${(addr & prefixMask(plen)) >>> 0}/${plen}`;
+    if (!set.has(k)) { check.full('source ranges', this.sourceRangeCount, this.options.limits.maxFrontends); this.sourceRangeCount++; }
+    set.add(k);
+    this.sourceRanges.set(index, set);
+  }
+  deleteSourceRange(index: number, addr: number, plen: number): boolean {
+    const gone = this.sourceRanges.get(index)?.delete(`${(addr & prefixMask(plen)) >>> 0}/${plen}`) ?? false;
+    if (gone) this.sourceRangeCount--;
+    return gone;
+  }
+  private inSourceRange(index: number, addr: number): boolean {
+    const set = this.sourceRanges.get(index);
+    if (!set) return false;
+    for (let plen = 32; plen >= 0; plen--) if (set.has(`${(addr & prefixMask(plen)) >>> 0}/${plen}`)) return true;
+    return false;
+  }
+
+  flushBackend(backend: number, proto: number): number {
+    let removed = 0;
+    for (const [k, f] of [...this.flows]) {
+      if (f.backend === backend && (proto === 0 || f.key.proto === proto)) { this.removeFlow(k, f); removed++; }
+    }
+    return removed;
+  }
+
+  /** The node's scoped entry for the source's side, else the frontend's own (assembly/lb.ts lookupService). */
+  private lookupService(p: PacketRecord, internal: boolean): number | undefined {
+    const scoped = this.frontends.get(`${p.daddr},${p.dport},${p.proto},${internal ? SCOPE.internal : SCOPE.external},${p.node}`);
+    return scoped ?? this.frontends.get(`${p.daddr},${p.dport},${p.proto},0,0`);
+  }
 
   upsertIpcache(addr: number, plen: number, info: EndpointInfo): void {
     check.ipcache(addr, plen, info);
@@ -421,21 +461,25 @@ export class ReferenceDataplane implements Dataplane {
       return out;
     }
 
-    // A new flow.
+    // A new flow. Pods and nodes are internal sources; anything else is external.
     let dstAddr = p.daddr, dstPort = p.dport, natFlags = 0, masquerade = false, backend = NONE;
-    const index = this.frontends.get(`${p.daddr},${p.dport},${p.proto}`);
+    const srcFlags = this.resolve(p.saddr).flags;
+    const index = this.lookupService(p, (srcFlags & (IPC_FLAG.POD | IPC_FLAG.HOST)) !== 0);
     if (index !== undefined) {
       const s = this.services.get(index);
       out.service = index;
+      const flags = s?.flags ?? 0;
+      if (flags & SVC_FLAG.SOURCE_RANGES && !this.inSourceRange(index, p.saddr)) return drop(VERDICT.DROPPED, DROP.NOT_IN_SRC_RANGE);
       const sel = s ? this.selectBackend(index, s, t, now) : { backend: NONE, byAffinity: false };
       backend = sel.backend;
-      // kube-proxy rejects traffic to a service without endpoints (ICMP port unreachable).
-      if (backend === NONE) return drop(VERDICT.REJECTED, DROP.SERVICE_BACKEND_NOT_FOUND);
+      // kube-proxy rejects traffic to a service without endpoints (ICMP port unreachable),
+      // but drops it when a Local policy leaves no local endpoint.
+      if (backend === NONE) return drop(flags & SVC_FLAG.DROP_NO_BACKEND ? VERDICT.DROPPED : VERDICT.REJECTED, DROP.SERVICE_BACKEND_NOT_FOUND);
       out.backend = backend;
       const b = this.backends.get(backend)!;
       dstAddr = b.addr; dstPort = b.port;
       natFlags = NAT.DNAT | (sel.byAffinity ? NAT.AFFINITY : 0);
-      const srcIsPod = (this.resolve(p.saddr).flags & IPC_FLAG.POD) !== 0;
+      const srcIsPod = (srcFlags & IPC_FLAG.POD) !== 0;
       masquerade = p.saddr === dstAddr || (s!.flags & SVC_FLAG.MASQ_ALWAYS) !== 0 ||
         ((s!.flags & SVC_FLAG.MASQ_EXTERNAL) !== 0 && !srcIsPod);
       if (p.saddr === dstAddr) natFlags |= NAT.HAIRPIN;
