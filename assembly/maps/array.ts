@@ -4,9 +4,10 @@
 // Header (16 bytes at `m`): +0 values u32 | +4 valueSize u32 | +8 capacity u32
 
 import { allocAligned } from "../alloc";
+import { sizeFits } from "./common";
 
 export function arrayCreate(valueSize: u32, capacity: u32): usize {
-  if (valueSize == 0 || capacity == 0) return 0;
+  if (valueSize == 0 || capacity == 0 || !sizeFits(<u64>valueSize * capacity)) return 0;
   const m = allocAligned(16, 16);
   if (m == 0) return 0;
   const size = <usize>valueSize * <usize>capacity;

@@ -25,3 +25,8 @@ export function slotsFor(maxEntries: u32): u32 {
 
 export const MAP_OK: i32 = 0;
 export const MAP_E2BIG: i32 = -7; // BPF returns -E2BIG when a full, non-LRU map is updated
+
+/** Whether a table of `bytes` can exist in a 32-bit linear memory (4 GiB, less what is already used). */
+export function sizeFits(bytes: u64): bool {
+  return bytes < (<u64>1 << 32) - (<u64>memory.size() << 16);
+}

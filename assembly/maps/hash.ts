@@ -14,10 +14,11 @@
 //   +28 failures  u32  inserts refused because the map was full
 // Slot:
 //   +0  tag u32  (hash | 1; 0 = empty)   +4 key   +4+keySize value
+// The home slot is (tag >> 1) & mask: the low bit marks the slot used, so it must not pick the slot.
 
 import { allocAligned } from "../alloc";
 import { hashWords } from "../hash";
-import { keyEquals, slotsFor, MAP_OK, MAP_E2BIG } from "./common";
+import { keyEquals, slotsFor, sizeFits, MAP_OK, MAP_E2BIG } from "./common";
 
 const H_SLOTS = 0; const H_MASK = 4; const H_KEY = 8; const H_VALUE = 12;
 const H_STRIDE = 16; const H_COUNT = 20; const H_MAX = 24; const H_FAIL = 28;
@@ -26,7 +27,9 @@ const HASH_SEED: u32 = 0x6470656d; // "dpem"
 export function hashCreate(keySize: u32, valueSize: u32, maxEntries: u32): usize {
   if (keySize == 0 || (keySize & 3) != 0 || maxEntries == 0 || maxEntries > (1 << 28)) return 0;
   const slots = slotsFor(maxEntries);
-  const stride = (4 + keySize + valueSize + 7) & ~7;
+  const stride64 = (<u64>4 + keySize + valueSize + 7) & ~<u64>7;
+  if (!sizeFits(<u64>slots * stride64)) return 0; // computed in 64 bits: a wrapped size would look valid
+  const stride = <u32>stride64;
   const m = allocAligned(32, 64);
   if (m == 0) return 0;
   const table = allocAligned(<usize>slots * stride, 64);
@@ -51,7 +54,7 @@ export function hashCreate(keySize: u32, valueSize: u32, maxEntries: u32): usize
   const mask = load<u32>(m, H_MASK);
   const stride = <usize>load<u32>(m, H_STRIDE);
   const keySize = load<u32>(m, H_KEY);
-  let i = tag & mask;
+  let i = (tag >> 1) & mask;
   while (true) {
     const s = slots + <usize>i * stride;
     const t = load<u32>(s);
@@ -77,7 +80,7 @@ export function hashUpdate(m: usize, key: usize, value: usize): i32 {
   const stride = <usize>load<u32>(m, H_STRIDE);
   const keySize = load<u32>(m, H_KEY);
   const valueSize = load<u32>(m, H_VALUE);
-  let i = tag & mask;
+  let i = (tag >> 1) & mask;
   while (true) {
     const s = slots + <usize>i * stride;
     const t = load<u32>(s);
@@ -118,7 +121,7 @@ export function hashDelete(m: usize, key: usize): bool {
     const sj = slots + <usize>j * stride;
     const t = load<u32>(sj);
     if (t == 0) break;
-    const home = t & mask;
+    const home = (t >> 1) & mask;
     if (((j - home) & mask) >= ((j - hole) & mask)) {
       memory.copy(slots + <usize>hole * stride, sj, stride);
       hole = j;

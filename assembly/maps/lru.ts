@@ -20,7 +20,7 @@
 
 import { allocAligned } from "../alloc";
 import { hashWords } from "../hash";
-import { keyEquals, slotsFor } from "./common";
+import { keyEquals, slotsFor, sizeFits } from "./common";
 
 const L_SLOTS = 0; const L_MASK = 4; const L_KEY = 8; const L_VALUE = 12; const L_STRIDE = 16;
 const L_COUNT = 20; const L_MAX = 24; const L_HEAD = 28; const L_TAIL = 32; const L_PROMOTE = 36;
@@ -37,7 +37,9 @@ export let lruEvicted: bool = false;
 export function lruCreate(keySize: u32, valueSize: u32, maxEntries: u32): usize {
   if (keySize == 0 || (keySize & 3) != 0 || maxEntries == 0 || maxEntries > (1 << 28)) return 0;
   const slots = slotsFor(maxEntries);
-  const stride = (S_KEY + keySize + valueSize + 7) & ~7;
+  const stride64 = (<u64>S_KEY + keySize + valueSize + 7) & ~<u64>7;
+  if (!sizeFits(<u64>slots * stride64)) return 0; // computed in 64 bits: a wrapped size would look valid
+  const stride = <u32>stride64;
   const m = allocAligned(64, 64);
   if (m == 0) return 0;
   const scratch = allocAligned(keySize + valueSize, 8);
