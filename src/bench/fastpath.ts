@@ -1,0 +1,188 @@
+// The "fastpath" scenario: 10,000 ClusterIP services of 10 backends each,
+// 1,000,000 established TCP flows, packets drawn uniformly over flows, the
+// CT-hit fast path including the DNAT rewrite and policy check.
+//
+// Every flow is opened once (SYN, checked NEW), then one batch of ACKs over
+// uniformly drawn flows goes through the pipeline R times at advancing virtual
+// times; only dp.process is timed, and every round is checked (all FORWARDED,
+// ESTABLISHED, DNAT). No library code in the timed loop.
+
+import { createDataplane } from '../node.js';
+import { synthesize, limitsFor, program } from '../controlplane/synthetic.js';
+import { fillBatch } from '../traffic.js';
+import { Prng } from '../common/prng.js';
+import { PacketBatch, PKT, TCP, VERDICT, CT_STATE, NAT, VERDICT_NAMES, CT_STATE_NAMES, DROP_REASON_NAMES } from '../packet.js';
+import { formatIPv4 } from '../common/ip.js';
+import { loadavg } from 'node:os';
+import type { Dataplane } from '../dataplane.js';
+
+export type FastpathBackend = 'wasm' | 'reference';
+
+export interface FastpathConfig {
+  services?: number;
+  backends?: number;
+  flows?: number;
+  backend?: FastpathBackend;
+  /** Timed rounds (default: 10 for wasm, 7 for reference). */
+  rounds?: number;
+  /** Packets in the measurement batch (default: 2^20 for wasm, 2^17 for reference). */
+  packets?: number;
+  /** Client pods the flows come from (default 256). */
+  clients?: number;
+  seed?: number;
+  /** Progress lines (to stderr in the CLI); silent by default. */
+  log?: (line: string) => void;
+}
+
+export interface FastpathResult {
+  scenario: 'fastpath';
+  backend: FastpathBackend;
+  services: number;
+  backends: number;
+  flows: number;
+  /** Packets per timed round (the measurement batch). */
+  packets: number;
+  rounds: number;
+  /** Packets measured in all: packets x rounds. */
+  measured_packets: number;
+  /** Median over rounds, millions of packets per second. */
+  mpps: number;
+  mpps_min: number;
+  mpps_max: number;
+  /** Median round, nanoseconds per packet. */
+  ns_per_packet: number;
+  round_ms: number[];
+  /** New-flow (SYN, CT miss) throughput while opening every flow. */
+  warm_mpps: number;
+  warm_packets: number;
+  program_ms: number;
+  ct_count: number;
+  /** wasm only: bytes of linear memory the maps take (after programming, before the batch), per flow. */
+  bytes_per_flow?: number;
+  /** wasm only: bytes of linear memory in use at the end (maps and batch). */
+  memory_bytes?: number;
+  seed: number;
+  node: string;
+  /** 1-minute load average when the rounds ended (other work on the machine skews the figures). */
+  loadavg: number;
+}
+
+export const FASTPATH_DEFAULTS = { services: 10_000, backends: 10, flows: 1_000_000, clients: 256, seed: 1 } as const;
+
+/** Default measurement size per backend: the reference is ~2 orders slower, so it measures fewer packets. */
+export function fastpathDefaults(backend: FastpathBackend): { rounds: number; packets: number } {
+  return backend === 'wasm' ? { rounds: 10, packets: 1 << 20 } : { rounds: 7, packets: 1 << 17 };
+}
+
+export class BenchmarkError extends Error {
+  override name = 'BenchmarkError';
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+function describe(batch: PacketBatch, k: number): string {
+  const r = batch.get(k);
+  return `packet ${k} ${formatIPv4(r.saddr)}:${r.sport} -> ${formatIPv4(r.daddr)}:${r.dport}: ` +
+    `verdict ${VERDICT_NAMES[r.verdict] ?? r.verdict}, drop ${DROP_REASON_NAMES[r.dropReason] ?? r.dropReason}, ` +
+    `ct ${CT_STATE_NAMES[r.ctState] ?? r.ctState}, nat flags ${r.natFlags}`;
+}
+
+/** Count packets of the batch whose fate is not the expected one; throw with the first one if any. */
+function expectAll(batch: PacketBatch, count: number, ctState: number, what: string): void {
+  const u8 = batch.bytes(count);
+  let bad = 0, first = -1;
+  for (let k = 0, o = 0; k < count; k++, o += PKT.STRIDE) {
+    if (u8[o + PKT.VERDICT] !== VERDICT.FORWARDED || u8[o + PKT.CT_STATE] !== ctState || (u8[o + PKT.NAT_FLAGS] & NAT.DNAT) === 0) {
+      if (first < 0) first = k;
+      bad++;
+    }
+  }
+  if (bad > 0) {
+    throw new BenchmarkError(`${what}: ${bad} of ${count} packets were not FORWARDED/${CT_STATE_NAMES[ctState]}/DNAT; first: ${describe(batch, first)}`);
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathResult> {
+  const backend = cfg.backend ?? 'wasm';
+  const services = cfg.services ?? FASTPATH_DEFAULTS.services;
+  const backends = cfg.backends ?? FASTPATH_DEFAULTS.backends;
+  const flows = cfg.flows ?? FASTPATH_DEFAULTS.flows;
+  const clients = cfg.clients ?? FASTPATH_DEFAULTS.clients;
+  const seed = cfg.seed ?? FASTPATH_DEFAULTS.seed;
+  const d = fastpathDefaults(backend);
+  const rounds = cfg.rounds ?? d.rounds;
+  const packets = cfg.packets ?? d.packets;
+  const log = cfg.log ?? (() => {});
+
+  const int = (name: string, v: number, min: number, max: number) => {
+    if (!(Number.isInteger(v) && v >= min && v <= max)) throw new BenchmarkError(`${name}: ${v} is not an integer in ${min}..${max}`);
+  };
+  int('services', services, 1, 1_000_000);
+  int('backends', backends, 1, 1000);
+  int('clients', clients, 1, 65533 * 3);
+  // flowPacket gives flow f the source port 1024 + floor(f / clients) % 64000: beyond this, tuples repeat.
+  int('flows', flows, 1, clients * 64000);
+  int('rounds', rounds, 1, 10_000);
+  int('packets', packets, 1, 1 << 24);
+  // Flows are opened at 1 s and hit at 2 s, 3 s, ...: well inside the SYN lifetime (60 s), and the
+  // first ACK makes them established (TCP lifetime, 6 h), so nothing expires during the rounds.
+
+  const cluster = synthesize({ services, backends, clients, algo: 'random', seed });
+  const dp: Dataplane = await createDataplane(backend, { ...limitsFor(cluster, flows), seed });
+  let t = performance.now();
+  program(dp, cluster);
+  const programMs = performance.now() - t;
+  const mapsBytes = 'memoryBytes' in dp ? (dp as { memoryBytes(): number }).memoryBytes() : undefined;
+  log(`${backend}: programmed ${services} services x ${backends} backends in ${programMs.toFixed(0)} ms`);
+
+  // Warm-up: open every flow once, SYN at t=1000 ms, in batches of the measurement batch's size.
+  const batch = dp.allocBatch(packets);
+  let warmMs = 0;
+  for (let start = 0; start < flows; start += packets) {
+    const n = Math.min(packets, flows - start);
+    fillBatch(batch, cluster, n, (k) => start + k, TCP.SYN);
+    t = performance.now();
+    dp.process(batch, n, 1000);
+    warmMs += performance.now() - t;
+    expectAll(batch, n, CT_STATE.NEW, `warm-up (flows ${start}..${start + n - 1})`);
+  }
+  if (dp.ctCount() !== flows) throw new BenchmarkError(`warm-up: conntrack holds ${dp.ctCount()} flows, expected ${flows}`);
+  log(`${backend}: opened ${flows} flows at ${(flows / warmMs / 1e3).toFixed(2)} Mpps`);
+
+  // One measurement batch: flows drawn uniformly with a seeded PRNG, TCP ACK.
+  const rng = new Prng(seed ^ 0x9e3779b9);
+  fillBatch(batch, cluster, packets, () => Math.floor((rng.next() / 4294967296) * flows), TCP.ACK);
+
+  const roundMs: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const now = 2000 + 1000 * r;
+    t = performance.now();
+    dp.process(batch, packets, now);
+    roundMs.push(performance.now() - t);
+    expectAll(batch, packets, CT_STATE.ESTABLISHED, `round ${r}`);
+  }
+  const med = median(roundMs);
+  const result: FastpathResult = {
+    scenario: 'fastpath', backend, services, backends, flows, packets, rounds, measured_packets: packets * rounds,
+    mpps: round2(packets / med / 1e3),
+    mpps_min: round2(packets / Math.max(...roundMs) / 1e3),
+    mpps_max: round2(packets / Math.min(...roundMs) / 1e3),
+    ns_per_packet: Math.round((med * 1e6 / packets) * 10) / 10,
+    round_ms: roundMs.map((x) => Math.round(x * 100) / 100),
+    warm_mpps: round2(flows / warmMs / 1e3), warm_packets: flows,
+    program_ms: Math.round(programMs),
+    ct_count: dp.ctCount(),
+    seed, node: process.version, loadavg: Math.round(loadavg()[0] * 100) / 100,
+  };
+  if (mapsBytes !== undefined) {
+    result.bytes_per_flow = Math.round(mapsBytes / flows);
+    result.memory_bytes = (dp as unknown as { memoryBytes(): number }).memoryBytes();
+  }
+  log(`${backend}: ${rounds} rounds of ${packets} packets, median ${result.mpps} Mpps`);
+  return result;
+}

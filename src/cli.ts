@@ -1,0 +1,281 @@
+#!/usr/bin/env node
+// dpemu command line: `demo` (the built-in example, what `npm start` runs) and
+// `bench` (throughput scenarios, src/bench/). Commander only parses arguments;
+// the work is in src/bench/ and the dataplane itself.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { styleText } from 'node:util';
+import { Command, Option, InvalidArgumentError } from 'commander';
+import { createDataplane, BackendKind } from './node.js';
+import { synthesize, limitsFor, program, SyntheticCluster } from './controlplane/synthetic.js';
+import { formatIPv4 } from './common/ip.js';
+import {
+  PacketIn, PacketRecord, NONE, PROTO, CT_STATE, PROTO_NAMES, TCP, NAT, VERDICT, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE_NAMES,
+  formatTcpFlags,
+} from './packet.js';
+import type { Dataplane } from './dataplane.js';
+import { runFastpath, fastpathDefaults, FASTPATH_DEFAULTS } from './bench/fastpath.js';
+import { runCompare, defaultLimitPath, packageRoot } from './bench/compare.js';
+import { formatFastpath, formatCompare } from './bench/report.js';
+
+// ---------------------------------------------------------------- output helpers
+
+const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
+type Style = Parameters<typeof styleText>[0];
+const paint = (style: Style, text: string) => (color ? styleText(style, text) : text);
+
+function natNames(flags: number): string[] {
+  const out: string[] = [];
+  for (const [name, bit] of Object.entries(NAT)) if (flags & bit) out.push(name);
+  return out;
+}
+
+// ---------------------------------------------------------------- demo
+
+interface DemoPacket { note: string; pkt: PacketIn }
+interface DemoStep { t: number; packets: (DemoPacket | undefined)[] }
+interface DemoRow { t: number; note: string; rec: PacketRecord }
+
+/** The built-in example cluster. */
+const EXAMPLE_SPEC = {
+  nodes: 3, services: 8, backends: 3, algo: 'mix', clients: 8, affinityFraction: 0.25, emptyFraction: 0.1, seed: 1,
+} as const;
+
+async function demo(opts: { json?: boolean; backend: BackendKind }): Promise<void> {
+  const cluster: SyntheticCluster = synthesize(EXAMPLE_SPEC);
+  const svcCount = cluster.services.length;
+  const dp: Dataplane = await createDataplane(opts.backend, {
+    ...limitsFor(cluster, 1024), maxServices: svcCount + 1, maxFrontends: svcCount + 16, seed: 1,
+  });
+  program(dp, cluster);
+  const serviceName = new Map<number, string>(cluster.services.map((s) => [s.index, s.name]));
+
+  // A service without endpoints: the example's own if it has one, else one more, added here.
+  const empty = cluster.services.find((s) => s.backends.length === 0);
+  let emptyVip: number, emptyPort: number;
+  if (empty) {
+    emptyVip = empty.vip; emptyPort = empty.port;
+  } else {
+    const index = svcCount;
+    emptyVip = (cluster.services[svcCount - 1].vip + 1) >>> 0; emptyPort = 80;
+    dp.setService(index, { algo: 'random', backends: [] });
+    dp.upsertFrontend({ addr: emptyVip, port: emptyPort, proto: PROTO.TCP }, index);
+    serviceName.set(index, 'default/no-endpoints');
+  }
+  // A UDP port (53/udp, "dns") on the first service with backends and no affinity.
+  const udpSvc = cluster.services.find((s) => s.backends.length > 0 && s.affinityTimeout === 0 && s.algo === 'random')
+    ?? cluster.services.find((s) => s.backends.length > 0)!;
+  dp.upsertFrontend({ addr: udpSvc.vip, port: 53, proto: PROTO.UDP }, udpSvc.index);
+
+  const withBackends = cluster.services.filter((s) => s.backends.length > 0);
+  const affine = withBackends.find((s) => s.affinityTimeout > 0) ?? withBackends[0];
+  const others = withBackends.filter((s) => s !== affine && s !== udpSvc);
+  const cl = cluster.clients;
+
+  // Connections: A to the affinity service (opened, data, closed), B..D to three more services,
+  // E a second connection of A's client to the same service (affinity: same backend).
+  const conns = [
+    { id: 'A', client: cl[0], svc: affine, sport: 40000 },
+    { id: 'B', client: cl[1], svc: others[0], sport: 40001 },
+    { id: 'C', client: cl[2], svc: others[1], sport: 40002 },
+    { id: 'D', client: cl[3], svc: others[2], sport: 40003 },
+    { id: 'E', client: cl[0], svc: affine, sport: 40004 },
+  ];
+  const conn = (id: string) => conns.find((c) => c.id === id)!;
+  const fwd = (id: string, flags: number, note: string): DemoPacket => {
+    const c = conn(id);
+    return { note: `${id} ${note}`, pkt: { saddr: c.client.addr, daddr: c.svc.vip, sport: c.sport, dport: c.svc.port, proto: c.svc.proto, tcpFlags: flags, node: c.client.node } };
+  };
+  // What each connection's first packet became (read after its step), for the replies.
+  const opened = new Map<string, PacketRecord>();
+  // Undefined when the connection was never opened (its first packet was not forwarded NEW).
+  const rev = (id: string, flags: number, note: string, proto: number = PROTO.TCP): DemoPacket | undefined => {
+    const o = opened.get(id);
+    if (!o) return undefined;
+    const node = o.backend !== NONE ? cluster.backends[o.backend].node : 0;
+    return { note: `${id} ${note}`, pkt: { saddr: o.outDaddr, daddr: o.outSaddr, sport: o.outDport, dport: o.outSport, proto, tcpFlags: flags, node } };
+  };
+  const udpClient = cl[4];
+  const steps: (() => DemoStep)[] = [
+    () => ({ t: 1000, packets: ['A', 'B', 'C', 'D'].map((id) => fwd(id, TCP.SYN, 'SYN')) }),
+    () => ({ t: 1001, packets: ['A', 'B', 'C', 'D'].map((id) => rev(id, TCP.SYN | TCP.ACK, 'SYN-ACK from backend')) }),
+    () => ({ t: 1002, packets: [...['A', 'B', 'C', 'D'].map((id) => fwd(id, TCP.ACK, 'ACK')), fwd('A', TCP.PSH | TCP.ACK, 'data')] }),
+    () => ({ t: 1500, packets: [
+      fwd('E', TCP.SYN, 'SYN, same client and service as A'),
+      { note: 'U UDP query', pkt: { saddr: udpClient.addr, daddr: udpSvc.vip, sport: 45353, dport: 53, proto: PROTO.UDP, node: udpClient.node } },
+      { note: 'R SYN to a service without endpoints', pkt: { saddr: cl[5].addr, daddr: emptyVip, sport: 40010, dport: emptyPort, proto: PROTO.TCP, tcpFlags: TCP.SYN, node: cl[5].node } },
+      { note: 'X protocol 99 (unknown L4)', pkt: { saddr: cl[6].addr, daddr: others[0].vip, sport: 40011, dport: others[0].port, proto: 99, node: cl[6].node } },
+    ] }),
+    () => ({ t: 1501, packets: [rev('U', 0, 'UDP answer from backend', PROTO.UDP), rev('E', TCP.SYN | TCP.ACK, 'SYN-ACK from backend')] }),
+    () => ({ t: 2000, packets: [fwd('A', TCP.FIN | TCP.ACK, 'FIN from client')] }),
+    () => ({ t: 2001, packets: [rev('A', TCP.FIN | TCP.ACK, 'FIN from backend')] }),
+    () => ({ t: 2002, packets: [fwd('A', TCP.ACK, 'last ACK')] }),
+  ];
+
+  const batch = dp.allocBatch(16);
+  const rows: DemoRow[] = [];
+  for (const make of steps) {
+    const step = make();
+    const packets = step.packets.filter((p): p is DemoPacket => p !== undefined);
+    packets.forEach((p, i) => batch.set(i, p.pkt));
+    dp.process(batch, packets.length, step.t);
+    packets.forEach((p, i) => {
+      const rec = batch.get(i);
+      rows.push({ t: step.t, note: p.note, rec });
+      const id = p.note.split(' ')[0];
+      if (!opened.has(id) && rec.verdict === VERDICT.FORWARDED && rec.ctState === CT_STATE.NEW) opened.set(id, rec);
+    });
+  }
+
+  const backendText = (id: number) => {
+    if (id === NONE) return '-';
+    const b = cluster.backends[id];
+    return b ? `${formatIPv4(b.addr)}:${b.port}` : `#${id}`;
+  };
+  const proto = (p: number) => PROTO_NAMES[p] ?? String(p);
+
+  if (opts.json) {
+    for (const { t, note, rec: r } of rows) {
+      const forwarded = r.verdict === VERDICT.FORWARDED;
+      console.log(JSON.stringify({
+        t_ms: t, note,
+        in: { saddr: formatIPv4(r.saddr), sport: r.sport, daddr: formatIPv4(r.daddr), dport: r.dport, proto: proto(r.proto), tcp_flags: r.proto === PROTO.TCP ? formatTcpFlags(r.tcpFlags) : undefined, node: r.node },
+        out: forwarded ? { saddr: formatIPv4(r.outSaddr), sport: r.outSport, daddr: formatIPv4(r.outDaddr), dport: r.outDport } : null,
+        verdict: VERDICT_NAMES[r.verdict], drop_reason: DROP_REASON_NAMES[r.dropReason], ct_state: CT_STATE_NAMES[r.ctState],
+        nat: natNames(r.natFlags),
+        service: r.service === NONE ? null : serviceName.get(r.service) ?? r.service,
+        backend: r.backend === NONE ? null : backendText(r.backend),
+        policy_rule: r.policyRule,
+      }));
+    }
+    return;
+  }
+
+  const header = ['time', 'packet', 'in', 'out', 'verdict', 'drop reason', 'ct', 'nat', 'service', 'backend'];
+  const table = rows.map(({ t, note, rec: r }) => {
+    const flags = r.proto === PROTO.TCP ? ' ' + (formatTcpFlags(r.tcpFlags) || '-') : '';
+    return [
+      `${(t / 1000).toFixed(3)}s`, note,
+      `${formatIPv4(r.saddr)}:${r.sport} > ${formatIPv4(r.daddr)}:${r.dport} ${proto(r.proto)}${flags}`,
+      r.verdict === VERDICT.FORWARDED ? `${formatIPv4(r.outSaddr)}:${r.outSport} > ${formatIPv4(r.outDaddr)}:${r.outDport}` : '-',
+      VERDICT_NAMES[r.verdict] ?? String(r.verdict),
+      r.dropReason ? DROP_REASON_NAMES[r.dropReason] ?? String(r.dropReason) : '-',
+      CT_STATE_NAMES[r.ctState] ?? String(r.ctState),
+      natNames(r.natFlags).join(',') || '-',
+      r.service === NONE ? '-' : serviceName.get(r.service) ?? String(r.service),
+      backendText(r.backend),
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
+  const line = (cells: string[], style?: (i: number, cell: string) => Style | undefined) =>
+    cells.map((c, i) => {
+      const padded = i === cells.length - 1 ? c : c.padEnd(widths[i]);
+      const s = style?.(i, c);
+      return s ? paint(s, padded) : padded;
+    }).join('  ');
+  const verdictStyle = (v: string): Style => (v === 'FORWARDED' ? 'green' : v === 'REJECTED' ? 'yellow' : 'red');
+
+  console.log(paint('bold', `dpemu demo: ${cluster.nodes.length} nodes, ${svcCount} services (${[...new Set(cluster.services.map((s) => s.algo))].join(', ')}), ${cluster.backends.length} backends, ${cl.length} clients; ${dp.kind} dataplane`));
+  console.log(line(header, () => 'bold'));
+  for (const row of table) console.log(line(row, (i, c) => (i === 4 ? verdictStyle(c) : i === 0 ? 'dim' : undefined)));
+
+  const c = dp.counters();
+  console.log();
+  const a = conn('A'), last = rows[rows.length - 1].t;
+  const fa = dp.flow(a.client.addr, a.svc.vip, a.sport, a.svc.port, PROTO.TCP, last);
+  const fd = dp.flow(conn('D').client.addr, conn('D').svc.vip, conn('D').sport, conn('D').svc.port, PROTO.TCP, last);
+  if (fa && fd) {
+    console.log(paint('bold', 'conntrack lifetimes') + ` (at ${(last / 1000).toFixed(3)}s)`);
+    console.log(`  A (closed by FIN/FIN)  expires at ${(fa.expires / 1000).toFixed(3)}s, in ${((fa.expires - last) / 1000).toFixed(0)} s; ${fa.packets} packets`);
+    console.log(`  D (established)        expires at ${(fd.expires / 1000).toFixed(3)}s, in ${((fd.expires - last) / 1000).toFixed(0)} s; ${fd.packets} packets`);
+    console.log();
+  }
+  console.log(paint('bold', 'counters'));
+  console.log(`  verdicts   ${Object.entries(c.verdicts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  console.log(`  drops      ${Object.entries(c.drops).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+  console.log(`  conntrack  created ${c.ctCreated}, live ${dp.ctCount()}, evicted ${c.ctEvicted}, expired ${c.ctExpired}`);
+  console.log(`  traffic    ${c.packets} packets, ${c.bytes} bytes, ${c.policyLookups} policy lookups`);
+}
+
+// ---------------------------------------------------------------- bench
+
+const SCENARIOS = ['fastpath'] as const;
+
+function integer(name: string) {
+  return (v: string): number => {
+    const x = Number(v.replace(/_/g, ''));
+    if (!Number.isInteger(x) || x < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    return x;
+  };
+}
+
+interface BenchOpts {
+  scenario: string; services: number; backends: number; flows: number; backend: 'wasm' | 'reference';
+  rounds?: number; packets?: number; seed: number; json?: boolean; compare?: boolean; limit?: string; quiet?: boolean;
+}
+
+async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
+  if (!(SCENARIOS as readonly string[]).includes(opts.scenario)) {
+    throw new UsageError(`unknown scenario ${JSON.stringify(opts.scenario)}; known scenarios: ${SCENARIOS.join(', ')}`);
+  }
+  const log = opts.quiet ? undefined : (s: string) => process.stderr.write(paintErr('dim', s) + '\n');
+  const common = { services: opts.services, backends: opts.backends, flows: opts.flows, seed: opts.seed, log };
+  if (opts.compare) {
+    if (cmd.getOptionValueSource('backend') === 'cli') throw new UsageError('--compare runs both backends (wasm, then reference); drop --backend');
+    if (cmd.getOptionValueSource('packets') === 'cli') throw new UsageError('--compare uses each backend\'s own batch size; drop --packets');
+    const r = await runCompare({ ...common, rounds: opts.rounds, limitPath: opts.limit ?? defaultLimitPath() });
+    console.log(opts.json ? JSON.stringify(r) : formatCompare(r));
+    return;
+  }
+  if (cmd.getOptionValueSource('limit') === 'cli') throw new UsageError('--limit is only used with --compare');
+  const r = await runFastpath({ ...common, backend: opts.backend, rounds: opts.rounds, packets: opts.packets });
+  console.log(opts.json ? JSON.stringify(r) : formatFastpath(r));
+}
+
+class UsageError extends Error {}
+const colorErr = process.stderr.isTTY === true && !process.env.NO_COLOR;
+const paintErr = (style: Style, text: string) => (colorErr ? styleText(style, text) : text);
+
+// ---------------------------------------------------------------- main
+
+function version(): string {
+  try { return JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version; } catch { return '0.0.0'; }
+}
+
+const cli = new Command()
+  .name('dpemu')
+  .description('Kubernetes dataplane emulator: an eBPF-style packet pipeline in WebAssembly')
+  .version(version())
+  .showHelpAfterError();
+
+cli.command('demo')
+  .description('run the built-in example cluster through a short scripted scenario and print what happened to each packet')
+  .option('--json', 'one JSON object per packet instead of the table')
+  .addOption(new Option('--backend <kind>', 'dataplane implementation').choices(['wasm', 'wasm-debug', 'reference']).default('wasm'))
+  .action((opts) => demo(opts));
+
+const wasmDefaults = fastpathDefaults('wasm'), refDefaults = fastpathDefaults('reference');
+cli.command('bench')
+  .description('measure a scenario (fastpath: CT-hit fast path over established TCP flows)')
+  .option('--scenario <name>', `scenario (${SCENARIOS.join(', ')})`, 'fastpath')
+  .option('--services <n>', 'ClusterIP services', integer('--services'), FASTPATH_DEFAULTS.services)
+  .option('--backends <n>', 'backends per service', integer('--backends'), FASTPATH_DEFAULTS.backends)
+  .option('--flows <n>', 'established TCP flows', integer('--flows'), FASTPATH_DEFAULTS.flows)
+  .addOption(new Option('--backend <kind>', 'dataplane to measure').choices(['wasm', 'reference']).default('wasm'))
+  .option('--rounds <n>', `timed rounds (default ${wasmDefaults.rounds} for wasm, ${refDefaults.rounds} for reference)`, integer('--rounds'))
+  .option('--packets <n>', `packets per round (default ${wasmDefaults.packets} for wasm, ${refDefaults.packets} for reference)`, integer('--packets'))
+  .option('--seed <n>', 'seed of the cluster, the dataplane and the packet draw', integer('--seed'), FASTPATH_DEFAULTS.seed)
+  .option('--json', 'print exactly one JSON line')
+  .option('--compare', 'run the limit (if present), then wasm, then reference, and compare against the targets')
+  .option('--limit <path>', 'limit script for --compare (default: ../shared/limit/run from the package root)')
+  .option('-q, --quiet', 'no progress lines on stderr')
+  .action((opts: BenchOpts, cmd: Command) => bench(opts, cmd));
+
+try {
+  await cli.parseAsync(process.argv);
+} catch (e) {
+  const err = e as Error;
+  process.stderr.write(`dpemu: ${err instanceof UsageError || err.name === 'DataplaneError' || err.name === 'BenchmarkError' ? err.message : err.stack ?? err}\n`);
+  process.exitCode = err instanceof UsageError ? 2 : 1;
+}
