@@ -126,7 +126,20 @@ export function ctReplyKeyTaken(replyKey: usize, now: u32): bool {
  * Update a flow's TCP state and lifetime for a packet with `flags` going
  * `reply` or original way. Returns CT_ESTABLISHED, CT_REPLY or CT_REOPENED.
  */
-export function ctRefresh(flow: usize, proto: u8, flags: u8, reply: bool, now: u32): u8 {
+// @ts-ignore: decorator
+@inline export function ctRefresh(flow: usize, proto: u8, flags: u8, reply: bool, now: u32): u8 {
+  // The common case first: an established TCP packet with nothing but ACK/PSH changes only the lifetime.
+  const state = load<u32>(flow, F_STATE);
+  if (!reply && proto == PROTO_TCP && (flags & (TCP_SYN | TCP_FIN | TCP_RST)) == 0 &&
+      (state & (CTF_SEEN_NON_SYN | CTF_TX_CLOSING | CTF_RX_CLOSING)) == CTF_SEEN_NON_SYN) {
+    const expires = now + CT_LIFETIME_TCP;
+    store<u32>(flow, expires < now ? 0xffffffff : expires, F_EXPIRES);
+    return CT_ESTABLISHED;
+  }
+  return ctRefreshSlow(flow, proto, flags, reply, now);
+}
+
+function ctRefreshSlow(flow: usize, proto: u8, flags: u8, reply: bool, now: u32): u8 {
   let state = load<u32>(flow, F_STATE);
   let result: u8 = reply ? CT_REPLY : CT_ESTABLISHED;
   let lifetime = CT_LIFETIME_NONTCP;

@@ -41,3 +41,9 @@
 @inline export function hashAddr(addr: u32, seed: u32): u32 {
   return fmix32(mixWord(seed, addr) ^ 4);
 }
+
+/** hashWords over four words held in registers (the same value, no trip through memory). */
+// @ts-ignore: decorator
+@inline export function hash4(w0: u32, w1: u32, w2: u32, w3: u32, seed: u32): u32 {
+  return fmix32(mixWord(mixWord(mixWord(mixWord(seed, w0), w1), w2), w3) ^ 16);
+}

@@ -212,7 +212,7 @@ function integer(name: string) {
 
 interface BenchOpts {
   scenario: string; services: number; backends: number; flows: number; backend: 'wasm' | 'reference';
-  rounds?: number; packets?: number; seed: number; json?: boolean; compare?: boolean; limit?: string; quiet?: boolean;
+  rounds?: number; packets?: number; batch?: number; repeats?: number; seed: number; json?: boolean; compare?: boolean; limit?: string; quiet?: boolean;
 }
 
 async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
@@ -224,12 +224,12 @@ async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
   if (opts.compare) {
     if (cmd.getOptionValueSource('backend') === 'cli') throw new UsageError('--compare runs both backends (wasm, then reference); drop --backend');
     if (cmd.getOptionValueSource('packets') === 'cli') throw new UsageError('--compare uses each backend\'s own batch size; drop --packets');
-    const r = await runCompare({ ...common, rounds: opts.rounds, limitPath: opts.limit ?? defaultLimitPath() });
+    const r = await runCompare({ ...common, rounds: opts.rounds, repeats: opts.repeats, limitPath: opts.limit ?? defaultLimitPath() });
     console.log(opts.json ? JSON.stringify(r) : formatCompare(r));
     return;
   }
   if (cmd.getOptionValueSource('limit') === 'cli') throw new UsageError('--limit is only used with --compare');
-  const r = await runFastpath({ ...common, backend: opts.backend, rounds: opts.rounds, packets: opts.packets });
+  const r = await runFastpath({ ...common, backend: opts.backend, rounds: opts.rounds, packets: opts.packets, batch: opts.batch });
   console.log(opts.json ? JSON.stringify(r) : formatFastpath(r));
 }
 
@@ -265,9 +265,11 @@ cli.command('bench')
   .addOption(new Option('--backend <kind>', 'dataplane to measure').choices(['wasm', 'reference']).default('wasm'))
   .option('--rounds <n>', `timed rounds (default ${wasmDefaults.rounds} for wasm, ${refDefaults.rounds} for reference)`, integer('--rounds'))
   .option('--packets <n>', `packets per round (default ${wasmDefaults.packets} for wasm, ${refDefaults.packets} for reference)`, integer('--packets'))
+  .option('--batch <n>', 'packets per process() call, each batch filled just before it is timed (default 65536)', integer('--batch'))
   .option('--seed <n>', 'seed of the cluster, the dataplane and the packet draw', integer('--seed'), FASTPATH_DEFAULTS.seed)
   .option('--json', 'print exactly one JSON line')
-  .option('--compare', 'run the limit (if present), then wasm, then reference, and compare against the targets')
+  .option('--compare', 'run the limit (if present), wasm and reference, interleaved --repeats times, and compare the medians against the targets')
+  .option('--repeats <n>', 'with --compare: interleaved runs of each (default 3)', integer('--repeats'))
   .option('--limit <path>', 'limit script for --compare (default: ../shared/limit/run from the package root)')
   .option('-q, --quiet', 'no progress lines on stderr')
   .action((opts: BenchOpts, cmd: Command) => bench(opts, cmd));

@@ -19,7 +19,7 @@
 //   +12 key   +12+keySize value
 
 import { allocAligned } from "../alloc";
-import { hashWords } from "../hash";
+import { hashWords, hash4 } from "../hash";
 import { keyEquals, slotsFor, sizeFits } from "./common";
 
 const L_SLOTS = 0; const L_MASK = 4; const L_KEY = 8; const L_VALUE = 12; const L_STRIDE = 16;
@@ -70,6 +70,12 @@ export function lruCreate(keySize: u32, valueSize: u32, maxEntries: u32): usize 
 }
 // @ts-ignore: decorator
 @inline function homeOf(m: usize, key: usize): u32 { return lruHome(m, key); }
+
+/** lruHome of a 16-byte key given as its four u32 words (equal to lruHome of the key in memory). */
+// @ts-ignore: decorator
+@inline export function lruHome4(m: usize, w0: u32, w1: u32, w2: u32, w3: u32): u32 {
+  return hash4(w0, w1, w2, w3, LRU_SEED) & load<u32>(m, L_MASK);
+}
 
 /** Address of slot `i` (for prefetching). */
 // @ts-ignore: decorator

@@ -31,6 +31,10 @@ export function formatCompare(c: CompareResult): string {
   } else {
     out.push(`limit: FAILED: ${l.error}`);
   }
+  if (c.repeats > 1) {
+    out.push(`  ${c.repeats} interleaved runs each (medians compared): limit wasm32 [${c.runs.limit_wasm_mpps.join(', ')}], ` +
+      `dpemu wasm [${c.runs.wasm_mpps.join(', ')}], reference [${c.runs.reference_mpps.join(', ')}] Mpps`);
+  }
   out.push('', formatFastpath(c.wasm), '', formatFastpath(c.reference), '');
   out.push('targets:');
   for (const t of c.targets) {
