@@ -8,7 +8,9 @@
 // in its import graph names a `node:` built-in (or any bare specifier), and the
 // page never requests one, nor dist/src/node.js.
 //
-// Needs /usr/bin/chromium (apt-get install -y chromium); fails without it.
+// Needs /usr/bin/chromium (apt-get install -y chromium). CI installs it and sets
+// DPEMU_REQUIRE_BROWSER=1, so there a missing browser fails the test; elsewhere
+// (a fresh machine running `npm test`) the browser test is skipped, saying why.
 
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer, Server } from 'node:http';
@@ -158,7 +160,9 @@ describe('browser', () => {
     }
   });
 
-  it('loads and runs in Chromium, agreeing with the reference backend byte for byte', async () => {
+  const haveBrowser = existsSync(CHROMIUM) || process.env.DPEMU_REQUIRE_BROWSER === '1';
+  if (!haveBrowser) console.warn(`browser test skipped: ${CHROMIUM} not found (apt-get install -y chromium)`);
+  it.runIf(haveBrowser)('loads and runs in Chromium, agreeing with the reference backend byte for byte', async () => {
     if (!existsSync(CHROMIUM)) {
       throw new Error(`${CHROMIUM} not found: install Debian's chromium: apt-get install -y chromium`);
     }
