@@ -99,7 +99,8 @@ export function limitsFor(c: SyntheticCluster, flows: number) {
     maxFlows: Math.max(1024, Math.ceil(flows * 1.25)), maxServices: Math.max(1, c.services.length),
     maxFrontends: Math.max(16, c.services.length), maxBackends: Math.max(1, c.backends.length),
     maxSlots: Math.max(1, c.backends.length), maxMaglevCells: Math.max(1, cells),
-    maxAffinity: Math.max(1024, Math.ceil(flows * 1.25)),
+    // ClientIP affinity keeps one entry per (client, service), however many flows.
+    maxAffinity: Math.max(1024, Math.min(Math.ceil(flows * 1.25), c.clients.length * c.services.filter((s) => s.affinityTimeout > 0).length)),
     maxIpcache: Math.max(64, c.clients.length + c.backendPods.length + c.nodes.length * 2),
     maxPolicy: 1024, maxNodes: Math.max(1, c.nodes.length),
   };
