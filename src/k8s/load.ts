@@ -1,0 +1,382 @@
+// Loading Kubernetes manifests into the normalized cluster model (model.ts).
+// Browser-safe: no Node built-ins here (files.ts reads files from disk).
+//
+// Input: YAML (multi-document) or JSON, as written by hand or printed by
+// `kubectl get ... -o yaml|json` (kind: List, or typed lists such as PodList
+// whose items carry no kind). Kinds: Namespace, Node, Pod, Service,
+// EndpointSlice (discovery.k8s.io/v1), Deployment, ReplicaSet, StatefulSet,
+// DaemonSet (apps/v1). Anything else gives a warning and is skipped.
+//
+// What the loader does besides parsing, in order:
+// 1. validation (parse.ts; the first problem throws a ManifestError naming
+//    file, document, object and field) and duplicate detection;
+// 2. node IPAM for nodes without podCIDR;
+// 3. workload expansion into pods, unless the input already holds the
+//    workload's pods (a dump of a live cluster), scheduling, and addresses for
+//    those pods and for Pod manifests without status (workloads.ts);
+// 4. cluster IPs and nodePorts for Services that have none, the way
+//    kube-apiserver allocates them, but deterministically: cluster IPs upward
+//    from the service CIDR's .10, nodePorts upward from the range start, in
+//    namespace/name order, never reusing an explicit one;
+// 5. EndpointSlices derived from pods (endpoints.ts) for selector Services
+//    without any EndpointSlice in the input.
+
+import { parseAllDocuments } from 'yaml';
+import { formatIPv4, parseIPv4 } from '../common/ip.js';
+import {
+  ClusterConfig, ClusterModel, Diagnostic, EndpointSlice, Namespace, Node, Pod, SourceRef, formatSource,
+} from './model.js';
+import { deriveEndpointSlices } from './endpoints.js';
+import {
+  ParseContext, ParsedPod, ParsedService, Workload, WorkloadKind, labelSelectorMatches, parseEndpointSlice,
+  parseNamespace, parseNode, parsePod, parseService, parseWorkload,
+} from './parse.js';
+import { ManifestError, Obj, Reader, checkCIDR, cidrContains, cidrRange, describeObject, isObj, show } from './validate.js';
+import { PodPlan, assignPodCIDRs, expandWorkloads, placePods, planBarePod } from './workloads.js';
+
+export { ManifestError } from './validate.js';
+
+export interface ManifestFile { path: string; text: string }
+
+export interface LoadOptions {
+  /** kube-apiserver --service-cluster-ip-range; default 10.96.0.0/12. */
+  serviceCIDR?: string;
+  /** kube-apiserver --service-node-port-range, inclusive; default 30000-32767. */
+  nodePortRange?: [number, number] | string;
+  /** kube-controller-manager --cluster-cidr, for nodes without podCIDR; default 10.244.0.0/16. */
+  clusterCIDR?: string;
+  /** kube-controller-manager --node-cidr-mask-size; default 24. */
+  nodeCIDRMaskSize?: number;
+  /** kube-controller-manager --max-endpoints-per-slice; default 100. */
+  maxEndpointsPerSlice?: number;
+}
+
+export interface LoadResult { model: ClusterModel; warnings: Diagnostic[] }
+
+export const DEFAULT_SERVICE_CIDR = '10.96.0.0/12';
+export const DEFAULT_NODE_PORT_RANGE: [number, number] = [30000, 32767];
+export const DEFAULT_CLUSTER_CIDR = '10.244.0.0/16';
+/** Dynamic cluster IPs start here (the first addresses go to kubernetes and kube-dns by convention). */
+export const FIRST_ALLOCATED_SERVICE_HOST = 10;
+
+/** Where each kind is served; other versions of the same group load with a warning. */
+const API_VERSIONS: Record<string, string> = {
+  Namespace: 'v1', Node: 'v1', Pod: 'v1', Service: 'v1',
+  EndpointSlice: 'discovery.k8s.io/v1',
+  Deployment: 'apps/v1', ReplicaSet: 'apps/v1', StatefulSet: 'apps/v1', DaemonSet: 'apps/v1',
+};
+const groupOf = (apiVersion: string) => (apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.lastIndexOf('/')) : '');
+
+interface RawObject { obj: Obj; source: SourceRef }
+
+export function parseNodePortRange(v: [number, number] | string | undefined): [number, number] {
+  if (v === undefined) return [...DEFAULT_NODE_PORT_RANGE];
+  let lo: number, hi: number;
+  if (typeof v === 'string') {
+    const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(v);
+    if (!m) throw new RangeError(`nodePortRange: expected "low-high", got ${JSON.stringify(v)}`);
+    lo = Number(m[1]);
+    hi = Number(m[2]);
+  } else [lo, hi] = v;
+  if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 1 && hi <= 65535 && lo <= hi)) {
+    throw new RangeError(`nodePortRange: ${lo}-${hi} is not a port range within 1-65535`);
+  }
+  return [lo, hi];
+}
+
+function resolveConfig(opts: LoadOptions): ClusterConfig {
+  const cidr = (v: string | undefined, dflt: string, what: string) => {
+    const c = checkCIDR(v ?? dflt);
+    if (typeof c === 'object' || c === 'ipv6') throw new RangeError(`${what}: ${typeof c === 'object' ? c.error : 'must be an IPv4 CIDR'}, got ${JSON.stringify(v)}`);
+    return c;
+  };
+  const serviceCIDR = cidr(opts.serviceCIDR, DEFAULT_SERVICE_CIDR, 'serviceCIDR');
+  if (cidrRange(serviceCIDR).plen > 28) throw new RangeError(`serviceCIDR: ${serviceCIDR} is too small (at most /28)`);
+  const max = opts.maxEndpointsPerSlice ?? 100;
+  if (!(Number.isInteger(max) && max >= 1 && max <= 1000)) throw new RangeError(`maxEndpointsPerSlice: ${max} not in 1..1000`);
+  const clusterCIDR = cidr(opts.clusterCIDR, DEFAULT_CLUSTER_CIDR, 'clusterCIDR');
+  const mask = opts.nodeCIDRMaskSize ?? 24;
+  const clusterLen = cidrRange(clusterCIDR).plen;
+  if (!(Number.isInteger(mask) && mask >= clusterLen && mask <= 30)) {
+    throw new RangeError(`nodeCIDRMaskSize: ${mask} must be in ${clusterLen}..30 for cluster CIDR ${clusterCIDR}`);
+  }
+  return {
+    serviceCIDR,
+    nodePortRange: parseNodePortRange(opts.nodePortRange),
+    clusterCIDR,
+    nodeCIDRMaskSize: mask,
+    maxEndpointsPerSlice: max,
+  };
+}
+
+// ---- reading documents ----------------------------------------------------------
+
+function readDocuments(file: ManifestFile): RawObject[] {
+  const out: RawObject[] = [];
+  // Merge keys (<<) are accepted, as by Kubernetes' YAML decoder (go-yaml).
+  const docs = parseAllDocuments(file.text, { merge: true });
+  docs.forEach((doc, i) => {
+    const source: SourceRef = { file: file.path, document: i + 1 };
+    const err = doc.errors[0];
+    if (err) throw new ManifestError(source, undefined, undefined, `YAML/JSON syntax error: ${err.message.split('\n')[0].replace(/:$/, '')}`);
+    if (doc.contents === null) return; // empty document (e.g. a trailing ---)
+    const v: unknown = doc.toJS();
+    if (v === null || v === undefined) return;
+    if (!isObj(v)) throw new ManifestError(source, undefined, undefined, `expected a Kubernetes object (a mapping with apiVersion and kind), got ${show(v)}`);
+    flattenLists(v, source, out);
+  });
+  return out;
+}
+
+/** `kind: List` and typed lists (PodList, ...): their items, with the item index in the source. */
+function flattenLists(v: Obj, source: SourceRef, out: RawObject[]) {
+  const kind = v.kind;
+  if (typeof kind === 'string' && kind.endsWith('List') && (Array.isArray(v.items) || kind === 'List')) {
+    if (!Array.isArray(v.items)) throw new ManifestError(source, kind, 'items', `must be a list, got ${show(v.items)}`);
+    const items: unknown[] = v.items;
+    const itemKind = kind === 'List' ? undefined : kind.slice(0, -'List'.length);
+    items.forEach((item, j) => {
+      const src: SourceRef = { ...source, item: j };
+      if (!isObj(item)) throw new ManifestError(src, undefined, undefined, `expected a Kubernetes object, got ${show(item)}`);
+      // Typed lists from the API (PodList, ...) omit kind and apiVersion on their items.
+      const filled: Obj = { ...item };
+      if (filled.kind === undefined && itemKind) filled.kind = itemKind;
+      if (filled.apiVersion === undefined && itemKind && typeof v.apiVersion === 'string') filled.apiVersion = v.apiVersion;
+      if (typeof filled.kind === 'string' && filled.kind.endsWith('List') && Array.isArray(filled.items)) {
+        throw new ManifestError(src, undefined, 'kind', 'a List inside a List is not supported');
+      }
+      out.push({ obj: filled, source: src });
+    });
+    return;
+  }
+  out.push({ obj: v, source });
+}
+
+// ---- the loader -----------------------------------------------------------------
+
+interface Defined { source: SourceRef }
+
+export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): LoadResult {
+  const config = resolveConfig(opts);
+  const warnings: Diagnostic[] = [];
+  const pc = new ParseContext(warnings);
+
+  const namespaces: Namespace[] = [];
+  const nodes: Node[] = [];
+  const pods: ParsedPod[] = [];
+  const workloads: Workload[] = [];
+  const services: ParsedService[] = [];
+  const slices: EndpointSlice[] = [];
+  const defined = new Map<string, Defined>();
+
+  for (const file of files) {
+    for (const raw of readDocuments(file)) {
+      const { obj, source } = raw;
+      const kindV = obj.kind;
+      const md = isObj(obj.metadata) ? obj.metadata : {};
+      const r: Reader = new Reader({ source, kind: typeof kindV === 'string' && kindV ? kindV : '<no kind>' });
+      if (typeof md.name === 'string' && md.name) r.ctx.name = md.name;
+      if (typeof kindV !== 'string' || kindV === '') r.fail('kind', `required, got ${show(kindV)}`);
+      const kind = kindV;
+      const expected = API_VERSIONS[kind];
+      if (kind !== 'Node' && kind !== 'Namespace') {
+        // Known namespaced kinds default to "default"; for unknown kinds the scope is unknown.
+        if (typeof md.namespace === 'string' && md.namespace) r.ctx.namespace = md.namespace;
+        else if (expected !== undefined || kind === 'Endpoints') r.ctx.namespace = 'default';
+      }
+      if (expected === undefined) {
+        const what = kind === 'Endpoints'
+          ? 'legacy Endpoints object: kube-proxy reads EndpointSlices only; skipped'
+          : `kind ${JSON.stringify(kind)}${typeof obj.apiVersion === 'string' ? ` (${obj.apiVersion})` : ''} is not used by dpemu; skipped`;
+        pc.warn(r, kind === 'Endpoints' ? 'legacy-endpoints' : 'unknown-kind', undefined, what);
+        continue;
+      }
+      const apiVersion = r.str(obj.apiVersion, 'apiVersion');
+      if (!apiVersion) r.fail('apiVersion', `required (${kind} is ${expected})`);
+      if (groupOf(apiVersion) !== groupOf(expected)) r.fail('apiVersion', `${kind} is served as ${expected}, got ${show(apiVersion)}`);
+      if (apiVersion !== expected) pc.warn(r, 'api-version', 'apiVersion', `${apiVersion} read as ${expected}`);
+
+      let key: string;
+      switch (kind) {
+        case 'Namespace': {
+          const ns = parseNamespace(r, obj);
+          key = `Namespace//${ns.name}`;
+          namespaces.push(ns);
+          break;
+        }
+        case 'Node': {
+          const n = parseNode(r, obj, pc);
+          key = `Node//${n.name}`;
+          nodes.push(n);
+          break;
+        }
+        case 'Pod': {
+          const p = parsePod(r, obj, pc);
+          key = `Pod/${p.pod.namespace}/${p.pod.name}`;
+          pods.push(p);
+          break;
+        }
+        case 'Service': {
+          const s = parseService(r, obj, pc);
+          key = `Service/${s.svc.namespace}/${s.svc.name}`;
+          services.push(s);
+          break;
+        }
+        case 'EndpointSlice': {
+          const s = parseEndpointSlice(r, obj, pc);
+          key = `EndpointSlice/${r.ctx.namespace}/${r.ctx.name}`;
+          if (s) slices.push(s);
+          break;
+        }
+        default: {
+          const w = parseWorkload(r, obj, kind as WorkloadKind);
+          key = `${kind}/${w.namespace}/${w.name}`;
+          workloads.push(w);
+        }
+      }
+      const prev = defined.get(key);
+      if (prev) r.fail('metadata.name', `duplicate ${describeObject(r.ctx)}: already defined in ${formatSource(prev.source)}`);
+      defined.set(key, { source });
+    }
+  }
+
+  // 2. node IPAM
+  assignPodCIDRs(nodes, config.clusterCIDR, config.nodeCIDRMaskSize, warnings);
+
+  // 3. pods: explicit, then workload replicas and status-less Pod manifests
+  const used = new Set<number>();
+  for (const p of pods) for (const ip of p.pod.podIPs) used.add(parseIPv4(ip)!);
+  for (const n of nodes) for (const a of n.addresses) used.add(parseIPv4(a.address)!);
+  const taken = new Set(pods.map((p) => `${p.pod.namespace}/${p.pod.name}`));
+  // A workload whose pods (or, for a Deployment, ReplicaSets) are in the input came from a live
+  // cluster: its pods are taken as they are, not created again.
+  const owned = new Set<string>();
+  for (const p of pods) if (p.pod.owner) owned.add(`${p.pod.namespace}/${p.pod.owner.kind}/${p.pod.owner.name}`);
+  for (const w of workloads) if (w.owner) owned.add(`${w.namespace}/${w.owner.kind}/${w.owner.name}`);
+  const toExpand = workloads.filter((w) => {
+    if (owned.has(`${w.namespace}/${w.kind}/${w.name}`)) return false;
+    if (w.kind === 'Deployment') {
+      // Pods of the Deployment's ReplicaSets ("<deployment>-<hash>") without those ReplicaSets.
+      return !pods.some((p) => p.pod.namespace === w.namespace && p.pod.owner?.kind === 'ReplicaSet'
+        && p.pod.owner.name.startsWith(`${w.name}-`) && labelSelectorMatches(w.selector, p.pod.labels));
+    }
+    return true;
+  });
+  const workloadPlans: PodPlan[] = expandWorkloads(toExpand, nodes, taken, warnings);
+  const barePlans = pods.filter((p) => !p.hasStatus).map((p) => planBarePod(p, nodes, `Pod ${p.pod.namespace}/${p.pod.name}`));
+  placePods([...workloadPlans, ...barePlans], nodes, used, warnings);
+  const allPods: Pod[] = [...pods.map((p) => p.pod), ...workloadPlans.map((p) => p.pod)];
+
+  // 4. services: cluster IPs and nodePorts
+  const svcList = services.filter((s) => !s.ipv6Only).sort((a, b) => cmpNsName(a.svc, b.svc));
+  allocateClusterIPs(svcList, config, pc);
+  allocateNodePorts(svcList, config);
+
+  // namespaces: the given ones plus every namespace referred to (and "default")
+  const nsNames = new Set<string>(['default']);
+  for (const x of [...allPods, ...svcList.map((s) => s.svc), ...slices, ...workloads]) nsNames.add(x.namespace);
+  for (const ns of namespaces) nsNames.delete(ns.name);
+  for (const name of nsNames) namespaces.push({ name, labels: {}, implicit: true });
+
+  // 5. EndpointSlices
+  const finalServices = svcList.map((s) => s.svc);
+  const endpointSlices = [...slices];
+  for (const svc of finalServices) {
+    if (!svc.selector) continue;
+    if (slices.some((s) => s.namespace === svc.namespace && s.serviceName === svc.name)) continue;
+    endpointSlices.push(...deriveEndpointSlices(svc, allPods, nodes, { maxEndpointsPerSlice: config.maxEndpointsPerSlice }));
+  }
+
+  const model: ClusterModel = {
+    config,
+    namespaces: namespaces.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    nodes: nodes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    pods: allPods.sort(cmpNsName),
+    services: finalServices,
+    endpointSlices: endpointSlices.sort(cmpNsName),
+  };
+  return { model, warnings };
+}
+
+function cmpNsName(a: { namespace: string; name: string }, b: { namespace: string; name: string }): number {
+  if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+function serviceReader(s: ParsedService): Reader {
+  return new Reader({ source: s.svc.source!, kind: 'Service', namespace: s.svc.namespace, name: s.svc.name });
+}
+
+function allocateClusterIPs(services: ParsedService[], config: ClusterConfig, pc: ParseContext) {
+  const { base, size } = cidrRange(config.serviceCIDR);
+  const used = new Set<number>();
+  for (const s of services) {
+    for (const ip of s.svc.clusterIPs) {
+      used.add(parseIPv4(ip)!);
+      if (!cidrContains(config.serviceCIDR, ip)) {
+        pc.warn(serviceReader(s), 'cluster-ip-outside-range', 'spec.clusterIP', `${ip} is outside the service CIDR ${config.serviceCIDR} (kube-apiserver would reject it; pass serviceCIDR to match the cluster)`);
+      }
+    }
+  }
+  let next = base + FIRST_ALLOCATED_SERVICE_HOST;
+  for (const s of services) {
+    if (!s.wantsClusterIP) continue;
+    while (next < base + size - 1 && used.has(next)) next++;
+    if (next >= base + size - 1) serviceReader(s).fail('spec.clusterIP', `no free cluster IP left in the service CIDR ${config.serviceCIDR}`);
+    used.add(next);
+    const ip = formatIPv4(next);
+    s.svc.clusterIP = ip;
+    s.svc.clusterIPs = [ip];
+    s.svc.clusterIPAllocated = true;
+  }
+}
+
+function allocateNodePorts(services: ParsedService[], config: ClusterConfig) {
+  const [lo, hi] = config.nodePortRange;
+  const used = new Set<number>();
+  const inRange = (s: ParsedService, n: number, path: string) => {
+    // portallocator: "provided port is not in the valid range. The range of valid ports is 30000-32767"
+    if (n < lo || n > hi) serviceReader(s).fail(path, `provided port is not in the valid range. The range of valid ports is ${lo}-${hi}, got ${n}`);
+    used.add(n);
+  };
+  for (const s of services) {
+    s.explicitNodePorts.forEach((n, i) => n !== undefined && inRange(s, n, `spec.ports[${i}].nodePort`));
+    if (s.explicitHealthCheckNodePort !== undefined) inRange(s, s.explicitHealthCheckNodePort, 'spec.healthCheckNodePort');
+  }
+  let next = lo;
+  const allocate = (s: ParsedService, path: string): number => {
+    while (next <= hi && used.has(next)) next++;
+    if (next > hi) serviceReader(s).fail(path, `no free nodePort left in the range ${lo}-${hi}`);
+    used.add(next);
+    return next;
+  };
+  for (const s of services) {
+    const { svc } = s;
+    if (svc.type !== 'NodePort' && svc.type !== 'LoadBalancer') continue;
+    const allocateNew = svc.type === 'NodePort' || svc.allocateLoadBalancerNodePorts;
+    // initNodePorts: ports with the same port number (e.g. 53/TCP and 53/UDP) share one nodePort.
+    const byPort = new Map<number, number>();
+    svc.ports.forEach((p, i) => {
+      const explicit = s.explicitNodePorts[i];
+      if (explicit === undefined && !allocateNew) return;
+      const shared = byPort.get(p.port);
+      if (explicit !== undefined) {
+        p.nodePort = explicit;
+        if (shared === undefined) byPort.set(p.port, explicit);
+        return;
+      }
+      if (shared !== undefined) {
+        p.nodePort = shared;
+        return;
+      }
+      const requested = s.explicitNodePorts.find((n, j) => n !== undefined && svc.ports[j].port === p.port);
+      p.nodePort = requested ?? allocate(s, `spec.ports[${i}].nodePort`);
+      byPort.set(p.port, p.nodePort);
+    });
+    // NeedsHealthCheck: LoadBalancer with externalTrafficPolicy Local gets a healthCheckNodePort.
+    if (svc.type === 'LoadBalancer' && svc.externalTrafficPolicy === 'Local') {
+      svc.healthCheckNodePort = s.explicitHealthCheckNodePort ?? allocate(s, 'spec.healthCheckNodePort');
+    }
+  }
+}
+
