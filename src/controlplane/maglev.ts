@@ -186,18 +186,22 @@ export function maglevTable(
 
   // Population. `owned` marks filled cells; the table itself is written once per cell.
   const owned = new Uint8Array(m);
+  /** Backend j takes the next cell of its permutation that nobody owns yet. */
+  const claim = (j: number): void => {
+    let c = pos[j];
+    const s = skip[j];
+    while (owned[c] !== 0) { c += s; if (c >= m) c -= m; }
+    owned[c] = 1;
+    table[c] = index[j];
+    c += s; if (c >= m) c -= m;
+    pos[j] = c;
+  };
 
   if (allEqual) {
     // Round-robin turns: backend j takes steps j, j+l, j+2l, ...
     let j = 0;
     for (let filled = 0; filled < m; filled++) {
-      let c = pos[j];
-      const s = skip[j];
-      while (owned[c] !== 0) { c += s; if (c >= m) c -= m; }
-      owned[c] = 1;
-      table[c] = index[j];
-      c += s; if (c >= m) c -= m;
-      pos[j] = c;
+      claim(j);
       if (++j === l) j = 0;
     }
     return table;
@@ -259,13 +263,7 @@ export function maglevTable(
     counter[j] += weightSum;
     park(j, step);
 
-    let c = pos[j];
-    const s = skip[j];
-    while (owned[c] !== 0) { c += s; if (c >= m) c -= m; }
-    owned[c] = 1;
-    table[c] = index[j];
-    c += s; if (c >= m) c -= m;
-    pos[j] = c;
+    claim(j);
     if (++start === l) start = 0;
   }
   return table;
