@@ -48,8 +48,10 @@ export interface SyntheticCluster {
 const SERVICE_BASE = 0x0a60000a; // 10.96.0.10
 
 export function synthesize(spec: SyntheticSpec): SyntheticCluster {
-  const nodeCount = spec.nodes ?? 3;
-  if (!(nodeCount >= 1 && nodeCount <= 64)) throw new RangeError(`nodes: ${nodeCount} not in 1..64`);
+  // Each node's pod CIDR holds 65,533 pods: by default, as many nodes as the pods need (at least 3).
+  const pods = (spec.clients ?? 256) + spec.services * spec.backends;
+  const nodeCount = spec.nodes ?? Math.max(3, Math.ceil(pods / 65000));
+  if (!(nodeCount >= 1 && nodeCount <= 64)) throw new RangeError(`nodes: ${nodeCount} not in 1..64 (${pods} pods need ${Math.ceil(pods / 65000)} nodes)`);
   if (!(spec.services >= 0 && spec.services <= 1_000_000)) throw new RangeError(`services: ${spec.services} not in 0..1000000`);
   if (!(spec.backends >= 0 && spec.backends <= 1000)) throw new RangeError(`backends: ${spec.backends} not in 0..1000`);
   const rng = new Prng(spec.seed ?? 7);
