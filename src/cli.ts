@@ -278,6 +278,8 @@ try {
   await cli.parseAsync(process.argv);
 } catch (e) {
   const err = e as Error;
-  process.stderr.write(`dpemu: ${err instanceof UsageError || err.name === 'DataplaneError' || err.name === 'BenchmarkError' ? err.message : err.stack ?? err}\n`);
+  // Errors about the input (names and sizes) are one line; anything else is a bug and keeps its stack.
+  const known = err instanceof UsageError || ['DataplaneError', 'BenchmarkError', 'RangeError', 'ManifestError'].includes(err.name);
+  process.stderr.write(`dpemu: ${known ? err.message : err.stack ?? err}\n`);
   process.exitCode = err instanceof UsageError ? 2 : 1;
 }
