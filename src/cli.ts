@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// dpemu command line: `demo` (the built-in example, what `npm start` runs) and
-// `bench` (throughput scenarios, src/bench/). Commander only parses arguments;
-// the work is in src/bench/ and the dataplane itself.
+// dpemu command line: `demo` (the built-in example, what `npm start` runs),
+// `bench` (throughput scenarios, src/bench/), `trace` (packets through a cluster
+// loaded from Kubernetes manifests, src/trace.ts) and `check` (what in the
+// manifests would make Services drop or reject traffic, src/k8s/check.ts).
+// Commander only parses arguments; the work is in those modules.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +20,13 @@ import type { Dataplane } from './dataplane.js';
 import { runFastpath, fastpathDefaults, FASTPATH_DEFAULTS } from './bench/fastpath.js';
 import { runCompare, defaultLimitPath, packageRoot } from './bench/compare.js';
 import { formatFastpath, formatCompare } from './bench/report.js';
+import { createReadStream } from 'node:fs';
+import { ALGO_NAMES, Algorithm } from './dataplane.js';
+import { loadFiles } from './k8s/files.js';
+import { checkCluster, hasErrors } from './k8s/check.js';
+import type { Diagnostic } from './k8s/model.js';
+import { formatSource } from './k8s/model.js';
+import { createTracer, traceStream } from './trace.js';
 
 // ---------------------------------------------------------------- output helpers
 
@@ -273,6 +282,75 @@ cli.command('bench')
   .option('--limit <path>', 'limit script for --compare (default: ../shared/limit/run from the package root)')
   .option('-q, --quiet', 'no progress lines on stderr')
   .action((opts: BenchOpts, cmd: Command) => bench(opts, cmd));
+
+// ---------------------------------------------------------------- trace, check
+
+const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+
+/** Load the manifests; a ManifestError (or an unreadable path) ends the command with status 1. */
+function loadClusterOrExit(paths: string[]): ReturnType<typeof loadFiles> | undefined {
+  try {
+    return loadFiles(paths);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    process.stderr.write(`dpemu: ${err.name === 'ManifestError' || err.code === 'ENOENT' || err instanceof RangeError ? err.message : err.stack ?? err}\n`);
+    process.exitCode = 1;
+    return undefined;
+  }
+}
+
+function formatDiagnostic(d: Diagnostic): string {
+  const sev = d.severity === 'error' ? paint('red', 'error') : paint('yellow', 'warning');
+  const where = d.source && !d.message.includes(formatSource(d.source)) ? ` [${formatSource(d.source)}]` : '';
+  return `${sev} ${paint('dim', `[${d.code}]`)} ${d.message}${where}`;
+}
+
+interface TraceOpts { cluster: string[]; packets?: string; backend: 'wasm' | 'reference'; algo: Algorithm; masqueradeAll?: boolean; seed: number }
+
+async function trace(opts: TraceOpts): Promise<void> {
+  const loaded = loadClusterOrExit(opts.cluster);
+  if (!loaded) return;
+  for (const w of loaded.warnings) process.stderr.write(`dpemu: ${w.severity}: ${w.message}\n`);
+  const tracer = await createTracer(loaded.model, {
+    backend: opts.backend, compile: { algo: opts.algo, masqueradeAll: opts.masqueradeAll ?? false }, dataplane: { seed: opts.seed },
+  });
+  for (const w of tracer.compiled.warnings) process.stderr.write(`dpemu: warning: ${w}\n`);
+  const input = opts.packets === undefined || opts.packets === '-' ? process.stdin : createReadStream(opts.packets);
+  const { errors } = await traceStream(input, (line) => process.stdout.write(line + '\n'), tracer);
+  if (errors > 0) process.stderr.write(`dpemu: ${errors} input line${errors === 1 ? '' : 's'} could not be traced (see the "error" records)\n`);
+}
+
+function check(opts: { cluster: string[]; json?: boolean }): void {
+  const loaded = loadClusterOrExit(opts.cluster);
+  if (!loaded) return;
+  const diags = [...loaded.warnings, ...checkCluster(loaded.model)];
+  if (opts.json) {
+    for (const d of diags) console.log(JSON.stringify(d));
+  } else {
+    for (const d of diags) console.log(formatDiagnostic(d));
+    const errors = diags.filter((d) => d.severity === 'error').length;
+    const m = loaded.model;
+    console.log(`${diags.length ? '\n' : ''}${m.nodes.length} nodes, ${m.pods.length} pods, ${m.services.length} services, ${m.endpointSlices.length} EndpointSlices: ` +
+      `${errors} error${errors === 1 ? '' : 's'}, ${diags.length - errors} warning${diags.length - errors === 1 ? '' : 's'}`);
+  }
+  if (hasErrors(diags)) process.exitCode = 1;
+}
+
+cli.command('trace')
+  .description('trace packets (JSON lines) through a cluster loaded from Kubernetes manifests, as kube-proxy (iptables mode) would program every node; one JSON record per packet')
+  .requiredOption('--cluster <path>', 'manifest file or directory (repeat for more)', collect)
+  .option('--packets <file>', 'JSON lines {src, dst, sport, dport, proto, flags, node, t} (default: stdin)')
+  .addOption(new Option('--backend <kind>', 'dataplane implementation').choices(['wasm', 'reference']).default('wasm'))
+  .addOption(new Option('--algo <name>', 'endpoint selection (kube-proxy iptables: random)').choices(ALGO_NAMES).default('random'))
+  .option('--masquerade-all', 'kube-proxy --masquerade-all: SNAT all traffic to cluster IPs')
+  .option('--seed <n>', 'seed of the random endpoint choice', integer('--seed'), 1)
+  .action((opts: TraceOpts) => trace(opts));
+
+cli.command('check')
+  .description('load Kubernetes manifests and report what would make Services drop or reject traffic; exit status 1 when there are errors')
+  .requiredOption('--cluster <path>', 'manifest file or directory (repeat for more)', collect)
+  .option('--json', 'one JSON diagnostic per line')
+  .action((opts: { cluster: string[]; json?: boolean }) => check(opts));
 
 try {
   await cli.parseAsync(process.argv);

@@ -1,0 +1,787 @@
+// Compiling a ClusterModel into a Dataplane the way kube-proxy in iptables mode
+// programs every node: one dataplane emulates all nodes, so what kube-proxy
+// writes differently per node (Local traffic policies, topology hints) becomes
+// node-scoped frontend entries (src/dataplane.ts Frontend.scope).
+//
+// Sources (kubernetes/kubernetes), each rule cites the one it follows:
+// - pkg/proxy/iptables/proxier.go   syncProxyRules (chains KUBE-SERVICES, -EXT, -SVC, -SVL, -FW, -SEP)
+// - pkg/proxy/topology.go           CategorizeEndpoints, topologyModeFromHints, availableForTopology
+// - pkg/proxy/serviceport.go        UsesClusterEndpoints, UsesLocalEndpoints, ExternallyAccessible, newBaseServiceInfo
+// - pkg/api/v1/service/util.go      ExternallyAccessible, ExternalPolicyLocal, InternalPolicyLocal
+// - pkg/proxy/conntrack/cleanup.go  CleanStaleEntries (UDP flows to endpoints that stopped serving)
+// - kubernetes.io/docs: concepts/services-networking/service-traffic-policy, topology-aware-routing,
+//   reference/command-line-tools-reference/kube-proxy (--masquerade-all, --cluster-cidr, --nodeport-addresses)
+//
+// The work is split in two: planCluster() computes, as plain keyed data, what
+// every map should hold (it allocates stable ids as it goes); programPlan()
+// writes the difference between two plans into a dataplane. compileCluster()
+// is both, from nothing; the runtime (runtime.ts) keeps the last plan and
+// applies only what changed.
+
+import {
+  Dataplane, Algorithm, ALGO, IPC_FLAG, SVC_FLAG, IDENTITY, EndpointInfo, Limits, DEFAULT_LIMITS,
+} from '../dataplane.js';
+import { maglevTable, maglevTableSize, MAGLEV_PRIMES } from '../controlplane/maglev.js';
+import { formatIPv4, parseCidr, parseIPv4, prefixMask } from '../common/ip.js';
+import { PROTO } from '../packet.js';
+import { ClusterModel, Node, Protocol, Service, ServicePort, slicesForService } from './model.js';
+import { EligibleEndpoints, ProxyEndpoint, eligibleEndpoints } from './endpoints.js';
+
+// ---------------------------------------------------------------- options
+
+export interface CompileOptions {
+  /**
+   * Endpoint selection for every service entry. Default 'random': kube-proxy's iptables mode
+   * picks uniformly at random (`-m statistic --mode random`). 'maglev', 'rr', 'lc', 'sh' and
+   * 'weighted' are the dataplane's other algorithms (Cilium's Maglev, IPVS's schedulers).
+   */
+  algo?: Algorithm;
+  /**
+   * kube-proxy --masquerade-all (default false): SNAT all traffic sent to a cluster IP.
+   * In proxier.go the rule is written in the internal (cluster IP) chain only, so it sets
+   * SVC_FLAG.MASQ_ALWAYS on the ClusterIP entries; external destinations keep their own rules.
+   */
+  masqueradeAll?: boolean;
+  /**
+   * kube-proxy --cluster-cidr (its LocalDetector). Default: the model's config.clusterCIDR.
+   * Traffic to a cluster IP from outside it is masqueraded (SVC_FLAG.MASQ_EXTERNAL on ClusterIP
+   * entries; the CIDR is an ipcache POD prefix, so its sources count as pods). `null`: no local
+   * detector, no such masquerade (proxier.go: `localDetector.IsImplemented()` false).
+   */
+  clusterCIDR?: string | null;
+  /**
+   * kube-proxy --nodeport-addresses: CIDRs; NodePorts are served on the node addresses (InternalIP
+   * and ExternalIP) inside them. Default: every node's InternalIP (the addresses dpemu knows to be
+   * local to a node).
+   */
+  nodePortAddresses?: string[];
+  /**
+   * Maglev table size M (one of MAGLEV_PRIMES) for every entry. Default: per entry, the smallest
+   * size with M > 100 x its endpoints, and never smaller than what the entry had before (so that
+   * removing an endpoint keeps M and only moves that endpoint's cells).
+   */
+  maglevTableSize?: number;
+}
+
+export interface ResolvedCompileOptions {
+  algo: Algorithm;
+  masqueradeAll: boolean;
+  clusterCIDR: string | null;
+  nodePortAddresses: string[] | null;
+  maglevTableSize: number | null;
+}
+
+export function resolveCompileOptions(model: ClusterModel, o: CompileOptions = {}): ResolvedCompileOptions {
+  const algo = o.algo ?? 'random';
+  if (!(algo in ALGO)) throw new RangeError(`algo: ${JSON.stringify(algo)} is not one of ${Object.keys(ALGO).join(', ')}`);
+  const clusterCIDR = o.clusterCIDR === undefined ? model.config.clusterCIDR : o.clusterCIDR;
+  if (clusterCIDR !== null && !parseCidr(clusterCIDR)) throw new RangeError(`clusterCIDR: ${JSON.stringify(clusterCIDR)} is not an IPv4 CIDR`);
+  for (const c of o.nodePortAddresses ?? []) {
+    if (!parseCidr(c)) throw new RangeError(`nodePortAddresses: ${JSON.stringify(c)} is not an IPv4 CIDR`);
+  }
+  const m = o.maglevTableSize ?? null;
+  if (m !== null && !MAGLEV_PRIMES.includes(m)) throw new RangeError(`maglevTableSize: ${m} is not one of ${MAGLEV_PRIMES.join(', ')}`);
+  return { algo, masqueradeAll: o.masqueradeAll ?? false, clusterCIDR, nodePortAddresses: o.nodePortAddresses ?? null, maglevTableSize: m };
+}
+
+// ---------------------------------------------------------------- plan types
+
+export type FrontendKind = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'externalIP';
+/** Which chain an entry stands for: the cluster IP's, the external destinations' (KUBE-EXT), or the LB firewall's (KUBE-FW). */
+export type EntryRole = 'cluster-ip' | 'external' | 'load-balancer';
+/** 'any': the frontend's own entry; 'node': one node's entry for every source; 'internal' / 'external': one node's entry for that side. */
+export type EntryScope = 'any' | 'node' | 'internal' | 'external';
+
+export const PROTOCOL_NUMBER: Record<Protocol, number> = { TCP: PROTO.TCP, UDP: PROTO.UDP, SCTP: PROTO.SCTP };
+
+export interface PlannedBackend {
+  id: number;
+  /** "ip:port/PROTO" */
+  key: string;
+  addr: number;
+  port: number;
+  protocol: Protocol;
+  /** The endpoint's node (EndpointSlice nodeName), when known. */
+  node?: string;
+  /** targetRef name of the endpoint (a pod), when known. */
+  target?: string;
+}
+
+export interface PlannedService {
+  index: number;
+  /** Stable identity: "ns/name:port/PROTO|role|scope|node". */
+  key: string;
+  /** "ns/name:port" (port name, or number when unnamed). */
+  label: string;
+  /** The service port this entry belongs to (key of Plan.servicePorts). */
+  portKey: string;
+  role: EntryRole;
+  scope: EntryScope;
+  node?: string;
+  /** Backend ids in slot order. */
+  backends: number[];
+  flags: number;
+  affinityTimeout: number;
+  /** loadBalancerSourceRanges (and VIPs kube-proxy lets through), canonical CIDRs. */
+  sourceRanges: string[];
+  /** Maglev table size, when the algorithm is maglev. */
+  maglevM: number;
+  /** Why this entry holds these endpoints, in words. */
+  rule: string;
+}
+
+export interface PlannedFrontend {
+  addr: number; port: number; protocol: Protocol;
+  scope: 'any' | 'internal' | 'external';
+  node?: string;
+  kind: FrontendKind;
+  /** PlannedService.key */
+  service: string;
+}
+
+export interface PlannedServicePort {
+  key: string;
+  label: string;
+  service: Service;
+  port: ServicePort;
+  eligible: EligibleEndpoints;
+  /** Service entry keys of this port. */
+  entries: string[];
+}
+
+export interface PlannedIpcache {
+  cidr: string; addr: number; plen: number; info: EndpointInfo;
+  /** What the entry is: "pod ns/name", "node name", "podCIDR of node", "cluster CIDR". */
+  what: string;
+}
+
+export interface PlannedNode { id: number; name: string; addr: number; zone?: string }
+
+export interface Plan {
+  options: ResolvedCompileOptions;
+  nodes: PlannedNode[];
+  /** By backend key. */
+  backends: Map<string, PlannedBackend>;
+  /** By entry key. */
+  services: Map<string, PlannedService>;
+  /** By frontendKey(). */
+  frontends: Map<string, PlannedFrontend>;
+  ipcache: Map<string, PlannedIpcache>;
+  servicePorts: Map<string, PlannedServicePort>;
+  /** UDP service port key -> backend keys of its serving endpoints (conntrack cleanup). */
+  udpServing: Map<string, Set<string>>;
+  warnings: string[];
+}
+
+export function frontendKey(fe: { addr: number; port: number; protocol: Protocol; scope: string; node?: string }): string {
+  return `${formatIPv4(fe.addr)}:${fe.port}/${fe.protocol}|${fe.scope}|${fe.scope === 'any' ? '' : fe.node ?? ''}`;
+}
+
+// ---------------------------------------------------------------- stable ids
+
+/** Id allocation kept across compilations, so that an unchanged object keeps its number. */
+export class Allocations {
+  readonly nodeIds = new Map<string, number>();
+  readonly backendIds = new Map<string, number>();
+  readonly serviceIndex = new Map<string, number>();
+  readonly identities = new Map<string, number>();
+  readonly endpointIds = new Map<string, number>();
+  readonly maglevM = new Map<string, number>();
+  private nextNode = 0;
+  private nextBackend = 0;
+  private nextService = 0;
+  private nextIdentity = 256; // Cilium: cluster-local identities start at 256
+  private nextEndpoint = 1;
+  private readonly freeServices: number[] = [];
+
+  node(name: string): number {
+    let id = this.nodeIds.get(name);
+    if (id === undefined) this.nodeIds.set(name, (id = this.nextNode++));
+    return id;
+  }
+  backend(key: string): number {
+    let id = this.backendIds.get(key);
+    if (id === undefined) this.backendIds.set(key, (id = this.nextBackend++));
+    return id;
+  }
+  identity(key: string): number {
+    let id = this.identities.get(key);
+    if (id === undefined) this.identities.set(key, (id = this.nextIdentity++));
+    return id;
+  }
+  endpoint(key: string): number {
+    let id = this.endpointIds.get(key);
+    if (id === undefined) this.endpointIds.set(key, (id = this.nextEndpoint++));
+    return id;
+  }
+  /** A service index: the entry's own, else a never-used one, else (when `limit` is reached) a freed one. */
+  service(key: string, limit = Infinity): number {
+    let id = this.serviceIndex.get(key);
+    if (id === undefined) {
+      id = this.nextService < limit || this.freeServices.length === 0 ? this.nextService++ : this.freeServices.shift()!;
+      this.serviceIndex.set(key, id);
+    }
+    return id;
+  }
+  releaseService(key: string): void {
+    const id = this.serviceIndex.get(key);
+    if (id === undefined) return;
+    this.serviceIndex.delete(key);
+    this.maglevM.delete(key);
+    this.freeServices.push(id);
+  }
+  get nodeCount(): number { return this.nextNode; }
+}
+
+// ---------------------------------------------------------------- planning
+
+const ipNum = (s: string) => parseIPv4(s)!;
+const byAddress = (a: ProxyEndpoint, b: ProxyEndpoint) => ipNum(a.address) - ipNum(b.address) || a.port - b.port;
+const endpointKey = (e: ProxyEndpoint) => `${e.address}:${e.port}`;
+const sameSet = (a: ProxyEndpoint[], b: ProxyEndpoint[]) =>
+  a.length === b.length && a.every((e, i) => endpointKey(e) === endpointKey(b[i]));
+
+function cidrHas(cidr: string, addr: number): boolean {
+  const c = parseCidr(cidr)!;
+  const m = prefixMask(c.plen);
+  return ((addr & m) >>> 0) === ((c.addr & m) >>> 0);
+}
+
+function canonicalCidr(cidr: string): { cidr: string; addr: number; plen: number } {
+  const c = parseCidr(cidr)!;
+  const addr = (c.addr & prefixMask(c.plen)) >>> 0;
+  return { cidr: `${formatIPv4(addr)}/${c.plen}`, addr, plen: c.plen };
+}
+
+/** Node addresses NodePorts are served on (--nodeport-addresses). */
+function nodePortAddresses(n: Node, opts: ResolvedCompileOptions): number[] {
+  if (opts.nodePortAddresses === null) return n.internalIP ? [ipNum(n.internalIP)] : [];
+  const out: number[] = [];
+  for (const a of n.addresses) {
+    if (a.type !== 'InternalIP' && a.type !== 'ExternalIP') continue;
+    const v = ipNum(a.address);
+    if (!out.includes(v) && opts.nodePortAddresses.some((c) => cidrHas(c, v))) out.push(v);
+  }
+  return out;
+}
+
+/** Address a node is known by in the dataplane (masquerade source): its InternalIP, else its first IPv4 address. */
+function nodeAddress(n: Node): number | undefined {
+  const a = n.internalIP ?? n.addresses[0]?.address;
+  return a === undefined ? undefined : ipNum(a);
+}
+
+interface PortView {
+  /** All endpoints of the port kube-proxy knows (minus duplicates and unusable ones), by address. */
+  all: ProxyEndpoint[];
+  /** The cluster-wide usable set (ready, else serving+terminating). */
+  cluster: ProxyEndpoint[];
+  usingTerminating: boolean;
+}
+
+function portView(e: EligibleEndpoints): PortView {
+  const all = [...e.endpoints];
+  for (const x of e.excluded) {
+    if ('port' in x.endpoint && x.reason !== 'duplicate') all.push(x.endpoint);
+  }
+  all.sort(byAddress);
+  return { all, cluster: [...e.endpoints].sort(byAddress), usingTerminating: e.usingTerminating };
+}
+
+/**
+ * The node's Cluster-policy endpoints (topology.go CategorizeEndpoints / topologyModeFromHints):
+ * with same-zone hints only if every ready endpoint has a zone hint and at least one is for the
+ * node's zone; otherwise every ready endpoint; if none is ready, the serving terminating ones.
+ */
+function clusterEndpointsFor(v: PortView, zone: string | undefined): { eps: ProxyEndpoint[]; topology: boolean } {
+  const ready = v.all.filter((e) => e.ready);
+  // topologyModeFromHints: no ready endpoint, no hints to consider.
+  const allHinted = ready.length > 0 && ready.every((e) => (e.hintsForZones?.length ?? 0) > 0);
+  const forZone = zone !== undefined && ready.some((e) => e.hintsForZones?.includes(zone));
+  if (allHinted && forZone) return { eps: ready.filter((e) => e.hintsForZones!.includes(zone!)), topology: true };
+  return { eps: v.cluster, topology: false };
+}
+
+/** The node's Local-policy endpoints (CategorizeEndpoints): local ready ones, else local serving terminating ones. */
+function localEndpointsFor(v: PortView, node: string): { eps: ProxyEndpoint[]; terminating: boolean } {
+  const local = v.all.filter((e) => e.nodeName === node);
+  const ready = local.filter((e) => e.ready);
+  if (ready.length) return { eps: ready, terminating: false };
+  return { eps: local.filter((e) => e.serving && e.terminating), terminating: true };
+}
+
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+/**
+ * What every node's kube-proxy would program for `model`, as keyed data; ids come from `alloc`
+ * (new objects get new ids, known ones keep theirs). `serviceLimit`: the dataplane's maxServices,
+ * past which freed service indices are reused.
+ */
+export function planCluster(model: ClusterModel, opts: ResolvedCompileOptions, alloc = new Allocations(), serviceLimit = Infinity): Plan {
+  const plan: Plan = {
+    options: opts, nodes: [], backends: new Map(), services: new Map(), frontends: new Map(), ipcache: new Map(),
+    servicePorts: new Map(), udpServing: new Map(), warnings: [],
+  };
+
+  // Nodes: ids in model order (stable afterwards); the dataplane knows a node by one address.
+  for (const n of model.nodes) {
+    const addr = nodeAddress(n);
+    const id = alloc.node(n.name);
+    if (addr === undefined) {
+      plan.warnings.push(`node ${n.name} has no IPv4 address: packets cannot enter on it and it serves no NodePort`);
+      continue;
+    }
+    plan.nodes.push({ id, name: n.name, addr, zone: n.zone });
+  }
+  const nodeByName = new Map(model.nodes.map((n) => [n.name, n]));
+  const liveNodes = plan.nodes.map((pn) => ({ pn, node: nodeByName.get(pn.name)! }));
+
+  // ipcache: the cluster CIDR and each node's pod CIDRs are pods (so unknown pod IPs count as in-cluster:
+  // kube-proxy's LocalDetector tests `-s clusterCIDR`); nodes are the host; every pod IP a pod.
+  const ipc = (cidr: string, info: EndpointInfo, what: string) => {
+    const c = canonicalCidr(cidr);
+    plan.ipcache.set(c.cidr, { cidr: c.cidr, addr: c.addr, plen: c.plen, info, what });
+  };
+  const UNMANAGED = 3; // Cilium's reserved:unmanaged: in the pod network, not a known endpoint
+  const NODE_NONE = 0xffff;
+  if (opts.clusterCIDR !== null) ipc(opts.clusterCIDR, { identity: UNMANAGED, endpoint: 0, node: NODE_NONE, flags: IPC_FLAG.POD }, 'cluster CIDR');
+  for (const { pn, node } of liveNodes) {
+    for (const c of node.podCIDRs) ipc(c, { identity: UNMANAGED, endpoint: 0, node: pn.id, flags: IPC_FLAG.POD }, `podCIDR of node ${pn.name}`);
+  }
+  for (const { pn } of liveNodes) {
+    ipc(`${formatIPv4(pn.addr)}/32`, { identity: IDENTITY.HOST, endpoint: 0, node: pn.id, flags: IPC_FLAG.HOST }, `node ${pn.name}`);
+  }
+  const nodeIdByName = new Map(plan.nodes.map((n) => [n.name, n.id]));
+  for (const p of model.pods) {
+    // hostNetwork pods use their node's address (already HOST); terminal pods have given their IP back.
+    if (p.hostNetwork || p.phase === 'Succeeded' || p.phase === 'Failed') continue;
+    const identity = alloc.identity(`${p.namespace}|${JSON.stringify(Object.entries(p.labels).sort())}`);
+    const endpoint = alloc.endpoint(`${p.namespace}/${p.name}`);
+    const node = p.nodeName !== undefined ? nodeIdByName.get(p.nodeName) ?? NODE_NONE : NODE_NONE;
+    for (const a of p.podIPs) {
+      const k = `${a}/32`;
+      const prev = plan.ipcache.get(k);
+      if (prev) {
+        plan.warnings.push(`pod ${p.namespace}/${p.name} has address ${a}, already used by ${prev.what}; the ipcache keeps the first`);
+        continue;
+      }
+      ipc(k, { identity, endpoint, node, flags: IPC_FLAG.POD }, `pod ${p.namespace}/${p.name}`);
+    }
+  }
+
+  const backendOf = (e: ProxyEndpoint, protocol: Protocol): number => {
+    const key = `${e.address}:${e.port}/${protocol}`;
+    let b = plan.backends.get(key);
+    if (!b) {
+      b = { id: alloc.backend(key), key, addr: ipNum(e.address), port: e.port, protocol };
+      if (e.nodeName !== undefined) b.node = e.nodeName;
+      if (e.targetRef) b.target = `${e.targetRef.namespace ? `${e.targetRef.namespace}/` : ''}${e.targetRef.name}`;
+      plan.backends.set(key, b);
+    }
+    return b.id;
+  };
+
+  for (const svc of model.services) {
+    // Headless and ExternalName services get no rules (proxier.go: only services with a cluster IP are proxied).
+    if (svc.type === 'ExternalName' || svc.headless || svc.clusterIP === undefined) continue;
+    const slices = slicesForService(model, svc);
+    for (const sp of svc.ports) planServicePort(plan, alloc, serviceLimit, opts, svc, sp, slices, liveNodes, backendOf);
+  }
+  return plan;
+}
+
+function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, opts: ResolvedCompileOptions,
+  svc: Service, sp: ServicePort, slices: ReturnType<typeof slicesForService>,
+  liveNodes: { pn: PlannedNode; node: Node }[], backendOf: (e: ProxyEndpoint, p: Protocol) => number): void {
+  const portName = sp.name || String(sp.port);
+  const label = `${svc.namespace}/${svc.name}:${portName}`;
+  const portKey = `${label}/${sp.protocol}`;
+  const eligible = eligibleEndpoints(slices, { name: sp.name, protocol: sp.protocol });
+  const view = portView(eligible);
+  const entryKeys: string[] = [];
+  plan.servicePorts.set(portKey, { key: portKey, label, service: svc, port: sp, eligible, entries: entryKeys });
+
+  // conntrack/cleanup.go CleanStaleEntries: for UDP, flows to endpoints that are no longer serving are removed.
+  if (sp.protocol === 'UDP') plan.udpServing.set(portKey, new Set(view.all.filter((e) => e.serving).map((e) => `${endpointKey(e)}/UDP`)));
+
+  const proto = sp.protocol;
+  const hasEndpoints = view.cluster.length > 0; // CategorizeEndpoints hasAnyEndpoints: some ready or serving-terminating endpoint
+  const lbVIPs = svc.loadBalancerIngress; // serviceport.go: status.loadBalancer.ingress[].ip
+  const nodePort = (svc.type === 'NodePort' || svc.type === 'LoadBalancer') ? sp.nodePort : undefined;
+  // pkg/api/v1/service/util.go + serviceport.go ExternallyAccessible: a nodePort, an LB VIP or an external IP.
+  const externallyAccessible = nodePort !== undefined || lbVIPs.length > 0 || svc.externalIPs.length > 0;
+  const etpLocal = externallyAccessible && svc.externalTrafficPolicy === 'Local'; // ExternalPolicyLocal
+  const itpLocal = svc.internalTrafficPolicy === 'Local';                          // InternalPolicyLocal
+  // serviceport.go UsesClusterEndpoints: ITP Cluster, or externally accessible (ETP Local short-circuits pods there).
+  const usesCluster = !itpLocal || externallyAccessible;
+  // proxier.go writes `-m recent --rcheck --seconds stickyMaxAgeSeconds` for ClientIP affinity.
+  const affinityTimeout = svc.sessionAffinity === 'ClientIP' ? svc.sessionAffinityTimeout : 0;
+
+  const per = liveNodes.map(({ pn, node }) => ({
+    pn, node,
+    cluster: usesCluster ? clusterEndpointsFor(view, node.zone) : { eps: view.cluster, topology: false },
+    local: localEndpointsFor(view, node.name),
+  }));
+  const total = view.cluster.length;
+  const fallback = view.usingTerminating ? ` (no ready endpoint: ${plural(total, 'serving terminating endpoint')})` : '';
+
+  const entry = (role: EntryRole, scope: EntryScope, node: string | undefined, eps: ProxyEndpoint[], flags: number, rule: string, sourceRanges: string[] = []): string => {
+    const key = `${portKey}|${role}|${scope}|${node ?? ''}`;
+    const index = alloc.service(key, serviceLimit);
+    let maglevM = 0;
+    if (opts.algo === 'maglev') {
+      maglevM = opts.maglevTableSize ?? Math.max(alloc.maglevM.get(key) ?? 0, maglevTableSize(eps.length));
+      alloc.maglevM.set(key, maglevM);
+    }
+    if (affinityTimeout > 0 && eps.length > 0) rule += `; sessionAffinity=ClientIP (${affinityTimeout} s)`;
+    const s: PlannedService = {
+      index, key, label, portKey, role, scope, backends: eps.map((e) => backendOf(e, proto)), flags, affinityTimeout,
+      sourceRanges, maglevM, rule,
+    };
+    if (node !== undefined) s.node = node;
+    plan.services.set(key, s);
+    entryKeys.push(key);
+    return key;
+  };
+  const frontend = (addr: number, kind: FrontendKind, port: number, scope: 'any' | 'internal' | 'external', node: string | undefined, service: string) => {
+    const fe: PlannedFrontend = { addr, port, protocol: proto, scope, kind, service };
+    if (node !== undefined) fe.node = node;
+    const k = frontendKey(fe);
+    const prev = plan.frontends.get(k);
+    if (prev) {
+      if (prev.service.split('|')[0] !== portKey) {
+        plan.warnings.push(`${kind} ${formatIPv4(addr)}:${port}/${proto} of ${label} is already a ${prev.kind} frontend of ${plan.services.get(prev.service)?.label}; the first keeps it`);
+      }
+      return;
+    }
+    plan.frontends.set(k, fe);
+  };
+  const noEndpoints = 'no endpoints: rejected (ICMP port unreachable)';
+
+  // ---- the cluster IP (proxier.go "cluster IP" rule into the internal traffic chain)
+  const clusterIP = ipNum(svc.clusterIP!);
+  // proxier.go: --masquerade-all marks every packet to the cluster IP; else `localDetector.IfNotLocal()`
+  // (`! -s clusterCIDR`) does: off-cluster traffic to a service VIP is masqueraded.
+  const cipFlags = opts.masqueradeAll ? SVC_FLAG.MASQ_ALWAYS : opts.clusterCIDR !== null ? SVC_FLAG.MASQ_EXTERNAL : 0;
+  const cipMasq = opts.masqueradeAll ? '; --masquerade-all' : opts.clusterCIDR !== null ? `; sources outside ${opts.clusterCIDR} masqueraded` : '';
+  if (!itpLocal) {
+    const any = entry('cluster-ip', 'any', undefined, view.cluster,
+      cipFlags, hasEndpoints ? `internalTrafficPolicy=Cluster: ${plural(total, 'endpoint')}${fallback}${cipMasq}` : noEndpoints);
+    frontend(clusterIP, 'ClusterIP', sp.port, 'any', undefined, any);
+    // Topology hints narrow the cluster chain per node (only where they change it).
+    for (const p of per) {
+      if (!p.cluster.topology || sameSet(p.cluster.eps, view.cluster)) continue;
+      const k = entry('cluster-ip', 'node', p.pn.name, p.cluster.eps, cipFlags,
+        `topology hints: ${p.cluster.eps.length} of ${plural(total, 'endpoint')} hinted for zone ${p.node.zone} (node ${p.pn.name})${cipMasq}`);
+      // The cluster IP chain serves every source (pods, nodes, and routed-in external clients).
+      frontend(clusterIP, 'ClusterIP', sp.port, 'internal', p.pn.name, k);
+      frontend(clusterIP, 'ClusterIP', sp.port, 'external', p.pn.name, k);
+    }
+  } else {
+    // ITP Local: the node's local endpoints; none there but some elsewhere: DROP ("has no local endpoints").
+    for (const p of per) {
+      const eps = p.local.eps;
+      const rule = !hasEndpoints ? noEndpoints
+        : `internalTrafficPolicy=Local: ${eps.length ? plural(eps.length, 'local endpoint') : 'no local endpoint'} of ${total} on ${p.pn.name}`
+          + (eps.length && p.local.terminating ? ' (serving terminating)' : '') + (eps.length ? cipMasq : ': dropped');
+      const k = entry('cluster-ip', 'node', p.pn.name, eps, cipFlags | (hasEndpoints ? SVC_FLAG.DROP_NO_BACKEND : 0), rule);
+      frontend(clusterIP, 'ClusterIP', sp.port, 'internal', p.pn.name, k);
+      frontend(clusterIP, 'ClusterIP', sp.port, 'external', p.pn.name, k);
+    }
+  }
+
+  if (!externallyAccessible) return;
+
+  // ---- external destinations: NodePorts, LB VIPs, external IPs (all jump to KUBE-EXT)
+  interface ExtFe { addr: number; port: number; kind: FrontendKind; owner?: string }
+  const nodePorts: ExtFe[] = [];
+  if (nodePort !== undefined) {
+    for (const { pn, node } of liveNodes) for (const a of nodePortAddresses(node, opts)) nodePorts.push({ addr: a, port: nodePort, kind: 'NodePort', owner: pn.name });
+  }
+  const lbs: ExtFe[] = lbVIPs.map((a) => ({ addr: ipNum(a), port: sp.port, kind: 'LoadBalancer' }));
+  const eips: ExtFe[] = svc.externalIPs.map((a) => ({ addr: ipNum(a), port: sp.port, kind: 'externalIP' }));
+  // proxier.go usesFWChain: hasEndpoints && LB VIPs && loadBalancerSourceRanges; other sources are dropped
+  // (KUBE-PROXY-FIREWALL). NodePorts and external IPs are not subject to the ranges.
+  const usesFW = hasEndpoints && lbs.length > 0 && svc.loadBalancerSourceRanges.length > 0;
+  const groups: { role: EntryRole; fes: ExtFe[]; ranges: string[] }[] = [];
+  if (usesFW) {
+    const ranges = svc.loadBalancerSourceRanges.map((c) => canonicalCidr(c).cidr);
+    // proxier.go allowFromNode: when a range holds the node's IP, traffic from the LB VIP itself
+    // (a node reaching a VIP routed locally) is let through too.
+    if (liveNodes.some(({ pn }) => ranges.some((c) => cidrHas(c, pn.addr)))) {
+      for (const l of lbs) { const c = `${formatIPv4(l.addr)}/32`; if (!ranges.includes(c)) ranges.push(c); }
+    }
+    groups.push({ role: 'external', fes: [...nodePorts, ...eips], ranges: [] }, { role: 'load-balancer', fes: lbs, ranges });
+  } else {
+    groups.push({ role: 'external', fes: [...nodePorts, ...lbs, ...eips], ranges: [] });
+  }
+
+  for (const g of groups) {
+    if (g.fes.length === 0) continue;
+    const fwFlag = g.ranges.length ? SVC_FLAG.SOURCE_RANGES : 0;
+    const fwText = g.ranges.length ? `; loadBalancerSourceRanges ${g.ranges.join(', ')}` : '';
+    const scoped = (fe: ExtFe, scope: 'internal' | 'external', node: string, k: string) => {
+      // A NodePort is only captured on its own node (KUBE-NODEPORTS matches --dst-type LOCAL).
+      if (fe.kind !== 'NodePort' || fe.owner === node) frontend(fe.addr, fe.kind, fe.port, scope, node, k);
+    };
+    if (!etpLocal) {
+      // ETP Cluster: KUBE-EXT marks everything for masquerade, then the cluster chain.
+      const any = entry(g.role, 'any', undefined, view.cluster, SVC_FLAG.MASQ_ALWAYS | fwFlag,
+        hasEndpoints ? `externalTrafficPolicy=Cluster: ${plural(total, 'endpoint')}${fallback}, source masqueraded${fwText}` : noEndpoints, g.ranges);
+      for (const fe of g.fes) frontend(fe.addr, fe.kind, fe.port, 'any', undefined, any);
+      for (const p of per) {
+        if (!p.cluster.topology || sameSet(p.cluster.eps, view.cluster)) continue;
+        const k = entry(g.role, 'node', p.pn.name, p.cluster.eps, SVC_FLAG.MASQ_ALWAYS | fwFlag,
+          `externalTrafficPolicy=Cluster, topology hints: ${p.cluster.eps.length} of ${plural(total, 'endpoint')} hinted for zone ${p.node.zone} (node ${p.pn.name}), source masqueraded${fwText}`, g.ranges);
+        for (const fe of g.fes) { scoped(fe, 'internal', p.pn.name, k); scoped(fe, 'external', p.pn.name, k); }
+      }
+    } else {
+      // ETP Local, sources inside the cluster: pods (`-s clusterCIDR`) go to the cluster chain with
+      // their own address; the node itself (`--src-type LOCAL`) is masqueraded and goes there too.
+      const any = entry(g.role, 'any', undefined, view.cluster, SVC_FLAG.MASQ_EXTERNAL | fwFlag,
+        hasEndpoints ? `externalTrafficPolicy=Local, source inside the cluster: all ${plural(total, 'endpoint')}${fallback} (pods keep their address, nodes are masqueraded)${fwText}` : noEndpoints, g.ranges);
+      for (const fe of g.fes) frontend(fe.addr, fe.kind, fe.port, 'any', undefined, any);
+      for (const p of per) {
+        if (!p.cluster.topology || sameSet(p.cluster.eps, view.cluster)) continue;
+        const k = entry(g.role, 'internal', p.pn.name, p.cluster.eps, SVC_FLAG.MASQ_EXTERNAL | fwFlag,
+          `externalTrafficPolicy=Local, source inside the cluster, topology hints: ${p.cluster.eps.length} of ${plural(total, 'endpoint')} hinted for zone ${p.node.zone} (node ${p.pn.name})${fwText}`, g.ranges);
+        for (const fe of g.fes) scoped(fe, 'internal', p.pn.name, k);
+      }
+      // ETP Local, external sources: the node's local endpoints, client address kept; none: DROP.
+      for (const p of per) {
+        const eps = p.local.eps;
+        const rule = !hasEndpoints ? noEndpoints
+          : `externalTrafficPolicy=Local: ${eps.length ? plural(eps.length, 'local endpoint') : 'no local endpoint'} of ${total} on ${p.pn.name}`
+            + (eps.length && p.local.terminating ? ' (serving terminating)' : '') + (eps.length ? ', client address kept' : ': dropped') + fwText;
+        const k = entry(g.role, 'external', p.pn.name, eps, (hasEndpoints ? SVC_FLAG.DROP_NO_BACKEND : 0) | fwFlag, rule, g.ranges);
+        for (const fe of g.fes) scoped(fe, 'external', p.pn.name, k);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- programming
+
+export interface ProgramReport {
+  nodes: number;
+  ipcache: { upserted: number; deleted: number };
+  backends: { set: number };
+  services: { set: number; removed: number };
+  frontends: { upserted: number; deleted: number };
+  sourceRanges: { upserted: number; deleted: number };
+  /** UDP flows removed per backend ("ip:port/UDP") whose endpoint stopped serving. */
+  flushed: { backend: string; flows: number }[];
+}
+
+const sameInfo = (a: EndpointInfo, b: EndpointInfo) =>
+  a.identity === b.identity && a.endpoint === b.endpoint && a.node === b.node && a.flags === b.flags;
+
+function sameService(a: PlannedService, b: PlannedService, algo: Algorithm, prevAlgo: Algorithm): boolean {
+  return algo === prevAlgo && a.index === b.index && a.flags === b.flags && a.affinityTimeout === b.affinityTimeout && a.maglevM === b.maglevM
+    && a.backends.length === b.backends.length && a.backends.every((x, i) => x === b.backends[i]);
+}
+
+const toFrontend = (fe: PlannedFrontend, nodeIds: Map<string, number>) => {
+  const out: { addr: number; port: number; proto: number; scope?: 'any' | 'internal' | 'external'; node?: number } =
+    { addr: fe.addr, port: fe.port, proto: PROTOCOL_NUMBER[fe.protocol] };
+  if (fe.scope !== 'any') { out.scope = fe.scope; out.node = nodeIds.get(fe.node!); }
+  return out;
+};
+
+/**
+ * Write `next` into `dp`, given that `prev` (or nothing) is what it holds: only the differences.
+ * Order: nodes, ipcache, backends, services (and their source ranges), frontends; then entries
+ * that went away are emptied and their indices freed; last, UDP flows to endpoints that stopped
+ * serving are flushed (TCP flows are left alone, as kube-proxy leaves them).
+ */
+export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, alloc: Allocations): ProgramReport {
+  const report: ProgramReport = {
+    nodes: 0, ipcache: { upserted: 0, deleted: 0 }, backends: { set: 0 }, services: { set: 0, removed: 0 },
+    frontends: { upserted: 0, deleted: 0 }, sourceRanges: { upserted: 0, deleted: 0 }, flushed: [],
+  };
+  const algo = next.options.algo, prevAlgo = prev?.options.algo ?? algo;
+
+  // Nodes (a node that left is given address 0: packets can no longer enter on it).
+  const prevNodes = new Map(prev?.nodes.map((n) => [n.name, n]) ?? []);
+  for (const n of next.nodes) {
+    const p = prevNodes.get(n.name);
+    if (!p || p.addr !== n.addr || p.id !== n.id) { dp.setNode(n.id, n.addr); report.nodes++; }
+    prevNodes.delete(n.name);
+  }
+  for (const n of prevNodes.values()) { dp.setNode(n.id, 0); report.nodes++; }
+  const nodeIds = new Map<string, number>();
+  for (const n of next.nodes) nodeIds.set(n.name, n.id);
+  // Frontends of nodes that left still need their ids to be deleted.
+  for (const n of prev?.nodes ?? []) if (!nodeIds.has(n.name)) nodeIds.set(n.name, n.id);
+
+  // ipcache
+  for (const [k, e] of next.ipcache) {
+    const p = prev?.ipcache.get(k);
+    if (!p || !sameInfo(p.info, e.info)) { dp.upsertIpcache(e.addr, e.plen, e.info); report.ipcache.upserted++; }
+  }
+  for (const [k, e] of prev?.ipcache ?? []) {
+    if (!next.ipcache.has(k)) { dp.deleteIpcache(e.addr, e.plen); report.ipcache.deleted++; }
+  }
+
+  // Backends (never deleted: a backend id keeps naming its endpoint, for flows still using it).
+  const NODE_NONE = 0xffff;
+  for (const [k, b] of next.backends) {
+    const p = prev?.backends.get(k);
+    const node = b.node !== undefined ? nodeIds.get(b.node) ?? NODE_NONE : NODE_NONE;
+    const pnode = p?.node !== undefined ? nodeIds.get(p.node) ?? NODE_NONE : NODE_NONE;
+    if (!p || pnode !== node) { dp.setBackend(b.id, { addr: b.addr, port: b.port, node }); report.backends.set++; }
+  }
+
+  // Services and their source ranges.
+  const backendKeyById = new Map<number, string>();
+  for (const b of next.backends.values()) backendKeyById.set(b.id, `${formatIPv4(b.addr)}:${b.port}`);
+  for (const [k, s] of next.services) {
+    const p = prev?.services.get(k);
+    if (!p || !sameService(p, s, algo, prevAlgo)) {
+      const maglev = algo === 'maglev' && s.backends.length > 0
+        ? maglevTable(s.backends.map((id) => ({ key: backendKeyById.get(id)! })), s.maglevM) : undefined;
+      dp.setService(s.index, { algo, flags: s.flags, affinityTimeout: s.affinityTimeout, backends: s.backends, maglev });
+      report.services.set++;
+    }
+    const before = new Set(p && p.index === s.index ? p.sourceRanges : []);
+    for (const c of s.sourceRanges) {
+      if (before.delete(c)) continue;
+      const r = parseCidr(c)!;
+      dp.upsertSourceRange(s.index, r.addr, r.plen);
+      report.sourceRanges.upserted++;
+    }
+    for (const c of before) {
+      const r = parseCidr(c)!;
+      dp.deleteSourceRange(s.index, r.addr, r.plen);
+      report.sourceRanges.deleted++;
+    }
+  }
+
+  // Frontends
+  for (const [k, fe] of next.frontends) {
+    const p = prev?.frontends.get(k);
+    const index = next.services.get(fe.service)!.index;
+    if (!p || prev!.services.get(p.service)?.index !== index) { dp.upsertFrontend(toFrontend(fe, nodeIds), index); report.frontends.upserted++; }
+  }
+  for (const [k, fe] of prev?.frontends ?? []) {
+    if (!next.frontends.has(k)) { dp.deleteFrontend(toFrontend(fe, nodeIds)); report.frontends.deleted++; }
+  }
+
+  // Entries that went away: empty them (frees their slots and cells), drop their ranges, free the index.
+  const liveIndices = new Set([...next.services.values()].map((s) => s.index));
+  for (const [k, s] of prev?.services ?? []) {
+    if (next.services.has(k)) continue;
+    if (!liveIndices.has(s.index)) {
+      dp.setService(s.index, { algo: 'random', backends: [] });
+      for (const c of s.sourceRanges) { const r = parseCidr(c)!; dp.deleteSourceRange(s.index, r.addr, r.plen); report.sourceRanges.deleted++; }
+    }
+    alloc.releaseService(k);
+    report.services.removed++;
+  }
+
+  // conntrack/cleanup.go: UDP entries of a (still existing) UDP service whose endpoint no longer
+  // serves are removed. A backend id is per endpoint ip:port/UDP, so it is flushed only when it
+  // serves no UDP service port any more.
+  if (prev) {
+    const stillServing = new Set<string>();
+    for (const set of next.udpServing.values()) for (const b of set) stillServing.add(b);
+    const stale = new Set<string>();
+    for (const [portKey, before] of prev.udpServing) {
+      const now = next.udpServing.get(portKey);
+      if (!now) continue; // a deleted service's flows are not cleaned up (CleanStaleEntries only visits live ones)
+      for (const b of before) if (!now.has(b) && !stillServing.has(b)) stale.add(b);
+    }
+    for (const b of [...stale].sort()) {
+      const id = alloc.backendIds.get(b);
+      if (id === undefined) continue;
+      report.flushed.push({ backend: b, flows: dp.flushBackend(id, PROTO.UDP) });
+    }
+  }
+  return report;
+}
+
+// ---------------------------------------------------------------- the compiled cluster
+
+/** What was compiled, with the lookups `dpemu trace` needs to explain a packet. */
+export class CompiledCluster {
+  readonly nodeIdByName: Map<string, number>;
+  readonly nodeNameById: Map<number, string>;
+  /** By backend id (every backend ever programmed, so that old flows can still be named). */
+  readonly backendsById: Map<number, PlannedBackend>;
+  /** By service index (entries ever programmed; a reused index names its latest entry). */
+  readonly servicesByIndex: Map<number, PlannedService>;
+  private readonly frontendKinds = new Map<string, PlannedFrontend>();
+  private readonly owners = new Map<number, { node: string; pod?: string }>();
+
+  constructor(readonly model: ClusterModel, readonly plan: Plan, readonly alloc: Allocations, previous?: CompiledCluster) {
+    this.nodeIdByName = new Map(plan.nodes.map((n) => [n.name, n.id]));
+    this.nodeNameById = new Map(plan.nodes.map((n) => [n.id, n.name]));
+    this.backendsById = new Map(previous?.backendsById ?? []);
+    for (const b of plan.backends.values()) this.backendsById.set(b.id, b);
+    this.servicesByIndex = new Map(previous?.servicesByIndex ?? []);
+    for (const s of plan.services.values()) this.servicesByIndex.set(s.index, s);
+    for (const fe of plan.frontends.values()) {
+      const k = `${fe.addr}:${fe.port}/${fe.protocol}`;
+      if (!this.frontendKinds.has(k) || fe.scope === 'any') this.frontendKinds.set(k, fe);
+    }
+    for (const n of plan.nodes) this.owners.set(n.addr, { node: n.name });
+    for (const p of model.pods) {
+      if (p.hostNetwork || p.nodeName === undefined || p.phase === 'Succeeded' || p.phase === 'Failed') continue;
+      for (const a of p.podIPs) if (!this.owners.has(ipNum(a))) this.owners.set(ipNum(a), { node: p.nodeName, pod: `${p.namespace}/${p.name}` });
+    }
+  }
+
+  get options(): ResolvedCompileOptions { return this.plan.options; }
+  get warnings(): string[] { return this.plan.warnings; }
+
+  /** The frontend (address, port, protocol) is: ClusterIP, NodePort, LoadBalancer or externalIP, and whose. */
+  frontend(addr: number, port: number, proto: number): PlannedFrontend | undefined {
+    const p = (Object.keys(PROTOCOL_NUMBER) as Protocol[]).find((k) => PROTOCOL_NUMBER[k] === proto);
+    return p ? this.frontendKinds.get(`${addr}:${port}/${p}`) : undefined;
+  }
+
+  /** Who has this address: a node (its own address) or a pod (and its node). */
+  owner(addr: number): { node: string; pod?: string } | undefined { return this.owners.get(addr); }
+
+  /** The service port an entry belongs to. */
+  servicePort(s: PlannedService): PlannedServicePort | undefined { return this.plan.servicePorts.get(s.portKey); }
+}
+
+/** Compile `model` into `dp` (which should be fresh) as kube-proxy would program every node. */
+export function compileCluster(dp: Dataplane, model: ClusterModel, opts: CompileOptions = {}): CompiledCluster {
+  const alloc = new Allocations();
+  const plan = planCluster(model, resolveCompileOptions(model, opts), alloc, dp.options.limits.maxServices);
+  programPlan(dp, plan, undefined, alloc);
+  return new CompiledCluster(model, plan, alloc);
+}
+
+/**
+ * Dataplane limits that fit `model` compiled with `opts` and `flows` live flows, with room to
+ * grow (twice what the model needs now, for runtime apply).
+ */
+export function limitsForModel(model: ClusterModel, flows: number, opts: CompileOptions = {}): Limits {
+  const plan = planCluster(model, resolveCompileOptions(model, opts));
+  let slots = 0, cells = 0, ranges = 0, affinity = 0;
+  for (const s of plan.services.values()) {
+    slots += s.backends.length;
+    if (plan.options.algo === 'maglev') cells += s.maglevM;
+    ranges += s.sourceRanges.length;
+    if (s.affinityTimeout > 0) affinity++;
+  }
+  const room = (n: number, min: number) => Math.max(min, 2 * n);
+  const clients = model.pods.length + model.nodes.length + 64;
+  return {
+    ...DEFAULT_LIMITS,
+    maxFlows: Math.max(1024, Math.ceil(flows * 1.25)),
+    maxServices: room(plan.services.size, 16),
+    maxFrontends: room(plan.frontends.size + ranges, 64),
+    maxBackends: room(plan.backends.size, 16),
+    maxSlots: room(slots, 64),
+    maxMaglevCells: room(cells, 1),
+    // ClientIP affinity keeps one entry per (client, service entry).
+    maxAffinity: Math.max(1024, Math.min(Math.ceil(flows * 1.25), clients * affinity)),
+    maxIpcache: room(plan.ipcache.size, 64),
+    maxPolicy: 1024,
+    maxNodes: Math.min(0xffff, room(model.nodes.length, 4)),
+  };
+}

@@ -1,0 +1,163 @@
+// A cluster that changes: the objects of the manifests applied so far, the
+// model loaded from them, and what is programmed into the dataplane. apply()
+// and delete() change the object set (as `kubectl apply` / `kubectl delete`
+// would, by kind, namespace and name), load it again, and program only the
+// difference (compile.ts programPlan): established flows keep their backend
+// while it exists in the dataplane (TCP flows are never flushed, as kube-proxy
+// leaves them), UDP flows of endpoints that stopped serving are flushed
+// (pkg/proxy/conntrack/cleanup.go), and Maglev tables keep their size so a
+// removed endpoint only gives up its own cells.
+
+import { parseAllDocuments } from 'yaml';
+import type { Dataplane } from '../dataplane.js';
+import { ClusterModel, Diagnostic } from './model.js';
+import { LoadOptions, ManifestFile, loadManifests } from './load.js';
+import {
+  Allocations, CompileOptions, CompiledCluster, Plan, ProgramReport, planCluster, programPlan, resolveCompileOptions,
+} from './compile.js';
+
+/** An object to delete: kind, namespace (default "default" for namespaced kinds) and name. */
+export interface ObjectRef { kind: string; namespace?: string; name: string }
+
+export interface RuntimeOptions extends CompileOptions {
+  /** Loader options (service CIDR, node port range, cluster CIDR, ...). */
+  load?: LoadOptions;
+}
+
+export interface ApplyReport extends ProgramReport {
+  /** Loader warnings of the new model. */
+  warnings: Diagnostic[];
+  /** Objects added, replaced and removed (as "Kind ns/name"). */
+  objects: { added: string[]; replaced: string[]; removed: string[] };
+}
+
+const CLUSTER_SCOPED = new Set(['Node', 'Namespace']);
+
+interface StoredObject { path: string; obj: Record<string, unknown>; key: string; /** Position in its file (document, List item). */ seq: number }
+
+function refKey(kind: string, namespace: string | undefined, name: string): string {
+  return CLUSTER_SCOPED.has(kind) ? `${kind} ${name}` : `${kind} ${namespace ?? 'default'}/${name}`;
+}
+
+/** The objects of a manifest file, List items spread out; each with its "Kind ns/name" key. */
+function objectsOf(file: ManifestFile): StoredObject[] {
+  const out: StoredObject[] = [];
+  let anon = 0;
+  const add = (obj: Record<string, unknown>) => {
+    const meta = (typeof obj.metadata === 'object' && obj.metadata !== null ? obj.metadata : {}) as Record<string, unknown>;
+    const kind = typeof obj.kind === 'string' ? obj.kind : undefined;
+    const name = typeof meta.name === 'string' ? meta.name : undefined;
+    const ns = typeof meta.namespace === 'string' ? meta.namespace : undefined;
+    // Objects without kind or name cannot be keyed: kept as they are, so that the loader reports them.
+    const key = kind && name ? refKey(kind, ns, name) : `unkeyed ${file.path} ${anon++}`;
+    out.push({ path: file.path, obj, key, seq: out.length });
+  };
+  for (const doc of parseAllDocuments(file.text, { merge: true })) {
+    if (doc.errors.length) throw new Error(`${file.path}: ${doc.errors[0].message}`);
+    const v = doc.toJS({ maxAliasCount: -1 }) as unknown;
+    if (v === null || v === undefined) continue;
+    if (typeof v !== 'object' || Array.isArray(v)) { out.push({ path: file.path, obj: v as Record<string, unknown>, key: `unkeyed ${file.path} ${anon++}`, seq: out.length }); continue; }
+    const o = v as Record<string, unknown>;
+    if (typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items)) {
+      // kind: List, or a typed list (PodList) whose items carry no kind.
+      const itemKind = o.kind === 'List' ? undefined : o.kind.slice(0, -4);
+      for (const it of o.items) {
+        if (typeof it === 'object' && it !== null && !Array.isArray(it)) {
+          const item = { ...(it as Record<string, unknown>) };
+          if (item.kind === undefined && itemKind) item.kind = itemKind;
+          if (item.apiVersion === undefined && o.apiVersion !== undefined) item.apiVersion = o.apiVersion;
+          add(item);
+        } else {
+          out.push({ path: file.path, obj: it as Record<string, unknown>, key: `unkeyed ${file.path} ${anon++}`, seq: out.length });
+        }
+      }
+      continue;
+    }
+    add(o);
+  }
+  return out;
+}
+
+/**
+ * The stored objects as manifest files: one per path they came from, one document per object, in
+ * their order there (so loader messages name the file an object was applied from).
+ */
+function filesOf(objects: Iterable<StoredObject>): ManifestFile[] {
+  const byPath = new Map<string, StoredObject[]>();
+  for (const o of objects) {
+    let l = byPath.get(o.path);
+    if (!l) byPath.set(o.path, (l = []));
+    l.push(o);
+  }
+  return [...byPath].map(([path, l]) => ({ path, text: l.sort((a, b) => a.seq - b.seq).map((o) => JSON.stringify(o.obj)).join('\n---\n') }));
+}
+
+export class ClusterRuntime {
+  private objects = new Map<string, StoredObject>();
+  private current: CompiledCluster;
+  private plan: Plan;
+  private lastWarnings: Diagnostic[];
+  private readonly alloc = new Allocations();
+  private readonly options: RuntimeOptions;
+
+  private constructor(readonly dp: Dataplane, files: ManifestFile[], options: RuntimeOptions) {
+    this.options = options;
+    for (const f of files) for (const o of objectsOf(f)) this.objects.set(o.key, o);
+    const { model, warnings } = loadManifests(filesOf(this.objects.values()), options.load);
+    this.plan = planCluster(model, resolveCompileOptions(model, options), this.alloc, dp.options.limits.maxServices);
+    programPlan(dp, this.plan, undefined, this.alloc);
+    this.current = new CompiledCluster(model, this.plan, this.alloc);
+    this.lastWarnings = warnings;
+  }
+
+  /** Load `files` and program them into `dp` (which should be fresh). */
+  static create(dp: Dataplane, files: ManifestFile[] = [], options: RuntimeOptions = {}): ClusterRuntime {
+    return new ClusterRuntime(dp, files, options);
+  }
+
+  get model(): ClusterModel { return this.current.model; }
+  get compiled(): CompiledCluster { return this.current; }
+  /** Loader warnings of the current model. */
+  get warnings(): Diagnostic[] { return this.lastWarnings; }
+
+  /** Add the objects of `files`, replacing those with the same kind, namespace and name. */
+  apply(files: ManifestFile[]): ApplyReport {
+    const next = new Map(this.objects);
+    const added: string[] = [], replaced: string[] = [];
+    for (const f of files) {
+      for (const o of objectsOf(f)) {
+        (next.has(o.key) ? replaced : added).push(o.key);
+        next.delete(o.key); // the object now comes from this file
+        next.set(o.key, o);
+      }
+    }
+    return this.commit(next, { added, replaced, removed: [] });
+  }
+
+  /** Remove objects: those of manifest files, or named ones. Unknown ones are an error (nothing changes). */
+  delete(targets: (ManifestFile | ObjectRef)[]): ApplyReport {
+    const next = new Map(this.objects);
+    const removed: string[] = [];
+    for (const t of targets) {
+      const keys = 'text' in t ? objectsOf(t).map((o) => o.key) : [refKey(t.kind, t.namespace, t.name)];
+      for (const k of keys) {
+        if (!next.delete(k)) throw new Error(`delete: ${k} is not in the cluster`);
+        removed.push(k);
+      }
+    }
+    return this.commit(next, { added: [], replaced: [], removed });
+  }
+
+  /** Load the new object set; if it loads, program the difference and make it current. */
+  private commit(next: Map<string, StoredObject>, objects: ApplyReport['objects']): ApplyReport {
+    const { model, warnings } = loadManifests(filesOf(next.values()), this.options.load); // throws: nothing changed
+    const resolved = resolveCompileOptions(model, this.options);
+    const plan = planCluster(model, resolved, this.alloc, this.dp.options.limits.maxServices);
+    const report = programPlan(this.dp, plan, this.plan, this.alloc);
+    this.objects = next;
+    this.plan = plan;
+    this.current = new CompiledCluster(model, plan, this.alloc, this.current);
+    this.lastWarnings = warnings;
+    return { ...report, warnings, objects };
+  }
+}

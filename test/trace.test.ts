@@ -1,0 +1,198 @@
+// dpemu trace and dpemu check: packets as JSON lines through a cluster loaded
+// from manifests, one record per packet, the same on both backends; bad lines
+// become error records and the stream goes on. End to end through the built
+// CLI (node dist/src/cli.js, built by tsc in beforeAll).
+import { describe, it, expect, beforeAll } from 'vitest';
+import { Readable } from 'node:stream';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadManifests } from '../src/k8s/load.js';
+import { createTracer, traceLines, traceStream, TraceRecord, TraceError } from '../src/trace.js';
+import { fixtureFiles } from './k8s/helpers.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CLUSTER = join(ROOT, 'test/k8s/fixtures/services/cluster');
+const BROKEN = join(ROOT, 'test/k8s/fixtures/services/broken.yaml');
+
+const model = () => loadManifests(fixtureFiles('services/cluster')).model;
+
+/** One packet per rule, with replies and a few follow-ups; line 9 is not JSON. */
+const SCENARIO = [
+  { src: '10.244.1.100', dst: '10.96.1.1', sport: 40000, dport: 80 },                               // 1 ClusterIP, named targetPort
+  { src: '10.244.1.100', dst: '10.96.1.1', sport: 40001, dport: 8081 },                             // 2 numeric targetPort
+  { src: '10.244.1.100', dst: '10.96.1.7', sport: 40002, dport: 80 },                               // 3 cross-node (solo on n2)
+  { src: '10.244.2.20', dst: '10.244.1.100', sport: 9090, dport: 40002, flags: 'SA' },              // 4 its reply: reverse NAT
+  { src: '10.244.1.100', dst: '10.96.1.7', sport: 40002, dport: 80, flags: 'A', t: 1 },             // 5 established
+  { src: '203.0.113.7', dst: '192.168.0.2', sport: 41000, dport: 30080, t: 1 },                     // 6 NodePort, ETP Cluster: SNAT
+  { src: '203.0.113.7', dst: '172.18.0.10', sport: 41001, dport: 80, node: 'n1', t: 1 },            // 7 LB, ETP Local: client kept
+  { src: '203.0.113.7', dst: '192.168.0.3', sport: 41002, dport: 30081, t: 1 },                     // 8 ETP Local, no local endpoint: DROPPED
+  'not json {',                                                                                      // 9 error, the stream goes on
+  { src: '198.51.100.99', dst: '172.18.0.10', sport: 41003, dport: 80, node: 'n1', t: 2 },          // 10 outside the source ranges
+  { src: '198.51.100.99', dst: '198.51.100.10', sport: 41004, dport: 80, node: 'n2', t: 2 },        // 11 external IP
+  { src: '10.244.3.100', dst: '10.96.1.4', sport: 42000, dport: 80, t: 2 },                         // 12 ITP Local, none on n3: DROPPED
+  { src: '10.244.1.10', dst: '10.96.1.4', sport: 42001, dport: 80, t: 2 },                          // 13 hairpin
+  { src: '10.244.2.100', dst: '10.96.1.12', sport: 42002, dport: 80, t: 2 },                        // 14 topology hints (z2)
+  { src: '10.244.2.100', dst: '10.96.1.9', sport: 42003, dport: 80, t: 2 },                         // 15 terminating fallback
+  { src: '10.244.2.100', dst: '10.96.1.10', sport: 42004, dport: 80, t: 2 },                        // 16 ready only, excluded listed
+  { src: '10.244.2.100', dst: '10.96.1.6', sport: 5000, dport: 53, proto: 'UDP', t: 2 },            // 17 UDP
+  { src: '10.244.2.100', dst: '10.96.1.6', sport: 5000, dport: 53, proto: 'SCTP', t: 2 },           // 18 SCTP, same port
+  { src: '10.244.1.100', dst: '10.96.1.8', sport: 42005, dport: 80, t: 2 },                         // 19 no endpoints: REJECTED
+  { src: '203.0.113.7', dst: '10.96.1.7', sport: 42006, dport: 80, node: 'n1', t: 2 },              // 20 ClusterIP from outside: SNAT
+  { src: '10.244.1.100', dst: '10.96.1.5', sport: 42007, dport: 80, t: 3 },                         // 21 affinity
+  { src: '10.244.1.100', dst: '10.96.1.5', sport: 42008, dport: 80, t: 4 },                         // 22 affinity: same backend
+  { src: '10.244.1.100', dst: '10.244.2.10', sport: 42009, dport: 8080, t: 4 },                     // 23 pod to pod: not DNATed
+].map((p) => (typeof p === 'string' ? p : JSON.stringify(p)));
+
+const isError = (r: TraceRecord | TraceError): r is TraceError => 'error' in r;
+
+describe('trace records', () => {
+  it('are the same on the wasm and the reference backends', async () => {
+    const wasm = traceLines(await createTracer(model(), { backend: 'wasm' }), SCENARIO);
+    const ref = traceLines(await createTracer(model(), { backend: 'reference' }), SCENARIO);
+    expect(wasm).toHaveLength(SCENARIO.length);
+    expect(ref).toEqual(wasm);
+  });
+
+  it('explain each packet', async () => {
+    const rs = traceLines(await createTracer(model(), { backend: 'wasm' }), SCENARIO);
+    const at = (line: number) => {
+      const r = rs.find((x) => x.line === line)!;
+      if (isError(r)) throw new Error(r.error);
+      return r;
+    };
+    expect(at(1)).toMatchObject({ node: 'n1', verdict: 'FORWARDED', ct_state: 'NEW', service: 'default/web:http', dport: 8080, nat: ['DNAT'],
+      frontend: { kind: 'ClusterIP', address: '10.96.1.1:80', scope: 'any', node: null } });
+    expect(at(2)).toMatchObject({ service: 'default/web:alt', dport: 8080 });
+    expect(at(3)).toMatchObject({ backend: '10.244.2.20:9090', delivered_node: 'n2', cross_node: true });
+    expect(at(4)).toMatchObject({ node: 'n2', ct_state: 'REPLY', nat: ['REVNAT'], src: '10.96.1.7', sport: 80, dst: '10.244.1.100', dport: 40002, delivered_node: 'n1' });
+    expect(at(5)).toMatchObject({ ct_state: 'ESTABLISHED', flags: 'A', t: 1 });
+    expect(at(6)).toMatchObject({ node: 'n2', src: '192.168.0.2', nat: ['DNAT', 'SNAT'], frontend: { kind: 'NodePort' } });
+    expect(at(7)).toMatchObject({ src: '203.0.113.7', dst: '10.244.1.10', frontend: { kind: 'LoadBalancer', scope: 'external', node: 'n1' } });
+    expect(at(8)).toMatchObject({ node: 'n3', verdict: 'DROPPED', drop_reason: 'SERVICE_BACKEND_NOT_FOUND', delivered_node: null });
+    expect(rs[8]).toEqual({ line: 9, error: expect.stringMatching(/^line 9: not JSON/) });
+    expect(at(10)).toMatchObject({ verdict: 'DROPPED', drop_reason: 'DENIED_BY_LB_SRC_RANGE_CHECK' });
+    expect(at(11)).toMatchObject({ verdict: 'FORWARDED', src: '198.51.100.99', frontend: { kind: 'externalIP', node: 'n2' } });
+    expect(at(12)).toMatchObject({ verdict: 'DROPPED', rule: 'internalTrafficPolicy=Local: no local endpoint of 3 on n3: dropped' });
+    expect(at(13)).toMatchObject({ src: '192.168.0.1', dst: '10.244.1.10', nat: ['DNAT', 'SNAT', 'HAIRPIN'] });
+    expect(at(14)).toMatchObject({ backend: '10.244.2.40:8080', frontend: { scope: 'node', node: 'n2' } });
+    expect(at(15).backend).toBe('10.244.1.30:8080');
+    expect(at(16).excluded.map((x) => x.reason)).toEqual(['terminating', 'not-ready']);
+    expect(at(17)).toMatchObject({ proto: 'UDP', flags: null, service: 'default/dns:dns', backend: '10.244.1.53:5353' });
+    expect(at(18)).toMatchObject({ proto: 'SCTP', service: 'default/dns:dns-sctp', backend: '10.244.1.53:5300' });
+    expect(at(19)).toMatchObject({ verdict: 'REJECTED', service: 'default/empty:http' });
+    expect(at(20)).toMatchObject({ src: '192.168.0.1', nat: ['DNAT', 'SNAT'] });
+    expect(at(22)).toMatchObject({ backend: at(21).backend, nat: ['DNAT', 'AFFINITY'] });
+    expect(at(23)).toMatchObject({ service: null, frontend: null, rule: null, nat: [], excluded: [], delivered_node: 'n2' });
+  });
+
+  it('turn bad lines into error records naming the line', async () => {
+    const tr = await createTracer(model(), { backend: 'reference' });
+    const bad = [
+      ['[1]', 'expected a JSON object'],
+      ['{"src":"10.244.1.100","dst":"10.96.1.1","sport":1}', '"dport" is missing'],
+      ['{"src":"10.244.1.300","dst":"10.96.1.1","sport":1,"dport":80}', '"src": "10.244.1.300" is not an IPv4 address'],
+      ['{"src":"10.244.1.100","dst":"10.96.1.1","sport":1,"dport":80,"proto":"ICMP"}', '"proto": "ICMP" is not TCP, UDP or SCTP'],
+      ['{"src":"10.244.1.100","dst":"10.96.1.1","sport":1,"dport":80,"flags":"SX"}', '"flags": unknown TCP flag "X"'],
+      ['{"src":"10.244.1.100","dst":"10.96.1.1","sport":1,"dport":80,"proto":"UDP","flags":"S"}', '"flags" apply to TCP only'],
+      ['{"src":"10.244.1.100","dst":"10.96.1.1","sport":1,"dport":80,"node":"n9"}', '"node": "n9" is not a node of the cluster (n1, n2, n3)'],
+      ['{"src":"203.0.113.1","dst":"10.96.1.1","sport":1,"dport":80}', '"node" is required'],
+      ['{"src":"10.244.1.100","dst":"10.96.1.1","sport":1,"dport":80,"color":"red"}', 'unknown field "color"'],
+      ['{"src":"10.244.1.100","dst":"10.96.1.1","sport":1,"dport":80,"t":10}', ''],
+      ['{"src":"10.244.1.100","dst":"10.96.1.1","sport":2,"dport":80,"t":5}', '"t": 5 is earlier than the previous packet\'s 10'],
+    ] as const;
+    bad.forEach(([line, msg], i) => {
+      const r = tr.traceLine(line, i + 1)!;
+      if (msg === '') expect(isError(r)).toBe(false);
+      else expect(r).toEqual({ line: i + 1, error: expect.stringContaining(`line ${i + 1}: ${msg}`) });
+    });
+    expect(tr.traceLine('   ', 99)).toBeUndefined();
+  });
+
+  it('advance virtual time and collect expired flows', async () => {
+    const tr = await createTracer(model(), { backend: 'wasm' });
+    const q = { src: '10.244.2.100', dst: '10.96.1.6', sport: 5000, dport: 53, proto: 'UDP' };
+    expect(tr.trace({ ...q, t: 0 }, 1)).toMatchObject({ ct_state: 'NEW' });
+    expect(tr.trace({ ...q, t: 59 }, 2)).toMatchObject({ ct_state: 'ESTABLISHED' });
+    expect(tr.dp.ctCount()).toBe(1);
+    expect(tr.trace({ src: '10.244.2.100', dst: '10.244.1.100', sport: 1, dport: 2, proto: 'UDP', t: 200 }, 3)).toMatchObject({ ct_state: 'NEW' });
+    expect(tr.dp.ctCount()).toBe(1); // the DNS flow was collected at t=200, only the new one is left
+    expect(tr.trace({ ...q }, 4)).toMatchObject({ ct_state: 'NEW', t: 200 }); // t defaults to the previous packet's
+  });
+
+  it('stream: one JSON line per input line, an error mid-stream does not stop it', async () => {
+    const tr = await createTracer(model(), { backend: 'reference' });
+    const out: string[] = [];
+    const input = Readable.from([SCENARIO.slice(0, 10).join('\n') + '\n\n', SCENARIO.slice(10).join('\n')]);
+    const res = await traceStream(input, (l) => out.push(l), tr);
+    expect(res).toEqual({ packets: SCENARIO.length - 1, errors: 1 });
+    const recs = out.map((l) => JSON.parse(l));
+    expect(recs.map((r) => r.line)).toEqual([...Array.from({ length: 10 }, (_, i) => i + 1), ...Array.from({ length: 13 }, (_, i) => i + 12)]);
+    expect(recs[8].error).toMatch(/^line 9:/);
+    expect(recs[9]).toMatchObject({ line: 10, drop_reason: 'DENIED_BY_LB_SRC_RANGE_CHECK' });
+  });
+});
+
+describe('the dpemu command', () => {
+  const cli = join(ROOT, 'dist/src/cli.js');
+  const run = (args: string[], input?: string) => spawnSync(process.execPath, [cli, ...args], { input, encoding: 'utf8', cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
+
+  beforeAll(() => {
+    // Build the CLI (type errors elsewhere do not stop tsc from emitting).
+    spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
+    expect(existsSync(cli)).toBe(true);
+  }, 120_000);
+
+  it('trace reads stdin and writes the same records as the library, on both backends', async () => {
+    const input = SCENARIO.join('\n') + '\n';
+    const wasm = run(['trace', '--cluster', CLUSTER], input);
+    expect(wasm.status, wasm.stderr).toBe(0);
+    expect(wasm.stderr).toContain('1 input line could not be traced');
+    const lines = wasm.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toEqual(traceLines(await createTracer(model(), { backend: 'wasm' }), SCENARIO).map((r) => JSON.parse(JSON.stringify(r))));
+    const ref = run(['trace', '--cluster', join(CLUSTER, '00-nodes.yaml'), '--cluster', join(CLUSTER, '10-pods.yaml'), '--cluster', join(CLUSTER, '20-services.yaml'),
+      '--cluster', join(CLUSTER, '30-slices.yaml'), '--backend', 'reference'], input);
+    expect(ref.stdout).toBe(wasm.stdout);
+  });
+
+  it('trace reads --packets and takes --algo and --masquerade-all', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dpemu-trace-'));
+    const file = join(dir, 'packets.jsonl');
+    writeFileSync(file, `${JSON.stringify({ src: '10.244.1.100', dst: '10.96.1.1', sport: 1000, dport: 80 })}\n`);
+    const r = run(['trace', '--cluster', CLUSTER, '--packets', file, '--algo', 'maglev', '--masquerade-all']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ verdict: 'FORWARDED', src: '192.168.0.1', nat: ['DNAT', 'SNAT'] });
+    const bad = run(['trace', '--cluster', CLUSTER, '--algo', 'nope'], '');
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain('Allowed choices are');
+  });
+
+  it('check: exit 0 with warnings only, 1 with errors, 1 when the manifests do not load', () => {
+    const ok = run(['check', '--cluster', CLUSTER]);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('warning [no-endpoints] Service default/empty');
+    expect(ok.stdout).toContain('warning [all-endpoints-unready] Service default/drain');
+    expect(ok.stdout).toMatch(/3 nodes, 8 pods, 16 services, 14 EndpointSlices: 0 errors, 2 warnings\n$/);
+
+    const broken = run(['check', '--cluster', BROKEN]);
+    expect(broken.status).toBe(1);
+    expect(broken.stdout).toContain('error [selector-matches-nothing] Service default/typo');
+    expect(broken.stdout).toContain('error [node-port-conflict] nodePort 30100');
+    expect(broken.stdout).toContain('2 errors, 0 warnings');
+
+    const json = run(['check', '--cluster', BROKEN, '--json']);
+    expect(json.status).toBe(1);
+    expect(json.stdout.trim().split('\n').map((l) => JSON.parse(l).code)).toEqual(['selector-matches-nothing', 'node-port-conflict']);
+
+    const dir = mkdtempSync(join(tmpdir(), 'dpemu-check-'));
+    writeFileSync(join(dir, 'bad.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {ports: [{port: 0}]}\n');
+    const unloadable = run(['check', '--cluster', join(dir, 'bad.yaml')]);
+    expect(unloadable.status).toBe(1);
+    expect(unloadable.stderr).toMatch(/^dpemu: .*bad\.yaml: document 1 \(Service default\/x\): spec\.ports\[0\]\.port/);
+    const missing = run(['check', '--cluster', join(dir, 'nope.yaml')]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain('no such file');
+  });
+});
