@@ -149,13 +149,15 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
     return;
   }
 
-  // 3. A new flow: service lookup and backend selection. Pods and nodes are
-  // internal sources; anything else is external (for Local traffic policies).
+  // 3. A new flow: service lookup and backend selection. Pods, and the node the
+  // packet enters on, are internal sources; anything else, other nodes
+  // included, is external (kube-proxy exempts only the node's own addresses).
   let dstAddr = daddr; let dstPort = dport;
   let natFlags: u8 = 0; let masquerade = false;
   ipcacheResolve(saddr);
   const srcFlags = infoFlags;
-  const index = lookupService(daddr, dport, proto, <u32>node, (srcFlags & (IPC_POD | IPC_HOST)) != 0);
+  const internal = (srcFlags & IPC_POD) != 0 || ((srcFlags & IPC_HOST) != 0 && infoNode == node);
+  const index = lookupService(daddr, dport, proto, <u32>node, internal);
   let backend = P.NONE;
   if (index != P.NONE) {
     const svc = arrayGet(services, index);

@@ -96,6 +96,15 @@ describe.each(kinds)('%s backend', (kind) => {
       expect(h.one(0, tcp(EXTERNAL, VIP_MASQ, 1003, 80, TCP.SYN, 0)).service).toBe(2);
     });
 
+    it('another node\'s address is an external source; only the node the packet enters on is internal', async () => {
+      const h = await cluster(kind);
+      h.dp.setService(5, { algo: 'rr', backends: [], flags: SVC_FLAG.DROP_NO_BACKEND });
+      h.dp.upsertFrontend({ addr: NODE0, port: 30080, proto: PROTO.TCP, scope: 'external', node: 0 }, 5);
+      h.dp.upsertFrontend({ addr: NODE0, port: 30080, proto: PROTO.TCP }, 2);
+      expect(h.one(0, tcp(NODE1, NODE0, 1000, 30080, TCP.SYN, 0))).toMatchObject({ service: 5, verdict: VERDICT.DROPPED });
+      expect(h.one(0, tcp(NODE0, NODE0, 1001, 30080, TCP.SYN, 0))).toMatchObject({ service: 2, verdict: VERDICT.FORWARDED });
+    });
+
     it('loadBalancerSourceRanges: drops sources outside the ranges', async () => {
       const h = await cluster(kind);
       h.dp.setService(2, { algo: 'rr', backends: [BACKEND_B], flags: SVC_FLAG.MASQ_EXTERNAL | SVC_FLAG.SOURCE_RANGES });

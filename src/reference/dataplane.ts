@@ -461,10 +461,11 @@ export class ReferenceDataplane implements Dataplane {
       return out;
     }
 
-    // A new flow. Pods and nodes are internal sources; anything else is external.
+    // A new flow. Pods, and the node the packet enters on, are internal sources;
+    // anything else, other nodes included, is external.
     let dstAddr = p.daddr, dstPort = p.dport, natFlags = 0, masquerade = false, backend = NONE;
-    const srcFlags = this.resolve(p.saddr).flags;
-    const index = this.lookupService(p, (srcFlags & (IPC_FLAG.POD | IPC_FLAG.HOST)) !== 0);
+    const src = this.resolve(p.saddr), srcFlags = src.flags;
+    const index = this.lookupService(p, (srcFlags & IPC_FLAG.POD) !== 0 || ((srcFlags & IPC_FLAG.HOST) !== 0 && src.node === p.node));
     if (index !== undefined) {
       const s = this.services.get(index);
       out.service = index;
