@@ -22,7 +22,7 @@ import { runCompare, defaultLimitPath, packageRoot } from './bench/compare.js';
 import { formatFastpath, formatCompare } from './bench/report.js';
 import { createReadStream } from 'node:fs';
 import { ALGO_NAMES, Algorithm } from './dataplane.js';
-import { loadFiles } from './k8s/files.js';
+import { loadFiles, readManifestFiles } from './k8s/files.js';
 import { checkCluster, hasErrors } from './k8s/check.js';
 import type { Diagnostic } from './k8s/model.js';
 import { formatSource } from './k8s/model.js';
@@ -311,7 +311,9 @@ async function trace(opts: TraceOpts): Promise<void> {
   const loaded = loadClusterOrExit(opts.cluster);
   if (!loaded) return;
   for (const w of loaded.warnings) process.stderr.write(`dpemu: ${w.severity}: ${w.message}\n`);
-  const tracer = await createTracer(loaded.model, {
+  // Held by a ClusterRuntime, so that {"apply": ...} and {"delete": ...} lines can change the cluster
+  // (their paths relative to the current directory); packets go through the same compiled state.
+  const tracer = await createTracer(readManifestFiles(opts.cluster), {
     backend: opts.backend, compile: { algo: opts.algo, masqueradeAll: opts.masqueradeAll ?? false }, dataplane: { seed: opts.seed },
   });
   for (const w of tracer.compiled.warnings) process.stderr.write(`dpemu: warning: ${w}\n`);
@@ -337,9 +339,10 @@ function check(opts: { cluster: string[]; json?: boolean }): void {
 }
 
 cli.command('trace')
-  .description('trace packets (JSON lines) through a cluster loaded from Kubernetes manifests, as kube-proxy (iptables mode) would program every node; one JSON record per packet')
+  .description('trace packets (JSON lines) through a cluster loaded from Kubernetes manifests, as kube-proxy (iptables mode) would program every node; one JSON record per packet. ' +
+    'Lines {"apply": path(s)} and {"delete": path | {kind, namespace, name}} (optionally with "t") change the cluster mid-stream, reprogramming only what changed; each gives one {"line", "t", "applied"} record')
   .requiredOption('--cluster <path>', 'manifest file or directory (repeat for more)', collect)
-  .option('--packets <file>', 'JSON lines {src, dst, sport, dport, proto, flags, node, t} (default: stdin)')
+  .option('--packets <file>', 'JSON lines {src, dst, sport, dport, proto, flags, node, t} or {apply|delete, t} (default: stdin)')
   .addOption(new Option('--backend <kind>', 'dataplane implementation').choices(['wasm', 'reference']).default('wasm'))
   .addOption(new Option('--algo <name>', 'endpoint selection (kube-proxy iptables: random)').choices(ALGO_NAMES).default('random'))
   .option('--masquerade-all', 'kube-proxy --masquerade-all: SNAT all traffic to cluster IPs')

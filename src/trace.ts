@@ -11,6 +11,14 @@
 // KUBE-NODEPORTS rule matches only --dst-type LOCAL); anything else on the node of the pod (or the
 // node) that owns the source address; an external source sending to a pod or node address enters on
 // that address's node. An external source sending to a virtual IP (cluster, LB, external) needs "node".
+//
+// Control lines change the cluster while traffic flows (a tracer over a ClusterRuntime: createTracer(files)):
+//   {"apply": "path" | ["path", ...], "t"?}       kubectl apply of manifest files or directories
+//   {"delete": "path" | {"kind","namespace"?,"name"} | [...], "t"?}   kubectl delete of objects
+// Paths are relative to the current directory. Only the changed map entries are reprogrammed:
+// established flows keep a backend that still exists; UDP flows of endpoints that stopped serving are
+// flushed, TCP flows are left (kube-proxy). Each gives {"line","t","applied": the runtime's report};
+// one that fails ({"line","error"}) changes nothing.
 
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -23,6 +31,10 @@ import {
 import { ClusterModel } from './k8s/model.js';
 import { EXCLUSION_TEXT } from './k8s/endpoints.js';
 import { CompileOptions, CompiledCluster, compileCluster, limitsForModel } from './k8s/compile.js';
+import { LoadOptions, ManifestFile, loadManifests } from './k8s/load.js';
+import { ApplyReport, ClusterRuntime, ObjectRef } from './k8s/runtime.js';
+import { readManifestFiles } from './k8s/files.js';
+import { resolve as resolvePath } from 'node:path';
 
 export interface TraceFrontend {
   kind: string;
@@ -68,6 +80,18 @@ export interface TraceRecord {
 
 export interface TraceError { line: number; error: string }
 
+/** What a control line ({"apply": ...} or {"delete": ...}) did: the runtime's report. */
+export interface TraceChange { line: number; t: number; applied: ApplyReport }
+
+export type TraceOutput = TraceRecord | TraceError | TraceChange;
+
+export interface TracerOptions {
+  /** Directory the paths of control lines are relative to (default: the current directory). */
+  cwd?: string;
+  /** How control lines read manifest paths (default: readManifestFiles, directories expanded). */
+  readFiles?: (paths: string[]) => ManifestFile[];
+}
+
 const NAT_NAMES = Object.entries(NAT) as [string, number][];
 const PROTO_BY_NAME: Record<string, number> = { TCP: PROTO.TCP, UDP: PROTO.UDP, SCTP: PROTO.SCTP };
 const PROTO_NAME: Record<number, string> = { [PROTO.TCP]: 'TCP', [PROTO.UDP]: 'UDP', [PROTO.SCTP]: 'SCTP' };
@@ -97,7 +121,7 @@ export class Tracer {
   private t = 0;
   private gcMs = 0;
 
-  constructor(readonly dp: Dataplane, private readonly source: CompiledSource) {
+  constructor(readonly dp: Dataplane, private readonly source: CompiledSource, private readonly options: TracerOptions = {}) {
     this.batch = dp.allocBatch(1);
   }
 
@@ -108,8 +132,8 @@ export class Tracer {
   /** Virtual time of the last packet, in seconds. */
   get time(): number { return this.t; }
 
-  /** One line of input: a record, an error record, or undefined for a blank line. */
-  traceLine(text: string, line: number): TraceRecord | TraceError | undefined {
+  /** One line of input: a record, an error record, a change record, or undefined for a blank line. */
+  traceLine(text: string, line: number): TraceOutput | undefined {
     if (text.trim() === '') return undefined;
     let v: unknown;
     try {
@@ -117,17 +141,72 @@ export class Tracer {
     } catch (e) {
       return { line, error: `line ${line}: not JSON: ${(e as Error).message}` };
     }
-    return this.trace(v, line);
+    return this.step(v, line);
   }
 
   /** One packet, given as the parsed JSON object of an input line. */
   trace(input: unknown, line: number): TraceRecord | TraceError {
+    return this.guard(line, () => this.run(input, line));
+  }
+
+  /** One input line's parsed JSON: a packet, or a control line ({"apply": ...}, {"delete": ...}). */
+  step(input: unknown, line: number): TraceOutput {
+    return this.guard<TraceOutput>(line, () => (isControl(input) ? this.change(input, line) : this.run(input, line)));
+  }
+
+  private guard<T>(line: number, f: () => T): T | TraceError {
     try {
-      return this.run(input, line);
+      return f();
     } catch (e) {
       if (e instanceof InputError) return { line, error: `line ${line}: ${e.message}` };
       throw e;
     }
+  }
+
+  /** A control line: apply or delete objects through the runtime, at time "t". */
+  private change(o: Record<string, unknown>, line: number): TraceChange {
+    const op = 'apply' in o ? 'apply' : 'delete';
+    const extra = Object.keys(o).filter((k) => k !== op && k !== 't');
+    if (extra.length) throw new InputError(`${op}: unknown field${extra.length > 1 ? 's' : ''} ${extra.map((k) => JSON.stringify(k)).join(', ')} (a control line takes "${op}" and "t")`);
+    const rt = this.source;
+    if (!(rt instanceof ClusterRuntime)) throw new InputError(`${op}: this tracer's cluster cannot change (it was not created over a ClusterRuntime)`);
+    const t = field(o, 't', asTime, 'a number of seconds >= 0 (at most about 49.7 days)', this.t);
+    if (t < this.t) throw new InputError(`"t": ${t} is earlier than the previous line's ${this.t} (time only moves forward)`);
+    const items = Array.isArray(o[op]) ? (o[op] as unknown[]) : [o[op]];
+    if (items.length === 0) throw new InputError(`"${op}": an empty list`);
+    const targets: (string | ObjectRef)[] = items.map((v, i) => {
+      const where = Array.isArray(o[op]) ? `"${op}"[${i}]` : `"${op}"`;
+      if (typeof v === 'string' && v !== '') return v;
+      if (op === 'delete' && typeof v === 'object' && v !== null && !Array.isArray(v)) {
+        const r = v as Record<string, unknown>;
+        const bad = Object.keys(r).filter((k) => !['kind', 'namespace', 'name'].includes(k));
+        if (bad.length) throw new InputError(`${where}: unknown field${bad.length > 1 ? 's' : ''} ${bad.map((k) => JSON.stringify(k)).join(', ')} (known: kind, namespace, name)`);
+        const str = (k: string): string => {
+          if (typeof r[k] !== 'string' || r[k] === '') throw new InputError(`${where}: "${k}" must be a non-empty string`);
+          return r[k] as string;
+        };
+        const ref: ObjectRef = { kind: str('kind'), name: str('name') };
+        if (r.namespace !== undefined) ref.namespace = str('namespace');
+        return ref;
+      }
+      throw new InputError(`${where}: ${JSON.stringify(v)} is not ${op === 'apply' ? 'a path' : 'a path or {"kind", "namespace", "name"}'}`);
+    });
+    let report: ApplyReport;
+    try {
+      // Read everything first: an unreadable path changes nothing.
+      const read = this.options.readFiles ?? readManifestFiles;
+      const cwd = this.options.cwd;
+      const resolved = targets.map((x) => (typeof x === 'string' ? read([cwd === undefined ? x : resolvePath(cwd, x)]) : [x])).flat();
+      // Expired flows are collected first, as before a packet at t.
+      this.t = t;
+      const nowMs = Math.round(t * 1000);
+      if (nowMs > this.gcMs) { this.dp.gc(nowMs); this.gcMs = nowMs; }
+      report = op === 'apply' ? rt.apply(resolved as ManifestFile[]) : rt.delete(resolved);
+    } catch (e) {
+      const msg = (e as Error).message;
+      throw new InputError(msg.startsWith(`${op}: `) ? msg : `${op}: ${msg}`);
+    }
+    return { line, t, applied: report };
   }
 
   private run(input: unknown, line: number): TraceRecord {
@@ -222,32 +301,47 @@ export interface TraceSetup {
   dataplane?: Options;
   /** Live flows to size the dataplane for (default 65536). */
   flows?: number;
+  /** Loader options, when the tracer is created from manifest files. */
+  load?: LoadOptions;
+  /** Directory the paths of control lines are relative to (default: the current directory). */
+  cwd?: string;
+  /** How control lines read manifest paths (default: readManifestFiles). */
+  readFiles?: (paths: string[]) => ManifestFile[];
 }
 
-/** A fresh dataplane of the given kind, compiled from `model`, and a tracer over it. */
-export async function createTracer(model: ClusterModel, setup: TraceSetup = {}): Promise<Tracer> {
+/**
+ * A fresh dataplane of the given kind and a tracer over it: compiled once from a model, or, given
+ * manifest files, held by a ClusterRuntime so that control lines can apply and delete objects.
+ */
+export async function createTracer(cluster: ClusterModel | ManifestFile[], setup: TraceSetup = {}): Promise<Tracer> {
+  const files = Array.isArray(cluster) ? cluster : undefined;
+  const model = files ? loadManifests(files, setup.load).model : (cluster as ClusterModel);
   const dp = await createDataplane(setup.backend ?? 'wasm', { ...limitsForModel(model, setup.flows ?? 65536, setup.compile), ...setup.dataplane });
-  const compiled = compileCluster(dp, model, setup.compile);
-  return new Tracer(dp, compiled);
+  const opts: TracerOptions = { cwd: setup.cwd, readFiles: setup.readFiles };
+  if (files) return new Tracer(dp, ClusterRuntime.create(dp, files, { ...setup.compile, load: setup.load }), opts);
+  return new Tracer(dp, compileCluster(dp, model, setup.compile), opts);
 }
 
-/** Trace every line of `input` in order, writing one JSON line per packet (or error). */
-export async function traceStream(input: Readable | AsyncIterable<string>, write: (line: string) => void, tracer: Tracer): Promise<{ packets: number; errors: number }> {
+const isControl = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && ('apply' in v || 'delete' in v) && !('apply' in v && 'delete' in v);
+
+/** Trace every line of `input` in order, writing one JSON line per packet, change (control line) or error. */
+export async function traceStream(input: Readable | AsyncIterable<string>, write: (line: string) => void, tracer: Tracer): Promise<{ packets: number; errors: number; changes: number }> {
   const lines: AsyncIterable<string> = 'pipe' in input ? createInterface({ input: input as Readable, crlfDelay: Infinity }) : input;
-  let n = 0, packets = 0, errors = 0;
+  let n = 0, packets = 0, errors = 0, changes = 0;
   for await (const text of lines) {
     n++;
     const r = tracer.traceLine(text, n);
     if (!r) continue;
-    if ('error' in r) errors++; else packets++;
+    if ('error' in r) errors++; else if ('applied' in r) changes++; else packets++;
     write(JSON.stringify(r));
   }
-  return { packets, errors };
+  return { packets, errors, changes };
 }
 
 /** Trace lines given as strings (the same as traceStream, synchronously). */
-export function traceLines(tracer: Tracer, lines: string[]): (TraceRecord | TraceError)[] {
-  const out: (TraceRecord | TraceError)[] = [];
+export function traceLines(tracer: Tracer, lines: string[]): TraceOutput[] {
+  const out: TraceOutput[] = [];
   lines.forEach((text, i) => { const r = tracer.traceLine(text, i + 1); if (r) out.push(r); });
   return out;
 }

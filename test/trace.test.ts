@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadManifests } from '../src/k8s/load.js';
-import { createTracer, traceLines, traceStream, TraceRecord, TraceError } from '../src/trace.js';
-import { fixtureFiles } from './k8s/helpers.js';
+import { createTracer, traceLines, traceStream, TraceRecord, TraceError, TraceOutput, TraceChange } from '../src/trace.js';
+import { FIXTURES, fixtureFiles } from './k8s/helpers.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CLUSTER = join(ROOT, 'test/k8s/fixtures/services/cluster');
@@ -46,7 +46,7 @@ const SCENARIO = [
   { src: '10.244.1.100', dst: '10.244.2.10', sport: 42009, dport: 8080, t: 4 },                     // 23 pod to pod: not DNATed
 ].map((p) => (typeof p === 'string' ? p : JSON.stringify(p)));
 
-const isError = (r: TraceRecord | TraceError): r is TraceError => 'error' in r;
+const isError = (r: TraceOutput): r is TraceError => 'error' in r;
 
 describe('trace records', () => {
   it('are the same on the wasm and the reference backends', async () => {
@@ -61,7 +61,7 @@ describe('trace records', () => {
     const at = (line: number) => {
       const r = rs.find((x) => x.line === line)!;
       if (isError(r)) throw new Error(r.error);
-      return r;
+      return r as TraceRecord;
     };
     expect(at(1)).toMatchObject({ node: 'n1', verdict: 'FORWARDED', ct_state: 'NEW', service: 'default/web:http', dport: 8080, nat: ['DNAT'],
       frontend: { kind: 'ClusterIP', address: '10.96.1.1:80', scope: 'any', node: null } });
@@ -127,11 +127,113 @@ describe('trace records', () => {
     const out: string[] = [];
     const input = Readable.from([SCENARIO.slice(0, 10).join('\n') + '\n\n', SCENARIO.slice(10).join('\n')]);
     const res = await traceStream(input, (l) => out.push(l), tr);
-    expect(res).toEqual({ packets: SCENARIO.length - 1, errors: 1 });
+    expect(res).toEqual({ packets: SCENARIO.length - 1, errors: 1, changes: 0 });
     const recs = out.map((l) => JSON.parse(l));
     expect(recs.map((r) => r.line)).toEqual([...Array.from({ length: 10 }, (_, i) => i + 1), ...Array.from({ length: 13 }, (_, i) => i + 12)]);
     expect(recs[8].error).toMatch(/^line 9:/);
     expect(recs[9]).toMatchObject({ line: 10, drop_reason: 'DENIED_BY_LB_SRC_RANGE_CHECK' });
+  });
+});
+
+/** Control lines: the cluster changes while the flows go on (paths relative to ROOT). */
+const CHANGES_DIR = 'test/k8s/fixtures/services/changes';
+const CLIENT1 = '10.244.1.100', DNS_VIP = '10.96.1.6', API_VIP = '10.96.1.60';
+const CHANGES = [
+  { src: CLIENT1, dst: DNS_VIP, sport: 5000, dport: 53, proto: 'UDP', t: 0 },                     // 1 UDP flow: dns-1
+  { src: CLIENT1, dst: DNS_VIP, sport: 6000, dport: 53 },                                         // 2 TCP flow: dns-1
+  { src: '10.244.1.53', dst: CLIENT1, sport: 5353, dport: 6000, flags: 'SA' },                    // 3 its reply
+  { src: CLIENT1, dst: DNS_VIP, sport: 6000, dport: 53, flags: 'A' },                             // 4 established
+  { apply: `${CHANGES_DIR}/dns-2.yaml`, t: 1 },                                                   // 5 a second DNS pod
+  { src: CLIENT1, dst: DNS_VIP, sport: 5000, dport: 53, proto: 'UDP' },                           // 6 UDP flow kept on dns-1
+  { delete: { kind: 'Pod', namespace: 'default', name: 'dns-1' }, t: 2 },                          // 7 dns-1 goes: UDP flushed
+  { src: CLIENT1, dst: DNS_VIP, sport: 5000, dport: 53, proto: 'UDP' },                           // 8 UDP: a new flow, on dns-2
+  { src: CLIENT1, dst: DNS_VIP, sport: 6000, dport: 53, flags: 'A' },                             // 9 TCP: still dns-1
+  { src: CLIENT1, dst: DNS_VIP, sport: 6001, dport: 53 },                                         // 10 new TCP: dns-2
+  { src: CLIENT1, dst: API_VIP, sport: 7000, dport: 8000 },                                       // 11 no such service yet
+  { apply: [`${CHANGES_DIR}/api.yaml`] },                                                         // 12 a new service
+  { src: CLIENT1, dst: API_VIP, sport: 7001, dport: 8000 },                                       // 13 DNATed
+  { apply: `${CHANGES_DIR}/nope.yaml` },                                                          // 14 error
+  { delete: { kind: 'Pod', name: 'nope' } },                                                      // 15 error
+  { apply: `${CHANGES_DIR}/api.yaml`, src: CLIENT1 },                                             // 16 error: mixed
+  { src: CLIENT1, dst: API_VIP, sport: 7002, dport: 8000 },                                       // 17 still works
+  { delete: `${CHANGES_DIR}/dns-2.yaml`, t: 3 },                                                  // 18 the objects a file names
+  { src: CLIENT1, dst: DNS_VIP, sport: 5000, dport: 53, proto: 'UDP' },                           // 19 no endpoint left
+  { src: CLIENT1, dst: DNS_VIP, sport: 6000, dport: 53, flags: 'A' },                             // 20 TCP: still dns-1
+].map((p) => JSON.stringify(p));
+
+const changing = (backend: 'wasm' | 'reference') => createTracer(fixtureFiles('services/cluster'), { backend, cwd: ROOT });
+
+describe('trace control lines', () => {
+  it('are the same on the wasm and the reference backends', async () => {
+    const wasm = traceLines(await changing('wasm'), CHANGES);
+    const ref = traceLines(await changing('reference'), CHANGES);
+    expect(wasm).toHaveLength(CHANGES.length);
+    expect(ref).toEqual(wasm);
+  });
+
+  it.each(['wasm', 'reference'] as const)('apply and delete objects while flows go on (%s)', async (backend) => {
+    const tr = await changing(backend);
+    const rs = traceLines(tr, CHANGES);
+    const at = (line: number) => {
+      const r = rs.find((x) => x.line === line)!;
+      if (isError(r)) throw new Error(r.error);
+      return r as TraceRecord;
+    };
+    const change = (line: number) => rs.find((x) => x.line === line) as TraceChange;
+    expect(at(1)).toMatchObject({ ct_state: 'NEW', backend: '10.244.1.53:5353' });
+    expect(at(2)).toMatchObject({ ct_state: 'NEW', backend: '10.244.1.53:5353' });
+    expect(at(4)).toMatchObject({ ct_state: 'ESTABLISHED' });
+
+    expect(change(5)).toMatchObject({ line: 5, t: 1, applied: { objects: { added: ['Pod default/dns-2'], replaced: [], removed: [] }, flushed: [] } });
+    expect(change(5).applied.services.set).toBe(3);
+    expect(at(6)).toMatchObject({ t: 1, ct_state: 'ESTABLISHED', backend: '10.244.1.53:5353' });
+
+    expect(change(7)).toMatchObject({ line: 7, t: 2, applied: { objects: { added: [], replaced: [], removed: ['Pod default/dns-1'] },
+      flushed: [{ backend: '10.244.1.53:5353/UDP', flows: 1 }] } });
+    // UDP: flushed, so a new flow to the endpoint that is left; TCP: left alone, still to dns-1.
+    expect(at(8)).toMatchObject({ t: 2, ct_state: 'NEW', backend: '10.244.2.53:5353', dst: '10.244.2.53', service: 'default/dns:dns' });
+    expect(at(9)).toMatchObject({ verdict: 'FORWARDED', ct_state: 'ESTABLISHED', backend: '10.244.1.53:5353', dst: '10.244.1.53', delivered_node: 'n1' });
+    expect(at(10)).toMatchObject({ ct_state: 'NEW', backend: '10.244.2.53:5353' });
+
+    expect(at(11)).toMatchObject({ service: null, nat: [], dst: API_VIP });
+    expect(change(12).applied.objects.added).toEqual(['Service default/api']);
+    expect(at(13)).toMatchObject({ service: 'default/api:http', nat: ['DNAT'], dst: '10.244.2.20', dport: 9090,
+      frontend: { kind: 'ClusterIP', address: `${API_VIP}:8000` } });
+
+    expect(rs[13]).toEqual({ line: 14, error: expect.stringMatching(/^line 14: apply: .*nope\.yaml/) });
+    expect(rs[14]).toEqual({ line: 15, error: 'line 15: delete: Pod default/nope is not in the cluster' });
+    expect(rs[15]).toEqual({ line: 16, error: expect.stringContaining('line 16: apply: unknown field "src"') });
+    expect(at(17)).toMatchObject({ service: 'default/api:http', dst: '10.244.2.20' });
+
+    expect(change(18)).toMatchObject({ t: 3, applied: { objects: { removed: ['Pod default/dns-2'] }, flushed: [{ backend: '10.244.2.53:5353/UDP', flows: 1 }] } });
+    expect(at(19)).toMatchObject({ ct_state: 'NONE', verdict: 'REJECTED', service: 'default/dns:dns' });
+    expect(at(20)).toMatchObject({ ct_state: 'ESTABLISHED', backend: '10.244.1.53:5353' });
+    expect(tr.compiled.model.pods.some((p) => p.name.startsWith('dns-'))).toBe(false);
+  });
+
+  it('check their fields, and need a tracer created from files', async () => {
+    const tr = await changing('reference');
+    const bad = [
+      ['{"apply": []}', 'line 1: "apply": an empty list'],
+      ['{"apply": 3}', 'line 2: "apply": 3 is not a path'],
+      ['{"delete": {"kind": "Pod"}}', 'line 3: "delete": "name" must be a non-empty string'],
+      ['{"delete": [{"kind": "Pod", "name": "x", "uid": 1}]}', 'line 4: "delete"[0]: unknown field "uid" (known: kind, namespace, name)'],
+      ['{"apply": "x.yaml", "t": -1}', 'line 5: "t": -1 is not a number of seconds'],
+    ] as const;
+    bad.forEach(([line, msg], i) => expect(tr.traceLine(line, i + 1)).toEqual({ line: i + 1, error: expect.stringContaining(msg) }));
+    tr.traceLine(JSON.stringify({ src: CLIENT1, dst: DNS_VIP, sport: 1, dport: 53, t: 5 }), 6);
+    expect(tr.traceLine(`{"apply": "${CHANGES_DIR}/api.yaml", "t": 4}`, 7)).toEqual({ line: 7, error: expect.stringContaining('"t": 4 is earlier') });
+    expect(tr.compiled.model.services.some((s) => s.name === 'api')).toBe(false);
+
+    const fixed = await createTracer(model(), { backend: 'reference' });
+    expect(fixed.traceLine(`{"apply": "${CHANGES_DIR}/api.yaml"}`, 1)).toEqual({ line: 1, error: expect.stringContaining('cannot change') });
+  });
+
+  it('stream: counts changes apart from packets', async () => {
+    const out: string[] = [];
+    const res = await traceStream(Readable.from([CHANGES.join('\n')]), (l) => out.push(l), await changing('wasm'));
+    expect(res).toEqual({ packets: 13, errors: 3, changes: 4 });
+    expect(out.map((l) => JSON.parse(l))).toEqual(traceLines(await changing('wasm'), CHANGES).map((r) => JSON.parse(JSON.stringify(r))));
   });
 });
 
@@ -167,6 +269,18 @@ describe('the dpemu command', () => {
     const bad = run(['trace', '--cluster', CLUSTER, '--algo', 'nope'], '');
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toContain('Allowed choices are');
+  });
+
+  it('trace applies and deletes objects mid-stream, the same records as the library, on both backends', async () => {
+    const input = CHANGES.join('\n') + '\n';
+    const wasm = run(['trace', '--cluster', CLUSTER], input);
+    expect(wasm.status, wasm.stderr).toBe(0);
+    expect(wasm.stderr).toContain('3 input lines could not be traced');
+    const lines = wasm.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    // The library tracer reads paths relative to ROOT (cwd option), the command relative to its current directory (ROOT).
+    expect(lines).toEqual(traceLines(await changing('wasm'), CHANGES).map((r) => JSON.parse(JSON.stringify(r).replaceAll(`${ROOT}/`, ''))));
+    const ref = run(['trace', '--cluster', CLUSTER, '--backend', 'reference'], input);
+    expect(ref.stdout).toBe(wasm.stdout);
   });
 
   it('check: exit 0 with warnings only, 1 with errors, 1 when the manifests do not load', () => {
