@@ -17,7 +17,7 @@ import {
   formatTcpFlags,
 } from './packet.js';
 import type { Dataplane } from './dataplane.js';
-import { runFastpath, fastpathDefaults, FASTPATH_DEFAULTS } from './bench/fastpath.js';
+import { runFastpath, fastpathDefaults, FASTPATH_DEFAULTS, SCENARIOS, Scenario } from './bench/fastpath.js';
 import { runCompare, defaultLimitPath, packageRoot } from './bench/compare.js';
 import { formatFastpath, formatCompare } from './bench/report.js';
 import { createReadStream } from 'node:fs';
@@ -209,7 +209,7 @@ async function demo(opts: { json?: boolean; backend: BackendKind }): Promise<voi
 
 // ---------------------------------------------------------------- bench
 
-const SCENARIOS = ['fastpath'] as const;
+
 
 function integer(name: string) {
   return (v: string): number => {
@@ -231,6 +231,7 @@ async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
   const log = opts.quiet ? undefined : (s: string) => process.stderr.write(paintErr('dim', s) + '\n');
   const common = { services: opts.services, backends: opts.backends, flows: opts.flows, seed: opts.seed, log };
   if (opts.compare) {
+    if (opts.scenario !== 'fastpath') throw new UsageError('--compare holds the fastpath scenario against the machine limit; drop --scenario');
     if (cmd.getOptionValueSource('backend') === 'cli') throw new UsageError('--compare runs both backends (wasm, then reference); drop --backend');
     if (cmd.getOptionValueSource('packets') === 'cli') throw new UsageError('--compare uses each backend\'s own batch size; drop --packets');
     const r = await runCompare({ ...common, rounds: opts.rounds, repeats: opts.repeats, limitPath: opts.limit ?? defaultLimitPath() });
@@ -238,7 +239,7 @@ async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
     return;
   }
   if (cmd.getOptionValueSource('limit') === 'cli') throw new UsageError('--limit is only used with --compare');
-  const r = await runFastpath({ ...common, backend: opts.backend, rounds: opts.rounds, packets: opts.packets, batch: opts.batch });
+  const r = await runFastpath({ ...common, scenario: opts.scenario as Scenario, backend: opts.backend, rounds: opts.rounds, packets: opts.packets, batch: opts.batch });
   console.log(opts.json ? JSON.stringify(r) : formatFastpath(r));
 }
 
@@ -266,7 +267,7 @@ cli.command('demo')
 
 const wasmDefaults = fastpathDefaults('wasm'), refDefaults = fastpathDefaults('reference');
 cli.command('bench')
-  .description('measure a scenario (fastpath: CT-hit fast path over established TCP flows)')
+  .description('measure a scenario (fastpath: CT-hit fast path over established TCP flows; newflow: first packets of new flows)')
   .option('--scenario <name>', `scenario (${SCENARIOS.join(', ')})`, 'fastpath')
   .option('--services <n>', 'ClusterIP services', integer('--services'), FASTPATH_DEFAULTS.services)
   .option('--backends <n>', 'backends per service', integer('--backends'), FASTPATH_DEFAULTS.backends)

@@ -1,4 +1,4 @@
-// The "fastpath" scenario: 10,000 ClusterIP services of 10 backends each,
+// The "fastpath" and "newflow" scenarios. fastpath: 10,000 ClusterIP services of 10 backends each,
 // 1,000,000 established TCP flows, packets drawn uniformly over flows, the
 // CT-hit fast path including the DNAT rewrite and policy check.
 //
@@ -9,6 +9,13 @@
 // dp.process is timed, so a round's time is the sum over its batches. Every
 // packet is checked (FORWARDED, ESTABLISHED, DNAT). No library code in the
 // timed loop.
+//
+// newflow: the same cluster with the same established flows in conntrack (a SYN
+// then an ACK each, so they live 6 h); each round times the first packets (SYN)
+// of `packets` flows never seen before: conntrack miss, service lookup, backend
+// choice, policy, conntrack insert. Rounds are 61 s of virtual time apart and
+// an untimed gc() between them removes the previous round's half-open flows
+// (SYN lifetime 60 s), so every round meets the same conntrack population.
 
 import { createDataplane } from '../node.js';
 import { synthesize, limitsFor, program } from '../controlplane/synthetic.js';
@@ -20,8 +27,11 @@ import { loadavg } from 'node:os';
 import type { Dataplane } from '../dataplane.js';
 
 export type FastpathBackend = 'wasm' | 'reference';
+export type Scenario = 'fastpath' | 'newflow';
+export const SCENARIOS: readonly Scenario[] = ['fastpath', 'newflow'];
 
 export interface FastpathConfig {
+  scenario?: Scenario;
   services?: number;
   backends?: number;
   flows?: number;
@@ -40,7 +50,7 @@ export interface FastpathConfig {
 }
 
 export interface FastpathResult {
-  scenario: 'fastpath';
+  scenario: Scenario;
   backend: FastpathBackend;
   services: number;
   backends: number;
@@ -77,7 +87,8 @@ export interface FastpathResult {
 export const FASTPATH_DEFAULTS = { services: 10_000, backends: 10, flows: 1_000_000, clients: 256, seed: 1 } as const;
 
 /** Default measurement size per backend: the reference is ~2 orders slower, so it measures fewer packets. */
-export function fastpathDefaults(backend: FastpathBackend): { rounds: number; packets: number } {
+export function fastpathDefaults(backend: FastpathBackend, scenario: Scenario = 'fastpath'): { rounds: number; packets: number } {
+  if (scenario === 'newflow') return backend === 'wasm' ? { rounds: 10, packets: 1 << 17 } : { rounds: 5, packets: 1 << 14 };
   return backend === 'wasm' ? { rounds: 10, packets: 1 << 20 } : { rounds: 7, packets: 1 << 17 };
 }
 
@@ -116,12 +127,14 @@ const median = (xs: number[]) => {
 
 export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathResult> {
   const backend = cfg.backend ?? 'wasm';
+  const scenario = cfg.scenario ?? 'fastpath';
+  if (!SCENARIOS.includes(scenario)) throw new BenchmarkError(`unknown scenario ${JSON.stringify(scenario)}; known scenarios: ${SCENARIOS.join(', ')}`);
   const services = cfg.services ?? FASTPATH_DEFAULTS.services;
   const backends = cfg.backends ?? FASTPATH_DEFAULTS.backends;
   const flows = cfg.flows ?? FASTPATH_DEFAULTS.flows;
   const clients = cfg.clients ?? FASTPATH_DEFAULTS.clients;
   const seed = cfg.seed ?? FASTPATH_DEFAULTS.seed;
-  const d = fastpathDefaults(backend);
+  const d = fastpathDefaults(backend, scenario);
   const rounds = cfg.rounds ?? d.rounds;
   const packets = cfg.packets ?? d.packets;
   const batchSize = Math.min(cfg.batch ?? 1 << 16, packets);
@@ -134,7 +147,8 @@ export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathRes
   int('backends', backends, 1, 1000);
   int('clients', clients, 1, 65533 * 3);
   // flowPacket gives flow f the source port 1024 + floor(f / clients) % 64000: beyond this, tuples repeat.
-  int('flows', flows, 1, clients * 64000);
+  const distinct = scenario === 'newflow' ? flows + rounds * packets : flows;
+  int('flows', distinct, 1, clients * 64000);
   int('rounds', rounds, 1, 10_000);
   int('packets', packets, 1, 1 << 24);
   int('batch', batchSize, 1, 1 << 24);
@@ -142,14 +156,16 @@ export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathRes
   // first ACK makes them established (TCP lifetime, 6 h), so nothing expires during the rounds.
 
   const cluster = synthesize({ services, backends, clients, algo: 'random', seed });
-  const dp: Dataplane = await createDataplane(backend, { ...limitsFor(cluster, flows), seed });
+  // newflow inserts a round's flows on top of the population: room for them, as an operator sizes the table.
+  const capacity = scenario === 'newflow' ? flows + packets : flows;
+  const dp: Dataplane = await createDataplane(backend, { ...limitsFor(cluster, capacity), seed });
   let t = performance.now();
   program(dp, cluster);
   const programMs = performance.now() - t;
   const mapsBytes = 'memoryBytes' in dp ? (dp as { memoryBytes(): number }).memoryBytes() : undefined;
   log(`${backend}: programmed ${services} services x ${backends} backends in ${programMs.toFixed(0)} ms`);
 
-  // Warm-up: open every flow once, SYN at t=1000 ms.
+  // Warm-up: open every flow once, SYN at t=1000 ms (for newflow, an ACK after it: established, 6 h).
   const batch = dp.allocBatch(batchSize);
   let warmMs = 0;
   for (let start = 0; start < flows; start += batchSize) {
@@ -159,9 +175,34 @@ export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathRes
     dp.process(batch, n, 1000);
     warmMs += performance.now() - t;
     expectAll(batch, n, CT_STATE.NEW, `warm-up (flows ${start}..${start + n - 1})`);
+    if (scenario === 'newflow') {
+      fillBatch(batch, cluster, n, (k) => start + k, TCP.ACK);
+      dp.process(batch, n, 1001);
+      expectAll(batch, n, CT_STATE.ESTABLISHED, `warm-up ACKs (flows ${start}..${start + n - 1})`);
+    }
   }
   if (dp.ctCount() !== flows) throw new BenchmarkError(`warm-up: conntrack holds ${dp.ctCount()} flows, expected ${flows}`);
   log(`${backend}: opened ${flows} flows at ${(flows / warmMs / 1e3).toFixed(2)} Mpps`);
+
+  if (scenario === 'newflow') {
+    const roundMs: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const now = 2000 + 61_000 * r;
+      if (r > 0) dp.gc(now); // the previous round's SYN-only flows are gone: the same population every round
+      const first = flows + r * packets;
+      let ms = 0;
+      for (let start = 0; start < packets; start += batchSize) {
+        const n = Math.min(batchSize, packets - start);
+        fillBatch(batch, cluster, n, (k) => first + start + k, TCP.SYN);
+        t = performance.now();
+        dp.process(batch, n, now);
+        ms += performance.now() - t;
+        expectAll(batch, n, CT_STATE.NEW, `round ${r}, new flows ${first + start}..${first + start + n - 1}`);
+      }
+      roundMs.push(ms);
+    }
+    return finish(roundMs);
+  }
 
   // The measured sequence: flows drawn uniformly with a seeded PRNG, replayed every round as TCP ACKs.
   const rng = new Prng(seed ^ 0x9e3779b9);
@@ -182,23 +223,27 @@ export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathRes
     }
     roundMs.push(ms);
   }
-  const med = median(roundMs);
-  const result: FastpathResult = {
-    scenario: 'fastpath', backend, services, backends, flows, packets, batch: batchSize, rounds, measured_packets: packets * rounds,
-    mpps: round2(packets / med / 1e3),
-    mpps_min: round2(packets / Math.max(...roundMs) / 1e3),
-    mpps_max: round2(packets / Math.min(...roundMs) / 1e3),
-    ns_per_packet: Math.round((med * 1e6 / packets) * 10) / 10,
-    round_ms: roundMs.map((x) => Math.round(x * 100) / 100),
-    warm_mpps: round2(flows / warmMs / 1e3), warm_packets: flows,
-    program_ms: Math.round(programMs),
-    ct_count: dp.ctCount(),
-    seed, node: process.version, loadavg: Math.round(loadavg()[0] * 100) / 100,
-  };
-  if (mapsBytes !== undefined) {
-    result.bytes_per_flow = Math.round(mapsBytes / flows);
-    result.memory_bytes = (dp as unknown as { memoryBytes(): number }).memoryBytes();
+  return finish(roundMs);
+
+  function finish(roundMs: number[]): FastpathResult {
+    const med = median(roundMs);
+    const result: FastpathResult = {
+      scenario, backend, services, backends, flows, packets, batch: batchSize, rounds, measured_packets: packets * rounds,
+      mpps: round2(packets / med / 1e3),
+      mpps_min: round2(packets / Math.max(...roundMs) / 1e3),
+      mpps_max: round2(packets / Math.min(...roundMs) / 1e3),
+      ns_per_packet: Math.round((med * 1e6 / packets) * 10) / 10,
+      round_ms: roundMs.map((x) => Math.round(x * 100) / 100),
+      warm_mpps: round2(flows / warmMs / 1e3), warm_packets: flows,
+      program_ms: Math.round(programMs),
+      ct_count: dp.ctCount(),
+      seed, node: process.version, loadavg: Math.round(loadavg()[0] * 100) / 100,
+    };
+    if (mapsBytes !== undefined) {
+      result.bytes_per_flow = Math.round(mapsBytes / flows);
+      result.memory_bytes = (dp as unknown as { memoryBytes(): number }).memoryBytes();
+    }
+    log(`${backend}: ${scenario}, ${rounds} rounds of ${packets} packets, median ${result.mpps} Mpps`);
+    return result;
   }
-  log(`${backend}: ${rounds} rounds of ${packets} packets, median ${result.mpps} Mpps`);
-  return result;
 }
