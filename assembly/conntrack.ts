@@ -20,6 +20,7 @@ import { lruLookup, lruLookupFrom, lruPeek, lruFind, lruUpdate, lruDeleteSlot, l
 import { hashLookup, hashUpdate, hashDelete, hashCount } from "./maps/hash";
 import { arrayGet } from "./maps/array";
 import { allocAligned } from "./alloc";
+import { copySmall } from "./maps/common";
 import { count, C_CT_CREATED, C_CT_EVICTED, C_CT_EXPIRED } from "./counters";
 import { CT_LIFETIME_TCP, CT_LIFETIME_SYN, CT_LIFETIME_CLOSE, CT_LIFETIME_NONTCP } from "./config";
 import { NONE, PROTO_TCP, TCP_SYN, TCP_FIN, TCP_RST, CT_ESTABLISHED, CT_REOPENED, CT_REPLY } from "./packet";
@@ -181,7 +182,7 @@ export function ctCreate(key: usize, natSaddr: u32, natDaddr: u32, natSport: u16
   store<u32>(flow, stateBits | (revision << 8), F_STATE);
   store<u32>(flow, 0, F_PACKETS); store<u32>(flow, 0, F_BYTES);
   store<u32>(flow, 0, F_EXPIRES);
-  memory.copy(replyBuf, key, CT_KEY_SIZE);
+  copySmall(replyBuf, key, CT_KEY_SIZE);
   store<u32>(replyBuf, 0, R_PACKETS); store<u32>(replyBuf, 0, R_BYTES);
   writeReplyKey(keyB, flow, load<u8>(key, 12));
   if (hashUpdate(ctReplies, keyB, replyBuf) != 0) {

@@ -31,3 +31,23 @@ export const MAP_E2BIG: i32 = -7; // BPF returns -E2BIG when a full, non-LRU map
 export function sizeFits(bytes: u64): bool {
   return bytes < (<u64>1 << 32) - (<u64>memory.size() << 16);
 }
+
+/**
+ * Copy / fill a few bytes in the packet path. memory.copy and memory.fill are
+ * calls into the engine's runtime in V8, far dearer than a few word moves for
+ * the 8-64 bytes of a key, value or slot. Sizes are multiples of 4 here
+ * except values, whose tail is moved byte by byte.
+ */
+// @ts-ignore: decorator
+@inline export function copySmall(dst: usize, src: usize, n: u32): void {
+  let i: u32 = 0;
+  for (; i + 8 <= n; i += 8) store<u64>(dst + i, load<u64>(src + i));
+  for (; i < n; i++) store<u8>(dst + i, load<u8>(src + i));
+}
+// @ts-ignore: decorator
+@inline export function fillSmall(dst: usize, byte: u8, n: u32): void {
+  const w: u64 = <u64>byte * 0x0101010101010101;
+  let i: u32 = 0;
+  for (; i + 8 <= n; i += 8) store<u64>(dst + i, w);
+  for (; i < n; i++) store<u8>(dst + i, byte);
+}

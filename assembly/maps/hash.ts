@@ -18,7 +18,7 @@
 
 import { allocAligned } from "../alloc";
 import { hashWords } from "../hash";
-import { keyEquals, slotsFor, sizeFits, MAP_OK, MAP_E2BIG } from "./common";
+import { keyEquals, slotsFor, sizeFits, copySmall, fillSmall, MAP_OK, MAP_E2BIG } from "./common";
 
 const H_SLOTS = 0; const H_MASK = 4; const H_KEY = 8; const H_VALUE = 12;
 const H_STRIDE = 16; const H_COUNT = 20; const H_MAX = 24; const H_FAIL = 28;
@@ -91,13 +91,13 @@ export function hashUpdate(m: usize, key: usize, value: usize): i32 {
         return MAP_E2BIG;
       }
       store<u32>(s, tag);
-      memory.copy(s + 4, key, keySize);
-      memory.copy(s + 4 + keySize, value, valueSize);
+      copySmall(s + 4, key, keySize);
+      copySmall(s + 4 + keySize, value, valueSize);
       store<u32>(m, count + 1, H_COUNT);
       return MAP_OK;
     }
     if (t == tag && keyEquals(s + 4, key, keySize)) {
-      memory.copy(s + 4 + keySize, value, valueSize);
+      copySmall(s + 4 + keySize, value, valueSize);
       return MAP_OK;
     }
     i = (i + 1) & mask;
@@ -123,11 +123,11 @@ export function hashDelete(m: usize, key: usize): bool {
     if (t == 0) break;
     const home = (t >> 1) & mask;
     if (((j - home) & mask) >= ((j - hole) & mask)) {
-      memory.copy(slots + <usize>hole * stride, sj, stride);
+      copySmall(slots + <usize>hole * stride, sj, <u32>stride);
       hole = j;
     }
   }
-  memory.fill(slots + <usize>hole * stride, 0, stride);
+  fillSmall(slots + <usize>hole * stride, 0, <u32>stride);
   store<u32>(m, load<u32>(m, H_COUNT) - 1, H_COUNT);
   return true;
 }

@@ -20,7 +20,7 @@
 
 import { allocAligned } from "../alloc";
 import { hashWords, hash4 } from "../hash";
-import { keyEquals, slotsFor, sizeFits } from "./common";
+import { keyEquals, slotsFor, sizeFits, copySmall, fillSmall } from "./common";
 
 const L_SLOTS = 0; const L_MASK = 4; const L_KEY = 8; const L_VALUE = 12; const L_STRIDE = 16;
 const L_COUNT = 20; const L_MAX = 24; const L_HEAD = 28; const L_TAIL = 32; const L_PROMOTE = 36;
@@ -161,7 +161,7 @@ export function lruDeleteSlot(m: usize, s: usize): void {
     const home = homeOf(m, sj + S_KEY);
     if (((j - home) & mask) >= ((j - hole) & mask)) {
       const sh = slotPtr(m, hole);
-      memory.copy(sh, sj, stride);
+      copySmall(sh, sj, <u32>stride);
       // The entry moved: its list neighbours must point at its new slot.
       const p = load<u32>(sh, S_PREV); const n = load<u32>(sh, S_NEXT);
       if (p != LRU_NIL) store<u32>(slotPtr(m, p), hole, S_NEXT); else store<u32>(m, hole, L_HEAD);
@@ -169,7 +169,7 @@ export function lruDeleteSlot(m: usize, s: usize): void {
       hole = j;
     }
   }
-  memory.fill(slotPtr(m, hole), 0xff, stride);
+  fillSmall(slotPtr(m, hole), 0xff, <u32>stride);
   store<u32>(m, load<u32>(m, L_COUNT) - 1, L_COUNT);
 }
 
@@ -201,7 +201,7 @@ export function lruUpdate(m: usize, key: usize): usize {
       moveToFront(m, victim);
       victim = slotPtr(m, load<u32>(m, L_TAIL));
     }
-    memory.copy(<usize>load<u32>(m, L_SCRATCH), victim + S_KEY, keySize + load<u32>(m, L_VALUE));
+    copySmall(<usize>load<u32>(m, L_SCRATCH), victim + S_KEY, keySize + load<u32>(m, L_VALUE));
     lruDeleteSlot(m, victim);
     store<u32>(m, load<u32>(m, L_EVICTIONS) + 1, L_EVICTIONS);
     lruEvicted = true;
@@ -210,8 +210,8 @@ export function lruUpdate(m: usize, key: usize): usize {
   let i = homeOf(m, key);
   while (load<u32>(slotPtr(m, i), S_NEXT) != EMPTY) i = (i + 1) & mask;
   s = slotPtr(m, i);
-  memory.copy(s + S_KEY, key, keySize);
-  memory.fill(s + S_KEY + keySize, 0, load<u32>(m, L_VALUE));
+  copySmall(s + S_KEY, key, keySize);
+  fillSmall(s + S_KEY + keySize, 0, load<u32>(m, L_VALUE));
   store<u32>(s, 0, S_REF);
   linkFront(m, s, i);
   store<u32>(m, load<u32>(m, L_COUNT) + 1, L_COUNT);
