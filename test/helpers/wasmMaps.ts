@@ -20,13 +20,13 @@ export interface MapExports {
   hashCount(m: number): number;
   hashFailures(m: number): number;
 
-  // The LRU exists in two flavours (see LruMode): the promote-interval one takes
-  // (…, promoteIntervalMs) and `now`; the CLOCK one has neither. Passing the extra
-  // arguments to the CLOCK flavour is harmless: wasm ignores surplus arguments.
-  lruCreate(keySize: number, valueSize: number, maxEntries: number, promoteIntervalMs?: number): number;
-  lruLookup(m: number, key: number, now?: number): number;
+  // The LRU is CLOCK / second chance (assembly/maps/lru.ts): lookups and updates of
+  // present keys set the entry's reference bit; eviction moves referenced entries
+  // from the old end to the front (bit cleared) until it finds an unreferenced one.
+  lruCreate(keySize: number, valueSize: number, maxEntries: number): number;
+  lruLookup(m: number, key: number): number;
   lruPeek(m: number, key: number): number;
-  lruUpdate(m: number, key: number, now?: number): number;
+  lruUpdate(m: number, key: number): number;
   lruDelete(m: number, key: number): number;
   lruCount(m: number): number;
   lruEvictions(m: number): number;
@@ -35,8 +35,8 @@ export interface MapExports {
   lruKeyOf(slot: number): number;
   lruValueOf(m: number, slot: number): number;
   lruLastEvicted(): number;
-  /** CLOCK flavour only: the slot's reference bit. */
-  lruReferenced?(slot: number): number;
+  /** The slot's reference bit (1 once looked up or updated since it was last given a second chance). */
+  lruReferenced(slot: number): number;
 
   lpmCreate(valueSize: number, maxEntries: number): number;
   lpmUpdate(m: number, addr: number, plen: number, value: number): number;
@@ -69,23 +69,8 @@ export function freshCore(file = RELEASE_WASM): Core {
   return new Core(new WebAssembly.Instance(module, {}).exports as unknown as MapExports);
 }
 
-/**
- * Which LRU the build contains:
- * - 'interval': exact recency, lookups promote to most-recent when promoteIntervalMs
- *   has passed since the entry's last promotion (u32 clock arithmetic), updates always promote;
- * - 'clock': kernel-style second chance: lookups (and updates of present keys) only set a
- *   reference bit; eviction moves referenced entries from the old end to the front (bit cleared)
- *   until it finds an unreferenced one.
- * Told apart by the arity of the exported lruCreate.
- */
-export type LruMode = 'interval' | 'clock';
-
 export class Core {
   constructor(readonly x: MapExports) {}
-
-  get lruMode(): LruMode {
-    return (this.x.lruCreate as unknown as { length: number }).length >= 4 ? 'interval' : 'clock';
-  }
 
   /** A new view on every call: never keep one across a call that may allocate. */
   bytes(): Uint8Array { return new Uint8Array(this.x.memory.buffer); }
