@@ -65,6 +65,12 @@ export function hashCreate(keySize: u32, valueSize: u32, maxEntries: u32): usize
   return 0;
 }
 
+/** Address of the home slot of `key` (for prefetching). */
+// @ts-ignore: decorator
+@inline export function hashHomeSlot(m: usize, key: usize): usize {
+  return <usize>load<u32>(m, H_SLOTS) + <usize>((tagOf(m, key) >> 1) & load<u32>(m, H_MASK)) * <usize>load<u32>(m, H_STRIDE);
+}
+
 /** Pointer to the value stored under `key`, or 0. */
 // @ts-ignore: decorator
 @inline export function hashLookup(m: usize, key: usize): usize {
