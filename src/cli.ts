@@ -20,6 +20,7 @@ import type { Dataplane } from './dataplane.js';
 import { runFastpath, fastpathDefaults, FASTPATH_DEFAULTS, SCENARIOS, Scenario } from './bench/fastpath.js';
 import { runCompare, defaultLimitPath, packageRoot } from './bench/compare.js';
 import { formatFastpath, formatCompare } from './bench/report.js';
+import { runSweep, writeSweep, formatSweep, defaultSweepDir } from './bench/sweep.js';
 import { createReadStream } from 'node:fs';
 import { ALGO_NAMES, Algorithm } from './dataplane.js';
 import { loadFiles, readManifestFiles } from './k8s/files.js';
@@ -222,6 +223,7 @@ function integer(name: string) {
 interface BenchOpts {
   scenario: string; services: number; backends: number; flows: number; backend: 'wasm' | 'reference';
   rounds?: number; packets?: number; batch?: number; repeats?: number; seed: number; json?: boolean; compare?: boolean; limit?: string; quiet?: boolean;
+  sweep?: boolean; quick?: boolean; out?: string;
 }
 
 async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
@@ -230,6 +232,18 @@ async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
   }
   const log = opts.quiet ? undefined : (s: string) => process.stderr.write(paintErr('dim', s) + '\n');
   const common = { services: opts.services, backends: opts.backends, flows: opts.flows, seed: opts.seed, log };
+  if (opts.sweep) {
+    if (opts.compare) throw new UsageError('--sweep and --compare are different runs; pick one');
+    for (const o of ['scenario', 'services', 'flows', 'backend', 'rounds', 'packets', 'batch']) {
+      if (cmd.getOptionValueSource(o) === 'cli') throw new UsageError(`--sweep sets --${o} itself (every scenario, services 100..100000, flows 10000..1000000; --quick: a tiny sweep); drop --${o}`);
+    }
+    const r = await runSweep({ backends: opts.backends, repeats: opts.repeats, quick: opts.quick, seed: opts.seed, limitPath: opts.limit ?? defaultLimitPath(), log });
+    const files = writeSweep(r, opts.out ?? defaultSweepDir());
+    if (opts.json) console.log(JSON.stringify({ ...r, files }));
+    else console.log(`${formatSweep(r)}\nwrote ${files.json}, ${files.csv}, ${files.html}`);
+    return;
+  }
+  if (opts.quick || cmd.getOptionValueSource('out') === 'cli') throw new UsageError('--quick and --out are only used with --sweep');
   if (opts.compare) {
     if (opts.scenario !== 'fastpath') throw new UsageError('--compare holds the fastpath scenario against the machine limit; drop --scenario');
     if (cmd.getOptionValueSource('backend') === 'cli') throw new UsageError('--compare runs both backends (wasm, then reference); drop --backend');
@@ -279,8 +293,11 @@ cli.command('bench')
   .option('--seed <n>', 'seed of the cluster, the dataplane and the packet draw', integer('--seed'), FASTPATH_DEFAULTS.seed)
   .option('--json', 'print exactly one JSON line')
   .option('--compare', 'run the limit (if present), wasm and reference, interleaved --repeats times, and compare the medians against the targets')
-  .option('--repeats <n>', 'with --compare: interleaved runs of each (default 3)', integer('--repeats'))
-  .option('--limit <path>', 'limit script for --compare (default: ../shared/limit/run from the package root)')
+  .option('--repeats <n>', 'with --compare: interleaved runs of each (default 3); with --sweep: runs per point (default 3, --quick 1)', integer('--repeats'))
+  .option('--limit <path>', 'limit script for --compare and --sweep (default: ../shared/limit/run from the package root)')
+  .option('--sweep', 'every design x scenario x services (100..100000) x flows (10000..1000000), --repeats runs each (default 3), the limit per flows value; writes sweep.json, sweep.csv, sweep.html')
+  .option('--quick', 'with --sweep: a tiny sweep (services 10, 100; flows 1000, 10000; one run)')
+  .option('--out <dir>', 'with --sweep: directory for the results (default: bench/results/ in the package root)')
   .option('-q, --quiet', 'no progress lines on stderr')
   .action((opts: BenchOpts, cmd: Command) => bench(opts, cmd));
 
