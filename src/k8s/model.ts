@@ -16,6 +16,8 @@
 // - Lists are sorted deterministically (namespace, then name) so the same
 //   manifests always give the same model, whatever the file or document order.
 
+import type { ClusterPolicies } from '../policy/model.js';
+
 export type IP = string;
 export type CIDR = string;
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
@@ -236,6 +238,8 @@ export interface ClusterModel {
   services: Service[];
   /** User-provided slices and, for selector Services without any, derived ones. */
   endpointSlices: EndpointSlice[];
+  /** NetworkPolicy and admin-tier policies (src/policy/model.ts); absent = none. */
+  policies?: ClusterPolicies;
 }
 
 export function objectName(kind: string, namespace: string | undefined, name: string): string {
