@@ -11,6 +11,14 @@ export const ALGO = { random: 0, weighted: 1, maglev: 2, rr: 3, lc: 4, sh: 5 } a
 export type Algorithm = keyof typeof ALGO;
 export const ALGO_NAMES = Object.keys(ALGO) as Algorithm[];
 
+/**
+ * Dataplane designs (issue 5): the same Kubernetes semantics over different
+ * data structures, all in the WebAssembly core. `ebpf` (Cilium-style hash
+ * maps) is the default.
+ */
+export const DESIGN_NAMES = ['ebpf', 'iptables', 'ipvs', 'nftables'] as const;
+export type Design = typeof DESIGN_NAMES[number];
+
 /** Service flags (assembly/lb.ts SVC_*). */
 export const SVC_FLAG = { MASQ_EXTERNAL: 1, MASQ_ALWAYS: 2, SOURCE_RANGES: 4, DROP_NO_BACKEND: 8 } as const;
 /** Frontend scopes: ANY, or one node's entry for external / internal sources (assembly/lb.ts). */
@@ -42,10 +50,12 @@ export interface Options extends Partial<Limits> {
   natPorts?: Partial<{ min: number; max: number; tries: number }>;
   /** Re-apply policy to established flows after a policy change (Cilium: yes; default true). */
   policyRecheckEstablished?: boolean;
+  /** Dataplane design (default 'ebpf'). */
+  design?: Design;
 }
 
 export interface ResolvedOptions {
-  limits: Limits; seed: number; hashSeed: number;
+  limits: Limits; seed: number; hashSeed: number; design: Design;
   lifetimesMs: { tcp: number; syn: number; close: number; nonTcp: number };
   natPorts: { min: number; max: number; tries: number };
   policyRecheckEstablished: boolean;
@@ -150,8 +160,11 @@ export function resolveOptions(o: Options = {}): ResolvedOptions {
   const seed = o.seed ?? 1, hashSeed = o.hashSeed ?? 0x5eed;
   need(u32(seed), `option seed: ${seed} is not a u32`);
   need(u32(hashSeed), `option hashSeed: ${hashSeed} is not a u32`);
+  const design = o.design ?? 'ebpf';
+  need((DESIGN_NAMES as readonly string[]).includes(design), `option design: ${JSON.stringify(design)} is not one of ${DESIGN_NAMES.join(', ')}`);
+  need(design === 'ebpf', `option design: ${design} is not implemented yet`);
   return {
-    limits, seed, hashSeed, natPorts: ports,
+    limits, seed, hashSeed, natPorts: ports, design,
     lifetimesMs: { tcp: sec('tcp', lt.tcp, 21600), syn: sec('syn', lt.syn, 60), close: sec('close', lt.close, 10), nonTcp: sec('nonTcp', lt.nonTcp, 60) },
     policyRecheckEstablished: o.policyRecheckEstablished ?? true,
   };
