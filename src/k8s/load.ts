@@ -5,7 +5,10 @@
 // `kubectl get ... -o yaml|json` (kind: List, or typed lists such as PodList
 // whose items carry no kind). Kinds: Namespace, Node, Pod, Service,
 // EndpointSlice (discovery.k8s.io/v1), Deployment, ReplicaSet, StatefulSet,
-// DaemonSet (apps/v1). Anything else gives a warning and is skipped.
+// DaemonSet (apps/v1), NetworkPolicy (networking.k8s.io/v1), AdminNetworkPolicy
+// and BaselineAdminNetworkPolicy (policy.networking.k8s.io/v1alpha1),
+// ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2; parse-policy.ts).
+// Anything else gives a warning and is skipped.
 //
 // What the loader does besides parsing, in order:
 // 1. validation (parse.ts; the first problem throws a ManifestError naming
@@ -19,7 +22,13 @@
 //    from the service CIDR's .10, nodePorts upward from the range start, in
 //    namespace/name order, never reusing an explicit one;
 // 5. EndpointSlices derived from pods (endpoints.ts) for selector Services
-//    without any EndpointSlice in the input.
+//    without any EndpointSlice in the input;
+// 6. every namespace gets the label kubernetes.io/metadata.name=<name>, as
+//    kube-apiserver sets it (immutably) since 1.21: policies select
+//    namespaces by it;
+// 7. policies: NetworkPolicies sorted by namespace/name, admin policies in
+//    evaluation order (tier, priority, kind, name), with a warning for
+//    policies of one tier sharing a priority.
 
 import { parseAllDocuments } from 'yaml';
 import { formatIPv4, parseIPv4 } from '../common/ip.js';
@@ -32,6 +41,10 @@ import {
   parseNamespace, parseNode, parsePod, parseService, parseWorkload,
 } from './parse.js';
 import { ManifestError, Obj, Reader, checkCIDR, cidrContains, cidrRange, describeObject, isObj, show } from './validate.js';
+import {
+  parseAdminNetworkPolicy, parseBaselineAdminNetworkPolicy, parseClusterNetworkPolicy, parseNetworkPolicy, sortAdminPolicies,
+} from './parse-policy.js';
+import type { AdminPolicy, NetworkPolicy } from '../policy/model.js';
 import { PodPlan, assignPodCIDRs, expandWorkloads, placePods, planBarePod } from './workloads.js';
 
 export { ManifestError } from './validate.js';
@@ -64,7 +77,15 @@ const API_VERSIONS: Record<string, string> = {
   Namespace: 'v1', Node: 'v1', Pod: 'v1', Service: 'v1',
   EndpointSlice: 'discovery.k8s.io/v1',
   Deployment: 'apps/v1', ReplicaSet: 'apps/v1', StatefulSet: 'apps/v1', DaemonSet: 'apps/v1',
+  NetworkPolicy: 'networking.k8s.io/v1',
+  AdminNetworkPolicy: 'policy.networking.k8s.io/v1alpha1',
+  BaselineAdminNetworkPolicy: 'policy.networking.k8s.io/v1alpha1',
+  ClusterNetworkPolicy: 'policy.networking.k8s.io/v1alpha2',
 };
+/** Kinds without a namespace (metadata.namespace is ignored on them). */
+const CLUSTER_SCOPED = new Set(['Namespace', 'Node', 'AdminNetworkPolicy', 'BaselineAdminNetworkPolicy', 'ClusterNetworkPolicy']);
+/** The label kube-apiserver puts on every namespace (NamespaceDefaultLabelName). */
+export const LABEL_NAMESPACE_NAME = 'kubernetes.io/metadata.name';
 const groupOf = (apiVersion: string) => (apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.lastIndexOf('/')) : '');
 
 interface RawObject { obj: Obj; source: SourceRef }
@@ -167,6 +188,8 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
   const workloads: Workload[] = [];
   const services: ParsedService[] = [];
   const slices: EndpointSlice[] = [];
+  const networkPolicies: NetworkPolicy[] = [];
+  const adminPolicies: AdminPolicy[] = [];
   const defined = new Map<string, Defined>();
 
   for (const file of files) {
@@ -179,7 +202,7 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
       if (typeof kindV !== 'string' || kindV === '') r.fail('kind', `required, got ${show(kindV)}`);
       const kind = kindV;
       const expected = API_VERSIONS[kind];
-      if (kind !== 'Node' && kind !== 'Namespace') {
+      if (!CLUSTER_SCOPED.has(kind)) {
         // Known namespaced kinds default to "default"; for unknown kinds the scope is unknown.
         if (typeof md.namespace === 'string' && md.namespace) r.ctx.namespace = md.namespace;
         else if (expected !== undefined || kind === 'Endpoints') r.ctx.namespace = 'default';
@@ -228,6 +251,22 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
           if (s) slices.push(s);
           break;
         }
+        case 'NetworkPolicy': {
+          const p = parseNetworkPolicy(r, obj, pc);
+          key = `NetworkPolicy/${p.namespace}/${p.name}`;
+          networkPolicies.push(p);
+          break;
+        }
+        case 'AdminNetworkPolicy':
+        case 'BaselineAdminNetworkPolicy':
+        case 'ClusterNetworkPolicy': {
+          const parse = kind === 'AdminNetworkPolicy' ? parseAdminNetworkPolicy
+            : kind === 'BaselineAdminNetworkPolicy' ? parseBaselineAdminNetworkPolicy : parseClusterNetworkPolicy;
+          const p = parse(r, obj, pc);
+          key = `${kind}//${p.name}`;
+          adminPolicies.push(p);
+          break;
+        }
         default: {
           const w = parseWorkload(r, obj, kind as WorkloadKind);
           key = `${kind}/${w.namespace}/${w.name}`;
@@ -274,9 +313,11 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
 
   // namespaces: the given ones plus every namespace referred to (and "default")
   const nsNames = new Set<string>(['default']);
-  for (const x of [...allPods, ...svcList.map((s) => s.svc), ...slices, ...workloads]) nsNames.add(x.namespace);
+  for (const x of [...allPods, ...svcList.map((s) => s.svc), ...slices, ...workloads, ...networkPolicies]) nsNames.add(x.namespace);
   for (const ns of namespaces) nsNames.delete(ns.name);
   for (const name of nsNames) namespaces.push({ name, labels: {}, implicit: true });
+  // 6. The API server sets this label on every namespace, overriding any value written.
+  for (const ns of namespaces) ns.labels = { ...ns.labels, [LABEL_NAMESPACE_NAME]: ns.name };
 
   // 5. EndpointSlices
   const finalServices = svcList.map((s) => s.svc);
@@ -295,6 +336,11 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
     services: finalServices,
     endpointSlices: endpointSlices.sort(cmpNsName),
   };
+  // 7. policies (only when the input has any: "absent = none" keeps policy-free models unchanged)
+  if (networkPolicies.length || adminPolicies.length) {
+    sortAdminPolicies(adminPolicies, pc);
+    model.policies = { networkPolicies: networkPolicies.sort(cmpNsName), adminPolicies };
+  }
   return { model, warnings };
 }
 

@@ -286,7 +286,15 @@ export interface LabelSelector {
   matchExpressions: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values: string[] }[];
 }
 
-export function parseLabelSelector(r: Reader, v: unknown, path: string): LabelSelector {
+export interface LabelSelectorOptions {
+  /**
+   * Accept {} (no labels, no expressions). Policies need it: there an empty
+   * selector selects everything. Services and workloads refuse it.
+   */
+  allowEmpty?: boolean;
+}
+
+export function parseLabelSelector(r: Reader, v: unknown, path: string, opts: LabelSelectorOptions = {}): LabelSelector {
   const o = r.reqObj(v, path);
   const sel: LabelSelector = {
     matchLabels: r.labels(o.matchLabels, `${path}.matchLabels`),
@@ -298,13 +306,19 @@ export function parseLabelSelector(r: Reader, v: unknown, path: string): LabelSe
       if (ek) r.fail(`${p}.key`, `${ek}, got ${show(key)}`);
       const operator = r.oneOf(e.operator, `${p}.operator`, ['In', 'NotIn', 'Exists', 'DoesNotExist'] as const);
       if (!operator) r.fail(`${p}.operator`, 'required');
-      const values = r.arr(e.values, `${p}.values`).map((x, j) => r.str(x, `${p}.values[${j}]`) ?? '');
+      const values = r.arr(e.values, `${p}.values`).map((x, j) => {
+        const val = r.str(x, `${p}.values[${j}]`) ?? '';
+        // ValidateLabelSelectorRequirement: each value must be a valid label value.
+        const ev = labelValueError(val);
+        if (ev) r.fail(`${p}.values[${j}]`, `${ev}, got ${show(val)}`);
+        return val;
+      });
       if ((operator === 'In' || operator === 'NotIn') && values.length === 0) r.fail(`${p}.values`, `must be non-empty when operator is ${operator}`);
       if ((operator === 'Exists' || operator === 'DoesNotExist') && values.length > 0) r.fail(`${p}.values`, `must be empty when operator is ${operator}`);
       return { key, operator, values };
     }),
   };
-  if (Object.keys(sel.matchLabels).length === 0 && sel.matchExpressions.length === 0) r.fail(path, 'empty selector is invalid (it would select every pod)');
+  if (!opts.allowEmpty && Object.keys(sel.matchLabels).length === 0 && sel.matchExpressions.length === 0) r.fail(path, 'empty selector is invalid (it would select every pod)');
   return sel;
 }
 

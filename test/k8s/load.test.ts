@@ -42,7 +42,9 @@ describe('loading the fixture cluster', () => {
     expect(model.namespaces.map((n) => [n.name, n.implicit])).toEqual([
       ['default', true], ['kube-system', true], ['monitoring', true], ['shop', false],
     ]);
-    expect(model.namespaces.find((n) => n.name === 'shop')!.labels).toEqual({ team: 'storefront' });
+    // kube-apiserver adds kubernetes.io/metadata.name to every namespace, implicit ones included.
+    expect(model.namespaces.find((n) => n.name === 'shop')!.labels).toEqual({ team: 'storefront', 'kubernetes.io/metadata.name': 'shop' });
+    expect(model.namespaces.find((n) => n.name === 'default')!.labels).toEqual({ 'kubernetes.io/metadata.name': 'default' });
   });
 
   it('reads a ClusterIP service with a named targetPort and allocates its cluster IP', () => {
