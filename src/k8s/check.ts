@@ -1,10 +1,11 @@
 // Consistency checks over a loaded cluster: the mistakes that make a Service
 // silently drop or reject traffic in a real cluster, each with a message that
-// says what is wrong and where to look.
+// says what is wrong and where to look. Policy checks live in check-policy.ts.
 
 import { ClusterModel, Diagnostic, Pod, Service, formatSource, slicesForService } from './model.js';
 import { EXCLUSION_TEXT, eligibleEndpoints, findPort, selectedPods } from './endpoints.js';
 import { formatLabels } from './parse.js';
+import { checkPolicies } from './check-policy.js';
 
 export interface CheckOptions {
   /** The node port range to check against; default the model's (config.nodePortRange). */
@@ -236,6 +237,9 @@ export function checkCluster(model: ClusterModel, opts: CheckOptions = {}): Diag
     if (sl.source) d.source = sl.source;
     out.push(d);
   }
+
+  // NetworkPolicy and admin policies (check-policy.ts)
+  checkPolicies(model, out);
 
   return out;
 }
