@@ -11,7 +11,7 @@
 //   maglevCells  array     u16 slot index per Maglev cell; a service owns a run of M cells
 //   affinity     LRU hash  (client, service)(8) -> (backend, last used)(8)
 //   ipcache      LPM       CIDR -> (identity, endpoint, node, flags) (policy.ts)
-//   policy       hash      (endpoint, identity, port, proto, dir)(16) -> (rule, verdict)(8)
+//   policy       hash      (subject, identity, port block, proto, dir)(16) -> (rule, verdict)(8) (policy.ts)
 //   nodes        array     node id -> (address, flags)
 
 import { hashCreate } from "./maps/hash";
