@@ -23,14 +23,21 @@
 //   2. any identity:  the same
 //   3. nothing: POLICY_DENIED (the compiler always writes a catch-all (any, any) entry for an enforced
 //      subject, its default verdict for the direction; this is only a safety net)
-// Port block lengths in use are kept in a bitmap (as maps/lpm.ts does for prefixes), so a lookup is at
-// most 2 x (lengths in use + 1) hash probes whatever the number of policies.
+// Which block lengths are in use is kept per (subject, direction, layer) in a second map, maintained
+// on every insert and delete, so a lookup probes only lengths that exist there: a subject whose
+// rules name single ports costs about 4 probes per direction, and never more than 2 x 18, whatever
+// the number of policies (the lpm.ts bitmap idea, per subject).
+//
+// policyLengths key (8 bytes): +0 subject u32 | +4 direction u32
+// policyLengths value (80 bytes): +0 bitmap, peer layer u32 | +4 bitmap, any layer u32
+//   (bit L < 17: an entry with a /L port block; bit 17: an any-protocol entry)
+//   +8 count per bit, peer layer 18 x u16 | +44 the same, any layer
 // An endpoint without IPC_ENFORCE_<dir> allows everything in that direction, with no lookup.
 
-import { ipcache, policy } from "./tables";
+import { ipcache, policy, policyLengths } from "./tables";
 import { lpmLookup } from "./maps/lpm";
-import { hashLookup, hashUpdate, hashDelete } from "./maps/hash";
-import { MAP_OK } from "./maps/common";
+import { hashLookup, hashUpdate, hashDelete, hashCount, hashMaxEntries } from "./maps/hash";
+import { MAP_OK, MAP_E2BIG } from "./maps/common";
 import { allocAligned } from "./alloc";
 import { count, C_POLICY_LOOKUPS } from "./counters";
 import { NODE_NONE } from "./packet";
@@ -50,9 +57,10 @@ export const CHECK_DENY: i32 = 2;     // a deny rule matched
 export let checkRule: u32 = 0;
 
 let keyBuf: usize = 0;
-/** Bit L set: some protocol-specific entry has a port block of prefix length L (0..16). */
-let portLengths: u32 = 0;
-let portLengthCounts: usize = 0; // 17 x u32
+let lenKeyBuf: usize = 0;
+let lenValueBuf: usize = 0;
+const ANY_PROTO_BIT: u32 = 17;
+export const LENGTHS_VALUE_SIZE: u32 = 80;
 
 /** Endpoint info of an address, unpacked (a struct would allocate; these are plain globals). */
 export let infoIdentity: u32 = 0; export let infoEndpoint: u32 = 0;
@@ -71,8 +79,8 @@ export function ipcacheResolve(addr: u32): void {
 function keyBuffer(): usize {
   if (keyBuf == 0) {
     keyBuf = allocAligned(16, 16);
-    portLengthCounts = allocAligned(17 * 4, 16);
-    memory.fill(portLengthCounts, 0, 17 * 4);
+    lenKeyBuf = allocAligned(8, 8);
+    lenValueBuf = allocAligned(LENGTHS_VALUE_SIZE, 16);
   }
   return keyBuf;
 }
@@ -87,19 +95,26 @@ function keyBuffer(): usize {
 // @ts-ignore: decorator
 @inline function portMask(plen: u32): u32 { return (0xffff << (16 - plen)) & 0xffff; }
 
-/** The first entry matching in one identity layer, or 0. */
+/** The first entry matching in one identity layer (`lengths`: its bitmap), or 0. */
 // @ts-ignore: decorator
-@inline function probeLayer(k: usize, subject: u32, identity: u32, dir: u8, proto: u8, port: u16): usize {
-  let lengths = portLengths;
-  while (lengths != 0) {
-    const plen = <u32>(31 - clz<u32>(lengths));
+@inline function probeLayer(k: usize, subject: u32, identity: u32, dir: u8, proto: u8, port: u16, lengths: u32): usize {
+  let blocks = lengths & ~(<u32>1 << ANY_PROTO_BIT);
+  while (blocks != 0) {
+    const plen = <u32>(31 - clz<u32>(blocks));
     writeKey(k, subject, identity, <u32>port & portMask(plen), <u32>proto, <u32>dir, plen);
     const v = hashLookup(policy, k);
     if (v != 0) return v;
-    lengths &= ~(<u32>1 << plen);
+    blocks &= ~(<u32>1 << plen);
   }
+  if ((lengths & (<u32>1 << ANY_PROTO_BIT)) == 0) return 0;
   writeKey(k, subject, identity, 0, 0, <u32>dir, 0);
   return hashLookup(policy, k);
+}
+
+// @ts-ignore: decorator
+@inline function lengthsOf(subject: u32, dir: u32): usize {
+  store<u64>(lenKeyBuf, <u64>subject | (<u64>dir << 32));
+  return hashLookup(policyLengths, lenKeyBuf);
 }
 
 /**
@@ -109,9 +124,12 @@ function keyBuffer(): usize {
 export function policyCheck(subject: u32, peer: u32, dir: u8, proto: u8, port: u16): i32 {
   const k = keyBuffer();
   count(C_POLICY_LOOKUPS);
+  const lens = lengthsOf(subject, <u32>dir);
   let v: usize = 0;
-  if (peer != 0) v = probeLayer(k, subject, peer, dir, proto, port);
-  if (v == 0) v = probeLayer(k, subject, 0, dir, proto, port);
+  if (lens != 0) {
+    if (peer != 0) v = probeLayer(k, subject, peer, dir, proto, port, load<u32>(lens));
+    if (v == 0) v = probeLayer(k, subject, 0, dir, proto, port, load<u32>(lens, 4));
+  }
   if (v == 0) { checkRule = 0; return CHECK_DENIED; }
   checkRule = load<u32>(v);
   const verdict = load<u8>(v, 4);
@@ -122,11 +140,24 @@ export function policyCheck(subject: u32, peer: u32, dir: u8, proto: u8, port: u
 
 const E_INVAL: i32 = -22;
 
-function countLength(plen: u32, delta: i32): void {
-  const c = portLengthCounts + (<usize>plen << 2);
-  const n = <u32>(<i32>load<u32>(c) + delta);
-  store<u32>(c, n);
-  if (n == 0) portLengths &= ~(<u32>1 << plen); else portLengths |= <u32>1 << plen;
+/** Count an entry in or out of its (subject, dir) bitmaps. False when the lengths map is full. */
+function countLength(subject: u32, dir: u32, identity: u32, proto: u32, plen: u32, delta: i32): bool {
+  const bit = proto == 0 ? ANY_PROTO_BIT : plen;
+  const layer: usize = identity != 0 ? 0 : 1;
+  let v = lengthsOf(subject, dir);
+  if (v == 0) {
+    if (delta < 0) return true;
+    memory.fill(lenValueBuf, 0, LENGTHS_VALUE_SIZE);
+    if (hashUpdate(policyLengths, lenKeyBuf, lenValueBuf) != MAP_OK) return false;
+    v = lengthsOf(subject, dir);
+  }
+  const c = v + 8 + layer * 36 + (<usize>bit << 1);
+  const n = <u32>(<i32>load<u16>(c) + delta);
+  store<u16>(c, <u16>n);
+  const b = v + (layer << 2);
+  if (n == 0) store<u32>(b, load<u32>(b) & ~(<u32>1 << bit)); else store<u32>(b, load<u32>(b) | (<u32>1 << bit));
+  if (load<u64>(v) == 0) hashDelete(policyLengths, lenKeyBuf); // no entry left for (subject, dir)
+  return true;
 }
 
 /** Insert or overwrite an entry. MAP_OK, E2BIG (full) or EINVAL (bad fields: the host checks them first). */
@@ -136,11 +167,12 @@ export function policyUpsert(subject: u32, identity: u32, port: u32, proto: u32,
   const k = keyBuffer();
   writeKey(k, subject, identity, port, proto, dir, plen);
   const existed = hashLookup(policy, k) != 0;
+  if (!existed && hashCount(policy) >= hashMaxEntries(policy)) return MAP_E2BIG;
+  if (!existed && !countLength(subject, dir, identity, proto, plen, 1)) return MAP_E2BIG;
   const val = valueBuffer();
   store<u32>(val, rule); store<u32>(val, verdict, 4);
-  const rc = hashUpdate(policy, k, val);
-  if (rc == MAP_OK && !existed && proto != 0) countLength(plen, 1);
-  return rc;
+  writeKey(k, subject, identity, port, proto, dir, plen);
+  return hashUpdate(policy, k, val);
 }
 
 let valueBuf: usize = 0;
@@ -151,6 +183,6 @@ export function policyDelete(subject: u32, identity: u32, port: u32, proto: u32,
   const k = keyBuffer();
   writeKey(k, subject, identity, port, proto, dir, plen);
   if (!hashDelete(policy, k)) return false;
-  if (proto != 0) countLength(plen, -1);
+  countLength(subject, dir, identity, proto, plen, -1);
   return true;
 }

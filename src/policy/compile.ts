@@ -144,6 +144,55 @@ export function portBlocks(lo: number, hi: number): { port: number; plen: number
   return out;
 }
 
+/** The verdict `fall` gives at `port` (a constant, or segments covering every port). */
+function fallAt(fall: V | Segment[], port: number): V {
+  if (!Array.isArray(fall)) return fall;
+  for (const s of fall) if (port >= s.lo && port <= s.hi) return s.v;
+  throw new Error(`no segment covers port ${port}`);
+}
+
+/** Blocks of `segs` where they differ from `fall`. */
+function diffBlocks(segs: Segment[], fall: V | Segment[]): { port: number; plen: number; v: V }[] {
+  const out: { port: number; plen: number; v: V }[] = [];
+  const cuts = new Set<number>();
+  for (const s of segs) cuts.add(s.lo);
+  if (Array.isArray(fall)) for (const s of fall) cuts.add(s.lo);
+  const starts = [...cuts].sort((a, b) => a - b);
+  let runLo = -1, runV: V | undefined;
+  const flush = (hi: number) => { if (runV) for (const b of portBlocks(runLo, hi)) out.push({ ...b, v: runV }); runV = undefined; };
+  starts.forEach((lo, k) => {
+    const hi = k + 1 < starts.length ? starts[k + 1] - 1 : MAX_PORT;
+    const v = fallAt(segs, lo);
+    if (sameV(v, fallAt(fall, lo))) { flush(lo - 1); return; }
+    if (runV && sameV(runV, v)) return;
+    flush(lo - 1);
+    runLo = lo; runV = v;
+    void hi;
+  });
+  flush(MAX_PORT);
+  return out;
+}
+
+/**
+ * Entries of one protocol: blocks where `segs` differ from what a lookup falls through to, or, when
+ * fewer, a whole-protocol entry with the verdict covering most ports plus blocks where they differ.
+ */
+function encodeProto(segs: Segment[], fall: V | Segment[]): { base?: V; blocks: { port: number; plen: number; v: V }[] } {
+  const plain = diffBlocks(segs, fall);
+  if (plain.length <= 1) return { blocks: plain };
+  const cover = new Map<string, { v: V; n: number }>();
+  for (const s of segs) {
+    const k = `${s.v.verdict}:${s.v.rule}`;
+    const c = cover.get(k) ?? { v: s.v, n: 0 };
+    c.n += s.hi - s.lo + 1;
+    cover.set(k, c);
+  }
+  let best: { v: V; n: number } | undefined;
+  for (const c of cover.values()) if (!best || c.n > best.n) best = c;
+  const withBase = diffBlocks(segs, best!.v);
+  return withBase.length + 1 < plain.length ? { base: best!.v, blocks: withBase } : { blocks: plain };
+}
+
 export function compilePolicies(input: PolicyInput): CompiledPolicy {
   const { cluster, policies, knobs, ids } = input;
   if (!knobs.hostNetworkExempt) throw new Error('policy knob hostNetworkExempt=false is not supported: hostNetwork pods are their node');
@@ -160,7 +209,6 @@ export function compilePolicies(input: PolicyInput): CompiledPolicy {
   for (const ap of admins) for (const r of [...ap.ingress, ...ap.egress]) for (const p of r.peers) if (p.kind === 'networks') cidrs.push(...p.cidrs);
   const idPlan: IdentityPlan = allocateIdentities(cluster, input.infra, cidrs, input.identity);
   const universe = [...idPlan.identities];
-  const podIdentities = universe.filter(([, i]) => i.kind === 'pod').map(([id]) => id);
 
   // Peer sets, computed once per distinct peer.
   const peerCache = new Map<string, Set<number>>();
@@ -316,48 +364,41 @@ export function compilePolicies(input: PolicyInput): CompiledPolicy {
         return { other, perProto };
       };
 
-      /** Write blocks of `segs` where they differ from `base` (a constant, or segments). */
-      const writeDiff = (identity: number, proto: number, segs: Segment[], base: V | Segment[]) => {
-        for (const seg of segs) {
-          if (!Array.isArray(base)) {
-            if (!sameV(seg.v, base)) for (const b of portBlocks(seg.lo, seg.hi)) put({ endpoint: s.id, identity, port: b.port, proto, dir: dirNum, portPrefix: b.plen }, seg.v);
-            continue;
-          }
-          for (const bs of base) {
-            const lo = Math.max(seg.lo, bs.lo), hi = Math.min(seg.hi, bs.hi);
-            if (lo > hi || sameV(seg.v, bs.v)) continue;
-            for (const b of portBlocks(lo, hi)) put({ endpoint: s.id, identity, port: b.port, proto, dir: dirNum, portPrefix: b.plen }, seg.v);
-          }
-        }
-      };
-
-      // The any-identity layer: identities no clause names match only the clauses of every peer.
-      const bottomMember = clauses.map((c) => c.peers === 'all');
-      const bottom = decide(bottomMember, []);
-      put({ endpoint: s.id, identity: 0, port: 0, proto: 0, dir: dirNum, portPrefix: 0 }, bottom.other);
-      for (const [proto, segs] of bottom.perProto) writeDiff(0, proto, segs, bottom.other);
-
-      // Named identities, grouped by the clauses they match.
-      const named = new Set<number>();
-      for (const c of clauses) if (c.peers !== 'all') for (const id of c.peers) named.add(id);
+      // Every identity's decision, computed once per group of identities that match the same clauses
+      // (and, for egress named ports, have the same named ports).
       const egressNamed = dir === 'egress' && clauses.some((c) => c.hasNamedPort);
-      if (egressNamed) for (const id of podIdentities) named.add(id);
       const groups = new Map<string, { member: boolean[]; ports: NamedPort[]; ids: number[] }>();
-      for (const id of named) {
-        const member = clauses.map((c) => c.peers === 'all' || c.peers.has(id));
-        const info = idPlan.identities.get(id)!;
+      for (const [id, info] of universe) {
+        let key = '';
+        for (const c of clauses) key += c.peers === 'all' || c.peers.has(id) ? '1' : '0';
         const ports = egressNamed && info.kind === 'pod' ? info.namedPorts : [];
-        const key = `${member.map((m) => (m ? 1 : 0)).join('')}|${egressNamed ? JSON.stringify(ports) : ''}`;
+        if (egressNamed) key += `|${JSON.stringify(ports)}`;
         let g = groups.get(key);
-        if (!g) groups.set(key, (g = { member, ports, ids: [] }));
+        if (!g) groups.set(key, (g = { member: clauses.map((c) => c.peers === 'all' || c.peers.has(id)), ports, ids: [] }));
         g.ids.push(id);
       }
+      // The largest group is what the any-identity layer says (every address has an identity of the
+      // universe: world for the unknown); the others get entries where they differ from it.
+      let major = [...groups.values()][0];
+      for (const g of groups.values()) if (g.ids.length > major.ids.length) major = g;
+      const base = decide(major.member, major.ports);
+      put({ endpoint: s.id, identity: 0, port: 0, proto: 0, dir: dirNum, portPrefix: 0 }, base.other);
+      for (const [proto, segs] of base.perProto) {
+        const enc = encodeProto(segs, base.other);
+        if (enc.base) put({ endpoint: s.id, identity: 0, port: 0, proto, dir: dirNum, portPrefix: 0 }, enc.base);
+        for (const b of enc.blocks) put({ endpoint: s.id, identity: 0, port: b.port, proto, dir: dirNum, portPrefix: b.plen }, b.v);
+      }
       for (const g of groups.values()) {
+        if (g === major) continue;
         const d = decide(g.member, g.ports);
-        const ownCatchAll = !sameV(d.other, bottom.other);
+        const ownCatchAll = !sameV(d.other, base.other);
+        const encs = [...d.perProto].map(([proto, segs]) => ({ proto, enc: encodeProto(segs, ownCatchAll ? d.other : base.perProto.get(proto)!) }));
         for (const id of g.ids) {
           if (ownCatchAll) put({ endpoint: s.id, identity: id, port: 0, proto: 0, dir: dirNum, portPrefix: 0 }, d.other);
-          for (const [proto, segs] of d.perProto) writeDiff(id, proto, segs, ownCatchAll ? d.other : bottom.perProto.get(proto)!);
+          for (const { proto, enc } of encs) {
+            if (enc.base) put({ endpoint: s.id, identity: id, port: 0, proto, dir: dirNum, portPrefix: 0 }, enc.base);
+            for (const b of enc.blocks) put({ endpoint: s.id, identity: id, port: b.port, proto, dir: dirNum, portPrefix: b.plen }, b.v);
+          }
         }
       }
     }
