@@ -110,7 +110,55 @@ describe.each(KINDS)('%s backend', (kind) => {
       expect(next.verdict).toBe(recheck ? VERDICT.DROPPED : VERDICT.FORWARDED);
       expect(send(syn(WEB, DB, 40001, 5432, 0), 3).verdict).toBe(VERDICT.FORWARDED);
       expect(send(syn(API, DB, 40002, 5432, 0), 3).verdict).toBe(VERDICT.DROPPED);
+      // The policy goes away: its entries are deleted and the pod is no longer isolated.
+      const gone = cluster(policies());
+      const plan3 = planCluster(gone, resolveCompileOptions(gone), alloc);
+      const r3 = programPlan(dp, plan3, plan2, alloc);
+      expect(r3.policy.deleted).toBe(report.policy.upserted);
+      expect(send(syn(API, DB, 40003, 5432, 0), 4).verdict).toBe(VERDICT.FORWARDED);
     }
+  });
+
+  it('refuses malformed policy keys with a clear message, before writing anything', async () => {
+    const dp = await createDataplane(kind, SMALL_LIMITS);
+    expect(() => dp.upsertPolicy({ endpoint: 1, identity: 0, port: 80, proto: 0, dir: 0 }, { rule: 1, verdict: 1 }))
+      .toThrow(/any protocol \(0\) takes no port/);
+    expect(() => dp.upsertPolicy({ endpoint: 1, identity: 0, port: 81, proto: 6, dir: 0, portPrefix: 15 }, { rule: 1, verdict: 1 }))
+      .toThrow(/port 81 has bits below its \/15 block/);
+    expect(() => dp.upsertPolicy({ endpoint: 1, identity: 0, port: 80, proto: 6, dir: 0, portPrefix: 17 }, { rule: 1, verdict: 1 }))
+      .toThrow(/fields out of range/);
+    expect(() => dp.upsertPolicy({ endpoint: 1, identity: 0, port: 80, proto: 6, dir: 0 }, { rule: 1, verdict: 4 }))
+      .toThrow(/bad rule or verdict/);
+  });
+
+  it('port blocks: an entry for 1024/6 covers 1024-2047, and a longer block inside it wins', async () => {
+    const dp = await createDataplane(kind, SMALL_LIMITS);
+    dp.setNode(0, ip('192.168.0.1'));
+    dp.upsertIpcache(ip(DB), 32, { identity: 300, endpoint: 5, node: 0, flags: 1 | 4 });
+    dp.upsertIpcache(ip(WEB), 32, { identity: 301, endpoint: 6, node: 0, flags: 1 });
+    dp.upsertPolicy({ endpoint: 5, identity: 301, port: 1024, proto: 6, dir: 0, portPrefix: 6 }, { rule: 7, verdict: 1 });
+    dp.upsertPolicy({ endpoint: 5, identity: 0, port: 1500, proto: 6, dir: 0, portPrefix: 16 }, { rule: 8, verdict: 2 });
+    dp.upsertPolicy({ endpoint: 5, identity: 301, port: 1536, proto: 6, dir: 0, portPrefix: 7 }, { rule: 9, verdict: 3 });
+    const batch = dp.allocBatch(8);
+    const ports = [1023, 1024, 1500, 1535, 1536, 2047, 2048];
+    ports.forEach((p, i) => batch.set(i, syn(WEB, DB, 30000 + i, p, 0)));
+    dp.process(batch, ports.length, 1000);
+    expect(ports.map((_, i) => [batch.get(i).dropReason, batch.get(i).policyRule])).toEqual([
+      [DROP.POLICY_DENIED, 0], [0, 7], [0, 7], [0, 7], [DROP.POLICY_DENIED, 9], [DROP.POLICY_DENIED, 9], [DROP.POLICY_DENIED, 0],
+    ]);
+    // Deleting the /7 block uncovers the /6 one again.
+    expect(dp.deletePolicy({ endpoint: 5, identity: 301, port: 1536, proto: 6, dir: 0, portPrefix: 7 })).toBe(true);
+    batch.set(0, syn(WEB, DB, 31000, 1536, 0));
+    dp.process(batch, 1, 2000);
+    expect(batch.get(0)).toMatchObject({ verdict: VERDICT.FORWARDED, policyRule: 7 });
+  });
+
+  it('hostNetwork pods are their node: policies selecting them change nothing (hostNetworkExempt)', async () => {
+    const m = cluster(policies([np('prod', 'deny-all', { podSelector: sel(), policyTypes: ['Ingress', 'Egress'] })]));
+    m.pods.push({ ...pod('prod', 'agent', { app: 'agent' }, '192.168.0.1', 'n1'), hostNetwork: true });
+    const { one } = await setup(kind, m);
+    expect(one(syn('192.168.0.1', '192.168.0.2', 40000, 10250, 0)).verdict).toBe(VERDICT.FORWARDED);
+    await expect(setup(kind, m, { hostNetworkExempt: false })).rejects.toThrow(/hostNetworkExempt=false is not supported/);
   });
 });
 
