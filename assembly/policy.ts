@@ -152,6 +152,7 @@ function countLength(subject: u32, dir: u32, identity: u32, proto: u32, plen: u3
     v = lengthsOf(subject, dir);
   }
   const c = v + 8 + layer * 36 + (<usize>bit << 1);
+  if (delta > 0 && load<u16>(c) == 0xffff) return false; // 65535 entries of one block length in one layer
   const n = <u32>(<i32>load<u16>(c) + delta);
   store<u16>(c, <u16>n);
   const b = v + (layer << 2);
