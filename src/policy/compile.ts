@@ -30,7 +30,9 @@
 import type { PolicyKey, PolicyValue } from '../dataplane.js';
 import { DIR, IPC_FLAG, POLICY_VERDICT } from '../dataplane.js';
 import { labelSelectorMatches } from '../k8s/parse.js';
-import type { Pod, Protocol } from '../k8s/model.js';
+import type { Pod, Protocol, SourceRef } from '../k8s/model.js';
+import { formatSource } from '../k8s/model.js';
+import { parseCidr } from '../common/ip.js';
 import type { AdminPolicy, AdminPeer, ClusterPolicies, NetworkPolicy, NetworkPolicyPeer, PolicyKnobs, PortClause } from './model.js';
 import { AddressEntry, IdentityInfo, IdentityPlan, NamedPort, allocateIdentities, canonical, labelsKey, namedPortsOf } from './identity.js';
 import { Direction, RuleInfo, adminOrder, adminRef, npOrder, npRef, ruleKey } from './explain.js';
@@ -202,11 +204,21 @@ export function compilePolicies(input: PolicyInput): CompiledPolicy {
   const admins = [...policies.adminPolicies].sort(adminOrder);
 
   // Identities: every CIDR the policies name becomes an ipcache prefix.
+  // (The loader validates; a model built by hand gets the same clear refusal here, naming the field.)
   const cidrs: string[] = [];
-  for (const np of nps) for (const r of [...np.ingress, ...np.egress]) for (const p of r.peers) {
-    if (p.kind === 'ipBlock') cidrs.push(p.cidr, ...p.except);
-  }
-  for (const ap of admins) for (const r of [...ap.ingress, ...ap.egress]) for (const p of r.peers) if (p.kind === 'networks') cidrs.push(...p.cidrs);
+  const addCidr = (c: string, where: string, src: SourceRef | undefined) => {
+    if (!parseCidr(c)) throw new Error(`${src ? `${formatSource(src)}: ` : ''}${where}: ${JSON.stringify(c)} is not an IPv4 CIDR`);
+    cidrs.push(c);
+  };
+  for (const np of nps) for (const dir of ['ingress', 'egress'] as const) np[dir].forEach((r, i) => r.peers.forEach((p, j) => {
+    if (p.kind !== 'ipBlock') return;
+    const where = `NetworkPolicy ${np.namespace}/${np.name}: spec.${dir}[${i}].${dir === 'ingress' ? 'from' : 'to'}[${j}].ipBlock`;
+    addCidr(p.cidr, `${where}.cidr`, np.source);
+    p.except.forEach((e, k) => addCidr(e, `${where}.except[${k}]`, np.source));
+  }));
+  for (const ap of admins) for (const dir of ['ingress', 'egress'] as const) ap[dir].forEach((r, i) => r.peers.forEach((p, j) => {
+    if (p.kind === 'networks') p.cidrs.forEach((c, k) => addCidr(c, `${ap.kind} ${ap.name}: spec.${dir}[${i}].${dir === 'ingress' ? 'from' : 'to'}[${j}].networks[${k}]`, ap.source));
+  }));
   const idPlan: IdentityPlan = allocateIdentities(cluster, input.infra, cidrs, input.identity);
   const universe = [...idPlan.identities];
 

@@ -153,6 +153,12 @@ describe.each(KINDS)('%s backend', (kind) => {
     expect(batch.get(0)).toMatchObject({ verdict: VERDICT.FORWARDED, policyRule: 7 });
   });
 
+  it('refuses a bad CIDR in a policy built by hand, naming the policy and the field', async () => {
+    const bad = np('prod', 'oops', { ingress: [rule([ipBlock('10.0.0.0/8', ['10.1.0.0/33'])])] });
+    await expect(setup(kind, cluster(policies([bad])))).rejects.toThrow(
+      'NetworkPolicy prod/oops: spec.ingress[0].from[0].ipBlock.except[0]: "10.1.0.0/33" is not an IPv4 CIDR');
+  });
+
   it('hostNetwork pods are their node: policies selecting them change nothing (hostNetworkExempt)', async () => {
     const m = cluster(policies([np('prod', 'deny-all', { podSelector: sel(), policyTypes: ['Ingress', 'Egress'] })]));
     m.pods.push({ ...pod('prod', 'agent', { app: 'agent' }, '192.168.0.1', 'n1'), hostNetwork: true });
