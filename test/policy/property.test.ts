@@ -96,10 +96,14 @@ const adminArb = (i: number, baseline: boolean) => fc.record({
 
 const podArb = (i: number) => fc.record({
   ns: fc.constantFrom(...NS), labels: labelsArb(LABELS), node: fc.nat(1),
+  done: fc.nat(9).map((x) => x === 0), // a finished pod has given its address back
   ports: fc.subarray([cport('http', 8080), cport('http', 8080, 'UDP'), cport('dns', 53, 'UDP'), cport('dns', 53), cport('metrics', 9001), cport(undefined, 80)], { maxLength: 2 }),
-}).map((p) => pod(p.ns, `p${i}`, p.labels, `10.0.${p.node + 1}.${[5, 9, 12, 130, 140, 20][i]}`, `n${p.node + 1}`,
-  // a pod has each port name once
-  p.ports.filter((c, k) => !c.name || p.ports.findIndex((d) => d.name === c.name) === k)));
+}).map((p) => ({
+  ...pod(p.ns, `p${i}`, p.labels, `10.0.${p.node + 1}.${[5, 9, 12, 130, 140, 20][i]}`, `n${p.node + 1}`,
+    // a pod has each port name once
+    p.ports.filter((c, k) => !c.name || p.ports.findIndex((d) => d.name === c.name) === k)),
+  ...(p.done ? { phase: 'Succeeded' as const } : {}),
+}));
 
 const clusterArb = fc.record({
   nsLabels: fc.tuple(labelsArb(NS_LABELS), labelsArb(NS_LABELS), labelsArb(NS_LABELS)),
@@ -108,7 +112,8 @@ const clusterArb = fc.record({
   anps: fc.integer({ min: 0, max: 2 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => adminArb(i, false)))),
   banp: fc.option(adminArb(0, true), { nil: undefined, freq: 2 }),
   knobs: fc.record({ ipBlockMatchesPods: fc.boolean(), allowEgressToOwnNode: fc.boolean(), allowSelf: fc.boolean() }),
-  conns: fc.array(fc.record({ src: fc.nat(20), dst: fc.nat(20), protocol: protoArb, port: fc.constantFrom(...PORTS) }), { minLength: 8, maxLength: 24 }),
+  conns: fc.array(fc.record({ src: fc.nat(20), dst: fc.nat(20), protocol: fc.oneof({ weight: 9, arbitrary: protoArb }, { weight: 1, arbitrary: fc.constant('ICMP' as const) }),
+    port: fc.constantFrom(...PORTS) }), { minLength: 8, maxLength: 24 }),
 });
 
 function containsCidr(outer: string, inner: string): boolean {
@@ -128,7 +133,8 @@ describe('compiled policy maps agree with the spec evaluator', () => {
       const namespaces = NS.map((n, i) => ns(n, c.nsLabels[i]));
       const m = model(namespaces, NODES, c.pods, policies(c.nps, [...c.anps, ...(c.banp ? [c.banp] : [])]));
       const addrs = [...c.pods.map((p) => p.podIP!), '192.168.0.1', '192.168.0.2', ...EXTERNAL];
-      const conns: Connection[] = c.conns.map((x) => ({ src: addrs[x.src % addrs.length], dst: addrs[x.dst % addrs.length], protocol: x.protocol, port: x.port }));
+      const conns: Connection[] = c.conns.map((x) => ({ src: addrs[x.src % addrs.length], dst: addrs[x.dst % addrs.length], protocol: x.protocol,
+        port: x.protocol === 'ICMP' ? 0 : x.port }));
       for (const kind of KINDS) {
         const h = await PolicyHarness.create(kind, m, c.knobs);
         const got = h.send(conns);
