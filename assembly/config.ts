@@ -10,6 +10,13 @@ export let NAT_PORT_MAX: u32 = 60999;
 export let NAT_PORT_TRIES: u32 = 32;             // candidates tried before NO_MAPPING
 export let POLICY_RECHECK_ESTABLISHED: bool = true; // Cilium re-applies policy to established flows
 export let HASH_SEED: u32 = 0x5eed;
+// A pod's traffic to itself, directly or hairpinned through a Service, skips policy (Cilium:
+// loopback/hairpin flows bypass policy enforcement in bpf_lxc; the upstream e2e suite never
+// expects such traffic to be dropped). Default true.
+export let POLICY_ALLOW_SELF: bool = true;
+// Egress from a pod to its own node's address skips the pod's egress policy. Default false:
+// NetworkPolicy leaves it implementation-defined and Cilium enforces egress to the host.
+export let POLICY_EGRESS_OWN_NODE: bool = false;
 
 export function setLifetimes(tcp: u32, syn: u32, close: u32, nontcp: u32): void {
   CT_LIFETIME_TCP = tcp; CT_LIFETIME_SYN = syn; CT_LIFETIME_CLOSE = close; CT_LIFETIME_NONTCP = nontcp;
@@ -18,4 +25,7 @@ export function setNatPorts(min: u32, max: u32, tries: u32): void {
   NAT_PORT_MIN = min; NAT_PORT_MAX = max; NAT_PORT_TRIES = tries;
 }
 export function setPolicyRecheck(on: bool): void { POLICY_RECHECK_ESTABLISHED = on; }
+export function setPolicyKnobs(allowSelf: bool, egressOwnNode: bool): void {
+  POLICY_ALLOW_SELF = allowSelf; POLICY_EGRESS_OWN_NODE = egressOwnNode;
+}
 export function setHashSeed(seed: u32): void { HASH_SEED = seed; }

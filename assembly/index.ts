@@ -16,7 +16,8 @@ import { countersPtr, COUNTERS } from "./counters";
 import { allocAligned, allocatedBytes } from "./alloc";
 import { PKT_STRIDE } from "./packet";
 
-export { setLifetimes, setNatPorts, setPolicyRecheck, setHashSeed } from "./config";
+export { setLifetimes, setNatPorts, setPolicyRecheck, setPolicyKnobs, setHashSeed } from "./config";
+export { policyUpsert, policyDelete } from "./policy";
 export { prngSeed, prngState } from "./prng";
 export { allocatedBytes } from "./alloc";
 
@@ -128,20 +129,6 @@ export function ipcacheUpsert(addr: u32, plen: u32, identity: u32, endpoint: u32
 }
 export function ipcacheDelete(addr: u32, plen: u32): bool { return lpmDelete(ipcache, addr, plen); }
 
-function policyKey(endpoint: u32, identity: u32, port: u32, proto: u32, dir: u32): usize {
-  const k = scratchKey();
-  store<u32>(k, endpoint); store<u32>(k, identity, 4); store<u16>(k, <u16>port, 8);
-  store<u8>(k, <u8>proto, 10); store<u8>(k, <u8>dir, 11); store<u32>(k, 0, 12);
-  return k;
-}
-export function policyUpsert(endpoint: u32, identity: u32, port: u32, proto: u32, dir: u32, rule: u32, verdict: u32): i32 {
-  if (dir > 1 || verdict < 1 || verdict > 2) return E_INVAL;
-  const v = scratchValue(); store<u32>(v, rule); store<u32>(v, verdict, 4);
-  return hashUpdate(policy, policyKey(endpoint, identity, port, proto, dir), v);
-}
-export function policyDelete(endpoint: u32, identity: u32, port: u32, proto: u32, dir: u32): bool {
-  return hashDelete(policy, policyKey(endpoint, identity, port, proto, dir));
-}
 /** Announce a policy change: established flows are judged again on their next packet. */
 export function policyBump(): u32 {
   let r = (policyRevision + 1) & 0xffffff;

@@ -23,7 +23,7 @@ import { hashHomeSlot } from "./maps/hash";
 import { lruHome4, lruSlotAddr } from "./maps/lru";
 import { allocAligned } from "./alloc";
 import { arrayGet } from "./maps/array";
-import { POLICY_RECHECK_ESTABLISHED } from "./config";
+import { POLICY_RECHECK_ESTABLISHED, POLICY_ALLOW_SELF, POLICY_EGRESS_OWN_NODE } from "./config";
 import { count, C_VERDICT, C_DROP, C_PACKETS, C_BYTES } from "./counters";
 
 // Result of flowPolicy(): 0 allowed, else a drop reason; the deciding rule in policyRule.
@@ -31,18 +31,24 @@ let policyRule: u32 = 0;
 
 /**
  * Policy of a connection from `saddr` (leaving as `natSaddr`) to `daddr:dport`
- * (after DNAT): the client's egress, then the destination's ingress, which
- * sees the post-SNAT source. Traffic from the destination's own node is
- * always allowed in (Kubernetes requires it for kubelet probes).
+ * (after DNAT): the client's egress against the destination's identity, then
+ * the destination's ingress against the post-SNAT source (Kubernetes: service
+ * traffic is judged against the backend pod). Exemptions, before any lookup:
+ * a pod's traffic to itself (directly or hairpinned through a Service) when
+ * POLICY_ALLOW_SELF; egress to the client's own node when POLICY_EGRESS_OWN_NODE;
+ * ingress from the destination's own node, always (NetworkPolicy: "traffic to
+ * and from the node where a Pod is running is always allowed", for kubelet probes).
  */
 function flowPolicy(saddr: u32, natSaddr: u32, daddr: u32, dport: u16, proto: u8): u8 {
   policyRule = 0;
+  if (saddr == daddr && POLICY_ALLOW_SELF) return 0;
   ipcacheResolve(saddr);
-  const srcEndpoint = infoEndpoint; const srcFlags = infoFlags;
+  const srcEndpoint = infoEndpoint; const srcFlags = infoFlags; const srcNode = infoNode;
   ipcacheResolve(daddr);
   const dstIdentity = infoIdentity; const dstEndpoint = infoEndpoint;
   const dstNode = infoNode; const dstFlags = infoFlags;
-  if ((srcFlags & IPC_ENFORCE_EGRESS) != 0) {
+  if ((srcFlags & IPC_ENFORCE_EGRESS) != 0
+    && !(POLICY_EGRESS_OWN_NODE && (dstFlags & IPC_HOST) != 0 && dstNode == srcNode)) {
     const r = policyCheck(srcEndpoint, dstIdentity, DIR_EGRESS, proto, dport);
     policyRule = checkRule;
     if (r != CHECK_ALLOWED) return r == CHECK_DENY ? P.DROP_POLICY_DENY : P.DROP_POLICY_DENIED;

@@ -1,21 +1,43 @@
 // Identities and policy verdicts, as Cilium's ipcache + per-endpoint policy map.
 //
-// ipcache value (12 bytes):  +0 identity u32 | +4 endpoint u32 (0: not a local endpoint)
+// ipcache value (12 bytes):  +0 identity u32 | +4 policy subject u32 (0: no policy, not a local endpoint)
 //                            +8 node u16     | +10 flags u16 (IPC_*)
-// An address no prefix covers is the reserved identity WORLD, with no endpoint.
+// An address no prefix covers is the reserved identity WORLD, with no subject.
+// Pods that share an identity and named ports share one subject (one compiled
+// policy); the host compiler (src/policy/compile.ts) writes the entries.
 //
-// policy key (16 bytes):  +0 endpoint u32 | +4 peer identity u32 (0: any) | +8 port u16 (0: any)
-//                         +10 proto u8 (0: any) | +11 direction u8 | +12 zero u32
-// policy value (8 bytes): +0 rule id u32 | +4 verdict u8 (POLICY_ALLOW / POLICY_DENY)
+// policy key (16 bytes):
+//   +0  subject u32
+//   +4  peer identity u32      (0: any identity)
+//   +8  port u16               (first port of an aligned block of 2^(16-plen) ports; 0 when plen = 0)
+//   +10 proto u8               (0: any protocol; then port = 0 and plen = 0)
+//   +11 direction u8           (DIR_INGRESS / DIR_EGRESS)
+//   +12 port prefix length u8  (0..16: the block's high `plen` bits are fixed)
+//   +13 zero (3 bytes)
+// policy value (8 bytes): +0 rule id u32 | +4 verdict u8 (POLICY_ALLOW / POLICY_DENY / POLICY_DENIED)
 //
-// An endpoint that no policy isolates in a direction (no IPC_ENFORCE_* flag)
-// allows everything in it. An isolated one allows what an ALLOW entry matches
-// unless a DENY entry matches too (deny wins, as in Cilium). Six probes cover
-// every wildcard combination, so the cost does not grow with the number of policies.
+// The tiers (AdminNetworkPolicy, NetworkPolicy, Baseline) are resolved by the
+// compiler: every entry carries the final verdict of the points it covers, and
+// the most specific entry decides. Lookup order for (subject, dir, peer, proto, port):
+//   1. peer identity: proto + port block, for each block length in use (longest first); then any protocol
+//   2. any identity:  the same
+//   3. nothing: POLICY_DENIED (the compiler always writes a catch-all (any, any) entry for an enforced
+//      subject, its default verdict for the direction; this is only a safety net)
+// Which block lengths are in use is kept per (subject, direction, layer) in a second map, maintained
+// on every insert and delete, so a lookup probes only lengths that exist there: a subject whose
+// rules name single ports costs about 4 probes per direction, and never more than 2 x 18, whatever
+// the number of policies (the lpm.ts bitmap idea, per subject).
+//
+// policyLengths key (8 bytes): +0 subject u32 | +4 direction u32
+// policyLengths value (80 bytes): +0 bitmap, peer layer u32 | +4 bitmap, any layer u32
+//   (bit L < 17: an entry with a /L port block; bit 17: an any-protocol entry)
+//   +8 count per bit, peer layer 18 x u16 | +44 the same, any layer
+// An endpoint without IPC_ENFORCE_<dir> allows everything in that direction, with no lookup.
 
-import { ipcache, policy } from "./tables";
+import { ipcache, policy, policyLengths } from "./tables";
 import { lpmLookup } from "./maps/lpm";
-import { hashLookup } from "./maps/hash";
+import { hashLookup, hashUpdate, hashDelete, hashCount, hashMaxEntries } from "./maps/hash";
+import { MAP_OK, MAP_E2BIG } from "./maps/common";
 import { allocAligned } from "./alloc";
 import { count, C_POLICY_LOOKUPS } from "./counters";
 import { NODE_NONE } from "./packet";
@@ -25,7 +47,8 @@ export const IDENTITY_WORLD: u32 = 2;  // reserved:world
 export const IPC_POD: u16 = 1; export const IPC_HOST: u16 = 2;
 export const IPC_ENFORCE_INGRESS: u16 = 4; export const IPC_ENFORCE_EGRESS: u16 = 8;
 export const DIR_INGRESS: u8 = 0; export const DIR_EGRESS: u8 = 1;
-export const POLICY_ALLOW: u8 = 1; export const POLICY_DENY: u8 = 2;
+/** Entry verdicts: allowed by a rule; denied by a rule (DROP_POLICY_DENY); isolated and no rule allows (DROP_POLICY_DENIED). */
+export const POLICY_ALLOW: u8 = 1; export const POLICY_DENY: u8 = 2; export const POLICY_DENIED: u8 = 3;
 
 // Results of the last check (a verdict plus the rule that decided it).
 export const CHECK_ALLOWED: i32 = 0;
@@ -34,6 +57,10 @@ export const CHECK_DENY: i32 = 2;     // a deny rule matched
 export let checkRule: u32 = 0;
 
 let keyBuf: usize = 0;
+let lenKeyBuf: usize = 0;
+let lenValueBuf: usize = 0;
+const ANY_PROTO_BIT: u32 = 17;
+export const LENGTHS_VALUE_SIZE: u32 = 80;
 
 /** Endpoint info of an address, unpacked (a struct would allocate; these are plain globals). */
 export let infoIdentity: u32 = 0; export let infoEndpoint: u32 = 0;
@@ -49,31 +76,114 @@ export function ipcacheResolve(addr: u32): void {
   }
 }
 
+function keyBuffer(): usize {
+  if (keyBuf == 0) {
+    keyBuf = allocAligned(16, 16);
+    lenKeyBuf = allocAligned(8, 8);
+    lenValueBuf = allocAligned(LENGTHS_VALUE_SIZE, 16);
+  }
+  return keyBuf;
+}
+
 // @ts-ignore: decorator
-@inline function probe(ep: u32, identity: u32, port: u16, proto: u8, dir: u8): usize {
-  const k = keyBuf; // whole-word stores (see ctWriteKey)
-  store<u64>(k, <u64>ep | (<u64>identity << 32));
-  store<u64>(k, <u64>port | (<u64>proto << 16) | (<u64>dir << 24), 8);
+@inline function writeKey(k: usize, subject: u32, identity: u32, port: u32, proto: u32, dir: u32, plen: u32): void {
+  // whole-word stores (see ctWriteKey)
+  store<u64>(k, <u64>subject | (<u64>identity << 32));
+  store<u64>(k, <u64>port | (<u64>proto << 16) | (<u64>dir << 24) | (<u64>plen << 32), 8);
+}
+
+// @ts-ignore: decorator
+@inline function portMask(plen: u32): u32 { return (0xffff << (16 - plen)) & 0xffff; }
+
+/** The first entry matching in one identity layer (`lengths`: its bitmap), or 0. */
+// @ts-ignore: decorator
+@inline function probeLayer(k: usize, subject: u32, identity: u32, dir: u8, proto: u8, port: u16, lengths: u32): usize {
+  let blocks = lengths & ~(<u32>1 << ANY_PROTO_BIT);
+  while (blocks != 0) {
+    const plen = <u32>(31 - clz<u32>(blocks));
+    writeKey(k, subject, identity, <u32>port & portMask(plen), <u32>proto, <u32>dir, plen);
+    const v = hashLookup(policy, k);
+    if (v != 0) return v;
+    blocks &= ~(<u32>1 << plen);
+  }
+  if ((lengths & (<u32>1 << ANY_PROTO_BIT)) == 0) return 0;
+  writeKey(k, subject, identity, 0, 0, <u32>dir, 0);
   return hashLookup(policy, k);
 }
 
+// @ts-ignore: decorator
+@inline function lengthsOf(subject: u32, dir: u32): usize {
+  store<u64>(lenKeyBuf, <u64>subject | (<u64>dir << 32));
+  return hashLookup(policyLengths, lenKeyBuf);
+}
+
 /**
- * Verdict of endpoint `ep` (isolated in `dir`) for traffic with `peer` on proto/port.
- * Probe order (most specific first): identity+port, identity+proto, identity,
- * any+port, any+proto, any. The first ALLOW names the rule, unless some DENY matches.
+ * Verdict of subject `subject` (enforced in `dir`) for traffic with `peer` on proto/port:
+ * the most specific entry (peer before any identity; protocol and longer port block first).
  */
-export function policyCheck(ep: u32, peer: u32, dir: u8, proto: u8, port: u16): i32 {
-  if (keyBuf == 0) keyBuf = allocAligned(16, 16);
+export function policyCheck(subject: u32, peer: u32, dir: u8, proto: u8, port: u16): i32 {
+  const k = keyBuffer();
   count(C_POLICY_LOOKUPS);
-  let allowRule: u32 = 0; let allowed = false;
-  for (let i = 0; i < 6; i++) {
-    const id = i < 3 ? peer : 0;
-    const j = i % 3;
-    const v = probe(ep, id, j == 0 ? port : 0, j == 2 ? 0 : proto, dir);
-    if (v == 0) continue;
-    if (load<u8>(v, 4) == POLICY_DENY) { checkRule = load<u32>(v); return CHECK_DENY; }
-    if (!allowed) { allowed = true; allowRule = load<u32>(v); }
+  const lens = lengthsOf(subject, <u32>dir);
+  let v: usize = 0;
+  if (lens != 0) {
+    if (peer != 0) v = probeLayer(k, subject, peer, dir, proto, port, load<u32>(lens));
+    if (v == 0) v = probeLayer(k, subject, 0, dir, proto, port, load<u32>(lens, 4));
   }
-  checkRule = allowRule;
-  return allowed ? CHECK_ALLOWED : CHECK_DENIED;
+  if (v == 0) { checkRule = 0; return CHECK_DENIED; }
+  checkRule = load<u32>(v);
+  const verdict = load<u8>(v, 4);
+  return verdict == POLICY_ALLOW ? CHECK_ALLOWED : verdict == POLICY_DENY ? CHECK_DENY : CHECK_DENIED;
+}
+
+// ---- control plane (host calls, never per packet) -------------------------
+
+const E_INVAL: i32 = -22;
+
+/** Count an entry in or out of its (subject, dir) bitmaps. False when the lengths map is full. */
+function countLength(subject: u32, dir: u32, identity: u32, proto: u32, plen: u32, delta: i32): bool {
+  const bit = proto == 0 ? ANY_PROTO_BIT : plen;
+  const layer: usize = identity != 0 ? 0 : 1;
+  let v = lengthsOf(subject, dir);
+  if (v == 0) {
+    if (delta < 0) return true;
+    memory.fill(lenValueBuf, 0, LENGTHS_VALUE_SIZE);
+    if (hashUpdate(policyLengths, lenKeyBuf, lenValueBuf) != MAP_OK) return false;
+    v = lengthsOf(subject, dir);
+  }
+  const c = v + 8 + layer * 36 + (<usize>bit << 1);
+  if (delta > 0 && load<u16>(c) == 0xffff) return false; // 65535 entries of one block length in one layer
+  const n = <u32>(<i32>load<u16>(c) + delta);
+  store<u16>(c, <u16>n);
+  const b = v + (layer << 2);
+  if (n == 0) store<u32>(b, load<u32>(b) & ~(<u32>1 << bit)); else store<u32>(b, load<u32>(b) | (<u32>1 << bit));
+  if (load<u64>(v) == 0) hashDelete(policyLengths, lenKeyBuf); // no entry left for (subject, dir)
+  return true;
+}
+
+/** Insert or overwrite an entry. MAP_OK, E2BIG (full) or EINVAL (bad fields: the host checks them first). */
+export function policyUpsert(subject: u32, identity: u32, port: u32, proto: u32, dir: u32, plen: u32, rule: u32, verdict: u32): i32 {
+  if (dir > 1 || verdict < 1 || verdict > 3 || plen > 16 || proto > 255 || port > 0xffff) return E_INVAL;
+  if ((port & ~portMask(plen)) != 0 || (proto == 0 && (port != 0 || plen != 0))) return E_INVAL;
+  const k = keyBuffer();
+  writeKey(k, subject, identity, port, proto, dir, plen);
+  const existed = hashLookup(policy, k) != 0;
+  if (!existed && hashCount(policy) >= hashMaxEntries(policy)) return MAP_E2BIG;
+  if (!existed && !countLength(subject, dir, identity, proto, plen, 1)) return MAP_E2BIG;
+  const val = valueBuffer();
+  store<u32>(val, rule); store<u32>(val, verdict, 4);
+  writeKey(k, subject, identity, port, proto, dir, plen);
+  return hashUpdate(policy, k, val);
+}
+
+let valueBuf: usize = 0;
+function valueBuffer(): usize { if (valueBuf == 0) valueBuf = allocAligned(8, 8); return valueBuf; }
+
+export function policyDelete(subject: u32, identity: u32, port: u32, proto: u32, dir: u32, plen: u32): bool {
+  if (plen > 16 || dir > 1) return false;
+  const k = keyBuffer();
+  writeKey(k, subject, identity, port, proto, dir, plen);
+  if (!hashDelete(policy, k)) return false;
+  countLength(subject, dir, identity, proto, plen, -1);
+  return true;
 }

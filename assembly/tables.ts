@@ -11,7 +11,8 @@
 //   maglevCells  array     u16 slot index per Maglev cell; a service owns a run of M cells
 //   affinity     LRU hash  (client, service)(8) -> (backend, last used)(8)
 //   ipcache      LPM       CIDR -> (identity, endpoint, node, flags) (policy.ts)
-//   policy       hash      (endpoint, identity, port, proto, dir)(16) -> (rule, verdict)(8)
+//   policy       hash      (subject, identity, port block, proto, dir)(16) -> (rule, verdict)(8) (policy.ts)
+//   policyLengths hash     (subject, dir)(8) -> port block lengths in use (80) (policy.ts)
 //   nodes        array     node id -> (address, flags)
 
 import { hashCreate } from "./maps/hash";
@@ -39,6 +40,7 @@ export let affinity: usize = 0;
 export let ipcache: usize = 0;
 export let sourceRanges: usize = 0;
 export let policy: usize = 0;
+export let policyLengths: usize = 0;
 export let nodes: usize = 0;
 /** Bumped by the host on every policy change; flows remember the revision their verdict was made under. */
 export let policyRevision: u32 = 1;
@@ -65,5 +67,6 @@ export function tablesInit(
   policy = hashCreate(16, 8, maxPolicy); if (policy == 0) return 10;
   nodes = arrayCreate(NODE_SIZE, maxNodes); if (nodes == 0) return 11;
   sourceRanges = lpmCreate(4, maxFrontends); if (sourceRanges == 0) return 12;
+  policyLengths = hashCreate(8, 80, maxPolicy); if (policyLengths == 0) return 13;
   return 0;
 }

@@ -25,7 +25,8 @@ export const SVC_FLAG = { MASQ_EXTERNAL: 1, MASQ_ALWAYS: 2, SOURCE_RANGES: 4, DR
 export const SCOPE = { any: 0, external: 1, internal: 2 } as const;
 export const IPC_FLAG = { POD: 1, HOST: 2, ENFORCE_INGRESS: 4, ENFORCE_EGRESS: 8 } as const;
 export const DIR = { INGRESS: 0, EGRESS: 1 } as const;
-export const POLICY_VERDICT = { ALLOW: 1, DENY: 2 } as const;
+/** Policy entry verdicts: allowed by a rule; denied by a rule (POLICY_DENY); isolated, no rule allows (POLICY_DENIED). */
+export const POLICY_VERDICT = { ALLOW: 1, DENY: 2, DENIED: 3 } as const;
 export const IDENTITY = { HOST: 1, WORLD: 2 } as const;
 
 export interface Limits {
@@ -50,6 +51,13 @@ export interface Options extends Partial<Limits> {
   natPorts?: Partial<{ min: number; max: number; tries: number }>;
   /** Re-apply policy to established flows after a policy change (Cilium: yes; default true). */
   policyRecheckEstablished?: boolean;
+  /**
+   * A pod's traffic to itself, directly or hairpinned through a Service, skips policy (default
+   * true: Cilium bypasses policy for hairpin/loopback flows; no upstream e2e test expects a drop).
+   */
+  policyAllowSelf?: boolean;
+  /** Egress from a pod to its own node's address skips egress policy (default false: Cilium enforces it). */
+  policyEgressToOwnNode?: boolean;
   /** Dataplane design (default 'ebpf'). */
   design?: Design;
 }
@@ -59,6 +67,8 @@ export interface ResolvedOptions {
   lifetimesMs: { tcp: number; syn: number; close: number; nonTcp: number };
   natPorts: { min: number; max: number; tries: number };
   policyRecheckEstablished: boolean;
+  policyAllowSelf: boolean;
+  policyEgressToOwnNode: boolean;
 }
 
 export interface Backend { addr: number; port: number; node: number; weight?: number; valid?: boolean }
@@ -79,7 +89,14 @@ export interface Frontend {
   scope?: keyof typeof SCOPE; node?: number;
 }
 export interface EndpointInfo { identity: number; endpoint: number; node: number; flags: number }
-export interface PolicyKey { endpoint: number; identity: number; port: number; proto: number; dir: number }
+/**
+ * A policy map key (assembly/policy.ts draws the layout). `endpoint` is the policy subject id
+ * (the ipcache `endpoint` field of the pods it covers); `identity` 0 is any peer; `proto` 0 is
+ * any protocol (then port and portPrefix are 0). The entry covers the aligned block of ports
+ * whose high `portPrefix` bits equal `port`'s; default: 16 (one port) when `port` is set, else 0
+ * (every port).
+ */
+export interface PolicyKey { endpoint: number; identity: number; port: number; proto: number; dir: number; portPrefix?: number }
 export interface PolicyValue { rule: number; verdict: number }
 
 export interface FlowInfo {
@@ -167,8 +184,15 @@ export function resolveOptions(o: Options = {}): ResolvedOptions {
     limits, seed, hashSeed, natPorts: ports, design,
     lifetimesMs: { tcp: sec('tcp', lt.tcp, 21600), syn: sec('syn', lt.syn, 60), close: sec('close', lt.close, 10), nonTcp: sec('nonTcp', lt.nonTcp, 60) },
     policyRecheckEstablished: o.policyRecheckEstablished ?? true,
+    policyAllowSelf: o.policyAllowSelf ?? true,
+    policyEgressToOwnNode: o.policyEgressToOwnNode ?? false,
   };
 }
+
+/** Port prefix length of a policy key (default: one port when a port is given, else every port). */
+export function portPrefixOf(k: PolicyKey): number { return k.portPrefix ?? (k.port === 0 ? 0 : 16); }
+/** Mask of the fixed bits of a /plen port block. */
+export function portBlockMask(plen: number): number { return (0xffff << (16 - plen)) & 0xffff; }
 
 /** Input checks shared by both backends: same refusals, same words, nothing written first. */
 export const check = {
@@ -214,10 +238,13 @@ export const check = {
     need(u32(info.identity) && u32(info.endpoint) && u16(info.node) && u16(info.flags), `ipcache entry for ${addr}/${plen}: fields out of range`);
   },
   policy(k: PolicyKey, v?: PolicyValue): void {
-    need(u32(k.endpoint) && u32(k.identity) && u16(k.port) && Number.isInteger(k.proto) && k.proto >= 0 && k.proto <= 255,
-      `policy key ${JSON.stringify(k)}: fields out of range`);
+    const plen = portPrefixOf(k);
+    need(u32(k.endpoint) && u32(k.identity) && u16(k.port) && Number.isInteger(k.proto) && k.proto >= 0 && k.proto <= 255
+      && Number.isInteger(plen) && plen >= 0 && plen <= 16, `policy key ${JSON.stringify(k)}: fields out of range`);
     need(k.dir === DIR.INGRESS || k.dir === DIR.EGRESS, `policy key: direction ${k.dir} is not 0 (ingress) or 1 (egress)`);
-    if (v) need(u32(v.rule) && (v.verdict === POLICY_VERDICT.ALLOW || v.verdict === POLICY_VERDICT.DENY), `policy value ${JSON.stringify(v)}: bad rule or verdict`);
+    need(k.proto !== 0 || (k.port === 0 && plen === 0), `policy key ${JSON.stringify(k)}: any protocol (0) takes no port`);
+    need((k.port & ~portBlockMask(plen) & 0xffff) === 0, `policy key ${JSON.stringify(k)}: port ${k.port} has bits below its /${plen} block`);
+    if (v) need(u32(v.rule) && (v.verdict === POLICY_VERDICT.ALLOW || v.verdict === POLICY_VERDICT.DENY || v.verdict === POLICY_VERDICT.DENIED), `policy value ${JSON.stringify(v)}: bad rule or verdict`);
   },
   time(nowMs: number): void {
     need(u32(nowMs), `virtual time ${nowMs} ms is not in 0..4294967295 (about 49.7 days)`);

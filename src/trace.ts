@@ -26,7 +26,7 @@ import { Dataplane, Options } from './dataplane.js';
 import { createDataplane } from './node.js';
 import { formatIPv4, parseIPv4 } from './common/ip.js';
 import {
-  PacketBatch, NONE, NAT, PROTO, VERDICT, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags,
+  PacketBatch, NONE, NAT, PROTO, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags,
 } from './packet.js';
 import { ClusterModel } from './k8s/model.js';
 import { EXCLUSION_TEXT } from './k8s/endpoints.js';
@@ -34,6 +34,7 @@ import { CompileOptions, CompiledCluster, compileCluster, limitsForModel } from 
 import { LoadOptions, ManifestFile, loadManifests } from './k8s/load.js';
 import { ApplyReport, ClusterRuntime, ObjectRef } from './k8s/runtime.js';
 import { readManifestFiles } from './k8s/files.js';
+import { formatRuleInfo } from './policy/explain.js';
 import { resolve as resolvePath } from 'node:path';
 
 export interface TraceFrontend {
@@ -75,6 +76,13 @@ export interface TraceRecord {
   delivered_node: string | null;
   cross_node: boolean;
   rule: string | null;
+  /**
+   * The policy decision on a connection's first packet (or on a packet judged again after a policy
+   * change), from the compiled rule table: "allowed by NetworkPolicy ns/name ingress[0]", "denied by
+   * AdminNetworkPolicy name egress rule "x"", or "dropped: ingress isolated by NetworkPolicy ns/name;
+   * no rule matched". null when the cluster has no policies or nothing was judged.
+   */
+  policy: string | null;
   excluded: TraceExcluded[];
 }
 
@@ -284,6 +292,7 @@ export class Tracer {
       delivered_node: delivered,
       cross_node: delivered !== null && delivered !== nodeName,
       rule: entry?.rule ?? null,
+      policy: policyText(cc, r.policyRule, r.dropReason, r.ctState),
       excluded: (port?.eligible.excluded ?? []).map((x) => {
         const e = x.endpoint;
         const ep = 'port' in e ? `${e.address}:${e.port}` : e.address ?? null;
@@ -292,6 +301,17 @@ export class Tracer {
       }),
     };
   }
+}
+
+/** The policy field of a record (see TraceRecord.policy). */
+function policyText(cc: CompiledCluster, rule: number, dropReason: number, ctState: number): string | null {
+  const compiled = cc.plan.policy;
+  if (!compiled) return null;
+  const info = rule !== 0 ? compiled.rules.get(rule) : undefined;
+  if (info) return formatRuleInfo(info);
+  if (dropReason === DROP.POLICY_DENIED || dropReason === DROP.POLICY_DENY) return 'dropped by policy';
+  if (ctState === CT_STATE.NEW) return 'allowed: no policy isolates it, or it is exempt (own node, self)';
+  return null;
 }
 
 export interface TraceSetup {

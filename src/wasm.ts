@@ -7,7 +7,7 @@
 
 import {
   Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
-  FlowInfo, Counters, DataplaneError, resolveOptions, check, decodeCounters, ALGO, SCOPE,
+  FlowInfo, Counters, DataplaneError, resolveOptions, check, decodeCounters, ALGO, SCOPE, portPrefixOf,
 } from './dataplane.js';
 import { PacketBatch, COUNTER } from './packet.js';
 import { RegionAllocator } from './common/regions.js';
@@ -20,6 +20,7 @@ export interface CoreExports {
   setLifetimes(tcp: number, syn: number, close: number, nontcp: number): void;
   setNatPorts(min: number, max: number, tries: number): void;
   setPolicyRecheck(on: number): void;
+  setPolicyKnobs(allowSelf: number, egressOwnNode: number): void;
   setHashSeed(seed: number): void;
   prngSeed(seed: number): void;
   process(batch: number, n: number, now: number): number;
@@ -39,8 +40,8 @@ export interface CoreExports {
   maglevBase(): number;
   ipcacheUpsert(addr: number, plen: number, identity: number, endpoint: number, node: number, flags: number): number;
   ipcacheDelete(addr: number, plen: number): number;
-  policyUpsert(endpoint: number, identity: number, port: number, proto: number, dir: number, rule: number, verdict: number): number;
-  policyDelete(endpoint: number, identity: number, port: number, proto: number, dir: number): number;
+  policyUpsert(subject: number, identity: number, port: number, proto: number, dir: number, plen: number, rule: number, verdict: number): number;
+  policyDelete(subject: number, identity: number, port: number, proto: number, dir: number, plen: number): number;
   policyBump(): number;
   countersBase(): number;
   ctCount(): number;
@@ -50,7 +51,7 @@ export interface CoreExports {
 }
 
 const MAP_NAMES = ['', 'ctFlows', 'ctReplies', 'frontends', 'services', 'backendSlots', 'backends',
-  'maglevCells', 'affinity', 'ipcache', 'policy', 'nodes', 'sourceRanges'];
+  'maglevCells', 'affinity', 'ipcache', 'policy', 'nodes', 'sourceRanges', 'policyLengths'];
 
 export async function instantiateCore(source: WebAssembly.Module | BufferSource): Promise<CoreExports> {
   const instance = source instanceof WebAssembly.Module
@@ -85,6 +86,7 @@ export class WasmDataplane implements Dataplane {
     core.setLifetimes(o.lifetimesMs.tcp, o.lifetimesMs.syn, o.lifetimesMs.close, o.lifetimesMs.nonTcp);
     core.setNatPorts(o.natPorts.min, o.natPorts.max, o.natPorts.tries);
     core.setPolicyRecheck(o.policyRecheckEstablished ? 1 : 0);
+    core.setPolicyKnobs(o.policyAllowSelf ? 1 : 0, o.policyEgressToOwnNode ? 1 : 0);
     core.setHashSeed(o.hashSeed);
     core.prngSeed(o.seed);
     return new WasmDataplane(core, o);
@@ -156,12 +158,12 @@ export class WasmDataplane implements Dataplane {
 
   upsertPolicy(k: PolicyKey, v: PolicyValue): void {
     check.policy(k, v);
-    const rc = this.core.policyUpsert(k.endpoint, k.identity, k.port, k.proto, k.dir, v.rule, v.verdict);
+    const rc = this.core.policyUpsert(k.endpoint, k.identity, k.port, k.proto, k.dir, portPrefixOf(k), v.rule, v.verdict);
     if (rc !== 0) throw new DataplaneError(`policy: table full (${this.options.limits.maxPolicy} entries); raise the limit`);
   }
   deletePolicy(k: PolicyKey): boolean {
     check.policy(k);
-    return this.core.policyDelete(k.endpoint, k.identity, k.port, k.proto, k.dir) !== 0;
+    return this.core.policyDelete(k.endpoint, k.identity, k.port, k.proto, k.dir, portPrefixOf(k)) !== 0;
   }
   policyChanged(): void { this.core.policyBump(); }
 

@@ -359,7 +359,7 @@ describe.each(kinds)('%s backend', (kind) => {
       expect(h.one(0, tcp(CLIENT2, VIP_MASQ, 1000, 80)).dropReason).toBe(DROP.POLICY_DENIED);
     });
 
-    it('a deny rule wins over an allow', async () => {
+    it('the most specific entry decides: a deny for one peer over an allow for any', async () => {
       const h = await cluster(kind);
       enforceIngress(h, POD_B, 11, 1);
       h.dp.upsertPolicy({ endpoint: 11, identity: 0, port: 0, proto: 0, dir: DIR.INGRESS }, { rule: 1, verdict: POLICY_VERDICT.ALLOW });

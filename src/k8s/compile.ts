@@ -26,6 +26,8 @@ import { formatIPv4, parseCidr, parseIPv4, prefixMask } from '../common/ip.js';
 import { PROTO } from '../packet.js';
 import { ClusterModel, Node, Protocol, Service, ServicePort, slicesForService } from './model.js';
 import { EligibleEndpoints, ProxyEndpoint, eligibleEndpoints } from './endpoints.js';
+import { CompiledPolicy, PolicyIds, compilePolicies, programPolicy } from '../policy/compile.js';
+import { DEFAULT_POLICY_KNOBS, PolicyKnobs } from '../policy/model.js';
 
 // ---------------------------------------------------------------- options
 
@@ -61,6 +63,12 @@ export interface CompileOptions {
    * removing an endpoint keeps M and only moves that endpoint's cells).
    */
   maglevTableSize?: number;
+  /**
+   * Policy knobs the compiler needs (src/policy/model.ts; default DEFAULT_POLICY_KNOBS). The
+   * self-traffic and egress-to-own-node knobs are the dataplane's options policyAllowSelf and
+   * policyEgressToOwnNode, since the core applies them.
+   */
+  policyKnobs?: Partial<PolicyKnobs>;
 }
 
 export interface ResolvedCompileOptions {
@@ -69,6 +77,7 @@ export interface ResolvedCompileOptions {
   clusterCIDR: string | null;
   nodePortAddresses: string[] | null;
   maglevTableSize: number | null;
+  policyKnobs: PolicyKnobs;
 }
 
 export function resolveCompileOptions(model: ClusterModel, o: CompileOptions = {}): ResolvedCompileOptions {
@@ -81,7 +90,8 @@ export function resolveCompileOptions(model: ClusterModel, o: CompileOptions = {
   }
   const m = o.maglevTableSize ?? null;
   if (m !== null && !MAGLEV_PRIMES.includes(m)) throw new RangeError(`maglevTableSize: ${m} is not one of ${MAGLEV_PRIMES.join(', ')}`);
-  return { algo, masqueradeAll: o.masqueradeAll ?? false, clusterCIDR, nodePortAddresses: o.nodePortAddresses ?? null, maglevTableSize: m };
+  return { algo, masqueradeAll: o.masqueradeAll ?? false, clusterCIDR, nodePortAddresses: o.nodePortAddresses ?? null, maglevTableSize: m,
+    policyKnobs: { ...DEFAULT_POLICY_KNOBS, ...o.policyKnobs } };
 }
 
 // ---------------------------------------------------------------- plan types
@@ -170,6 +180,8 @@ export interface Plan {
   servicePorts: Map<string, PlannedServicePort>;
   /** UDP service port key -> backend keys of its serving endpoints (conntrack cleanup). */
   udpServing: Map<string, Set<string>>;
+  /** NetworkPolicy and admin policies, compiled (src/policy/compile.ts); absent without model.policies. */
+  policy?: CompiledPolicy;
   warnings: string[];
 }
 
@@ -187,6 +199,7 @@ export class Allocations {
   readonly identities = new Map<string, number>();
   readonly endpointIds = new Map<string, number>();
   readonly maglevM = new Map<string, number>();
+  readonly policyIds = new PolicyIds();
   private nextNode = 0;
   private nextBackend = 0;
   private nextService = 0;
@@ -367,6 +380,12 @@ export function planCluster(model: ClusterModel, opts: ResolvedCompileOptions, a
       }
       ipc(k, { identity, endpoint, node, flags: IPC_FLAG.POD }, `pod ${p.namespace}/${p.name}`);
     }
+  }
+  if (model.policies) {
+    // Policy identities, subjects and enforcement flags replace the ipcache's; policy CIDRs join it.
+    plan.policy = compilePolicies({ cluster: model, policies: model.policies, knobs: opts.policyKnobs, infra: plan.ipcache,
+      identity: (k) => alloc.identity(k), ids: alloc.policyIds });
+    plan.ipcache = plan.policy.ipcache;
   }
 
   const backendOf = (e: ProxyEndpoint, protocol: Protocol): number => {
@@ -569,6 +588,7 @@ export interface ProgramReport {
   services: { set: number; removed: number };
   frontends: { upserted: number; deleted: number };
   sourceRanges: { upserted: number; deleted: number };
+  policy: { upserted: number; deleted: number };
   /** UDP flows removed per backend ("ip:port/UDP") whose endpoint stopped serving. */
   flushed: { backend: string; flows: number }[];
 }
@@ -597,7 +617,7 @@ const toFrontend = (fe: PlannedFrontend, nodeIds: Map<string, number>) => {
 export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, alloc: Allocations): ProgramReport {
   const report: ProgramReport = {
     nodes: 0, ipcache: { upserted: 0, deleted: 0 }, backends: { set: 0 }, services: { set: 0, removed: 0 },
-    frontends: { upserted: 0, deleted: 0 }, sourceRanges: { upserted: 0, deleted: 0 }, flushed: [],
+    frontends: { upserted: 0, deleted: 0 }, sourceRanges: { upserted: 0, deleted: 0 }, policy: { upserted: 0, deleted: 0 }, flushed: [],
   };
   const algo = next.options.algo, prevAlgo = prev?.options.algo ?? algo;
 
@@ -621,6 +641,10 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
   }
   for (const [k, e] of prev?.ipcache ?? []) {
     if (!next.ipcache.has(k)) { dp.deleteIpcache(e.addr, e.plen); report.ipcache.deleted++; }
+  }
+  report.policy = programPolicy(dp, next.policy, prev?.policy);
+  if ((next.policy || prev?.policy) && report.policy.upserted + report.policy.deleted + report.ipcache.upserted + report.ipcache.deleted > 0) {
+    dp.policyChanged(); // established flows are judged again (Options.policyRecheckEstablished)
   }
 
   // Backends (never deleted: a backend id keeps naming its endpoint, for flows still using it).
@@ -781,7 +805,7 @@ export function limitsForModel(model: ClusterModel, flows: number, opts: Compile
     // ClientIP affinity keeps one entry per (client, service entry).
     maxAffinity: Math.max(1024, Math.min(Math.ceil(flows * 1.25), clients * affinity)),
     maxIpcache: room(plan.ipcache.size, 64),
-    maxPolicy: 1024,
+    maxPolicy: room(plan.policy?.entries.size ?? 0, 1024),
     maxNodes: Math.min(0xffff, room(model.nodes.length, 4)),
   };
 }

@@ -138,12 +138,18 @@ export interface PolicyKnobs {
   allowEgressToOwnNode: boolean;
   /** Policies do not apply to hostNetwork pods (default true: they are the node). */
   hostNetworkExempt: boolean;
+  /**
+   * A pod's traffic to itself, directly or hairpinned through a Service, is allowed whatever the
+   * policy (default true: Cilium bypasses policy for hairpin flows; the e2e suite expects no drop).
+   */
+  allowSelf: boolean;
 }
 
 export const DEFAULT_POLICY_KNOBS: PolicyKnobs = {
   ipBlockMatchesPods: true,
   allowEgressToOwnNode: false,
   hostNetworkExempt: true,
+  allowSelf: true,
 };
 
 export function emptyPolicies(): ClusterPolicies {

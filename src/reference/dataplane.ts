@@ -11,7 +11,7 @@
 import {
   Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
   FlowInfo, Counters, DataplaneError, resolveOptions, check, decodeCounters, ALGO, Algorithm, SVC_FLAG, IPC_FLAG,
-  DIR, POLICY_VERDICT, IDENTITY, SCOPE,
+  DIR, POLICY_VERDICT, IDENTITY, SCOPE, portPrefixOf, portBlockMask,
 } from '../dataplane.js';
 import { PacketBatch, PacketRecord, NONE, PROTO, TCP, VERDICT, DROP, CT_STATE, NAT, COUNTER } from '../packet.js';
 import { Prng } from '../common/prng.js';
@@ -158,7 +158,7 @@ export class ReferenceDataplane implements Dataplane {
     return plen >= 0 && plen <= 32 && this.ipcache.delete(`${(addr & prefixMask(plen)) >>> 0}/${plen}`);
   }
 
-  private policyKey(k: PolicyKey): string { return `${k.endpoint},${k.identity},${k.port},${k.proto},${k.dir}`; }
+  private policyKey(k: PolicyKey): string { return `${k.endpoint},${k.identity},${k.port},${k.proto},${k.dir},${portPrefixOf(k)}`; }
   upsertPolicy(k: PolicyKey, v: PolicyValue): void {
     check.policy(k, v);
     const key = this.policyKey(k);
@@ -280,27 +280,38 @@ export class ReferenceDataplane implements Dataplane {
     return { identity: IDENTITY.WORLD, endpoint: 0, node: 0xffff, flags: 0 };
   }
 
-  /** Isolated endpoint's verdict: the most specific ALLOW names the rule, any DENY wins. */
+  /**
+   * Verdict of an enforced subject: the most specific entry decides. Peer identity before any
+   * identity; within each, the protocol's port blocks from one port (/16) to all (/0), then any protocol.
+   */
   private check(endpoint: number, peer: number, dir: number, proto: number, port: number): { ok: boolean; deny: boolean; rule: number } {
     this.bump(COUNTER.POLICY_LOOKUPS);
-    const probes: [number, number, number][] = [
-      [peer, port, proto], [peer, 0, proto], [peer, 0, 0], [0, port, proto], [0, 0, proto], [0, 0, 0],
-    ];
-    let allow: PolicyValue | undefined;
-    for (const [identity, p, pr] of probes) {
-      const v = this.policy.get(this.policyKey({ endpoint, identity, port: p, proto: pr, dir }));
-      if (!v) continue;
-      if (v.verdict === POLICY_VERDICT.DENY) return { ok: false, deny: true, rule: v.rule };
-      allow ??= v;
+    const candidates: PolicyKey[] = [];
+    for (const identity of peer !== 0 ? [peer, 0] : [0]) {
+      for (let plen = 16; plen >= 0; plen--) {
+        candidates.push({ endpoint, identity, dir, proto, port: port & portBlockMask(plen), portPrefix: plen });
+      }
+      candidates.push({ endpoint, identity, dir, proto: 0, port: 0, portPrefix: 0 });
     }
-    return allow ? { ok: true, deny: false, rule: allow.rule } : { ok: false, deny: false, rule: 0 };
+    for (const k of candidates) {
+      const v = this.policy.get(this.policyKey(k));
+      if (!v) continue;
+      return { ok: v.verdict === POLICY_VERDICT.ALLOW, deny: v.verdict === POLICY_VERDICT.DENY, rule: v.rule };
+    }
+    return { ok: false, deny: false, rule: 0 };
   }
 
-  /** Client egress, then destination ingress seeing the post-SNAT source. Returns [drop reason or 0, rule]. */
+  /**
+   * Client egress, then destination ingress seeing the post-SNAT source. Returns [drop reason or 0, rule].
+   * A pod's traffic to itself skips policy (policyAllowSelf); egress to the client's own node skips egress
+   * policy (policyEgressToOwnNode); the destination's own node always gets in.
+   */
   private flowPolicy(saddr: number, natSaddr: number, daddr: number, dport: number, proto: number): [number, number] {
+    if (saddr === daddr && this.options.policyAllowSelf) return [0, 0];
     const src = this.resolve(saddr), dst = this.resolve(daddr);
     let rule = 0;
-    if (src.flags & IPC_FLAG.ENFORCE_EGRESS) {
+    const ownNode = this.options.policyEgressToOwnNode && (dst.flags & IPC_FLAG.HOST) !== 0 && dst.node === src.node;
+    if (src.flags & IPC_FLAG.ENFORCE_EGRESS && !ownNode) {
       const r = this.check(src.endpoint, dst.identity, DIR.EGRESS, proto, dport);
       rule = r.rule;
       if (!r.ok) return [r.deny ? DROP.POLICY_DENY : DROP.POLICY_DENIED, rule];
