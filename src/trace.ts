@@ -35,6 +35,7 @@ import { LoadOptions, ManifestFile, loadManifests } from './k8s/load.js';
 import { ApplyReport, ClusterRuntime, ObjectRef } from './k8s/runtime.js';
 import { readManifestFiles } from './k8s/files.js';
 import { formatRuleInfo } from './policy/explain.js';
+import type { Connection } from './policy/spec.js';
 import { resolve as resolvePath } from 'node:path';
 
 export interface TraceFrontend {
@@ -292,7 +293,9 @@ export class Tracer {
       delivered_node: delivered,
       cross_node: delivered !== null && delivered !== nodeName,
       rule: entry?.rule ?? null,
-      policy: policyText(cc, r.policyRule, r.dropReason, r.ctState),
+      policy: policyText(cc, r.policyRule, r.dropReason, r.ctState, r.verdict === VERDICT.FORWARDED && r.ctState === CT_STATE.NEW
+        ? { src: formatIPv4(src), dst: formatIPv4(r.outDaddr), srcAfterSnat: formatIPv4(r.outSaddr), protocol: PROTO_NAME[proto] as Connection['protocol'], port: r.outDport }
+        : undefined),
       excluded: (port?.eligible.excluded ?? []).map((x) => {
         const e = x.endpoint;
         const ep = 'port' in e ? `${e.address}:${e.port}` : e.address ?? null;
@@ -303,10 +306,21 @@ export class Tracer {
   }
 }
 
-/** The policy field of a record (see TraceRecord.policy). */
-function policyText(cc: CompiledCluster, rule: number, dropReason: number, ctState: number): string | null {
+/**
+ * The policy field of a record (see TraceRecord.policy). A drop is explained by the rule id the
+ * core recorded. An allowed new connection passed two checks (the client's egress, then the
+ * destination's ingress) and the core records the last one, so both directions are named from the
+ * spec evaluator (src/policy/spec.ts, which the property tests hold the maps to).
+ */
+function policyText(cc: CompiledCluster, rule: number, dropReason: number, ctState: number, allowed?: Connection): string | null {
   const compiled = cc.plan.policy;
   if (!compiled) return null;
+  if (allowed) {
+    const d = cc.policySpec()?.decide(allowed);
+    const parts = [d?.egress, d?.ingress].filter((x) => x !== undefined && x.enforced)
+      .map((x) => `${x === d?.egress ? 'egress' : 'ingress'} ${x!.explanation}`);
+    if (d?.allowed && parts.length) return parts.join('; ');
+  }
   const info = rule !== 0 ? compiled.rules.get(rule) : undefined;
   if (info) return formatRuleInfo(info);
   if (dropReason === DROP.POLICY_DENIED || dropReason === DROP.POLICY_DENY) return 'dropped by policy';

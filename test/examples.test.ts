@@ -28,3 +28,30 @@ describe('examples/shop', () => {
     expect(records[6].cross_node).toBe(true);
   });
 });
+
+describe('examples/netpol', () => {
+  const { model, warnings } = loadFiles(['examples/netpol']);
+  const lines = readFileSync('examples/netpol-packets.jsonl', 'utf8').split('\n').filter((l) => l.trim());
+  // The outcome column of examples/netpol/README.md, line by line.
+  const expected = ['FORWARDED', 'FORWARDED', 'DROPPED', 'FORWARDED', 'FORWARDED', 'FORWARDED', 'DROPPED', 'DROPPED',
+    'FORWARDED', 'FORWARDED', 'DROPPED', 'DROPPED', 'DROPPED', 'FORWARDED', 'FORWARDED', 'DROPPED', 'DROPPED', 'FORWARDED'];
+
+  it('loads with no warnings and no diagnostics', () => {
+    expect(warnings).toEqual([]);
+    expect(checkCluster(model)).toEqual([]);
+  });
+
+  it.each(['wasm', 'reference'] as const)('enforces the policies as the README says (%s)', async (backend) => {
+    const records = traceLines(await createTracer(model, { backend }), lines) as TraceRecord[];
+    expect(records.map((r) => r.verdict)).toEqual(expected);
+    // Allowed: both directions named; dropped: the direction and what isolated it, or the deny rule.
+    expect(records[0].policy).toBe('egress allowed by NetworkPolicy shop/frontend-egress egress[0]; ingress allowed by NetworkPolicy shop/api-ingress ingress[0]');
+    expect(records[1].policy).toBeNull(); // a reply: conntrack, no policy lookup
+    expect(records[6].policy).toMatch(/^dropped: ingress isolated by .*NetworkPolicy shop\/frontend-ingress; no rule matched$/);
+    expect(records[8].policy).toContain('NetworkPolicy shop/api-ingress ingress[1]'); // after the ANP's Pass
+    expect(records[10].policy).toBe('denied by BaselineAdminNetworkPolicy default ingress rule "deny-the-rest"');
+    expect(records[11].policy).toBe('denied by AdminNetworkPolicy isolate-sandbox ingress rule "deny-from-sandbox"');
+    expect(records[13].policy).toBe('egress allowed by NetworkPolicy shop/api-egress egress[0]; ingress allowed by BaselineAdminNetworkPolicy default ingress rule "allow-from-prod"');
+    expect(records[15].drop_reason).toBe('POLICY_DENIED'); // 5003: outside the endPort range
+  });
+});

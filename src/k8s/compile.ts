@@ -28,6 +28,7 @@ import { ClusterModel, Node, Protocol, Service, ServicePort, slicesForService } 
 import { EligibleEndpoints, ProxyEndpoint, eligibleEndpoints } from './endpoints.js';
 import { CompiledPolicy, PolicyIds, compilePolicies, programPolicy } from '../policy/compile.js';
 import { DEFAULT_POLICY_KNOBS, PolicyKnobs } from '../policy/model.js';
+import { PolicySpec } from '../policy/spec.js';
 
 // ---------------------------------------------------------------- options
 
@@ -757,6 +758,13 @@ export class CompiledCluster {
 
   get options(): ResolvedCompileOptions { return this.plan.options; }
   get warnings(): string[] { return this.plan.warnings; }
+
+  private spec?: PolicySpec;
+  /** The spec evaluator of this cluster's policies (for explanations), or undefined without policies. */
+  policySpec(): PolicySpec | undefined {
+    if (!this.model.policies) return undefined;
+    return (this.spec ??= new PolicySpec(this.model, this.model.policies, this.plan.options.policyKnobs));
+  }
 
   /** The frontend (address, port, protocol) is: ClusterIP, NodePort, LoadBalancer or externalIP, and whose. */
   frontend(addr: number, port: number, proto: number): PlannedFrontend | undefined {

@@ -178,7 +178,7 @@ describe('dpemu trace', () => {
       JSON.stringify({ src: DB, dst: WEB, sport: 40002, dport: 8080 }),
     ]) as { policy: string | null; verdict: string }[];
     expect(out.map((r) => [r.verdict, r.policy])).toEqual([
-      ['FORWARDED', 'allowed by NetworkPolicy prod/db-in ingress[0]'],
+      ['FORWARDED', 'ingress allowed by NetworkPolicy prod/db-in ingress[0]'],
       ['DROPPED', 'dropped: ingress isolated by NetworkPolicy prod/db-in; no rule matched'],
       ['FORWARDED', 'allowed: no policy isolates it, or it is exempt (own node, self)'],
     ]);
