@@ -19,3 +19,13 @@ export function setNatPorts(min: u32, max: u32, tries: u32): void {
 }
 export function setPolicyRecheck(on: bool): void { POLICY_RECHECK_ESTABLISHED = on; }
 export function setHashSeed(seed: u32): void { HASH_SEED = seed; }
+
+// Dataplane design (issue 5): which data structures a new flow's service
+// lookup and endpoint choice go through (lb.ts dispatches). Everything else
+// (conntrack, NAT, policy, affinity) is shared. Set once, before any map is written.
+export const DESIGN_EBPF: u8 = 0;     // Cilium-style hash maps (lb.ts)
+export const DESIGN_IPTABLES: u8 = 1; // KUBE-SERVICES rule list (designs/iptables.ts)
+export const DESIGN_IPVS: u8 = 2;     // virtual-service hash + kernel schedulers (designs/ipvs.ts)
+export const DESIGN_NFTABLES: u8 = 3; // verdict maps (designs/nftables.ts)
+export let DESIGN: u8 = DESIGN_EBPF;
+export function setDesignConfig(d: u8): void { DESIGN = d; }

@@ -13,7 +13,7 @@ import { ctWriteKey, ctLookupFlowFrom, ctLookupReply, ctReplyFlow, ctRefresh, ct
   F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT, F_SERVICE, F_BACKEND, F_STATE, F_PACKETS, F_BYTES,
   R_PACKETS, R_BYTES, CTF_SNAT } from "./conntrack";
 import { lookupService, selectBackend, selectedByAffinity, S_FLAGS, B_ADDR, B_PORT, SVC_SOURCE_RANGES,
-  SVC_DROP_NO_BACKEND } from "./lb";
+  SVC_DROP_NO_BACKEND, SVC_MASQ_ALWAYS, SVC_MASQ_EXTERNAL } from "./lb";
 import { needsMasquerade, allocateSourcePort } from "./nat";
 import { ipcacheResolve, infoIdentity, infoEndpoint, infoNode, infoFlags, policyCheck, checkRule,
   CHECK_ALLOWED, CHECK_DENY, IPC_ENFORCE_EGRESS, IPC_ENFORCE_INGRESS, IPC_HOST, IPC_POD, DIR_EGRESS, DIR_INGRESS } from "./policy";
@@ -23,7 +23,8 @@ import { hashHomeSlot } from "./maps/hash";
 import { lruHome4, lruSlotAddr } from "./maps/lru";
 import { allocAligned } from "./alloc";
 import { arrayGet } from "./maps/array";
-import { POLICY_RECHECK_ESTABLISHED } from "./config";
+import { POLICY_RECHECK_ESTABLISHED, DESIGN, DESIGN_IPTABLES } from "./config";
+import { iptablesMark, iptablesPostrouting } from "./designs/iptables";
 import { count, C_VERDICT, C_DROP, C_PACKETS, C_BYTES } from "./counters";
 
 // Result of flowPolicy(): 0 allowed, else a drop reason; the deciding rule in policyRule.
@@ -180,7 +181,10 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
     const b = arrayGet(backends, backend);
     dstAddr = load<u32>(b, B_ADDR); dstPort = load<u16>(b, B_PORT);
     natFlags = P.NAT_DNAT | (selectedByAffinity ? P.NAT_AFFINITY : 0);
-    masquerade = needsMasquerade(svcFlags, srcFlags, saddr, dstAddr);
+    masquerade = DESIGN == DESIGN_IPTABLES // the KUBE-MARK-MASQ mark, acted on in KUBE-POSTROUTING
+      ? iptablesPostrouting(iptablesMark((svcFlags & SVC_MASQ_ALWAYS) != 0, (svcFlags & SVC_MASQ_EXTERNAL) != 0,
+        (srcFlags & IPC_POD) != 0, saddr, dstAddr))
+      : needsMasquerade(svcFlags, srcFlags, saddr, dstAddr);
     if (saddr == dstAddr) natFlags |= P.NAT_HAIRPIN;
   }
   // 4. Masquerade to the ingress node's address; pick a source port.
