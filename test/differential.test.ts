@@ -2,17 +2,18 @@
 // FIN/RST, hairpin, external clients, malformed packets, expiry, GC, policy and
 // service changes, full tables) through the WASM core and the reference
 // backend must give byte-identical output records and identical counters.
-import { describe, it } from 'vitest';
+import { describe, it, expect } from 'vitest';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { synthesize, limitsFor, program, SyntheticCluster } from '../src/controlplane/synthetic.js';
-import { IPC_FLAG, DIR, POLICY_VERDICT, SVC_FLAG, Options } from '../src/dataplane.js';
+import { IPC_FLAG, DIR, POLICY_VERDICT, SVC_FLAG, Options, Design } from '../src/dataplane.js';
 import { PacketIn, PacketRecord, TCP, PROTO } from '../src/packet.js';
 import { maglevTable, maglevTableSize } from '../src/controlplane/maglev.js';
 import { pair, both, step, sameState, Pair } from './helpers/lockstep.js';
 
 const flagsArb = fc.constantFrom(TCP.SYN, TCP.ACK, TCP.SYN | TCP.ACK, TCP.FIN | TCP.ACK, TCP.RST, TCP.PSH | TCP.ACK, 0);
 
-type Event =
+export type Event =
   | { kind: 'new'; client: number; service: number; sport: number; flags: number }
   | { kind: 'reply'; of: number; flags: number }
   | { kind: 'again'; of: number; flags: number }
@@ -28,7 +29,7 @@ type Event =
   | { kind: 'ranges'; service: number; host: number; plen: number }
   | { kind: 'flush'; backend: number; proto: number };
 
-const eventArb: fc.Arbitrary<Event> = fc.oneof(
+export const eventArb: fc.Arbitrary<Event> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('new' as const), client: fc.nat(15), service: fc.nat(15), sport: fc.integer({ min: 1000, max: 1006 }), flags: flagsArb }) },
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('reply' as const), of: fc.nat(), flags: flagsArb }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('again' as const), of: fc.nat(), flags: flagsArb }) },
@@ -45,7 +46,7 @@ const eventArb: fc.Arbitrary<Event> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('flush' as const), backend: fc.nat(63), proto: fc.constantFrom(0, PROTO.UDP, PROTO.TCP) }) },
 );
 
-const scenarioArb = fc.record({
+export const scenarioArb = fc.record({
   nodes: fc.integer({ min: 1, max: 3 }),
   services: fc.integer({ min: 1, max: 6 }),
   backends: fc.integer({ min: 0, max: 4 }),
@@ -64,13 +65,15 @@ const scenarioArb = fc.record({
   batchSizes: fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 8 }),
 });
 
-type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
+export type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
 
 const EXTERNAL = [0xcb007101, 0xcb007102, 0xc6336401, 0x08080808]; // 203.0.113.1, .2, 198.51.100.1, 8.8.8.8
 
-async function run(s: Scenario): Promise<void> {
+/** One scenario through both backends of `design` (test/designs.test.ts runs the other designs); the cluster too. */
+export async function run(s: Scenario, design: Design = 'ebpf'): Promise<{ p: Pair; cluster: SyntheticCluster }> {
   const c: SyntheticCluster = synthesize({
-    nodes: s.nodes, services: s.services, backends: s.backends, clients: s.clients, algo: s.algo,
+    nodes: s.nodes, services: s.services, backends: s.backends, clients: s.clients, design,
+    algo: design === 'ebpf' ? s.algo : 'mix',
     affinityFraction: s.affinityFraction, masqueradeFraction: s.masqueradeFraction, emptyFraction: s.emptyFraction,
     protocols: s.udp ? [PROTO.TCP, PROTO.UDP, PROTO.SCTP] : [PROTO.TCP], seed: s.seed,
   });
@@ -80,7 +83,7 @@ async function run(s: Scenario): Promise<void> {
     maxMaglevCells: limitsFor(c, 0).maxMaglevCells * 8 + 1024, maxAffinity: s.maxAffinity, maxPolicy: 256, seed: s.seed,
     hashSeed: s.seed ^ 0x1234, policyRecheckEstablished: s.recheck,
     natPorts: { min: 40000, max: 40000 + s.natTries, tries: s.natTries },
-    ctLifetimes: { tcp: 120, syn: 20, close: 10, nonTcp: 60 },
+    ctLifetimes: { tcp: 120, syn: 20, close: 10, nonTcp: 60 }, design,
   };
   const p: Pair = await pair(options, 8);
   both(p, (dp) => program(dp, c));
@@ -213,14 +216,16 @@ async function run(s: Scenario): Promise<void> {
   for (const b of c.backends) {
     if (p.wasm.backendActive(b.id) !== p.ref.backendActive(b.id)) throw new Error(`backend ${b.id} active flows differ`);
   }
+  return { p, cluster: c };
 }
 
-describe('WASM core vs reference backend', () => {
+// Only when this file is the one under test (test/designs.test.ts imports the generators).
+describe.runIf(expect.getState().testPath === fileURLToPath(import.meta.url))('WASM core vs reference backend', () => {
   it('agree packet for packet on random clusters and traffic', async () => {
-    await fc.assert(fc.asyncProperty(scenarioArb, run), { numRuns: 300 });
+    await fc.assert(fc.asyncProperty(scenarioArb, async (s) => { await run(s); }), { numRuns: 300 });
   }, 120_000);
 
   it('agree on a long run with a tiny conntrack table (constant eviction)', async () => {
-    await fc.assert(fc.asyncProperty(scenarioArb.map((s) => ({ ...s, maxFlows: 2 + (s.maxFlows % 4) })), run), { numRuns: 100 });
+    await fc.assert(fc.asyncProperty(scenarioArb.map((s) => ({ ...s, maxFlows: 2 + (s.maxFlows % 4) })), async (s) => { await run(s); }), { numRuns: 100 });
   }, 120_000);
 });
