@@ -214,7 +214,7 @@ export const check = {
   },
   /** The service's algorithm must be one its design has. */
   algoInDesign(design: Design, index: number, algo: Algorithm): void {
-    need(DESIGN_ALGOS[design].includes(algo),
+    need(!(algo in ALGO) || DESIGN_ALGOS[design].includes(algo), // an unknown name: check.service says so
       `service ${index}: algorithm ${algo} is not available in the ${design} design (it has ${DESIGN_ALGOS[design].join(', ')})`);
   },
   frontend(l: Limits, fe: Frontend, index: number): void {

@@ -113,8 +113,8 @@ export class WasmDataplane implements Dataplane {
   }
 
   setService(index: number, s: ServiceConfig): void {
-    check.service(this.options.limits, index, s, (id) => this.backendsSet.has(id));
     check.algoInDesign(this.options.design, index, s.algo);
+    check.service(this.options.limits, index, s, (id) => this.backendsSet.has(id));
     const n = s.backends.length;
     const m = s.algo === 'maglev' && n > 0 ? s.maglev!.length : 0;
     const old = this.serviceRegions.get(index);

@@ -12,10 +12,8 @@ import { scenarioArb, run, Scenario, Event } from './differential.test.js';
 import { maglevTable, maglevTableSize } from '../src/controlplane/maglev.js';
 import { createDataplane } from '../src/node.js';
 import { synthesize, limitsFor, program, SyntheticCluster } from '../src/controlplane/synthetic.js';
-import { Dataplane, Design, DESIGN_NAMES, Algorithm, SVC_FLAG, IPC_FLAG, DESIGN_ALGOS, DataplaneError, Options } from '../src/dataplane.js';
+import { Dataplane, Design, DESIGN_NAMES, Algorithm, SVC_FLAG, DESIGN_ALGOS, DataplaneError, Options } from '../src/dataplane.js';
 import { PacketIn, PacketRecord, PacketBatch, TCP, PROTO, NAT, NONE, VERDICT } from '../src/packet.js';
-import { compileCluster } from '../src/k8s/compile.js';
-import { loadManifests } from '../src/k8s/load.js';
 
 const OTHER_DESIGNS = DESIGN_NAMES.filter((d) => d !== 'ebpf'); // ebpf: test/differential.test.ts
 
@@ -208,4 +206,123 @@ describe('designs agree with each other', () => {
   it('with a tiny conntrack table', async () => {
     await fc.assert(fc.asyncProperty(scenarioArb.map((s) => ({ ...s, maxFlows: 2 + (s.maxFlows % 4) })), acrossDesigns), { numRuns: 40, seed: 6 });
   }, 180_000);
+});
+
+// ---------------------------------------------------------------- schedulers, chains
+
+const VIP = 0x0a60000a; // 10.96.0.10, as synthetic clusters number them
+const BACKENDS = (i: number) => (0x0a01000a + i) >>> 0; // 10.1.0.10 + i
+
+/** One TCP service with backends of `weights` on a one-node dataplane of `design`. */
+async function oneService(kind: 'wasm' | 'reference', design: Design, algo: Algorithm, weights: number[], extra: Options = {}): Promise<Dataplane> {
+  const dp = await createDataplane(kind, { design, seed: 42, maxFlows: 8192, maxServices: 4, maxFrontends: 8, maxBackends: 16, maxSlots: 64, maxNodes: 2, ...extra });
+  dp.setNode(0, 0xc0a80001);
+  weights.forEach((w, i) => dp.setBackend(i, { addr: BACKENDS(i), port: 8080, node: 0, weight: w }));
+  dp.setService(0, { algo, backends: weights.map((_, i) => i) });
+  dp.upsertFrontend({ addr: VIP, port: 80, proto: PROTO.TCP }, 0);
+  return dp;
+}
+
+/** New flows (SYN, live 60 s) from `client` with source ports 2000, 2001, ...: the backend each went to (-1: none). */
+function newFlows(dp: Dataplane, count: number, client = 0x0a020002, firstPort = 2000): number[] {
+  const b = dp.allocBatch(count);
+  for (let i = 0; i < count; i++) b.set(i, { saddr: client, daddr: VIP, sport: firstPort + i, dport: 80, proto: PROTO.TCP, tcpFlags: TCP.SYN, node: 0 });
+  dp.process(b, count, 1000);
+  return Array.from({ length: count }, (_, i) => { const r = b.get(i); return r.backend === NONE ? -1 : r.backend; });
+}
+
+describe.each(['wasm', 'reference'] as const)('IPVS schedulers give the kernel\'s choices (%s)', (kind) => {
+  const ipvs = (algo: Algorithm, weights: number[]) => oneService(kind, 'ipvs', algo, weights);
+
+  it('wrr, weights 4,3,2: ip_vs_wrr_schedule steps cw down from the max weight by the gcd', async () => {
+    // cw 4: A; cw 3: A B; cw 2: A B C; cw 1: A B C; then again from cw 4.
+    expect(newFlows(await ipvs('wrr', [4, 3, 2]), 18)).toEqual([0, 0, 1, 0, 1, 2, 0, 1, 2, 0, 0, 1, 0, 1, 2, 0, 1, 2]);
+  });
+  it('wrr, weights 4,0,2: gcd 2, mw 3; a weight-0 destination is never chosen', async () => {
+    expect(newFlows(await ipvs('wrr', [4, 0, 2]), 9)).toEqual([0, 0, 2, 0, 0, 2, 0, 0, 2]);
+  });
+  it('rr goes round the destinations of weight > 0', async () => {
+    expect(newFlows(await ipvs('rr', [1, 0, 1]), 5)).toEqual([0, 2, 0, 2, 0]);
+  });
+  it('rr with every weight 0 schedules nothing: the service rejects', async () => {
+    const dp = await ipvs('rr', [0, 0]);
+    expect(newFlows(dp, 2)).toEqual([-1, -1]);
+    expect(dp.counters().verdicts.REJECTED).toBe(2);
+  });
+  it('lc picks the least loaded (active connections), the first of equals', async () => {
+    const dp = await ipvs('lc', [1, 1, 1]);
+    expect(newFlows(dp, 6)).toEqual([0, 1, 2, 0, 1, 2]);
+    dp.flushBackend(1, 0); // backend 1's two flows end: it is the least loaded
+    expect(newFlows(dp, 3, 0x0a020002, 3000)).toEqual([1, 1, 0]);
+  });
+  it('wlc, weights 1,2,3: overhead (active << 8) per weight, compared as loh * w > doh * wleast', async () => {
+    // active 000: 0 | 100: 1 | 110: 2 | 111: 2 | 112: 1 | 122: 2
+    expect(newFlows(await ipvs('wlc', [1, 2, 3]), 6)).toEqual([0, 1, 2, 2, 1, 2]);
+  });
+  it('sed, weights 1,2,3: overhead active + 1 per weight', async () => {
+    // active 000: 2 | 001: 1 | 011: 2 | 012: 0 | 112: 1 | 122: 2
+    expect(newFlows(await ipvs('sed', [1, 2, 3]), 6)).toEqual([2, 1, 2, 0, 1, 2]);
+  });
+  it('nq takes an idle destination first, then behaves as sed', async () => {
+    // idle: 0, 1, 2; then active 111: 2 | 112: 1
+    expect(newFlows(await ipvs('nq', [1, 2, 3]), 5)).toEqual([0, 1, 2, 2, 1]);
+  });
+  it('lc, wlc, sed and nq never schedule a weight-0 destination', async () => {
+    for (const algo of ['lc', 'wlc', 'sed', 'nq'] as const) {
+      expect(newFlows(await ipvs(algo, [0, 1, 1]), 8), algo).not.toContain(0);
+    }
+  });
+  it('sh: the source address picks one of 256 buckets, (addr * 2654435761) & 255, stable per source', async () => {
+    // 10.2.0.2: low byte 0x02 * 0xb1 = 0x162 -> bucket 0x62 = 98; 10.2.0.3: 0x213 -> 19.
+    expect(newFlows(await ipvs('sh', [1, 1, 1]), 10)).toEqual(new Array(10).fill(98 % 3));
+    expect(newFlows(await ipvs('sh', [1, 1, 1]), 10, 0x0a020003)).toEqual(new Array(10).fill(19 % 3));
+    // Weights 2,1,1: buckets go A A B C A A B C ..., so bucket 98 (98 % 4 = 2) is B.
+    expect(newFlows(await ipvs('sh', [2, 1, 1]), 4)).toEqual([1, 1, 1, 1]);
+    // Weights 0,1,1 still give the weight-0 destination a bucket in three (ip_vs_sh_reassign); 10.2.0.5
+    // (0x05 * 0xb1 = 0x375 -> bucket 117, 117 % 3 = 0) hashes to it: no destination (no fallback flag).
+    expect(newFlows(await ipvs('sh', [0, 1, 1]), 2, 0x0a020005)).toEqual([-1, -1]);
+  });
+  it('dh: the destination (service) address picks the bucket: every client goes to the same backend', async () => {
+    // 10.96.0.10: low byte 0x0a * 0xb1 = 0x6ea -> bucket 0xea = 234; 234 % 3 = 0.
+    const dp = await ipvs('dh', [1, 1, 1]);
+    expect([...newFlows(dp, 5), ...newFlows(dp, 5, 0x0a020077)]).toEqual(new Array(10).fill(0));
+  });
+});
+
+/** Chi-square statistic of counts against a uniform expectation. */
+const chiSquare = (counts: number[]) => {
+  const e = counts.reduce((a, b) => a + b, 0) / counts.length;
+  return counts.reduce((a, c) => a + (c - e) ** 2 / e, 0);
+};
+
+describe.each([['iptables', 'statistic probability chain'], ['nftables', 'numgen random mod N']] as const)('%s: the %s is uniform', (design: Design, _what: string) => {
+  for (const kind of ['wasm', 'reference'] as const) {
+    it(`${kind}: 4000 new flows over 4 endpoints pass chi-square (df 3, p = 0.001)`, async () => {
+      const dp = await oneService(kind, design, 'random', [1, 1, 1, 1]);
+      const counts = [0, 0, 0, 0];
+      for (const b of newFlows(dp, 4000, 0x0a020002, 10000)) counts[b]++;
+      expect(chiSquare(counts)).toBeLessThan(16.27);
+    });
+  }
+  it('a chain that took each rule with probability 1/n instead would fail the same test', () => {
+    // The test's teeth: P(i) = (1 - 1/4)^i / 4 for i < 3 skews 4000 flows to about 1000, 750, 563, 1688.
+    expect(chiSquare([1000, 750, 563, 1687])).toBeGreaterThan(16.27);
+  });
+});
+
+describe('each design has its own algorithms', () => {
+  it.each([['iptables', 'maglev'], ['nftables', 'rr'], ['ipvs', 'random'], ['ebpf', 'wrr']] as const)('%s refuses %s, naming the service and the design', async (design, algo) => {
+    for (const kind of ['wasm', 'reference'] as const) {
+      await expect(oneService(kind, design, algo, [1])).rejects.toThrow(new DataplaneError(
+        `service 0: algorithm ${algo} is not available in the ${design} design (it has ${DESIGN_ALGOS[design].join(', ')})`));
+    }
+  });
+  it('synthetic clusters take the design\'s default: random, or rr for ipvs', () => {
+    for (const design of DESIGN_NAMES) {
+      const algos = new Set(synthesize({ services: 4, backends: 2, design }).services.map((s) => s.algo));
+      expect([...algos]).toEqual([design === 'ipvs' ? 'rr' : 'random']);
+      const mix = new Set(synthesize({ services: 16, backends: 2, design, algo: 'mix' }).services.map((s) => s.algo));
+      expect([...mix].sort()).toEqual([...DESIGN_ALGOS[design]].sort());
+    }
+  });
 });

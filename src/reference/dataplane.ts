@@ -93,8 +93,8 @@ export class ReferenceDataplane implements Dataplane {
 
   setService(index: number, s: ServiceConfig): void {
     const l = this.options.limits;
-    check.service(l, index, s, (id) => this.backends.has(id));
     check.algoInDesign(this.options.design, index, s.algo);
+    check.service(l, index, s, (id) => this.backends.has(id));
     const old = this.services.get(index);
     const m = s.algo === 'maglev' && s.backends.length > 0 ? s.maglev!.length : 0;
     const slots = this.slotsUsed - (old?.backends.length ?? 0) + s.backends.length;
