@@ -23,7 +23,7 @@ import { PKT_STRIDE } from "./packet";
 export { setLifetimes, setNatPorts, setPolicyRecheck, setHashSeed } from "./config";
 export { prngSeed, prngState } from "./prng";
 export { allocatedBytes } from "./alloc";
-export { iptablesRulesBase, iptablesRulesCapacity, statisticThreshold } from "./designs/iptables";
+export { iptablesRulesBase } from "./designs/iptables";
 
 const E_RANGE: i32 = -34;  // -ERANGE: index or size out of the map's capacity
 const E_INVAL: i32 = -22;

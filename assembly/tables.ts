@@ -13,6 +13,9 @@
 //   ipcache      LPM       CIDR -> (identity, endpoint, node, flags) (policy.ts)
 //   policy       hash      (endpoint, identity, port, proto, dir)(16) -> (rule, verdict)(8)
 //   nodes        array     node id -> (address, flags)
+// The iptables, ipvs and nftables designs (config.ts DESIGN) add structures
+// of their own, created by index.ts designInit() and laid out in designs/*.ts:
+// the KUBE-SERVICES rule list, the IPVS scheduler state, the nftables vmap.
 
 import { hashCreate } from "./maps/hash";
 import { lruCreate } from "./maps/lru";

@@ -10,9 +10,11 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { scenarioArb, run, Scenario, Event } from './differential.test.js';
 import { maglevTable, maglevTableSize } from '../src/controlplane/maglev.js';
+import { compileCluster, limitsForModel } from '../src/k8s/compile.js';
+import { loadCluster } from './k8s/helpers.js';
 import { createDataplane } from '../src/node.js';
 import { synthesize, limitsFor, program, SyntheticCluster } from '../src/controlplane/synthetic.js';
-import { Dataplane, Design, DESIGN_NAMES, Algorithm, SVC_FLAG, DESIGN_ALGOS, DataplaneError, Options } from '../src/dataplane.js';
+import { Dataplane, Design, DESIGN_NAMES, Algorithm, SVC_FLAG, DESIGN_ALGOS, DEFAULT_ALGO, DataplaneError, Options } from '../src/dataplane.js';
 import { PacketIn, PacketRecord, PacketBatch, TCP, PROTO, NAT, NONE, VERDICT } from '../src/packet.js';
 
 const OTHER_DESIGNS = DESIGN_NAMES.filter((d) => d !== 'ebpf'); // ebpf: test/differential.test.ts
@@ -323,6 +325,15 @@ describe('each design has its own algorithms', () => {
       expect([...algos]).toEqual([design === 'ipvs' ? 'rr' : 'random']);
       const mix = new Set(synthesize({ services: 16, backends: 2, design, algo: 'mix' }).services.map((s) => s.algo));
       expect([...mix].sort()).toEqual([...DESIGN_ALGOS[design]].sort());
+    }
+  });
+  it.each(DESIGN_NAMES)('the Kubernetes compiler programs the example cluster into %s with its default algorithm', async (design) => {
+    const { model } = loadCluster();
+    for (const kind of ['wasm', 'reference'] as const) {
+      const dp = await createDataplane(kind, { ...limitsForModel(model, 1024), design });
+      const compiled = compileCluster(dp, model);
+      expect(compiled.plan.options.algo).toBe(DEFAULT_ALGO[design]);
+      expect(compiled.plan.services.size).toBeGreaterThan(0);
     }
   });
 });

@@ -47,7 +47,6 @@ export function iptablesInit(maxRules: u32): bool {
   return true;
 }
 export function iptablesRulesBase(): usize { return rules; }
-export function iptablesRulesCapacity(): u32 { return capacity; }
 
 /**
  * The host has written rules [first, n): check them and make the list n long.

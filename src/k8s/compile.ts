@@ -675,7 +675,7 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
   for (const [k, s] of prev?.services ?? []) {
     if (next.services.has(k)) continue;
     if (!liveIndices.has(s.index)) {
-      dp.setService(s.index, { algo: 'random', backends: [] });
+      dp.setService(s.index, { algo, backends: [] }); // the plan's algorithm: the only kind the design may have
       for (const c of s.sourceRanges) { const r = parseCidr(c)!; dp.deleteSourceRange(s.index, r.addr, r.plen); report.sourceRanges.deleted++; }
     }
     alloc.releaseService(k);
