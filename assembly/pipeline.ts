@@ -12,7 +12,7 @@ import * as P from "./packet";
 import { ctWriteKey, ctLookupFlowFrom, ctLookupReply, ctReplyFlow, ctRefresh, ctCreate,
   F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT, F_SERVICE, F_BACKEND, F_STATE, F_PACKETS, F_BYTES,
   R_PACKETS, R_BYTES, CTF_SNAT } from "./conntrack";
-import { lookupService, selectBackend, selectedByAffinity, S_FLAGS, B_ADDR, B_PORT, SVC_SOURCE_RANGES,
+import { lookupService, selectBackend, selectedByAffinity, lbPrefetchFrontend, lbPrefetchService, lbPrefetchSlots, S_FLAGS, B_ADDR, B_PORT, SVC_SOURCE_RANGES,
   SVC_DROP_NO_BACKEND, SVC_MASQ_ALWAYS, SVC_MASQ_EXTERNAL } from "./lb";
 import { needsMasquerade, allocateSourcePort } from "./nat";
 import { ipcacheResolve, infoIdentity, infoEndpoint, infoNode, infoFlags, policyCheck, checkRule,
@@ -225,6 +225,7 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
 const GROUP: u32 = 64;
 let groupKeys: usize = 0;   // GROUP keys of 16 bytes
 let groupHomes: usize = 0;  // GROUP home slots
+let groupLb: usize = 0;     // GROUP addresses: service-lookup prefetch steps (lb.ts)
 let prefetchSink: u32 = 0;
 
 /** Hash packets [first, first+count) into groupKeys/groupHomes and touch their home slots. */
@@ -248,16 +249,38 @@ let prefetchSink: u32 = 0;
   // A packet whose home slot is empty belongs to no known flow: it is a reply or
   // a new flow, and its next stop is the reply table, so touch that slot too
   // (measured: new flows 1.13x, the established path unchanged).
+  // New flows go on to the service lookup: touch its chain a step at a time for the
+  // whole group (lb.ts lbPrefetch*), only when the group has such packets.
+  let fresh: u32 = 0;
   for (let j: u32 = 0; j < count; j++) {
     const home = lruSlotAddr(ctFlows, load<u32>(groupHomes + (<usize>j << 2)));
-    if (load<u32>(home, 4) == 0xffffffff) sink += load<u32>(hashHomeSlot(ctReplies, groupKeys + (<usize>j << 4)));
+    let fe: usize = 0;
+    if (load<u32>(home, 4) == 0xffffffff) {
+      const key = groupKeys + (<usize>j << 4);
+      sink += load<u32>(hashHomeSlot(ctReplies, key));
+      fe = lbPrefetchFrontend(load<u32>(key, 4), <u16>(load<u32>(key, 8) >> 16), <u8>load<u32>(key, 12));
+      if (fe != 0) { sink += load<u32>(fe); fresh++; }
+    }
+    store<usize>(groupLb + (<usize>j << 2), fe);
+  }
+  if (fresh != 0) {
+    for (let j: u32 = 0; j < count; j++) {
+      const fe = load<usize>(groupLb + (<usize>j << 2));
+      const svc = fe != 0 ? lbPrefetchService(fe) : 0;
+      if (svc != 0) sink += load<u32>(svc);
+      store<usize>(groupLb + (<usize>j << 2), svc);
+    }
+    for (let j: u32 = 0; j < count; j++) {
+      const svc = load<usize>(groupLb + (<usize>j << 2));
+      if (svc != 0) sink += lbPrefetchSlots(svc);
+    }
   }
   return sink;
 }
 
 /** Process `n` packets of the batch at `batch` at virtual time `now` (ms). Returns packets forwarded. */
 export function processBatch(batch: usize, n: u32, now: u32): u32 {
-  if (groupKeys == 0) { groupKeys = allocAligned(GROUP * 16, 64); groupHomes = allocAligned(GROUP * 4, 64); }
+  if (groupKeys == 0) { groupKeys = allocAligned(GROUP * 16, 64); groupHomes = allocAligned(GROUP * 4, 64); groupLb = allocAligned(GROUP * 4, 64); }
   let forwarded: u32 = 0;
   batchPackets = 0; batchBytes = 0;
   let sink: u32 = 0;

@@ -18,7 +18,7 @@
 // bytes of the l4proto register; a new flow looks its node's element up
 // first while any exist (the same result as the ebpf design's scoped lookup).
 
-import { hashCreate, hashLookup, hashUpdate, hashDelete } from "../maps/hash";
+import { hashCreate, hashLookup, hashUpdate, hashDelete, hashHomeSlot } from "../maps/hash";
 import { allocAligned } from "../alloc";
 import { prngNext } from "../prng";
 import { NONE } from "../packet";
@@ -64,6 +64,14 @@ export function nftLookup(daddr: u32, dport: u16, proto: u8, node: u32, internal
   }
   const v = hashLookup(vmap, vmapKey(daddr, proto, dport, 0, 0));
   return v == 0 ? NONE : load<u32>(v);
+}
+
+/** Offset of the value in a vmap slot (maps/hash.ts: tag 4, key 12). */
+export const NFT_VALUE: usize = 16;
+/** Home slot of the unscoped element for (daddr, l4proto, dport): for prefetching (lb.ts). */
+// @ts-ignore: decorator
+@inline export function nftHomeSlot(daddr: u32, dport: u16, proto: u8): usize {
+  return hashHomeSlot(vmap, vmapKey(daddr, proto, dport, 0, 0));
 }
 
 /** `numgen random mod N`: nft_ng_random_gen is reciprocal_scale(get_random_u32(), N), i.e. (r * N) >> 32. */
