@@ -50,6 +50,13 @@ export function ipvsInit(maxServices: u32): bool {
   return true;
 }
 
+/** Prefetch (lb.ts): the scheduler record of the service at `svc` in the services array. */
+// @ts-ignore: decorator
+@inline export function ipvsSchedTouch(svc: usize): u32 {
+  const index = <u32>((svc - arrayBase(services)) >> 5); // SERVICE_SIZE 32
+  return index < schedCount ? load<u32>(sched + <usize>index * SCHED_SIZE) : 0;
+}
+
 // @ts-ignore: decorator
 @inline function backendAt(svc: usize, i: u32): usize {
   return arrayGet(backends, load<u32>(arrayBase(backendSlots) + ((<usize>load<u32>(svc) + i) << 2)));
