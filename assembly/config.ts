@@ -29,3 +29,13 @@ export function setPolicyKnobs(allowSelf: bool, egressOwnNode: bool): void {
   POLICY_ALLOW_SELF = allowSelf; POLICY_EGRESS_OWN_NODE = egressOwnNode;
 }
 export function setHashSeed(seed: u32): void { HASH_SEED = seed; }
+
+// Dataplane design (issue 5): which data structures a new flow's service
+// lookup and endpoint choice go through (lb.ts dispatches). Everything else
+// (conntrack, NAT, policy, affinity) is shared. Set once, before any map is written.
+export const DESIGN_EBPF: u8 = 0;     // Cilium-style hash maps (lb.ts)
+export const DESIGN_IPTABLES: u8 = 1; // KUBE-SERVICES rule list (designs/iptables.ts)
+export const DESIGN_IPVS: u8 = 2;     // virtual-service hash + kernel schedulers (designs/ipvs.ts)
+export const DESIGN_NFTABLES: u8 = 3; // verdict maps (designs/nftables.ts)
+export let DESIGN: u8 = DESIGN_EBPF;
+export function setDesignConfig(d: u8): void { DESIGN = d; }

@@ -9,7 +9,11 @@ import { arrayGet, arrayCapacity, arrayBase } from "./maps/array";
 import { hashUpdate, hashDelete, hashLookup } from "./maps/hash";
 import { lpmUpdate, lpmDelete, lpmUpdateScoped, lpmDeleteScoped } from "./maps/lpm";
 import { ctFlushBackend, ctInit, ctGc, ctFlowCount, ctReplyCount, ctClearRevisions, ctLookupFlow, ctWriteKey, ctScratchKey } from "./conntrack";
-import { lbInit, frontendKey, scopedFrontends, setScopedFrontends, B_ADDR, B_PORT, B_NODE, B_WEIGHT, B_FLAGS } from "./lb";
+import { lbInit, frontendKey, scopedFrontends, setScopedFrontends, B_ADDR, B_PORT, B_NODE, B_WEIGHT, B_FLAGS, ALGO_MAX } from "./lb";
+import { DESIGN, DESIGN_IPTABLES, DESIGN_IPVS, DESIGN_NFTABLES, setDesignConfig } from "./config";
+import { iptablesInit, iptablesSetRules } from "./designs/iptables";
+import { nftInit, nftElementUpsert, nftElementDelete } from "./designs/nftables";
+import { ipvsInit, ipvsServiceChanged } from "./designs/ipvs";
 import { natInit } from "./nat";
 import { processBatch } from "./pipeline";
 import { countersPtr, COUNTERS } from "./counters";
@@ -20,6 +24,7 @@ export { setLifetimes, setNatPorts, setPolicyRecheck, setPolicyKnobs, setHashSee
 export { policyUpsert, policyDelete } from "./policy";
 export { prngSeed, prngState } from "./prng";
 export { allocatedBytes } from "./alloc";
+export { iptablesRulesBase } from "./designs/iptables";
 
 const E_RANGE: i32 = -34;  // -ERANGE: index or size out of the map's capacity
 const E_INVAL: i32 = -22;
@@ -41,6 +46,28 @@ export function init(maxFlows: u32, maxServices: u32, maxFrontends: u32, maxBack
 export function process(batch: usize, n: u32, now: u32): u32 { return ready ? processBatch(batch, n, now) : 0; }
 export function gc(now: u32): u32 { return ready ? ctGc(now) : 0; }
 
+let designSet = false;
+/**
+ * Choose the dataplane design (config.ts DESIGN_*) and create its own
+ * structures; once, after init() and before any map is written. 0, -EINVAL
+ * for an unknown design or a second call, or 1 when its structures do not fit.
+ */
+export function designInit(design: u32, maxServices: u32, maxFrontends: u32): i32 {
+  if (!ready || designSet || design > <u32>DESIGN_NFTABLES) return E_INVAL;
+  setDesignConfig(<u8>design);
+  designSet = true;
+  if (design == <u32>DESIGN_IPTABLES && !iptablesInit(maxFrontends)) return 1;
+  if (design == <u32>DESIGN_NFTABLES && !nftInit(maxFrontends)) return 1;
+  if (design == <u32>DESIGN_IPVS && !ipvsInit(maxServices)) return 1;
+  return 0;
+}
+
+/** iptables: the host wrote KUBE-SERVICES rules [first, n) at iptablesRulesBase(); the list is now n rules. */
+export function iptablesRulesSet(n: u32, first: u32): i32 {
+  if (DESIGN != DESIGN_IPTABLES) return E_INVAL;
+  return iptablesSetRules(n, first, arrayCapacity(services));
+}
+
 /** A batch buffer for `n` packets in linear memory (allocated once and reused by the host). */
 export function batchAlloc(n: u32): usize { return allocAligned(<usize>n * PKT_STRIDE, 64); }
 export function scratchAlloc(size: u32): usize { return allocAligned(size, 16); }
@@ -55,6 +82,8 @@ export function nodeSet(id: u32, addr: u32): i32 {
 /** Map frontend (vip, port, proto) to service `index`; scope 1/2 with `node` makes it that node's external/internal entry. */
 export function frontendUpsert(vip: u32, port: u32, proto: u32, scope: u32, node: u32, index: u32): i32 {
   if (index >= arrayCapacity(services) || scope > 2) return E_RANGE;
+  if (DESIGN == DESIGN_IPTABLES) return E_INVAL; // the host writes the rule list (iptablesRulesSet)
+  if (DESIGN == DESIGN_NFTABLES) return nftElementUpsert(vip, <u16>port, <u8>proto, <u8>scope, node, index, scratchValue());
   const k = frontendKey(vip, <u16>port, <u8>proto, <u8>scope, scope == 0 ? 0 : node);
   const existed = hashLookup(frontends, k) != 0;
   const v = scratchValue(); store<u32>(v, index);
@@ -63,7 +92,8 @@ export function frontendUpsert(vip: u32, port: u32, proto: u32, scope: u32, node
   return rc;
 }
 export function frontendDelete(vip: u32, port: u32, proto: u32, scope: u32, node: u32): bool {
-  if (scope > 2) return false;
+  if (scope > 2 || DESIGN == DESIGN_IPTABLES) return false;
+  if (DESIGN == DESIGN_NFTABLES) return nftElementDelete(vip, <u16>port, <u8>proto, <u8>scope, node);
   const gone = hashDelete(frontends, frontendKey(vip, <u16>port, <u8>proto, <u8>scope, scope == 0 ? 0 : node));
   if (gone && scope != 0) setScopedFrontends(scopedFrontends - 1);
   return gone;
@@ -88,7 +118,7 @@ export function serviceSet(index: u32, slots: u32, count: u32, algo: u32, flags:
   const s = arrayGet(services, index);
   if (s == 0 || count > 0xffff || <u64>slots + count > <u64>arrayCapacity(backendSlots)) return E_RANGE;
   if (algo == 2 && count > 0 && (maglevM == 0 || <u64>maglev + maglevM > <u64>arrayCapacity(maglevCells))) return E_RANGE;
-  if (algo > 5) return E_INVAL;
+  if (algo > <u32>ALGO_MAX) return E_INVAL;
   for (let i: u32 = 0; i < count; i++) {
     if (load<u32>(arrayBase(backendSlots) + ((<usize>slots + i) << 2)) >= arrayCapacity(backends)) return E_RANGE;
   }
@@ -102,6 +132,7 @@ export function serviceSet(index: u32, slots: u32, count: u32, algo: u32, flags:
   store<u32>(s, slots); store<u16>(s, <u16>count, 4); store<u8>(s, <u8>algo, 6); store<u8>(s, <u8>flags, 7);
   store<u32>(s, affinityMs, 8); store<u32>(s, maglev, 12); store<u32>(s, maglevM, 16);
   store<u32>(s, rr, 20);
+  if (DESIGN == DESIGN_IPVS) ipvsServiceChanged(index);
   return 0;
 }
 

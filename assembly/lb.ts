@@ -14,24 +14,38 @@
 //   +0 addr u32  +4 port u16  +6 node u16  +8 weight u16  +10 flags u16 (BE_VALID)  +12 active flows u32
 // affinity key (8 bytes): client u32 | service u32  ->  backend u32 | last used ms u32
 //
-// Algorithms: RANDOM is kube-proxy's (iptables statistic / nftables numgen,
-// uniform over endpoints); WEIGHTED draws in proportion to weights; MAGLEV
-// looks the flow hash up in the service's table (built by the host as Cilium's
-// agent does); RR, LC and SH are IPVS's rr, lc and sh schedulers.
+// This file is the ebpf design (Cilium-style maps) and the dispatch to the
+// others (config.ts DESIGN): iptables (designs/iptables.ts) and nftables
+// (designs/nftables.ts) have their own service lookup and endpoint choice;
+// ipvs (designs/ipvs.ts) shares the frontends hash as its virtual-service
+// table and has the kernel's schedulers. Affinity and everything after the
+// choice is common to all.
+//
+// ebpf algorithms: RANDOM is uniform over endpoints (Cilium's default);
+// WEIGHTED draws in proportion to weights; MAGLEV looks the flow hash up in
+// the service's table (built by the host as Cilium's agent does); RR, LC and
+// SH are simple round robin, least connections and source hash.
 
 import { frontends, services, backendSlots, backends, maglevCells, affinity } from "./tables";
-import { hashLookup } from "./maps/hash";
+import { hashLookup, hashHomeSlot } from "./maps/hash";
 import { arrayGet, arrayBase } from "./maps/array";
 import { lruPeek, lruUpdate, lruEvicted } from "./maps/lru";
 import { allocAligned } from "./alloc";
 import { hashTuple, hashAddr } from "./hash";
 import { prngNext } from "./prng";
-import { HASH_SEED } from "./config";
+import { HASH_SEED, DESIGN, DESIGN_EBPF, DESIGN_IPTABLES, DESIGN_IPVS, DESIGN_NFTABLES } from "./config";
+import { iptablesLookup, iptablesPickSlot } from "./designs/iptables";
+import { nftLookup, nftPickSlot, nftHomeSlot, NFT_VALUE } from "./designs/nftables";
+import { ipvsSchedule, ipvsSchedTouch } from "./designs/ipvs";
 import { count, C_AFFINITY_EVICTED } from "./counters";
 import { NONE } from "./packet";
 
 export const ALGO_RANDOM: u8 = 0; export const ALGO_WEIGHTED: u8 = 1; export const ALGO_MAGLEV: u8 = 2;
 export const ALGO_RR: u8 = 3; export const ALGO_LC: u8 = 4; export const ALGO_SH: u8 = 5;
+// IPVS-only schedulers (designs/ipvs.ts); rr, lc and sh are IPVS's too in the ipvs design.
+export const ALGO_WRR: u8 = 6; export const ALGO_WLC: u8 = 7; export const ALGO_DH: u8 = 8;
+export const ALGO_SED: u8 = 9; export const ALGO_NQ: u8 = 10;
+export const ALGO_MAX: u8 = 10;
 export const SVC_MASQ_EXTERNAL: u8 = 1; // masquerade sources outside the pod network
 export const SVC_MASQ_ALWAYS: u8 = 2;   // masquerade everything (kube-proxy --masquerade-all)
 export const SVC_SOURCE_RANGES: u8 = 4; // only sources in the service's ranges (loadBalancerSourceRanges)
@@ -68,12 +82,46 @@ export function frontendKey(vip: u32, port: u16, proto: u8, scope: u8, node: u32
  * there is one, else the frontend's own.
  */
 export function lookupService(vip: u32, port: u16, proto: u8, node: u32, internal: bool): u32 {
+  if (DESIGN != DESIGN_EBPF) { // ipvs: the frontends hash below is its virtual-service table
+    if (DESIGN == DESIGN_IPTABLES) return iptablesLookup(vip, port, proto, node, internal);
+    if (DESIGN == DESIGN_NFTABLES) return nftLookup(vip, port, proto, node, internal);
+  }
   if (scopedFrontends != 0) {
     const v = hashLookup(frontends, frontendKey(vip, port, proto, internal ? SCOPE_INTERNAL : SCOPE_EXTERNAL, node));
     if (v != 0) return load<u32>(v);
   }
   const v = hashLookup(frontends, frontendKey(vip, port, proto, SCOPE_ANY, 0));
   return v == 0 ? NONE : load<u32>(v);
+}
+
+// Prefetch for the packets of a batch group that are probably new flows
+// (pipeline.ts prepareGroup): their service lookup is a chain of dependent
+// misses (frontend entry, service, backend slots), so each step is touched
+// for the whole group before the next, and the group's misses overlap.
+// Measured (newflow, 10 backends per service, 100,000 flows, interleaved medians):
+// at 100,000 services 1495 -> 1068 ns per new flow, at 100 services unchanged
+// (699 -> 646 ns, within noise); established packets never take these steps.
+
+/** Step 1: the home slot of the flow's unscoped frontend entry (0: the design has no hash to touch). */
+// @ts-ignore: decorator
+@inline export function lbPrefetchFrontend(vip: u32, port: u16, proto: u8): usize {
+  if (DESIGN == DESIGN_EBPF || DESIGN == DESIGN_IPVS) return hashHomeSlot(frontends, frontendKey(vip, port, proto, SCOPE_ANY, 0));
+  if (DESIGN == DESIGN_NFTABLES) return nftHomeSlot(vip, port, proto);
+  return 0;
+}
+
+/** Step 2: the service the home slot names, if any (it may be another flow's: only a hint). */
+// @ts-ignore: decorator
+@inline export function lbPrefetchService(slot: usize): usize {
+  if (load<u32>(slot) == 0) return 0; // empty slot: no entry
+  return arrayGet(services, load<u32>(slot + (DESIGN == DESIGN_NFTABLES ? NFT_VALUE : 20))); // after tag 4 + key 16 (12)
+}
+
+/** Step 3: the first line of the service's backend slots (and, for ipvs, its scheduler record). */
+// @ts-ignore: decorator
+@inline export function lbPrefetchSlots(svc: usize): u32 {
+  const sink = load<u32>(arrayBase(backendSlots) + ((<usize>load<u32>(svc, S_SLOTS)) << 2));
+  return DESIGN == DESIGN_IPVS ? sink + ipvsSchedTouch(svc) : sink;
 }
 
 // @ts-ignore: decorator
@@ -87,9 +135,16 @@ function inService(svc: usize, backend: u32): bool {
   return false;
 }
 
-function pickSlot(svc: usize, saddr: u32, daddr: u32, sport: u16, dport: u16, proto: u8): u32 {
+/** Slot of the backend for a new flow (the design's choice), or NONE. */
+function pickSlot(index: u32, svc: usize, saddr: u32, daddr: u32, sport: u16, dport: u16, proto: u8): u32 {
   const n = <u32>load<u16>(svc, S_COUNT);
   const algo = load<u8>(svc, S_ALGO);
+  if (DESIGN != DESIGN_EBPF) {
+    // The host lets each design have only its own algorithms (src/dataplane.ts DESIGN_ALGOS).
+    if (DESIGN == DESIGN_IPTABLES) return iptablesPickSlot(n);
+    if (DESIGN == DESIGN_IPVS) return ipvsSchedule(index, svc, algo, saddr, daddr);
+    return nftPickSlot(n);
+  }
   if (algo == ALGO_MAGLEV) {
     const m = load<u32>(svc, S_MAGLEV_M);
     const cell = hashTuple(saddr, daddr, sport, dport, proto, HASH_SEED) % m;
@@ -146,7 +201,7 @@ export function selectBackend(index: u32, svc: usize, saddr: u32, daddr: u32, sp
     }
   }
   if (backend == NONE) {
-    const slot = pickSlot(svc, saddr, daddr, sport, dport, proto);
+    const slot = pickSlot(index, svc, saddr, daddr, sport, dport, proto);
     if (slot == NONE) return NONE;
     backend = slotBackend(svc, slot);
   }

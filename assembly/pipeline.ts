@@ -12,8 +12,8 @@ import * as P from "./packet";
 import { ctWriteKey, ctLookupFlowFrom, ctLookupReply, ctReplyFlow, ctRefresh, ctCreate,
   F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT, F_SERVICE, F_BACKEND, F_STATE, F_PACKETS, F_BYTES,
   R_PACKETS, R_BYTES, CTF_SNAT } from "./conntrack";
-import { lookupService, selectBackend, selectedByAffinity, S_FLAGS, B_ADDR, B_PORT, SVC_SOURCE_RANGES,
-  SVC_DROP_NO_BACKEND } from "./lb";
+import { lookupService, selectBackend, selectedByAffinity, lbPrefetchFrontend, lbPrefetchService, lbPrefetchSlots, S_FLAGS, B_ADDR, B_PORT, SVC_SOURCE_RANGES,
+  SVC_DROP_NO_BACKEND, SVC_MASQ_ALWAYS, SVC_MASQ_EXTERNAL } from "./lb";
 import { needsMasquerade, allocateSourcePort } from "./nat";
 import { ipcacheResolve, infoIdentity, infoEndpoint, infoNode, infoFlags, policyCheck, checkRule,
   CHECK_ALLOWED, CHECK_DENY, IPC_ENFORCE_EGRESS, IPC_ENFORCE_INGRESS, IPC_HOST, IPC_POD, DIR_EGRESS, DIR_INGRESS } from "./policy";
@@ -23,7 +23,8 @@ import { hashHomeSlot } from "./maps/hash";
 import { lruHome4, lruSlotAddr } from "./maps/lru";
 import { allocAligned } from "./alloc";
 import { arrayGet } from "./maps/array";
-import { POLICY_RECHECK_ESTABLISHED, POLICY_ALLOW_SELF, POLICY_EGRESS_OWN_NODE } from "./config";
+import { POLICY_RECHECK_ESTABLISHED, POLICY_ALLOW_SELF, POLICY_EGRESS_OWN_NODE, DESIGN, DESIGN_IPTABLES } from "./config";
+import { iptablesMark, iptablesPostrouting } from "./designs/iptables";
 import { count, C_VERDICT, C_DROP, C_PACKETS, C_BYTES } from "./counters";
 
 // Result of flowPolicy(): 0 allowed, else a drop reason; the deciding rule in policyRule.
@@ -186,7 +187,10 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
     const b = arrayGet(backends, backend);
     dstAddr = load<u32>(b, B_ADDR); dstPort = load<u16>(b, B_PORT);
     natFlags = P.NAT_DNAT | (selectedByAffinity ? P.NAT_AFFINITY : 0);
-    masquerade = needsMasquerade(svcFlags, srcFlags, saddr, dstAddr);
+    masquerade = DESIGN == DESIGN_IPTABLES // the KUBE-MARK-MASQ mark, acted on in KUBE-POSTROUTING
+      ? iptablesPostrouting(iptablesMark((svcFlags & SVC_MASQ_ALWAYS) != 0, (svcFlags & SVC_MASQ_EXTERNAL) != 0,
+        (srcFlags & IPC_POD) != 0, saddr, dstAddr))
+      : needsMasquerade(svcFlags, srcFlags, saddr, dstAddr);
     if (saddr == dstAddr) natFlags |= P.NAT_HAIRPIN;
   }
   // 4. Masquerade to the ingress node's address; pick a source port.
@@ -227,6 +231,7 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
 const GROUP: u32 = 64;
 let groupKeys: usize = 0;   // GROUP keys of 16 bytes
 let groupHomes: usize = 0;  // GROUP home slots
+let groupLb: usize = 0;     // GROUP addresses: service-lookup prefetch steps (lb.ts)
 let prefetchSink: u32 = 0;
 
 /** Hash packets [first, first+count) into groupKeys/groupHomes and touch their home slots. */
@@ -250,16 +255,38 @@ let prefetchSink: u32 = 0;
   // A packet whose home slot is empty belongs to no known flow: it is a reply or
   // a new flow, and its next stop is the reply table, so touch that slot too
   // (measured: new flows 1.13x, the established path unchanged).
+  // New flows go on to the service lookup: touch its chain a step at a time for the
+  // whole group (lb.ts lbPrefetch*), only when the group has such packets.
+  let fresh: u32 = 0;
   for (let j: u32 = 0; j < count; j++) {
     const home = lruSlotAddr(ctFlows, load<u32>(groupHomes + (<usize>j << 2)));
-    if (load<u32>(home, 4) == 0xffffffff) sink += load<u32>(hashHomeSlot(ctReplies, groupKeys + (<usize>j << 4)));
+    let fe: usize = 0;
+    if (load<u32>(home, 4) == 0xffffffff) {
+      const key = groupKeys + (<usize>j << 4);
+      sink += load<u32>(hashHomeSlot(ctReplies, key));
+      fe = lbPrefetchFrontend(load<u32>(key, 4), <u16>(load<u32>(key, 8) >> 16), <u8>load<u32>(key, 12));
+      if (fe != 0) { sink += load<u32>(fe); fresh++; }
+    }
+    store<usize>(groupLb + (<usize>j << 2), fe);
+  }
+  if (fresh != 0) {
+    for (let j: u32 = 0; j < count; j++) {
+      const fe = load<usize>(groupLb + (<usize>j << 2));
+      const svc = fe != 0 ? lbPrefetchService(fe) : 0;
+      if (svc != 0) sink += load<u32>(svc);
+      store<usize>(groupLb + (<usize>j << 2), svc);
+    }
+    for (let j: u32 = 0; j < count; j++) {
+      const svc = load<usize>(groupLb + (<usize>j << 2));
+      if (svc != 0) sink += lbPrefetchSlots(svc);
+    }
   }
   return sink;
 }
 
 /** Process `n` packets of the batch at `batch` at virtual time `now` (ms). Returns packets forwarded. */
 export function processBatch(batch: usize, n: u32, now: u32): u32 {
-  if (groupKeys == 0) { groupKeys = allocAligned(GROUP * 16, 64); groupHomes = allocAligned(GROUP * 4, 64); }
+  if (groupKeys == 0) { groupKeys = allocAligned(GROUP * 16, 64); groupHomes = allocAligned(GROUP * 4, 64); groupLb = allocAligned(GROUP * 4, 64); }
   let forwarded: u32 = 0;
   batchPackets = 0; batchBytes = 0;
   let sink: u32 = 0;

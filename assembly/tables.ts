@@ -14,6 +14,9 @@
 //   policy       hash      (subject, identity, port block, proto, dir)(16) -> (rule, verdict)(8) (policy.ts)
 //   policyLengths hash     (subject, dir)(8) -> port block lengths in use (80) (policy.ts)
 //   nodes        array     node id -> (address, flags)
+// The iptables, ipvs and nftables designs (config.ts DESIGN) add structures
+// of their own, created by index.ts designInit() and laid out in designs/*.ts:
+// the KUBE-SERVICES rule list, the IPVS scheduler state, the nftables vmap.
 
 import { hashCreate } from "./maps/hash";
 import { lruCreate } from "./maps/lru";

@@ -22,7 +22,7 @@ import { runCompare, defaultLimitPath, packageRoot } from './bench/compare.js';
 import { formatFastpath, formatCompare } from './bench/report.js';
 import { runSweep, writeSweep, formatSweep, defaultSweepDir } from './bench/sweep.js';
 import { createReadStream } from 'node:fs';
-import { ALGO_NAMES, Algorithm } from './dataplane.js';
+import { ALGO_NAMES, Algorithm, DESIGN_NAMES, Design } from './dataplane.js';
 import { loadFiles, readManifestFiles } from './k8s/files.js';
 import { checkCluster, hasErrors } from './k8s/check.js';
 import type { Diagnostic } from './k8s/model.js';
@@ -223,7 +223,7 @@ function integer(name: string) {
 interface BenchOpts {
   scenario: string; services: number; backends: number; flows: number; backend: 'wasm' | 'reference';
   rounds?: number; packets?: number; batch?: number; repeats?: number; seed: number; json?: boolean; compare?: boolean; limit?: string; quiet?: boolean;
-  sweep?: boolean; quick?: boolean; out?: string;
+  sweep?: boolean; quick?: boolean; out?: string; design: Design;
 }
 
 async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
@@ -232,6 +232,7 @@ async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
   }
   const log = opts.quiet ? undefined : (s: string) => process.stderr.write(paintErr('dim', s) + '\n');
   const common = { services: opts.services, backends: opts.backends, flows: opts.flows, seed: opts.seed, log };
+  if (cmd.getOptionValueSource('design') === 'cli' && (opts.sweep || opts.compare)) throw new UsageError('--design is for one scenario run; --sweep and --compare choose their own');
   if (opts.sweep) {
     if (opts.compare) throw new UsageError('--sweep and --compare are different runs; pick one');
     for (const o of ['scenario', 'services', 'flows', 'backend', 'rounds', 'packets', 'batch']) {
@@ -253,7 +254,7 @@ async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
     return;
   }
   if (cmd.getOptionValueSource('limit') === 'cli') throw new UsageError('--limit is only used with --compare');
-  const r = await runFastpath({ ...common, scenario: opts.scenario as Scenario, backend: opts.backend, rounds: opts.rounds, packets: opts.packets, batch: opts.batch });
+  const r = await runFastpath({ ...common, scenario: opts.scenario as Scenario, design: opts.design, backend: opts.backend, rounds: opts.rounds, packets: opts.packets, batch: opts.batch });
   console.log(opts.json ? JSON.stringify(r) : formatFastpath(r));
 }
 
@@ -287,6 +288,7 @@ cli.command('bench')
   .option('--backends <n>', 'backends per service', integer('--backends'), FASTPATH_DEFAULTS.backends)
   .option('--flows <n>', 'established TCP flows', integer('--flows'), FASTPATH_DEFAULTS.flows)
   .addOption(new Option('--backend <kind>', 'dataplane to measure').choices(['wasm', 'reference']).default('wasm'))
+  .addOption(new Option('--design <name>', 'dataplane design (issue 5); services get its default algorithm').choices(DESIGN_NAMES).default('ebpf'))
   .option('--rounds <n>', `timed rounds (default ${wasmDefaults.rounds} for wasm, ${refDefaults.rounds} for reference)`, integer('--rounds'))
   .option('--packets <n>', `packets per round (default ${wasmDefaults.packets} for wasm, ${refDefaults.packets} for reference)`, integer('--packets'))
   .option('--batch <n>', 'packets per process() call, each batch filled just before it is timed (default 65536)', integer('--batch'))

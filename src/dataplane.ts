@@ -7,7 +7,8 @@
 
 import { PacketBatch, COUNTER, VERDICT_NAMES, DROP_REASON_NAMES } from './packet.js';
 
-export const ALGO = { random: 0, weighted: 1, maglev: 2, rr: 3, lc: 4, sh: 5 } as const;
+/** Endpoint-selection algorithms (assembly/lb.ts ALGO_*); which design has which: DESIGN_ALGOS. */
+export const ALGO = { random: 0, weighted: 1, maglev: 2, rr: 3, lc: 4, sh: 5, wrr: 6, wlc: 7, dh: 8, sed: 9, nq: 10 } as const;
 export type Algorithm = keyof typeof ALGO;
 export const ALGO_NAMES = Object.keys(ALGO) as Algorithm[];
 
@@ -18,6 +19,21 @@ export const ALGO_NAMES = Object.keys(ALGO) as Algorithm[];
  */
 export const DESIGN_NAMES = ['ebpf', 'iptables', 'ipvs', 'nftables'] as const;
 export type Design = typeof DESIGN_NAMES[number];
+/** The core's design numbers (assembly/config.ts DESIGN_*). */
+export const DESIGN_ID: Record<Design, number> = { ebpf: 0, iptables: 1, ipvs: 2, nftables: 3 };
+/**
+ * The algorithms each design has: ebpf Cilium's random and Maglev (and the
+ * emulator's weighted, rr, lc, sh); iptables only the statistic-probability
+ * chain (random); nftables only `numgen random`; ipvs the kernel schedulers.
+ */
+export const DESIGN_ALGOS: Record<Design, readonly Algorithm[]> = {
+  ebpf: ['random', 'weighted', 'maglev', 'rr', 'lc', 'sh'],
+  iptables: ['random'],
+  ipvs: ['rr', 'wrr', 'lc', 'wlc', 'sh', 'dh', 'sed', 'nq'],
+  nftables: ['random'],
+};
+/** Each design's default (kube-proxy's --ipvs-scheduler default is rr; Cilium's is random). */
+export const DEFAULT_ALGO: Record<Design, Algorithm> = { ebpf: 'random', iptables: 'random', ipvs: 'rr', nftables: 'random' };
 
 /** Service flags (assembly/lb.ts SVC_*). */
 export const SVC_FLAG = { MASQ_EXTERNAL: 1, MASQ_ALWAYS: 2, SOURCE_RANGES: 4, DROP_NO_BACKEND: 8 } as const;
@@ -179,7 +195,6 @@ export function resolveOptions(o: Options = {}): ResolvedOptions {
   need(u32(hashSeed), `option hashSeed: ${hashSeed} is not a u32`);
   const design = o.design ?? 'ebpf';
   need((DESIGN_NAMES as readonly string[]).includes(design), `option design: ${JSON.stringify(design)} is not one of ${DESIGN_NAMES.join(', ')}`);
-  need(design === 'ebpf', `option design: ${design} is not implemented yet`);
   return {
     limits, seed, hashSeed, natPorts: ports, design,
     lifetimesMs: { tcp: sec('tcp', lt.tcp, 21600), syn: sec('syn', lt.syn, 60), close: sec('close', lt.close, 10), nonTcp: sec('nonTcp', lt.nonTcp, 60) },
@@ -220,6 +235,11 @@ export const check = {
       need(s.maglev !== undefined && s.maglev.length > 0, `${where}: maglev needs a lookup table (controlplane/maglev.ts)`);
       for (const c of s.maglev!) need(c < s.backends.length, `${where}: maglev cell ${c} names no backend slot`);
     }
+  },
+  /** The service's algorithm must be one its design has. */
+  algoInDesign(design: Design, index: number, algo: Algorithm): void {
+    need(!(algo in ALGO) || DESIGN_ALGOS[design].includes(algo), // an unknown name: check.service says so
+      `service ${index}: algorithm ${algo} is not available in the ${design} design (it has ${DESIGN_ALGOS[design].join(', ')})`);
   },
   frontend(l: Limits, fe: Frontend, index: number): void {
     need(u32(fe.addr), `frontend ${fe.addr}: address is not an IPv4 u32`);

@@ -7,8 +7,9 @@
 
 import {
   Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
-  FlowInfo, Counters, DataplaneError, resolveOptions, check, decodeCounters, ALGO, SCOPE, portPrefixOf,
+  FlowInfo, Counters, DataplaneError, resolveOptions, check, decodeCounters, ALGO, SCOPE, portPrefixOf, DESIGN_ID,
 } from './dataplane.js';
+import { KubeServicesChain } from './controlplane/kubeServices.js';
 import { PacketBatch, COUNTER } from './packet.js';
 import { RegionAllocator } from './common/regions.js';
 
@@ -48,6 +49,9 @@ export interface CoreExports {
   ctReplies(): number;
   ctPeek(saddr: number, daddr: number, sport: number, dport: number, proto: number, now: number): number;
   allocatedBytes(): number;
+  designInit(design: number, maxServices: number, maxFrontends: number): number;
+  iptablesRulesBase(): number;
+  iptablesRulesSet(n: number, first: number): number;
 }
 
 const MAP_NAMES = ['', 'ctFlows', 'ctReplies', 'frontends', 'services', 'backendSlots', 'backends',
@@ -67,12 +71,14 @@ export class WasmDataplane implements Dataplane {
   private readonly cells: RegionAllocator;
   private readonly serviceRegions = new Map<number, { slots: number; slotLen: number; cells: number; cellLen: number }>();
   private readonly backendsSet = new Set<number>();
-  private frontendCount = 0;
+  /** iptables design: KUBE-SERVICES, mirrored into the core's rule list. */
+  private readonly chain?: KubeServicesChain;
 
   private constructor(readonly core: CoreExports, options: ResolvedOptions) {
     this.options = options;
     this.slots = new RegionAllocator(options.limits.maxSlots);
     this.cells = new RegionAllocator(options.limits.maxMaglevCells);
+    if (options.design === 'iptables') this.chain = new KubeServicesChain();
   }
 
   /** A dataplane on a fresh instance of the compiled core. */
@@ -83,6 +89,9 @@ export class WasmDataplane implements Dataplane {
     const rc = core.init(l.maxFlows, l.maxServices, l.maxFrontends, l.maxBackends, l.maxSlots, l.maxMaglevCells,
       l.maxAffinity, l.maxIpcache, l.maxPolicy, l.maxNodes);
     if (rc !== 0) throw new DataplaneError(`could not create map ${MAP_NAMES[rc] ?? rc}: out of memory (lower the limits)`);
+    if (core.designInit(DESIGN_ID[o.design], l.maxServices, l.maxFrontends) !== 0) {
+      throw new DataplaneError(`design ${o.design}: could not create its tables: out of memory (lower the limits)`);
+    }
     core.setLifetimes(o.lifetimesMs.tcp, o.lifetimesMs.syn, o.lifetimesMs.close, o.lifetimesMs.nonTcp);
     core.setNatPorts(o.natPorts.min, o.natPorts.max, o.natPorts.tries);
     core.setPolicyRecheck(o.policyRecheckEstablished ? 1 : 0);
@@ -106,6 +115,7 @@ export class WasmDataplane implements Dataplane {
   }
 
   setService(index: number, s: ServiceConfig): void {
+    check.algoInDesign(this.options.design, index, s.algo);
     check.service(this.options.limits, index, s, (id) => this.backendsSet.has(id));
     const n = s.backends.length;
     const m = s.algo === 'maglev' && n > 0 ? s.maglev!.length : 0;
@@ -134,12 +144,36 @@ export class WasmDataplane implements Dataplane {
 
   upsertFrontend(fe: Frontend, index: number): void {
     check.frontend(this.options.limits, fe, index);
+    if (this.chain) {
+      if (!this.chain.has(fe)) check.full('frontends', this.chain.length, this.options.limits.maxFrontends);
+      this.writeRules(this.chain.upsert(fe, index));
+      return;
+    }
     const rc = this.core.frontendUpsert(fe.addr, fe.port, fe.proto, SCOPE[fe.scope ?? 'any'], fe.node ?? 0, index);
     if (rc !== 0) throw new DataplaneError(`frontends: table full (${this.options.limits.maxFrontends} entries); raise the limit`);
   }
   deleteFrontend(fe: Frontend): boolean {
+    if (this.chain) {
+      const at = this.chain.delete(fe);
+      if (at >= 0) this.writeRules(at);
+      return at >= 0;
+    }
     return this.core.frontendDelete(fe.addr, fe.port, fe.proto, SCOPE[fe.scope ?? 'any'] ?? 9, fe.node ?? 0) !== 0;
   }
+  /** Copy KUBE-SERVICES rules [first, end) into the core's rule list (layout: assembly/designs/iptables.ts). */
+  private writeRules(first: number): void {
+    const rules = this.chain!.rules;
+    const base = this.core.iptablesRulesBase() >>> 0;
+    const v = new DataView(this.buffer(), base, this.options.limits.maxFrontends * 16);
+    for (let i = first; i < rules.length; i++) {
+      const r = rules[i], o = i * 16;
+      v.setUint32(o, r.addr, true); v.setUint16(o + 4, r.port, true); v.setUint8(o + 6, r.proto);
+      v.setUint8(o + 7, r.scope); v.setUint32(o + 8, r.node, true); v.setUint32(o + 12, r.target, true);
+    }
+    const rc = this.core.iptablesRulesSet(rules.length, Math.min(first, rules.length));
+    if (rc !== 0) throw new DataplaneError(`KUBE-SERVICES: the core refused rules ${first}..${rules.length - 1} (${rc})`);
+  }
+
   upsertSourceRange(index: number, addr: number, plen: number): void {
     check.sourceRange(this.options.limits, index, addr, plen);
     if (this.core.sourceRangeUpsert(index, addr, plen) !== 0) throw new DataplaneError(`source ranges: table full (${this.options.limits.maxFrontends} entries); raise maxFrontends`);

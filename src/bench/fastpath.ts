@@ -24,7 +24,7 @@ import { Prng } from '../common/prng.js';
 import { PacketBatch, PKT, TCP, VERDICT, CT_STATE, NAT, VERDICT_NAMES, CT_STATE_NAMES, DROP_REASON_NAMES } from '../packet.js';
 import { formatIPv4 } from '../common/ip.js';
 import { loadavg } from 'node:os';
-import type { Dataplane } from '../dataplane.js';
+import { Dataplane, Design, DESIGN_NAMES } from '../dataplane.js';
 
 export type FastpathBackend = 'wasm' | 'reference';
 export type Scenario = 'fastpath' | 'newflow';
@@ -45,12 +45,15 @@ export interface FastpathConfig {
   /** Client pods the flows come from (default 256). */
   clients?: number;
   seed?: number;
+  /** Dataplane design (default ebpf); every service gets the design's default algorithm. */
+  design?: Design;
   /** Progress lines (to stderr in the CLI); silent by default. */
   log?: (line: string) => void;
 }
 
 export interface FastpathResult {
   scenario: Scenario;
+  design: Design;
   backend: FastpathBackend;
   services: number;
   backends: number;
@@ -139,6 +142,8 @@ export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathRes
   const packets = cfg.packets ?? d.packets;
   const batchSize = Math.min(cfg.batch ?? 1 << 16, packets);
   const log = cfg.log ?? (() => {});
+  const design = cfg.design ?? 'ebpf';
+  if (!DESIGN_NAMES.includes(design)) throw new BenchmarkError(`unknown design ${JSON.stringify(design)}; known designs: ${DESIGN_NAMES.join(', ')}`);
 
   const int = (name: string, v: number, min: number, max: number) => {
     if (!(Number.isInteger(v) && v >= min && v <= max)) throw new BenchmarkError(`${name}: ${v} is not an integer in ${min}..${max}`);
@@ -155,10 +160,10 @@ export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathRes
   // Flows are opened at 1 s and hit at 2 s, 3 s, ...: well inside the SYN lifetime (60 s), and the
   // first ACK makes them established (TCP lifetime, 6 h), so nothing expires during the rounds.
 
-  const cluster = synthesize({ services, backends, clients, algo: 'random', seed });
+  const cluster = synthesize({ services, backends, clients, design, seed });
   // newflow inserts a round's flows on top of the population: room for them, as an operator sizes the table.
   const capacity = scenario === 'newflow' ? flows + packets : flows;
-  const dp: Dataplane = await createDataplane(backend, { ...limitsFor(cluster, capacity), seed });
+  const dp: Dataplane = await createDataplane(backend, { ...limitsFor(cluster, capacity), seed, design });
   let t = performance.now();
   program(dp, cluster);
   const programMs = performance.now() - t;
@@ -228,7 +233,7 @@ export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathRes
   function finish(roundMs: number[]): FastpathResult {
     const med = median(roundMs);
     const result: FastpathResult = {
-      scenario, backend, services, backends, flows, packets, batch: batchSize, rounds, measured_packets: packets * rounds,
+      scenario, design, backend, services, backends, flows, packets, batch: batchSize, rounds, measured_packets: packets * rounds,
       mpps: round2(packets / med / 1e3),
       mpps_min: round2(packets / Math.max(...roundMs) / 1e3),
       mpps_max: round2(packets / Math.min(...roundMs) / 1e3),

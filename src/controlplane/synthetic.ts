@@ -7,7 +7,7 @@
 // (so at most 64 nodes, clear of the service range); services take
 // 10.96.0.0/12 from 10.96.0.10 up; clients are pods too.
 
-import { Dataplane, Algorithm, ALGO_NAMES, IPC_FLAG, SVC_FLAG } from '../dataplane.js';
+import { Dataplane, Algorithm, Design, DESIGN_ALGOS, DEFAULT_ALGO, IPC_FLAG, SVC_FLAG } from '../dataplane.js';
 import { maglevTable, maglevTableSize } from './maglev.js';
 import { formatIPv4 } from '../common/ip.js';
 import { Prng } from '../common/prng.js';
@@ -20,8 +20,10 @@ export interface SyntheticSpec {
   backends: number;
   /** Client pods (sources of traffic); default 256. */
   clients?: number;
-  /** One algorithm for every service, or 'mix' to cycle through all of them. */
+  /** One algorithm for every service, or 'mix' to cycle through all of the design's; default the design's own. */
   algo?: Algorithm | 'mix';
+  /** The dataplane design the cluster is for (default ebpf): it decides the default and 'mix' algorithms. */
+  design?: Design;
   /** Fraction of services with ClientIP affinity (timeout 10800 s). */
   affinityFraction?: number;
   /** Fraction of services that masquerade external sources. */
@@ -46,6 +48,8 @@ export interface SyntheticCluster {
 }
 
 const SERVICE_BASE = 0x0a60000a; // 10.96.0.10
+/** Algorithms that read weights: their services' backends get weights 1, 2, 3, 1, ... */
+const WEIGHTED = new Set<Algorithm>(['weighted', 'wrr', 'wlc', 'sed', 'nq', 'sh']);
 
 export function synthesize(spec: SyntheticSpec): SyntheticCluster {
   // Each node's pod CIDR holds 65,533 pods: by default, as many nodes as the pods need (at least 3).
@@ -73,15 +77,16 @@ export function synthesize(spec: SyntheticSpec): SyntheticCluster {
   const services: SyntheticService[] = [];
   const protocols = spec.protocols ?? [PROTO.TCP];
   for (let s = 0; s < spec.services; s++) {
-    const algo: Algorithm = spec.algo === 'mix' || spec.algo === undefined
-      ? (spec.algo === 'mix' ? ALGO_NAMES[s % ALGO_NAMES.length] : 'random') : spec.algo;
+    const design = spec.design ?? 'ebpf';
+    const algo: Algorithm = spec.algo === 'mix' ? DESIGN_ALGOS[design][s % DESIGN_ALGOS[design].length]
+      : spec.algo ?? DEFAULT_ALGO[design];
     const ids: number[] = [];
     const n = frac(spec.emptyFraction) ? 0 : spec.backends;
     for (let j = 0; j < n; j++) {
       const p = pod((s * spec.backends + j) % nodeCount, 1000 + (s % 64));
       backendPods.push(p);
       const id = backends.length;
-      backends.push({ id, addr: p.addr, port: 8080, node: p.node, weight: algo === 'weighted' ? 1 + (j % 3) : 1 });
+      backends.push({ id, addr: p.addr, port: 8080, node: p.node, weight: WEIGHTED.has(algo) ? 1 + (j % 3) : 1 });
       ids.push(id);
     }
     services.push({

@@ -19,7 +19,7 @@
 // applies only what changed.
 
 import {
-  Dataplane, Algorithm, ALGO, IPC_FLAG, SVC_FLAG, IDENTITY, EndpointInfo, Limits, DEFAULT_LIMITS,
+  Dataplane, Algorithm, ALGO, DEFAULT_ALGO, Design, IPC_FLAG, SVC_FLAG, IDENTITY, EndpointInfo, Limits, DEFAULT_LIMITS,
 } from '../dataplane.js';
 import { maglevTable, maglevTableSize, MAGLEV_PRIMES } from '../controlplane/maglev.js';
 import { formatIPv4, parseCidr, parseIPv4, prefixMask } from '../common/ip.js';
@@ -34,11 +34,14 @@ import { PolicySpec } from '../policy/spec.js';
 
 export interface CompileOptions {
   /**
-   * Endpoint selection for every service entry. Default 'random': kube-proxy's iptables mode
-   * picks uniformly at random (`-m statistic --mode random`). 'maglev', 'rr', 'lc', 'sh' and
-   * 'weighted' are the dataplane's other algorithms (Cilium's Maglev, IPVS's schedulers).
+   * Endpoint selection for every service entry. Default: the dataplane design's own
+   * (DEFAULT_ALGO: iptables and nftables random, `-m statistic --mode random` / `numgen random`;
+   * ipvs rr, kube-proxy's --ipvs-scheduler default; ebpf random). It must be one the design has
+   * (DESIGN_ALGOS).
    */
   algo?: Algorithm;
+  /** The dataplane design compiled for (default: the dataplane's, else ebpf); it decides the default algo. */
+  design?: Design;
   /**
    * kube-proxy --masquerade-all (default false): SNAT all traffic sent to a cluster IP.
    * In proxier.go the rule is written in the internal (cluster IP) chain only, so it sets
@@ -81,8 +84,8 @@ export interface ResolvedCompileOptions {
   policyKnobs: PolicyKnobs;
 }
 
-export function resolveCompileOptions(model: ClusterModel, o: CompileOptions = {}): ResolvedCompileOptions {
-  const algo = o.algo ?? 'random';
+export function resolveCompileOptions(model: ClusterModel, o: CompileOptions = {}, dpDesign?: Design): ResolvedCompileOptions {
+  const algo = o.algo ?? DEFAULT_ALGO[o.design ?? dpDesign ?? 'ebpf'];
   if (!(algo in ALGO)) throw new RangeError(`algo: ${JSON.stringify(algo)} is not one of ${Object.keys(ALGO).join(', ')}`);
   const clusterCIDR = o.clusterCIDR === undefined ? model.config.clusterCIDR : o.clusterCIDR;
   if (clusterCIDR !== null && !parseCidr(clusterCIDR)) throw new RangeError(`clusterCIDR: ${JSON.stringify(clusterCIDR)} is not an IPv4 CIDR`);
@@ -697,7 +700,7 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
   for (const [k, s] of prev?.services ?? []) {
     if (next.services.has(k)) continue;
     if (!liveIndices.has(s.index)) {
-      dp.setService(s.index, { algo: 'random', backends: [] });
+      dp.setService(s.index, { algo, backends: [] }); // the plan's algorithm: the only kind the design may have
       for (const c of s.sourceRanges) { const r = parseCidr(c)!; dp.deleteSourceRange(s.index, r.addr, r.plen); report.sourceRanges.deleted++; }
     }
     alloc.releaseService(k);
@@ -782,7 +785,7 @@ export class CompiledCluster {
 /** Compile `model` into `dp` (which should be fresh) as kube-proxy would program every node. */
 export function compileCluster(dp: Dataplane, model: ClusterModel, opts: CompileOptions = {}): CompiledCluster {
   const alloc = new Allocations();
-  const plan = planCluster(model, resolveCompileOptions(model, opts), alloc, dp.options.limits.maxServices);
+  const plan = planCluster(model, resolveCompileOptions(model, opts, dp.options.design), alloc, dp.options.limits.maxServices);
   programPlan(dp, plan, undefined, alloc);
   return new CompiledCluster(model, plan, alloc);
 }

@@ -104,7 +104,7 @@ export class ClusterRuntime {
     this.options = options;
     for (const f of files) for (const o of objectsOf(f)) this.objects.set(o.key, o);
     const { model, warnings } = loadManifests(filesOf(this.objects.values()), options.load);
-    this.plan = planCluster(model, resolveCompileOptions(model, options), this.alloc, dp.options.limits.maxServices);
+    this.plan = planCluster(model, resolveCompileOptions(model, options, dp.options.design), this.alloc, dp.options.limits.maxServices);
     programPlan(dp, this.plan, undefined, this.alloc);
     this.current = new CompiledCluster(model, this.plan, this.alloc);
     this.lastWarnings = warnings;
@@ -151,7 +151,7 @@ export class ClusterRuntime {
   /** Load the new object set; if it loads, program the difference and make it current. */
   private commit(next: Map<string, StoredObject>, objects: ApplyReport['objects']): ApplyReport {
     const { model, warnings } = loadManifests(filesOf(next.values()), this.options.load); // throws: nothing changed
-    const resolved = resolveCompileOptions(model, this.options);
+    const resolved = resolveCompileOptions(model, this.options, this.dp.options.design);
     const plan = planCluster(model, resolved, this.alloc, this.dp.options.limits.maxServices);
     const report = programPlan(this.dp, plan, this.plan, this.alloc);
     this.objects = next;

@@ -17,6 +17,8 @@ import { PacketBatch, PacketRecord, NONE, PROTO, TCP, VERDICT, DROP, CT_STATE, N
 import { Prng } from '../common/prng.js';
 import { hashTuple, hashAddr } from '../common/hash.js';
 import { prefixMask } from '../common/ip.js';
+import { KubeServicesChain } from '../controlplane/kubeServices.js';
+import { iptablesPick, nftPick, iptablesMark, MARK_MASQ, ipvsSchedule, ipvsServiceChanged, IpvsState } from './designs.js';
 
 interface Tuple { saddr: number; daddr: number; sport: number; dport: number; proto: number }
 const tupleKey = (t: Tuple) => `${t.saddr},${t.daddr},${t.sport},${t.dport},${t.proto}`;
@@ -31,7 +33,7 @@ interface Flow {
 }
 interface ReplyEntry { flowKey: Tuple; packets: number; bytes: number }
 interface RefBackend extends Required<Backend> { active: number }
-interface RefService { algo: Algorithm; flags: number; affinityMs: number; backends: number[]; maglev?: Uint16Array; rr: number }
+interface RefService { algo: Algorithm; flags: number; affinityMs: number; backends: number[]; maglev?: Uint16Array; rr: number; ipvs?: IpvsState }
 interface Affinity { backend: number; lastUsed: number }
 
 type Out = Omit<PacketRecord, keyof Required<import('../packet.js').PacketIn>>;
@@ -54,6 +56,8 @@ export class ReferenceDataplane implements Dataplane {
   private readonly backends = new Map<number, RefBackend>();
   private readonly services = new Map<number, RefService>();
   private readonly frontends = new Map<string, number>(); // "vip,port,proto,scope,node" -> service
+  /** iptables design: KUBE-SERVICES, scanned rule by rule (the frontends map is unused). */
+  private readonly chain?: KubeServicesChain;
   private readonly sourceRanges = new Map<number, Set<string>>(); // service -> "addr/plen" (masked)
   private sourceRangeCount = 0;
   private readonly ipcache = new Map<string, EndpointInfo>();
@@ -69,6 +73,7 @@ export class ReferenceDataplane implements Dataplane {
   constructor(options: Options = {}) {
     this.options = resolveOptions(options);
     this.prng = new Prng(this.options.seed);
+    if (this.options.design === 'iptables') this.chain = new KubeServicesChain();
   }
 
   private bump(i: number, by = 1): void { this.count[i] += BigInt(by); }
@@ -88,6 +93,7 @@ export class ReferenceDataplane implements Dataplane {
 
   setService(index: number, s: ServiceConfig): void {
     const l = this.options.limits;
+    check.algoInDesign(this.options.design, index, s.algo);
     check.service(l, index, s, (id) => this.backends.has(id));
     const old = this.services.get(index);
     const m = s.algo === 'maglev' && s.backends.length > 0 ? s.maglev!.length : 0;
@@ -99,6 +105,7 @@ export class ReferenceDataplane implements Dataplane {
     this.services.set(index, {
       algo: s.algo, flags: s.flags ?? 0, affinityMs: Math.round((s.affinityTimeout ?? 0) * 1000),
       backends: [...s.backends], maglev: m > 0 ? Uint16Array.from(s.maglev!) : undefined, rr: old?.rr ?? 0,
+      ipvs: this.options.design === 'ipvs' ? ipvsServiceChanged(old?.ipvs, this.dests(s.backends)) : undefined,
     });
   }
 
@@ -108,11 +115,18 @@ export class ReferenceDataplane implements Dataplane {
   }
   upsertFrontend(fe: Frontend, index: number): void {
     check.frontend(this.options.limits, fe, index);
+    if (this.chain) {
+      if (!this.chain.has(fe)) check.full('frontends', this.chain.length, this.options.limits.maxFrontends);
+      this.chain.upsert(fe, index);
+      return;
+    }
     const k = this.frontendKey(fe);
     if (!this.frontends.has(k)) check.full('frontends', this.frontends.size, this.options.limits.maxFrontends);
     this.frontends.set(k, index);
   }
-  deleteFrontend(fe: Frontend): boolean { return fe.scope === undefined || fe.scope in SCOPE ? this.frontends.delete(this.frontendKey(fe)) : false; }
+  deleteFrontend(fe: Frontend): boolean {
+    if (this.chain) return this.chain.delete(fe) >= 0;
+    return fe.scope === undefined || fe.scope in SCOPE ? this.frontends.delete(this.frontendKey(fe)) : false; }
 
   upsertSourceRange(index: number, addr: number, plen: number): void {
     check.sourceRange(this.options.limits, index, addr, plen);
@@ -144,6 +158,14 @@ export class ReferenceDataplane implements Dataplane {
 
   /** The node's scoped entry for the source's side, else the frontend's own (assembly/lb.ts lookupService). */
   private lookupService(p: PacketRecord, internal: boolean): number | undefined {
+    if (this.chain) {
+      // KUBE-SERVICES, rule by rule: the first rule for the packet's destination (a node's scoped rules come first).
+      const scope = internal ? SCOPE.internal : SCOPE.external;
+      for (const r of this.chain.rules) {
+        if (r.addr === p.daddr && r.port === p.dport && r.proto === p.proto && (r.scope === 0 || (r.scope === scope && r.node === p.node))) return r.target;
+      }
+      return undefined;
+    }
     const scoped = this.frontends.get(`${p.daddr},${p.dport},${p.proto},${internal ? SCOPE.internal : SCOPE.external},${p.node}`);
     return scoped ?? this.frontends.get(`${p.daddr},${p.dport},${p.proto},0,0`);
   }
@@ -328,8 +350,18 @@ export class ReferenceDataplane implements Dataplane {
 
   // ---- load balancing --------------------------------------------------------
 
+  private dests(ids: readonly number[]) {
+    return ids.map((id) => { const b = this.backends.get(id)!; return { weight: b.weight, active: b.active }; });
+  }
+
   private pickSlot(s: RefService, t: Tuple): number {
     const n = s.backends.length;
+    switch (this.options.design) {
+      case 'iptables': return iptablesPick(this.prng, n);
+      case 'nftables': return nftPick(this.prng, n);
+      case 'ipvs': { const i = ipvsSchedule(s.ipvs!, s.algo, this.dests(s.backends), t.saddr, t.daddr); return i < 0 ? NONE : i; }
+      case 'ebpf': break;
+    }
     switch (s.algo) {
       case 'maglev':
         return s.maglev![hashTuple(t.saddr, t.daddr, t.sport, t.dport, t.proto, this.options.hashSeed) % s.maglev!.length];
@@ -358,6 +390,8 @@ export class ReferenceDataplane implements Dataplane {
         return hashAddr(t.saddr, this.options.hashSeed) % n;
       case 'random':
         return this.prng.next() % n;
+      default:
+        throw new DataplaneError(`service: algorithm ${s.algo} is not available in the ebpf design`); // refused by setService
     }
   }
 
@@ -492,8 +526,9 @@ export class ReferenceDataplane implements Dataplane {
       dstAddr = b.addr; dstPort = b.port;
       natFlags = NAT.DNAT | (sel.byAffinity ? NAT.AFFINITY : 0);
       const srcIsPod = (srcFlags & IPC_FLAG.POD) !== 0;
-      masquerade = p.saddr === dstAddr || (s!.flags & SVC_FLAG.MASQ_ALWAYS) !== 0 ||
-        ((s!.flags & SVC_FLAG.MASQ_EXTERNAL) !== 0 && !srcIsPod);
+      masquerade = this.options.design === 'iptables'
+        ? (iptablesMark((s!.flags & SVC_FLAG.MASQ_ALWAYS) !== 0, (s!.flags & SVC_FLAG.MASQ_EXTERNAL) !== 0, srcIsPod, p.saddr, dstAddr) & MARK_MASQ) !== 0
+        : p.saddr === dstAddr || (s!.flags & SVC_FLAG.MASQ_ALWAYS) !== 0 || ((s!.flags & SVC_FLAG.MASQ_EXTERNAL) !== 0 && !srcIsPod);
       if (p.saddr === dstAddr) natFlags |= NAT.HAIRPIN;
     }
     const natSaddr = masquerade ? this.nodes.get(p.node)! : p.saddr;
