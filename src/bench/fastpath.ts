@@ -24,7 +24,8 @@ import { Prng } from '../common/prng.js';
 import { PacketBatch, PKT, TCP, VERDICT, CT_STATE, NAT, VERDICT_NAMES, CT_STATE_NAMES, DROP_REASON_NAMES } from '../packet.js';
 import { formatIPv4 } from '../common/ip.js';
 import { loadavg } from 'node:os';
-import type { Dataplane } from '../dataplane.js';
+import type { Dataplane, Design } from '../dataplane.js';
+import { programSyntheticPolicies, syntheticPolicyLimits } from './policies.js';
 
 export type FastpathBackend = 'wasm' | 'reference';
 export type Scenario = 'fastpath' | 'newflow';
@@ -45,6 +46,10 @@ export interface FastpathConfig {
   /** Client pods the flows come from (default 256). */
   clients?: number;
   seed?: number;
+  /** Dataplane design (default: the dataplane's default, ebpf). */
+  design?: Design;
+  /** Synthetic ingress policies isolating every backend (src/bench/policies.ts); default 0. */
+  policies?: number;
   /** Progress lines (to stderr in the CLI); silent by default. */
   log?: (line: string) => void;
 }
@@ -158,9 +163,11 @@ export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathRes
   const cluster = synthesize({ services, backends, clients, algo: 'random', seed });
   // newflow inserts a round's flows on top of the population: room for them, as an operator sizes the table.
   const capacity = scenario === 'newflow' ? flows + packets : flows;
-  const dp: Dataplane = await createDataplane(backend, { ...limitsFor(cluster, capacity), seed });
+  const policies = cfg.policies ?? 0;
+  const dp: Dataplane = await createDataplane(backend, { ...limitsFor(cluster, capacity), ...syntheticPolicyLimits(cluster, policies), seed, ...(cfg.design ? { design: cfg.design } : {}) });
   let t = performance.now();
   program(dp, cluster);
+  programSyntheticPolicies(dp, cluster, policies);
   const programMs = performance.now() - t;
   const mapsBytes = 'memoryBytes' in dp ? (dp as { memoryBytes(): number }).memoryBytes() : undefined;
   log(`${backend}: programmed ${services} services x ${backends} backends in ${programMs.toFixed(0)} ms`);
