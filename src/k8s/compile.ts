@@ -334,6 +334,21 @@ function localEndpointsFor(v: PortView, node: string): { eps: ProxyEndpoint[]; t
 
 const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
+/** The backend id of an endpoint (ip:port/PROTO), adding it to the plan the first time it is seen. */
+function backendAllocator(plan: Plan, alloc: Allocations): (e: ProxyEndpoint, protocol: Protocol) => number {
+  return (e, protocol) => {
+    const key = `${e.address}:${e.port}/${protocol}`;
+    let b = plan.backends.get(key);
+    if (!b) {
+      b = { id: alloc.backend(key), key, addr: ipNum(e.address), port: e.port, protocol };
+      if (e.nodeName !== undefined) b.node = e.nodeName;
+      if (e.targetRef) b.target = `${e.targetRef.namespace ? `${e.targetRef.namespace}/` : ''}${e.targetRef.name}`;
+      plan.backends.set(key, b);
+    }
+    return b.id;
+  };
+}
+
 /**
  * What every node's kube-proxy would program for `model`, as keyed data; ids come from `alloc`
  * (new objects get new ids, known ones keep theirs). `serviceLimit`: the dataplane's maxServices,
@@ -391,17 +406,8 @@ export function planCluster(model: ClusterModel, opts: ResolvedCompileOptions, a
     }
   }
 
-  const backendOf = (e: ProxyEndpoint, protocol: Protocol): number => {
-    const key = `${e.address}:${e.port}/${protocol}`;
-    let b = plan.backends.get(key);
-    if (!b) {
-      b = { id: alloc.backend(key), key, addr: ipNum(e.address), port: e.port, protocol };
-      if (e.nodeName !== undefined) b.node = e.nodeName;
-      if (e.targetRef) b.target = `${e.targetRef.namespace ? `${e.targetRef.namespace}/` : ''}${e.targetRef.name}`;
-      plan.backends.set(key, b);
-    }
-    return b.id;
-  };
+  const backendOf = backendAllocator(plan, alloc);
+
 
   // The slices of each service, indexed once (slicesForService per service would be quadratic).
   const slicesOf = new Map<string, EndpointSlice[]>();
@@ -735,6 +741,146 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
   return report;
 }
 
+// ---------------------------------------------------------------- one service's endpoints
+
+/** What replanServiceEndpoints changed: the entries and UDP serving sets as they were, the backends it added. */
+export interface EndpointsDelta {
+  portKeys: string[];
+  entriesBefore: Map<string, PlannedService>;
+  udpBefore: Map<string, Set<string> | undefined>;
+  backendsAdded: string[];
+}
+
+/** The plan's nodes with their model objects, kept between single-service replans (nodes do not change there). */
+const liveNodesOf = new WeakMap<Plan, { model: ClusterModel; nodes: { pn: PlannedNode; node: Node }[] }>();
+
+const hasHints = (eps: Iterable<{ hintsForZones?: string[] }>) => {
+  for (const e of eps) if ((e.hintsForZones?.length ?? 0) > 0) return true;
+  return false;
+};
+
+/**
+ * Only the EndpointSlices of `svc` changed (now `slices`): plan its ports again, in `plan`, as planCluster
+ * would, and return what was there before, for programEndpointsDelta. This is what makes one endpoint change
+ * cost microseconds instead of a replan of the whole cluster (kube-proxy's endpointslicecache also rebuilds
+ * only the changed service's endpoints).
+ *
+ * It applies only where the result is certain to equal planCluster's; otherwise it returns undefined and
+ * changes nothing (the caller then replans everything): the service is proxied and its ports are planned;
+ * no endpoint, old or new, carries topology hints (with hints the set of per-node entries and frontends can
+ * change); no plan warning concerns the service (frontend conflicts); and every endpoint already known as a
+ * backend keeps its node and target (a backend is shared by every service port that uses it).
+ */
+export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Service, slices: EndpointSlice[],
+  alloc: Allocations, serviceLimit: number): EndpointsDelta | undefined {
+  if (svc.type === 'ExternalName' || svc.headless || svc.clusterIP === undefined) return undefined;
+  // With loadBalancerSourceRanges, whether there are endpoints decides the entries (proxier.go usesFWChain).
+  if (svc.loadBalancerSourceRanges.length > 0) return undefined;
+  const prefix = `${svc.namespace}/${svc.name}:`;
+  const ports = svc.ports.map((sp) => {
+    const label = `${prefix}${sp.name || String(sp.port)}`;
+    return { sp, key: `${label}/${sp.protocol}`, label };
+  });
+  const old = ports.map((p) => plan.servicePorts.get(p.key));
+  if (old.some((o) => o === undefined || o.service !== svc && (o.service.namespace !== svc.namespace || o.service.name !== svc.name))) return undefined;
+  for (const o of old) {
+    if (hasHints(o!.eligible.endpoints)) return undefined;
+    for (const x of o!.eligible.excluded) if ('port' in x.endpoint && hasHints([x.endpoint])) return undefined;
+  }
+  for (const sl of slices) if (hasHints(sl.endpoints)) return undefined;
+  if (plan.warnings.some((w) => w.includes(prefix))) return undefined;
+  // Known backends keep their node and target (every endpoint x numbered slice port: a superset of the
+  // eligible ones, which is enough to be sure).
+  for (const sl of slices) {
+    for (const p of sl.ports) {
+      if (p.port === undefined || p.port === 0) continue;
+      for (const e of sl.endpoints) {
+        if (!e.addresses.length) continue;
+        const b = plan.backends.get(`${e.addresses[0]}:${p.port}/${p.protocol}`);
+        if (!b) continue;
+        const target = e.targetRef ? `${e.targetRef.namespace ? `${e.targetRef.namespace}/` : ''}${e.targetRef.name}` : undefined;
+        if (b.node !== e.nodeName || b.target !== target) return undefined;
+      }
+    }
+  }
+
+  const delta: EndpointsDelta = { portKeys: ports.map((p) => p.key), entriesBefore: new Map(), udpBefore: new Map(), backendsAdded: [] };
+  const entryKeys = new Set<string>();
+  for (const o of old) {
+    for (const k of o!.entries) { delta.entriesBefore.set(k, plan.services.get(k)!); entryKeys.add(k); }
+    delta.udpBefore.set(o!.key, plan.udpServing.get(o!.key));
+  }
+  let liveNodes = liveNodesOf.get(plan);
+  if (!liveNodes || liveNodes.model !== model) {
+    const nodeByName = new Map(model.nodes.map((n) => [n.name, n]));
+    liveNodes = { model, nodes: plan.nodes.map((pn) => ({ pn, node: nodeByName.get(pn.name)! })) };
+    liveNodesOf.set(plan, liveNodes);
+  }
+  const allocate = backendAllocator(plan, alloc);
+  const backendOf = (e: ProxyEndpoint, p: Protocol) => {
+    const before = plan.backends.size;
+    const id = allocate(e, p);
+    if (plan.backends.size !== before) delta.backendsAdded.push(`${e.address}:${e.port}/${p}`);
+    return id;
+  };
+  const warnings = plan.warnings.length;
+  for (const { sp } of ports) planServicePort(plan, alloc, serviceLimit, plan.options, svc, sp, slices, liveNodes.nodes, backendOf);
+  // Without hints the entries are keyed by port, role and node only: the same keys as before.
+  const after = ports.flatMap((p) => plan.servicePorts.get(p.key)!.entries);
+  if (plan.warnings.length !== warnings || after.length !== entryKeys.size || after.some((k) => !entryKeys.has(k))) {
+    throw new Error(`internal: re-planning ${prefix} changed its entries (${after.length} vs ${entryKeys.size}) or warnings`);
+  }
+  return delta;
+}
+
+/** Write what replanServiceEndpoints changed into `dp`, as programPlan would write the whole difference. */
+export function programEndpointsDelta(dp: Dataplane, plan: Plan, delta: EndpointsDelta, alloc: Allocations): ProgramReport {
+  const report: ProgramReport = {
+    nodes: 0, ipcache: { upserted: 0, deleted: 0 }, backends: { set: 0 }, services: { set: 0, removed: 0 },
+    frontends: { upserted: 0, deleted: 0 }, sourceRanges: { upserted: 0, deleted: 0 }, flushed: [],
+  };
+  const NODE_NONE = 0xffff;
+  let nodeIds: Map<string, number> | undefined;
+  for (const k of delta.backendsAdded) {
+    const b = plan.backends.get(k)!;
+    nodeIds ??= new Map(plan.nodes.map((n) => [n.name, n.id]));
+    dp.setBackend(b.id, { addr: b.addr, port: b.port, node: b.node !== undefined ? nodeIds.get(b.node) ?? NODE_NONE : NODE_NONE });
+    report.backends.set++;
+  }
+  const algo = plan.options.algo;
+  for (const [k, before] of delta.entriesBefore) {
+    const s = plan.services.get(k)!;
+    if (sameService(before, s, algo, algo)) continue;
+    let maglev: Uint16Array | undefined;
+    if (algo === 'maglev' && s.backends.length > 0) {
+      const keyById = new Map<number, string>();
+      for (const id of s.backends) keyById.set(id, '');
+      for (const b of plan.backends.values()) if (keyById.has(b.id)) keyById.set(b.id, `${formatIPv4(b.addr)}:${b.port}`);
+      maglev = maglevTable(s.backends.map((id) => ({ key: keyById.get(id)! })), s.maglevM);
+    }
+    dp.setService(s.index, { algo, flags: s.flags, affinityTimeout: s.affinityTimeout, backends: s.backends, maglev });
+    report.services.set++;
+  }
+  // conntrack/cleanup.go, as in programPlan: UDP flows of endpoints that stopped serving every UDP port.
+  const stale: string[] = [];
+  for (const [portKey, before] of delta.udpBefore) {
+    const now = plan.udpServing.get(portKey);
+    if (!before || !now) continue;
+    for (const b of before) if (!now.has(b)) stale.push(b);
+  }
+  if (stale.length) {
+    const stillServing = new Set<string>();
+    for (const set of plan.udpServing.values()) for (const b of set) stillServing.add(b);
+    for (const b of [...new Set(stale)].sort()) {
+      if (stillServing.has(b)) continue;
+      const id = alloc.backendIds.get(b);
+      if (id === undefined) continue;
+      report.flushed.push({ backend: b, flows: dp.flushBackend(id, PROTO.UDP) });
+    }
+  }
+  return report;
+}
+
 // ---------------------------------------------------------------- the compiled cluster
 
 /** What was compiled, with the lookups `dpemu trace` needs to explain a packet. */
@@ -764,6 +910,12 @@ export class CompiledCluster {
       if (p.hostNetwork || p.nodeName === undefined || p.phase === 'Succeeded' || p.phase === 'Failed') continue;
       for (const a of p.podIPs) if (!this.owners.has(ipNum(a))) this.owners.set(ipNum(a), { node: p.nodeName, pod: `${p.namespace}/${p.name}` });
     }
+  }
+
+  /** After programEndpointsDelta: the entries and backends it wrote (the plan itself was updated in place). */
+  noteEndpointsDelta(delta: EndpointsDelta): void {
+    for (const k of delta.backendsAdded) { const b = this.plan.backends.get(k)!; this.backendsById.set(b.id, b); }
+    for (const k of delta.entriesBefore.keys()) { const s = this.plan.services.get(k)!; this.servicesByIndex.set(s.index, s); }
   }
 
   get options(): ResolvedCompileOptions { return this.plan.options; }

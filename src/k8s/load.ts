@@ -120,7 +120,9 @@ function resolveConfig(opts: LoadOptions): ClusterConfig {
  * server's JSON decoder does outside strict validation.
  */
 export function jsonDocuments(text: string): unknown[] | undefined {
-  const c = text.charCodeAt(text.search(/\S/));
+  let i = 0;
+  while (i < text.length && (text.charCodeAt(i) <= 0x20 || text.charCodeAt(i) === 0xfeff)) i++;
+  const c = text.charCodeAt(i);
   if (c !== 0x7b && c !== 0x5b) return undefined; // { or [
   const parts = text.includes('\n---') ? text.split(/^---[ \t]*\r?$/m) : [text];
   const out: unknown[] = [];
@@ -327,6 +329,27 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
     endpointSlices: endpointSlices.sort(cmpNsName),
   };
   return { model, warnings };
+}
+
+/**
+ * One EndpointSlice object read exactly as loadManifests reads it (namespace default, apiVersion checks,
+ * validation), for the runtime's single-slice updates: the slice (undefined when the loader would skip it)
+ * and the warnings the loader would give. Throws the loader's ManifestError on bad input.
+ */
+export function loadEndpointSliceObject(obj: Obj, source: SourceRef): { slice?: EndpointSlice; warnings: Diagnostic[] } {
+  const warnings: Diagnostic[] = [];
+  const pc = new ParseContext(warnings);
+  const md = isObj(obj.metadata) ? obj.metadata : {};
+  const r: Reader = new Reader({ source, kind: 'EndpointSlice' });
+  if (typeof md.name === 'string' && md.name) r.ctx.name = md.name;
+  r.ctx.namespace = typeof md.namespace === 'string' && md.namespace ? md.namespace : 'default';
+  const expected = API_VERSIONS.EndpointSlice;
+  const apiVersion = r.str(obj.apiVersion, 'apiVersion');
+  if (!apiVersion) r.fail('apiVersion', `required (EndpointSlice is ${expected})`);
+  if (groupOf(apiVersion) !== groupOf(expected)) r.fail('apiVersion', `EndpointSlice is served as ${expected}, got ${show(apiVersion)}`);
+  if (apiVersion !== expected) pc.warn(r, 'api-version', 'apiVersion', `${apiVersion} read as ${expected}`);
+  const slice = parseEndpointSlice(r, obj, pc);
+  return { ...(slice ? { slice } : {}), warnings };
 }
 
 function cmpNsName(a: { namespace: string; name: string }, b: { namespace: string; name: string }): number {
