@@ -231,6 +231,8 @@ export class Allocations {
     this.freeServices.push(id);
   }
   get nodeCount(): number { return this.nextNode; }
+  /** Backend ids handed out so far (the next one is this number). */
+  get backendCount(): number { return this.nextBackend; }
 }
 
 // ---------------------------------------------------------------- planning
@@ -746,13 +748,19 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
 /** What replanServiceEndpoints changed: the entries and UDP serving sets as they were, the backends it added. */
 export interface EndpointsDelta {
   portKeys: string[];
+  portsBefore: Map<string, PlannedServicePort>;
   entriesBefore: Map<string, PlannedService>;
   udpBefore: Map<string, Set<string> | undefined>;
   backendsAdded: string[];
+  /** Backends no entry uses any more, taken out of the plan. */
+  backendsDropped: PlannedBackend[];
 }
 
 /** The plan's nodes with their model objects, kept between single-service replans (nodes do not change there). */
 const liveNodesOf = new WeakMap<Plan, { model: ClusterModel; nodes: { pn: PlannedNode; node: Node }[] }>();
+
+/** How many service entries of a plan use each backend id, kept between single-service replans. */
+const backendRefsOf = new WeakMap<Plan, Map<number, number>>();
 
 const hasHints = (eps: Iterable<{ hintsForZones?: string[] }>) => {
   for (const e of eps) if ((e.hintsForZones?.length ?? 0) > 0) return true;
@@ -772,7 +780,8 @@ const hasHints = (eps: Iterable<{ hintsForZones?: string[] }>) => {
  * backend keeps its node and target (a backend is shared by every service port that uses it).
  */
 export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Service, slices: EndpointSlice[],
-  alloc: Allocations, serviceLimit: number): EndpointsDelta | undefined {
+  alloc: Allocations, limits: Pick<Limits, 'maxServices' | 'maxBackends'>): EndpointsDelta | undefined {
+  const serviceLimit = limits.maxServices;
   if (svc.type === 'ExternalName' || svc.headless || svc.clusterIP === undefined) return undefined;
   // With loadBalancerSourceRanges, whether there are endpoints decides the entries (proxier.go usesFWChain).
   if (svc.loadBalancerSourceRanges.length > 0) return undefined;
@@ -790,25 +799,29 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
   for (const sl of slices) if (hasHints(sl.endpoints)) return undefined;
   if (plan.warnings.some((w) => w.includes(prefix))) return undefined;
   // Known backends keep their node and target (every endpoint x numbered slice port: a superset of the
-  // eligible ones, which is enough to be sure).
+  // eligible ones, which is enough to be sure); new ones fit in the backend map (else the full path reports it).
+  let fresh = 0;
   for (const sl of slices) {
     for (const p of sl.ports) {
       if (p.port === undefined || p.port === 0) continue;
       for (const e of sl.endpoints) {
         if (!e.addresses.length) continue;
-        const b = plan.backends.get(`${e.addresses[0]}:${p.port}/${p.protocol}`);
-        if (!b) continue;
+        const key = `${e.addresses[0]}:${p.port}/${p.protocol}`;
+        const b = plan.backends.get(key);
+        if (!b) { if (!alloc.backendIds.has(key)) fresh++; continue; }
         const target = e.targetRef ? `${e.targetRef.namespace ? `${e.targetRef.namespace}/` : ''}${e.targetRef.name}` : undefined;
         if (b.node !== e.nodeName || b.target !== target) return undefined;
       }
     }
   }
 
-  const delta: EndpointsDelta = { portKeys: ports.map((p) => p.key), entriesBefore: new Map(), udpBefore: new Map(), backendsAdded: [] };
+  if (alloc.backendCount + fresh > limits.maxBackends) return undefined;
+  const delta: EndpointsDelta = { portKeys: ports.map((p) => p.key), portsBefore: new Map(), entriesBefore: new Map(), udpBefore: new Map(), backendsAdded: [], backendsDropped: [] };
   const entryKeys = new Set<string>();
   for (const o of old) {
     for (const k of o!.entries) { delta.entriesBefore.set(k, plan.services.get(k)!); entryKeys.add(k); }
     delta.udpBefore.set(o!.key, plan.udpServing.get(o!.key));
+    delta.portsBefore.set(o!.key, o!);
   }
   let liveNodes = liveNodesOf.get(plan);
   if (!liveNodes || liveNodes.model !== model) {
@@ -823,6 +836,14 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
     if (plan.backends.size !== before) delta.backendsAdded.push(`${e.address}:${e.port}/${p}`);
     return id;
   };
+  // Backends referenced by no entry leave the plan, as planCluster would never have added them.
+  let refs = backendRefsOf.get(plan);
+  if (!refs) {
+    refs = new Map();
+    for (const e of plan.services.values()) for (const id of e.backends) refs.set(id, (refs.get(id) ?? 0) + 1);
+    backendRefsOf.set(plan, refs);
+  }
+  for (const e of delta.entriesBefore.values()) for (const id of e.backends) refs.set(id, refs.get(id)! - 1);
   const warnings = plan.warnings.length;
   for (const { sp } of ports) planServicePort(plan, alloc, serviceLimit, plan.options, svc, sp, slices, liveNodes.nodes, backendOf);
   // Without hints the entries are keyed by port, role and node only: the same keys as before.
@@ -830,7 +851,28 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
   if (plan.warnings.length !== warnings || after.length !== entryKeys.size || after.some((k) => !entryKeys.has(k))) {
     throw new Error(`internal: re-planning ${prefix} changed its entries (${after.length} vs ${entryKeys.size}) or warnings`);
   }
+  for (const k of after) for (const id of plan.services.get(k)!.backends) refs.set(id, (refs.get(id) ?? 0) + 1);
+  let unused: Set<number> | undefined;
+  for (const e of delta.entriesBefore.values()) for (const id of e.backends) if (refs.get(id) === 0) (unused ??= new Set()).add(id);
+  if (unused) {
+    for (const id of unused) refs.delete(id);
+    for (const [k, b] of plan.backends) if (unused.has(b.id)) { plan.backends.delete(k); delta.backendsDropped.push(b); }
+  }
   return delta;
+}
+
+/**
+ * Put the plan back as it was before replanServiceEndpoints (when programming it failed: the plan then
+ * says what the full path's would, the last one programmed; the maps may hold part of the change, as
+ * after a failed programPlan).
+ */
+export function undoEndpointsDelta(plan: Plan, delta: EndpointsDelta): void {
+  for (const [k, s] of delta.entriesBefore) plan.services.set(k, s);
+  for (const [k, p] of delta.portsBefore) plan.servicePorts.set(k, p);
+  for (const [k, u] of delta.udpBefore) { if (u) plan.udpServing.set(k, u); else plan.udpServing.delete(k); }
+  for (const k of delta.backendsAdded) plan.backends.delete(k);
+  for (const b of delta.backendsDropped) plan.backends.set(b.key, b);
+  backendRefsOf.delete(plan); // rebuilt from the entries on next use
 }
 
 /** Write what replanServiceEndpoints changed into `dp`, as programPlan would write the whole difference. */

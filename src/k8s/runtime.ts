@@ -14,7 +14,7 @@ import { ClusterModel, Diagnostic } from './model.js';
 import { LoadOptions, ManifestFile, jsonDocuments, loadEndpointSliceObject, loadManifests } from './load.js';
 import {
   Allocations, CompileOptions, CompiledCluster, Plan, ProgramReport, planCluster, programPlan, resolveCompileOptions,
-  replanServiceEndpoints, programEndpointsDelta,
+  replanServiceEndpoints, programEndpointsDelta, undoEndpointsDelta,
 } from './compile.js';
 import type { EndpointSlice, Service } from './model.js';
 
@@ -109,6 +109,8 @@ export class ClusterRuntime {
   private lastWarnings: Diagnostic[];
   private readonly alloc = new Allocations();
   private readonly options: RuntimeOptions;
+  /** How many apply() calls took the single-EndpointSlice fast path, and how many reloaded everything. */
+  readonly applied = { incremental: 0, full: 0 };
 
   private constructor(readonly dp: Dataplane, files: ManifestFile[], options: RuntimeOptions) {
     this.options = options;
@@ -135,8 +137,9 @@ export class ClusterRuntime {
     const incoming = files.map((f) => ({ file: f, objects: objectsOf(f) }));
     if (this.options.incremental !== false) {
       const fast = this.applyEndpointSlice(incoming);
-      if (fast) return fast;
+      if (fast) { this.applied.incremental++; return fast; }
     }
+    this.applied.full++;
     const next = new Map(this.objects);
     const added: string[] = [], replaced: string[] = [];
     for (const { objects } of incoming) {
@@ -213,11 +216,17 @@ export class ClusterRuntime {
     const svc = idx.services.get(svcKey);
     if (!svc) return undefined;
     const slices = (idx.slicesOf.get(svcKey) ?? []).map((x) => (x === old ? slice : x));
-    const delta = replanServiceEndpoints(this.plan, model, svc, slices, this.alloc, this.dp.options.limits.maxServices);
+    const delta = replanServiceEndpoints(this.plan, model, svc, slices, this.alloc, this.dp.options.limits);
     if (!delta) return undefined;
+    let report: ProgramReport;
+    try {
+      report = programEndpointsDelta(this.dp, this.plan, delta, this.alloc);
+    } catch (e) {
+      undoEndpointsDelta(this.plan, delta);
+      throw e;
+    }
     model.endpointSlices[at!] = slice;
     idx.slicesOf.set(svcKey, slices);
-    const report = programEndpointsDelta(this.dp, this.plan, delta, this.alloc);
     this.current.noteEndpointsDelta(delta);
     this.objects.delete(o.key); // the object now comes from this file (as in apply's full path)
     this.objects.set(o.key, o);
