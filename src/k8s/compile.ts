@@ -856,7 +856,17 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
   for (const e of delta.entriesBefore.values()) for (const id of e.backends) if (refs.get(id) === 0) (unused ??= new Set()).add(id);
   if (unused) {
     for (const id of unused) refs.delete(id);
-    for (const [k, b] of plan.backends) if (unused.has(b.id)) { plan.backends.delete(k); delta.backendsDropped.push(b); }
+    // Their keys, from the old endpoints of the ports (entries are made of those).
+    for (const o of delta.portsBefore.values()) {
+      const proto = o.port.protocol;
+      const eps = [...o.eligible.endpoints, ...o.eligible.excluded.map((x) => x.endpoint)];
+      for (const e of eps) {
+        if (!('port' in e)) continue;
+        const k = `${e.address}:${e.port}/${proto}`;
+        const b = plan.backends.get(k);
+        if (b && unused.has(b.id)) { plan.backends.delete(k); delta.backendsDropped.push(b); }
+      }
+    }
   }
   return delta;
 }
