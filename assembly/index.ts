@@ -19,6 +19,8 @@ import { PKT_STRIDE } from "./packet";
 export { setLifetimes, setNatPorts, setPolicyRecheck, setHashSeed } from "./config";
 export { prngSeed, prngState } from "./prng";
 export { allocatedBytes } from "./alloc";
+// Micro benchmarks of single stages (src/bench/micro.ts); never called on the packet path.
+export { benchHashCreate, benchHashLookup, benchCtLookup, benchServiceLookup, benchPolicyCheck, benchNatRewrite } from "./bench";
 
 const E_RANGE: i32 = -34;  // -ERANGE: index or size out of the map's capacity
 const E_INVAL: i32 = -22;

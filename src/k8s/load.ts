@@ -171,7 +171,8 @@ function flattenLists(v: Obj, source: SourceRef, out: RawObject[]) {
       const src: SourceRef = { ...source, item: j };
       if (!isObj(item)) throw new ManifestError(src, undefined, undefined, `expected a Kubernetes object, got ${show(item)}`);
       // Typed lists from the API (PodList, ...) omit kind and apiVersion on their items.
-      const filled: Obj = { ...item };
+      // (Copied only when something is filled in: the parsed items are this loader's own.)
+      const filled: Obj = (item.kind === undefined && itemKind) || (item.apiVersion === undefined && itemKind && typeof v.apiVersion === 'string') ? { ...item } : item;
       if (filled.kind === undefined && itemKind) filled.kind = itemKind;
       if (filled.apiVersion === undefined && itemKind && typeof v.apiVersion === 'string') filled.apiVersion = v.apiVersion;
       if (typeof filled.kind === 'string' && filled.kind.endsWith('List') && Array.isArray(filled.items)) {
