@@ -800,6 +800,14 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
   if (plan.warnings.some((w) => w.includes(prefix))) return undefined;
   // Known backends keep their node and target (every endpoint x numbered slice port: a superset of the
   // eligible ones, which is enough to be sure); new ones fit in the backend map (else the full path reports it).
+  // An endpoint the service had already is compared with its old self (whatever the plan holds for it stays
+  // as it is when they agree); only the others are looked up in the plan's (large) backend map.
+  const targetOf = (t: { namespace?: string; name: string } | undefined) => (t ? `${t.namespace ? `${t.namespace}/` : ''}${t.name}` : undefined);
+  const before = new Map<string, { nodeName?: string; targetRef?: { namespace?: string; name: string } }>();
+  for (const o of old) {
+    for (const e of o!.eligible.endpoints) before.set(`${e.address}:${e.port}/${o!.port.protocol}`, e);
+    for (const x of o!.eligible.excluded) if ('port' in x.endpoint) before.set(`${x.endpoint.address}:${x.endpoint.port}/${o!.port.protocol}`, x.endpoint);
+  }
   let fresh = 0;
   for (const sl of slices) {
     for (const p of sl.ports) {
@@ -807,10 +815,14 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
       for (const e of sl.endpoints) {
         if (!e.addresses.length) continue;
         const key = `${e.addresses[0]}:${p.port}/${p.protocol}`;
+        const prev = before.get(key);
+        if (prev) {
+          if (prev.nodeName !== e.nodeName || targetOf(prev.targetRef) !== targetOf(e.targetRef)) return undefined;
+          continue;
+        }
         const b = plan.backends.get(key);
         if (!b) { if (!alloc.backendIds.has(key)) fresh++; continue; }
-        const target = e.targetRef ? `${e.targetRef.namespace ? `${e.targetRef.namespace}/` : ''}${e.targetRef.name}` : undefined;
-        if (b.node !== e.nodeName || b.target !== target) return undefined;
+        if (b.node !== e.nodeName || b.target !== targetOf(e.targetRef)) return undefined;
       }
     }
   }
@@ -905,9 +917,14 @@ export function programEndpointsDelta(dp: Dataplane, plan: Plan, delta: Endpoint
     if (sameService(before, s, algo, algo)) continue;
     let maglev: Uint16Array | undefined;
     if (algo === 'maglev' && s.backends.length > 0) {
+      // The entry's backends are endpoints of its port: their keys, by id, from the port's endpoints.
       const keyById = new Map<number, string>();
-      for (const id of s.backends) keyById.set(id, '');
-      for (const b of plan.backends.values()) if (keyById.has(b.id)) keyById.set(b.id, `${formatIPv4(b.addr)}:${b.port}`);
+      const sp = plan.servicePorts.get(s.portKey)!;
+      for (const e of [...sp.eligible.endpoints, ...sp.eligible.excluded.map((x) => x.endpoint)]) {
+        if (!('port' in e)) continue;
+        const b = plan.backends.get(`${e.address}:${e.port}/${sp.port.protocol}`);
+        if (b) keyById.set(b.id, `${formatIPv4(b.addr)}:${b.port}`);
+      }
       maglev = maglevTable(s.backends.map((id) => ({ key: keyById.get(id)! })), s.maglevM);
     }
     dp.setService(s.index, { algo, flags: s.flags, affinityTimeout: s.affinityTimeout, backends: s.backends, maglev });

@@ -36,7 +36,15 @@ import { PodPlan, assignPodCIDRs, expandWorkloads, placePods, planBarePod } from
 
 export { ManifestError } from './validate.js';
 
-export interface ManifestFile { path: string; text: string }
+export interface ManifestFile {
+  path: string;
+  text: string;
+  /**
+   * The file's documents already decoded (as an API client holds objects it received), one value per
+   * document; when given, `text` is not parsed again (it is kept for messages and for the runtime).
+   */
+  documents?: unknown[];
+}
 
 export interface LoadOptions {
   /** kube-apiserver --service-cluster-ip-range; default 10.96.0.0/12. */
@@ -135,7 +143,7 @@ export function jsonDocuments(text: string): unknown[] | undefined {
 
 function readDocuments(file: ManifestFile): RawObject[] {
   const out: RawObject[] = [];
-  const json = jsonDocuments(file.text);
+  const json = file.documents ?? jsonDocuments(file.text);
   if (json) {
     json.forEach((v, i) => {
       if (v === null || v === undefined) return;
