@@ -759,8 +759,8 @@ export interface EndpointsDelta {
 /** The plan's nodes with their model objects, kept between single-service replans (nodes do not change there). */
 const liveNodesOf = new WeakMap<Plan, { model: ClusterModel; nodes: { pn: PlannedNode; node: Node }[] }>();
 
-/** How many service entries of a plan use each backend id, kept between single-service replans. */
-const backendRefsOf = new WeakMap<Plan, Map<number, number>>();
+/** How many service entries of a plan use each backend id, and each id's key, kept between single-service replans. */
+const backendRefsOf = new WeakMap<Plan, { refs: Map<number, number>; keyOf: Map<number, string> }>();
 
 const hasHints = (eps: Iterable<{ hintsForZones?: string[] }>) => {
   for (const e of eps) if ((e.hintsForZones?.length ?? 0) > 0) return true;
@@ -768,7 +768,8 @@ const hasHints = (eps: Iterable<{ hintsForZones?: string[] }>) => {
 };
 
 /**
- * Only the EndpointSlices of `svc` changed (now `slices`): plan its ports again, in `plan`, as planCluster
+ * Only the EndpointSlices of `svc` changed (now `slices`; `changed`: the one slice that did, before and
+ * after, when that is what happened): plan its ports again, in `plan`, as planCluster
  * would, and return what was there before, for programEndpointsDelta. This is what makes one endpoint change
  * cost microseconds instead of a replan of the whole cluster (kube-proxy's endpointslicecache also rebuilds
  * only the changed service's endpoints).
@@ -780,7 +781,8 @@ const hasHints = (eps: Iterable<{ hintsForZones?: string[] }>) => {
  * backend keeps its node and target (a backend is shared by every service port that uses it).
  */
 export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Service, slices: EndpointSlice[],
-  alloc: Allocations, limits: Pick<Limits, 'maxServices' | 'maxBackends'>): EndpointsDelta | undefined {
+  alloc: Allocations, limits: Pick<Limits, 'maxServices' | 'maxBackends'>,
+  changed?: { before: EndpointSlice; after: EndpointSlice }): EndpointsDelta | undefined {
   const serviceLimit = limits.maxServices;
   if (svc.type === 'ExternalName' || svc.headless || svc.clusterIP === undefined) return undefined;
   // With loadBalancerSourceRanges, whether there are endpoints decides the entries (proxier.go usesFWChain).
@@ -798,35 +800,30 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
   }
   for (const sl of slices) if (hasHints(sl.endpoints)) return undefined;
   if (plan.warnings.some((w) => w.includes(prefix))) return undefined;
-  // Known backends keep their node and target (every endpoint x numbered slice port: a superset of the
-  // eligible ones, which is enough to be sure); new ones fit in the backend map (else the full path reports it).
-  // An endpoint the service had already is compared with its old self (whatever the plan holds for it stays
-  // as it is when they agree); only the others are looked up in the plan's (large) backend map.
+  // Known backends keep their node and target, and new ones fit in the backend map (else the full path
+  // reports it). Only the changed slice can bring a different endpoint: each of its endpoints x numbered
+  // ports (a superset of the eligible ones, which is enough to be sure) is compared with the same address in
+  // the slice it replaces when the ports are the same (cheap), else looked up in the plan's backend map.
   const targetOf = (t: { namespace?: string; name: string } | undefined) => (t ? `${t.namespace ? `${t.namespace}/` : ''}${t.name}` : undefined);
-  const before = new Map<string, { nodeName?: string; targetRef?: { namespace?: string; name: string } }>();
-  for (const o of old) {
-    for (const e of o!.eligible.endpoints) before.set(`${e.address}:${e.port}/${o!.port.protocol}`, e);
-    for (const x of o!.eligible.excluded) if ('port' in x.endpoint) before.set(`${x.endpoint.address}:${x.endpoint.port}/${o!.port.protocol}`, x.endpoint);
-  }
   let fresh = 0;
-  for (const sl of slices) {
-    for (const p of sl.ports) {
-      if (p.port === undefined || p.port === 0) continue;
-      for (const e of sl.endpoints) {
-        if (!e.addresses.length) continue;
+  const samePorts = changed !== undefined && changed.before.ports.length === changed.after.ports.length
+    && changed.before.ports.every((p, i) => p.name === changed.after.ports[i].name && p.port === changed.after.ports[i].port && p.protocol === changed.after.ports[i].protocol);
+  const oldByAddr = samePorts ? new Map(changed!.before.endpoints.filter((e) => e.addresses.length).map((e) => [e.addresses[0], e])) : undefined;
+  for (const sl of changed ? [changed.after] : slices) {
+    for (const e of sl.endpoints) {
+      if (!e.addresses.length) continue;
+      const prev = oldByAddr?.get(e.addresses[0]);
+      if (prev && prev.nodeName === e.nodeName && prev.targetRef?.name === e.targetRef?.name
+        && (prev.targetRef?.namespace || undefined) === (e.targetRef?.namespace || undefined)) continue;
+      for (const p of sl.ports) {
+        if (p.port === undefined || p.port === 0) continue;
         const key = `${e.addresses[0]}:${p.port}/${p.protocol}`;
-        const prev = before.get(key);
-        if (prev) {
-          if (prev.nodeName !== e.nodeName || targetOf(prev.targetRef) !== targetOf(e.targetRef)) return undefined;
-          continue;
-        }
         const b = plan.backends.get(key);
         if (!b) { if (!alloc.backendIds.has(key)) fresh++; continue; }
         if (b.node !== e.nodeName || b.target !== targetOf(e.targetRef)) return undefined;
       }
     }
   }
-
   if (alloc.backendCount + fresh > limits.maxBackends) return undefined;
   const delta: EndpointsDelta = { portKeys: ports.map((p) => p.key), portsBefore: new Map(), entriesBefore: new Map(), udpBefore: new Map(), backendsAdded: [], backendsDropped: [] };
   const entryKeys = new Set<string>();
@@ -849,12 +846,14 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
     return id;
   };
   // Backends referenced by no entry leave the plan, as planCluster would never have added them.
-  let refs = backendRefsOf.get(plan);
-  if (!refs) {
-    refs = new Map();
-    for (const e of plan.services.values()) for (const id of e.backends) refs.set(id, (refs.get(id) ?? 0) + 1);
-    backendRefsOf.set(plan, refs);
+  let book = backendRefsOf.get(plan);
+  if (!book) {
+    book = { refs: new Map(), keyOf: new Map() };
+    for (const e of plan.services.values()) for (const id of e.backends) book.refs.set(id, (book.refs.get(id) ?? 0) + 1);
+    for (const [k, b] of plan.backends) book.keyOf.set(b.id, k);
+    backendRefsOf.set(plan, book);
   }
+  const refs = book.refs;
   for (const e of delta.entriesBefore.values()) for (const id of e.backends) refs.set(id, refs.get(id)! - 1);
   const warnings = plan.warnings.length;
   for (const { sp } of ports) planServicePort(plan, alloc, serviceLimit, plan.options, svc, sp, slices, liveNodes.nodes, backendOf);
@@ -866,18 +865,14 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
   for (const k of after) for (const id of plan.services.get(k)!.backends) refs.set(id, (refs.get(id) ?? 0) + 1);
   let unused: Set<number> | undefined;
   for (const e of delta.entriesBefore.values()) for (const id of e.backends) if (refs.get(id) === 0) (unused ??= new Set()).add(id);
+  for (const k of delta.backendsAdded) book.keyOf.set(plan.backends.get(k)!.id, k);
   if (unused) {
-    for (const id of unused) refs.delete(id);
-    // Their keys, from the old endpoints of the ports (entries are made of those).
-    for (const o of delta.portsBefore.values()) {
-      const proto = o.port.protocol;
-      const eps = [...o.eligible.endpoints, ...o.eligible.excluded.map((x) => x.endpoint)];
-      for (const e of eps) {
-        if (!('port' in e)) continue;
-        const k = `${e.address}:${e.port}/${proto}`;
-        const b = plan.backends.get(k);
-        if (b && unused.has(b.id)) { plan.backends.delete(k); delta.backendsDropped.push(b); }
-      }
+    for (const id of unused) {
+      refs.delete(id);
+      const k = book.keyOf.get(id)!;
+      book.keyOf.delete(id);
+      delta.backendsDropped.push(plan.backends.get(k)!);
+      plan.backends.delete(k);
     }
   }
   return delta;

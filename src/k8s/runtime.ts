@@ -59,8 +59,9 @@ function objectsOf(file: ManifestFile): StoredObject[] {
     const key = kind && name ? refKey(kind, ns, name) : `unkeyed ${file.path} ${anon++}`;
     out.push({ path: file.path, obj, key, seq: out.length });
   };
-  // JSON (what filesOf writes back, and `kubectl get -o json`) is read by JSON.parse: far faster.
-  const values = jsonDocuments(file.text) ?? parseAllDocuments(file.text, { merge: true }).map((doc) => {
+  // Decoded documents (ManifestFile.documents, taken as they are) need no parsing; JSON (what filesOf writes
+  // back, and `kubectl get -o json`) is read by JSON.parse: far faster than the YAML parser.
+  const values = file.documents ?? jsonDocuments(file.text) ?? parseAllDocuments(file.text, { merge: true }).map((doc) => {
     if (doc.errors.length) throw new Error(`${file.path}: ${doc.errors[0].message}`);
     return doc.toJS({ maxAliasCount: -1 }) as unknown;
   });
@@ -216,7 +217,7 @@ export class ClusterRuntime {
     const svc = idx.services.get(svcKey);
     if (!svc) return undefined;
     const slices = (idx.slicesOf.get(svcKey) ?? []).map((x) => (x === old ? slice : x));
-    const delta = replanServiceEndpoints(this.plan, model, svc, slices, this.alloc, this.dp.options.limits);
+    const delta = replanServiceEndpoints(this.plan, model, svc, slices, this.alloc, this.dp.options.limits, { before: old, after: slice });
     if (!delta) return undefined;
     let report: ProgramReport;
     try {
