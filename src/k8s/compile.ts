@@ -676,8 +676,9 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
   }
 
   // Services and their source ranges.
+  // Maglev tables are keyed by "ip:port" (only built when some table is).
   const backendKeyById = new Map<number, string>();
-  for (const b of next.backends.values()) backendKeyById.set(b.id, `${formatIPv4(b.addr)}:${b.port}`);
+  if (algo === 'maglev') for (const b of next.backends.values()) backendKeyById.set(b.id, `${formatIPv4(b.addr)}:${b.port}`);
   for (const [k, s] of next.services) {
     const p = prev?.services.get(k);
     if (!p || !sameService(p, s, algo, prevAlgo)) {
