@@ -54,6 +54,14 @@ function logTicks(lo: number, hi: number): number[] {
       if (v >= lo && v <= hi) out.push(Number(v.toPrecision(3)));
     }
   }
+  if (out.length < 4) {
+    // A narrow range (less than a decade): every integer multiple, so the axis still reads.
+    const fine: number[] = [];
+    for (let k = Math.floor(Math.log10(lo)); k <= Math.ceil(Math.log10(hi)); k++) {
+      for (let m = 1; m <= 9; m++) { const v = Number((m * 10 ** k).toPrecision(3)); if (v >= lo && v <= hi) fine.push(v); }
+    }
+    return fine;
+  }
   if (out.length > 12) return out.filter((v) => Number.isInteger(Math.log10(v)) || Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9);
   return out;
 }

@@ -298,9 +298,15 @@ interface PortView {
 /** Sorted by address (then port), each address parsed once rather than once per comparison. */
 function sortedByAddress(eps: ProxyEndpoint[]): ProxyEndpoint[] {
   if (eps.length < 2) return eps;
-  const keyed = eps.map((e) => ({ e, a: ipNum(e.address) }));
-  keyed.sort((x, y) => x.a - y.a || x.e.port - y.e.port);
-  return keyed.map((k) => k.e);
+  const a = new Float64Array(eps.length);
+  let sorted = true;
+  for (let i = 0; i < eps.length; i++) {
+    a[i] = ipNum(eps[i].address);
+    if (i > 0 && (a[i] < a[i - 1] || (a[i] === a[i - 1] && eps[i].port < eps[i - 1].port))) sorted = false;
+  }
+  if (sorted) return eps; // the common case (controllers list endpoints in order): nothing to allocate
+  const order = Array.from(eps.keys()).sort((x, y) => a[x] - a[y] || eps[x].port - eps[y].port);
+  return order.map((i) => eps[i]);
 }
 
 function portView(e: EligibleEndpoints): PortView {
