@@ -3,6 +3,9 @@
 // the full reload does: random EndpointSlice changes go to two runtimes, one incremental and one not, and
 // after each the plans, the reports and what packets become are compared. No timing assertions.
 import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createDataplane } from '../src/node.js';
 import { loadManifests, ManifestFile } from '../src/k8s/load.js';
 import { limitsForModel, Plan } from '../src/k8s/compile.js';
@@ -190,4 +193,34 @@ describe('bench --control-plane', () => {
     expect(r.endpoint_change.pass).toBe(r.endpoint_change.median_us < 100);
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
   });
+});
+
+describe('dpemu bench: --control-plane and --micro on the command line', () => {
+  const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'bench', ...args], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
+
+  it('--control-plane --quick --json prints one JSON object with the compile and change figures', () => {
+    const r = run(['--control-plane', '--quick', '--changes', '20', '--json', '-q']);
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ control_plane: true, services: 100, endpoints: 1000, compile: { runs: 1, target_ms: 1000 }, endpoint_change: { changes: 20, target_us: 100 } });
+  }, 60_000);
+
+  it('--micro --quick prints the table of stages', () => {
+    const r = run(['--micro', '--quick', '-q']);
+    expect(r.status, r.stderr).toBe(0);
+    for (const s of ['hash lookup, hot set', 'conntrack hit', 'service lookup', 'policy lookup', 'NAT rewrite', 'maglev build M=65521 N=1000']) expect(r.stdout).toContain(s);
+  }, 60_000);
+
+  it('refuses mixed modes and options a mode does not take (exit 2)', () => {
+    const a = run(['--micro', '--control-plane']);
+    expect(a.status).toBe(2);
+    expect(a.stderr).toContain('--micro and --control-plane are different runs; pick one');
+    const b = run(['--control-plane', '--flows', '10']);
+    expect(b.status).toBe(2);
+    expect(b.stderr).toContain('--control-plane takes --services, --endpoints, --changes and --quick; drop --flows');
+    const c = run(['--endpoints', '10']);
+    expect(c.status).toBe(2);
+    expect(c.stderr).toContain('--endpoints and --changes are only used with --control-plane');
+  }, 60_000);
 });
