@@ -158,6 +158,18 @@ describe('control plane: one EndpointSlice change, incremental vs full reload', 
     rt.apply([{ path: 'moved.json', text: JSON.stringify(moved) }]);
     expect(rt.applied).toEqual({ incremental: 1, full: 2 });
     expect(rt.compiled.plan.services.get('default/web:http/TCP|cluster-ip|any|')!.backends).toHaveLength(1);
+    // A slice the loader warns about goes the full way (its warning appears), and so does the one replacing it
+    // (the warning goes away).
+    const beta = JSON.parse(sliceFile('beta.json', SERVICES[0], 1, [endpoint(rng, 4)]).text);
+    beta.apiVersion = 'discovery.k8s.io/v1beta1';
+    rt.apply([{ path: 'beta.json', text: JSON.stringify(beta) }]);
+    expect(rt.applied).toEqual({ incremental: 1, full: 3 });
+    expect(rt.warnings.map((w) => w.code)).toContain('api-version');
+    rt.apply([sliceFile('clean.json', SERVICES[0], 1, [endpoint(rng, 4)])]);
+    expect(rt.applied).toEqual({ incremental: 1, full: 4 });
+    expect(rt.warnings.map((w) => w.code)).not.toContain('api-version');
+    rt.apply([sliceFile('clean2.json', SERVICES[0], 1, [endpoint(rng, 5)])]);
+    expect(rt.applied).toEqual({ incremental: 2, full: 4 });
     // A bad slice is refused with the loader's message, and nothing changes.
     const bad = JSON.parse(sliceFile('bad.json', SERVICES[0], 1, [endpoint(rng, 1)]).text);
     bad.endpoints[0].addresses = ['10.0.1.999'];

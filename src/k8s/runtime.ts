@@ -171,6 +171,8 @@ export class ClusterRuntime {
   private index?: {
     slices: Map<string, number>; services: Map<string, Service>; slicesOf: Map<string, EndpointSlice[]>;
     paths: Map<string, number>;
+    /** Objects ("Kind ns/name") the current loader warnings are about. */
+    warned: Set<string>;
   };
 
   private modelIndex(): NonNullable<ClusterRuntime['index']> {
@@ -184,7 +186,9 @@ export class ClusterRuntime {
       if (l) l.push(sl); else slicesOf.set(k, [sl]);
     });
     for (const o of this.objects.values()) paths.set(o.path, (paths.get(o.path) ?? 0) + 1);
-    this.index = { slices, services: new Map(m.services.map((sv) => [`${sv.namespace}/${sv.name}`, sv])), slicesOf, paths };
+    const warned = new Set<string>();
+    for (const w of this.lastWarnings) if (w.object !== undefined) warned.add(w.object);
+    this.index = { slices, services: new Map(m.services.map((sv) => [`${sv.namespace}/${sv.name}`, sv])), slicesOf, paths, warned };
     return this.index;
   }
 
@@ -212,7 +216,7 @@ export class ClusterRuntime {
     const old = at === undefined ? undefined : model.endpointSlices[at];
     if (!old || old.derived || old.serviceName !== slice.serviceName) return undefined;
     const objectName = `EndpointSlice ${slice.namespace}/${slice.name}`;
-    if (this.lastWarnings.some((w) => w.object === objectName)) return undefined;
+    if (idx.warned.has(objectName)) return undefined;
     const svcKey = `${slice.namespace}/${slice.serviceName}`;
     const svc = idx.services.get(svcKey);
     if (!svc) return undefined;
