@@ -71,20 +71,22 @@ export const CONTROL_PLANE_DEFAULTS = { services: 10_000, endpoints: 100_000, no
 export const CONTROL_PLANE_TARGETS = { compileMs: 1000, changeUs: 100 } as const;
 
 const NS = 'bench';
+/** Names sort as numbers do (svc-000042), so the list is in the order `kubectl get` prints (by name). */
+const serviceName = (s: number) => `svc-${String(s).padStart(6, '0')}`;
 const podAddr = (i: number) => (0x0a800000 + i + 2) >>> 0; // 10.128.0.2 upward (inside no node's pod CIDR: fine for kube-proxy)
 
 /** The cluster as Kubernetes objects: Nodes, Services, one EndpointSlice per Service. */
 export function controlPlaneObjects(services: number, endpoints: number, nodes: number): { nodes: object[]; services: object[]; slices: object[] } {
   const per = Math.floor(endpoints / services), extra = endpoints % services;
   const nodeObjs = Array.from({ length: nodes }, (_, i) => ({
-    apiVersion: 'v1', kind: 'Node', metadata: { name: `node-${i}` },
+    apiVersion: 'v1', kind: 'Node', metadata: { name: `node-${String(i).padStart(4, '0')}` },
     spec: { podCIDR: `10.${64 + (i >> 8)}.${i & 255}.0/24` },
     status: { addresses: [{ type: 'InternalIP', address: formatIPv4((0xc0a80000 + i + 1) >>> 0) }] },
   }));
   const svcObjs: object[] = [], sliceObjs: object[] = [];
   let ep = 0;
   for (let s = 0; s < services; s++) {
-    const name = `svc-${s}`;
+    const name = serviceName(s);
     svcObjs.push({
       apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS },
       spec: { selector: { app: name }, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] },
@@ -100,7 +102,7 @@ export function controlPlaneObjects(services: number, endpoints: number, nodes: 
 function sliceEndpoint(svc: string, ep: number, j: number, nodes: number) {
   return {
     addresses: [formatIPv4(podAddr(ep))], conditions: { ready: true, serving: true, terminating: false },
-    nodeName: `node-${ep % nodes}`, targetRef: { kind: 'Pod', namespace: NS, name: `${svc}-${j}` },
+    nodeName: `node-${String(ep % nodes).padStart(4, '0')}`, targetRef: { kind: 'Pod', namespace: NS, name: `${svc}-${j}` },
   };
 }
 
@@ -168,16 +170,16 @@ export async function runControlPlane(cfg: ControlPlaneConfig = {}): Promise<Con
     const firstEp = s * per + Math.min(s, endpoints % services);
     const n = per + (s < endpoints % services ? 1 : 0);
     const eps = [];
-    for (let j = 0; j < n; j++) if (!(gone && j === n - 1)) eps.push(sliceEndpoint(`svc-${s}`, firstEp + j, j, nodes));
+    for (let j = 0; j < n; j++) if (!(gone && j === n - 1)) eps.push(sliceEndpoint(serviceName(s), firstEp + j, j, nodes));
     // The change as the agent's API watch delivers it: a decoded object (its JSON text kept for messages).
-    const obj = sliceObject(`svc-${s}`, eps);
+    const obj = sliceObject(serviceName(s), eps);
     const change: ManifestFile = { path: `change-${c + warmup}.json`, text: JSON.stringify(obj), documents: [obj] };
     const cpu0 = process.cpuUsage();
     t = performance.now();
     const rep = rt.apply([change]);
     const dt = performance.now() - t;
     const cpu = process.cpuUsage(cpu0);
-    if (rep.services.set !== 1) throw new BenchmarkError(`endpoint change ${c} (svc-${s}): ${rep.services.set} service entries reprogrammed, expected 1`);
+    if (rep.services.set !== 1) throw new BenchmarkError(`endpoint change ${c} (${serviceName(s)}): ${rep.services.set} service entries reprogrammed, expected 1`);
     removed.set(s, gone);
     if (c < 0) continue;
     us.push(dt * 1000);

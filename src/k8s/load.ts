@@ -309,7 +309,7 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
   const allPods: Pod[] = [...pods.map((p) => p.pod), ...workloadPlans.map((p) => p.pod)];
 
   // 4. services: cluster IPs and nodePorts
-  const svcList = services.filter((s) => !s.ipv6Only).sort((a, b) => cmpNsName(a.svc, b.svc));
+  const svcList = sortedBy(services.filter((s) => !s.ipv6Only), (a, b) => cmpNsName(a.svc, b.svc));
   allocateClusterIPs(svcList, config, pc);
   allocateNodePorts(svcList, config);
 
@@ -331,11 +331,11 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
 
   const model: ClusterModel = {
     config,
-    namespaces: namespaces.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
-    nodes: nodes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
-    pods: allPods.sort(cmpNsName),
+    namespaces: sortedBy(namespaces, (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    nodes: sortedBy(nodes, (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    pods: sortedBy(allPods, cmpNsName),
     services: finalServices,
-    endpointSlices: endpointSlices.sort(cmpNsName),
+    endpointSlices: sortedBy(endpointSlices, cmpNsName),
   };
   return { model, warnings };
 }
@@ -359,6 +359,12 @@ export function loadEndpointSliceObject(obj: Obj, source: SourceRef): { slice?: 
   if (apiVersion !== expected) pc.warn(r, 'api-version', 'apiVersion', `${apiVersion} read as ${expected}`);
   const slice = parseEndpointSlice(r, obj, pc);
   return { ...(slice ? { slice } : {}), warnings };
+}
+
+/** `xs` sorted in place by `cmp`; a list already in order (a `kubectl get` dump is) is only checked. */
+function sortedBy<T>(xs: T[], cmp: (a: T, b: T) => number): T[] {
+  for (let i = 1; i < xs.length; i++) if (cmp(xs[i - 1], xs[i]) > 0) return xs.sort(cmp);
+  return xs;
 }
 
 function cmpNsName(a: { namespace: string; name: string }, b: { namespace: string; name: string }): number {
