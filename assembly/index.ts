@@ -25,6 +25,8 @@ export { policyUpsert, policyDelete } from "./policy";
 export { prngSeed, prngState } from "./prng";
 export { allocatedBytes } from "./alloc";
 export { iptablesRulesBase } from "./designs/iptables";
+// Micro benchmarks of single stages (src/bench/micro.ts); never called on the packet path.
+export { benchHashCreate, benchHashLookup, benchCtLookup, benchServiceLookup, benchPolicyCheck, benchNatRewrite } from "./bench";
 
 const E_RANGE: i32 = -34;  // -ERANGE: index or size out of the map's capacity
 const E_INVAL: i32 = -22;

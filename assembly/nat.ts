@@ -37,7 +37,10 @@ export function natInit(): void { replyKey = allocAligned(16, 16); }
  * Source port for a flow leaving as natSaddr -> daddr:dport, or -1 when every
  * candidate is taken (the packet is dropped: NO_MAPPING_FOR_NAT_MASQUERADE).
  */
-export function allocateSourcePort(origSaddr: u32, origDaddr: u32, origSport: u16, origDport: u16,
+// Inlined: its one caller on the packet path is processOne (pipeline.ts); assembly/bench.ts calls it too, and
+// without this the optimizer would stop inlining it there.
+// @ts-ignore: decorator
+@inline export function allocateSourcePort(origSaddr: u32, origDaddr: u32, origSport: u16, origDport: u16,
   natSaddr: u32, daddr: u32, dport: u16, proto: u8, keepPort: bool, now: u32): i32 {
   if (keepPort) {
     ctWriteKey(replyKey, daddr, natSaddr, dport, origSport, proto);

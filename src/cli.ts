@@ -21,6 +21,8 @@ import { runFastpath, fastpathDefaults, FASTPATH_DEFAULTS, SCENARIOS, Scenario }
 import { runCompare, defaultLimitPath, packageRoot } from './bench/compare.js';
 import { formatFastpath, formatCompare } from './bench/report.js';
 import { runSweep, writeSweep, formatSweep, defaultSweepDir } from './bench/sweep.js';
+import { runMicro, formatMicro } from './bench/micro.js';
+import { runControlPlane, formatControlPlane, CONTROL_PLANE_DEFAULTS } from './bench/controlplane.js';
 import { createReadStream } from 'node:fs';
 import { ALGO_NAMES, Algorithm, DESIGN_NAMES, Design } from './dataplane.js';
 import { loadFiles, readManifestFiles } from './k8s/files.js';
@@ -224,7 +226,11 @@ interface BenchOpts {
   scenario: string; services: number; backends: number; flows: number; backend: 'wasm' | 'reference';
   rounds?: number; packets?: number; batch?: number; repeats?: number; seed: number; json?: boolean; compare?: boolean; limit?: string; quiet?: boolean;
   sweep?: boolean; quick?: boolean; out?: string; design: Design;
+  micro?: boolean; controlPlane?: boolean; endpoints?: number; changes?: number; designs?: string;
 }
+
+/** Options that only a plain run (one scenario) takes; the other modes set these themselves. */
+const SCENARIO_OPTIONS = ['scenario', 'services', 'flows', 'backend', 'rounds', 'packets', 'batch'];
 
 async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
   if (!(SCENARIOS as readonly string[]).includes(opts.scenario)) {
@@ -232,19 +238,45 @@ async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
   }
   const log = opts.quiet ? undefined : (s: string) => process.stderr.write(paintErr('dim', s) + '\n');
   const common = { services: opts.services, backends: opts.backends, flows: opts.flows, seed: opts.seed, log };
-  if (cmd.getOptionValueSource('design') === 'cli' && (opts.sweep || opts.compare)) throw new UsageError('--design is for one scenario run; --sweep and --compare choose their own');
+  if (cmd.getOptionValueSource('design') === 'cli' && (opts.sweep || opts.compare || opts.micro || opts.controlPlane)) throw new UsageError('--design is for one scenario run; --sweep, --compare, --micro and --control-plane choose their own');
+  const modes = (['sweep', 'compare', 'micro', 'controlPlane'] as const).filter((m) => opts[m]);
+  if (modes.length > 1) throw new UsageError(`${modes.map((m) => (m === 'controlPlane' ? '--control-plane' : `--${m}`)).join(' and ')} are different runs; pick one`);
+  const given = (o: string) => cmd.getOptionValueSource(o) === 'cli';
+  if (!opts.controlPlane && (given('endpoints') || given('changes'))) throw new UsageError('--endpoints and --changes are only used with --control-plane');
+  if (!opts.sweep && given('designs')) throw new UsageError('--designs is only used with --sweep');
+  if (opts.micro) {
+    for (const o of [...SCENARIO_OPTIONS, 'backends', 'repeats', 'limit', 'out']) if (given(o)) throw new UsageError(`--micro sets its own sizes; drop --${o}`);
+    const r = await runMicro({ quick: opts.quick, log });
+    console.log(opts.json ? JSON.stringify(r) : formatMicro(r));
+    return;
+  }
+  if (opts.controlPlane) {
+    for (const o of ['scenario', 'flows', 'backend', 'rounds', 'packets', 'batch', 'backends', 'repeats', 'limit', 'out']) if (given(o)) throw new UsageError(`--control-plane takes --services, --endpoints, --changes and --quick; drop --${o}`);
+    const q = opts.quick;
+    const r = await runControlPlane({
+      services: given('services') ? opts.services : q ? 100 : CONTROL_PLANE_DEFAULTS.services,
+      endpoints: opts.endpoints ?? (q ? 1000 : CONTROL_PLANE_DEFAULTS.endpoints),
+      changes: opts.changes ?? (q ? 100 : CONTROL_PLANE_DEFAULTS.changes),
+      compiles: q ? 1 : CONTROL_PLANE_DEFAULTS.compiles, log,
+    });
+    console.log(opts.json ? JSON.stringify(r) : formatControlPlane(r));
+    return;
+  }
   if (opts.sweep) {
     if (opts.compare) throw new UsageError('--sweep and --compare are different runs; pick one');
-    for (const o of ['scenario', 'services', 'flows', 'backend', 'rounds', 'packets', 'batch']) {
+    for (const o of SCENARIO_OPTIONS) {
       if (cmd.getOptionValueSource(o) === 'cli') throw new UsageError(`--sweep sets --${o} itself (every scenario, services 100..100000, flows 10000..1000000; --quick: a tiny sweep); drop --${o}`);
     }
-    const r = await runSweep({ backends: opts.backends, repeats: opts.repeats, quick: opts.quick, seed: opts.seed, limitPath: opts.limit ?? defaultLimitPath(), log });
+    const r = await runSweep({
+      backends: opts.backends, repeats: opts.repeats, quick: opts.quick, seed: opts.seed, limitPath: opts.limit ?? defaultLimitPath(), log,
+      ...(opts.designs ? { designs: opts.designs.split(',').map((d) => d.trim()).filter(Boolean) } : {}),
+    });
     const files = writeSweep(r, opts.out ?? defaultSweepDir());
     if (opts.json) console.log(JSON.stringify({ ...r, files }));
     else console.log(`${formatSweep(r)}\nwrote ${files.json}, ${files.csv}, ${files.html}`);
     return;
   }
-  if (opts.quick || cmd.getOptionValueSource('out') === 'cli') throw new UsageError('--quick and --out are only used with --sweep');
+  if (opts.quick || cmd.getOptionValueSource('out') === 'cli') throw new UsageError('--quick is only used with --sweep, --micro and --control-plane; --out with --sweep');
   if (opts.compare) {
     if (opts.scenario !== 'fastpath') throw new UsageError('--compare holds the fastpath scenario against the machine limit; drop --scenario');
     if (cmd.getOptionValueSource('backend') === 'cli') throw new UsageError('--compare runs both backends (wasm, then reference); drop --backend');
@@ -298,7 +330,12 @@ cli.command('bench')
   .option('--repeats <n>', 'with --compare: interleaved runs of each (default 3); with --sweep: runs per point (default 3, --quick 1)', integer('--repeats'))
   .option('--limit <path>', 'limit script for --compare and --sweep (default: ../shared/limit/run from the package root)')
   .option('--sweep', 'every design x scenario x services (100..100000) x flows (10000..1000000), --repeats runs each (default 3), the limit per flows value; writes sweep.json, sweep.csv, sweep.html')
-  .option('--quick', 'with --sweep: a tiny sweep (services 10, 100; flows 1000, 10000; one run)')
+  .option('--designs <list>', 'with --sweep: comma-separated designs (default: all; those the build refuses are skipped with a note)')
+  .option('--micro', 'tinybench micro benchmarks of single stages (hash lookup hot and cold, conntrack hit, service lookup, policy lookup, NAT rewrite in the core; Maglev table builds)')
+  .option('--control-plane', 'control-plane costs: compile --services Services with --endpoints endpoints from objects to maps, and one endpoint change through the runtime')
+  .option('--endpoints <n>', `with --control-plane: endpoints in all (default ${CONTROL_PLANE_DEFAULTS.endpoints})`, integer('--endpoints'))
+  .option('--changes <n>', `with --control-plane: endpoint changes timed (default ${CONTROL_PLANE_DEFAULTS.changes})`, integer('--changes'))
+  .option('--quick', 'tiny sizes: with --sweep (services 10, 100; flows 1000, 10000; one run), --micro, --control-plane (100 services, 1000 endpoints)')
   .option('--out <dir>', 'with --sweep: directory for the results (default: bench/results/ in the package root)')
   .option('-q, --quiet', 'no progress lines on stderr')
   .action((opts: BenchOpts, cmd: Command) => bench(opts, cmd));

@@ -25,6 +25,7 @@ import { PacketBatch, PKT, TCP, VERDICT, CT_STATE, NAT, VERDICT_NAMES, CT_STATE_
 import { formatIPv4 } from '../common/ip.js';
 import { loadavg } from 'node:os';
 import { Dataplane, Design, DESIGN_NAMES } from '../dataplane.js';
+import { programSyntheticPolicies, syntheticPolicyLimits } from './policies.js';
 
 export type FastpathBackend = 'wasm' | 'reference';
 export type Scenario = 'fastpath' | 'newflow';
@@ -47,6 +48,8 @@ export interface FastpathConfig {
   seed?: number;
   /** Dataplane design (default ebpf); every service gets the design's default algorithm. */
   design?: Design;
+  /** Synthetic ingress policies isolating every backend (src/bench/policies.ts); default 0. */
+  policies?: number;
   /** Progress lines (to stderr in the CLI); silent by default. */
   log?: (line: string) => void;
 }
@@ -163,9 +166,11 @@ export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathRes
   const cluster = synthesize({ services, backends, clients, design, seed });
   // newflow inserts a round's flows on top of the population: room for them, as an operator sizes the table.
   const capacity = scenario === 'newflow' ? flows + packets : flows;
-  const dp: Dataplane = await createDataplane(backend, { ...limitsFor(cluster, capacity), seed, design });
+  const policies = cfg.policies ?? 0;
+  const dp: Dataplane = await createDataplane(backend, { ...limitsFor(cluster, capacity), ...syntheticPolicyLimits(cluster, policies), seed, design });
   let t = performance.now();
   program(dp, cluster);
+  programSyntheticPolicies(dp, cluster, policies);
   const programMs = performance.now() - t;
   const mapsBytes = 'memoryBytes' in dp ? (dp as { memoryBytes(): number }).memoryBytes() : undefined;
   log(`${backend}: programmed ${services} services x ${backends} backends in ${programMs.toFixed(0)} ms`);

@@ -20,6 +20,11 @@ export interface ChartSpec {
   ceilings?: ChartCeiling[];
   width?: number;
   height?: number;
+  /**
+   * Show x = 0 (a log axis has no zero): such points are drawn one decade below the smallest positive x,
+   * at a tick labelled "0" (the policies dimension starts at no policy).
+   */
+  zeroX?: boolean;
 }
 
 export const PALETTE = ['#1f6fb4', '#d0402b', '#2a9d3a', '#8a4fbf', '#e08a00', '#7a5230', '#d4589c', '#3a9da8'];
@@ -49,6 +54,14 @@ function logTicks(lo: number, hi: number): number[] {
       if (v >= lo && v <= hi) out.push(Number(v.toPrecision(3)));
     }
   }
+  if (out.length < 4) {
+    // A narrow range (less than a decade): every integer multiple, so the axis still reads.
+    const fine: number[] = [];
+    for (let k = Math.floor(Math.log10(lo)); k <= Math.ceil(Math.log10(hi)); k++) {
+      for (let m = 1; m <= 9; m++) { const v = Number((m * 10 ** k).toPrecision(3)); if (v >= lo && v <= hi) fine.push(v); }
+    }
+    return fine;
+  }
   if (out.length > 12) return out.filter((v) => Number.isInteger(Math.log10(v)) || Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9);
   return out;
 }
@@ -58,6 +71,13 @@ export function renderChart(spec: ChartSpec): string {
   const W = spec.width ?? 860, H = spec.height ?? 440;
   const m = { left: 78, right: 250, top: 44, bottom: 58 };
   const pw = W - m.left - m.right, ph = H - m.top - m.bottom;
+  let zeroAt = 0;
+  if (spec.zeroX) {
+    const pos = spec.series.flatMap((s) => s.points.map((p) => p.x)).filter((x) => x > 0);
+    zeroAt = pos.length ? Math.min(...pos) / 10 : 1;
+    spec = { ...spec, series: spec.series.map((s) => ({ ...s, points: s.points.map((p) => (p.x === 0 ? { x: zeroAt, y: p.y } : p)) })) };
+  }
+  const xText = (v: number) => (zeroAt && v === zeroAt ? '0' : shortCount(v));
   const series = spec.series.map((s) => ({ ...s, points: s.points.filter((p) => p.x > 0 && p.y > 0 && Number.isFinite(p.y)).sort((a, b) => a.x - b.x) }));
   const ceilings = (spec.ceilings ?? []).filter((c) => (c.y !== undefined && c.y > 0 && Number.isFinite(c.y)) || (c.points?.some((p) => p.y > 0) ?? false))
     .map((c) => ({ ...c, points: c.points?.filter((p) => p.x > 0 && p.y > 0 && Number.isFinite(p.y)).sort((a, b) => a.x - b.x) }));
@@ -92,7 +112,7 @@ export function renderChart(spec: ChartSpec): string {
   out.push(`<g class="y-ticks" fill="#333" text-anchor="end">`);
   for (const v of yt) out.push(`<text x="${m.left - 6}" y="${fix(sy(v) + 4)}">${esc(v.toLocaleString('en-US'))}</text>`);
   out.push(`</g><g class="x-ticks" fill="#333" text-anchor="middle">`);
-  for (const v of xs) out.push(`<text x="${fix(sx(v))}" y="${m.top + ph + 17}">${esc(shortCount(v))}</text>`);
+  for (const v of xs) out.push(`<text x="${fix(sx(v))}" y="${m.top + ph + 17}">${esc(xText(v))}</text>`);
   out.push(`</g>`);
   out.push(`<text class="x-label" x="${m.left + pw / 2}" y="${H - 14}" text-anchor="middle" font-size="13" fill="#222">${esc(spec.xLabel)}</text>`);
   out.push(`<text class="y-label" transform="translate(18 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" font-size="13" fill="#222">${esc(spec.yLabel)}</text>`);
@@ -112,7 +132,7 @@ export function renderChart(spec: ChartSpec): string {
     const d = s.points.map((p, k) => `${k ? 'L' : 'M'}${fix(sx(p.x))} ${fix(sy(p.y))}`).join(' ');
     out.push(`<path class="series" data-name="${esc(s.name)}" d="${d}" fill="none" stroke="${color}" stroke-width="2.2" stroke-linejoin="round"/>`);
     for (const p of s.points) {
-      out.push(`<circle data-x="${p.x}" data-y="${p.y}" cx="${fix(sx(p.x))}" cy="${fix(sy(p.y))}" r="3.6" fill="${color}"><title>${esc(`${s.name}: ${shortCount(p.x)} -> ${p.y}`)}</title></circle>`);
+      out.push(`<circle data-x="${zeroAt && p.x === zeroAt ? 0 : p.x}" data-y="${p.y}" cx="${fix(sx(p.x))}" cy="${fix(sy(p.y))}" r="3.6" fill="${color}"><title>${esc(`${s.name}: ${xText(p.x)} -> ${p.y}`)}</title></circle>`);
     }
   });
 
@@ -138,55 +158,74 @@ export function renderChart(spec: ChartSpec): string {
 
 // ---------------------------------------------------------------- the page
 
-/** The value of `xs` nearest to `target` on a log scale. */
-function nearestLog(xs: number[], target: number): number {
-  return xs.reduce((best, x) => (Math.abs(Math.log(x / target)) < Math.abs(Math.log(best / target)) ? x : best), xs[0]);
-}
+const ns = (mpps: number | undefined) => (mpps && mpps > 0 ? Math.round((1e4 / mpps)) / 10 : undefined);
 
-/** One series per design x scenario, in the order the sweep ran them. */
-function seriesOf(r: SweepResult, keep: (p: SweepPoint) => boolean, x: (p: SweepPoint) => number): ChartSeries[] {
+/** One series per measured design (in the sweep's order), over the points `keep` selects. */
+function designSeries(r: SweepResult, keep: (p: SweepPoint) => boolean, x: (p: SweepPoint) => number, y: (p: SweepPoint) => number | undefined = (p) => p.ns_per_packet): ChartSeries[] {
   const out: ChartSeries[] = [];
-  for (const d of r.designs) for (const sc of r.scenarios) {
-    const pts = r.points.filter((p) => p.design === d.name && p.scenario === sc && keep(p));
-    if (pts.length) out.push({ name: `${d.name} · ${sc}`, points: pts.map((p) => ({ x: x(p), y: p.ns_per_packet })) });
-  }
+  r.designs.forEach((d, i) => {
+    const pts = r.points.filter((p) => p.design === d.name && keep(p));
+    const xy = pts.flatMap((p) => { const v = y(p); return v === undefined ? [] : [{ x: x(p), y: v }]; });
+    if (xy.length) out.push({ name: d.name, points: xy, color: PALETTE[i % PALETTE.length] });
+  });
   return out;
 }
 
-const ns = (mpps: number | undefined) => (mpps && mpps > 0 ? Math.round((1e4 / mpps)) / 10 : undefined);
+/** The charts of the page, in order: one per scenario and flows value, the policies, the memory. */
+export function sweepCharts(r: SweepResult): { id: string; spec: ChartSpec }[] {
+  const n = (x: number) => x.toLocaleString('en-US');
+  const charts: { id: string; spec: ChartSpec }[] = [];
+  for (const sc of r.scenarios) {
+    for (const f of r.flows) {
+      const lim = r.limits.find((l) => l.flows === f && l.status === 'ok');
+      charts.push({
+        id: `${sc}-flows-${f}`,
+        spec: {
+          title: `${sc}: ns per packet against services (${n(f)} flows, ${r.backends} backends per service)`,
+          xLabel: 'services (log scale)', yLabel: 'ns per packet, median (log scale)',
+          series: designSeries(r, (p) => p.scenario === sc && p.flows === f && p.policies === 0, (p) => p.services),
+          ceilings: lim ? [
+            { name: 'limit wasm32 (fast path)', y: ns(lim.wasm32?.fast_mpps) },
+            { name: 'limit native (fast path)', y: ns(lim.native?.fast_mpps) },
+          ] : [],
+        },
+      });
+    }
+    if (r.policies.length) {
+      const g = r.policy_grid;
+      charts.push({
+        id: `${sc}-policies`,
+        spec: {
+          title: `${sc}: ns per packet against policies (${n(g.services)} services, ${n(g.flows)} flows)`,
+          xLabel: 'policies (log scale; 0: no endpoint isolated)', yLabel: 'ns per packet, median (log scale)', zeroX: true,
+          series: designSeries(r, (p) => p.scenario === sc && p.services === g.services && p.flows === g.flows && r.policies.includes(p.policies), (p) => p.policies),
+        },
+      });
+    }
+  }
+  const fMin = Math.min(...r.flows);
+  charts.push({
+    id: 'memory-per-service',
+    spec: {
+      title: 'memory: bytes per service (with its backends and their pods)',
+      xLabel: 'services (log scale)', yLabel: 'bytes per service (log scale)',
+      series: designSeries(r, (p) => p.scenario === r.scenarios[0] && p.flows === fMin && p.policies === 0, (p) => p.services, (p) => p.bytes_per_service),
+    },
+  });
+  return charts;
+}
 
 export function renderSweepHtml(r: SweepResult): string {
   const n = (x: number) => x.toLocaleString('en-US');
-  const flowsFixed = Math.max(...r.flows);
-  const servicesFixed = nearestLog(r.services, 10_000);
-  const limitAt = r.limits.find((l) => l.flows === flowsFixed && l.status === 'ok');
-  const ok = r.limits.filter((l) => l.status === 'ok');
-
-  const chart1 = renderChart({
-    title: `ns per packet against services (${n(flowsFixed)} flows, ${r.backends} backends per service)`,
-    xLabel: `services (log scale)`, yLabel: 'ns per packet, median (log scale)',
-    series: seriesOf(r, (p) => p.flows === flowsFixed, (p) => p.services),
-    ceilings: limitAt ? [
-      { name: `limit wasm32, ${shortCount(flowsFixed)} flows`, y: ns(limitAt.wasm32?.fast_mpps) },
-      { name: `limit native, ${shortCount(flowsFixed)} flows`, y: ns(limitAt.native?.fast_mpps) },
-    ] : [],
-  });
-  const chart2 = renderChart({
-    title: `ns per packet against flows (${n(servicesFixed)} services, ${r.backends} backends per service)`,
-    xLabel: 'established flows (log scale)', yLabel: 'ns per packet, median (log scale)',
-    series: seriesOf(r, (p) => p.services === servicesFixed, (p) => p.flows),
-    ceilings: ok.length ? [
-      { name: 'limit wasm32', points: ok.flatMap((l) => (ns(l.wasm32?.fast_mpps) ? [{ x: l.flows, y: ns(l.wasm32!.fast_mpps)! }] : [])) },
-      { name: 'limit native', points: ok.flatMap((l) => (ns(l.native?.fast_mpps) ? [{ x: l.flows, y: ns(l.native!.fast_mpps)! }] : [])) },
-    ] : [],
-  });
-
+  const charts = sweepCharts(r);
   const cell = (v: unknown) => `<td>${v === undefined || v === null ? '–' : esc(typeof v === 'number' ? n(v) : String(v))}</td>`;
-  const rows = r.points.map((p) => `<tr>${[p.design, p.scenario, p.services, p.flows, p.mpps, p.ns_per_packet, p.ns_per_packet_p99,
+  const rows = r.points.map((p) => `<tr>${[p.design, p.scenario, p.services, p.flows, p.policies, p.mpps, p.ns_per_packet, p.ns_per_packet_p99,
     p.bytes_per_flow, p.bytes_per_service, p.runs_mpps.join(', ')].map(cell).join('')}</tr>`).join('\n');
+  const skippedRows = r.skipped.map((s) => `<tr>${[s.design, s.scenario, s.services, s.flows, s.policies, s.reason].map(cell).join('')}</tr>`).join('\n');
   const limitRows = r.limits.map((l) => `<tr>${[n(l.flows), l.status, l.wasm32?.fast_mpps, ns(l.wasm32?.fast_mpps), l.wasm32?.warm_mpps,
-    l.native?.fast_mpps, ns(l.native?.fast_mpps), l.native?.warm_mpps].map(cell).join('')}</tr>`).join('\n');
+    l.native?.fast_mpps, ns(l.native?.fast_mpps), l.native?.warm_mpps, l.error?.split('\n')[0]].map(cell).join('')}</tr>`).join('\n');
   const mc = r.machine;
+  const designs = r.designs.map((d) => `<li><b>${esc(d.name)}</b>: ${esc(d.description)}${d.status === 'skipped' ? ` — <i>skipped: ${esc(d.note ?? '')}</i>` : ''}</li>`).join('\n');
 
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -199,23 +238,31 @@ figure { margin: 16px 0; }
 table { border-collapse: collapse; font-size: 12.5px; margin-top: 6px; }
 th, td { border-bottom: 1px solid #ddd; padding: 3px 10px; text-align: right; white-space: nowrap; }
 th { background: #f4f4f4; } td:nth-child(-n+2), th:nth-child(-n+2) { text-align: left; }
-ul.notes { font-size: 12.5px; color: #444; padding-left: 18px; } ul.notes li { margin: 3px 0; }
+ul.notes, ul.designs { font-size: 12.5px; color: #444; padding-left: 18px; } ul.notes li { margin: 3px 0; }
 </style></head>
 <body>
 <h1>Dataplane designs side by side</h1>
 <p class="meta">${esc(mc.date)} · Node ${esc(mc.node)} · ${esc(mc.cpu)} × ${mc.cores} · ${esc(mc.platform)} · load average ${mc.loadavg_start.join(' ')} → ${mc.loadavg.join(' ')}</p>
-<p class="meta">designs: ${r.designs.map((d) => `<b>${esc(d.name)}</b> (${esc(d.description)})`).join('; ')} · ${r.repeats} run${r.repeats > 1 ? 's' : ''} per point · ${r.points.length} points in ${r.elapsed_s} s${r.quick ? ' · quick sizes' : ''}</p>
-<figure>${chart1}</figure>
-<figure>${chart2}</figure>
+<p class="meta">${r.repeats} run${r.repeats > 1 ? 's' : ''} per point · ${r.points.length} points in ${r.elapsed_s} s${r.quick ? ' · quick sizes' : ''}</p>
+<ul class="designs">
+${designs}
+</ul>
+${charts.map((c) => `<figure id="${esc(c.id)}" class="chart">${renderChart(c.spec)}</figure>`).join('\n')}
 <h2>Points</h2>
 <table>
-<thead><tr><th>design</th><th>scenario</th><th>services</th><th>flows</th><th>Mpps</th><th>ns/packet</th><th>p99 ns/packet</th><th>bytes/flow</th><th>bytes/service</th><th>runs, Mpps</th></tr></thead>
+<thead><tr><th>design</th><th>scenario</th><th>services</th><th>flows</th><th>policies</th><th>Mpps</th><th>ns/packet</th><th>p99 ns/packet</th><th>bytes/flow</th><th>bytes/service</th><th>runs, Mpps</th></tr></thead>
 <tbody>
 ${rows}
 </tbody></table>
+${r.skipped.length ? `<h2>Points not measured</h2>
+<table>
+<thead><tr><th>design</th><th>scenario</th><th>services</th><th>flows</th><th>policies</th><th>reason</th></tr></thead>
+<tbody>
+${skippedRows}
+</tbody></table>` : ''}
 <h2>Machine limit (../shared/limit/run, 10,000 services × 10 backends)</h2>
 ${r.limits.length ? `<table>
-<thead><tr><th>flows</th><th>status</th><th>wasm32 Mpps</th><th>wasm32 ns/packet</th><th>wasm32 warm Mpps</th><th>native Mpps</th><th>native ns/packet</th><th>native warm Mpps</th></tr></thead>
+<thead><tr><th>flows</th><th>status</th><th>wasm32 Mpps</th><th>wasm32 ns/packet</th><th>wasm32 warm Mpps</th><th>native Mpps</th><th>native ns/packet</th><th>native warm Mpps</th><th>error</th></tr></thead>
 <tbody>
 ${limitRows}
 </tbody></table>` : '<p class="meta">not measured (no limit script)</p>'}

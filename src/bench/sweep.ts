@@ -1,5 +1,5 @@
 // `bench --sweep`: dataplane designs side by side (issue 5). For every
-// (design, scenario, services, flows) point the scenario of src/bench/fastpath.ts
+// (design, scenario, services, flows, policies) point the scenario of src/bench/fastpath.ts
 // runs `repeats` times (repeats outermost, so a burst of load on this shared
 // machine spreads over all points rather than spoiling one); the point reports
 // the median and the 99th percentile (nearest rank) of the per-packet time over
@@ -7,9 +7,16 @@
 // per flows value, as the ceiling. Results go to DIR/sweep.json, sweep.csv and
 // sweep.html (src/bench/html.ts).
 //
-// The design is a dimension of the sweep: today there is one, the WASM core
-// ("ebpf": eBPF-style maps, conntrack, per-packet pipeline). Another design is
-// one more entry in DESIGNS; the report code takes whatever designs it finds.
+// Grid: every design x scenario x services x flows with no policies, plus the
+// policies dimension (0..1000 synthetic ingress policies, src/bench/policies.ts)
+// at one cluster size. Designs are DESIGN_NAMES of src/dataplane.ts; a design
+// the build refuses (createDataplane throws) is skipped with a note, so its
+// lines appear as soon as it is implemented. A point whose warm-up (opening
+// every flow through the new-flow path) is projected, from the same design's
+// smaller clusters, to take longer than the point budget is skipped with a
+// note rather than stalling the sweep (an O(services) design at 100,000
+// services and 1,000,000 flows); the packets of slow designs are capped, never
+// their services.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, arch } from 'node:os';
@@ -18,33 +25,41 @@ import { runFastpath, FastpathConfig, FastpathResult, Scenario, SCENARIOS, Bench
 import { runLimit, defaultLimitPath, packageRoot, LimitResult } from './compare.js';
 import { createDataplane } from '../node.js';
 import { synthesize, limitsFor, program } from '../controlplane/synthetic.js';
+import { DESIGN_NAMES, Design as DesignName } from '../dataplane.js';
 import { renderSweepHtml } from './html.js';
+import { median, percentile, round1, round2 } from './stats.js';
+
+export { median, percentile } from './stats.js';
 
 /** A dataplane design the sweep can measure. */
 export interface Design {
-  /** Short name used in the output (JSON, CSV, chart legends). */
-  name: string;
+  /** Short name used in the output (JSON, CSV, chart legends): one of DESIGN_NAMES. */
+  name: DesignName;
   description: string;
-  /** One measurement of one point (the config carries scenario, sizes, rounds, packets). */
+  /** One measurement of one point (the config carries scenario, sizes, rounds, packets, policies). */
   run(cfg: FastpathConfig): Promise<FastpathResult>;
-  /**
-   * Bytes of memory one service (with its backends) costs, or undefined when the design cannot tell.
-   * Measured apart from the timed runs (see ebpfBytesPerService).
-   */
-  bytesPerService?(services: number, backends: number, seed: number): Promise<number | undefined>;
+  /** Bytes of memory one service (with its backends) costs (see bytesPerService). */
+  bytesPerService(services: number, backends: number, seed: number): Promise<number | undefined>;
 }
 
+const DESCRIPTIONS: Record<DesignName, string> = {
+  ebpf: 'Cilium-style eBPF maps: hash frontends, LRU conntrack, per-packet pipeline (assembly/)',
+  iptables: 'kube-proxy iptables mode: rule chains walked in order (KUBE-SERVICES is linear in services)',
+  ipvs: 'kube-proxy IPVS mode: a hash of virtual services, ipset matches',
+  nftables: 'kube-proxy nftables mode: verdict maps (hashed) per service',
+};
+
 /**
- * Bytes per service of the WASM core: the linear memory in use after programming a cluster of `services`
+ * Bytes per service of a design: the linear memory in use after programming a cluster of `services`
  * services with no flows (conntrack at its minimum size), minus the same for a cluster of one service,
  * divided by services - 1. It covers everything a service brings: its service, frontend, backend and slot
  * entries and the ipcache entries of its backend pods.
  */
-async function ebpfBytesPerService(services: number, backends: number, seed: number): Promise<number | undefined> {
+async function bytesPerService(design: DesignName, services: number, backends: number, seed: number): Promise<number | undefined> {
   if (services < 2) return undefined;
   const mem = async (s: number) => {
     const cluster = synthesize({ services: s, backends, clients: 256, algo: 'random', seed });
-    const dp = await createDataplane('wasm', { ...limitsFor(cluster, 0), seed });
+    const dp = await createDataplane('wasm', { ...limitsFor(cluster, 0), seed, design });
     program(dp, cluster);
     return (dp as unknown as { memoryBytes(): number }).memoryBytes();
   };
@@ -52,14 +67,26 @@ async function ebpfBytesPerService(services: number, backends: number, seed: num
   return Math.round((await mem(services) - one) / (services - 1));
 }
 
-export const DESIGNS: readonly Design[] = [
-  {
-    name: 'ebpf',
-    description: 'the WASM core: eBPF-style hash maps, conntrack, per-packet pipeline (src/wasm.ts, assembly/)',
-    run: (cfg) => runFastpath({ ...cfg, backend: 'wasm' }),
-    bytesPerService: ebpfBytesPerService,
-  },
-];
+function designOf(name: DesignName): Design {
+  return {
+    name, description: DESCRIPTIONS[name],
+    run: (cfg) => runFastpath({ ...cfg, backend: 'wasm', design: name }),
+    bytesPerService: (s, b, seed) => bytesPerService(name, s, b, seed),
+  };
+}
+
+/** Every design of src/dataplane.ts, in its order. */
+export const DESIGNS: readonly Design[] = DESIGN_NAMES.map(designOf);
+
+/** Why the build refuses a design (its createDataplane error), or undefined when it takes it. */
+export async function designRefused(name: DesignName): Promise<string | undefined> {
+  try {
+    await createDataplane('wasm', { design: name, maxFlows: 1024, maxServices: 1, maxFrontends: 16, maxBackends: 1, maxSlots: 1, maxIpcache: 64, maxPolicy: 64 });
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
 
 export interface SweepPoint {
   design: string;
@@ -68,6 +95,8 @@ export interface SweepPoint {
   /** Backends per service. */
   backends: number;
   flows: number;
+  /** Synthetic ingress policies (0: no endpoint isolated, no policy lookups). */
+  policies: number;
   /** Runs of the point; the figures below are over all their rounds. */
   repeats: number;
   /** Timed rounds per run, packets per round. */
@@ -81,12 +110,20 @@ export interface SweepPoint {
   ns_per_packet_p99: number;
   /** Each run's own median, Mpps. */
   runs_mpps: number[];
-  /** Bytes of the maps per flow (all maps, sized for this many flows, over flows), when the design tells. */
+  /** Bytes of the maps per flow (all maps, sized for this many flows, over flows). */
   bytes_per_flow?: number;
-  /** Bytes per service with its backends, from a separate programming with no flows, when the design tells. */
+  /** Bytes per service with its backends, from a separate programming with no flows. */
   bytes_per_service?: number;
+  /** Median new-flow time while opening the flows (warm-up), ns per flow. */
+  warm_ns_per_flow: number;
   /** Median load average (1 min) at the end of the runs. */
   loadavg: number;
+}
+
+/** A point not measured, and why (projected over the budget, or the run failed). */
+export interface SkippedPoint {
+  design: string; scenario: Scenario; services: number; flows: number; policies: number;
+  reason: string;
 }
 
 /** The limit's figures for one flows value (always 10,000 services x 10 backends in limit.c). */
@@ -106,17 +143,28 @@ export interface SweepMachine {
   date: string;
 }
 
+export interface SweepDesign {
+  name: string; description: string;
+  /** measured: the build takes it; skipped: createDataplane refused it (note: its message). */
+  status: 'measured' | 'skipped';
+  note?: string;
+}
+
 export interface SweepResult {
   sweep: true;
   quick: boolean;
-  designs: { name: string; description: string }[];
+  designs: SweepDesign[];
   scenarios: Scenario[];
   services: number[];
   flows: number[];
+  /** The policies dimension: these counts at policy_grid's size. */
+  policies: number[];
+  policy_grid: { services: number; flows: number };
   backends: number;
   repeats: number;
   seed: number;
   points: SweepPoint[];
+  skipped: SkippedPoint[];
   limits: SweepLimit[];
   machine: SweepMachine;
   elapsed_s: number;
@@ -124,11 +172,16 @@ export interface SweepResult {
 }
 
 export interface SweepConfig {
-  /** Design names (default: all of DESIGNS). */
+  /** Design names (default: all of DESIGN_NAMES; the ones the build refuses are skipped with a note). */
   designs?: string[];
   services?: number[];
   flows?: number[];
   scenarios?: Scenario[];
+  /** Policy counts of the policies dimension (default 0, 10, 100, 1000; quick 0, 10); [] for none. */
+  policies?: number[];
+  /** Cluster size of the policies dimension (default 1,000 services, 100,000 flows; quick: the smallest). */
+  policyServices?: number;
+  policyFlows?: number;
   /** Backends per service (default 10). */
   backends?: number;
   /** Runs per point (default 3, quick 1). */
@@ -138,6 +191,8 @@ export interface SweepConfig {
   /** Override the per-point plan (rounds per run, packets per round). */
   rounds?: number;
   packets?: number;
+  /** Seconds one run of a point may take (projected warm-up); longer ones are skipped (default 120). */
+  pointBudgetS?: number;
   /** Limit script; default ../shared/limit/run; null: no limit. */
   limitPath?: string | null;
   seed?: number;
@@ -146,126 +201,199 @@ export interface SweepConfig {
 
 export const SWEEP_DEFAULTS = {
   services: [100, 1000, 10_000, 100_000], flows: [10_000, 100_000, 1_000_000], scenarios: ['newflow', 'fastpath'] as Scenario[],
-  backends: 10, repeats: 3, seed: 1,
+  policies: [0, 10, 100, 1000], policyServices: 1000, policyFlows: 100_000,
+  backends: 10, repeats: 3, seed: 1, pointBudgetS: 120,
 } as const;
-export const SWEEP_QUICK = { services: [10, 100], flows: [1000, 10_000], repeats: 1 } as const;
+export const SWEEP_QUICK = { services: [10, 100], flows: [1000, 10_000], policies: [0, 10], repeats: 1 } as const;
 
 /**
  * Rounds and packets of one run at one point. Setting up a point (programming the cluster, opening every
  * flow) costs more than the timed rounds, so the rounds are few and short: at ~80 ns/packet a fastpath
  * round of 2^19 packets takes ~40 ms, a newflow round of 2^16 first packets at ~1 us ~65 ms. Small
- * clusters measure fewer packets (their setup is cheap, but so is their noise floor). The default sweep
- * (24 points x 3 runs, limit included) takes two to three minutes on this 2-core machine.
+ * clusters measure fewer packets (their setup is cheap, but so is their noise floor). iptables walks its
+ * service chain per new flow: its packets shrink with the services (about 2^26 rule visits per round),
+ * never below 2^10.
  */
-export function pointPlan(scenario: Scenario, services: number, flows: number, quick = false): { rounds: number; packets: number } {
+export function pointPlan(scenario: Scenario, services: number, flows: number, quick = false, design: string = 'ebpf'): { rounds: number; packets: number } {
   if (quick) return { rounds: 2, packets: scenario === 'newflow' ? 1 << 12 : 1 << 14 };
   const small = services * 10 <= 10_000 && flows <= 100_000;
-  if (scenario === 'newflow') return { rounds: 3, packets: small ? 1 << 15 : 1 << 16 };
-  return { rounds: 3, packets: small ? 1 << 18 : 1 << 19 };
+  const plan = scenario === 'newflow' ? { rounds: 3, packets: small ? 1 << 15 : 1 << 16 } : { rounds: 3, packets: small ? 1 << 18 : 1 << 19 };
+  if (design === 'iptables') {
+    const cap = 2 ** Math.round(Math.log2(Math.max(1 << 10, (scenario === 'newflow' ? 2 ** 26 : 2 ** 28) / services)));
+    plan.packets = Math.min(plan.packets, cap);
+  }
+  return plan;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-/** Nearest-rank percentile. */
-export function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+/**
+ * Projected seconds of one run of a point from the same design's warm-up figures at smaller clusters
+ * (ns per new flow against services, extrapolated on log-log axes with the slope of the last two sizes,
+ * between 0 and 1.5; with one size known, linear). Undefined when nothing is known yet.
+ */
+export function projectRunSeconds(known: { services: number; warmNs: number }[], services: number, flows: number, scenario: Scenario, packets: number, rounds: number): number | undefined {
+  const below = [...known].filter((k) => k.services <= services).sort((a, b) => a.services - b.services);
+  if (!below.length) return undefined;
+  const a = below[below.length - 1];
+  const b = [...below].reverse().find((k) => k.services < a.services);
+  const slope = b ? Math.min(1.5, Math.max(0, Math.log(a.warmNs / b.warmNs) / Math.log(a.services / b.services))) : 1;
+  const ns = a.warmNs * (services / a.services) ** slope;
+  // Warm-up: every flow's SYN (and, for newflow, its ACK, a cheap hit: counted once more to be safe);
+  // timed: newflow rounds are new flows, fastpath rounds hits (counted as new flows: an upper bound).
+  return ((scenario === 'newflow' ? 2 : 1) * flows * ns + rounds * packets * ns) / 1e9;
 }
-const r1 = (x: number) => Math.round(x * 10) / 10;
-const r2 = (x: number) => Math.round(x * 100) / 100;
 
-function positiveInts(name: string, xs: readonly number[]): number[] {
+function positiveInts(name: string, xs: readonly number[], min = 1): number[] {
   if (!xs.length) throw new BenchmarkError(`${name}: empty list`);
-  for (const x of xs) if (!(Number.isInteger(x) && x >= 1)) throw new BenchmarkError(`${name}: ${x} is not a positive integer`);
+  for (const x of xs) if (!(Number.isInteger(x) && x >= min)) throw new BenchmarkError(`${name}: ${x} is not an integer >= ${min}`);
   return [...new Set(xs)].sort((a, b) => a - b);
 }
 
 export async function runSweep(cfg: SweepConfig = {}): Promise<SweepResult> {
   const started = performance.now();
-  const loadStart = loadavg().map(r2);
+  const loadStart = loadavg().map(round2);
   const log = cfg.log ?? (() => {});
   const quick = cfg.quick ?? false;
   const services = positiveInts('services', cfg.services ?? (quick ? SWEEP_QUICK.services : SWEEP_DEFAULTS.services));
   const flows = positiveInts('flows', cfg.flows ?? (quick ? SWEEP_QUICK.flows : SWEEP_DEFAULTS.flows));
+  const policyCounts = cfg.policies && !cfg.policies.length ? [] : positiveInts('policies', cfg.policies ?? (quick ? SWEEP_QUICK.policies : SWEEP_DEFAULTS.policies), 0);
+  const policyServices = cfg.policyServices ?? (quick ? services[0] : SWEEP_DEFAULTS.policyServices);
+  const policyFlows = cfg.policyFlows ?? (quick ? flows[0] : SWEEP_DEFAULTS.policyFlows);
+  positiveInts('policyServices', [policyServices]); positiveInts('policyFlows', [policyFlows]);
   const scenarios = cfg.scenarios ?? [...SWEEP_DEFAULTS.scenarios];
   for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new BenchmarkError(`unknown scenario ${JSON.stringify(s)}; known scenarios: ${SCENARIOS.join(', ')}`);
   const backends = cfg.backends ?? SWEEP_DEFAULTS.backends;
   const repeats = cfg.repeats ?? (quick ? SWEEP_QUICK.repeats : SWEEP_DEFAULTS.repeats);
   if (!(Number.isInteger(repeats) && repeats >= 1 && repeats <= 99)) throw new BenchmarkError(`repeats: ${repeats} is not in 1..99`);
   const seed = cfg.seed ?? SWEEP_DEFAULTS.seed;
-  const designs = (cfg.designs ?? DESIGNS.map((d) => d.name)).map((name) => {
+  const budget = cfg.pointBudgetS ?? SWEEP_DEFAULTS.pointBudgetS;
+  const requested = (cfg.designs ?? [...DESIGN_NAMES]).map((name) => {
     const d = DESIGNS.find((x) => x.name === name);
-    if (!d) throw new BenchmarkError(`unknown design ${JSON.stringify(name)}; known designs: ${DESIGNS.map((x) => x.name).join(', ')}`);
+    if (!d) throw new BenchmarkError(`unknown design ${JSON.stringify(name)}; known designs: ${DESIGN_NAMES.join(', ')}`);
     return d;
   });
+  const designInfo: SweepDesign[] = [];
+  const designs: Design[] = [];
+  for (const d of requested) {
+    const refused = await designRefused(d.name);
+    if (refused) log(`design ${d.name}: skipped (${refused})`);
+    else designs.push(d);
+    designInfo.push({ name: d.name, description: d.description, status: refused ? 'skipped' : 'measured', ...(refused ? { note: refused } : {}) });
+  }
 
   // The ceiling first, once per flows value (it takes a few seconds each).
   const limitPath = cfg.limitPath === undefined ? defaultLimitPath() : cfg.limitPath;
   const limits: SweepLimit[] = [];
+  let limitNote = limitPath === null ? 'limit: not measured (no limit script given)' : '';
   if (limitPath !== null) {
     for (const f of flows) {
       log(`limit: bash ${limitPath} ${f}`);
       const l = runLimit(limitPath, f);
-      if (l.status === 'absent') { log(`limit: ${limitPath} not found, no ceiling`); limits.length = 0; break; }
+      if (l.status === 'absent') { log(`limit: ${limitPath} not found, no ceiling`); limitNote = `limit: ${limitPath} not found, no ceiling`; limits.length = 0; break; }
       if (l.status === 'failed') log(`limit: failed: ${l.error}`);
       const pick = (x: LimitResult['wasm']) => (x ? { fast_mpps: x.fast_mpps, warm_mpps: x.warm_mpps } : undefined);
       limits.push({ flows: f, status: l.status, path: limitPath, wasm32: pick(l.wasm), native: pick(l.native), ...(l.error ? { error: l.error } : {}) });
     }
   }
 
-  interface Acc { design: Design; scenario: Scenario; services: number; flows: number; plan: { rounds: number; packets: number }; ns: number[]; runs: FastpathResult[] }
-  const accs: Acc[] = [];
-  for (const design of designs) for (const scenario of scenarios) for (const s of services) for (const f of flows) {
-    const plan = pointPlan(scenario, s, f, quick);
-    accs.push({ design, scenario, services: s, flows: f, plan: { rounds: cfg.rounds ?? plan.rounds, packets: cfg.packets ?? plan.packets }, ns: [], runs: [] });
+  interface Acc {
+    design: Design; scenario: Scenario; services: number; flows: number; policies: number;
+    plan: { rounds: number; packets: number }; ns: number[]; runs: FastpathResult[]; skipped?: string;
   }
+  const accs: Acc[] = [];
+  const seen = new Set<string>();
+  const add = (design: Design, scenario: Scenario, s: number, f: number, policies: number) => {
+    const key = `${design.name}/${scenario}/${s}/${f}/${policies}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    const plan = pointPlan(scenario, s, f, quick, design.name);
+    accs.push({ design, scenario, services: s, flows: f, policies, plan: { rounds: cfg.rounds ?? plan.rounds, packets: cfg.packets ?? plan.packets }, ns: [], runs: [] });
+  };
+  for (const design of designs) for (const scenario of scenarios) {
+    for (const s of services) for (const f of flows) add(design, scenario, s, f, 0);
+    for (const p of policyCounts) add(design, scenario, policyServices, policyFlows, p);
+  }
+
+  // Warm-up cost per design (ns per new flow by services), for the budget projection.
+  const warm = new Map<string, { services: number; warmNs: number }[]>();
   for (let rep = 0; rep < repeats; rep++) {
     for (const [i, a] of accs.entries()) {
-      log(`run ${rep + 1}/${repeats}, point ${i + 1}/${accs.length}: ${a.design.name} ${a.scenario}, ${a.services} services, ${a.flows} flows`);
-      const r = await a.design.run({ scenario: a.scenario, services: a.services, backends, flows: a.flows, rounds: a.plan.rounds, packets: a.plan.packets, seed });
-      a.runs.push(r);
-      for (const ms of r.round_ms) a.ns.push((ms * 1e6) / r.packets);
+      if (a.skipped) continue;
+      const what = `${a.design.name} ${a.scenario}, ${a.services} services, ${a.flows} flows${a.policies ? `, ${a.policies} policies` : ''}`;
+      if (rep === 0) {
+        const est = projectRunSeconds(warm.get(a.design.name) ?? [], a.services, a.flows, a.scenario, a.plan.packets, a.plan.rounds);
+        if (est !== undefined && est > budget) {
+          a.skipped = `projected ${Math.round(est)} s per run (from the warm-up at smaller clusters) is over the point budget of ${budget} s`;
+          log(`skip ${what}: ${a.skipped}`);
+          continue;
+        }
+      }
+      log(`run ${rep + 1}/${repeats}, point ${i + 1}/${accs.length}: ${what}`);
+      try {
+        const r = await a.design.run({ scenario: a.scenario, services: a.services, backends, flows: a.flows, rounds: a.plan.rounds, packets: a.plan.packets, seed, policies: a.policies });
+        a.runs.push(r);
+        for (const ms of r.round_ms) a.ns.push((ms * 1e6) / r.packets);
+        if (rep === 0 && a.policies === 0 && r.warm_mpps > 0) {
+          const l = warm.get(a.design.name) ?? [];
+          l.push({ services: a.services, warmNs: 1e3 / r.warm_mpps });
+          warm.set(a.design.name, l);
+        }
+      } catch (e) {
+        const err = e as Error;
+        if (!['BenchmarkError', 'DataplaneError', 'RangeError'].includes(err.name)) throw e;
+        a.skipped = `failed: ${err.message}`;
+        log(`${what}: ${a.skipped}`);
+      }
     }
   }
 
-  const bytesPerService = new Map<string, number | undefined>();
+  const bytes = new Map<string, number | undefined>();
   const points: SweepPoint[] = [];
+  const skipped: SkippedPoint[] = [];
   for (const a of accs) {
+    if (a.skipped || !a.runs.length) {
+      skipped.push({ design: a.design.name, scenario: a.scenario, services: a.services, flows: a.flows, policies: a.policies, reason: a.skipped ?? 'not run' });
+      continue;
+    }
     const key = `${a.design.name}/${a.services}`;
-    if (!bytesPerService.has(key)) {
+    if (!bytes.has(key)) {
       log(`memory: ${a.design.name}, ${a.services} services with no flows`);
-      bytesPerService.set(key, a.design.bytesPerService ? await a.design.bytesPerService(a.services, backends, seed) : undefined);
+      bytes.set(key, await a.design.bytesPerService(a.services, backends, seed));
     }
     const ns = median(a.ns);
     const bpf = a.runs[0].bytes_per_flow;
-    const bps = bytesPerService.get(key);
+    const bps = bytes.get(key);
     points.push({
-      design: a.design.name, scenario: a.scenario, services: a.services, backends, flows: a.flows, repeats,
+      design: a.design.name, scenario: a.scenario, services: a.services, backends, flows: a.flows, policies: a.policies, repeats: a.runs.length,
       rounds: a.plan.rounds, packets: a.plan.packets,
-      mpps: ns > 0 ? r2(1e3 / ns) : 0, ns_per_packet: r1(ns), ns_per_packet_p99: r1(percentile(a.ns, 99)),
+      mpps: ns > 0 ? round2(1e3 / ns) : 0, ns_per_packet: round1(ns), ns_per_packet_p99: round1(percentile(a.ns, 99)),
       runs_mpps: a.runs.map((r) => r.mpps),
       ...(bpf !== undefined ? { bytes_per_flow: bpf } : {}),
       ...(bps !== undefined ? { bytes_per_service: bps } : {}),
+      warm_ns_per_flow: round1(median(a.runs.map((r) => 1e3 / r.warm_mpps))),
       loadavg: median(a.runs.map((r) => r.loadavg)),
     });
   }
 
   const cpu = cpus();
   return {
-    sweep: true, quick, designs: designs.map((d) => ({ name: d.name, description: d.description })),
-    scenarios, services, flows, backends, repeats, seed, points, limits,
+    sweep: true, quick, designs: designInfo,
+    scenarios, services, flows, policies: policyCounts, policy_grid: { services: policyServices, flows: policyFlows },
+    backends, repeats, seed, points, skipped, limits,
     machine: {
       node: process.version, cpu: cpu[0]?.model.trim() ?? 'unknown', cores: cpu.length, platform: `${platform()}-${arch()}`,
-      loadavg_start: loadStart, loadavg: loadavg().map(r2), date: new Date().toISOString(),
+      loadavg_start: loadStart, loadavg: loadavg().map(round2), date: new Date().toISOString(),
     },
     elapsed_s: Math.round((performance.now() - started) / 100) / 10,
     notes: [
       'ns_per_packet: median per-packet time over all timed rounds of all runs of the point; ns_per_packet_p99: nearest-rank 99th percentile of the same rounds (with few rounds, the slowest one); mpps = 1000 / ns_per_packet.',
+      'newflow: first packets (SYN) of new flows over the established population (conntrack miss, service lookup, backend choice, policy, conntrack insert); fastpath: ACKs of established flows (conntrack hit, DNAT).',
+      'policies: N synthetic ingress policies (src/bench/policies.ts): every backend pod isolated, policy p selects the backends of services s % N == p and allows the 16 client identities on TCP/8080; each new flow makes one ingress policy check. Run at policy_grid\'s cluster size.',
       'bytes_per_flow: memory of all maps (sized for 1.25 x the point\'s flows) over flows, as `bench` reports it; with few flows and many services it is dominated by the services.',
       'bytes_per_service: memory after programming the cluster with no flows (minimum conntrack) minus the same for a one-service cluster, over services - 1; it includes the backends of the service and their pods.',
       'limit: ../shared/limit/run per flows value, always 10,000 services x 10 backends; fast_mpps (established flows) is the ceiling drawn; warm_mpps is its warm-up (mostly conntrack hits, some inserts).',
+      ...(limitNote ? [limitNote] : []),
+      ...designInfo.filter((d) => d.status === 'skipped').map((d) => `design ${d.name}: skipped, ${d.note}`),
+      ...skipped.map((s) => `point ${s.design} ${s.scenario} ${s.services} services ${s.flows} flows ${s.policies} policies: skipped, ${s.reason}`),
     ],
   };
 }
@@ -273,8 +401,8 @@ export async function runSweep(cfg: SweepConfig = {}): Promise<SweepResult> {
 // ---------------------------------------------------------------- files
 
 export const CSV_COLUMNS = [
-  'design', 'scenario', 'services', 'backends', 'flows', 'repeats', 'rounds', 'packets', 'mpps', 'ns_per_packet', 'ns_per_packet_p99',
-  'bytes_per_flow', 'bytes_per_service', 'limit_wasm32_mpps', 'limit_native_mpps', 'loadavg',
+  'design', 'scenario', 'services', 'backends', 'flows', 'policies', 'repeats', 'rounds', 'packets', 'mpps', 'ns_per_packet', 'ns_per_packet_p99',
+  'bytes_per_flow', 'bytes_per_service', 'warm_ns_per_flow', 'limit_wasm32_mpps', 'limit_native_mpps', 'loadavg',
 ] as const;
 
 export function sweepCsv(r: SweepResult): string {
@@ -306,8 +434,8 @@ export function writeSweep(r: SweepResult, dir: string = defaultSweepDir()): { j
 /** The short table the CLI prints. */
 export function formatSweep(r: SweepResult): string {
   const n = (x: number) => x.toLocaleString('en-US');
-  const head = ['design', 'scenario', 'services', 'flows', 'Mpps', 'ns/pkt', 'p99 ns', 'B/flow', 'B/svc'];
-  const rows = r.points.map((p) => [p.design, p.scenario, n(p.services), n(p.flows), p.mpps.toFixed(2), p.ns_per_packet.toFixed(1),
+  const head = ['design', 'scenario', 'services', 'flows', 'policies', 'Mpps', 'ns/pkt', 'p99 ns', 'B/flow', 'B/svc'];
+  const rows = r.points.map((p) => [p.design, p.scenario, n(p.services), n(p.flows), n(p.policies), p.mpps.toFixed(2), p.ns_per_packet.toFixed(1),
     p.ns_per_packet_p99.toFixed(1), p.bytes_per_flow === undefined ? '-' : n(p.bytes_per_flow), p.bytes_per_service === undefined ? '-' : n(p.bytes_per_service)]);
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');

@@ -24,7 +24,7 @@ import {
 import { maglevTable, maglevTableSize, MAGLEV_PRIMES } from '../controlplane/maglev.js';
 import { formatIPv4, parseCidr, parseIPv4, prefixMask } from '../common/ip.js';
 import { PROTO } from '../packet.js';
-import { ClusterModel, Node, Protocol, Service, ServicePort, slicesForService } from './model.js';
+import { ClusterModel, EndpointSlice, Node, Protocol, Service, ServicePort, slicesForService } from './model.js';
 import { EligibleEndpoints, ProxyEndpoint, eligibleEndpoints } from './endpoints.js';
 import { CompiledPolicy, PolicyIds, compilePolicies, programPolicy } from '../policy/compile.js';
 import { DEFAULT_POLICY_KNOBS, PolicyKnobs } from '../policy/model.js';
@@ -248,12 +248,28 @@ export class Allocations {
     this.freeServices.push(id);
   }
   get nodeCount(): number { return this.nextNode; }
+  /** Backend ids handed out so far (the next one is this number). */
+  get backendCount(): number { return this.nextBackend; }
 }
 
 // ---------------------------------------------------------------- planning
 
-const ipNum = (s: string) => parseIPv4(s)!;
-const byAddress = (a: ProxyEndpoint, b: ProxyEndpoint) => ipNum(a.address) - ipNum(b.address) || a.port - b.port;
+/**
+ * A model address as a number. The loader has validated every address (dotted quad, IPv4), so this reads
+ * digits without the checks of parseIPv4 (whose regular expressions dominated planning 100,000 endpoints);
+ * anything unexpected still goes through parseIPv4.
+ */
+function ipNum(s: string): number {
+  let v = 0, part = 0, dots = 0, digits = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c >= 0 && c <= 9) { part = part * 10 + c; digits++; continue; }
+    if (c !== -2 || digits === 0 || part > 255) return parseIPv4(s)!; // '.' is 46
+    v = v * 256 + part; part = 0; digits = 0; dots++;
+  }
+  if (dots !== 3 || digits === 0 || digits > 3 || part > 255) return parseIPv4(s)!;
+  return (v * 256 + part) >>> 0;
+}
 const endpointKey = (e: ProxyEndpoint) => `${e.address}:${e.port}`;
 const sameSet = (a: ProxyEndpoint[], b: ProxyEndpoint[]) =>
   a.length === b.length && a.every((e, i) => endpointKey(e) === endpointKey(b[i]));
@@ -296,13 +312,27 @@ interface PortView {
   usingTerminating: boolean;
 }
 
+/** Sorted by address (then port), each address parsed once rather than once per comparison. */
+function sortedByAddress(eps: ProxyEndpoint[]): ProxyEndpoint[] {
+  if (eps.length < 2) return eps;
+  const a = new Float64Array(eps.length);
+  let sorted = true;
+  for (let i = 0; i < eps.length; i++) {
+    a[i] = ipNum(eps[i].address);
+    if (i > 0 && (a[i] < a[i - 1] || (a[i] === a[i - 1] && eps[i].port < eps[i - 1].port))) sorted = false;
+  }
+  if (sorted) return eps; // the common case (controllers list endpoints in order): nothing to allocate
+  const order = Array.from(eps.keys()).sort((x, y) => a[x] - a[y] || eps[x].port - eps[y].port);
+  return order.map((i) => eps[i]);
+}
+
 function portView(e: EligibleEndpoints): PortView {
   const all = [...e.endpoints];
   for (const x of e.excluded) {
     if ('port' in x.endpoint && x.reason !== 'duplicate') all.push(x.endpoint);
   }
-  all.sort(byAddress);
-  return { all, cluster: [...e.endpoints].sort(byAddress), usingTerminating: e.usingTerminating };
+  const cluster = sortedByAddress([...e.endpoints]);
+  return { all: all.length === cluster.length ? cluster : sortedByAddress(all), cluster, usingTerminating: e.usingTerminating };
 }
 
 /**
@@ -328,6 +358,21 @@ function localEndpointsFor(v: PortView, node: string): { eps: ProxyEndpoint[]; t
 }
 
 const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+/** The backend id of an endpoint (ip:port/PROTO), adding it to the plan the first time it is seen. */
+function backendAllocator(plan: Plan, alloc: Allocations): (e: ProxyEndpoint, protocol: Protocol) => number {
+  return (e, protocol) => {
+    const key = `${e.address}:${e.port}/${protocol}`;
+    let b = plan.backends.get(key);
+    if (!b) {
+      b = { id: alloc.backend(key), key, addr: ipNum(e.address), port: e.port, protocol };
+      if (e.nodeName !== undefined) b.node = e.nodeName;
+      if (e.targetRef) b.target = `${e.targetRef.namespace ? `${e.targetRef.namespace}/` : ''}${e.targetRef.name}`;
+      plan.backends.set(key, b);
+    }
+    return b.id;
+  };
+}
 
 /**
  * What every node's kube-proxy would program for `model`, as keyed data; ids come from `alloc`
@@ -392,22 +437,20 @@ export function planCluster(model: ClusterModel, opts: ResolvedCompileOptions, a
     plan.ipcache = plan.policy.ipcache;
   }
 
-  const backendOf = (e: ProxyEndpoint, protocol: Protocol): number => {
-    const key = `${e.address}:${e.port}/${protocol}`;
-    let b = plan.backends.get(key);
-    if (!b) {
-      b = { id: alloc.backend(key), key, addr: ipNum(e.address), port: e.port, protocol };
-      if (e.nodeName !== undefined) b.node = e.nodeName;
-      if (e.targetRef) b.target = `${e.targetRef.namespace ? `${e.targetRef.namespace}/` : ''}${e.targetRef.name}`;
-      plan.backends.set(key, b);
-    }
-    return b.id;
-  };
+  const backendOf = backendAllocator(plan, alloc);
 
+
+  // The slices of each service, indexed once (slicesForService per service would be quadratic).
+  const slicesOf = new Map<string, EndpointSlice[]>();
+  for (const s of model.endpointSlices) {
+    const k = `${s.namespace}/${s.serviceName}`;
+    const l = slicesOf.get(k);
+    if (l) l.push(s); else slicesOf.set(k, [s]);
+  }
   for (const svc of model.services) {
     // Headless and ExternalName services get no rules (proxier.go: only services with a cluster IP are proxied).
     if (svc.type === 'ExternalName' || svc.headless || svc.clusterIP === undefined) continue;
-    const slices = slicesForService(model, svc);
+    const slices = slicesOf.get(`${svc.namespace}/${svc.name}`) ?? [];
     for (const sp of svc.ports) planServicePort(plan, alloc, serviceLimit, opts, svc, sp, slices, liveNodes, backendOf);
   }
   return plan;
@@ -440,10 +483,16 @@ function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, o
   // proxier.go writes `-m recent --rcheck --seconds stickyMaxAgeSeconds` for ClientIP affinity.
   const affinityTimeout = svc.sessionAffinity === 'ClientIP' ? svc.sessionAffinityTimeout : 0;
 
-  const per = liveNodes.map(({ pn, node }) => ({
+  // Per-node views, computed only where they can differ from the cluster-wide one: clusterEndpointsFor
+  // only narrows when some ready endpoint carries zone hints, and the local sets are only read under a
+  // Local traffic policy (a cluster of 10,000 services on 100 nodes would otherwise build 2 million sets).
+  const hinted = usesCluster && view.all.some((e) => e.ready && (e.hintsForZones?.length ?? 0) > 0);
+  const needLocal = itpLocal || etpLocal;
+  const unhinted = { eps: view.cluster, topology: false }, unused = { eps: [] as ProxyEndpoint[], terminating: false };
+  const per = !hinted && !needLocal ? [] : liveNodes.map(({ pn, node }) => ({
     pn, node,
-    cluster: usesCluster ? clusterEndpointsFor(view, node.zone) : { eps: view.cluster, topology: false },
-    local: localEndpointsFor(view, node.name),
+    cluster: hinted ? clusterEndpointsFor(view, node.zone) : unhinted,
+    local: needLocal ? localEndpointsFor(view, node.name) : unused,
   }));
   const total = view.cluster.length;
   const fallback = view.usingTerminating ? ` (no ready endpoint: ${plural(total, 'serving terminating endpoint')})` : '';
@@ -661,8 +710,9 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
   }
 
   // Services and their source ranges.
+  // Maglev tables are keyed by "ip:port" (only built when some table is).
   const backendKeyById = new Map<number, string>();
-  for (const b of next.backends.values()) backendKeyById.set(b.id, `${formatIPv4(b.addr)}:${b.port}`);
+  if (algo === 'maglev') for (const b of next.backends.values()) backendKeyById.set(b.id, `${formatIPv4(b.addr)}:${b.port}`);
   for (const [k, s] of next.services) {
     const p = prev?.services.get(k);
     if (!p || !sameService(p, s, algo, prevAlgo)) {
@@ -728,6 +778,208 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
   return report;
 }
 
+// ---------------------------------------------------------------- one service's endpoints
+
+/** What replanServiceEndpoints changed: the entries and UDP serving sets as they were, the backends it added. */
+export interface EndpointsDelta {
+  portKeys: string[];
+  portsBefore: Map<string, PlannedServicePort>;
+  entriesBefore: Map<string, PlannedService>;
+  udpBefore: Map<string, Set<string> | undefined>;
+  backendsAdded: string[];
+  /** Backends no entry uses any more, taken out of the plan. */
+  backendsDropped: PlannedBackend[];
+}
+
+/** The plan's nodes with their model objects, kept between single-service replans (nodes do not change there). */
+const liveNodesOf = new WeakMap<Plan, { model: ClusterModel; nodes: { pn: PlannedNode; node: Node }[] }>();
+
+/** How many service entries of a plan use each backend id, and each id's key, kept between single-service replans. */
+const backendRefsOf = new WeakMap<Plan, { refs: Map<number, number>; keyOf: Map<number, string> }>();
+
+const hasHints = (eps: Iterable<{ hintsForZones?: string[] }>) => {
+  for (const e of eps) if ((e.hintsForZones?.length ?? 0) > 0) return true;
+  return false;
+};
+
+/**
+ * Only the EndpointSlices of `svc` changed (now `slices`; `changed`: the one slice that did, before and
+ * after, when that is what happened): plan its ports again, in `plan`, as planCluster
+ * would, and return what was there before, for programEndpointsDelta. This is what makes one endpoint change
+ * cost microseconds instead of a replan of the whole cluster (kube-proxy's endpointslicecache also rebuilds
+ * only the changed service's endpoints).
+ *
+ * It applies only where the result is certain to equal planCluster's; otherwise it returns undefined and
+ * changes nothing (the caller then replans everything): the service is proxied and its ports are planned;
+ * no endpoint, old or new, carries topology hints (with hints the set of per-node entries and frontends can
+ * change); no plan warning concerns the service (frontend conflicts); and every endpoint already known as a
+ * backend keeps its node and target (a backend is shared by every service port that uses it).
+ */
+export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Service, slices: EndpointSlice[],
+  alloc: Allocations, limits: Pick<Limits, 'maxServices' | 'maxBackends'>,
+  changed?: { before: EndpointSlice; after: EndpointSlice }): EndpointsDelta | undefined {
+  const serviceLimit = limits.maxServices;
+  if (svc.type === 'ExternalName' || svc.headless || svc.clusterIP === undefined) return undefined;
+  // With loadBalancerSourceRanges, whether there are endpoints decides the entries (proxier.go usesFWChain).
+  if (svc.loadBalancerSourceRanges.length > 0) return undefined;
+  const prefix = `${svc.namespace}/${svc.name}:`;
+  const ports = svc.ports.map((sp) => {
+    const label = `${prefix}${sp.name || String(sp.port)}`;
+    return { sp, key: `${label}/${sp.protocol}`, label };
+  });
+  const old = ports.map((p) => plan.servicePorts.get(p.key));
+  if (old.some((o) => o === undefined || o.service !== svc && (o.service.namespace !== svc.namespace || o.service.name !== svc.name))) return undefined;
+  for (const o of old) {
+    if (hasHints(o!.eligible.endpoints)) return undefined;
+    for (const x of o!.eligible.excluded) if ('port' in x.endpoint && hasHints([x.endpoint])) return undefined;
+  }
+  for (const sl of slices) if (hasHints(sl.endpoints)) return undefined;
+  if (plan.warnings.some((w) => w.includes(prefix))) return undefined;
+  // Known backends keep their node and target, and new ones fit in the backend map (else the full path
+  // reports it). Only the changed slice can bring a different endpoint: each of its endpoints x numbered
+  // ports (a superset of the eligible ones, which is enough to be sure) is compared with the same address in
+  // the slice it replaces when the ports are the same (cheap), else looked up in the plan's backend map.
+  const targetOf = (t: { namespace?: string; name: string } | undefined) => (t ? `${t.namespace ? `${t.namespace}/` : ''}${t.name}` : undefined);
+  let fresh = 0;
+  const samePorts = changed !== undefined && changed.before.ports.length === changed.after.ports.length
+    && changed.before.ports.every((p, i) => p.name === changed.after.ports[i].name && p.port === changed.after.ports[i].port && p.protocol === changed.after.ports[i].protocol);
+  const oldByAddr = samePorts ? new Map(changed!.before.endpoints.filter((e) => e.addresses.length).map((e) => [e.addresses[0], e])) : undefined;
+  for (const sl of changed ? [changed.after] : slices) {
+    for (const e of sl.endpoints) {
+      if (!e.addresses.length) continue;
+      const prev = oldByAddr?.get(e.addresses[0]);
+      if (prev && prev.nodeName === e.nodeName && prev.targetRef?.name === e.targetRef?.name
+        && (prev.targetRef?.namespace || undefined) === (e.targetRef?.namespace || undefined)) continue;
+      for (const p of sl.ports) {
+        if (p.port === undefined || p.port === 0) continue;
+        const key = `${e.addresses[0]}:${p.port}/${p.protocol}`;
+        const b = plan.backends.get(key);
+        if (!b) { if (!alloc.backendIds.has(key)) fresh++; continue; }
+        if (b.node !== e.nodeName || b.target !== targetOf(e.targetRef)) return undefined;
+      }
+    }
+  }
+  if (alloc.backendCount + fresh > limits.maxBackends) return undefined;
+  const delta: EndpointsDelta = { portKeys: ports.map((p) => p.key), portsBefore: new Map(), entriesBefore: new Map(), udpBefore: new Map(), backendsAdded: [], backendsDropped: [] };
+  const entryKeys = new Set<string>();
+  for (const o of old) {
+    for (const k of o!.entries) { delta.entriesBefore.set(k, plan.services.get(k)!); entryKeys.add(k); }
+    delta.udpBefore.set(o!.key, plan.udpServing.get(o!.key));
+    delta.portsBefore.set(o!.key, o!);
+  }
+  let liveNodes = liveNodesOf.get(plan);
+  if (!liveNodes || liveNodes.model !== model) {
+    const nodeByName = new Map(model.nodes.map((n) => [n.name, n]));
+    liveNodes = { model, nodes: plan.nodes.map((pn) => ({ pn, node: nodeByName.get(pn.name)! })) };
+    liveNodesOf.set(plan, liveNodes);
+  }
+  const allocate = backendAllocator(plan, alloc);
+  const backendOf = (e: ProxyEndpoint, p: Protocol) => {
+    const before = plan.backends.size;
+    const id = allocate(e, p);
+    if (plan.backends.size !== before) delta.backendsAdded.push(`${e.address}:${e.port}/${p}`);
+    return id;
+  };
+  // Backends referenced by no entry leave the plan, as planCluster would never have added them.
+  let book = backendRefsOf.get(plan);
+  if (!book) {
+    book = { refs: new Map(), keyOf: new Map() };
+    for (const e of plan.services.values()) for (const id of e.backends) book.refs.set(id, (book.refs.get(id) ?? 0) + 1);
+    for (const [k, b] of plan.backends) book.keyOf.set(b.id, k);
+    backendRefsOf.set(plan, book);
+  }
+  const refs = book.refs;
+  for (const e of delta.entriesBefore.values()) for (const id of e.backends) refs.set(id, refs.get(id)! - 1);
+  const warnings = plan.warnings.length;
+  for (const { sp } of ports) planServicePort(plan, alloc, serviceLimit, plan.options, svc, sp, slices, liveNodes.nodes, backendOf);
+  // Without hints the entries are keyed by port, role and node only: the same keys as before.
+  const after = ports.flatMap((p) => plan.servicePorts.get(p.key)!.entries);
+  if (plan.warnings.length !== warnings || after.length !== entryKeys.size || after.some((k) => !entryKeys.has(k))) {
+    throw new Error(`internal: re-planning ${prefix} changed its entries (${after.length} vs ${entryKeys.size}) or warnings`);
+  }
+  for (const k of after) for (const id of plan.services.get(k)!.backends) refs.set(id, (refs.get(id) ?? 0) + 1);
+  let unused: Set<number> | undefined;
+  for (const e of delta.entriesBefore.values()) for (const id of e.backends) if (refs.get(id) === 0) (unused ??= new Set()).add(id);
+  for (const k of delta.backendsAdded) book.keyOf.set(plan.backends.get(k)!.id, k);
+  if (unused) {
+    for (const id of unused) {
+      refs.delete(id);
+      const k = book.keyOf.get(id)!;
+      book.keyOf.delete(id);
+      delta.backendsDropped.push(plan.backends.get(k)!);
+      plan.backends.delete(k);
+    }
+  }
+  return delta;
+}
+
+/**
+ * Put the plan back as it was before replanServiceEndpoints (when programming it failed: the plan then
+ * says what the full path's would, the last one programmed; the maps may hold part of the change, as
+ * after a failed programPlan).
+ */
+export function undoEndpointsDelta(plan: Plan, delta: EndpointsDelta): void {
+  for (const [k, s] of delta.entriesBefore) plan.services.set(k, s);
+  for (const [k, p] of delta.portsBefore) plan.servicePorts.set(k, p);
+  for (const [k, u] of delta.udpBefore) { if (u) plan.udpServing.set(k, u); else plan.udpServing.delete(k); }
+  for (const k of delta.backendsAdded) plan.backends.delete(k);
+  for (const b of delta.backendsDropped) plan.backends.set(b.key, b);
+  backendRefsOf.delete(plan); // rebuilt from the entries on next use
+}
+
+/** Write what replanServiceEndpoints changed into `dp`, as programPlan would write the whole difference. */
+export function programEndpointsDelta(dp: Dataplane, plan: Plan, delta: EndpointsDelta, alloc: Allocations): ProgramReport {
+  const report: ProgramReport = {
+    nodes: 0, ipcache: { upserted: 0, deleted: 0 }, backends: { set: 0 }, services: { set: 0, removed: 0 },
+    frontends: { upserted: 0, deleted: 0 }, sourceRanges: { upserted: 0, deleted: 0 }, policy: { upserted: 0, deleted: 0 }, flushed: [],
+  };
+  const NODE_NONE = 0xffff;
+  let nodeIds: Map<string, number> | undefined;
+  for (const k of delta.backendsAdded) {
+    const b = plan.backends.get(k)!;
+    nodeIds ??= new Map(plan.nodes.map((n) => [n.name, n.id]));
+    dp.setBackend(b.id, { addr: b.addr, port: b.port, node: b.node !== undefined ? nodeIds.get(b.node) ?? NODE_NONE : NODE_NONE });
+    report.backends.set++;
+  }
+  const algo = plan.options.algo;
+  for (const [k, before] of delta.entriesBefore) {
+    const s = plan.services.get(k)!;
+    if (sameService(before, s, algo, algo)) continue;
+    let maglev: Uint16Array | undefined;
+    if (algo === 'maglev' && s.backends.length > 0) {
+      // The entry's backends are endpoints of its port: their keys, by id, from the port's endpoints.
+      const keyById = new Map<number, string>();
+      const sp = plan.servicePorts.get(s.portKey)!;
+      for (const e of [...sp.eligible.endpoints, ...sp.eligible.excluded.map((x) => x.endpoint)]) {
+        if (!('port' in e)) continue;
+        const b = plan.backends.get(`${e.address}:${e.port}/${sp.port.protocol}`);
+        if (b) keyById.set(b.id, `${formatIPv4(b.addr)}:${b.port}`);
+      }
+      maglev = maglevTable(s.backends.map((id) => ({ key: keyById.get(id)! })), s.maglevM);
+    }
+    dp.setService(s.index, { algo, flags: s.flags, affinityTimeout: s.affinityTimeout, backends: s.backends, maglev });
+    report.services.set++;
+  }
+  // conntrack/cleanup.go, as in programPlan: UDP flows of endpoints that stopped serving every UDP port.
+  const stale: string[] = [];
+  for (const [portKey, before] of delta.udpBefore) {
+    const now = plan.udpServing.get(portKey);
+    if (!before || !now) continue;
+    for (const b of before) if (!now.has(b)) stale.push(b);
+  }
+  if (stale.length) {
+    const stillServing = new Set<string>();
+    for (const set of plan.udpServing.values()) for (const b of set) stillServing.add(b);
+    for (const b of [...new Set(stale)].sort()) {
+      if (stillServing.has(b)) continue;
+      const id = alloc.backendIds.get(b);
+      if (id === undefined) continue;
+      report.flushed.push({ backend: b, flows: dp.flushBackend(id, PROTO.UDP) });
+    }
+  }
+  return report;
+}
+
 // ---------------------------------------------------------------- the compiled cluster
 
 /** What was compiled, with the lookups `dpemu trace` needs to explain a packet. */
@@ -757,6 +1009,12 @@ export class CompiledCluster {
       if (p.hostNetwork || p.nodeName === undefined || p.phase === 'Succeeded' || p.phase === 'Failed') continue;
       for (const a of p.podIPs) if (!this.owners.has(ipNum(a))) this.owners.set(ipNum(a), { node: p.nodeName, pod: `${p.namespace}/${p.name}` });
     }
+  }
+
+  /** After programEndpointsDelta: the entries and backends it wrote (the plan itself was updated in place). */
+  noteEndpointsDelta(delta: EndpointsDelta): void {
+    for (const k of delta.backendsAdded) { const b = this.plan.backends.get(k)!; this.backendsById.set(b.id, b); }
+    for (const k of delta.entriesBefore.keys()) { const s = this.plan.services.get(k)!; this.servicesByIndex.set(s.index, s); }
   }
 
   get options(): ResolvedCompileOptions { return this.plan.options; }

@@ -207,7 +207,7 @@ export function eligibleEndpoints(slices: readonly EndpointSlice[], port: { name
   const candidates: ProxyEndpoint[] = [];
   const excluded: EligibleEndpoints['excluded'] = [];
   const seen = new Set<string>();
-  const ordered = [...slices].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const ordered = slices.length < 2 ? slices : [...slices].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const slice of ordered) {
     const sp = slice.ports.find((p) => p.name === port.name && p.protocol === port.protocol && p.port !== undefined && p.port !== 0);
     for (const ep of slice.endpoints) {

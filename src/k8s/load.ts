@@ -49,7 +49,15 @@ import { PodPlan, assignPodCIDRs, expandWorkloads, placePods, planBarePod } from
 
 export { ManifestError } from './validate.js';
 
-export interface ManifestFile { path: string; text: string }
+export interface ManifestFile {
+  path: string;
+  text: string;
+  /**
+   * The file's documents already decoded (as an API client holds objects it received), one value per
+   * document; when given, `text` is not parsed again (it is kept for messages and for the runtime).
+   */
+  documents?: unknown[];
+}
 
 export interface LoadOptions {
   /** kube-apiserver --service-cluster-ip-range; default 10.96.0.0/12. */
@@ -132,8 +140,40 @@ function resolveConfig(opts: LoadOptions): ClusterConfig {
 
 // ---- reading documents ----------------------------------------------------------
 
+/**
+ * The documents of a file that is JSON (one object, or several separated by `---` lines, as the runtime
+ * writes them back), parsed with JSON.parse: an order of magnitude faster than the YAML parser on the
+ * multi-megabyte dumps of large clusters (`kubectl get -o json`). A line of only `---` cannot occur inside
+ * a JSON value, so the split is exact. Undefined when the text is not such JSON (the YAML parser then
+ * reads it, and reports any syntax error). JSON.parse keeps the last of duplicate keys, as the API
+ * server's JSON decoder does outside strict validation.
+ */
+export function jsonDocuments(text: string): unknown[] | undefined {
+  let i = 0;
+  while (i < text.length && (text.charCodeAt(i) <= 0x20 || text.charCodeAt(i) === 0xfeff)) i++;
+  const c = text.charCodeAt(i);
+  if (c !== 0x7b && c !== 0x5b) return undefined; // { or [
+  const parts = text.includes('\n---') ? text.split(/^---[ \t]*\r?$/m) : [text];
+  const out: unknown[] = [];
+  for (const part of parts) {
+    if (!/\S/.test(part)) { out.push(null); continue; }
+    try { out.push(JSON.parse(part)); } catch { return undefined; }
+  }
+  return out;
+}
+
 function readDocuments(file: ManifestFile): RawObject[] {
   const out: RawObject[] = [];
+  const json = file.documents ?? jsonDocuments(file.text);
+  if (json) {
+    json.forEach((v, i) => {
+      if (v === null || v === undefined) return;
+      const source: SourceRef = { file: file.path, document: i + 1 };
+      if (!isObj(v)) throw new ManifestError(source, undefined, undefined, `expected a Kubernetes object (a mapping with apiVersion and kind), got ${show(v)}`);
+      flattenLists(v, source, out);
+    });
+    return out;
+  }
   // Merge keys (<<) are accepted, as by Kubernetes' YAML decoder (go-yaml).
   const docs = parseAllDocuments(file.text, { merge: true });
   docs.forEach((doc, i) => {
@@ -160,7 +200,8 @@ function flattenLists(v: Obj, source: SourceRef, out: RawObject[]) {
       const src: SourceRef = { ...source, item: j };
       if (!isObj(item)) throw new ManifestError(src, undefined, undefined, `expected a Kubernetes object, got ${show(item)}`);
       // Typed lists from the API (PodList, ...) omit kind and apiVersion on their items.
-      const filled: Obj = { ...item };
+      // (Copied only when something is filled in: the parsed items are this loader's own.)
+      const filled: Obj = (item.kind === undefined && itemKind) || (item.apiVersion === undefined && itemKind && typeof v.apiVersion === 'string') ? { ...item } : item;
       if (filled.kind === undefined && itemKind) filled.kind = itemKind;
       if (filled.apiVersion === undefined && itemKind && typeof v.apiVersion === 'string') filled.apiVersion = v.apiVersion;
       if (typeof filled.kind === 'string' && filled.kind.endsWith('List') && Array.isArray(filled.items)) {
@@ -307,7 +348,7 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
   const allPods: Pod[] = [...pods.map((p) => p.pod), ...workloadPlans.map((p) => p.pod)];
 
   // 4. services: cluster IPs and nodePorts
-  const svcList = services.filter((s) => !s.ipv6Only).sort((a, b) => cmpNsName(a.svc, b.svc));
+  const svcList = sortedBy(services.filter((s) => !s.ipv6Only), (a, b) => cmpNsName(a.svc, b.svc));
   allocateClusterIPs(svcList, config, pc);
   allocateNodePorts(svcList, config);
 
@@ -322,19 +363,20 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
   // 5. EndpointSlices
   const finalServices = svcList.map((s) => s.svc);
   const endpointSlices = [...slices];
+  const servedBySlices = new Set(slices.map((s) => `${s.namespace}/${s.serviceName}`));
   for (const svc of finalServices) {
     if (!svc.selector) continue;
-    if (slices.some((s) => s.namespace === svc.namespace && s.serviceName === svc.name)) continue;
+    if (servedBySlices.has(`${svc.namespace}/${svc.name}`)) continue;
     endpointSlices.push(...deriveEndpointSlices(svc, allPods, nodes, { maxEndpointsPerSlice: config.maxEndpointsPerSlice }));
   }
 
   const model: ClusterModel = {
     config,
-    namespaces: namespaces.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
-    nodes: nodes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
-    pods: allPods.sort(cmpNsName),
+    namespaces: sortedBy(namespaces, (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    nodes: sortedBy(nodes, (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    pods: sortedBy(allPods, cmpNsName),
     services: finalServices,
-    endpointSlices: endpointSlices.sort(cmpNsName),
+    endpointSlices: sortedBy(endpointSlices, cmpNsName),
   };
   // 7. policies (only when the input has any: "absent = none" keeps policy-free models unchanged)
   if (networkPolicies.length || adminPolicies.length) {
@@ -342,6 +384,33 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
     model.policies = { networkPolicies: networkPolicies.sort(cmpNsName), adminPolicies };
   }
   return { model, warnings };
+}
+
+/**
+ * One EndpointSlice object read exactly as loadManifests reads it (namespace default, apiVersion checks,
+ * validation), for the runtime's single-slice updates: the slice (undefined when the loader would skip it)
+ * and the warnings the loader would give. Throws the loader's ManifestError on bad input.
+ */
+export function loadEndpointSliceObject(obj: Obj, source: SourceRef): { slice?: EndpointSlice; warnings: Diagnostic[] } {
+  const warnings: Diagnostic[] = [];
+  const pc = new ParseContext(warnings);
+  const md = isObj(obj.metadata) ? obj.metadata : {};
+  const r: Reader = new Reader({ source, kind: 'EndpointSlice' });
+  if (typeof md.name === 'string' && md.name) r.ctx.name = md.name;
+  r.ctx.namespace = typeof md.namespace === 'string' && md.namespace ? md.namespace : 'default';
+  const expected = API_VERSIONS.EndpointSlice;
+  const apiVersion = r.str(obj.apiVersion, 'apiVersion');
+  if (!apiVersion) r.fail('apiVersion', `required (EndpointSlice is ${expected})`);
+  if (groupOf(apiVersion) !== groupOf(expected)) r.fail('apiVersion', `EndpointSlice is served as ${expected}, got ${show(apiVersion)}`);
+  if (apiVersion !== expected) pc.warn(r, 'api-version', 'apiVersion', `${apiVersion} read as ${expected}`);
+  const slice = parseEndpointSlice(r, obj, pc);
+  return { ...(slice ? { slice } : {}), warnings };
+}
+
+/** `xs` sorted in place by `cmp`; a list already in order (a `kubectl get` dump is) is only checked. */
+function sortedBy<T>(xs: T[], cmp: (a: T, b: T) => number): T[] {
+  for (let i = 1; i < xs.length; i++) if (cmp(xs[i - 1], xs[i]) > 0) return xs.sort(cmp);
+  return xs;
 }
 
 function cmpNsName(a: { namespace: string; name: string }, b: { namespace: string; name: string }): number {

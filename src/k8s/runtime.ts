@@ -11,10 +11,12 @@
 import { parseAllDocuments } from 'yaml';
 import type { Dataplane } from '../dataplane.js';
 import { ClusterModel, Diagnostic } from './model.js';
-import { LoadOptions, ManifestFile, loadManifests } from './load.js';
+import { LoadOptions, ManifestFile, jsonDocuments, loadEndpointSliceObject, loadManifests } from './load.js';
 import {
   Allocations, CompileOptions, CompiledCluster, Plan, ProgramReport, planCluster, programPlan, resolveCompileOptions,
+  replanServiceEndpoints, programEndpointsDelta, undoEndpointsDelta,
 } from './compile.js';
+import type { EndpointSlice, Service } from './model.js';
 
 /** An object to delete: kind, namespace (default "default" for namespaced kinds) and name. */
 export interface ObjectRef { kind: string; namespace?: string; name: string }
@@ -22,6 +24,11 @@ export interface ObjectRef { kind: string; namespace?: string; name: string }
 export interface RuntimeOptions extends CompileOptions {
   /** Loader options (service CIDR, node port range, cluster CIDR, ...). */
   load?: LoadOptions;
+  /**
+   * Apply a change of one EndpointSlice by re-planning only its service (default true); false: every change
+   * reloads and replans the whole cluster (the reference the tests hold the fast path to).
+   */
+  incremental?: boolean;
 }
 
 export interface ApplyReport extends ProgramReport {
@@ -52,9 +59,13 @@ function objectsOf(file: ManifestFile): StoredObject[] {
     const key = kind && name ? refKey(kind, ns, name) : `unkeyed ${file.path} ${anon++}`;
     out.push({ path: file.path, obj, key, seq: out.length });
   };
-  for (const doc of parseAllDocuments(file.text, { merge: true })) {
+  // Decoded documents (ManifestFile.documents, taken as they are) need no parsing; JSON (what filesOf writes
+  // back, and `kubectl get -o json`) is read by JSON.parse: far faster than the YAML parser.
+  const values = file.documents ?? jsonDocuments(file.text) ?? parseAllDocuments(file.text, { merge: true }).map((doc) => {
     if (doc.errors.length) throw new Error(`${file.path}: ${doc.errors[0].message}`);
-    const v = doc.toJS({ maxAliasCount: -1 }) as unknown;
+    return doc.toJS({ maxAliasCount: -1 }) as unknown;
+  });
+  for (const v of values) {
     if (v === null || v === undefined) continue;
     if (typeof v !== 'object' || Array.isArray(v)) { out.push({ path: file.path, obj: v as Record<string, unknown>, key: `unkeyed ${file.path} ${anon++}`, seq: out.length }); continue; }
     const o = v as Record<string, unknown>;
@@ -99,6 +110,8 @@ export class ClusterRuntime {
   private lastWarnings: Diagnostic[];
   private readonly alloc = new Allocations();
   private readonly options: RuntimeOptions;
+  /** How many apply() calls took the single-EndpointSlice fast path, and how many reloaded everything. */
+  readonly applied = { incremental: 0, full: 0 };
 
   private constructor(readonly dp: Dataplane, files: ManifestFile[], options: RuntimeOptions) {
     this.options = options;
@@ -122,10 +135,16 @@ export class ClusterRuntime {
 
   /** Add the objects of `files`, replacing those with the same kind, namespace and name. */
   apply(files: ManifestFile[]): ApplyReport {
+    const incoming = files.map((f) => ({ file: f, objects: objectsOf(f) }));
+    if (this.options.incremental !== false) {
+      const fast = this.applyEndpointSlice(incoming);
+      if (fast) { this.applied.incremental++; return fast; }
+    }
+    this.applied.full++;
     const next = new Map(this.objects);
     const added: string[] = [], replaced: string[] = [];
-    for (const f of files) {
-      for (const o of objectsOf(f)) {
+    for (const { objects } of incoming) {
+      for (const o of objects) {
         (next.has(o.key) ? replaced : added).push(o.key);
         next.delete(o.key); // the object now comes from this file
         next.set(o.key, o);
@@ -148,6 +167,79 @@ export class ClusterRuntime {
     return this.commit(next, { added: [], replaced: [], removed });
   }
 
+  // Indices of the current model for applyEndpointSlice, built on first use after each full commit.
+  private index?: {
+    slices: Map<string, number>; services: Map<string, Service>; slicesOf: Map<string, EndpointSlice[]>;
+    paths: Map<string, number>;
+    /** Objects ("Kind ns/name") the current loader warnings are about. */
+    warned: Set<string>;
+  };
+
+  private modelIndex(): NonNullable<ClusterRuntime['index']> {
+    if (this.index) return this.index;
+    const m = this.current.model;
+    const slices = new Map<string, number>(), slicesOf = new Map<string, EndpointSlice[]>(), paths = new Map<string, number>();
+    m.endpointSlices.forEach((sl, i) => {
+      slices.set(`${sl.namespace}/${sl.name}`, i);
+      const k = `${sl.namespace}/${sl.serviceName}`;
+      const l = slicesOf.get(k);
+      if (l) l.push(sl); else slicesOf.set(k, [sl]);
+    });
+    for (const o of this.objects.values()) paths.set(o.path, (paths.get(o.path) ?? 0) + 1);
+    const warned = new Set<string>();
+    for (const w of this.lastWarnings) if (w.object !== undefined) warned.add(w.object);
+    this.index = { slices, services: new Map(m.services.map((sv) => [`${sv.namespace}/${sv.name}`, sv])), slicesOf, paths, warned };
+    return this.index;
+  }
+
+  /**
+   * The fast path of apply(): a change that replaces one EndpointSlice (same name, same service) is loaded
+   * alone and only its service is re-planned and re-programmed (compile.ts replanServiceEndpoints), instead
+   * of reloading every object. Undefined when the change is anything else, or when the result could differ
+   * from the full reload's (loader warnings about the slice, other objects in its file, the conditions of
+   * replanServiceEndpoints): apply() then takes the full path. One difference is kept on purpose: the
+   * objects that stay in the file the old slice came from keep their document numbers in later messages.
+   */
+  private applyEndpointSlice(incoming: { file: ManifestFile; objects: StoredObject[] }[]): ApplyReport | undefined {
+    if (incoming.length !== 1 || incoming[0].objects.length !== 1) return undefined;
+    const { file, objects: [o] } = incoming[0];
+    if (o.obj.kind !== 'EndpointSlice') return undefined;
+    const stored = this.objects.get(o.key);
+    if (!stored) return undefined;
+    const idx = this.modelIndex();
+    // The file must hold nothing else (so that the object's document number is the full reload's).
+    if ((idx.paths.get(file.path) ?? 0) !== (stored.path === file.path ? 1 : 0)) return undefined;
+    const { slice, warnings } = loadEndpointSliceObject(o.obj, { file: file.path, document: o.seq + 1 });
+    if (!slice || warnings.length) return undefined;
+    const at = idx.slices.get(`${slice.namespace}/${slice.name}`);
+    const model = this.current.model;
+    const old = at === undefined ? undefined : model.endpointSlices[at];
+    if (!old || old.derived || old.serviceName !== slice.serviceName) return undefined;
+    const objectName = `EndpointSlice ${slice.namespace}/${slice.name}`;
+    if (idx.warned.has(objectName)) return undefined;
+    const svcKey = `${slice.namespace}/${slice.serviceName}`;
+    const svc = idx.services.get(svcKey);
+    if (!svc) return undefined;
+    const slices = (idx.slicesOf.get(svcKey) ?? []).map((x) => (x === old ? slice : x));
+    const delta = replanServiceEndpoints(this.plan, model, svc, slices, this.alloc, this.dp.options.limits, { before: old, after: slice });
+    if (!delta) return undefined;
+    let report: ProgramReport;
+    try {
+      report = programEndpointsDelta(this.dp, this.plan, delta, this.alloc);
+    } catch (e) {
+      undoEndpointsDelta(this.plan, delta);
+      throw e;
+    }
+    model.endpointSlices[at!] = slice;
+    idx.slicesOf.set(svcKey, slices);
+    this.current.noteEndpointsDelta(delta);
+    this.objects.delete(o.key); // the object now comes from this file (as in apply's full path)
+    this.objects.set(o.key, o);
+    idx.paths.set(stored.path, (idx.paths.get(stored.path) ?? 1) - 1);
+    idx.paths.set(file.path, (idx.paths.get(file.path) ?? 0) + 1);
+    return { ...report, warnings: this.lastWarnings, objects: { added: [], replaced: [o.key], removed: [] } };
+  }
+
   /** Load the new object set; if it loads, program the difference and make it current. */
   private commit(next: Map<string, StoredObject>, objects: ApplyReport['objects']): ApplyReport {
     const { model, warnings } = loadManifests(filesOf(next.values()), this.options.load); // throws: nothing changed
@@ -155,6 +247,7 @@ export class ClusterRuntime {
     const plan = planCluster(model, resolved, this.alloc, this.dp.options.limits.maxServices);
     const report = programPlan(this.dp, plan, this.plan, this.alloc);
     this.objects = next;
+    this.index = undefined;
     this.plan = plan;
     this.current = new CompiledCluster(model, plan, this.alloc, this.current);
     this.lastWarnings = warnings;
