@@ -58,7 +58,7 @@ const DESCRIPTIONS: Record<DesignName, string> = {
 async function bytesPerService(design: DesignName, services: number, backends: number, seed: number): Promise<number | undefined> {
   if (services < 2) return undefined;
   const mem = async (s: number) => {
-    const cluster = synthesize({ services: s, backends, clients: 256, algo: 'random', seed });
+    const cluster = synthesize({ services: s, backends, clients: 256, design, seed });
     const dp = await createDataplane('wasm', { ...limitsFor(cluster, 0), seed, design });
     program(dp, cluster);
     return (dp as unknown as { memoryBytes(): number }).memoryBytes();
