@@ -22,6 +22,7 @@ import { runCompare, defaultLimitPath, packageRoot } from './bench/compare.js';
 import { formatFastpath, formatCompare } from './bench/report.js';
 import { runSweep, writeSweep, formatSweep, defaultSweepDir } from './bench/sweep.js';
 import { runMicro, formatMicro } from './bench/micro.js';
+import { runPolicyBench, formatPolicyBench } from './bench/policy.js';
 import { runControlPlane, formatControlPlane, CONTROL_PLANE_DEFAULTS } from './bench/controlplane.js';
 import { createReadStream } from 'node:fs';
 import { ALGO_NAMES, Algorithm, DESIGN_NAMES, Design } from './dataplane.js';
@@ -227,6 +228,7 @@ interface BenchOpts {
   rounds?: number; packets?: number; batch?: number; repeats?: number; seed: number; json?: boolean; compare?: boolean; limit?: string; quiet?: boolean;
   sweep?: boolean; quick?: boolean; out?: string; design: Design;
   micro?: boolean; controlPlane?: boolean; endpoints?: number; changes?: number; designs?: string;
+  policy?: boolean; pods?: number; policies?: number;
 }
 
 /** Options that only a plain run (one scenario) takes; the other modes set these themselves. */
@@ -239,11 +241,22 @@ async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
   const log = opts.quiet ? undefined : (s: string) => process.stderr.write(paintErr('dim', s) + '\n');
   const common = { services: opts.services, backends: opts.backends, flows: opts.flows, seed: opts.seed, log };
   if (cmd.getOptionValueSource('design') === 'cli' && (opts.sweep || opts.compare || opts.micro || opts.controlPlane)) throw new UsageError('--design is for one scenario run; --sweep, --compare, --micro and --control-plane choose their own');
-  const modes = (['sweep', 'compare', 'micro', 'controlPlane'] as const).filter((m) => opts[m]);
+  const modes = (['sweep', 'compare', 'micro', 'controlPlane', 'policy'] as const).filter((m) => opts[m]);
   if (modes.length > 1) throw new UsageError(`${modes.map((m) => (m === 'controlPlane' ? '--control-plane' : `--${m}`)).join(' and ')} are different runs; pick one`);
   const given = (o: string) => cmd.getOptionValueSource(o) === 'cli';
   if (!opts.controlPlane && (given('endpoints') || given('changes'))) throw new UsageError('--endpoints and --changes are only used with --control-plane');
   if (!opts.sweep && given('designs')) throw new UsageError('--designs is only used with --sweep');
+  if (!opts.policy && (given('pods') || given('policies'))) throw new UsageError('--pods and --policies are only used with --policy');
+  if (opts.policy) {
+    for (const o of [...SCENARIO_OPTIONS.filter((x) => x !== 'rounds' && x !== 'packets'), 'backends', 'repeats', 'limit', 'out']) if (given(o)) throw new UsageError(`--policy takes --pods, --policies, --rounds, --packets and --quick; drop --${o}`);
+    const q = opts.quick;
+    const r = await runPolicyBench({
+      pods: opts.pods ?? (q ? 500 : 10_000), policies: opts.policies ?? (q ? 50 : 1_000),
+      rounds: opts.rounds ?? (q ? 1 : undefined), packets: opts.packets ?? (q ? 4096 : undefined), seed: opts.seed, log,
+    });
+    console.log(opts.json ? JSON.stringify(r) : formatPolicyBench(r));
+    return;
+  }
   if (opts.micro) {
     for (const o of [...SCENARIO_OPTIONS, 'backends', 'repeats', 'limit', 'out']) if (given(o)) throw new UsageError(`--micro sets its own sizes; drop --${o}`);
     const r = await runMicro({ quick: opts.quick, log });
@@ -331,6 +344,9 @@ cli.command('bench')
   .option('--limit <path>', 'limit script for --compare and --sweep (default: ../shared/limit/run from the package root)')
   .option('--sweep', 'every design x scenario x services (100..100000) x flows (10000..1000000), --repeats runs each (default 3), the limit per flows value; writes sweep.json, sweep.csv, sweep.html')
   .option('--designs <list>', 'with --sweep: comma-separated designs (default: all; those the build refuses are skipped with a note)')
+  .option('--policy', 'issue 4: compile time, map entries and per-packet cost of --policies NetworkPolicies (and a few admin policies) over --pods pods, against the same cluster and traffic without policies')
+  .option('--pods <n>', 'with --policy: pods (default 10000)', integer('--pods'))
+  .option('--policies <n>', 'with --policy: NetworkPolicies (default 1000)', integer('--policies'))
   .option('--micro', 'tinybench micro benchmarks of single stages (hash lookup hot and cold, conntrack hit, service lookup, policy lookup, NAT rewrite in the core; Maglev table builds)')
   .option('--control-plane', 'control-plane costs: compile --services Services with --endpoints endpoints from objects to maps, and one endpoint change through the runtime')
   .option('--endpoints <n>', `with --control-plane: endpoints in all (default ${CONTROL_PLANE_DEFAULTS.endpoints})`, integer('--endpoints'))

@@ -235,4 +235,19 @@ describe('dpemu bench: --control-plane and --micro on the command line', () => {
     expect(c.status).toBe(2);
     expect(c.stderr).toContain('--endpoints and --changes are only used with --control-plane');
   }, 60_000);
+
+  it('--policy --quick --json: compile figures, map entries and the with/without-policy costs', () => {
+    const r = run(['--policy', '--quick', '--pods', '300', '--policies', '20', '--json', '-q']);
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ pods: 300, networkPolicies: 20 });
+    expect(j.policyEntries).toBeGreaterThan(0);
+    expect(j.identities).toBeGreaterThan(1);
+    for (const k of ['newflow', 'newflowAllowed', 'fastpath']) expect(j[k].nsWith).toBeGreaterThan(0);
+    // 20 policies over 300 pods isolate some of them: part of the random traffic is dropped.
+    expect(j.newflow.droppedWith).toBeGreaterThan(0);
+    const bad = run(['--pods', '10']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--pods and --policies are only used with --policy');
+  }, 60_000);
 });
