@@ -152,7 +152,7 @@ export async function runMicro(cfg: MicroConfig = {}): Promise<MicroResult> {
     { name: 'hash lookup, cold set', what: `hash map lookup, ${cold} entries (${((2 * cold * 32) / 2 ** 20).toFixed(0)} MiB of slots, beyond cache)`, ops, fn: () => expectAll('hash cold', core.benchHashLookup(coldMap, cold, ops, seed())) },
     { name: 'conntrack hit', what: `conntrack lookup of an established flow, ${flows} flows`, ops, fn: () => expectAll('conntrack', core.benchCtLookup(tuples, flows, ops, seed(), now)) },
     { name: 'service lookup', what: `frontend (vip, port, proto) -> service, ${services} services`, ops, fn: () => expectAll('service', core.benchServiceLookup(tuples, flows, ops, seed())) },
-    { name: 'policy lookup', what: `ingress policy check (6 probes), ${policyEntries} policy entries`, ops, fn: () => expectAll('policy', core.benchPolicyCheck(pairs, pairCount, ops, seed())) },
+    { name: 'policy lookup', what: `ingress policy check (most specific of the port-block lengths in use), ${policyEntries} policy entries`, ops, fn: () => expectAll('policy', core.benchPolicyCheck(pairs, pairCount, ops, seed())) },
     { name: 'NAT rewrite', what: 'masquerade source-port allocation (reply-table probe) and descriptor rewrite', ops, fn: () => expectAll('nat', core.benchNatRewrite(tuples, flows, ops, seed(), natSaddr, batch.ptr, batch.capacity, now)) },
   ];
   for (const { m, n } of MAGLEV_POINTS) {
