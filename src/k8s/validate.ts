@@ -5,7 +5,7 @@
 // IsDNS1035Label, IsQualifiedName, IsValidLabelValue, IsValidPortName,
 // IsValidPortNum) and pkg/apis/core/validation.
 
-import { formatIPv4, parseIPv4, prefixMask } from '../common/ip.js';
+import { dottedQuad, formatIPv4, parseIPv4, prefixMask } from '../common/ip.js';
 import { CIDR, IP, PROTOCOLS, Protocol, SourceRef, formatSource } from './model.js';
 
 export interface ObjectContext {
@@ -158,6 +158,8 @@ export class Reader {
 /** Canonical IPv4 string, 'ipv6' for a valid IPv6 address, or an error. */
 export function checkIP(s: string): IP | 'ipv6' | { error: string } {
   if (s.includes(':')) return isIPv6(s) ? 'ipv6' : { error: 'must be a valid IP address (e.g. 10.9.8.7)' };
+  const canonical = dottedQuad(s, false);
+  if (canonical !== undefined) return s; // digits without leading zeros: already canonical
   if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(s)) return { error: 'must be a valid IPv4 address (e.g. 10.9.8.7)' };
   // Kubernetes no longer accepts leading zeros ("010.1.2.3" was ambiguous: octal or decimal).
   if (s.split('.').some((p) => p.length > 1 && p.startsWith('0'))) return { error: 'must be a valid IPv4 address without leading zeros' };
