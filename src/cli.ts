@@ -405,7 +405,9 @@ function check(opts: { cluster: string[]; json?: boolean }): void {
     for (const d of diags) console.log(formatDiagnostic(d));
     const errors = diags.filter((d) => d.severity === 'error').length;
     const m = loaded.model;
-    console.log(`${diags.length ? '\n' : ''}${m.nodes.length} nodes, ${m.pods.length} pods, ${m.services.length} services, ${m.endpointSlices.length} EndpointSlices: ` +
+    const np = m.policies?.networkPolicies.length ?? 0, ap = m.policies?.adminPolicies.length ?? 0;
+    const policies = np + ap ? `, ${np} NetworkPolicies, ${ap} admin policies` : '';
+    console.log(`${diags.length ? '\n' : ''}${m.nodes.length} nodes, ${m.pods.length} pods, ${m.services.length} services, ${m.endpointSlices.length} EndpointSlices${policies}: ` +
       `${errors} error${errors === 1 ? '' : 's'}, ${diags.length - errors} warning${diags.length - errors === 1 ? '' : 's'}`);
   }
   if (hasErrors(diags)) process.exitCode = 1;

@@ -289,6 +289,9 @@ describe('the dpemu command', () => {
     expect(ok.stdout).toContain('warning [no-endpoints] Service default/empty');
     expect(ok.stdout).toContain('warning [all-endpoints-unready] Service default/drain');
     expect(ok.stdout).toMatch(/3 nodes, 8 pods, 16 services, 14 EndpointSlices: 0 errors, 2 warnings\n$/);
+    const netpol = run(['check', '--cluster', 'examples/netpol']);
+    expect(netpol.status, netpol.stderr).toBe(0);
+    expect(netpol.stdout).toBe('2 nodes, 6 pods, 4 services, 4 EndpointSlices, 6 NetworkPolicies, 2 admin policies: 0 errors, 0 warnings\n');
 
     const broken = run(['check', '--cluster', BROKEN]);
     expect(broken.status).toBe(1);
