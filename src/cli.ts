@@ -378,7 +378,7 @@ function formatDiagnostic(d: Diagnostic): string {
   return `${sev} ${paint('dim', `[${d.code}]`)} ${d.message}${where}`;
 }
 
-interface TraceOpts { cluster: string[]; packets?: string; backend: 'wasm' | 'reference'; algo: Algorithm; masqueradeAll?: boolean; seed: number }
+interface TraceOpts { cluster: string[]; packets?: string; backend: 'wasm' | 'reference'; design: Design; algo?: Algorithm; masqueradeAll?: boolean; seed: number }
 
 async function trace(opts: TraceOpts): Promise<void> {
   const loaded = loadClusterOrExit(opts.cluster);
@@ -387,7 +387,7 @@ async function trace(opts: TraceOpts): Promise<void> {
   // Held by a ClusterRuntime, so that {"apply": ...} and {"delete": ...} lines can change the cluster
   // (their paths relative to the current directory); packets go through the same compiled state.
   const tracer = await createTracer(readManifestFiles(opts.cluster), {
-    backend: opts.backend, compile: { algo: opts.algo, masqueradeAll: opts.masqueradeAll ?? false }, dataplane: { seed: opts.seed },
+    backend: opts.backend, compile: { algo: opts.algo, design: opts.design, masqueradeAll: opts.masqueradeAll ?? false }, dataplane: { seed: opts.seed, design: opts.design },
   });
   for (const w of tracer.compiled.warnings) process.stderr.write(`dpemu: warning: ${w}\n`);
   const input = opts.packets === undefined || opts.packets === '-' ? process.stdin : createReadStream(opts.packets);
@@ -419,7 +419,8 @@ cli.command('trace')
   .requiredOption('--cluster <path>', 'manifest file or directory (repeat for more)', collect)
   .option('--packets <file>', 'JSON lines {src, dst, sport, dport, proto, flags, node, t} or {apply|delete, t} (default: stdin)')
   .addOption(new Option('--backend <kind>', 'dataplane implementation').choices(['wasm', 'reference']).default('wasm'))
-  .addOption(new Option('--algo <name>', 'endpoint selection (kube-proxy iptables: random)').choices(ALGO_NAMES).default('random'))
+  .addOption(new Option('--design <name>', 'dataplane design (same verdicts; different structures and endpoint choice)').choices(DESIGN_NAMES).default('ebpf'))
+  .addOption(new Option('--algo <name>', "endpoint selection (default: the design's, random; ipvs: rr)").choices(ALGO_NAMES))
   .option('--masquerade-all', 'kube-proxy --masquerade-all: SNAT all traffic to cluster IPs')
   .option('--seed <n>', 'seed of the random endpoint choice', integer('--seed'), 1)
   .action((opts: TraceOpts) => trace(opts));

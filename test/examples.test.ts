@@ -54,4 +54,10 @@ describe('examples/netpol', () => {
     expect(records[13].policy).toBe('egress allowed by NetworkPolicy shop/api-egress egress[0]; ingress allowed by BaselineAdminNetworkPolicy default ingress rule "allow-from-prod"');
     expect(records[15].drop_reason).toBe('POLICY_DENIED'); // 5003: outside the endPort range
   });
+
+  it.each(['iptables', 'ipvs', 'nftables'] as const)('gives the same verdicts on the %s design', async (design) => {
+    const records = traceLines(await createTracer(model, { dataplane: { design }, compile: { design } }), lines) as TraceRecord[];
+    expect(records.map((r) => r.verdict)).toEqual(expected);
+    expect(records.map((r) => r.policy)).toEqual((traceLines(await createTracer(model), lines) as TraceRecord[]).map((r) => r.policy));
+  });
 });
