@@ -14,20 +14,9 @@ import { Prng } from '../src/common/prng.js';
 import { ip } from '../src/common/ip.js';
 import { PROTO, TCP } from '../src/packet.js';
 import { runControlPlane, controlPlaneObjects } from '../src/bench/controlplane.js';
+import { NODES_YAML } from './k8s/helpers.js';
 
-const BASE = `
-apiVersion: v1
-kind: Node
-metadata: {name: n1, labels: {topology.kubernetes.io/zone: z1}}
-spec: {podCIDR: 10.0.1.0/24}
-status: {addresses: [{type: InternalIP, address: 192.168.0.1}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: n2, labels: {topology.kubernetes.io/zone: z2}}
-spec: {podCIDR: 10.0.2.0/24}
-status: {addresses: [{type: InternalIP, address: 192.168.0.2}]}
----
+const BASE = `${NODES_YAML}---
 apiVersion: v1
 kind: Node
 metadata: {name: n3, labels: {topology.kubernetes.io/zone: z1}}

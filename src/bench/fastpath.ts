@@ -26,6 +26,7 @@ import { formatIPv4 } from '../common/ip.js';
 import { loadavg } from 'node:os';
 import { Dataplane, Design, DESIGN_NAMES } from '../dataplane.js';
 import { programSyntheticPolicies, syntheticPolicyLimits } from './policies.js';
+import { median, round2 } from './stats.js';
 
 export type FastpathBackend = 'wasm' | 'reference';
 export type Scenario = 'fastpath' | 'newflow';
@@ -102,7 +103,6 @@ export class BenchmarkError extends Error {
   override name = 'BenchmarkError';
 }
 
-const round2 = (x: number) => Math.round(x * 100) / 100;
 
 function describe(batch: PacketBatch, k: number): string {
   const r = batch.get(k);
@@ -126,10 +126,6 @@ function expectAll(batch: PacketBatch, count: number, ctState: number, what: str
   }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathResult> {
   const backend = cfg.backend ?? 'wasm';

@@ -21,6 +21,7 @@ import { Prng } from '../common/prng.js';
 import { ip, formatIPv4 } from '../common/ip.js';
 import { PacketBatch, PROTO, TCP, VERDICT } from '../packet.js';
 import type { Dataplane } from '../dataplane.js';
+import { median } from './stats.js';
 
 export interface PolicyBenchConfig {
   pods?: number;
@@ -129,7 +130,6 @@ export function policyBenchCluster(podCount = 10_000, policyCount = 1_000, seed 
   };
 }
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
 export async function runPolicyBench(cfg: PolicyBenchConfig = {}): Promise<PolicyBenchResult> {
   const log = cfg.log ?? (() => {});

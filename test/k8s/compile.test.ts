@@ -10,7 +10,7 @@ import { ClusterModel } from '../../src/k8s/model.js';
 import { CompileOptions, compileCluster, limitsForModel, planCluster, resolveCompileOptions } from '../../src/k8s/compile.js';
 import { Tracer, TraceRecord } from '../../src/trace.js';
 import { SVC_FLAG } from '../../src/dataplane.js';
-import { fixtureFiles, loadText } from './helpers.js';
+import { NODES_YAML, fixtureFiles, loadText } from './helpers.js';
 
 const model = (): ClusterModel => loadManifests(fixtureFiles('services/cluster')).model;
 
@@ -339,19 +339,7 @@ endpoints:
   });
 });
 
-const NODES = `
-apiVersion: v1
-kind: Node
-metadata: {name: n1, labels: {topology.kubernetes.io/zone: z1}}
-spec: {podCIDR: 10.0.1.0/24}
-status: {addresses: [{type: InternalIP, address: 192.168.0.1}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: n2, labels: {topology.kubernetes.io/zone: z2}}
-spec: {podCIDR: 10.0.2.0/24}
-status: {addresses: [{type: InternalIP, address: 192.168.0.2}]}
----
+const NODES = `${NODES_YAML}---
 `;
 
 describe('the compiled plan', () => {
