@@ -32,11 +32,11 @@ import { arrayGet, arrayBase } from "./maps/array";
 import { lruPeek, lruUpdate, lruEvicted } from "./maps/lru";
 import { allocAligned } from "./alloc";
 import { hashTuple, hashAddr } from "./hash";
-import { prngNext } from "./prng";
+import { prngNext, prngState, prngMix, PRNG_STEP } from "./prng";
 import { HASH_SEED, DESIGN, DESIGN_EBPF, DESIGN_IPTABLES, DESIGN_IPVS, DESIGN_NFTABLES } from "./config";
 import { iptablesLookup, iptablesPickSlot } from "./designs/iptables";
-import { nftLookup, nftPickSlot, nftHomeSlot, NFT_VALUE } from "./designs/nftables";
-import { ipvsSchedule, ipvsSchedTouch } from "./designs/ipvs";
+import { nftLookup, nftPickSlot, nftHomeSlot, nftUnscopedLookup } from "./designs/nftables";
+import { ipvsSchedule, ipvsSchedAddr, ipvsPredictSlot } from "./designs/ipvs";
 import { count, C_AFFINITY_EVICTED } from "./counters";
 import { NONE } from "./packet";
 
@@ -110,19 +110,61 @@ export function lookupService(vip: u32, port: u16, proto: u8, node: u32, interna
   return 0;
 }
 
-/** Step 2: the service the home slot names, if any (it may be another flow's: only a hint). */
+/**
+ * Step 2: the service of the flow's unscoped frontend, looked up for real now
+ * that its home slot is in cache (0: none). A node-scoped entry may still win
+ * in lookupService: this is only where to prefetch.
+ */
 // @ts-ignore: decorator
-@inline export function lbPrefetchService(slot: usize): usize {
-  if (load<u32>(slot) == 0) return 0; // empty slot: no entry
-  return arrayGet(services, load<u32>(slot + (DESIGN == DESIGN_NFTABLES ? NFT_VALUE : 20))); // after tag 4 + key 16 (12)
+@inline export function lbPrefetchService(vip: u32, port: u16, proto: u8): usize {
+  let index = NONE;
+  if (DESIGN == DESIGN_NFTABLES) index = nftUnscopedLookup(vip, port, proto);
+  else if (DESIGN == DESIGN_EBPF || DESIGN == DESIGN_IPVS) {
+    const v = hashLookup(frontends, frontendKey(vip, port, proto, SCOPE_ANY, 0));
+    if (v != 0) index = load<u32>(v);
+  }
+  return index == NONE ? 0 : arrayGet(services, index);
 }
 
-/** Step 3: the first line of the service's backend slots (and, for ipvs, its scheduler record). */
+/** Step 2b: the service's scheduler state, when the design keeps one (ipvs), or 0. */
 // @ts-ignore: decorator
-@inline export function lbPrefetchSlots(svc: usize): u32 {
-  const sink = load<u32>(arrayBase(backendSlots) + ((<usize>load<u32>(svc, S_SLOTS)) << 2));
-  return DESIGN == DESIGN_IPVS ? sink + ipvsSchedTouch(svc) : sink;
+@inline export function lbPrefetchState(svc: usize): usize {
+  return DESIGN == DESIGN_IPVS ? ipvsSchedAddr(svc) : 0;
 }
+
+// Step 3: the backend slot. Random choices are predicted with a copy of the
+// PRNG advanced as the group's new flows will advance the real one (one draw
+// per flow that reaches a random, weighted or numgen choice without affinity),
+// rr from the scheduler's cursor, so the slot, then the backend entry, its
+// ipcache entry and the reply-table slot of the NAT check can be touched for
+// the whole group too. A wrong guess (a packet that turns out not to be a new
+// flow, a second flow to an rr service) only costs the touch: the choice
+// itself is made by pickSlot with the real PRNG.
+let predictedState: u32 = 0;
+export function lbPredictBegin(): void { predictedState = prngState(); }
+
+/** Address of the backend slot a new flow to the service at `svc` will probably use, or 0. */
+// @ts-ignore: decorator
+@inline export function lbPredictSlot(svc: usize): usize {
+  const n = <u32>load<u16>(svc, S_COUNT);
+  if (n == 0 || load<u32>(svc, S_AFFINITY) != 0) return 0;
+  const algo = load<u8>(svc, S_ALGO);
+  let slot = NONE;
+  if (DESIGN == DESIGN_EBPF) {
+    if (algo == ALGO_RANDOM) { predictedState += PRNG_STEP; slot = prngMix(predictedState) % n; }
+    else if (algo == ALGO_WEIGHTED) predictedState += PRNG_STEP; // one draw, position unknown
+  } else if (DESIGN == DESIGN_NFTABLES) {
+    predictedState += PRNG_STEP;
+    slot = <u32>((<u64>prngMix(predictedState) * <u64>n) >> 32);
+  } else if (DESIGN == DESIGN_IPVS) {
+    slot = ipvsPredictSlot(svc, algo, n);
+  }
+  return slot == NONE ? 0 : arrayBase(backendSlots) + ((<usize>load<u32>(svc, S_SLOTS) + slot) << 2);
+}
+
+/** Step 4: the backend entry a slot names. */
+// @ts-ignore: decorator
+@inline export function lbSlotBackend(slotAddr: usize): usize { return arrayGet(backends, load<u32>(slotAddr)); }
 
 // @ts-ignore: decorator
 @inline function slotBackend(svc: usize, slot: u32): u32 {

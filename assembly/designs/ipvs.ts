@@ -50,11 +50,20 @@ export function ipvsInit(maxServices: u32): bool {
   return true;
 }
 
-/** Prefetch (lb.ts): the scheduler record of the service at `svc` in the services array. */
+/** Prefetch (lb.ts): the address of the scheduler record of the service at `svc` in the services array (0: none). */
 // @ts-ignore: decorator
-@inline export function ipvsSchedTouch(svc: usize): u32 {
+@inline export function ipvsSchedAddr(svc: usize): usize {
   const index = <u32>((svc - arrayBase(services)) >> 5); // SERVICE_SIZE 32
-  return index < schedCount ? load<u32>(sched + <usize>index * SCHED_SIZE) : 0;
+  return index < schedCount ? sched + <usize>index * SCHED_SIZE : 0;
+}
+
+/** Prefetch (lb.ts): the slot rr will probably choose next for the service at `svc` (NONE: not rr). */
+// @ts-ignore: decorator
+@inline export function ipvsPredictSlot(svc: usize, algo: u8, n: u32): u32 {
+  if (algo != ALGO_RR) return NONE;
+  const index = <u32>((svc - arrayBase(services)) >> 5);
+  if (index >= schedCount) return NONE;
+  return <u32>(load<i32>(sched + <usize>index * SCHED_SIZE, X_RR) + 1) % n; // weight-0 slots aside
 }
 
 // @ts-ignore: decorator

@@ -66,8 +66,12 @@ export function nftLookup(daddr: u32, dport: u16, proto: u8, node: u32, internal
   return v == 0 ? NONE : load<u32>(v);
 }
 
-/** Offset of the value in a vmap slot (maps/hash.ts: tag 4, key 12). */
-export const NFT_VALUE: usize = 16;
+/** Chain of the unscoped element for (daddr, l4proto, dport), or NONE (prefetching, lb.ts). */
+// @ts-ignore: decorator
+@inline export function nftUnscopedLookup(daddr: u32, dport: u16, proto: u8): u32 {
+  const v = hashLookup(vmap, vmapKey(daddr, proto, dport, 0, 0));
+  return v == 0 ? NONE : load<u32>(v);
+}
 /** Home slot of the unscoped element for (daddr, l4proto, dport): for prefetching (lb.ts). */
 // @ts-ignore: decorator
 @inline export function nftHomeSlot(daddr: u32, dport: u16, proto: u8): usize {

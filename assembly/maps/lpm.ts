@@ -12,7 +12,7 @@
 //                  +16 count per length, 33 x u32 | +148 scratch key (8 bytes)
 
 import { allocAligned } from "../alloc";
-import { hashCreate, hashLookup, hashUpdate, hashDelete, hashCount } from "./hash";
+import { hashCreate, hashHomeSlot, hashLookup, hashUpdate, hashDelete, hashCount } from "./hash";
 import { MAP_OK } from "./common";
 
 const P_MAP = 0; const P_LENGTHS = 8; const P_COUNTS = 16; const P_KEY = 152;
@@ -76,6 +76,14 @@ export function lpmLookupScoped(m: usize, scope: u32, addr: u32): usize {
     lengths &= ~(<u64>1 << plen);
   }
   return 0;
+}
+
+/** Address of the home slot of prefix addr/plen in scope 0 (for prefetching; a /32 is an address's usual entry). */
+// @ts-ignore: decorator
+@inline export function lpmHomeSlot(m: usize, addr: u32, plen: u32): usize {
+  const k = m + P_KEY;
+  store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>plen << 32));
+  return hashHomeSlot(<usize>load<u32>(m, P_MAP), k);
 }
 
 /** Exact-prefix lookup (no longest match), or 0. */
