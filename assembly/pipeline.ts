@@ -279,18 +279,20 @@ let prefetchSink: u32 = 0;
   // next, whose body is a load or two: a loop that hashes and touches fills the
   // reorder window after two or three packets, so only that many misses overlap
   // (measured: the touches inside the hashing loops took 60% of the samples).
-  let fresh: u32 = 0;
+  let unknown: u32 = 0; let fresh: u32 = 0;
   for (let j: u32 = 0; j < count; j++) {
     const key = groupKeys + (<usize>j << 4);
     let reply: usize = 0; let fe: usize = 0;
     if (lruFindFrom(ctFlows, key, load<u32>(groupHomes + (<usize>j << 2))) == 0) {
       reply = hashHomeSlot(ctReplies, key);
       fe = lbPrefetchFrontend(load<u32>(key, 4), <u16>(load<u32>(key, 8) >> 16), <u8>load<u32>(key, 12));
+      unknown++;
       if (fe != 0) fresh++;
     }
     store<usize>(groupA + (<usize>j << 2), reply);
     store<usize>(groupLb + (<usize>j << 2), fe);
   }
+  if (unknown == 0) return sink; // all established: the fast path
   sink += touchGroup(count);
   if (fresh != 0) {
     for (let j: u32 = 0; j < count; j++) {
