@@ -274,15 +274,17 @@ describe.each(['wasm', 'reference'] as const)('IPVS schedulers give the kernel\'
       expect(newFlows(await ipvs(algo, [0, 1, 1]), 8), algo).not.toContain(0);
     }
   });
-  it('sh: the source address picks one of 256 buckets, (addr * 2654435761) & 255, stable per source', async () => {
-    // 10.2.0.2: low byte 0x02 * 0xb1 = 0x162 -> bucket 0x62 = 98; 10.2.0.3: 0x213 -> 19.
-    expect(newFlows(await ipvs('sh', [1, 1, 1]), 10)).toEqual(new Array(10).fill(98 % 3));
-    expect(newFlows(await ipvs('sh', [1, 1, 1]), 10, 0x0a020003)).toEqual(new Array(10).fill(19 % 3));
-    // Weights 2,1,1: buckets go A A B C A A B C ..., so bucket 98 (98 % 4 = 2) is B.
+  it('sh: the source address picks one of 256 buckets, hash_32(addr, 8) = (addr * 0x61c88647) >> 24, stable per source', async () => {
+    // 10.2.0.2 = 0x0a020002: * 0x61c88647 = 0x961f0c8e (mod 2^32) -> bucket 0x96 = 150, 150 % 3 = 0; 10.2.0.3 -> 247, 247 % 3 = 1.
+    expect(newFlows(await ipvs('sh', [1, 1, 1]), 10)).toEqual(new Array(10).fill(0));
+    expect(newFlows(await ipvs('sh', [1, 1, 1]), 10, 0x0a020003)).toEqual(new Array(10).fill(1));
+    // Weights 2,1,1: buckets go A A B C A A B C ..., so bucket 150 (150 % 4 = 2) is B.
     expect(newFlows(await ipvs('sh', [2, 1, 1]), 4)).toEqual([1, 1, 1, 1]);
-    // Weights 0,1,1 still give the weight-0 destination a bucket in three (ip_vs_sh_reassign); 10.2.0.5
-    // (0x05 * 0xb1 = 0x375 -> bucket 117, 117 % 3 = 0) hashes to it: no destination (no fallback flag).
-    expect(newFlows(await ipvs('sh', [0, 1, 1]), 2, 0x0a020005)).toEqual([-1, -1]);
+    // Weights 0,1,1 still give the weight-0 destination a bucket in three (ip_vs_sh_reassign); 10.2.0.2
+    // (bucket 150, 150 % 3 = 0) hashes to it: no destination (no fallback flag).
+    expect(newFlows(await ipvs('sh', [0, 1, 1]), 2)).toEqual([-1, -1]);
+    // 10.2.0.4 -> bucket 89 (89 % 3 = 2): the third destination.
+    expect(newFlows(await ipvs('sh', [0, 1, 1]), 2, 0x0a020004)).toEqual([2, 2]);
   });
   it('dh: the destination (service) address picks the bucket: every client goes to the same backend', async () => {
     // 10.96.0.10: low byte 0x0a * 0xb1 = 0x6ea -> bucket 0xea = 234; 234 % 3 = 0.

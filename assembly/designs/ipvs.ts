@@ -224,8 +224,11 @@ function shBucketSlot(svc: usize, n: u32, bucket: u32): u32 {
 /**
  * Slot of service `index` for a new flow, or NONE when the scheduler finds no
  * destination (kube-proxy's service then has no usable endpoint). sh hashes
- * the source address, dh the destination (the service address): ip_vs_sh.c /
- * ip_vs_dh.c hash (ntohl(addr) * 2654435761) & 255 (sh without the port flag).
+ * the source address, dh the destination (the service address), each into
+ * 256 buckets: ip_vs_sh.c since Linux 3.11 takes hash_32(ntohl(addr) + port, 8)
+ * (port 0 without the sh-port flag, which kube-proxy does not set; hash_32 is
+ * (x * GOLDEN_RATIO_32 0x61C88647) >> 24 since 4.7), ip_vs_dh.c still
+ * (ntohl(addr) * 2654435761) & 255.
  */
 export function ipvsSchedule(index: u32, svc: usize, algo: u8, saddr: u32, daddr: u32): u32 {
   const n = <u32>load<u16>(svc, 4);
@@ -237,7 +240,7 @@ export function ipvsSchedule(index: u32, svc: usize, algo: u8, saddr: u32, daddr
   if (algo == ALGO_SED) return weightedLeast(svc, n, true);
   if (algo == ALGO_NQ) return nq(svc, n);
   if (algo == ALGO_SH || algo == ALGO_DH) {
-    const bucket = (algo == ALGO_SH ? saddr : daddr) * 2654435761 & TAB_MASK;
+    const bucket = algo == ALGO_SH ? (saddr * 0x61c88647) >> 24 : (daddr * 2654435761) & TAB_MASK;
     const i = algo == ALGO_SH ? shBucketSlot(svc, n, bucket) : bucket % n;
     return i == NONE || weight(svc, i) == 0 ? NONE : i;
   }

@@ -123,7 +123,8 @@ export function ipvsSchedule(st: IpvsState, algo: Algorithm, d: Dest[], saddr: n
       return least;
     }
     case 'sh': case 'dh': {
-      const bucket = imulU(algo === 'sh' ? saddr : daddr, 2654435761) & 255;
+      // sh: hash_32(addr, 8), the multiplier GOLDEN_RATIO_32 (Linux >= 4.7); dh: the old multiplicative hash.
+      const bucket = algo === 'sh' ? imulU(saddr, 0x61c88647) >>> 24 : imulU(daddr, 2654435761) & 255;
       let i: number;
       if (algo === 'dh') i = bucket % n;
       else {
