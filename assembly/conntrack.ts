@@ -23,7 +23,7 @@ import { allocAligned } from "./alloc";
 import { copySmall } from "./maps/common";
 import { count, C_CT_CREATED, C_CT_EVICTED, C_CT_EXPIRED } from "./counters";
 import { CT_LIFETIME_TCP, CT_LIFETIME_SYN, CT_LIFETIME_CLOSE, CT_LIFETIME_NONTCP } from "./config";
-import { NONE, PROTO_TCP, TCP_SYN, TCP_FIN, TCP_RST, CT_ESTABLISHED, CT_REOPENED, CT_REPLY } from "./packet";
+import { NONE, PROTO_TCP, PROTO_SCTP, TCP_SYN, TCP_FIN, TCP_RST, CT_ESTABLISHED, CT_REOPENED, CT_REPLY } from "./packet";
 
 export const F_NAT_SADDR = 0; export const F_NAT_DADDR = 4; export const F_NAT_SPORT = 8;
 export const F_NAT_DPORT = 10; export const F_SERVICE = 12; export const F_BACKEND = 16;
@@ -67,15 +67,41 @@ export function ctScratchKey(): usize { return keyA; }
     load<u16>(flow, F_NAT_DPORT), load<u16>(flow, F_NAT_SPORT), proto);
 }
 
-/** Undo what hangs off a flow that is going away (its reply entry, the backend's connection count). */
+/**
+ * Whether IPVS would count a flow in this state among its destination's
+ * inactive connections (inactconns) rather than the active ones: TCP once a
+ * FIN or RST is seen (FIN_WAIT, CLOSE_WAIT, TIME_WAIT, CLOSE: SYN_SENT,
+ * SYN_RECV and ESTABLISHED count active since Linux 4.8, "count
+ * pre-established TCP states as active"); UDP and ICMP always (a connection
+ * starts IP_VS_CONN_F_INACTIVE and only TCP and SCTP state changes clear it);
+ * SCTP until the association answers (IPVS: until ESTABLISHED; conntrack here
+ * keeps no SCTP states, so a seen reply stands for it). The ipvs design's lc,
+ * wlc, sed and nq read the counts (designs/ipvs.ts).
+ */
+// @ts-ignore: decorator
+@inline export function ipvsInactive(proto: u8, state: u32): bool {
+  if (proto == PROTO_TCP) return (state & (CTF_TX_CLOSING | CTF_RX_CLOSING)) != 0;
+  if (proto == PROTO_SCTP) return (state & CTF_SEEN_REPLY) == 0;
+  return true;
+}
+
+/** Add `delta` to a backend's live flows and, when `inactive`, to those IPVS counts inactive. */
+function countOnBackend(backend: u32, delta: i32, inactive: bool): void {
+  if (backend == NONE) return;
+  const b = arrayGet(backends, backend);
+  if (b == 0) return;
+  const live = load<u32>(b, 12);
+  if (delta > 0 || live > 0) store<u32>(b, live + <u32>delta, 12);
+  const idle = load<u32>(b, 16);
+  if (inactive && (delta > 0 || idle > 0)) store<u32>(b, idle + <u32>delta, 16);
+}
+
+/** Undo what hangs off a flow that is going away (its reply entry, the backend's connection counts). */
 function releaseFlow(key: usize, flow: usize): void {
-  writeReplyKey(keyB, flow, load<u8>(key, 12));
+  const proto = load<u8>(key, 12);
+  writeReplyKey(keyB, flow, proto);
   hashDelete(ctReplies, keyB);
-  const be = load<u32>(flow, F_BACKEND);
-  if (be != NONE) {
-    const b = arrayGet(backends, be);
-    if (b != 0 && load<u32>(b, 12) > 0) store<u32>(b, load<u32>(b, 12) - 1, 12);
-  }
+  countOnBackend(load<u32>(flow, F_BACKEND), -1, ipvsInactive(proto, load<u32>(flow, F_STATE)));
 }
 
 function removeFlowSlot(slot: usize): void {
@@ -142,6 +168,7 @@ export function ctReplyKeyTaken(replyKey: usize, now: u32): bool {
 
 function ctRefreshSlow(flow: usize, proto: u8, flags: u8, reply: bool, now: u32): u8 {
   let state = load<u32>(flow, F_STATE);
+  const wasInactive = ipvsInactive(proto, state);
   let result: u8 = reply ? CT_REPLY : CT_ESTABLISHED;
   let lifetime = CT_LIFETIME_NONTCP;
   if (reply) state |= CTF_SEEN_REPLY;
@@ -158,6 +185,11 @@ function ctRefreshSlow(flow: usize, proto: u8, flags: u8, reply: bool, now: u32)
     else lifetime = (state & CTF_SEEN_NON_SYN) != 0 ? CT_LIFETIME_TCP : CT_LIFETIME_SYN;
   }
   store<u32>(flow, state, F_STATE);
+  const inactive = ipvsInactive(proto, state);
+  if (inactive != wasInactive) { // moved between IPVS's active and inactive connections
+    const b = load<u32>(flow, F_BACKEND) != NONE ? arrayGet(backends, load<u32>(flow, F_BACKEND)) : 0;
+    if (b != 0) store<u32>(b, inactive ? load<u32>(b, 16) + 1 : max<u32>(load<u32>(b, 16), 1) - 1, 16);
+  }
   const expires = now + lifetime;
   store<u32>(flow, expires < now ? 0xffffffff : expires, F_EXPIRES); // saturate, never wrap
   return result;
@@ -189,10 +221,7 @@ export function ctCreate(key: usize, natSaddr: u32, natDaddr: u32, natSport: u16
     lruDeleteSlot(ctFlows, lruFind(ctFlows, key));
     return 0;
   }
-  if (backend != NONE) {
-    const b = arrayGet(backends, backend);
-    if (b != 0) store<u32>(b, load<u32>(b, 12) + 1, 12);
-  }
+  countOnBackend(backend, 1, ipvsInactive(load<u8>(key, 12), stateBits));
   count(C_CT_CREATED);
   return flow;
 }

@@ -142,12 +142,16 @@ export function backendSet(id: u32, addr: u32, port: u32, node: u32, weight: u32
   const b = arrayGet(backends, id);
   if (b == 0) return E_RANGE;
   store<u32>(b, addr, B_ADDR); store<u16>(b, <u16>port, B_PORT); store<u16>(b, <u16>node, B_NODE);
-  store<u16>(b, <u16>weight, B_WEIGHT); store<u16>(b, <u16>flags, B_FLAGS); // active count survives updates
+  store<u16>(b, <u16>weight, B_WEIGHT); store<u16>(b, <u16>flags, B_FLAGS); // flow counts survive updates
   return 0;
 }
 export function backendActive(id: u32): u32 {
   const b = arrayGet(backends, id);
   return b == 0 ? 0 : load<u32>(b, 12);
+}
+export function backendInactive(id: u32): u32 {
+  const b = arrayGet(backends, id);
+  return b == 0 ? 0 : load<u32>(b, 16);
 }
 
 export function backendSlotsBase(): usize { return arrayBase(backendSlots); }

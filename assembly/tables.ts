@@ -28,7 +28,7 @@ export const CT_KEY_SIZE: u32 = 16;
 export const CT_FLOW_SIZE: u32 = 36;
 export const CT_REPLY_SIZE: u32 = 24;
 export const SERVICE_SIZE: u32 = 32;
-export const BACKEND_SIZE: u32 = 16;
+export const BACKEND_SIZE: u32 = 20;
 export const IPCACHE_SIZE: u32 = 12;
 export const NODE_SIZE: u32 = 8;
 

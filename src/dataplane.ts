@@ -154,7 +154,13 @@ export interface Dataplane {
   ctCount(): number;
   /** Live flow with this original tuple, without touching its recency. */
   flow(saddr: number, daddr: number, sport: number, dport: number, proto: number, nowMs: number): FlowInfo | undefined;
+  /** Live flows to a backend. */
   backendActive(id: number): number;
+  /**
+   * Of them, those IPVS would count as inactive connections (inactconns): TCP flows once a FIN or RST is
+   * seen, UDP and ICMP flows, SCTP flows not yet answered. activeconns is the difference.
+   */
+  backendInactive(id: number): number;
   counters(): Counters;
   /** Raw counter slots (COUNTER layout), for exact comparisons. */
   rawCounters(): bigint[];

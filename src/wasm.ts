@@ -37,6 +37,7 @@ export interface CoreExports {
   serviceSet(index: number, slots: number, count: number, algo: number, flags: number, affinityMs: number, maglev: number, maglevM: number): number;
   backendSet(id: number, addr: number, port: number, node: number, weight: number, flags: number): number;
   backendActive(id: number): number;
+  backendInactive(id: number): number;
   backendSlotsBase(): number;
   maglevBase(): number;
   ipcacheUpsert(addr: number, plen: number, identity: number, endpoint: number, node: number, flags: number): number;
@@ -216,6 +217,7 @@ export class WasmDataplane implements Dataplane {
   gc(nowMs: number): number { check.time(nowMs); return this.core.gc(nowMs) >>> 0; }
   ctCount(): number { return this.core.ctCount() >>> 0; }
   backendActive(id: number): number { return this.core.backendActive(id) >>> 0; }
+  backendInactive(id: number): number { return this.core.backendInactive(id) >>> 0; }
 
   flow(saddr: number, daddr: number, sport: number, dport: number, proto: number, nowMs: number): FlowInfo | undefined {
     const v = this.core.ctPeek(saddr, daddr, sport, dport, proto, nowMs) >>> 0;

@@ -15,7 +15,7 @@ import { loadCluster } from './k8s/helpers.js';
 import { createDataplane } from '../src/node.js';
 import { synthesize, limitsFor, program, SyntheticCluster } from '../src/controlplane/synthetic.js';
 import { Dataplane, Design, DESIGN_NAMES, Algorithm, SVC_FLAG, DESIGN_ALGOS, DEFAULT_ALGO, DataplaneError, Options } from '../src/dataplane.js';
-import { PacketIn, PacketRecord, PacketBatch, TCP, PROTO, NAT, NONE, VERDICT } from '../src/packet.js';
+import { PacketIn, PacketRecord, PacketBatch, TCP, PROTO, NAT, NONE, VERDICT, CT_STATE } from '../src/packet.js';
 
 const OTHER_DESIGNS = DESIGN_NAMES.filter((d) => d !== 'ebpf'); // ebpf: test/differential.test.ts
 
@@ -273,6 +273,39 @@ describe.each(['wasm', 'reference'] as const)('IPVS schedulers give the kernel\'
     for (const algo of ['lc', 'wlc', 'sed', 'nq'] as const) {
       expect(newFlows(await ipvs(algo, [0, 1, 1]), 8), algo).not.toContain(0);
     }
+  });
+  it('lc weighs (activeconns << 8) + inactconns: closed TCP flows count 1/256, UDP flows inactive', async () => {
+    const dp = await ipvs('lc', [1, 1, 1]);
+    // Equal overheads go to the first: 0, 1, 2, then 0 again (b0: two active flows, overhead 512).
+    expect(newFlows(dp, 4)).toEqual([0, 1, 2, 0]);
+    expect([dp.backendActive(0), dp.backendInactive(0)]).toEqual([2, 0]);
+    // RST both of b0's flows (ports 2000 and 2003): FIN/RST states are inactive connections, overhead 2.
+    const send = (sport: number, tcpFlags: number, t = 1000) => {
+      const b = dp.allocBatch(1);
+      b.set(0, { saddr: 0x0a020002, daddr: VIP, sport, dport: 80, proto: PROTO.TCP, tcpFlags, node: 0 });
+      dp.process(b, 1, t);
+      return b.get(0);
+    };
+    send(2000, TCP.RST); send(2003, TCP.FIN | TCP.ACK);
+    expect([dp.backendActive(0), dp.backendInactive(0)]).toEqual([2, 2]);
+    // Counting every live flow as active would give b0 512 and send the next flow to b1.
+    expect(newFlows(dp, 1, 0x0a020002, 3000)).toEqual([0]);
+    // A SYN re-opens a closing flow: active again.
+    expect(send(2003, TCP.SYN).ctState).toBe(CT_STATE.REOPENED);
+    expect([dp.backendActive(0), dp.backendInactive(0)]).toEqual([3, 1]);
+    // Expired flows leave both counts.
+    dp.gc(1000 + 24 * 3600_000);
+    expect([dp.backendActive(0), dp.backendInactive(0)]).toEqual([0, 0]);
+  });
+  it('UDP flows are inactive connections from the start (IPVS never marks them active)', async () => {
+    const dp = await ipvs('wlc', [1, 1]);
+    dp.upsertFrontend({ addr: VIP, port: 53, proto: PROTO.UDP }, 0);
+    const b = dp.allocBatch(3);
+    for (let i = 0; i < 3; i++) b.set(i, { saddr: 0x0a020002, daddr: VIP, sport: 4000 + i, dport: 53, proto: PROTO.UDP, node: 0 });
+    dp.process(b, 3, 1000);
+    // wlc: 0 (overheads 0, 0), 1 (1 vs 0), 0 (1 vs 1): inactconns alone decide.
+    expect([0, 1, 2].map((i) => b.get(i).backend)).toEqual([0, 1, 0]);
+    expect([dp.backendActive(0), dp.backendInactive(0), dp.backendActive(1), dp.backendInactive(1)]).toEqual([2, 2, 1, 1]);
   });
   it('sh: the source address picks one of 256 buckets, hash_32(addr, 8) = (addr * 0x61c88647) >> 24, stable per source', async () => {
     // 10.2.0.2 = 0x0a020002: * 0x61c88647 = 0x961f0c8e (mod 2^32) -> bucket 0x96 = 150, 150 % 3 = 0; 10.2.0.3 -> 247, 247 % 3 = 1.

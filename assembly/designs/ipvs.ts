@@ -20,10 +20,9 @@
 // ...); we keep one per service, which changes only which eligible backend
 // comes next, never the set.
 //
-// Connection counts: a backend's live conntrack flows are its activeconns;
-// the emulator's conntrack does not split out IPVS's inactive (FIN_WAIT,
-// TIME_WAIT ...) connections, so inactconns is 0 in every overhead below.
-// The OVERLOAD flag (upper thresholds) is not modelled: no destination is
+// Connection counts: a backend's live conntrack flows, split as IPVS splits
+// its connections into activeconns and inactconns (conntrack.ts ipvsInactive:
+// TCP closing states and UDP/ICMP are inactive). The OVERLOAD flag (upper thresholds) is not modelled: no destination is
 // ever overloaded.
 
 import { backends, backendSlots, services } from "../tables";
@@ -72,8 +71,18 @@ export function ipvsInit(maxServices: u32): bool {
 }
 // @ts-ignore: decorator
 @inline function weight(svc: usize, i: u32): i64 { return <i64>load<u16>(backendAt(svc, i), 8); }
+/** activeconns: the destination's live flows less those counted inactive (conntrack.ts ipvsInactive). */
 // @ts-ignore: decorator
-@inline function active(svc: usize, i: u32): i64 { return <i64>load<u32>(backendAt(svc, i), 12); }
+@inline function active(svc: usize, i: u32): i64 {
+  const b = backendAt(svc, i);
+  return <i64>load<u32>(b, 12) - <i64>load<u32>(b, 16);
+}
+/** inactconns. */
+// @ts-ignore: decorator
+@inline function inactive(svc: usize, i: u32): i64 { return <i64>load<u32>(backendAt(svc, i), 16); }
+/** ip_vs_dest_conn_overhead: (activeconns << 8) + inactconns, what lc and wlc weigh. */
+// @ts-ignore: decorator
+@inline function overhead(svc: usize, i: u32): i64 { return (active(svc, i) << 8) + inactive(svc, i); }
 
 function gcd(a: i32, b: i32): i32 { while (b != 0) { const t = a % b; a = b; b = t; } return a; }
 
@@ -159,12 +168,12 @@ function wrr(x: usize, svc: usize, n: u32): u32 {
   return NONE;
 }
 
-/** ip_vs_lc_schedule: least overhead (activeconns << 8 | inactconns), the first of equals; weight 0 skipped. */
+/** ip_vs_lc_schedule: least overhead ((activeconns << 8) + inactconns), the first of equals; weight 0 skipped. */
 function lc(svc: usize, n: u32): u32 {
   let least = NONE; let loh: i64 = 0;
   for (let i: u32 = 0; i < n; i++) {
     if (weight(svc, i) == 0) continue;
-    const doh = active(svc, i) << 8;
+    const doh = overhead(svc, i);
     if (least == NONE || doh < loh) { least = i; loh = doh; }
   }
   return least;
@@ -173,18 +182,18 @@ function lc(svc: usize, n: u32): u32 {
 /**
  * ip_vs_wlc_schedule / ip_vs_sed_schedule: the first destination of weight > 0,
  * then any later one with overhead/weight strictly lower (compared as
- * loh * w > doh * wleast). wlc's overhead is activeconns << 8 | inactconns,
+ * loh * w > doh * wleast). wlc's overhead is (activeconns << 8) + inactconns,
  * sed's is activeconns + 1.
  */
 function weightedLeast(svc: usize, n: u32, sed: bool): u32 {
   let least = NONE; let loh: i64 = 0;
   let i: u32 = 0;
   for (; i < n; i++) {
-    if (weight(svc, i) > 0) { least = i; loh = sed ? active(svc, i) + 1 : active(svc, i) << 8; break; }
+    if (weight(svc, i) > 0) { least = i; loh = sed ? active(svc, i) + 1 : overhead(svc, i); break; }
   }
   if (least == NONE) return NONE;
   for (i = least + 1; i < n; i++) {
-    const doh = sed ? active(svc, i) + 1 : active(svc, i) << 8;
+    const doh = sed ? active(svc, i) + 1 : overhead(svc, i);
     if (loh * weight(svc, i) > doh * weight(svc, least)) { least = i; loh = doh; }
   }
   return least;

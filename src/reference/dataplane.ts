@@ -25,6 +25,9 @@ const tupleKey = (t: Tuple) => `${t.saddr},${t.daddr},${t.sport},${t.dport},${t.
 
 // Flow state bits (assembly/conntrack.ts CTF_*).
 const SEEN_NON_SYN = 1, TX_CLOSING = 2, RX_CLOSING = 4, SEEN_REPLY = 8, SNAT = 16;
+/** Whether IPVS counts a flow in this state as an inactive connection (assembly/conntrack.ts ipvsInactive). */
+const ipvsInactive = (proto: number, state: number): boolean =>
+  proto === PROTO.TCP ? (state & (TX_CLOSING | RX_CLOSING)) !== 0 : proto === PROTO.SCTP ? (state & SEEN_REPLY) === 0 : true;
 
 interface Flow {
   key: Tuple; nat: Tuple; service: number; backend: number;
@@ -32,7 +35,8 @@ interface Flow {
   referenced: boolean; // looked up since its last second chance (LRU)
 }
 interface ReplyEntry { flowKey: Tuple; packets: number; bytes: number }
-interface RefBackend extends Required<Backend> { active: number }
+/** `active`: live flows; `inactive`: those of them IPVS counts as inactive connections (ipvsInactive). */
+interface RefBackend extends Required<Backend> { active: number; inactive: number }
 interface RefService { algo: Algorithm; flags: number; affinityMs: number; backends: number[]; maglev?: Uint16Array; rr: number; ipvs?: IpvsState }
 interface Affinity { backend: number; lastUsed: number }
 
@@ -87,8 +91,9 @@ export class ReferenceDataplane implements Dataplane {
 
   setBackend(id: number, b: Backend): void {
     check.backend(this.options.limits, id, b);
-    const active = this.backends.get(id)?.active ?? 0;
-    this.backends.set(id, { addr: b.addr, port: b.port, node: b.node, weight: b.weight ?? 1, valid: b.valid !== false, active });
+    const old = this.backends.get(id);
+    this.backends.set(id, { addr: b.addr, port: b.port, node: b.node, weight: b.weight ?? 1, valid: b.valid !== false,
+      active: old?.active ?? 0, inactive: old?.inactive ?? 0 });
   }
 
   setService(index: number, s: ServiceConfig): void {
@@ -201,6 +206,7 @@ export class ReferenceDataplane implements Dataplane {
 
   ctCount(): number { return this.flows.size; }
   backendActive(id: number): number { return this.backends.get(id)?.active ?? 0; }
+  backendInactive(id: number): number { return this.backends.get(id)?.inactive ?? 0; }
   rawCounters(): bigint[] { return [...this.count]; }
   counters(): Counters { return decodeCounters(this.count); }
 
@@ -224,6 +230,7 @@ export class ReferenceDataplane implements Dataplane {
     if (f.backend !== NONE) {
       const b = this.backends.get(f.backend);
       if (b && b.active > 0) b.active--;
+      if (b && b.inactive > 0 && ipvsInactive(f.key.proto, f.state)) b.inactive--;
     }
   }
 
@@ -252,6 +259,7 @@ export class ReferenceDataplane implements Dataplane {
     const lt = this.options.lifetimesMs;
     let result: number = reply ? CT_STATE.REPLY : CT_STATE.ESTABLISHED;
     let lifetime = lt.nonTcp;
+    const wasInactive = ipvsInactive(proto, f.state);
     if (reply) f.state |= SEEN_REPLY;
     if (proto === PROTO.TCP) {
       if (flags & TCP.SYN && f.state & (TX_CLOSING | RX_CLOSING)) {
@@ -263,6 +271,11 @@ export class ReferenceDataplane implements Dataplane {
       if (!(flags & TCP.SYN)) f.state |= SEEN_NON_SYN;
       const closing = (f.state & (TX_CLOSING | RX_CLOSING)) === (TX_CLOSING | RX_CLOSING);
       lifetime = closing ? lt.close : f.state & SEEN_NON_SYN ? lt.tcp : lt.syn;
+    }
+    const inactive = ipvsInactive(proto, f.state);
+    if (inactive !== wasInactive && f.backend !== NONE) {
+      const b = this.backends.get(f.backend);
+      if (b) b.inactive = inactive ? b.inactive + 1 : Math.max(b.inactive, 1) - 1;
     }
     f.expires = Math.min(now + lifetime, 0xffffffff);
     return result;
@@ -277,7 +290,11 @@ export class ReferenceDataplane implements Dataplane {
     const f: Flow = { key, nat, service, backend, expires: 0, state, revision: this.revision, packets: 0, bytes: 0, referenced: false };
     this.flows.set(tupleKey(key), f);
     this.replies.set(this.replyKeyOf(f), { flowKey: key, packets: 0, bytes: 0 });
-    if (backend !== NONE) this.backends.get(backend)!.active++;
+    if (backend !== NONE) {
+      const b = this.backends.get(backend)!;
+      b.active++;
+      if (ipvsInactive(key.proto, state)) b.inactive++;
+    }
     this.bump(COUNTER.CT_CREATED);
     return f;
   }
@@ -351,7 +368,7 @@ export class ReferenceDataplane implements Dataplane {
   // ---- load balancing --------------------------------------------------------
 
   private dests(ids: readonly number[]) {
-    return ids.map((id) => { const b = this.backends.get(id)!; return { weight: b.weight, active: b.active }; });
+    return ids.map((id) => { const b = this.backends.get(id)!; return { weight: b.weight, active: b.active - b.inactive, inactive: b.inactive }; });
   }
 
   private pickSlot(s: RefService, t: Tuple): number {

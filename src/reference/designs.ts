@@ -6,8 +6,10 @@
 import { Algorithm } from '../dataplane.js';
 import { Prng } from '../common/prng.js';
 
-/** A destination as a scheduler sees it. */
-export interface Dest { weight: number; active: number }
+/** A destination's weight and IPVS connection counts (activeconns, inactconns). */
+export interface Dest { weight: number; active: number; inactive: number }
+/** ip_vs_dest_conn_overhead: (activeconns << 8) + inactconns. */
+const overhead = (x: Dest) => x.active * 256 + x.inactive;
 
 /** iptables `--probability` of the first of k remaining endpoints, as xt_statistic holds it. */
 export function statisticThreshold(k: number): number {
@@ -96,13 +98,13 @@ export function ipvsSchedule(st: IpvsState, algo: Algorithm, d: Dest[], saddr: n
       let least = -1, loh = 0;
       for (let i = 0; i < n; i++) {
         if (d[i].weight === 0) continue;
-        const doh = d[i].active * 256;
+        const doh = overhead(d[i]);
         if (least < 0 || doh < loh) { least = i; loh = doh; }
       }
       return least;
     }
     case 'wlc': case 'sed': {
-      const oh = (x: Dest) => (algo === 'sed' ? x.active + 1 : x.active * 256);
+      const oh = (x: Dest) => (algo === 'sed' ? x.active + 1 : overhead(x));
       const first = d.findIndex((x) => x.weight > 0);
       if (first < 0) return -1;
       let least = first, loh = oh(d[first]);

@@ -213,6 +213,7 @@ export async function run(s: Scenario, design: Design = 'ebpf'): Promise<{ p: Pa
   sameState(p, now);
   for (const b of c.backends) {
     if (p.wasm.backendActive(b.id) !== p.ref.backendActive(b.id)) throw new Error(`backend ${b.id} active flows differ`);
+    if (p.wasm.backendInactive(b.id) !== p.ref.backendInactive(b.id)) throw new Error(`backend ${b.id} inactive flows differ`);
   }
   return { p, cluster: c };
 }
