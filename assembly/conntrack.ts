@@ -14,7 +14,7 @@
 //   +28 packets u32    +32 bytes u32     (original direction, wrapping at 2^32)
 // Reply entry (24 bytes): +0 the flow's key (16) | +16 packets u32 | +20 bytes u32 (reply direction)
 
-import { ctFlows, ctReplies, backends, CT_KEY_SIZE, CT_FLOW_SIZE } from "./tables";
+import { ctFlows, ctReplies, backends, backendIdle, CT_KEY_SIZE, CT_FLOW_SIZE } from "./tables";
 import { lruLookup, lruLookupFrom, lruPeek, lruFind, lruUpdate, lruDeleteSlot, lruEvicted, lruScratch, lruSlotAt, lruSlotCount,
   lruKeyOf, lruValueOf, lruCount } from "./maps/lru";
 import { hashLookup, hashUpdate, hashDelete, hashCount } from "./maps/hash";
@@ -85,15 +85,20 @@ export function ctScratchKey(): usize { return keyA; }
   return true;
 }
 
-/** Add `delta` to a backend's live flows and, when `inactive`, to those IPVS counts inactive. */
+/** Add `delta` (+1 or -1, never below 0) to a backend's inactive connections. */
+function countIdle(backend: u32, delta: i32): void {
+  const c = arrayGet(backendIdle, backend);
+  if (c != 0 && (delta > 0 || load<u32>(c) > 0)) store<u32>(c, load<u32>(c) + <u32>delta);
+}
+
+/** Add `delta` (+1 or -1) to a backend's live flows and, when `inactive`, to its inactive connections. */
 function countOnBackend(backend: u32, delta: i32, inactive: bool): void {
   if (backend == NONE) return;
   const b = arrayGet(backends, backend);
   if (b == 0) return;
   const live = load<u32>(b, 12);
   if (delta > 0 || live > 0) store<u32>(b, live + <u32>delta, 12);
-  const idle = load<u32>(b, 16);
-  if (inactive && (delta > 0 || idle > 0)) store<u32>(b, idle + <u32>delta, 16);
+  if (inactive) countIdle(backend, delta);
 }
 
 /** Undo what hangs off a flow that is going away (its reply entry, the backend's connection counts). */
@@ -186,9 +191,8 @@ function ctRefreshSlow(flow: usize, proto: u8, flags: u8, reply: bool, now: u32)
   }
   store<u32>(flow, state, F_STATE);
   const inactive = ipvsInactive(proto, state);
-  if (inactive != wasInactive) { // moved between IPVS's active and inactive connections
-    const b = load<u32>(flow, F_BACKEND) != NONE ? arrayGet(backends, load<u32>(flow, F_BACKEND)) : 0;
-    if (b != 0) store<u32>(b, inactive ? load<u32>(b, 16) + 1 : max<u32>(load<u32>(b, 16), 1) - 1, 16);
+  if (inactive != wasInactive && load<u32>(flow, F_BACKEND) != NONE) { // moved between IPVS's active and inactive connections
+    countIdle(load<u32>(flow, F_BACKEND), inactive ? 1 : -1);
   }
   const expires = now + lifetime;
   store<u32>(flow, expires < now ? 0xffffffff : expires, F_EXPIRES); // saturate, never wrap

@@ -3,7 +3,7 @@
 // shims used by the model-based tests. Everything returns a status; bad
 // arguments are refused, never trapped on.
 
-import { tablesInit, sourceRanges, nodes, frontends, services, backends, backendSlots, maglevCells, ipcache, policy,
+import { tablesInit, sourceRanges, nodes, frontends, services, backends, backendIdle, backendSlots, maglevCells, ipcache, policy,
   setPolicyRevision, policyRevision, SERVICE_SIZE, NODE_SIZE } from "./tables";
 import { arrayGet, arrayCapacity, arrayBase } from "./maps/array";
 import { hashUpdate, hashDelete, hashLookup } from "./maps/hash";
@@ -150,8 +150,8 @@ export function backendActive(id: u32): u32 {
   return b == 0 ? 0 : load<u32>(b, 12);
 }
 export function backendInactive(id: u32): u32 {
-  const b = arrayGet(backends, id);
-  return b == 0 ? 0 : load<u32>(b, 16);
+  const c = arrayGet(backendIdle, id);
+  return c == 0 ? 0 : load<u32>(c);
 }
 
 export function backendSlotsBase(): usize { return arrayBase(backendSlots); }

@@ -10,9 +10,9 @@
 //   +0  slots u32 (first backend slot)  +4 count u16  +6 algo u8  +7 flags u8 (SVC_*)
 //   +8  affinity timeout ms u32 (0: no session affinity)
 //   +12 maglev u32 (first Maglev cell)  +16 maglev M u32  +20 round-robin cursor u32
-// backend (20 bytes):
-//   +0 addr u32  +4 port u16  +6 node u16  +8 weight u16  +10 flags u16 (BE_VALID)
-//   +12 live flows u32  +16 of them, those IPVS counts as inactive connections u32 (conntrack.ts)
+// backend (16 bytes):
+//   +0 addr u32  +4 port u16  +6 node u16  +8 weight u16  +10 flags u16 (BE_VALID)  +12 live flows u32
+//   (of them, those IPVS counts as inactive connections: backendIdle, conntrack.ts)
 // affinity key (8 bytes): client u32 | service u32  ->  backend u32 | last used ms u32
 //
 // This file is the ebpf design (Cilium-style maps) and the dispatch to the
@@ -57,7 +57,7 @@ export const BE_VALID: u16 = 1;
 export const S_SLOTS = 0; export const S_COUNT = 4; export const S_ALGO = 6; export const S_FLAGS = 7;
 export const S_AFFINITY = 8; export const S_MAGLEV = 12; export const S_MAGLEV_M = 16; export const S_RR = 20;
 export const B_ADDR = 0; export const B_PORT = 4; export const B_NODE = 6; export const B_WEIGHT = 8;
-export const B_FLAGS = 10; export const B_ACTIVE = 12; export const B_INACTIVE = 16;
+export const B_FLAGS = 10; export const B_ACTIVE = 12;
 
 let feKey: usize = 0;
 let affKey: usize = 0;

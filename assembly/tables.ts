@@ -8,6 +8,7 @@
 //   services     array     service index -> service (lb.ts)
 //   backendSlots array     u32 backend id per slot; a service owns a run of slots
 //   backends     array     backend id -> backend (lb.ts)
+//   backendIdle  array     backend id -> u32: of its live flows, those IPVS counts inactive (conntrack.ts)
 //   maglevCells  array     u16 slot index per Maglev cell; a service owns a run of M cells
 //   affinity     LRU hash  (client, service)(8) -> (backend, last used)(8)
 //   ipcache      LPM       CIDR -> (identity, endpoint, node, flags) (policy.ts)
@@ -28,7 +29,7 @@ export const CT_KEY_SIZE: u32 = 16;
 export const CT_FLOW_SIZE: u32 = 36;
 export const CT_REPLY_SIZE: u32 = 24;
 export const SERVICE_SIZE: u32 = 32;
-export const BACKEND_SIZE: u32 = 20;
+export const BACKEND_SIZE: u32 = 16;
 export const IPCACHE_SIZE: u32 = 12;
 export const NODE_SIZE: u32 = 8;
 
@@ -38,6 +39,7 @@ export let frontends: usize = 0;
 export let services: usize = 0;
 export let backendSlots: usize = 0;
 export let backends: usize = 0;
+export let backendIdle: usize = 0;
 export let maglevCells: usize = 0;
 export let affinity: usize = 0;
 export let ipcache: usize = 0;
@@ -71,5 +73,8 @@ export function tablesInit(
   nodes = arrayCreate(NODE_SIZE, maxNodes); if (nodes == 0) return 11;
   sourceRanges = lpmCreate(4, maxFrontends); if (sourceRanges == 0) return 12;
   policyLengths = hashCreate(8, 80, maxPolicy); if (policyLengths == 0) return 13;
+  // Apart from the 16-byte backend entry (one line, read by every new flow): written only when
+  // a flow becomes or stops being an inactive connection.
+  backendIdle = arrayCreate(4, maxBackends); if (backendIdle == 0) return 14;
   return 0;
 }

@@ -56,7 +56,7 @@ export interface CoreExports {
 }
 
 const MAP_NAMES = ['', 'ctFlows', 'ctReplies', 'frontends', 'services', 'backendSlots', 'backends',
-  'maglevCells', 'affinity', 'ipcache', 'policy', 'nodes', 'sourceRanges', 'policyLengths'];
+  'maglevCells', 'affinity', 'ipcache', 'policy', 'nodes', 'sourceRanges', 'policyLengths', 'backendIdle'];
 
 export async function instantiateCore(source: WebAssembly.Module | BufferSource): Promise<CoreExports> {
   const instance = source instanceof WebAssembly.Module

@@ -25,7 +25,7 @@
 // TCP closing states and UDP/ICMP are inactive). The OVERLOAD flag (upper thresholds) is not modelled: no destination is
 // ever overloaded.
 
-import { backends, backendSlots, services } from "../tables";
+import { backends, backendIdle, backendSlots, services } from "../tables";
 import { arrayGet, arrayBase } from "../maps/array";
 import { allocAligned } from "../alloc";
 import { NONE } from "../packet";
@@ -73,13 +73,12 @@ export function ipvsInit(maxServices: u32): bool {
 @inline function weight(svc: usize, i: u32): i64 { return <i64>load<u16>(backendAt(svc, i), 8); }
 /** activeconns: the destination's live flows less those counted inactive (conntrack.ts ipvsInactive). */
 // @ts-ignore: decorator
-@inline function active(svc: usize, i: u32): i64 {
-  const b = backendAt(svc, i);
-  return <i64>load<u32>(b, 12) - <i64>load<u32>(b, 16);
-}
-/** inactconns. */
+@inline function active(svc: usize, i: u32): i64 { return <i64>load<u32>(backendAt(svc, i), 12) - inactive(svc, i); }
+/** inactconns (tables.ts backendIdle). */
 // @ts-ignore: decorator
-@inline function inactive(svc: usize, i: u32): i64 { return <i64>load<u32>(backendAt(svc, i), 16); }
+@inline function inactive(svc: usize, i: u32): i64 {
+  return <i64>load<u32>(arrayGet(backendIdle, load<u32>(arrayBase(backendSlots) + ((<usize>load<u32>(svc) + i) << 2))));
+}
 /** ip_vs_dest_conn_overhead: (activeconns << 8) + inactconns, what lc and wlc weigh. */
 // @ts-ignore: decorator
 @inline function overhead(svc: usize, i: u32): i64 { return (active(svc, i) << 8) + inactive(svc, i); }
