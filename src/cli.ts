@@ -25,7 +25,7 @@ import { runMicro, formatMicro } from './bench/micro.js';
 import { runPolicyBench, formatPolicyBench } from './bench/policy.js';
 import { runControlPlane, formatControlPlane, CONTROL_PLANE_DEFAULTS } from './bench/controlplane.js';
 import { createReadStream } from 'node:fs';
-import { ALGO_NAMES, Algorithm, DESIGN_NAMES, Design } from './dataplane.js';
+import { ALGO_NAMES, Algorithm, DESIGN_NAMES, Design, DEFAULT_ALGO } from './dataplane.js';
 import { loadFiles, readManifestFiles } from './k8s/files.js';
 import { checkCluster, hasErrors } from './k8s/check.js';
 import type { Diagnostic } from './k8s/model.js';
@@ -55,11 +55,12 @@ const EXAMPLE_SPEC = {
   nodes: 3, services: 8, backends: 3, algo: 'mix', clients: 8, affinityFraction: 0.25, emptyFraction: 0.1, seed: 1,
 } as const;
 
-async function demo(opts: { json?: boolean; backend: BackendKind }): Promise<void> {
-  const cluster: SyntheticCluster = synthesize(EXAMPLE_SPEC);
+async function demo(opts: { json?: boolean; backend: BackendKind; design: Design }): Promise<void> {
+  // 'mix' cycles through the design's own algorithms.
+  const cluster: SyntheticCluster = synthesize({ ...EXAMPLE_SPEC, design: opts.design });
   const svcCount = cluster.services.length;
   const dp: Dataplane = await createDataplane(opts.backend, {
-    ...limitsFor(cluster, 1024), maxServices: svcCount + 1, maxFrontends: svcCount + 16, seed: 1,
+    ...limitsFor(cluster, 1024), maxServices: svcCount + 1, maxFrontends: svcCount + 16, seed: 1, design: opts.design,
   });
   program(dp, cluster);
   const serviceName = new Map<number, string>(cluster.services.map((s) => [s.index, s.name]));
@@ -72,12 +73,12 @@ async function demo(opts: { json?: boolean; backend: BackendKind }): Promise<voi
   } else {
     const index = svcCount;
     emptyVip = (cluster.services[svcCount - 1].vip + 1) >>> 0; emptyPort = 80;
-    dp.setService(index, { algo: 'random', backends: [] });
+    dp.setService(index, { algo: DEFAULT_ALGO[opts.design], backends: [] });
     dp.upsertFrontend({ addr: emptyVip, port: emptyPort, proto: PROTO.TCP }, index);
     serviceName.set(index, 'default/no-endpoints');
   }
   // A UDP port (53/udp, "dns") on the first service with backends and no affinity.
-  const udpSvc = cluster.services.find((s) => s.backends.length > 0 && s.affinityTimeout === 0 && s.algo === 'random')
+  const udpSvc = cluster.services.find((s) => s.backends.length > 0 && s.affinityTimeout === 0 && s.algo === DEFAULT_ALGO[opts.design])
     ?? cluster.services.find((s) => s.backends.length > 0)!;
   dp.upsertFrontend({ addr: udpSvc.vip, port: 53, proto: PROTO.UDP }, udpSvc.index);
 
@@ -189,7 +190,7 @@ async function demo(opts: { json?: boolean; backend: BackendKind }): Promise<voi
     }).join('  ');
   const verdictStyle = (v: string): Style => (v === 'FORWARDED' ? 'green' : v === 'REJECTED' ? 'yellow' : 'red');
 
-  console.log(paint('bold', `dpemu demo: ${cluster.nodes.length} nodes, ${svcCount} services (${[...new Set(cluster.services.map((s) => s.algo))].join(', ')}), ${cluster.backends.length} backends, ${cl.length} clients; ${dp.kind} dataplane`));
+  console.log(paint('bold', `dpemu demo: ${cluster.nodes.length} nodes, ${svcCount} services (${[...new Set(cluster.services.map((s) => s.algo))].join(', ')}), ${cluster.backends.length} backends, ${cl.length} clients; ${dp.kind} dataplane, ${opts.design} design`));
   console.log(line(header, () => 'bold'));
   for (const row of table) console.log(line(row, (i, c) => (i === 4 ? verdictStyle(c) : i === 0 ? 'dim' : undefined)));
 
@@ -323,6 +324,7 @@ cli.command('demo')
   .description('run the built-in example cluster through a short scripted scenario and print what happened to each packet')
   .option('--json', 'one JSON object per packet instead of the table')
   .addOption(new Option('--backend <kind>', 'dataplane implementation').choices(['wasm', 'wasm-debug', 'reference']).default('wasm'))
+  .addOption(new Option('--design <name>', 'dataplane design: the same packets through iptables, ipvs or nftables structures').choices(DESIGN_NAMES).default('ebpf'))
   .action((opts) => demo(opts));
 
 const wasmDefaults = fastpathDefaults('wasm'), refDefaults = fastpathDefaults('reference');

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { loadManifests } from '../src/k8s/load.js';
 import { createTracer, traceLines, traceStream, TraceRecord, TraceError, TraceOutput, TraceChange } from '../src/trace.js';
 import { FIXTURES, fixtureFiles } from './k8s/helpers.js';
+import { DESIGN_NAMES } from '../src/dataplane.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CLUSTER = join(ROOT, 'test/k8s/fixtures/services/cluster');
@@ -281,6 +282,20 @@ describe('the dpemu command', () => {
     expect(lines).toEqual(traceLines(await changing('wasm'), CHANGES).map((r) => JSON.parse(JSON.stringify(r).replaceAll(`${ROOT}/`, ''))));
     const ref = run(['trace', '--cluster', CLUSTER, '--backend', 'reference'], input);
     expect(ref.stdout).toBe(wasm.stdout);
+  });
+
+  it('demo --design: each design runs the example on both backends alike; verdicts, drops and states agree across designs', () => {
+    // The example picks its services by algorithm, so which service each connection uses may differ by design.
+    const outcome = (r: Record<string, unknown>) => [r.note, r.verdict, r.drop_reason, r.ct_state];
+    const byDesign = DESIGN_NAMES.map((design) => {
+      const wasm = run(['demo', '--json', '--design', design]);
+      expect(wasm.status, wasm.stderr).toBe(0);
+      expect(run(['demo', '--json', '--design', design, '--backend', 'reference']).stdout, design).toBe(wasm.stdout);
+      return wasm.stdout.trim().split('\n').map((l) => outcome(JSON.parse(l)));
+    });
+    expect(byDesign[0].length).toBeGreaterThan(10);
+    for (const d of byDesign.slice(1)) expect(d).toEqual(byDesign[0]);
+    expect(run(['demo', '--design', 'nope']).status).not.toBe(0);
   });
 
   it('check: exit 0 with warnings only, 1 with errors, 1 when the manifests do not load', () => {
