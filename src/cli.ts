@@ -229,7 +229,36 @@ interface BenchOpts {
   rounds?: number; packets?: number; batch?: number; repeats?: number; seed: number; json?: boolean; compare?: boolean; limit?: string; quiet?: boolean;
   sweep?: boolean; quick?: boolean; out?: string; design: Design;
   micro?: boolean; controlPlane?: boolean; endpoints?: number; changes?: number; designs?: string;
-  policy?: boolean; pods?: number; policies?: number;
+  policy?: boolean; pods?: number; policies?: number; all?: boolean;
+}
+
+/** Options the whole suite (`bench` alone, or `--all`) takes; any other option asks for one run. */
+const SUITE_OPTIONS = new Set(['all', 'quick', 'out', 'repeats', 'designs', 'limit', 'json', 'quiet']);
+
+/**
+ * The whole suite, what `npm run bench` and a bare `dpemu bench` run: the micro benchmarks of each stage,
+ * the control-plane costs, then the scenario sweep (every design; writes sweep.json/.csv/.html).
+ */
+async function benchSuite(opts: BenchOpts, log: ((s: string) => void) | undefined): Promise<void> {
+  const q = opts.quick;
+  const say = (s: string) => { if (!opts.json) console.log(s); };
+  log?.('suite 1/3: micro benchmarks');
+  const micro = await runMicro({ quick: q, log });
+  say(formatMicro(micro));
+  log?.('suite 2/3: control plane');
+  const controlPlane = await runControlPlane({
+    services: q ? 100 : CONTROL_PLANE_DEFAULTS.services, endpoints: q ? 1000 : CONTROL_PLANE_DEFAULTS.endpoints,
+    changes: q ? 100 : CONTROL_PLANE_DEFAULTS.changes, compiles: q ? 1 : CONTROL_PLANE_DEFAULTS.compiles, log,
+  });
+  say('\n' + formatControlPlane(controlPlane));
+  log?.('suite 3/3: sweep');
+  const sweep = await runSweep({
+    backends: opts.backends, repeats: opts.repeats, quick: q, seed: opts.seed, limitPath: opts.limit ?? defaultLimitPath(), log,
+    ...(opts.designs ? { designs: opts.designs.split(',').map((d) => d.trim()).filter(Boolean) } : {}),
+  });
+  const files = writeSweep(sweep, opts.out ?? defaultSweepDir());
+  if (opts.json) console.log(JSON.stringify({ micro, control_plane: controlPlane, sweep: { ...sweep, files } }));
+  else console.log(`\n${formatSweep(sweep)}\nwrote ${files.json}, ${files.csv}, ${files.html}`);
 }
 
 /** Options that only a plain run (one scenario) takes; the other modes set these themselves. */
@@ -245,6 +274,9 @@ async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
   const modes = (['sweep', 'compare', 'micro', 'controlPlane', 'policy'] as const).filter((m) => opts[m]);
   if (modes.length > 1) throw new UsageError(`${modes.map((m) => (m === 'controlPlane' ? '--control-plane' : `--${m}`)).join(' and ')} are different runs; pick one`);
   const given = (o: string) => cmd.getOptionValueSource(o) === 'cli';
+  const others = cmd.options.map((o) => o.attributeName()).filter((o) => given(o) && !SUITE_OPTIONS.has(o));
+  if (opts.all && others.length > 0) throw new UsageError(`--all runs the whole suite with its own sizes; drop ${others.map((o) => `--${o.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`).join(', ')}`);
+  if (opts.all || others.length === 0) return benchSuite(opts, log);
   if (!opts.controlPlane && (given('endpoints') || given('changes'))) throw new UsageError('--endpoints and --changes are only used with --control-plane');
   if (!opts.sweep && given('designs')) throw new UsageError('--designs is only used with --sweep');
   if (!opts.policy && (given('pods') || given('policies'))) throw new UsageError('--pods and --policies are only used with --policy');
@@ -329,7 +361,8 @@ cli.command('demo')
 
 const wasmDefaults = fastpathDefaults('wasm'), refDefaults = fastpathDefaults('reference');
 cli.command('bench')
-  .description('measure a scenario (fastpath: CT-hit fast path over established TCP flows; newflow: first packets of new flows)')
+  .description('alone (or --all): the whole suite (micro benchmarks, control plane, the design sweep); with options: one run (a scenario, --compare, --sweep, --micro, --control-plane or --policy)')
+  .option('--all', 'the whole suite: --micro, --control-plane, then --sweep (takes --quick, --repeats, --designs, --out, --limit, --json)')
   .option('--scenario <name>', `scenario (${SCENARIOS.join(', ')})`, 'fastpath')
   .option('--services <n>', 'ClusterIP services', integer('--services'), FASTPATH_DEFAULTS.services)
   .option('--backends <n>', 'backends per service', integer('--backends'), FASTPATH_DEFAULTS.backends)

@@ -3,7 +3,9 @@
 import { describe, it, expect } from 'vitest';
 import { mkdtempSync, writeFileSync, readFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import { median, percentile } from '../src/bench/stats.js';
 import { runSweep, writeSweep, formatSweep, projectRunSeconds, pointPlan, CSV_COLUMNS, SweepConfig, SweepResult } from '../src/bench/sweep.js';
 import { renderChart, sweepCharts } from '../src/bench/html.js';
@@ -175,5 +177,27 @@ describe('bench --sweep (tiny)', () => {
   it('refuses what it cannot measure, with a clear message', async () => {
     await expect(runSweep({ ...tiny, designs: ['bpfilter'], limitPath: null })).rejects.toThrow(/unknown design "bpfilter"; known designs: ebpf, iptables, ipvs, nftables/);
     await expect(runSweep({ ...tiny, services: [0], limitPath: null })).rejects.toThrow(/services: 0 is not an integer >= 1/);
+  });
+});
+
+describe('dpemu bench alone: the whole suite', () => {
+  const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'bench', ...args], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
+
+  it('--quick --json runs the micro benchmarks, the control plane and the sweep, and writes the sweep files', () => {
+    const out = mkdtempSync(join(tmpdir(), 'dpemu-suite-'));
+    const r = run(['--quick', '--json', '-q', '--out', out, '--designs', 'ebpf,iptables']);
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.micro.rows.map((t: { name: string }) => t.name)).toContain('conntrack hit');
+    expect(j.control_plane).toMatchObject({ control_plane: true, compile: { target_ms: 1000 }, endpoint_change: { target_us: 100 } });
+    expect(j.sweep.designs.map((d: { name: string }) => d.name)).toEqual(['ebpf', 'iptables']);
+    for (const f of ['sweep.json', 'sweep.csv', 'sweep.html']) expect(readFileSync(join(out, f), 'utf8').length).toBeGreaterThan(100);
+  }, 120_000);
+
+  it('--all refuses the options of a single run', () => {
+    const r = run(['--all', '--scenario', 'newflow']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('--all runs the whole suite with its own sizes; drop --scenario');
   });
 });
