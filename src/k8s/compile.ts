@@ -198,7 +198,8 @@ export function frontendKey(fe: { addr: number; port: number; protocol: Protocol
 /** Id allocation kept across compilations, so that an unchanged object keeps its number. */
 export class Allocations {
   readonly nodeIds = new Map<string, number>();
-  readonly backendIds = new Map<string, number>();
+  /** Backend ids by backendNumber (endpoint address, port and protocol). */
+  private readonly backendIds = new Map<number, number>();
   readonly serviceIndex = new Map<string, number>();
   readonly identities = new Map<string, number>();
   readonly endpointIds = new Map<string, number>();
@@ -216,11 +217,18 @@ export class Allocations {
     if (id === undefined) this.nodeIds.set(name, (id = this.nextNode++));
     return id;
   }
-  backend(key: string): number {
-    let id = this.backendIds.get(key);
-    if (id === undefined) this.backendIds.set(key, (id = this.nextBackend++));
+  /** The id of the backend with this backendNumber. */
+  backend(num: number): number {
+    let id = this.backendIds.get(num);
+    if (id === undefined) this.backendIds.set(num, (id = this.nextBackend++));
     return id;
   }
+  /** The id the backend "ip:port/PROTO" was given, if any. */
+  backendId(key: string): number | undefined {
+    const num = backendNumberOfKey(key);
+    return num === undefined ? undefined : this.backendIds.get(num);
+  }
+  hasBackend(num: number): boolean { return this.backendIds.has(num); }
   identity(key: string): number {
     let id = this.identities.get(key);
     if (id === undefined) this.identities.set(key, (id = this.nextIdentity++));
@@ -270,6 +278,42 @@ function ipNum(s: string): number {
   if (dots !== 3 || digits === 0 || digits > 3 || part > 255) return parseIPv4(s)!;
   return (v * 256 + part) >>> 0;
 }
+const PROTOCOL_INDEX: Record<Protocol, number> = { TCP: 0, UDP: 1, SCTP: 2 };
+const PROTOCOL_OF_INDEX: Protocol[] = ['TCP', 'UDP', 'SCTP'];
+
+/**
+ * A backend's address, port and protocol as one number (32 + 16 + 2 bits, exact in a double): what the
+ * backend indices are keyed by. With 100,000 backends, a Map lookup by a freshly built "ip:port/PROTO"
+ * string costs about ten times one by number (the string is flattened, hashed and compared).
+ */
+function backendNumber(addr: number, port: number, protocol: Protocol): number {
+  return (addr * 65536 + port) * 4 + PROTOCOL_INDEX[protocol];
+}
+
+/** backendNumber of a backend key "ip:port/PROTO", or undefined when it is not one. */
+function backendNumberOfKey(key: string): number | undefined {
+  const colon = key.indexOf(':'), slash = key.indexOf('/', colon);
+  if (colon < 0 || slash < 0) return undefined;
+  const addr = parseIPv4(key.slice(0, colon)), port = Number(key.slice(colon + 1, slash));
+  const proto = key.slice(slash + 1) as Protocol;
+  if (addr === undefined || !Number.isInteger(port) || port < 0 || port > 65535 || !(proto in PROTOCOL_INDEX)) return undefined;
+  return backendNumber(addr, port, proto);
+}
+
+/** Each plan's backends by backendNumber, beside Plan.backends (keyed by string); built on first use. */
+const backendIndexOf = new WeakMap<Plan, Map<number, PlannedBackend>>();
+
+function backendIndex(plan: Plan): Map<number, PlannedBackend> {
+  let index = backendIndexOf.get(plan);
+  // A size that differs means plan.backends was changed behind the index's back: built again.
+  if (!index || index.size !== plan.backends.size) {
+    index = new Map();
+    for (const b of plan.backends.values()) index.set(backendNumber(b.addr, b.port, b.protocol), b);
+    backendIndexOf.set(plan, index);
+  }
+  return index;
+}
+
 const endpointKey = (e: ProxyEndpoint) => `${e.address}:${e.port}`;
 const sameSet = (a: ProxyEndpoint[], b: ProxyEndpoint[]) =>
   a.length === b.length && a.every((e, i) => endpointKey(e) === endpointKey(b[i]));
@@ -361,14 +405,18 @@ const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 /** The backend id of an endpoint (ip:port/PROTO), adding it to the plan the first time it is seen. */
 function backendAllocator(plan: Plan, alloc: Allocations): (e: ProxyEndpoint, protocol: Protocol) => number {
+  const index = backendIndex(plan);
   return (e, protocol) => {
-    const key = `${e.address}:${e.port}/${protocol}`;
-    let b = plan.backends.get(key);
+    const addr = ipNum(e.address);
+    const num = backendNumber(addr, e.port, protocol);
+    let b = index.get(num);
     if (!b) {
-      b = { id: alloc.backend(key), key, addr: ipNum(e.address), port: e.port, protocol };
+      const key = `${e.address}:${e.port}/${protocol}`;
+      b = { id: alloc.backend(num), key, addr, port: e.port, protocol };
       if (e.nodeName !== undefined) b.node = e.nodeName;
       if (e.targetRef) b.target = `${e.targetRef.namespace ? `${e.targetRef.namespace}/` : ''}${e.targetRef.name}`;
       plan.backends.set(key, b);
+      index.set(num, b);
     }
     return b.id;
   };
@@ -770,7 +818,7 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
       for (const b of before) if (!now.has(b) && !stillServing.has(b)) stale.add(b);
     }
     for (const b of [...stale].sort()) {
-      const id = alloc.backendIds.get(b);
+      const id = alloc.backendId(b);
       if (id === undefined) continue;
       report.flushed.push({ backend: b, flows: dp.flushBackend(id, PROTO.UDP) });
     }
@@ -795,7 +843,21 @@ export interface EndpointsDelta {
 const liveNodesOf = new WeakMap<Plan, { model: ClusterModel; nodes: { pn: PlannedNode; node: Node }[] }>();
 
 /** How many service entries of a plan use each backend id, and each id's key, kept between single-service replans. */
-const backendRefsOf = new WeakMap<Plan, { refs: Map<number, number>; keyOf: Map<number, string> }>();
+const backendRefsOf = new WeakMap<Plan, { refs: IdCounts; byId: (PlannedBackend | undefined)[] }>();
+
+/** Counts by backend id (ids are dense from 0), in a typed array that grows: no hashing per count. */
+class IdCounts {
+  private a = new Int32Array(1024);
+  get(id: number): number { return id < this.a.length ? this.a[id] : 0; }
+  add(id: number, d: number): void {
+    if (id >= this.a.length) {
+      const b = new Int32Array(Math.max(id + 1, 2 * this.a.length));
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[id] += d;
+  }
+}
 
 const hasHints = (eps: Iterable<{ hintsForZones?: string[] }>) => {
   for (const e of eps) if ((e.hintsForZones?.length ?? 0) > 0) return true;
@@ -844,17 +906,19 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
   const samePorts = changed !== undefined && changed.before.ports.length === changed.after.ports.length
     && changed.before.ports.every((p, i) => p.name === changed.after.ports[i].name && p.port === changed.after.ports[i].port && p.protocol === changed.after.ports[i].protocol);
   const oldByAddr = samePorts ? new Map(changed!.before.endpoints.filter((e) => e.addresses.length).map((e) => [e.addresses[0], e])) : undefined;
+  const index = backendIndex(plan);
   for (const sl of changed ? [changed.after] : slices) {
     for (const e of sl.endpoints) {
       if (!e.addresses.length) continue;
       const prev = oldByAddr?.get(e.addresses[0]);
       if (prev && prev.nodeName === e.nodeName && prev.targetRef?.name === e.targetRef?.name
         && (prev.targetRef?.namespace || undefined) === (e.targetRef?.namespace || undefined)) continue;
+      const addr = ipNum(e.addresses[0]);
       for (const p of sl.ports) {
         if (p.port === undefined || p.port === 0) continue;
-        const key = `${e.addresses[0]}:${p.port}/${p.protocol}`;
-        const b = plan.backends.get(key);
-        if (!b) { if (!alloc.backendIds.has(key)) fresh++; continue; }
+        const num = backendNumber(addr, p.port, p.protocol);
+        const b = index.get(num);
+        if (!b) { if (!alloc.hasBackend(num)) fresh++; continue; }
         if (b.node !== e.nodeName || b.target !== targetOf(e.targetRef)) return undefined;
       }
     }
@@ -883,13 +947,13 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
   // Backends referenced by no entry leave the plan, as planCluster would never have added them.
   let book = backendRefsOf.get(plan);
   if (!book) {
-    book = { refs: new Map(), keyOf: new Map() };
-    for (const e of plan.services.values()) for (const id of e.backends) book.refs.set(id, (book.refs.get(id) ?? 0) + 1);
-    for (const [k, b] of plan.backends) book.keyOf.set(b.id, k);
+    book = { refs: new IdCounts(), byId: [] };
+    for (const e of plan.services.values()) for (const id of e.backends) book.refs.add(id, 1);
+    for (const b of plan.backends.values()) book.byId[b.id] = b;
     backendRefsOf.set(plan, book);
   }
   const refs = book.refs;
-  for (const e of delta.entriesBefore.values()) for (const id of e.backends) refs.set(id, refs.get(id)! - 1);
+  for (const e of delta.entriesBefore.values()) for (const id of e.backends) refs.add(id, -1);
   const warnings = plan.warnings.length;
   for (const { sp } of ports) planServicePort(plan, alloc, serviceLimit, plan.options, svc, sp, slices, liveNodes.nodes, backendOf);
   // Without hints the entries are keyed by port, role and node only: the same keys as before.
@@ -897,17 +961,17 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
   if (plan.warnings.length !== warnings || after.length !== entryKeys.size || after.some((k) => !entryKeys.has(k))) {
     throw new Error(`internal: re-planning ${prefix} changed its entries (${after.length} vs ${entryKeys.size}) or warnings`);
   }
-  for (const k of after) for (const id of plan.services.get(k)!.backends) refs.set(id, (refs.get(id) ?? 0) + 1);
+  for (const k of after) for (const id of plan.services.get(k)!.backends) refs.add(id, 1);
   let unused: Set<number> | undefined;
   for (const e of delta.entriesBefore.values()) for (const id of e.backends) if (refs.get(id) === 0) (unused ??= new Set()).add(id);
-  for (const k of delta.backendsAdded) book.keyOf.set(plan.backends.get(k)!.id, k);
+  for (const k of delta.backendsAdded) { const b = plan.backends.get(k)!; book.byId[b.id] = b; }
   if (unused) {
     for (const id of unused) {
-      refs.delete(id);
-      const k = book.keyOf.get(id)!;
-      book.keyOf.delete(id);
-      delta.backendsDropped.push(plan.backends.get(k)!);
-      plan.backends.delete(k);
+      const b = book.byId[id]!;
+      book.byId[id] = undefined;
+      delta.backendsDropped.push(b);
+      plan.backends.delete(b.key);
+      index.delete(backendNumber(b.addr, b.port, b.protocol));
     }
   }
   return delta;
@@ -925,6 +989,7 @@ export function undoEndpointsDelta(plan: Plan, delta: EndpointsDelta): void {
   for (const k of delta.backendsAdded) plan.backends.delete(k);
   for (const b of delta.backendsDropped) plan.backends.set(b.key, b);
   backendRefsOf.delete(plan); // rebuilt from the entries on next use
+  backendIndexOf.delete(plan); // rebuilt from plan.backends on next use
 }
 
 /** Write what replanServiceEndpoints changed into `dp`, as programPlan would write the whole difference. */
@@ -972,7 +1037,7 @@ export function programEndpointsDelta(dp: Dataplane, plan: Plan, delta: Endpoint
     for (const set of plan.udpServing.values()) for (const b of set) stillServing.add(b);
     for (const b of [...new Set(stale)].sort()) {
       if (stillServing.has(b)) continue;
-      const id = alloc.backendIds.get(b);
+      const id = alloc.backendId(b);
       if (id === undefined) continue;
       report.flushed.push({ backend: b, flows: dp.flushBackend(id, PROTO.UDP) });
     }

@@ -13,6 +13,7 @@ import {
   EndpointPort, EndpointSlice, Endpoint, IP, Node, Pod, Protocol, Service, ServicePort,
 } from './model.js';
 import { stableJSON, suffix5 } from './validate.js';
+import { dottedQuad } from '../common/ip.js';
 
 /** kube-controller-manager --max-endpoints-per-slice default. */
 export const DEFAULT_MAX_ENDPOINTS_PER_SLICE = 100;
@@ -206,7 +207,9 @@ export interface EligibleEndpoints {
 export function eligibleEndpoints(slices: readonly EndpointSlice[], port: { name: string; protocol: Protocol }): EligibleEndpoints {
   const candidates: ProxyEndpoint[] = [];
   const excluded: EligibleEndpoints['excluded'] = [];
-  const seen = new Set<string>();
+  // Seen address:port pairs, as one number when the address is a dotted quad (as the loader's are): a
+  // string built and hashed per endpoint cost more than the rest of this function.
+  const seen = new Set<number | string>();
   const ordered = slices.length < 2 ? slices : [...slices].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const slice of ordered) {
     const sp = slice.ports.find((p) => p.name === port.name && p.protocol === port.protocol && p.port !== undefined && p.port !== 0);
@@ -227,7 +230,8 @@ export function eligibleEndpoints(slices: readonly EndpointSlice[], port: { name
       if (ep.zone !== undefined) pe.zone = ep.zone;
       if (ep.hintsForZones !== undefined) pe.hintsForZones = ep.hintsForZones;
       if (ep.targetRef !== undefined) pe.targetRef = ep.targetRef;
-      const key = `${pe.address}:${pe.port}`;
+      const addr = dottedQuad(pe.address, false);
+      const key = addr !== undefined ? addr * 65536 + pe.port : `${pe.address}:${pe.port}`;
       if (seen.has(key)) {
         excluded.push({ endpoint: pe, reason: 'duplicate' });
         continue;
