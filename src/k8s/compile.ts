@@ -22,7 +22,7 @@ import {
   Dataplane, Algorithm, ALGO, DEFAULT_ALGO, Design, IPC_FLAG, SVC_FLAG, IDENTITY, EndpointInfo, Limits, DEFAULT_LIMITS,
 } from '../dataplane.js';
 import { maglevTable, maglevTableSize, MAGLEV_PRIMES } from '../controlplane/maglev.js';
-import { formatIPv4, parseCidr, parseIPv4, prefixMask } from '../common/ip.js';
+import { dottedQuad, formatIPv4, parseCidr, parseIPv4, prefixMask } from '../common/ip.js';
 import { PROTO } from '../packet.js';
 import { ClusterModel, EndpointSlice, Node, Protocol, Service, ServicePort, slicesForService } from './model.js';
 import { EligibleEndpoints, ProxyEndpoint, eligibleEndpoints } from './endpoints.js';
@@ -175,7 +175,7 @@ export interface Plan {
   options: ResolvedCompileOptions;
   nodes: PlannedNode[];
   /** By backend key. */
-  backends: Map<string, PlannedBackend>;
+  backends: BackendMap;
   /** By entry key. */
   services: Map<string, PlannedService>;
   /** By frontendKey(). */
@@ -290,28 +290,54 @@ function backendNumber(addr: number, port: number, protocol: Protocol): number {
   return (addr * 65536 + port) * 4 + PROTOCOL_INDEX[protocol];
 }
 
-/** backendNumber of a backend key "ip:port/PROTO", or undefined when it is not one. */
+/** backendNumber of a backend key "ip:port/PROTO" as the planner writes them (canonical), or undefined. */
 function backendNumberOfKey(key: string): number | undefined {
   const colon = key.indexOf(':'), slash = key.indexOf('/', colon);
   if (colon < 0 || slash < 0) return undefined;
-  const addr = parseIPv4(key.slice(0, colon)), port = Number(key.slice(colon + 1, slash));
+  const addr = dottedQuad(key.slice(0, colon), false), portText = key.slice(colon + 1, slash), port = Number(portText);
   const proto = key.slice(slash + 1) as Protocol;
-  if (addr === undefined || !Number.isInteger(port) || port < 0 || port > 65535 || !(proto in PROTOCOL_INDEX)) return undefined;
+  if (addr === undefined || !(port >= 0 && port <= 65535 && String(port) === portText) || !Object.hasOwn(PROTOCOL_INDEX, proto)) return undefined;
   return backendNumber(addr, port, proto);
 }
 
-/** Each plan's backends by backendNumber, beside Plan.backends (keyed by string); built on first use. */
-const backendIndexOf = new WeakMap<Plan, Map<number, PlannedBackend>>();
-
-function backendIndex(plan: Plan): Map<number, PlannedBackend> {
-  let index = backendIndexOf.get(plan);
-  // A size that differs means plan.backends was changed behind the index's back: built again.
-  if (!index || index.size !== plan.backends.size) {
-    index = new Map();
-    for (const b of plan.backends.values()) index.set(backendNumber(b.addr, b.port, b.protocol), b);
-    backendIndexOf.set(plan, index);
+/**
+ * Plan.backends: a Map from "ip:port/PROTO" to the backend, stored by backendNumber. The planner looks a
+ * backend up per endpoint (100,000 in the control-plane benchmark), and with string keys building and
+ * hashing them was most of its time; here a key string is only parsed when a caller asks by string.
+ * Keys are the backends' own (`set` refuses a key that is not the backend's).
+ */
+export class BackendMap implements Map<string, PlannedBackend> {
+  private readonly byNumber = new Map<number, PlannedBackend>();
+  get size(): number { return this.byNumber.size; }
+  get [Symbol.toStringTag](): string { return 'BackendMap'; }
+  getByNumber(num: number): PlannedBackend | undefined { return this.byNumber.get(num); }
+  /** Add (or replace) a backend under its backendNumber. */
+  add(b: PlannedBackend): void { this.byNumber.set(backendNumber(b.addr, b.port, b.protocol), b); }
+  deleteByNumber(num: number): boolean { return this.byNumber.delete(num); }
+  get(key: string): PlannedBackend | undefined {
+    const num = backendNumberOfKey(key);
+    return num === undefined ? undefined : this.byNumber.get(num);
   }
-  return index;
+  has(key: string): boolean { return this.get(key) !== undefined; }
+  set(key: string, b: PlannedBackend): this {
+    if (key !== b.key || backendNumberOfKey(key) !== backendNumber(b.addr, b.port, b.protocol)) {
+      throw new RangeError(`backends: key ${JSON.stringify(key)} is not the key of backend ${JSON.stringify(b.key)}`);
+    }
+    this.add(b);
+    return this;
+  }
+  delete(key: string): boolean {
+    const num = backendNumberOfKey(key);
+    return num !== undefined && this.byNumber.delete(num);
+  }
+  clear(): void { this.byNumber.clear(); }
+  forEach(f: (b: PlannedBackend, key: string, map: Map<string, PlannedBackend>) => void, thisArg?: unknown): void {
+    for (const b of this.byNumber.values()) f.call(thisArg, b, b.key, this);
+  }
+  *entries(): MapIterator<[string, PlannedBackend]> { for (const b of this.byNumber.values()) yield [b.key, b]; }
+  *keys(): MapIterator<string> { for (const b of this.byNumber.values()) yield b.key; }
+  values(): MapIterator<PlannedBackend> { return this.byNumber.values(); }
+  [Symbol.iterator](): MapIterator<[string, PlannedBackend]> { return this.entries(); }
 }
 
 const endpointKey = (e: ProxyEndpoint) => `${e.address}:${e.port}`;
@@ -356,27 +382,31 @@ interface PortView {
   usingTerminating: boolean;
 }
 
-/** Sorted by address (then port), each address parsed once rather than once per comparison. */
+/** Sorted by address (then port), each address parsed once rather than once per comparison; `eps` itself when it is in order. */
 function sortedByAddress(eps: ProxyEndpoint[]): ProxyEndpoint[] {
   if (eps.length < 2) return eps;
-  const a = new Float64Array(eps.length);
-  let sorted = true;
-  for (let i = 0; i < eps.length; i++) {
-    a[i] = ipNum(eps[i].address);
-    if (i > 0 && (a[i] < a[i - 1] || (a[i] === a[i - 1] && eps[i].port < eps[i - 1].port))) sorted = false;
+  // The common case (controllers list endpoints in order) is only checked, allocating nothing.
+  let prev = ipNum(eps[0].address), sorted = true;
+  for (let i = 1; i < eps.length && sorted; i++) {
+    const a = ipNum(eps[i].address);
+    if (a < prev || (a === prev && eps[i].port < eps[i - 1].port)) sorted = false;
+    prev = a;
   }
-  if (sorted) return eps; // the common case (controllers list endpoints in order): nothing to allocate
+  if (sorted) return eps;
+  const a = new Float64Array(eps.length);
+  for (let i = 0; i < eps.length; i++) a[i] = ipNum(eps[i].address);
   const order = Array.from(eps.keys()).sort((x, y) => a[x] - a[y] || eps[x].port - eps[y].port);
   return order.map((i) => eps[i]);
 }
 
 function portView(e: EligibleEndpoints): PortView {
-  const all = [...e.endpoints];
+  // Excluded endpoints kube-proxy still knows (not ready, terminating); usually none, and then `all` is `cluster`.
+  let extra: ProxyEndpoint[] | undefined;
   for (const x of e.excluded) {
-    if ('port' in x.endpoint && x.reason !== 'duplicate') all.push(x.endpoint);
+    if ('port' in x.endpoint && x.reason !== 'duplicate') (extra ??= []).push(x.endpoint);
   }
-  const cluster = sortedByAddress([...e.endpoints]);
-  return { all: all.length === cluster.length ? cluster : sortedByAddress(all), cluster, usingTerminating: e.usingTerminating };
+  const cluster = sortedByAddress(e.endpoints); // a new array when it sorts (e.endpoints is left as it is)
+  return { all: extra ? sortedByAddress([...e.endpoints, ...extra]) : cluster, cluster, usingTerminating: e.usingTerminating };
 }
 
 /**
@@ -405,18 +435,15 @@ const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 /** The backend id of an endpoint (ip:port/PROTO), adding it to the plan the first time it is seen. */
 function backendAllocator(plan: Plan, alloc: Allocations): (e: ProxyEndpoint, protocol: Protocol) => number {
-  const index = backendIndex(plan);
   return (e, protocol) => {
     const addr = ipNum(e.address);
     const num = backendNumber(addr, e.port, protocol);
-    let b = index.get(num);
+    let b = plan.backends.getByNumber(num);
     if (!b) {
-      const key = `${e.address}:${e.port}/${protocol}`;
-      b = { id: alloc.backend(num), key, addr, port: e.port, protocol };
+      b = { id: alloc.backend(num), key: `${e.address}:${e.port}/${protocol}`, addr, port: e.port, protocol };
       if (e.nodeName !== undefined) b.node = e.nodeName;
       if (e.targetRef) b.target = `${e.targetRef.namespace ? `${e.targetRef.namespace}/` : ''}${e.targetRef.name}`;
-      plan.backends.set(key, b);
-      index.set(num, b);
+      plan.backends.add(b);
     }
     return b.id;
   };
@@ -429,7 +456,7 @@ function backendAllocator(plan: Plan, alloc: Allocations): (e: ProxyEndpoint, pr
  */
 export function planCluster(model: ClusterModel, opts: ResolvedCompileOptions, alloc = new Allocations(), serviceLimit = Infinity): Plan {
   const plan: Plan = {
-    options: opts, nodes: [], backends: new Map(), services: new Map(), frontends: new Map(), ipcache: new Map(),
+    options: opts, nodes: [], backends: new BackendMap(), services: new Map(), frontends: new Map(), ipcache: new Map(),
     servicePorts: new Map(), udpServing: new Map(), warnings: [],
   };
 
@@ -906,7 +933,6 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
   const samePorts = changed !== undefined && changed.before.ports.length === changed.after.ports.length
     && changed.before.ports.every((p, i) => p.name === changed.after.ports[i].name && p.port === changed.after.ports[i].port && p.protocol === changed.after.ports[i].protocol);
   const oldByAddr = samePorts ? new Map(changed!.before.endpoints.filter((e) => e.addresses.length).map((e) => [e.addresses[0], e])) : undefined;
-  const index = backendIndex(plan);
   for (const sl of changed ? [changed.after] : slices) {
     for (const e of sl.endpoints) {
       if (!e.addresses.length) continue;
@@ -917,7 +943,7 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
       for (const p of sl.ports) {
         if (p.port === undefined || p.port === 0) continue;
         const num = backendNumber(addr, p.port, p.protocol);
-        const b = index.get(num);
+        const b = plan.backends.getByNumber(num);
         if (!b) { if (!alloc.hasBackend(num)) fresh++; continue; }
         if (b.node !== e.nodeName || b.target !== targetOf(e.targetRef)) return undefined;
       }
@@ -970,8 +996,7 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
       const b = book.byId[id]!;
       book.byId[id] = undefined;
       delta.backendsDropped.push(b);
-      plan.backends.delete(b.key);
-      index.delete(backendNumber(b.addr, b.port, b.protocol));
+      plan.backends.deleteByNumber(backendNumber(b.addr, b.port, b.protocol));
     }
   }
   return delta;
@@ -987,9 +1012,8 @@ export function undoEndpointsDelta(plan: Plan, delta: EndpointsDelta): void {
   for (const [k, p] of delta.portsBefore) plan.servicePorts.set(k, p);
   for (const [k, u] of delta.udpBefore) { if (u) plan.udpServing.set(k, u); else plan.udpServing.delete(k); }
   for (const k of delta.backendsAdded) plan.backends.delete(k);
-  for (const b of delta.backendsDropped) plan.backends.set(b.key, b);
+  for (const b of delta.backendsDropped) plan.backends.add(b);
   backendRefsOf.delete(plan); // rebuilt from the entries on next use
-  backendIndexOf.delete(plan); // rebuilt from plan.backends on next use
 }
 
 /** Write what replanServiceEndpoints changed into `dp`, as programPlan would write the whole difference. */
