@@ -533,10 +533,10 @@ export function planCluster(model: ClusterModel, opts: ResolvedCompileOptions, a
 
 function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, opts: ResolvedCompileOptions,
   svc: Service, sp: ServicePort, slices: ReturnType<typeof slicesForService>,
-  liveNodes: { pn: PlannedNode; node: Node }[], backendOf: (e: ProxyEndpoint, p: Protocol) => number): void {
-  const portName = sp.name || String(sp.port);
-  const label = `${svc.namespace}/${svc.name}:${portName}`;
-  const portKey = `${label}/${sp.protocol}`;
+  liveNodes: { pn: PlannedNode; node: Node }[], backendOf: (e: ProxyEndpoint, p: Protocol) => number,
+  keys?: { label: string; key: string }): void {
+  const label = keys?.label ?? `${svc.namespace}/${svc.name}:${sp.name || String(sp.port)}`;
+  const portKey = keys?.key ?? `${label}/${sp.protocol}`;
   const eligible = eligibleEndpoints(slices, { name: sp.name, protocol: sp.protocol });
   const view = portView(eligible);
   const entryKeys: string[] = [];
@@ -596,7 +596,8 @@ function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, o
     const k = frontendKey(fe);
     const prev = plan.frontends.get(k);
     if (prev) {
-      if (prev.service.split('|')[0] !== portKey) {
+      // The entry key's first field is its port key (no key part holds a '|': names are DNS labels).
+      if (!(prev.service.startsWith(portKey) && prev.service.charCodeAt(portKey.length) === 124)) {
         plan.warnings.push(`${kind} ${formatIPv4(addr)}:${port}/${proto} of ${label} is already a ${prev.kind} frontend of ${plan.services.get(prev.service)?.label}; the first keeps it`);
       }
       return;
@@ -866,6 +867,12 @@ export interface EndpointsDelta {
   backendsDropped: PlannedBackend[];
 }
 
+/**
+ * Each Service's port labels and keys (as planServicePort makes them), kept between single-service replans:
+ * the same strings again, already hashed, make the plan's lookups by them cheaper.
+ */
+const portKeysOf = new WeakMap<Service, { prefix: string; ports: { sp: ServicePort; key: string; label: string }[] }>();
+
 /** The plan's nodes with their model objects, kept between single-service replans (nodes do not change there). */
 const liveNodesOf = new WeakMap<Plan, { model: ClusterModel; nodes: { pn: PlannedNode; node: Node }[] }>();
 
@@ -911,11 +918,16 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
   if (svc.type === 'ExternalName' || svc.headless || svc.clusterIP === undefined) return undefined;
   // With loadBalancerSourceRanges, whether there are endpoints decides the entries (proxier.go usesFWChain).
   if (svc.loadBalancerSourceRanges.length > 0) return undefined;
-  const prefix = `${svc.namespace}/${svc.name}:`;
-  const ports = svc.ports.map((sp) => {
-    const label = `${prefix}${sp.name || String(sp.port)}`;
-    return { sp, key: `${label}/${sp.protocol}`, label };
-  });
+  let cached = portKeysOf.get(svc);
+  if (!cached) {
+    const prefix = `${svc.namespace}/${svc.name}:`;
+    cached = { prefix, ports: svc.ports.map((sp) => {
+      const label = `${prefix}${sp.name || String(sp.port)}`;
+      return { sp, key: `${label}/${sp.protocol}`, label };
+    }) };
+    portKeysOf.set(svc, cached);
+  }
+  const { prefix, ports } = cached;
   const old = ports.map((p) => plan.servicePorts.get(p.key));
   if (old.some((o) => o === undefined || o.service !== svc && (o.service.namespace !== svc.namespace || o.service.name !== svc.name))) return undefined;
   for (const o of old) {
@@ -981,7 +993,7 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
   const refs = book.refs;
   for (const e of delta.entriesBefore.values()) for (const id of e.backends) refs.add(id, -1);
   const warnings = plan.warnings.length;
-  for (const { sp } of ports) planServicePort(plan, alloc, serviceLimit, plan.options, svc, sp, slices, liveNodes.nodes, backendOf);
+  for (const p of ports) planServicePort(plan, alloc, serviceLimit, plan.options, svc, p.sp, slices, liveNodes.nodes, backendOf, p);
   // Without hints the entries are keyed by port, role and node only: the same keys as before.
   const after = ports.flatMap((p) => plan.servicePorts.get(p.key)!.entries);
   if (plan.warnings.length !== warnings || after.length !== entryKeys.size || after.some((k) => !entryKeys.has(k))) {
