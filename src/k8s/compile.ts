@@ -24,7 +24,7 @@ import {
 import { maglevTable, maglevTableSize, MAGLEV_PRIMES } from '../controlplane/maglev.js';
 import { dottedQuad, formatIPv4, parseCidr, parseIPv4, prefixMask } from '../common/ip.js';
 import { PROTO } from '../packet.js';
-import { ClusterModel, EndpointSlice, Node, Protocol, Service, ServicePort, slicesForService } from './model.js';
+import { ClusterModel, Endpoint, EndpointSlice, Node, Protocol, Service, ServicePort, slicesForService } from './model.js';
 import { EligibleEndpoints, ProxyEndpoint, eligibleEndpoints } from './endpoints.js';
 import { CompiledPolicy, PolicyIds, compilePolicies, programPolicy } from '../policy/compile.js';
 import { DEFAULT_POLICY_KNOBS, PolicyKnobs } from '../policy/model.js';
@@ -778,8 +778,8 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
 
   // Backends (never deleted: a backend id keeps naming its endpoint, for flows still using it).
   const NODE_NONE = 0xffff;
-  for (const [k, b] of next.backends) {
-    const p = prev?.backends.get(k);
+  for (const b of next.backends.values()) {
+    const p = prev?.backends.getByNumber(backendNumber(b.addr, b.port, b.protocol));
     const node = b.node !== undefined ? nodeIds.get(b.node) ?? NODE_NONE : NODE_NONE;
     const pnode = p?.node !== undefined ? nodeIds.get(p.node) ?? NODE_NONE : NODE_NONE;
     if (!p || pnode !== node) { dp.setBackend(b.id, { addr: b.addr, port: b.port, node }); report.backends.set++; }
@@ -797,7 +797,9 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
       dp.setService(s.index, { algo, flags: s.flags, affinityTimeout: s.affinityTimeout, backends: s.backends, maglev });
       report.services.set++;
     }
-    const before = new Set(p && p.index === s.index ? p.sourceRanges : []);
+    const had = p && p.index === s.index ? p.sourceRanges : [];
+    if (had.length === 0 && s.sourceRanges.length === 0) continue; // most entries: no ranges, no Set to make
+    const before = new Set(had);
     for (const c of s.sourceRanges) {
       if (before.delete(c)) continue;
       const r = parseCidr(c)!;
@@ -822,10 +824,10 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
   }
 
   // Entries that went away: empty them (frees their slots and cells), drop their ranges, free the index.
-  const liveIndices = new Set([...next.services.values()].map((s) => s.index));
+  const liveIndices = prev ? new Set([...next.services.values()].map((s) => s.index)) : undefined;
   for (const [k, s] of prev?.services ?? []) {
     if (next.services.has(k)) continue;
-    if (!liveIndices.has(s.index)) {
+    if (!liveIndices!.has(s.index)) {
       dp.setService(s.index, { algo, backends: [] }); // the plan's algorithm: the only kind the design may have
       for (const c of s.sourceRanges) { const r = parseCidr(c)!; dp.deleteSourceRange(s.index, r.addr, r.plen); report.sourceRanges.deleted++; }
     }
@@ -866,12 +868,6 @@ export interface EndpointsDelta {
   /** Backends no entry uses any more, taken out of the plan. */
   backendsDropped: PlannedBackend[];
 }
-
-/**
- * Each Service's port labels and keys (as planServicePort makes them), kept between single-service replans:
- * the same strings again, already hashed, make the plan's lookups by them cheaper.
- */
-const portKeysOf = new WeakMap<Service, { prefix: string; ports: { sp: ServicePort; key: string; label: string }[] }>();
 
 /** The plan's nodes with their model objects, kept between single-service replans (nodes do not change there). */
 const liveNodesOf = new WeakMap<Plan, { model: ClusterModel; nodes: { pn: PlannedNode; node: Node }[] }>();
@@ -918,16 +914,11 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
   if (svc.type === 'ExternalName' || svc.headless || svc.clusterIP === undefined) return undefined;
   // With loadBalancerSourceRanges, whether there are endpoints decides the entries (proxier.go usesFWChain).
   if (svc.loadBalancerSourceRanges.length > 0) return undefined;
-  let cached = portKeysOf.get(svc);
-  if (!cached) {
-    const prefix = `${svc.namespace}/${svc.name}:`;
-    cached = { prefix, ports: svc.ports.map((sp) => {
-      const label = `${prefix}${sp.name || String(sp.port)}`;
-      return { sp, key: `${label}/${sp.protocol}`, label };
-    }) };
-    portKeysOf.set(svc, cached);
-  }
-  const { prefix, ports } = cached;
+  const prefix = `${svc.namespace}/${svc.name}:`;
+  const ports = svc.ports.map((sp) => {
+    const label = `${prefix}${sp.name || String(sp.port)}`;
+    return { sp, key: `${label}/${sp.protocol}`, label };
+  });
   const old = ports.map((p) => plan.servicePorts.get(p.key));
   if (old.some((o) => o === undefined || o.service !== svc && (o.service.namespace !== svc.namespace || o.service.name !== svc.name))) return undefined;
   for (const o of old) {
@@ -944,11 +935,23 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
   let fresh = 0;
   const samePorts = changed !== undefined && changed.before.ports.length === changed.after.ports.length
     && changed.before.ports.every((p, i) => p.name === changed.after.ports[i].name && p.port === changed.after.ports[i].port && p.protocol === changed.after.ports[i].protocol);
-  const oldByAddr = samePorts ? new Map(changed!.before.endpoints.filter((e) => e.addresses.length).map((e) => [e.addresses[0], e])) : undefined;
+  // The endpoint with the same address in the slice replaced: usually at the same place, or one further on
+  // (endpoints are listed in order, and a change adds or removes a few); else found by a map built then.
+  const before = samePorts ? changed!.before.endpoints : undefined;
+  let oldByAddr: Map<string, Endpoint> | undefined;
+  let cursor = 0;
+  const previous = (addr: string): Endpoint | undefined => {
+    if (!before) return undefined;
+    for (let k = cursor; k < before.length && k <= cursor + 1; k++) {
+      if (before[k].addresses[0] === addr) { cursor = k + 1; return before[k]; }
+    }
+    oldByAddr ??= new Map(before.filter((e) => e.addresses.length).map((e) => [e.addresses[0], e]));
+    return oldByAddr.get(addr);
+  };
   for (const sl of changed ? [changed.after] : slices) {
     for (const e of sl.endpoints) {
       if (!e.addresses.length) continue;
-      const prev = oldByAddr?.get(e.addresses[0]);
+      const prev = previous(e.addresses[0]);
       if (prev && prev.nodeName === e.nodeName && prev.targetRef?.name === e.targetRef?.name
         && (prev.targetRef?.namespace || undefined) === (e.targetRef?.namespace || undefined)) continue;
       const addr = ipNum(e.addresses[0]);
