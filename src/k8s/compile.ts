@@ -440,9 +440,15 @@ function backendAllocator(plan: Plan, alloc: Allocations): (e: ProxyEndpoint, pr
     const num = backendNumber(addr, e.port, protocol);
     let b = plan.backends.getByNumber(num);
     if (!b) {
-      b = { id: alloc.backend(num), key: `${e.address}:${e.port}/${protocol}`, addr, port: e.port, protocol };
-      if (e.nodeName !== undefined) b.node = e.nodeName;
-      if (e.targetRef) b.target = `${e.targetRef.namespace ? `${e.targetRef.namespace}/` : ''}${e.targetRef.name}`;
+      const id = alloc.backend(num), key = `${e.address}:${e.port}/${protocol}`;
+      const target = e.targetRef ? `${e.targetRef.namespace ? `${e.targetRef.namespace}/` : ''}${e.targetRef.name}` : undefined;
+      if (e.nodeName !== undefined && target !== undefined) {
+        b = { id, key, addr, port: e.port, protocol, node: e.nodeName, target }; // whole at once: one allocation
+      } else {
+        b = { id, key, addr, port: e.port, protocol };
+        if (e.nodeName !== undefined) b.node = e.nodeName;
+        if (target !== undefined) b.target = target;
+      }
       plan.backends.add(b);
     }
     return b.id;

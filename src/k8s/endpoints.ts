@@ -222,14 +222,25 @@ export function eligibleEndpoints(slices: readonly EndpointSlice[], port: { name
         excluded.push({ endpoint: { slice: slice.name, address: ep.addresses[0] }, reason: 'port-not-in-slice' });
         continue;
       }
-      const pe: ProxyEndpoint = {
-        address: ep.addresses[0], port: sp.port!, slice: slice.name,
-        ready: ep.conditions.ready, serving: ep.conditions.serving, terminating: ep.conditions.terminating,
-      };
-      if (ep.nodeName !== undefined) pe.nodeName = ep.nodeName;
-      if (ep.zone !== undefined) pe.zone = ep.zone;
-      if (ep.hintsForZones !== undefined) pe.hintsForZones = ep.hintsForZones;
-      if (ep.targetRef !== undefined) pe.targetRef = ep.targetRef;
+      let pe: ProxyEndpoint;
+      if (ep.nodeName !== undefined && ep.zone === undefined && ep.hintsForZones === undefined && ep.targetRef !== undefined) {
+        // The usual endpoint, made whole at once (the same fields, in the same order, as below): an object
+        // given fields after it is made needs a second allocation for them, and there is one per endpoint.
+        pe = {
+          address: ep.addresses[0], port: sp.port!, slice: slice.name,
+          ready: ep.conditions.ready, serving: ep.conditions.serving, terminating: ep.conditions.terminating,
+          nodeName: ep.nodeName, targetRef: ep.targetRef,
+        };
+      } else {
+        pe = {
+          address: ep.addresses[0], port: sp.port!, slice: slice.name,
+          ready: ep.conditions.ready, serving: ep.conditions.serving, terminating: ep.conditions.terminating,
+        };
+        if (ep.nodeName !== undefined) pe.nodeName = ep.nodeName;
+        if (ep.zone !== undefined) pe.zone = ep.zone;
+        if (ep.hintsForZones !== undefined) pe.hintsForZones = ep.hintsForZones;
+        if (ep.targetRef !== undefined) pe.targetRef = ep.targetRef;
+      }
       const addr = dottedQuad(pe.address, false);
       const key = addr !== undefined ? addr * 65536 + pe.port : `${pe.address}:${pe.port}`;
       if (seen.has(key)) {

@@ -637,35 +637,41 @@ export function parseEndpointSlice(r: Reader, o: Obj, pc: ParseContext): Endpoin
       if (ip !== 'ipv6') addresses.push(ip);
     }
     const c = epObj(r, e.conditions, i, '.conditions') ?? {};
-    const ep: Endpoint = {
-      addresses,
-      // Nil rules from the EndpointConditions API docs (and kube-proxy's endpointslicecache.go).
-      conditions: {
-        ready: epBool(r, c.ready, i, '.conditions.ready') ?? true,
-        serving: epBool(r, c.serving, i, '.conditions.serving') ?? true,
-        terminating: epBool(r, c.terminating, i, '.conditions.terminating') ?? false,
-      },
+    // Nil rules from the EndpointConditions API docs (and kube-proxy's endpointslicecache.go).
+    const conditions = {
+      ready: epBool(r, c.ready, i, '.conditions.ready') ?? true,
+      serving: epBool(r, c.serving, i, '.conditions.serving') ?? true,
+      terminating: epBool(r, c.terminating, i, '.conditions.terminating') ?? false,
     };
     const nodeName = epStr(r, e.nodeName, i, '.nodeName');
-    if (nodeName) ep.nodeName = nodeName;
     const zone = epStr(r, e.zone, i, '.zone');
-    if (zone) ep.zone = zone;
     const hostname = epStr(r, e.hostname, i, '.hostname');
-    if (hostname) {
-      r.nameCheck(hostname, epPath(i, '.hostname'), dns1123LabelError);
-      ep.hostname = hostname;
-    }
+    if (hostname) r.nameCheck(hostname, epPath(i, '.hostname'), dns1123LabelError);
     const hints = epObj(r, e.hints, i, '.hints');
+    let hintsForZones: string[] | undefined;
     if (hints) {
       const p = epPath(i, '');
-      ep.hintsForZones = r.arr(hints.forZones, `${p}.hints.forZones`).map((z, j) => r.reqStr(r.reqObj(z, `${p}.hints.forZones[${j}]`).name, `${p}.hints.forZones[${j}].name`));
+      hintsForZones = r.arr(hints.forZones, `${p}.hints.forZones`).map((z, j) => r.reqStr(r.reqObj(z, `${p}.hints.forZones[${j}]`).name, `${p}.hints.forZones[${j}].name`));
     }
     const tr = epObj(r, e.targetRef, i, '.targetRef');
+    let targetRef: Endpoint['targetRef'];
     if (tr) {
-      const ref: NonNullable<Endpoint['targetRef']> = { kind: epStr(r, tr.kind, i, '.targetRef.kind') ?? '', name: epStr(r, tr.name, i, '.targetRef.name') ?? '' };
+      const kind = epStr(r, tr.kind, i, '.targetRef.kind') ?? '', name = epStr(r, tr.name, i, '.targetRef.name') ?? '';
       const ns = epStr(r, tr.namespace, i, '.targetRef.namespace');
-      if (ns) ref.namespace = ns;
-      ep.targetRef = ref;
+      targetRef = ns ? { kind, name, namespace: ns } : { kind, name };
+    }
+    // The usual endpoint (node and pod, no zone, hostname or hints) is made whole at once: fields given
+    // after an object is made need a second allocation, and there is one endpoint per pod of every service.
+    let ep: Endpoint;
+    if (nodeName && !zone && !hostname && !hints && targetRef) {
+      ep = { addresses, conditions, nodeName, targetRef };
+    } else {
+      ep = { addresses, conditions };
+      if (nodeName) ep.nodeName = nodeName;
+      if (zone) ep.zone = zone;
+      if (hostname) ep.hostname = hostname;
+      if (hintsForZones) ep.hintsForZones = hintsForZones;
+      if (targetRef) ep.targetRef = targetRef;
     }
     endpoints[i] = ep;
   }
