@@ -308,12 +308,26 @@ function backendNumberOfKey(key: string): number | undefined {
  */
 export class BackendMap implements Map<string, PlannedBackend> {
   private readonly byNumber = new Map<number, PlannedBackend>();
+  /** The same backends by id (ids are dense): an array read where the id is known. */
+  private readonly byId: (PlannedBackend | undefined)[] = [];
   get size(): number { return this.byNumber.size; }
   get [Symbol.toStringTag](): string { return 'BackendMap'; }
   getByNumber(num: number): PlannedBackend | undefined { return this.byNumber.get(num); }
-  /** Add (or replace) a backend under its backendNumber. */
-  add(b: PlannedBackend): void { this.byNumber.set(backendNumber(b.addr, b.port, b.protocol), b); }
-  deleteByNumber(num: number): boolean { return this.byNumber.delete(num); }
+  getById(id: number): PlannedBackend | undefined { return this.byId[id]; }
+  /** Add (or replace) a backend under its backendNumber (a backend's id is its own: one backend per id). */
+  add(b: PlannedBackend): void {
+    const num = backendNumber(b.addr, b.port, b.protocol), old = this.byNumber.get(num);
+    if (old !== undefined && old.id !== b.id) this.byId[old.id] = undefined;
+    this.byNumber.set(num, b);
+    this.byId[b.id] = b;
+  }
+  deleteByNumber(num: number): boolean {
+    const b = this.byNumber.get(num);
+    if (b === undefined) return false;
+    this.byNumber.delete(num);
+    if (this.byId[b.id] === b) this.byId[b.id] = undefined;
+    return true;
+  }
   get(key: string): PlannedBackend | undefined {
     const num = backendNumberOfKey(key);
     return num === undefined ? undefined : this.byNumber.get(num);
@@ -328,9 +342,9 @@ export class BackendMap implements Map<string, PlannedBackend> {
   }
   delete(key: string): boolean {
     const num = backendNumberOfKey(key);
-    return num !== undefined && this.byNumber.delete(num);
+    return num !== undefined && this.deleteByNumber(num);
   }
-  clear(): void { this.byNumber.clear(); }
+  clear(): void { this.byNumber.clear(); this.byId.length = 0; }
   forEach(f: (b: PlannedBackend, key: string, map: Map<string, PlannedBackend>) => void, thisArg?: unknown): void {
     for (const b of this.byNumber.values()) f.call(thisArg, b, b.key, this);
   }
@@ -437,10 +451,11 @@ const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 function backendAllocator(plan: Plan, alloc: Allocations): (e: ProxyEndpoint, protocol: Protocol) => number {
   return (e, protocol) => {
     const addr = ipNum(e.address);
-    const num = backendNumber(addr, e.port, protocol);
-    let b = plan.backends.getByNumber(num);
+    // The id first (one lookup, which a new backend needs anyway), then whether the plan has it: by id.
+    const id = alloc.backend(backendNumber(addr, e.port, protocol));
+    let b = plan.backends.getById(id);
     if (!b) {
-      const id = alloc.backend(num), key = `${e.address}:${e.port}/${protocol}`;
+      const key = `${e.address}:${e.port}/${protocol}`;
       const target = e.targetRef ? `${e.targetRef.namespace ? `${e.targetRef.namespace}/` : ''}${e.targetRef.name}` : undefined;
       if (e.nodeName !== undefined && target !== undefined) {
         b = { id, key, addr, port: e.port, protocol, node: e.nodeName, target }; // whole at once: one allocation
@@ -879,7 +894,7 @@ export interface EndpointsDelta {
 const liveNodesOf = new WeakMap<Plan, { model: ClusterModel; nodes: { pn: PlannedNode; node: Node }[] }>();
 
 /** How many service entries of a plan use each backend id, and each id's key, kept between single-service replans. */
-const backendRefsOf = new WeakMap<Plan, { refs: IdCounts; byId: (PlannedBackend | undefined)[] }>();
+const backendRefsOf = new WeakMap<Plan, IdCounts>();
 
 /** Counts by backend id (ids are dense from 0), in a typed array that grows: no hashing per count. */
 class IdCounts {
@@ -992,14 +1007,12 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
     return id;
   };
   // Backends referenced by no entry leave the plan, as planCluster would never have added them.
-  let book = backendRefsOf.get(plan);
-  if (!book) {
-    book = { refs: new IdCounts(), byId: [] };
-    for (const e of plan.services.values()) for (const id of e.backends) book.refs.add(id, 1);
-    for (const b of plan.backends.values()) book.byId[b.id] = b;
-    backendRefsOf.set(plan, book);
+  let refs = backendRefsOf.get(plan);
+  if (!refs) {
+    refs = new IdCounts();
+    for (const e of plan.services.values()) for (const id of e.backends) refs.add(id, 1);
+    backendRefsOf.set(plan, refs);
   }
-  const refs = book.refs;
   for (const e of delta.entriesBefore.values()) for (const id of e.backends) refs.add(id, -1);
   const warnings = plan.warnings.length;
   for (const p of ports) planServicePort(plan, alloc, serviceLimit, plan.options, svc, p.sp, slices, liveNodes.nodes, backendOf, p);
@@ -1011,11 +1024,9 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
   for (const k of after) for (const id of plan.services.get(k)!.backends) refs.add(id, 1);
   let unused: Set<number> | undefined;
   for (const e of delta.entriesBefore.values()) for (const id of e.backends) if (refs.get(id) === 0) (unused ??= new Set()).add(id);
-  for (const k of delta.backendsAdded) { const b = plan.backends.get(k)!; book.byId[b.id] = b; }
   if (unused) {
     for (const id of unused) {
-      const b = book.byId[id]!;
-      book.byId[id] = undefined;
+      const b = plan.backends.getById(id)!;
       delta.backendsDropped.push(b);
       plan.backends.deleteByNumber(backendNumber(b.addr, b.port, b.protocol));
     }
