@@ -301,36 +301,46 @@ function backendNumberOfKey(key: string): number | undefined {
 }
 
 /**
- * Plan.backends: a Map from "ip:port/PROTO" to the backend, stored by backendNumber. The planner looks a
- * backend up per endpoint (100,000 in the control-plane benchmark), and with string keys building and
- * hashing them was most of its time; here a key string is only parsed when a caller asks by string.
- * Keys are the backends' own (`set` refuses a key that is not the backend's).
+ * Plan.backends: a Map from "ip:port/PROTO" to the backend, stored by id. The planner looks a backend up per
+ * endpoint (100,000 in the control-plane benchmark), and with string keys building and hashing them was most
+ * of its time; here it finds the id in Allocations (by backendNumber) and the backend in an array. The index
+ * by backendNumber (for lookups by key string, and the single-service replans) is built when first asked for.
+ * Backend ids and numbers correspond one to one (Allocations hands them out), and the backends iterate in
+ * id order. Keys are the backends' own (`set` refuses a key that is not the backend's).
  */
 export class BackendMap implements Map<string, PlannedBackend> {
-  private readonly byNumber = new Map<number, PlannedBackend>();
-  /** The same backends by id (ids are dense): an array read where the id is known. */
   private readonly byId: (PlannedBackend | undefined)[] = [];
-  get size(): number { return this.byNumber.size; }
+  private count = 0;
+  private byNumber?: Map<number, PlannedBackend>;
+  get size(): number { return this.count; }
   get [Symbol.toStringTag](): string { return 'BackendMap'; }
-  getByNumber(num: number): PlannedBackend | undefined { return this.byNumber.get(num); }
   getById(id: number): PlannedBackend | undefined { return this.byId[id]; }
-  /** Add (or replace) a backend under its backendNumber (a backend's id is its own: one backend per id). */
+  getByNumber(num: number): PlannedBackend | undefined { return this.index().get(num); }
+  /** The index by backendNumber, built on first use and kept up to date from then on. */
+  index(): Map<number, PlannedBackend> {
+    if (!this.byNumber) {
+      this.byNumber = new Map();
+      for (const b of this.byId) if (b) this.byNumber.set(backendNumber(b.addr, b.port, b.protocol), b);
+    }
+    return this.byNumber;
+  }
+  /** Add (or replace) the backend with this id. */
   add(b: PlannedBackend): void {
-    const num = backendNumber(b.addr, b.port, b.protocol), old = this.byNumber.get(num);
-    if (old !== undefined && old.id !== b.id) this.byId[old.id] = undefined;
-    this.byNumber.set(num, b);
+    if (this.byId[b.id] === undefined) this.count++;
     this.byId[b.id] = b;
+    this.byNumber?.set(backendNumber(b.addr, b.port, b.protocol), b);
   }
   deleteByNumber(num: number): boolean {
-    const b = this.byNumber.get(num);
+    const b = this.index().get(num);
     if (b === undefined) return false;
-    this.byNumber.delete(num);
-    if (this.byId[b.id] === b) this.byId[b.id] = undefined;
+    this.byNumber!.delete(num);
+    this.byId[b.id] = undefined;
+    this.count--;
     return true;
   }
   get(key: string): PlannedBackend | undefined {
     const num = backendNumberOfKey(key);
-    return num === undefined ? undefined : this.byNumber.get(num);
+    return num === undefined ? undefined : this.index().get(num);
   }
   has(key: string): boolean { return this.get(key) !== undefined; }
   set(key: string, b: PlannedBackend): this {
@@ -344,13 +354,13 @@ export class BackendMap implements Map<string, PlannedBackend> {
     const num = backendNumberOfKey(key);
     return num !== undefined && this.deleteByNumber(num);
   }
-  clear(): void { this.byNumber.clear(); this.byId.length = 0; }
+  clear(): void { this.byId.length = 0; this.count = 0; this.byNumber = undefined; }
   forEach(f: (b: PlannedBackend, key: string, map: Map<string, PlannedBackend>) => void, thisArg?: unknown): void {
-    for (const b of this.byNumber.values()) f.call(thisArg, b, b.key, this);
+    for (const b of this.byId) if (b) f.call(thisArg, b, b.key, this);
   }
-  *entries(): MapIterator<[string, PlannedBackend]> { for (const b of this.byNumber.values()) yield [b.key, b]; }
-  *keys(): MapIterator<string> { for (const b of this.byNumber.values()) yield b.key; }
-  values(): MapIterator<PlannedBackend> { return this.byNumber.values(); }
+  *entries(): MapIterator<[string, PlannedBackend]> { for (const b of this.byId) if (b) yield [b.key, b]; }
+  *keys(): MapIterator<string> { for (const b of this.byId) if (b) yield b.key; }
+  *values(): MapIterator<PlannedBackend> { for (const b of this.byId) if (b) yield b; }
   [Symbol.iterator](): MapIterator<[string, PlannedBackend]> { return this.entries(); }
 }
 
@@ -800,7 +810,9 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
   // Backends (never deleted: a backend id keeps naming its endpoint, for flows still using it).
   const NODE_NONE = 0xffff;
   for (const b of next.backends.values()) {
-    const p = prev?.backends.getByNumber(backendNumber(b.addr, b.port, b.protocol));
+    // The same endpoint in the previous plan has the same id (both plans take their ids from `alloc`).
+    const q = prev?.backends.getById(b.id);
+    const p = q && q.addr === b.addr && q.port === b.port && q.protocol === b.protocol ? q : undefined;
     const node = b.node !== undefined ? nodeIds.get(b.node) ?? NODE_NONE : NODE_NONE;
     const pnode = p?.node !== undefined ? nodeIds.get(p.node) ?? NODE_NONE : NODE_NONE;
     if (!p || pnode !== node) { dp.setBackend(b.id, { addr: b.addr, port: b.port, node }); report.backends.set++; }

@@ -122,6 +122,7 @@ export class ClusterRuntime {
     const { model, warnings } = loadManifests(filesOf(this.objects.values()), options.load);
     this.plan = planCluster(model, resolveCompileOptions(model, options, dp.options.design), this.alloc, dp.options.limits.maxServices);
     programPlan(dp, this.plan, undefined, this.alloc);
+    this.plan.backends.index(); // what single-slice changes look backends up by: made now, not by the first change
     this.current = new CompiledCluster(model, this.plan, this.alloc);
     this.lastWarnings = warnings;
   }
@@ -259,6 +260,7 @@ export class ClusterRuntime {
     const resolved = resolveCompileOptions(model, this.options, this.dp.options.design);
     const plan = planCluster(model, resolved, this.alloc, this.dp.options.limits.maxServices);
     const report = programPlan(this.dp, plan, this.plan, this.alloc);
+    plan.backends.index();
     this.objects = next;
     this.index = undefined;
     this.plan = plan;
