@@ -565,7 +565,7 @@ export function planCluster(model: ClusterModel, opts: ResolvedCompileOptions, a
 function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, opts: ResolvedCompileOptions,
   svc: Service, sp: ServicePort, slices: ReturnType<typeof slicesForService>,
   liveNodes: { pn: PlannedNode; node: Node }[], backendOf: (e: ProxyEndpoint, p: Protocol) => number,
-  keys?: { label: string; key: string }): void {
+  keys?: { label: string; key: string }): string[] { // the keys of the port's entries
   const label = keys?.label ?? `${svc.namespace}/${svc.name}:${sp.name || String(sp.port)}`;
   const portKey = keys?.key ?? `${label}/${sp.protocol}`;
   const eligible = eligibleEndpoints(slices, { name: sp.name, protocol: sp.protocol });
@@ -669,7 +669,7 @@ function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, o
     }
   }
 
-  if (!externallyAccessible) return;
+  if (!externallyAccessible) return entryKeys;
 
   // ---- external destinations: NodePorts, LB VIPs, external IPs (all jump to KUBE-EXT)
   interface ExtFe { addr: number; port: number; kind: FrontendKind; owner?: string }
@@ -737,6 +737,7 @@ function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, o
       }
     }
   }
+  return entryKeys;
 }
 
 // ---------------------------------------------------------------- programming
@@ -1027,9 +1028,9 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
   }
   for (const e of delta.entriesBefore.values()) for (const id of e.backends) refs.add(id, -1);
   const warnings = plan.warnings.length;
-  for (const p of ports) planServicePort(plan, alloc, serviceLimit, plan.options, svc, p.sp, slices, liveNodes.nodes, backendOf, p);
+  const after: string[] = [];
+  for (const p of ports) after.push(...planServicePort(plan, alloc, serviceLimit, plan.options, svc, p.sp, slices, liveNodes.nodes, backendOf, p));
   // Without hints the entries are keyed by port, role and node only: the same keys as before.
-  const after = ports.flatMap((p) => plan.servicePorts.get(p.key)!.entries);
   if (plan.warnings.length !== warnings || after.length !== entryKeys.size || after.some((k) => !entryKeys.has(k))) {
     throw new Error(`internal: re-planning ${prefix} changed its entries (${after.length} vs ${entryKeys.size}) or warnings`);
   }

@@ -175,7 +175,10 @@ export class ClusterRuntime {
   // One lookup per change finds the slice, its position in the model and its service's group (each string-keyed
   // lookup in maps of 10,000 entries costs a microsecond or so, a good part of a change).
   private index?: {
-    /** By "ns/name": the slice's position in model.endpointSlices and the slices of its service. */
+    /**
+     * By object key ("EndpointSlice ns/name", as refKey writes it: the string the change's lookup in `objects`
+     * has hashed already): the slice's position in model.endpointSlices and the slices of its service.
+     */
     slices: Map<string, { at: number; group: ServiceSlices }>;
     /** Objects per source path (paths without objects are dropped). */
     paths: Map<string, number>;
@@ -194,7 +197,7 @@ export class ClusterRuntime {
       let group = groups.get(k);
       if (!group) groups.set(k, (group = { service: services.get(k), slices: [] }));
       group.slices.push(sl);
-      slices.set(`${sl.namespace}/${sl.name}`, { at, group });
+      slices.set(refKey('EndpointSlice', sl.namespace, sl.name), { at, group });
     });
     for (const o of this.objects.values()) paths.set(o.path, (paths.get(o.path) ?? 0) + 1);
     const warned = new Set<string>();
@@ -222,11 +225,13 @@ export class ClusterRuntime {
     if ((idx.paths.get(file.path) ?? 0) !== (stored.path === file.path ? 1 : 0)) return undefined;
     const { slice, warnings } = loadEndpointSliceObject(o.obj, { file: file.path, document: o.seq + 1 });
     if (!slice || warnings.length) return undefined;
-    const found = idx.slices.get(`${slice.namespace}/${slice.name}`);
+    const found = idx.slices.get(o.key);
     if (!found) return undefined;
     const { at, group } = found;
     const model = this.current.model;
     const old = model.endpointSlices[at];
+    // (The same object: o.key names the loaded slice unless metadata.namespace was "", which the loader reads as "default".)
+    if (old.namespace !== slice.namespace || old.name !== slice.name) return undefined;
     if (old.derived || old.serviceName !== slice.serviceName) return undefined;
     if (idx.warned.size > 0 && idx.warned.has(`EndpointSlice ${slice.namespace}/${slice.name}`)) return undefined;
     const svc = group.service;
@@ -251,7 +256,11 @@ export class ClusterRuntime {
       if (left > 0) idx.paths.set(stored.path, left); else idx.paths.delete(stored.path);
       idx.paths.set(file.path, (idx.paths.get(file.path) ?? 0) + 1);
     }
-    return { ...report, warnings: this.lastWarnings, objects: { added: [], replaced: [o.key], removed: [] } };
+    // The report made into the apply report (not copied: it is this change's own).
+    const out = report as ApplyReport;
+    out.warnings = this.lastWarnings;
+    out.objects = { added: [], replaced: [o.key], removed: [] };
+    return out;
   }
 
   /** Load the new object set; if it loads, program the difference and make it current. */
