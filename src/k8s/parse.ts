@@ -5,7 +5,7 @@
 // follows pkg/apis/core/v1/defaults.go (SetDefaults_Service, SetDefaults_ServicePort, ...).
 
 import {
-  ContainerPort, Diagnostic, Endpoint, EndpointPort, EndpointSlice, IP, Namespace, Node, OwnerRef, Pod, PodPhase,
+  ContainerPort, Diagnostic, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, IP, Namespace, Node, OwnerRef, Pod, PodPhase,
   Service, ServicePort, ServiceType, SourceRef, Taint, TaintEffect, Toleration, TrafficPolicy, formatSource,
 } from './model.js';
 import {
@@ -596,6 +596,15 @@ export function parseService(r: Reader, o: Obj, pc: ParseContext): ParsedService
 
 // ---- EndpointSlice ----------------------------------------------------------------
 
+/**
+ * Endpoint conditions: one frozen object per combination, shared by every endpoint that has it (there are
+ * eight, and an endpoint per pod of every service: an object each was a good part of the loader's garbage).
+ */
+const CONDITIONS: readonly EndpointConditions[] = Array.from({ length: 8 }, (_, k) =>
+  Object.freeze({ ready: (k & 4) !== 0, serving: (k & 2) !== 0, terminating: (k & 1) !== 0 }));
+const endpointConditions = (ready: boolean, serving: boolean, terminating: boolean): EndpointConditions =>
+  CONDITIONS[(ready ? 4 : 0) | (serving ? 2 : 0) | (terminating ? 1 : 0)];
+
 /** The path of a field of endpoint i (`rest` starts with '.' or is empty), for a message. */
 const epPath = (i: number, rest: string) => `endpoints[${i}]${rest}`;
 // Reader.str / bool / obj of a field of endpoint i, with the path built only when the Reader is needed.
@@ -638,11 +647,11 @@ export function parseEndpointSlice(r: Reader, o: Obj, pc: ParseContext): Endpoin
     }
     const c = epObj(r, e.conditions, i, '.conditions') ?? {};
     // Nil rules from the EndpointConditions API docs (and kube-proxy's endpointslicecache.go).
-    const conditions = {
-      ready: epBool(r, c.ready, i, '.conditions.ready') ?? true,
-      serving: epBool(r, c.serving, i, '.conditions.serving') ?? true,
-      terminating: epBool(r, c.terminating, i, '.conditions.terminating') ?? false,
-    };
+    const conditions = endpointConditions(
+      epBool(r, c.ready, i, '.conditions.ready') ?? true,
+      epBool(r, c.serving, i, '.conditions.serving') ?? true,
+      epBool(r, c.terminating, i, '.conditions.terminating') ?? false,
+    );
     const nodeName = epStr(r, e.nodeName, i, '.nodeName');
     const zone = epStr(r, e.zone, i, '.zone');
     const hostname = epStr(r, e.hostname, i, '.hostname');
