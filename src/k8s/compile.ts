@@ -23,6 +23,7 @@ import {
 } from '../dataplane.js';
 import { maglevTable, maglevTableSize, MAGLEV_PRIMES } from '../controlplane/maglev.js';
 import { dottedQuad, formatIPv4, parseCidr, parseIPv4, prefixMask } from '../common/ip.js';
+import { IdTable } from '../common/idtable.js';
 import { PROTO } from '../packet.js';
 import { ClusterModel, Endpoint, EndpointSlice, Node, Protocol, Service, ServicePort, slicesForService } from './model.js';
 import { EligibleEndpoints, ProxyEndpoint, eligibleEndpoints } from './endpoints.js';
@@ -199,7 +200,7 @@ export function frontendKey(fe: { addr: number; port: number; protocol: Protocol
 export class Allocations {
   readonly nodeIds = new Map<string, number>();
   /** Backend ids by backendNumber (endpoint address, port and protocol). */
-  private readonly backendIds = new Map<number, number>();
+  private readonly backendIds = new IdTable(1024);
   readonly serviceIndex = new Map<string, number>();
   readonly identities = new Map<string, number>();
   readonly endpointIds = new Map<string, number>();
@@ -311,16 +312,19 @@ function backendNumberOfKey(key: string): number | undefined {
 export class BackendMap implements Map<string, PlannedBackend> {
   private readonly byId: (PlannedBackend | undefined)[] = [];
   private count = 0;
-  private byNumber?: Map<number, PlannedBackend>;
+  private byNumber?: IdTable; // backendNumber -> id
   get size(): number { return this.count; }
   get [Symbol.toStringTag](): string { return 'BackendMap'; }
   getById(id: number): PlannedBackend | undefined { return this.byId[id]; }
-  getByNumber(num: number): PlannedBackend | undefined { return this.index().get(num); }
-  /** The index by backendNumber, built on first use and kept up to date from then on. */
-  index(): Map<number, PlannedBackend> {
+  getByNumber(num: number): PlannedBackend | undefined {
+    const id = this.index().get(num);
+    return id === undefined ? undefined : this.byId[id];
+  }
+  /** The index by backendNumber (to ids), built on first use and kept up to date from then on. */
+  index(): IdTable {
     if (!this.byNumber) {
-      this.byNumber = new Map();
-      for (const b of this.byId) if (b) this.byNumber.set(backendNumber(b.addr, b.port, b.protocol), b);
+      this.byNumber = new IdTable(this.count);
+      for (const b of this.byId) if (b) this.byNumber.set(backendNumber(b.addr, b.port, b.protocol), b.id);
     }
     return this.byNumber;
   }
@@ -328,19 +332,19 @@ export class BackendMap implements Map<string, PlannedBackend> {
   add(b: PlannedBackend): void {
     if (this.byId[b.id] === undefined) this.count++;
     this.byId[b.id] = b;
-    this.byNumber?.set(backendNumber(b.addr, b.port, b.protocol), b);
+    this.byNumber?.set(backendNumber(b.addr, b.port, b.protocol), b.id);
   }
   deleteByNumber(num: number): boolean {
-    const b = this.index().get(num);
-    if (b === undefined) return false;
+    const id = this.index().get(num);
+    if (id === undefined) return false;
     this.byNumber!.delete(num);
-    this.byId[b.id] = undefined;
+    this.byId[id] = undefined;
     this.count--;
     return true;
   }
   get(key: string): PlannedBackend | undefined {
     const num = backendNumberOfKey(key);
-    return num === undefined ? undefined : this.index().get(num);
+    return num === undefined ? undefined : this.getByNumber(num);
   }
   has(key: string): boolean { return this.get(key) !== undefined; }
   set(key: string, b: PlannedBackend): this {
