@@ -22,9 +22,10 @@ import {
   Dataplane, Algorithm, ALGO, DEFAULT_ALGO, Design, IPC_FLAG, SVC_FLAG, IDENTITY, EndpointInfo, Limits, DEFAULT_LIMITS,
 } from '../dataplane.js';
 import { maglevTable, maglevTableSize, MAGLEV_PRIMES } from '../controlplane/maglev.js';
-import { formatIPv4, parseCidr, parseIPv4, prefixMask } from '../common/ip.js';
+import { dottedQuad, formatIPv4, parseCidr, parseIPv4, prefixMask } from '../common/ip.js';
+import { IdTable } from '../common/idtable.js';
 import { PROTO } from '../packet.js';
-import { ClusterModel, EndpointSlice, Node, Protocol, Service, ServicePort, slicesForService } from './model.js';
+import { ClusterModel, Endpoint, EndpointSlice, Node, Protocol, Service, ServicePort, slicesForService } from './model.js';
 import { EligibleEndpoints, ProxyEndpoint, eligibleEndpoints } from './endpoints.js';
 import { CompiledPolicy, PolicyIds, compilePolicies, programPolicy } from '../policy/compile.js';
 import { DEFAULT_POLICY_KNOBS, PolicyKnobs } from '../policy/model.js';
@@ -175,7 +176,7 @@ export interface Plan {
   options: ResolvedCompileOptions;
   nodes: PlannedNode[];
   /** By backend key. */
-  backends: Map<string, PlannedBackend>;
+  backends: BackendMap;
   /** By entry key. */
   services: Map<string, PlannedService>;
   /** By frontendKey(). */
@@ -198,7 +199,8 @@ export function frontendKey(fe: { addr: number; port: number; protocol: Protocol
 /** Id allocation kept across compilations, so that an unchanged object keeps its number. */
 export class Allocations {
   readonly nodeIds = new Map<string, number>();
-  readonly backendIds = new Map<string, number>();
+  /** Backend ids by backendNumber (endpoint address, port and protocol). */
+  private readonly backendIds = new IdTable(1024);
   readonly serviceIndex = new Map<string, number>();
   readonly identities = new Map<string, number>();
   readonly endpointIds = new Map<string, number>();
@@ -216,11 +218,18 @@ export class Allocations {
     if (id === undefined) this.nodeIds.set(name, (id = this.nextNode++));
     return id;
   }
-  backend(key: string): number {
-    let id = this.backendIds.get(key);
-    if (id === undefined) this.backendIds.set(key, (id = this.nextBackend++));
+  /** The id of the backend with this backendNumber. */
+  backend(num: number): number {
+    let id = this.backendIds.get(num);
+    if (id === undefined) this.backendIds.set(num, (id = this.nextBackend++));
     return id;
   }
+  /** The id the backend "ip:port/PROTO" was given, if any. */
+  backendId(key: string): number | undefined {
+    const num = backendNumberOfKey(key);
+    return num === undefined ? undefined : this.backendIds.get(num);
+  }
+  hasBackend(num: number): boolean { return this.backendIds.has(num); }
   identity(key: string): number {
     let id = this.identities.get(key);
     if (id === undefined) this.identities.set(key, (id = this.nextIdentity++));
@@ -270,6 +279,95 @@ function ipNum(s: string): number {
   if (dots !== 3 || digits === 0 || digits > 3 || part > 255) return parseIPv4(s)!;
   return (v * 256 + part) >>> 0;
 }
+const PROTOCOL_INDEX: Record<Protocol, number> = { TCP: 0, UDP: 1, SCTP: 2 };
+const PROTOCOL_OF_INDEX: Protocol[] = ['TCP', 'UDP', 'SCTP'];
+
+/**
+ * A backend's address, port and protocol as one number (32 + 16 + 2 bits, exact in a double): what the
+ * backend indices are keyed by. With 100,000 backends, a Map lookup by a freshly built "ip:port/PROTO"
+ * string costs about ten times one by number (the string is flattened, hashed and compared).
+ */
+function backendNumber(addr: number, port: number, protocol: Protocol): number {
+  return (addr * 65536 + port) * 4 + PROTOCOL_INDEX[protocol];
+}
+
+/** backendNumber of a backend key "ip:port/PROTO" as the planner writes them (canonical), or undefined. */
+function backendNumberOfKey(key: string): number | undefined {
+  const colon = key.indexOf(':'), slash = key.indexOf('/', colon);
+  if (colon < 0 || slash < 0) return undefined;
+  const addr = dottedQuad(key.slice(0, colon), false), portText = key.slice(colon + 1, slash), port = Number(portText);
+  const proto = key.slice(slash + 1) as Protocol;
+  if (addr === undefined || !(port >= 0 && port <= 65535 && String(port) === portText) || !Object.hasOwn(PROTOCOL_INDEX, proto)) return undefined;
+  return backendNumber(addr, port, proto);
+}
+
+/**
+ * Plan.backends: a Map from "ip:port/PROTO" to the backend, stored by id. The planner looks a backend up per
+ * endpoint (100,000 in the control-plane benchmark), and with string keys building and hashing them was most
+ * of its time; here it finds the id in Allocations (by backendNumber) and the backend in an array. The index
+ * by backendNumber (for lookups by key string, and the single-service replans) is built when first asked for.
+ * Backend ids and numbers correspond one to one (Allocations hands them out), and the backends iterate in
+ * id order. Keys are the backends' own (`set` refuses a key that is not the backend's).
+ */
+export class BackendMap implements Map<string, PlannedBackend> {
+  private readonly byId: (PlannedBackend | undefined)[] = [];
+  private count = 0;
+  private byNumber?: IdTable; // backendNumber -> id
+  get size(): number { return this.count; }
+  get [Symbol.toStringTag](): string { return 'BackendMap'; }
+  getById(id: number): PlannedBackend | undefined { return this.byId[id]; }
+  getByNumber(num: number): PlannedBackend | undefined {
+    const id = this.index().get(num);
+    return id === undefined ? undefined : this.byId[id];
+  }
+  /** The index by backendNumber (to ids), built on first use and kept up to date from then on. */
+  index(): IdTable {
+    if (!this.byNumber) {
+      this.byNumber = new IdTable(this.count);
+      for (const b of this.byId) if (b) this.byNumber.set(backendNumber(b.addr, b.port, b.protocol), b.id);
+    }
+    return this.byNumber;
+  }
+  /** Add (or replace) the backend with this id. */
+  add(b: PlannedBackend): void {
+    if (this.byId[b.id] === undefined) this.count++;
+    this.byId[b.id] = b;
+    this.byNumber?.set(backendNumber(b.addr, b.port, b.protocol), b.id);
+  }
+  deleteByNumber(num: number): boolean {
+    const id = this.index().get(num);
+    if (id === undefined) return false;
+    this.byNumber!.delete(num);
+    this.byId[id] = undefined;
+    this.count--;
+    return true;
+  }
+  get(key: string): PlannedBackend | undefined {
+    const num = backendNumberOfKey(key);
+    return num === undefined ? undefined : this.getByNumber(num);
+  }
+  has(key: string): boolean { return this.get(key) !== undefined; }
+  set(key: string, b: PlannedBackend): this {
+    if (key !== b.key || backendNumberOfKey(key) !== backendNumber(b.addr, b.port, b.protocol)) {
+      throw new RangeError(`backends: key ${JSON.stringify(key)} is not the key of backend ${JSON.stringify(b.key)}`);
+    }
+    this.add(b);
+    return this;
+  }
+  delete(key: string): boolean {
+    const num = backendNumberOfKey(key);
+    return num !== undefined && this.deleteByNumber(num);
+  }
+  clear(): void { this.byId.length = 0; this.count = 0; this.byNumber = undefined; }
+  forEach(f: (b: PlannedBackend, key: string, map: Map<string, PlannedBackend>) => void, thisArg?: unknown): void {
+    for (const b of this.byId) if (b) f.call(thisArg, b, b.key, this);
+  }
+  *entries(): MapIterator<[string, PlannedBackend]> { for (const b of this.byId) if (b) yield [b.key, b]; }
+  *keys(): MapIterator<string> { for (const b of this.byId) if (b) yield b.key; }
+  *values(): MapIterator<PlannedBackend> { for (const b of this.byId) if (b) yield b; }
+  [Symbol.iterator](): MapIterator<[string, PlannedBackend]> { return this.entries(); }
+}
+
 const endpointKey = (e: ProxyEndpoint) => `${e.address}:${e.port}`;
 const sameSet = (a: ProxyEndpoint[], b: ProxyEndpoint[]) =>
   a.length === b.length && a.every((e, i) => endpointKey(e) === endpointKey(b[i]));
@@ -312,27 +410,31 @@ interface PortView {
   usingTerminating: boolean;
 }
 
-/** Sorted by address (then port), each address parsed once rather than once per comparison. */
+/** Sorted by address (then port), each address parsed once rather than once per comparison; `eps` itself when it is in order. */
 function sortedByAddress(eps: ProxyEndpoint[]): ProxyEndpoint[] {
   if (eps.length < 2) return eps;
-  const a = new Float64Array(eps.length);
-  let sorted = true;
-  for (let i = 0; i < eps.length; i++) {
-    a[i] = ipNum(eps[i].address);
-    if (i > 0 && (a[i] < a[i - 1] || (a[i] === a[i - 1] && eps[i].port < eps[i - 1].port))) sorted = false;
+  // The common case (controllers list endpoints in order) is only checked, allocating nothing.
+  let prev = ipNum(eps[0].address), sorted = true;
+  for (let i = 1; i < eps.length && sorted; i++) {
+    const a = ipNum(eps[i].address);
+    if (a < prev || (a === prev && eps[i].port < eps[i - 1].port)) sorted = false;
+    prev = a;
   }
-  if (sorted) return eps; // the common case (controllers list endpoints in order): nothing to allocate
+  if (sorted) return eps;
+  const a = new Float64Array(eps.length);
+  for (let i = 0; i < eps.length; i++) a[i] = ipNum(eps[i].address);
   const order = Array.from(eps.keys()).sort((x, y) => a[x] - a[y] || eps[x].port - eps[y].port);
   return order.map((i) => eps[i]);
 }
 
 function portView(e: EligibleEndpoints): PortView {
-  const all = [...e.endpoints];
+  // Excluded endpoints kube-proxy still knows (not ready, terminating); usually none, and then `all` is `cluster`.
+  let extra: ProxyEndpoint[] | undefined;
   for (const x of e.excluded) {
-    if ('port' in x.endpoint && x.reason !== 'duplicate') all.push(x.endpoint);
+    if ('port' in x.endpoint && x.reason !== 'duplicate') (extra ??= []).push(x.endpoint);
   }
-  const cluster = sortedByAddress([...e.endpoints]);
-  return { all: all.length === cluster.length ? cluster : sortedByAddress(all), cluster, usingTerminating: e.usingTerminating };
+  const cluster = sortedByAddress(e.endpoints); // a new array when it sorts (e.endpoints is left as it is)
+  return { all: extra ? sortedByAddress([...e.endpoints, ...extra]) : cluster, cluster, usingTerminating: e.usingTerminating };
 }
 
 /**
@@ -362,13 +464,21 @@ const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 /** The backend id of an endpoint (ip:port/PROTO), adding it to the plan the first time it is seen. */
 function backendAllocator(plan: Plan, alloc: Allocations): (e: ProxyEndpoint, protocol: Protocol) => number {
   return (e, protocol) => {
-    const key = `${e.address}:${e.port}/${protocol}`;
-    let b = plan.backends.get(key);
+    const addr = ipNum(e.address);
+    // The id first (one lookup, which a new backend needs anyway), then whether the plan has it: by id.
+    const id = alloc.backend(backendNumber(addr, e.port, protocol));
+    let b = plan.backends.getById(id);
     if (!b) {
-      b = { id: alloc.backend(key), key, addr: ipNum(e.address), port: e.port, protocol };
-      if (e.nodeName !== undefined) b.node = e.nodeName;
-      if (e.targetRef) b.target = `${e.targetRef.namespace ? `${e.targetRef.namespace}/` : ''}${e.targetRef.name}`;
-      plan.backends.set(key, b);
+      const key = `${e.address}:${e.port}/${protocol}`;
+      const target = e.targetRef ? `${e.targetRef.namespace ? `${e.targetRef.namespace}/` : ''}${e.targetRef.name}` : undefined;
+      if (e.nodeName !== undefined && target !== undefined) {
+        b = { id, key, addr, port: e.port, protocol, node: e.nodeName, target }; // whole at once: one allocation
+      } else {
+        b = { id, key, addr, port: e.port, protocol };
+        if (e.nodeName !== undefined) b.node = e.nodeName;
+        if (target !== undefined) b.target = target;
+      }
+      plan.backends.add(b);
     }
     return b.id;
   };
@@ -381,7 +491,7 @@ function backendAllocator(plan: Plan, alloc: Allocations): (e: ProxyEndpoint, pr
  */
 export function planCluster(model: ClusterModel, opts: ResolvedCompileOptions, alloc = new Allocations(), serviceLimit = Infinity): Plan {
   const plan: Plan = {
-    options: opts, nodes: [], backends: new Map(), services: new Map(), frontends: new Map(), ipcache: new Map(),
+    options: opts, nodes: [], backends: new BackendMap(), services: new Map(), frontends: new Map(), ipcache: new Map(),
     servicePorts: new Map(), udpServing: new Map(), warnings: [],
   };
 
@@ -458,10 +568,10 @@ export function planCluster(model: ClusterModel, opts: ResolvedCompileOptions, a
 
 function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, opts: ResolvedCompileOptions,
   svc: Service, sp: ServicePort, slices: ReturnType<typeof slicesForService>,
-  liveNodes: { pn: PlannedNode; node: Node }[], backendOf: (e: ProxyEndpoint, p: Protocol) => number): void {
-  const portName = sp.name || String(sp.port);
-  const label = `${svc.namespace}/${svc.name}:${portName}`;
-  const portKey = `${label}/${sp.protocol}`;
+  liveNodes: { pn: PlannedNode; node: Node }[], backendOf: (e: ProxyEndpoint, p: Protocol) => number,
+  keys?: { label: string; key: string }): string[] { // the keys of the port's entries
+  const label = keys?.label ?? `${svc.namespace}/${svc.name}:${sp.name || String(sp.port)}`;
+  const portKey = keys?.key ?? `${label}/${sp.protocol}`;
   const eligible = eligibleEndpoints(slices, { name: sp.name, protocol: sp.protocol });
   const view = portView(eligible);
   const entryKeys: string[] = [];
@@ -521,7 +631,8 @@ function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, o
     const k = frontendKey(fe);
     const prev = plan.frontends.get(k);
     if (prev) {
-      if (prev.service.split('|')[0] !== portKey) {
+      // The entry key's first field is its port key (no key part holds a '|': names are DNS labels).
+      if (!(prev.service.startsWith(portKey) && prev.service.charCodeAt(portKey.length) === 124)) {
         plan.warnings.push(`${kind} ${formatIPv4(addr)}:${port}/${proto} of ${label} is already a ${prev.kind} frontend of ${plan.services.get(prev.service)?.label}; the first keeps it`);
       }
       return;
@@ -562,7 +673,7 @@ function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, o
     }
   }
 
-  if (!externallyAccessible) return;
+  if (!externallyAccessible) return entryKeys;
 
   // ---- external destinations: NodePorts, LB VIPs, external IPs (all jump to KUBE-EXT)
   interface ExtFe { addr: number; port: number; kind: FrontendKind; owner?: string }
@@ -630,6 +741,7 @@ function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, o
       }
     }
   }
+  return entryKeys;
 }
 
 // ---------------------------------------------------------------- programming
@@ -702,8 +814,10 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
 
   // Backends (never deleted: a backend id keeps naming its endpoint, for flows still using it).
   const NODE_NONE = 0xffff;
-  for (const [k, b] of next.backends) {
-    const p = prev?.backends.get(k);
+  for (const b of next.backends.values()) {
+    // The same endpoint in the previous plan has the same id (both plans take their ids from `alloc`).
+    const q = prev?.backends.getById(b.id);
+    const p = q && q.addr === b.addr && q.port === b.port && q.protocol === b.protocol ? q : undefined;
     const node = b.node !== undefined ? nodeIds.get(b.node) ?? NODE_NONE : NODE_NONE;
     const pnode = p?.node !== undefined ? nodeIds.get(p.node) ?? NODE_NONE : NODE_NONE;
     if (!p || pnode !== node) { dp.setBackend(b.id, { addr: b.addr, port: b.port, node }); report.backends.set++; }
@@ -721,7 +835,9 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
       dp.setService(s.index, { algo, flags: s.flags, affinityTimeout: s.affinityTimeout, backends: s.backends, maglev });
       report.services.set++;
     }
-    const before = new Set(p && p.index === s.index ? p.sourceRanges : []);
+    const had = p && p.index === s.index ? p.sourceRanges : [];
+    if (had.length === 0 && s.sourceRanges.length === 0) continue; // most entries: no ranges, no Set to make
+    const before = new Set(had);
     for (const c of s.sourceRanges) {
       if (before.delete(c)) continue;
       const r = parseCidr(c)!;
@@ -746,10 +862,10 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
   }
 
   // Entries that went away: empty them (frees their slots and cells), drop their ranges, free the index.
-  const liveIndices = new Set([...next.services.values()].map((s) => s.index));
+  const liveIndices = prev ? new Set([...next.services.values()].map((s) => s.index)) : undefined;
   for (const [k, s] of prev?.services ?? []) {
     if (next.services.has(k)) continue;
-    if (!liveIndices.has(s.index)) {
+    if (!liveIndices!.has(s.index)) {
       dp.setService(s.index, { algo, backends: [] }); // the plan's algorithm: the only kind the design may have
       for (const c of s.sourceRanges) { const r = parseCidr(c)!; dp.deleteSourceRange(s.index, r.addr, r.plen); report.sourceRanges.deleted++; }
     }
@@ -770,7 +886,7 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
       for (const b of before) if (!now.has(b) && !stillServing.has(b)) stale.add(b);
     }
     for (const b of [...stale].sort()) {
-      const id = alloc.backendIds.get(b);
+      const id = alloc.backendId(b);
       if (id === undefined) continue;
       report.flushed.push({ backend: b, flows: dp.flushBackend(id, PROTO.UDP) });
     }
@@ -795,7 +911,21 @@ export interface EndpointsDelta {
 const liveNodesOf = new WeakMap<Plan, { model: ClusterModel; nodes: { pn: PlannedNode; node: Node }[] }>();
 
 /** How many service entries of a plan use each backend id, and each id's key, kept between single-service replans. */
-const backendRefsOf = new WeakMap<Plan, { refs: Map<number, number>; keyOf: Map<number, string> }>();
+const backendRefsOf = new WeakMap<Plan, IdCounts>();
+
+/** Counts by backend id (ids are dense from 0), in a typed array that grows: no hashing per count. */
+class IdCounts {
+  private a = new Int32Array(1024);
+  get(id: number): number { return id < this.a.length ? this.a[id] : 0; }
+  add(id: number, d: number): void {
+    if (id >= this.a.length) {
+      const b = new Int32Array(Math.max(id + 1, 2 * this.a.length));
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[id] += d;
+  }
+}
 
 const hasHints = (eps: Iterable<{ hintsForZones?: string[] }>) => {
   for (const e of eps) if ((e.hintsForZones?.length ?? 0) > 0) return true;
@@ -843,18 +973,31 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
   let fresh = 0;
   const samePorts = changed !== undefined && changed.before.ports.length === changed.after.ports.length
     && changed.before.ports.every((p, i) => p.name === changed.after.ports[i].name && p.port === changed.after.ports[i].port && p.protocol === changed.after.ports[i].protocol);
-  const oldByAddr = samePorts ? new Map(changed!.before.endpoints.filter((e) => e.addresses.length).map((e) => [e.addresses[0], e])) : undefined;
+  // The endpoint with the same address in the slice replaced: usually at the same place, or one further on
+  // (endpoints are listed in order, and a change adds or removes a few); else found by a map built then.
+  const before = samePorts ? changed!.before.endpoints : undefined;
+  let oldByAddr: Map<string, Endpoint> | undefined;
+  let cursor = 0;
+  const previous = (addr: string): Endpoint | undefined => {
+    if (!before) return undefined;
+    for (let k = cursor; k < before.length && k <= cursor + 1; k++) {
+      if (before[k].addresses[0] === addr) { cursor = k + 1; return before[k]; }
+    }
+    oldByAddr ??= new Map(before.filter((e) => e.addresses.length).map((e) => [e.addresses[0], e]));
+    return oldByAddr.get(addr);
+  };
   for (const sl of changed ? [changed.after] : slices) {
     for (const e of sl.endpoints) {
       if (!e.addresses.length) continue;
-      const prev = oldByAddr?.get(e.addresses[0]);
+      const prev = previous(e.addresses[0]);
       if (prev && prev.nodeName === e.nodeName && prev.targetRef?.name === e.targetRef?.name
         && (prev.targetRef?.namespace || undefined) === (e.targetRef?.namespace || undefined)) continue;
+      const addr = ipNum(e.addresses[0]);
       for (const p of sl.ports) {
         if (p.port === undefined || p.port === 0) continue;
-        const key = `${e.addresses[0]}:${p.port}/${p.protocol}`;
-        const b = plan.backends.get(key);
-        if (!b) { if (!alloc.backendIds.has(key)) fresh++; continue; }
+        const num = backendNumber(addr, p.port, p.protocol);
+        const b = plan.backends.getByNumber(num);
+        if (!b) { if (!alloc.hasBackend(num)) fresh++; continue; }
         if (b.node !== e.nodeName || b.target !== targetOf(e.targetRef)) return undefined;
       }
     }
@@ -881,33 +1024,28 @@ export function replanServiceEndpoints(plan: Plan, model: ClusterModel, svc: Ser
     return id;
   };
   // Backends referenced by no entry leave the plan, as planCluster would never have added them.
-  let book = backendRefsOf.get(plan);
-  if (!book) {
-    book = { refs: new Map(), keyOf: new Map() };
-    for (const e of plan.services.values()) for (const id of e.backends) book.refs.set(id, (book.refs.get(id) ?? 0) + 1);
-    for (const [k, b] of plan.backends) book.keyOf.set(b.id, k);
-    backendRefsOf.set(plan, book);
+  let refs = backendRefsOf.get(plan);
+  if (!refs) {
+    refs = new IdCounts();
+    for (const e of plan.services.values()) for (const id of e.backends) refs.add(id, 1);
+    backendRefsOf.set(plan, refs);
   }
-  const refs = book.refs;
-  for (const e of delta.entriesBefore.values()) for (const id of e.backends) refs.set(id, refs.get(id)! - 1);
+  for (const e of delta.entriesBefore.values()) for (const id of e.backends) refs.add(id, -1);
   const warnings = plan.warnings.length;
-  for (const { sp } of ports) planServicePort(plan, alloc, serviceLimit, plan.options, svc, sp, slices, liveNodes.nodes, backendOf);
+  const after: string[] = [];
+  for (const p of ports) after.push(...planServicePort(plan, alloc, serviceLimit, plan.options, svc, p.sp, slices, liveNodes.nodes, backendOf, p));
   // Without hints the entries are keyed by port, role and node only: the same keys as before.
-  const after = ports.flatMap((p) => plan.servicePorts.get(p.key)!.entries);
   if (plan.warnings.length !== warnings || after.length !== entryKeys.size || after.some((k) => !entryKeys.has(k))) {
     throw new Error(`internal: re-planning ${prefix} changed its entries (${after.length} vs ${entryKeys.size}) or warnings`);
   }
-  for (const k of after) for (const id of plan.services.get(k)!.backends) refs.set(id, (refs.get(id) ?? 0) + 1);
+  for (const k of after) for (const id of plan.services.get(k)!.backends) refs.add(id, 1);
   let unused: Set<number> | undefined;
   for (const e of delta.entriesBefore.values()) for (const id of e.backends) if (refs.get(id) === 0) (unused ??= new Set()).add(id);
-  for (const k of delta.backendsAdded) book.keyOf.set(plan.backends.get(k)!.id, k);
   if (unused) {
     for (const id of unused) {
-      refs.delete(id);
-      const k = book.keyOf.get(id)!;
-      book.keyOf.delete(id);
-      delta.backendsDropped.push(plan.backends.get(k)!);
-      plan.backends.delete(k);
+      const b = plan.backends.getById(id)!;
+      delta.backendsDropped.push(b);
+      plan.backends.deleteByNumber(backendNumber(b.addr, b.port, b.protocol));
     }
   }
   return delta;
@@ -923,7 +1061,7 @@ export function undoEndpointsDelta(plan: Plan, delta: EndpointsDelta): void {
   for (const [k, p] of delta.portsBefore) plan.servicePorts.set(k, p);
   for (const [k, u] of delta.udpBefore) { if (u) plan.udpServing.set(k, u); else plan.udpServing.delete(k); }
   for (const k of delta.backendsAdded) plan.backends.delete(k);
-  for (const b of delta.backendsDropped) plan.backends.set(b.key, b);
+  for (const b of delta.backendsDropped) plan.backends.add(b);
   backendRefsOf.delete(plan); // rebuilt from the entries on next use
 }
 
@@ -972,7 +1110,7 @@ export function programEndpointsDelta(dp: Dataplane, plan: Plan, delta: Endpoint
     for (const set of plan.udpServing.values()) for (const b of set) stillServing.add(b);
     for (const b of [...new Set(stale)].sort()) {
       if (stillServing.has(b)) continue;
-      const id = alloc.backendIds.get(b);
+      const id = alloc.backendId(b);
       if (id === undefined) continue;
       report.flushed.push({ backend: b, flows: dp.flushBackend(id, PROTO.UDP) });
     }

@@ -13,6 +13,7 @@ import {
   EndpointPort, EndpointSlice, Endpoint, IP, Node, Pod, Protocol, Service, ServicePort,
 } from './model.js';
 import { stableJSON, suffix5 } from './validate.js';
+import { dottedQuad } from '../common/ip.js';
 
 /** kube-controller-manager --max-endpoints-per-slice default. */
 export const DEFAULT_MAX_ENDPOINTS_PER_SLICE = 100;
@@ -203,10 +204,20 @@ export interface EligibleEndpoints {
  * if none is ready, the serving-and-terminating ones (ProxyTerminatingEndpoints).
  * Topology hints and traffic policies (node-local views) are not applied here.
  */
+/** An endpoint's address:port as one number when the address is a dotted quad, else as text. */
+function pairKey(e: ProxyEndpoint): number | string {
+  const addr = dottedQuad(e.address, false);
+  return addr !== undefined ? addr * 65536 + e.port : `${e.address}:${e.port}`;
+}
+
 export function eligibleEndpoints(slices: readonly EndpointSlice[], port: { name: string; protocol: Protocol }): EligibleEndpoints {
   const candidates: ProxyEndpoint[] = [];
   const excluded: EligibleEndpoints['excluded'] = [];
-  const seen = new Set<string>();
+  // Seen address:port pairs (for the slices of a service, usually a few endpoints): compared one by one
+  // while there are few; past that, in a set, as one number when the address is a dotted quad (as the
+  // loader's are): a string built and hashed per endpoint cost more than the rest of this function.
+  let seen: Set<number | string> | undefined;
+  const SCAN = 16;
   const ordered = slices.length < 2 ? slices : [...slices].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const slice of ordered) {
     const sp = slice.ports.find((p) => p.name === port.name && p.protocol === port.protocol && p.port !== undefined && p.port !== 0);
@@ -219,20 +230,38 @@ export function eligibleEndpoints(slices: readonly EndpointSlice[], port: { name
         excluded.push({ endpoint: { slice: slice.name, address: ep.addresses[0] }, reason: 'port-not-in-slice' });
         continue;
       }
-      const pe: ProxyEndpoint = {
-        address: ep.addresses[0], port: sp.port!, slice: slice.name,
-        ready: ep.conditions.ready, serving: ep.conditions.serving, terminating: ep.conditions.terminating,
-      };
-      if (ep.nodeName !== undefined) pe.nodeName = ep.nodeName;
-      if (ep.zone !== undefined) pe.zone = ep.zone;
-      if (ep.hintsForZones !== undefined) pe.hintsForZones = ep.hintsForZones;
-      if (ep.targetRef !== undefined) pe.targetRef = ep.targetRef;
-      const key = `${pe.address}:${pe.port}`;
-      if (seen.has(key)) {
+      let pe: ProxyEndpoint;
+      if (ep.nodeName !== undefined && ep.zone === undefined && ep.hintsForZones === undefined && ep.targetRef !== undefined) {
+        // The usual endpoint, made whole at once (the same fields, in the same order, as below): an object
+        // given fields after it is made needs a second allocation for them, and there is one per endpoint.
+        pe = {
+          address: ep.addresses[0], port: sp.port!, slice: slice.name,
+          ready: ep.conditions.ready, serving: ep.conditions.serving, terminating: ep.conditions.terminating,
+          nodeName: ep.nodeName, targetRef: ep.targetRef,
+        };
+      } else {
+        pe = {
+          address: ep.addresses[0], port: sp.port!, slice: slice.name,
+          ready: ep.conditions.ready, serving: ep.conditions.serving, terminating: ep.conditions.terminating,
+        };
+        if (ep.nodeName !== undefined) pe.nodeName = ep.nodeName;
+        if (ep.zone !== undefined) pe.zone = ep.zone;
+        if (ep.hintsForZones !== undefined) pe.hintsForZones = ep.hintsForZones;
+        if (ep.targetRef !== undefined) pe.targetRef = ep.targetRef;
+      }
+      let duplicate = false;
+      if (candidates.length < SCAN) {
+        for (const c of candidates) if (c.port === pe.port && c.address === pe.address) { duplicate = true; break; }
+      } else {
+        if (!seen) { seen = new Set(); for (const c of candidates) seen.add(pairKey(c)); }
+        const key = pairKey(pe);
+        duplicate = seen.has(key);
+        if (!duplicate) seen.add(key);
+      }
+      if (duplicate) {
         excluded.push({ endpoint: pe, reason: 'duplicate' });
         continue;
       }
-      seen.add(key);
       candidates.push(pe);
     }
   }

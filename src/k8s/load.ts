@@ -257,7 +257,7 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
       }
       const apiVersion = r.str(obj.apiVersion, 'apiVersion');
       if (!apiVersion) r.fail('apiVersion', `required (${kind} is ${expected})`);
-      if (groupOf(apiVersion) !== groupOf(expected)) r.fail('apiVersion', `${kind} is served as ${expected}, got ${show(apiVersion)}`);
+      if (apiVersion !== expected && groupOf(apiVersion) !== groupOf(expected)) r.fail('apiVersion', `${kind} is served as ${expected}, got ${show(apiVersion)}`);
       if (apiVersion !== expected) pc.warn(r, 'api-version', 'apiVersion', `${apiVersion} read as ${expected}`);
 
       let key: string;
@@ -363,10 +363,15 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
   // 5. EndpointSlices
   const finalServices = svcList.map((s) => s.svc);
   const endpointSlices = [...slices];
-  const servedBySlices = new Set(slices.map((s) => `${s.namespace}/${s.serviceName}`));
+  // Services with slices, by namespace then name (no "ns/name" string to build and hash per object).
+  const servedBySlices = new Map<string, Set<string>>();
+  for (const s of slices) {
+    const names = servedBySlices.get(s.namespace);
+    if (names) names.add(s.serviceName); else servedBySlices.set(s.namespace, new Set([s.serviceName]));
+  }
   for (const svc of finalServices) {
     if (!svc.selector) continue;
-    if (servedBySlices.has(`${svc.namespace}/${svc.name}`)) continue;
+    if (servedBySlices.get(svc.namespace)?.has(svc.name)) continue;
     endpointSlices.push(...deriveEndpointSlices(svc, allPods, nodes, { maxEndpointsPerSlice: config.maxEndpointsPerSlice }));
   }
 
@@ -401,7 +406,7 @@ export function loadEndpointSliceObject(obj: Obj, source: SourceRef): { slice?: 
   const expected = API_VERSIONS.EndpointSlice;
   const apiVersion = r.str(obj.apiVersion, 'apiVersion');
   if (!apiVersion) r.fail('apiVersion', `required (EndpointSlice is ${expected})`);
-  if (groupOf(apiVersion) !== groupOf(expected)) r.fail('apiVersion', `EndpointSlice is served as ${expected}, got ${show(apiVersion)}`);
+  if (apiVersion !== expected && groupOf(apiVersion) !== groupOf(expected)) r.fail('apiVersion', `EndpointSlice is served as ${expected}, got ${show(apiVersion)}`);
   if (apiVersion !== expected) pc.warn(r, 'api-version', 'apiVersion', `${apiVersion} read as ${expected}`);
   const slice = parseEndpointSlice(r, obj, pc);
   return { ...(slice ? { slice } : {}), warnings };

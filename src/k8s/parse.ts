@@ -5,13 +5,14 @@
 // follows pkg/apis/core/v1/defaults.go (SetDefaults_Service, SetDefaults_ServicePort, ...).
 
 import {
-  ContainerPort, Diagnostic, Endpoint, EndpointPort, EndpointSlice, IP, Namespace, Node, OwnerRef, Pod, PodPhase,
+  ContainerPort, Diagnostic, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, IP, Namespace, Node, OwnerRef, Pod, PodPhase,
   Service, ServicePort, ServiceType, SourceRef, Taint, TaintEffect, Toleration, TrafficPolicy, formatSource,
 } from './model.js';
 import {
   Obj, Reader, describeObject, dns1035LabelError, dns1123LabelError, dns1123SubdomainError, isObj,
   labelKeyError, labelValueError, portNameError, show, specialIPError,
 } from './validate.js';
+import { dottedQuad } from '../common/ip.js';
 
 export const LABEL_ZONE = 'topology.kubernetes.io/zone';
 export const LABEL_REGION = 'topology.kubernetes.io/region';
@@ -595,60 +596,94 @@ export function parseService(r: Reader, o: Obj, pc: ParseContext): ParsedService
 
 // ---- EndpointSlice ----------------------------------------------------------------
 
+/**
+ * Endpoint conditions: one frozen object per combination, shared by every endpoint that has it (there are
+ * eight, and an endpoint per pod of every service: an object each was a good part of the loader's garbage).
+ */
+const CONDITIONS: readonly EndpointConditions[] = Array.from({ length: 8 }, (_, k) =>
+  Object.freeze({ ready: (k & 4) !== 0, serving: (k & 2) !== 0, terminating: (k & 1) !== 0 }));
+const endpointConditions = (ready: boolean, serving: boolean, terminating: boolean): EndpointConditions =>
+  CONDITIONS[(ready ? 4 : 0) | (serving ? 2 : 0) | (terminating ? 1 : 0)];
+
+/** The path of a field of endpoint i (`rest` starts with '.' or is empty), for a message. */
+const epPath = (i: number, rest: string) => `endpoints[${i}]${rest}`;
+// Reader.str / bool / obj of a field of endpoint i, with the path built only when the Reader is needed.
+const epStr = (r: Reader, v: unknown, i: number, rest: string): string | undefined =>
+  v === undefined || typeof v === 'string' ? v : r.str(v, epPath(i, rest));
+const epBool = (r: Reader, v: unknown, i: number, rest: string): boolean | undefined =>
+  v === undefined || typeof v === 'boolean' ? v : r.bool(v, epPath(i, rest));
+const epObj = (r: Reader, v: unknown, i: number, rest: string): Obj | undefined =>
+  v === undefined ? undefined : isObj(v) ? v : r.obj(v, epPath(i, rest));
+
 export function parseEndpointSlice(r: Reader, o: Obj, pc: ParseContext): EndpointSlice | undefined {
   const m = parseMeta(r, o, true, dns1123SubdomainError);
   const addressType = r.oneOf(o.addressType, 'addressType', ['IPv4', 'IPv6', 'FQDN'] as const);
   if (!addressType) r.fail('addressType', 'required (IPv4, IPv6 or FQDN)');
   const serviceName = m.labels['kubernetes.io/service-name'];
-  const endpoints: Endpoint[] = r.arr(o.endpoints, 'endpoints').map((v, i) => {
-    const p = `endpoints[${i}]`;
-    const e = r.reqObj(v, p);
-    const addrs = r.arr(e.addresses, `${p}.addresses`);
-    if (addrs.length === 0 || addrs.length > 100) r.fail(`${p}.addresses`, `must contain 1..100 addresses, got ${addrs.length}`);
+  // The endpoints are most of a cluster's objects (100,000 in the control-plane benchmark), so their
+  // fields are type-checked inline and the path of a field (for the message) is only built when the
+  // Reader is called on a value that is not of the plain type: it then fails, or reads a null as absent.
+  const list = r.arr(o.endpoints, 'endpoints');
+  const endpoints: Endpoint[] = new Array(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const v = list[i];
+    const e = isObj(v) ? v : r.reqObj(v, epPath(i, ''));
+    const addrs = Array.isArray(e.addresses) ? e.addresses : r.arr(e.addresses, epPath(i, '.addresses'));
+    if (addrs.length === 0 || addrs.length > 100) r.fail(epPath(i, '.addresses'), `must contain 1..100 addresses, got ${addrs.length}`);
     const addresses: IP[] = [];
-    addrs.forEach((a, j) => {
-      const ap = `${p}.addresses[${j}]`;
+    for (let j = 0; j < addrs.length; j++) {
+      const a = addrs[j];
+      // A canonical dotted quad in an IPv4 slice is what checkIP would return as it is.
+      if (addressType === 'IPv4' && typeof a === 'string' && dottedQuad(a, false) !== undefined) { addresses.push(a); continue; }
+      const ap = epPath(i, `.addresses[${j}]`);
       if (addressType === 'FQDN') {
         r.nameCheck(r.reqStr(a, ap), ap, dns1123SubdomainError);
-        return;
+        continue;
       }
       const ip = r.ip(a, ap);
       if (ip === undefined) r.fail(ap, 'required');
       if ((ip === 'ipv6') !== (addressType === 'IPv6')) r.fail(ap, `must be an ${addressType} address (addressType), got ${show(a)}`);
       if (ip !== 'ipv6') addresses.push(ip);
-    });
-    const c = r.obj(e.conditions, `${p}.conditions`) ?? {};
-    const ep: Endpoint = {
-      addresses,
-      // Nil rules from the EndpointConditions API docs (and kube-proxy's endpointslicecache.go).
-      conditions: {
-        ready: r.bool(c.ready, `${p}.conditions.ready`) ?? true,
-        serving: r.bool(c.serving, `${p}.conditions.serving`) ?? true,
-        terminating: r.bool(c.terminating, `${p}.conditions.terminating`) ?? false,
-      },
-    };
-    const nodeName = r.str(e.nodeName, `${p}.nodeName`);
-    if (nodeName) ep.nodeName = nodeName;
-    const zone = r.str(e.zone, `${p}.zone`);
-    if (zone) ep.zone = zone;
-    const hostname = r.str(e.hostname, `${p}.hostname`);
-    if (hostname) {
-      r.nameCheck(hostname, `${p}.hostname`, dns1123LabelError);
-      ep.hostname = hostname;
     }
-    const hints = r.obj(e.hints, `${p}.hints`);
+    const c = epObj(r, e.conditions, i, '.conditions') ?? {};
+    // Nil rules from the EndpointConditions API docs (and kube-proxy's endpointslicecache.go).
+    const conditions = endpointConditions(
+      epBool(r, c.ready, i, '.conditions.ready') ?? true,
+      epBool(r, c.serving, i, '.conditions.serving') ?? true,
+      epBool(r, c.terminating, i, '.conditions.terminating') ?? false,
+    );
+    const nodeName = epStr(r, e.nodeName, i, '.nodeName');
+    const zone = epStr(r, e.zone, i, '.zone');
+    const hostname = epStr(r, e.hostname, i, '.hostname');
+    if (hostname) r.nameCheck(hostname, epPath(i, '.hostname'), dns1123LabelError);
+    const hints = epObj(r, e.hints, i, '.hints');
+    let hintsForZones: string[] | undefined;
     if (hints) {
-      ep.hintsForZones = r.arr(hints.forZones, `${p}.hints.forZones`).map((z, j) => r.reqStr(r.reqObj(z, `${p}.hints.forZones[${j}]`).name, `${p}.hints.forZones[${j}].name`));
+      const p = epPath(i, '');
+      hintsForZones = r.arr(hints.forZones, `${p}.hints.forZones`).map((z, j) => r.reqStr(r.reqObj(z, `${p}.hints.forZones[${j}]`).name, `${p}.hints.forZones[${j}].name`));
     }
-    const tr = r.obj(e.targetRef, `${p}.targetRef`);
+    const tr = epObj(r, e.targetRef, i, '.targetRef');
+    let targetRef: Endpoint['targetRef'];
     if (tr) {
-      const ref: NonNullable<Endpoint['targetRef']> = { kind: r.str(tr.kind, `${p}.targetRef.kind`) ?? '', name: r.str(tr.name, `${p}.targetRef.name`) ?? '' };
-      const ns = r.str(tr.namespace, `${p}.targetRef.namespace`);
-      if (ns) ref.namespace = ns;
-      ep.targetRef = ref;
+      const kind = epStr(r, tr.kind, i, '.targetRef.kind') ?? '', name = epStr(r, tr.name, i, '.targetRef.name') ?? '';
+      const ns = epStr(r, tr.namespace, i, '.targetRef.namespace');
+      targetRef = ns ? { kind, name, namespace: ns } : { kind, name };
     }
-    return ep;
-  });
+    // The usual endpoint (node and pod, no zone, hostname or hints) is made whole at once: fields given
+    // after an object is made need a second allocation, and there is one endpoint per pod of every service.
+    let ep: Endpoint;
+    if (nodeName && !zone && !hostname && !hints && targetRef) {
+      ep = { addresses, conditions, nodeName, targetRef };
+    } else {
+      ep = { addresses, conditions };
+      if (nodeName) ep.nodeName = nodeName;
+      if (zone) ep.zone = zone;
+      if (hostname) ep.hostname = hostname;
+      if (hintsForZones) ep.hintsForZones = hintsForZones;
+      if (targetRef) ep.targetRef = targetRef;
+    }
+    endpoints[i] = ep;
+  }
   const portNames = new Set<string>();
   const ports: EndpointPort[] = r.arr(o.ports, 'ports').map((v, i) => {
     const p = `ports[${i}]`;

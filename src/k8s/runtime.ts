@@ -40,6 +40,9 @@ export interface ApplyReport extends ProgramReport {
 
 const CLUSTER_SCOPED = new Set(['Node', 'Namespace']);
 
+/** A service's EndpointSlices in the current model (service undefined: no such Service). */
+interface ServiceSlices { service: Service | undefined; slices: EndpointSlice[] }
+
 interface StoredObject { path: string; obj: Record<string, unknown>; key: string; /** Position in its file (document, List item). */ seq: number }
 
 function refKey(kind: string, namespace: string | undefined, name: string): string {
@@ -119,6 +122,7 @@ export class ClusterRuntime {
     const { model, warnings } = loadManifests(filesOf(this.objects.values()), options.load);
     this.plan = planCluster(model, resolveCompileOptions(model, options, dp.options.design), this.alloc, dp.options.limits.maxServices);
     programPlan(dp, this.plan, undefined, this.alloc);
+    this.plan.backends.index(); // what single-slice changes look backends up by: made now, not by the first change
     this.current = new CompiledCluster(model, this.plan, this.alloc);
     this.lastWarnings = warnings;
   }
@@ -168,8 +172,15 @@ export class ClusterRuntime {
   }
 
   // Indices of the current model for applyEndpointSlice, built on first use after each full commit.
+  // One lookup per change finds the slice, its position in the model and its service's group (each string-keyed
+  // lookup in maps of 10,000 entries costs a microsecond or so, a good part of a change).
   private index?: {
-    slices: Map<string, number>; services: Map<string, Service>; slicesOf: Map<string, EndpointSlice[]>;
+    /**
+     * By object key ("EndpointSlice ns/name", as refKey writes it: the string the change's lookup in `objects`
+     * has hashed already): the slice's position in model.endpointSlices and the slices of its service.
+     */
+    slices: Map<string, { at: number; group: ServiceSlices }>;
+    /** Objects per source path (paths without objects are dropped). */
     paths: Map<string, number>;
     /** Objects ("Kind ns/name") the current loader warnings are about. */
     warned: Set<string>;
@@ -178,17 +189,20 @@ export class ClusterRuntime {
   private modelIndex(): NonNullable<ClusterRuntime['index']> {
     if (this.index) return this.index;
     const m = this.current.model;
-    const slices = new Map<string, number>(), slicesOf = new Map<string, EndpointSlice[]>(), paths = new Map<string, number>();
-    m.endpointSlices.forEach((sl, i) => {
-      slices.set(`${sl.namespace}/${sl.name}`, i);
+    const services = new Map(m.services.map((sv) => [`${sv.namespace}/${sv.name}`, sv]));
+    const groups = new Map<string, ServiceSlices>();
+    const slices: NonNullable<ClusterRuntime['index']>['slices'] = new Map(), paths = new Map<string, number>();
+    m.endpointSlices.forEach((sl, at) => {
       const k = `${sl.namespace}/${sl.serviceName}`;
-      const l = slicesOf.get(k);
-      if (l) l.push(sl); else slicesOf.set(k, [sl]);
+      let group = groups.get(k);
+      if (!group) groups.set(k, (group = { service: services.get(k), slices: [] }));
+      group.slices.push(sl);
+      slices.set(refKey('EndpointSlice', sl.namespace, sl.name), { at, group });
     });
     for (const o of this.objects.values()) paths.set(o.path, (paths.get(o.path) ?? 0) + 1);
     const warned = new Set<string>();
     for (const w of this.lastWarnings) if (w.object !== undefined) warned.add(w.object);
-    this.index = { slices, services: new Map(m.services.map((sv) => [`${sv.namespace}/${sv.name}`, sv])), slicesOf, paths, warned };
+    this.index = { slices, paths, warned };
     return this.index;
   }
 
@@ -211,16 +225,18 @@ export class ClusterRuntime {
     if ((idx.paths.get(file.path) ?? 0) !== (stored.path === file.path ? 1 : 0)) return undefined;
     const { slice, warnings } = loadEndpointSliceObject(o.obj, { file: file.path, document: o.seq + 1 });
     if (!slice || warnings.length) return undefined;
-    const at = idx.slices.get(`${slice.namespace}/${slice.name}`);
+    const found = idx.slices.get(o.key);
+    if (!found) return undefined;
+    const { at, group } = found;
     const model = this.current.model;
-    const old = at === undefined ? undefined : model.endpointSlices[at];
-    if (!old || old.derived || old.serviceName !== slice.serviceName) return undefined;
-    const objectName = `EndpointSlice ${slice.namespace}/${slice.name}`;
-    if (idx.warned.has(objectName)) return undefined;
-    const svcKey = `${slice.namespace}/${slice.serviceName}`;
-    const svc = idx.services.get(svcKey);
+    const old = model.endpointSlices[at];
+    // (The same object: o.key names the loaded slice unless metadata.namespace was "", which the loader reads as "default".)
+    if (old.namespace !== slice.namespace || old.name !== slice.name) return undefined;
+    if (old.derived || old.serviceName !== slice.serviceName) return undefined;
+    if (idx.warned.size > 0 && idx.warned.has(`EndpointSlice ${slice.namespace}/${slice.name}`)) return undefined;
+    const svc = group.service;
     if (!svc) return undefined;
-    const slices = (idx.slicesOf.get(svcKey) ?? []).map((x) => (x === old ? slice : x));
+    const slices = group.slices.map((x) => (x === old ? slice : x));
     const delta = replanServiceEndpoints(this.plan, model, svc, slices, this.alloc, this.dp.options.limits, { before: old, after: slice });
     if (!delta) return undefined;
     let report: ProgramReport;
@@ -230,14 +246,21 @@ export class ClusterRuntime {
       undoEndpointsDelta(this.plan, delta);
       throw e;
     }
-    model.endpointSlices[at!] = slice;
-    idx.slicesOf.set(svcKey, slices);
+    model.endpointSlices[at] = slice;
+    group.slices = slices;
     this.current.noteEndpointsDelta(delta);
     this.objects.delete(o.key); // the object now comes from this file (as in apply's full path)
     this.objects.set(o.key, o);
-    idx.paths.set(stored.path, (idx.paths.get(stored.path) ?? 1) - 1);
-    idx.paths.set(file.path, (idx.paths.get(file.path) ?? 0) + 1);
-    return { ...report, warnings: this.lastWarnings, objects: { added: [], replaced: [o.key], removed: [] } };
+    if (stored.path !== file.path) {
+      const left = (idx.paths.get(stored.path) ?? 1) - 1;
+      if (left > 0) idx.paths.set(stored.path, left); else idx.paths.delete(stored.path);
+      idx.paths.set(file.path, (idx.paths.get(file.path) ?? 0) + 1);
+    }
+    // The report made into the apply report (not copied: it is this change's own).
+    const out = report as ApplyReport;
+    out.warnings = this.lastWarnings;
+    out.objects = { added: [], replaced: [o.key], removed: [] };
+    return out;
   }
 
   /** Load the new object set; if it loads, program the difference and make it current. */
@@ -246,6 +269,7 @@ export class ClusterRuntime {
     const resolved = resolveCompileOptions(model, this.options, this.dp.options.design);
     const plan = planCluster(model, resolved, this.alloc, this.dp.options.limits.maxServices);
     const report = programPlan(this.dp, plan, this.plan, this.alloc);
+    plan.backends.index();
     this.objects = next;
     this.index = undefined;
     this.plan = plan;

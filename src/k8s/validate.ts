@@ -114,7 +114,8 @@ export class Reader {
     const o = this.obj(v, path);
     const out: Record<string, string> = {};
     if (!o) return out;
-    for (const [k, val] of Object.entries(o)) {
+    for (const k of Object.keys(o)) {
+      const val = o[k];
       if (typeof val !== 'string') {
         this.fail(`${path}.${k}`, `must be a string, got ${show(val)}${typeof val === 'number' || typeof val === 'boolean' ? ' (quote it in YAML)' : ''}`);
       }
@@ -124,7 +125,8 @@ export class Reader {
   }
   labels(v: unknown, path: string): Record<string, string> {
     const m = this.stringMap(v, path);
-    for (const [k, val] of Object.entries(m)) {
+    for (const k of Object.keys(m)) {
+      const val = m[k];
       const ek = labelKeyError(k);
       if (ek) this.fail(`${path}`, `key ${show(k)}: ${ek}`);
       const ev = labelValueError(val);
@@ -216,26 +218,65 @@ export function specialIPError(ip: IP): string | undefined {
 
 // ---- names -------------------------------------------------------------------
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+// The name rules are character scans rather than regular expressions: every name, label and endpoint of a
+// manifest goes through them (a cluster dump has hundreds of thousands), and a scan allocates nothing.
+// Each scan states the regular expression of k8s.io/apimachinery it implements.
+
+const isLower = (c: number) => c >= 97 && c <= 122;      // a-z
+const isDigit = (c: number) => c >= 48 && c <= 57;       // 0-9
+const isAlnum = (c: number) => isLower(c) || isDigit(c) || (c >= 65 && c <= 90); // A-Za-z0-9
+const DASH = 45, DOT = 46, UNDERSCORE = 95;
+
+/** ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ over s[from, to) */
+function isDns1123Label(s: string, from: number, to: number): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (!(isLower(c) || isDigit(c) || (c === DASH && i !== from && i !== to - 1))) return false;
+  }
+  return true;
+}
+
+/** ^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$ */
+function isQualifiedNamePart(s: string): boolean {
+  const n = s.length;
+  if (n === 0) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (isAlnum(c)) continue;
+    if ((c === DASH || c === UNDERSCORE || c === DOT) && i !== 0 && i !== n - 1) continue;
+    return false;
+  }
+  return true;
+}
 
 export function dns1123LabelError(s: string): string | undefined {
   if (s.length > 63) return 'must be no more than 63 characters';
-  if (!DNS1123_LABEL.test(s)) return "must be a lowercase RFC 1123 label (a-z, 0-9 and '-', starting and ending with an alphanumeric character)";
+  if (!isDns1123Label(s, 0, s.length)) return "must be a lowercase RFC 1123 label (a-z, 0-9 and '-', starting and ending with an alphanumeric character)";
   return undefined;
 }
 
 export function dns1035LabelError(s: string): string | undefined {
   if (s.length > 63) return 'must be no more than 63 characters';
-  if (!DNS1035_LABEL.test(s)) return "must be a lowercase RFC 1035 label (a-z, 0-9 and '-', starting with a letter and ending with an alphanumeric character)";
+  // ^[a-z]([-a-z0-9]*[a-z0-9])?$
+  if (!(isDns1123Label(s, 0, s.length) && isLower(s.charCodeAt(0)))) {
+    return "must be a lowercase RFC 1035 label (a-z, 0-9 and '-', starting with a letter and ending with an alphanumeric character)";
+  }
   return undefined;
 }
 
 export function dns1123SubdomainError(s: string): string | undefined {
   if (s.length > 253) return 'must be no more than 253 characters';
-  if (!s.split('.').every((p) => DNS1123_LABEL.test(p))) {
+  // Every '.'-separated part a DNS-1123 label (so no empty part).
+  let ok = true;
+  for (let from = 0; ok;) {
+    let to = s.indexOf('.', from);
+    if (to < 0) to = s.length;
+    ok = isDns1123Label(s, from, to);
+    if (to === s.length) break;
+    from = to + 1;
+  }
+  if (!ok) {
     return "must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-' and '.', starting and ending with an alphanumeric character)";
   }
   return undefined;
@@ -253,13 +294,14 @@ export function labelKeyError(k: string): string | undefined {
   }
   if (!name) return 'name part must be non-empty';
   if (name.length > 63) return 'name part must be no more than 63 characters';
-  if (!QUALIFIED_NAME.test(name)) return "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
+  if (!isQualifiedNamePart(name)) return "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
   return undefined;
 }
 
 export function labelValueError(v: string): string | undefined {
   if (v.length > 63) return 'must be no more than 63 characters';
-  if (!LABEL_VALUE.test(v)) return "must be empty or consist of alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character";
+  // ^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$
+  if (v.length > 0 && !isQualifiedNamePart(v)) return "must be empty or consist of alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character";
   return undefined;
 }
 
