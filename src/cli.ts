@@ -21,6 +21,7 @@ import { runFastpath, fastpathDefaults, FASTPATH_DEFAULTS, SCENARIOS, Scenario }
 import { runCompare, defaultLimitPath, packageRoot } from './bench/compare.js';
 import { formatFastpath, formatCompare } from './bench/report.js';
 import { runSweep, writeSweep, formatSweep, defaultSweepDir } from './bench/sweep.js';
+import { runGrowth, formatGrowth } from './bench/growth.js';
 import { runMicro, formatMicro } from './bench/micro.js';
 import { runPolicyBench, formatPolicyBench } from './bench/policy.js';
 import { runControlPlane, formatControlPlane, CONTROL_PLANE_DEFAULTS } from './bench/controlplane.js';
@@ -229,7 +230,7 @@ interface BenchOpts {
   rounds?: number; packets?: number; batch?: number; repeats?: number; seed: number; json?: boolean; compare?: boolean; limit?: string; quiet?: boolean;
   sweep?: boolean; quick?: boolean; out?: string; design: Design;
   micro?: boolean; controlPlane?: boolean; endpoints?: number; changes?: number; designs?: string;
-  policy?: boolean; pods?: number; policies?: number; all?: boolean;
+  policy?: boolean; pods?: number; policies?: number; all?: boolean; growth?: boolean;
 }
 
 /** Options the whole suite (`bench` alone, or `--all`) takes; any other option asks for one run. */
@@ -237,27 +238,32 @@ const SUITE_OPTIONS = new Set(['all', 'quick', 'out', 'repeats', 'designs', 'lim
 
 /**
  * The whole suite, what `npm run bench` and a bare `dpemu bench` run: the micro benchmarks of each stage,
- * the control-plane costs, then the scenario sweep (every design; writes sweep.json/.csv/.html).
+ * the control-plane costs, the new-flow growth of each design, then the scenario sweep (every design;
+ * writes sweep.json/.csv/.html).
  */
 async function benchSuite(opts: BenchOpts, log: ((s: string) => void) | undefined): Promise<void> {
   const q = opts.quick;
   const say = (s: string) => { if (!opts.json) console.log(s); };
-  log?.('suite 1/3: micro benchmarks');
+  log?.('suite 1/4: micro benchmarks');
   const micro = await runMicro({ quick: q, log });
   say(formatMicro(micro));
-  log?.('suite 2/3: control plane');
+  log?.('suite 2/4: control plane');
   const controlPlane = await runControlPlane({
     services: q ? 100 : CONTROL_PLANE_DEFAULTS.services, endpoints: q ? 1000 : CONTROL_PLANE_DEFAULTS.endpoints,
     changes: q ? 100 : CONTROL_PLANE_DEFAULTS.changes, compiles: q ? 1 : CONTROL_PLANE_DEFAULTS.compiles, log,
   });
   say('\n' + formatControlPlane(controlPlane));
-  log?.('suite 3/3: sweep');
+  log?.('suite 3/4: new-flow growth');
+  const designs = opts.designs ? opts.designs.split(',').map((d) => d.trim()).filter(Boolean) as Design[] : undefined;
+  const growth = await runGrowth(q ? { designs, from: 10, to: 1000, flows: 10_000, packets: 1024, rounds: 3, log } : { designs, log });
+  say('\n' + formatGrowth(growth));
+  log?.('suite 4/4: sweep');
   const sweep = await runSweep({
     backends: opts.backends, repeats: opts.repeats, quick: q, seed: opts.seed, limitPath: opts.limit ?? defaultLimitPath(), log,
     ...(opts.designs ? { designs: opts.designs.split(',').map((d) => d.trim()).filter(Boolean) } : {}),
   });
   const files = writeSweep(sweep, opts.out ?? defaultSweepDir());
-  if (opts.json) console.log(JSON.stringify({ micro, control_plane: controlPlane, sweep: { ...sweep, files } }));
+  if (opts.json) console.log(JSON.stringify({ micro, control_plane: controlPlane, growth, sweep: { ...sweep, files } }));
   else console.log(`\n${formatSweep(sweep)}\nwrote ${files.json}, ${files.csv}, ${files.html}`);
 }
 
@@ -271,14 +277,14 @@ async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
   const log = opts.quiet ? undefined : (s: string) => process.stderr.write(paintErr('dim', s) + '\n');
   const common = { services: opts.services, backends: opts.backends, flows: opts.flows, seed: opts.seed, log };
   if (cmd.getOptionValueSource('design') === 'cli' && (opts.sweep || opts.compare || opts.micro || opts.controlPlane)) throw new UsageError('--design is for one scenario run; --sweep, --compare, --micro and --control-plane choose their own');
-  const modes = (['sweep', 'compare', 'micro', 'controlPlane', 'policy'] as const).filter((m) => opts[m]);
+  const modes = (['sweep', 'compare', 'micro', 'controlPlane', 'policy', 'growth'] as const).filter((m) => opts[m]);
   if (modes.length > 1) throw new UsageError(`${modes.map((m) => (m === 'controlPlane' ? '--control-plane' : `--${m}`)).join(' and ')} are different runs; pick one`);
   const given = (o: string) => cmd.getOptionValueSource(o) === 'cli';
   const others = cmd.options.map((o) => o.attributeName()).filter((o) => given(o) && !SUITE_OPTIONS.has(o));
   if (opts.all && others.length > 0) throw new UsageError(`--all runs the whole suite with its own sizes; drop ${others.map((o) => `--${o.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`).join(', ')}`);
   if (opts.all || others.length === 0) return benchSuite(opts, log);
   if (!opts.controlPlane && (given('endpoints') || given('changes'))) throw new UsageError('--endpoints and --changes are only used with --control-plane');
-  if (!opts.sweep && given('designs')) throw new UsageError('--designs is only used with --sweep');
+  if (!opts.sweep && !opts.growth && given('designs')) throw new UsageError('--designs is only used with --sweep and --growth');
   if (!opts.policy && (given('pods') || given('policies'))) throw new UsageError('--pods and --policies are only used with --policy');
   if (opts.policy) {
     for (const o of [...SCENARIO_OPTIONS.filter((x) => x !== 'rounds' && x !== 'packets'), 'backends', 'repeats', 'limit', 'out']) if (given(o)) throw new UsageError(`--policy takes --pods, --policies, --rounds, --packets and --quick; drop --${o}`);
@@ -288,6 +294,15 @@ async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
       rounds: opts.rounds ?? (q ? 1 : undefined), packets: opts.packets ?? (q ? 4096 : undefined), seed: opts.seed, log,
     });
     console.log(opts.json ? JSON.stringify(r) : formatPolicyBench(r));
+    return;
+  }
+  if (opts.growth) {
+    for (const o of ['scenario', 'services', 'backend', 'batch', 'repeats', 'limit', 'out', 'quick']) if (given(o)) throw new UsageError(`--growth takes --designs, --backends, --flows, --packets and --rounds; drop --${o}`);
+    const r = await runGrowth({
+      designs: opts.designs ? opts.designs.split(',').map((d) => d.trim()).filter(Boolean) as Design[] : undefined,
+      backends: opts.backends, flows: given('flows') ? opts.flows : undefined, packets: opts.packets, rounds: opts.rounds, seed: opts.seed, log,
+    });
+    console.log(opts.json ? JSON.stringify(r) : formatGrowth(r));
     return;
   }
   if (opts.micro) {
@@ -362,7 +377,7 @@ cli.command('demo')
 const wasmDefaults = fastpathDefaults('wasm'), refDefaults = fastpathDefaults('reference');
 cli.command('bench')
   .description('alone (or --all): the whole suite (micro benchmarks, control plane, the design sweep); with options: one run (a scenario, --compare, --sweep, --micro, --control-plane or --policy)')
-  .option('--all', 'the whole suite: --micro, --control-plane, then --sweep (takes --quick, --repeats, --designs, --out, --limit, --json)')
+  .option('--all', 'the whole suite: --micro, --control-plane, --growth, then --sweep (takes --quick, --repeats, --designs, --out, --limit, --json)')
   .option('--scenario <name>', `scenario (${SCENARIOS.join(', ')})`, 'fastpath')
   .option('--services <n>', 'ClusterIP services', integer('--services'), FASTPATH_DEFAULTS.services)
   .option('--backends <n>', 'backends per service', integer('--backends'), FASTPATH_DEFAULTS.backends)
@@ -378,7 +393,8 @@ cli.command('bench')
   .option('--repeats <n>', 'with --compare: interleaved runs of each (default 3); with --sweep: runs per point (default 3, --quick 1)', integer('--repeats'))
   .option('--limit <path>', 'limit script for --compare and --sweep (default: ../shared/limit/run from the package root)')
   .option('--sweep', 'every design x scenario x services (100..100000) x flows (10000..1000000), --repeats runs each (default 3), the limit per flows value; writes sweep.json, sweep.csv, sweep.html')
-  .option('--designs <list>', 'with --sweep: comma-separated designs (default: all; those the build refuses are skipped with a note)')
+  .option('--designs <list>', 'with --sweep and --growth: comma-separated designs (default: all; those the build refuses are skipped with a note)')
+  .option('--growth', 'new-flow cost at 100 and at 100,000 services per design, both clusters in one process with their rounds alternating (the issue 5 target: hash designs within 1.5x)')
   .option('--policy', 'issue 4: compile time, map entries and per-packet cost of --policies NetworkPolicies (and a few admin policies) over --pods pods, against the same cluster and traffic without policies')
   .option('--pods <n>', 'with --policy: pods (default 10000)', integer('--pods'))
   .option('--policies <n>', 'with --policy: NetworkPolicies (default 1000)', integer('--policies'))

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { median, percentile } from '../src/bench/stats.js';
 import { runSweep, writeSweep, formatSweep, projectRunSeconds, pointPlan, CSV_COLUMNS, SweepConfig, SweepResult } from '../src/bench/sweep.js';
 import { renderChart, sweepCharts } from '../src/bench/html.js';
+import { runGrowth, formatGrowth } from '../src/bench/growth.js';
 import { DESIGN_NAMES } from '../src/dataplane.js';
 
 describe('statistics', () => {
@@ -192,6 +193,7 @@ describe('dpemu bench alone: the whole suite', () => {
     expect(j.micro.rows.map((t: { name: string }) => t.name)).toContain('conntrack hit');
     expect(j.control_plane).toMatchObject({ control_plane: true, compile: { target_ms: 1000 }, endpoint_change: { target_us: 100 } });
     expect(j.sweep.designs.map((d: { name: string }) => d.name)).toEqual(['ebpf', 'iptables']);
+    expect(j.growth.rows.map((r: { design: string }) => r.design)).toEqual(['ebpf', 'iptables']);
     for (const f of ['sweep.json', 'sweep.csv', 'sweep.html']) expect(readFileSync(join(out, f), 'utf8').length).toBeGreaterThan(100);
   }, 120_000);
 
@@ -199,5 +201,22 @@ describe('dpemu bench alone: the whole suite', () => {
     const r = run(['--all', '--scenario', 'newflow']);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('--all runs the whole suite with its own sizes; drop --scenario');
+  });
+});
+
+describe('bench --growth (tiny)', () => {
+  it('measures both sizes per design with alternating rounds; the target applies to the hash designs only', async () => {
+    const r = await runGrowth({ designs: ['ebpf', 'iptables'], from: 3, to: 30, flows: 200, packets: 64, rounds: 3 });
+    expect(r.rows.map((x) => [x.design, x.from_services, x.to_services, x.target])).toEqual([['ebpf', 3, 30, 1.5], ['iptables', 3, 30, null]]);
+    for (const x of r.rows) {
+      expect(x.from).toMatchObject({ scenario: 'newflow', design: x.design, services: 3, rounds: 3, packets: 64 });
+      expect(x.to).toMatchObject({ scenario: 'newflow', design: x.design, services: 30, rounds: 3 });
+      expect(x.ratio).toBeCloseTo(x.to_ns / x.from_ns, 1);
+      expect(x.pair_ratios).toHaveLength(3);
+    }
+    expect(r.rows[0].pass).toBe(r.rows[0].ratio <= 1.5);
+    expect(r.rows[1].pass).toBeNull();
+    expect(formatGrowth(r)).toContain('linear expected');
+    await expect(runGrowth({ from: 100, to: 100 })).rejects.toThrow(/100 services is not below 100/);
   });
 });

@@ -127,7 +127,23 @@ function expectAll(batch: PacketBatch, count: number, ctState: number, what: str
 }
 
 
+/** A scenario set up and warmed, whose timed rounds can be run one at a time (interleaved with another's). */
+export interface PreparedScenario {
+  /** Run timed round `r` (0, 1, 2, ... in order); returns its milliseconds (process() calls only). */
+  round(r: number): number;
+  /** The result over the given round times. */
+  finish(roundMs: number[]): FastpathResult;
+}
+
 export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathResult> {
+  const p = await prepareScenario(cfg);
+  const roundMs: number[] = [];
+  for (let r = 0; r < p.rounds; r++) roundMs.push(p.round(r));
+  return p.finish(roundMs);
+}
+
+/** Build, program and warm up the scenario of `cfg`; the timed rounds are the caller's to run. */
+export async function prepareScenario(cfg: FastpathConfig = {}): Promise<PreparedScenario & { rounds: number }> {
   const backend = cfg.backend ?? 'wasm';
   const scenario = cfg.scenario ?? 'fastpath';
   if (!SCENARIOS.includes(scenario)) throw new BenchmarkError(`unknown scenario ${JSON.stringify(scenario)}; known scenarios: ${SCENARIOS.join(', ')}`);
@@ -191,8 +207,7 @@ export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathRes
   log(`${backend}: opened ${flows} flows at ${(flows / warmMs / 1e3).toFixed(2)} Mpps`);
 
   if (scenario === 'newflow') {
-    const roundMs: number[] = [];
-    for (let r = 0; r < rounds; r++) {
+    const newflowRound = (r: number): number => {
       const now = 2000 + 61_000 * r;
       if (r > 0) dp.gc(now); // the previous round's SYN-only flows are gone: the same population every round
       const first = flows + r * packets;
@@ -205,9 +220,9 @@ export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathRes
         ms += performance.now() - t;
         expectAll(batch, n, CT_STATE.NEW, `round ${r}, new flows ${first + start}..${first + start + n - 1}`);
       }
-      roundMs.push(ms);
-    }
-    return finish(roundMs);
+      return ms;
+    };
+    return { rounds, round: newflowRound, finish };
   }
 
   // The measured sequence: flows drawn uniformly with a seeded PRNG, replayed every round as TCP ACKs.
@@ -215,8 +230,7 @@ export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathRes
   const drawn = new Uint32Array(packets);
   for (let k = 0; k < packets; k++) drawn[k] = Math.floor((rng.next() / 4294967296) * flows);
 
-  const roundMs: number[] = [];
-  for (let r = 0; r < rounds; r++) {
+  const fastpathRound = (r: number): number => {
     const now = 2000 + 1000 * r;
     let ms = 0;
     for (let start = 0; start < packets; start += batchSize) {
@@ -227,9 +241,9 @@ export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathRes
       ms += performance.now() - t;
       expectAll(batch, n, CT_STATE.ESTABLISHED, `round ${r}, packets ${start}..${start + n - 1}`);
     }
-    roundMs.push(ms);
-  }
-  return finish(roundMs);
+    return ms;
+  };
+  return { rounds, round: fastpathRound, finish };
 
   function finish(roundMs: number[]): FastpathResult {
     const med = median(roundMs);
