@@ -83,7 +83,7 @@ export async function run(s: Scenario, design: Design = 'ebpf'): Promise<{ p: Pa
     natPorts: { min: 40000, max: 40000 + s.natTries, tries: s.natTries },
     ctLifetimes: { tcp: 120, syn: 20, close: 10, nonTcp: 60 }, design,
   };
-  const p: Pair = await pair(options, 8);
+  const p: Pair = await pair(options, Math.max(8, ...s.batchSizes));
   both(p, (dp) => program(dp, c));
   // NodePorts: every service also listens on every node address at 30000 + index.
   both(p, (dp) => c.services.forEach((svc) => c.nodes.forEach((n) => dp.upsertFrontend({ addr: n.addr, port: 30000 + svc.index, proto: svc.proto }, svc.index))));
