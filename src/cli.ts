@@ -255,7 +255,7 @@ async function benchSuite(opts: BenchOpts, log: ((s: string) => void) | undefine
   say('\n' + formatControlPlane(controlPlane));
   log?.('suite 3/4: new-flow growth');
   const designs = opts.designs ? opts.designs.split(',').map((d) => d.trim()).filter(Boolean) as Design[] : undefined;
-  const growth = await runGrowth(q ? { designs, from: 10, to: 1000, flows: 10_000, packets: 1024, rounds: 3, log } : { designs, log });
+  const growth = await runGrowth(q ? { designs, sizes: [10, 100, 1000], flows: 10_000, packets: 1024, rounds: 3, log } : { designs, log });
   say('\n' + formatGrowth(growth));
   log?.('suite 4/4: sweep');
   const sweep = await runSweep({
@@ -394,7 +394,7 @@ cli.command('bench')
   .option('--limit <path>', 'limit script for --compare and --sweep (default: ../shared/limit/run from the package root)')
   .option('--sweep', 'every design x scenario x services (100..100000) x flows (10000..1000000), --repeats runs each (default 3), the limit per flows value; writes sweep.json, sweep.csv, sweep.html')
   .option('--designs <list>', 'with --sweep and --growth: comma-separated designs (default: all; those the build refuses are skipped with a note)')
-  .option('--growth', 'new-flow cost at 100 and at 100,000 services per design, both clusters in one process with their rounds alternating (the issue 5 target: hash designs within 1.5x)')
+  .option('--growth', 'new-flow cost at 100, 1,000, 10,000 and 100,000 services per design, every cluster in one process with their rounds taking turns (the issue 5 target: hash designs within 1.5x from 100 to 100,000)')
   .option('--policy', 'issue 4: compile time, map entries and per-packet cost of --policies NetworkPolicies (and a few admin policies) over --pods pods, against the same cluster and traffic without policies')
   .option('--pods <n>', 'with --policy: pods (default 10000)', integer('--pods'))
   .option('--policies <n>', 'with --policy: NetworkPolicies (default 1000)', integer('--policies'))

@@ -205,18 +205,18 @@ describe('dpemu bench alone: the whole suite', () => {
 });
 
 describe('bench --growth (tiny)', () => {
-  it('measures both sizes per design with alternating rounds; the target applies to the hash designs only', async () => {
-    const r = await runGrowth({ designs: ['ebpf', 'iptables'], from: 3, to: 30, flows: 200, packets: 64, rounds: 3 });
+  it('measures every size per design with rounds taking turns; the target applies to the hash designs only', async () => {
+    const r = await runGrowth({ designs: ['ebpf', 'iptables'], sizes: [3, 10, 30], flows: 200, packets: 64, rounds: 3 });
     expect(r.rows.map((x) => [x.design, x.from_services, x.to_services, x.target])).toEqual([['ebpf', 3, 30, 1.5], ['iptables', 3, 30, null]]);
     for (const x of r.rows) {
-      expect(x.from).toMatchObject({ scenario: 'newflow', design: x.design, services: 3, rounds: 3, packets: 64 });
-      expect(x.to).toMatchObject({ scenario: 'newflow', design: x.design, services: 30, rounds: 3 });
+      expect(x.results.map((y) => [y.scenario, y.design, y.services, y.rounds, y.packets])).toEqual([3, 10, 30].map((s) => ['newflow', x.design, s, 3, 64]));
+      expect(x.ns).toEqual(x.results.map((y) => y.ns_per_packet));
       expect(x.ratio).toBeCloseTo(x.to_ns / x.from_ns, 1);
       expect(x.pair_ratios).toHaveLength(3);
     }
     expect(r.rows[0].pass).toBe(r.rows[0].ratio <= 1.5);
     expect(r.rows[1].pass).toBeNull();
     expect(formatGrowth(r)).toContain('linear expected');
-    await expect(runGrowth({ from: 100, to: 100 })).rejects.toThrow(/100 services is not below 100/);
+    await expect(runGrowth({ sizes: [100, 100] })).rejects.toThrow(/100 services is not below 100/);
   });
 });
