@@ -129,6 +129,8 @@ function expectAll(batch: PacketBatch, count: number, ctState: number, what: str
 
 /** A scenario set up and warmed, whose timed rounds can be run one at a time (interleaved with another's). */
 export interface PreparedScenario {
+  /** Throughput of the warm-up (every flow opened through the new-flow path), millions of packets per second. */
+  warmMpps: number;
   /** Run timed round `r` (0, 1, 2, ... in order); returns its milliseconds (process() calls only). */
   round(r: number): number;
   /** The result over the given round times. */
@@ -222,7 +224,7 @@ export async function prepareScenario(cfg: FastpathConfig = {}): Promise<Prepare
       }
       return ms;
     };
-    return { rounds, round: newflowRound, finish };
+    return { rounds, warmMpps: flows / warmMs / 1e3, round: newflowRound, finish };
   }
 
   // The measured sequence: flows drawn uniformly with a seeded PRNG, replayed every round as TCP ACKs.
@@ -243,7 +245,7 @@ export async function prepareScenario(cfg: FastpathConfig = {}): Promise<Prepare
     }
     return ms;
   };
-  return { rounds, round: fastpathRound, finish };
+  return { rounds, warmMpps: flows / warmMs / 1e3, round: fastpathRound, finish };
 
   function finish(roundMs: number[]): FastpathResult {
     const med = median(roundMs);

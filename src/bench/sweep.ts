@@ -1,9 +1,11 @@
 // `bench --sweep`: dataplane designs side by side (issue 5). For every
 // (design, scenario, services, flows, policies) point the scenario of src/bench/fastpath.ts
 // runs `repeats` times (repeats outermost, so a burst of load on this shared
-// machine spreads over all points rather than spoiling one); the point reports
-// the median and the 99th percentile (nearest rank) of the per-packet time over
-// all rounds of all repeats. The machine limit (../shared/limit/run) runs once
+// machine spreads over all points rather than spoiling one); within a run, the
+// points of one chart line (a design, scenario and flows value over the services,
+// or over the policy counts) are set up together and their timed rounds take
+// turns. The point reports the median and the 99th percentile (nearest rank) of
+// the per-packet time over all rounds of all repeats. The machine limit (../shared/limit/run) runs once
 // per flows value, as the ceiling. Results go to DIR/sweep.json, sweep.csv and
 // sweep.html (src/bench/html.ts).
 //
@@ -21,7 +23,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, arch } from 'node:os';
 import { join, resolve } from 'node:path';
-import { runFastpath, FastpathConfig, FastpathResult, Scenario, SCENARIOS, BenchmarkError } from './fastpath.js';
+import { runFastpath, prepareScenario, PreparedScenario, FastpathConfig, FastpathResult, Scenario, SCENARIOS, BenchmarkError } from './fastpath.js';
 import { runLimit, defaultLimitPath, packageRoot, LimitResult } from './compare.js';
 import { createDataplane } from '../node.js';
 import { synthesize, limitsFor, program } from '../controlplane/synthetic.js';
@@ -38,6 +40,8 @@ export interface Design {
   description: string;
   /** One measurement of one point (the config carries scenario, sizes, rounds, packets, policies). */
   run(cfg: FastpathConfig): Promise<FastpathResult>;
+  /** The same, set up and warmed, its rounds for the caller to run (interleaved with other points'). */
+  prepare(cfg: FastpathConfig): Promise<PreparedScenario & { rounds: number }>;
   /** Bytes of memory one service (with its backends) costs (see bytesPerService). */
   bytesPerService(services: number, backends: number, seed: number): Promise<number | undefined>;
 }
@@ -71,6 +75,7 @@ function designOf(name: DesignName): Design {
   return {
     name, description: DESCRIPTIONS[name],
     run: (cfg) => runFastpath({ ...cfg, backend: 'wasm', design: name }),
+    prepare: (cfg) => prepareScenario({ ...cfg, backend: 'wasm', design: name }),
     bytesPerService: (s, b, seed) => bytesPerService(name, s, b, seed),
   };
 }
@@ -315,33 +320,59 @@ export async function runSweep(cfg: SweepConfig = {}): Promise<SweepResult> {
 
   // Warm-up cost per design (ns per new flow by services), for the budget projection.
   const warm = new Map<string, { services: number; warmNs: number }[]>();
+  // The points of one design, scenario and flows value (the services of the grid, or the policy counts)
+  // are set up together and their timed rounds take turns, each round starting at the next point: a change
+  // of load on this shared machine then hits every size of a chart's line alike (separate runs of one build
+  // land 30-50% apart here), and the line shows the growth rather than the drift. bench --growth does the same.
+  const groups = new Map<string, Acc[]>();
+  for (const a of accs) {
+    const key = `${a.design.name}/${a.scenario}/${a.flows}/${a.policies > 0 ? 'policies' : 'grid'}`;
+    groups.set(key, [...(groups.get(key) ?? []), a]);
+  }
   for (let rep = 0; rep < repeats; rep++) {
-    for (const [i, a] of accs.entries()) {
-      if (a.skipped) continue;
-      const what = `${a.design.name} ${a.scenario}, ${a.services} services, ${a.flows} flows${a.policies ? `, ${a.policies} policies` : ''}`;
-      if (rep === 0) {
-        const est = projectRunSeconds(warm.get(a.design.name) ?? [], a.services, a.flows, a.scenario, a.plan.packets, a.plan.rounds);
-        if (est !== undefined && est > budget) {
-          a.skipped = `projected ${Math.round(est)} s per run (from the warm-up at smaller clusters) is over the point budget of ${budget} s`;
-          log(`skip ${what}: ${a.skipped}`);
-          continue;
-        }
-      }
-      log(`run ${rep + 1}/${repeats}, point ${i + 1}/${accs.length}: ${what}`);
-      try {
-        const r = await a.design.run({ scenario: a.scenario, services: a.services, backends, flows: a.flows, rounds: a.plan.rounds, packets: a.plan.packets, seed, policies: a.policies });
-        a.runs.push(r);
-        for (const ms of r.round_ms) a.ns.push((ms * 1e6) / r.packets);
-        if (rep === 0 && a.policies === 0 && r.warm_mpps > 0) {
-          const l = warm.get(a.design.name) ?? [];
-          l.push({ services: a.services, warmNs: 1e3 / r.warm_mpps });
-          warm.set(a.design.name, l);
-        }
-      } catch (e) {
+    for (const group of groups.values()) {
+      const live: { a: Acc; p: PreparedScenario & { rounds: number }; ms: number[]; what: string }[] = [];
+      const fail = (a: Acc, what: string, e: unknown) => {
         const err = e as Error;
         if (!['BenchmarkError', 'DataplaneError', 'RangeError'].includes(err.name)) throw e;
         a.skipped = `failed: ${err.message}`;
         log(`${what}: ${a.skipped}`);
+      };
+      for (const a of group) {
+        if (a.skipped) continue;
+        const what = `${a.design.name} ${a.scenario}, ${a.services} services, ${a.flows} flows${a.policies ? `, ${a.policies} policies` : ''}`;
+        if (rep === 0) {
+          const est = projectRunSeconds(warm.get(a.design.name) ?? [], a.services, a.flows, a.scenario, a.plan.packets, a.plan.rounds);
+          if (est !== undefined && est > budget) {
+            a.skipped = `projected ${Math.round(est)} s per run (from the warm-up at smaller clusters) is over the point budget of ${budget} s`;
+            log(`skip ${what}: ${a.skipped}`);
+            continue;
+          }
+        }
+        log(`run ${rep + 1}/${repeats}, point ${accs.indexOf(a) + 1}/${accs.length}: ${what}`);
+        try {
+          const p = await a.design.prepare({ scenario: a.scenario, services: a.services, backends, flows: a.flows, rounds: a.plan.rounds, packets: a.plan.packets, seed, policies: a.policies });
+          live.push({ a, p, ms: [], what });
+          if (rep === 0 && a.policies === 0 && p.warmMpps > 0) {
+            const l = warm.get(a.design.name) ?? [];
+            l.push({ services: a.services, warmNs: 1e3 / p.warmMpps });
+            warm.set(a.design.name, l);
+          }
+        } catch (e) { fail(a, what, e); }
+      }
+      const rounds = Math.max(0, ...live.map((x) => x.a.plan.rounds));
+      for (let r = 0; r < rounds; r++) {
+        for (let k = 0; k < live.length; k++) {
+          const x = live[(r + k) % live.length];
+          if (x.a.skipped || r >= x.a.plan.rounds) continue;
+          try { x.ms.push(x.p.round(r)); } catch (e) { fail(x.a, x.what, e); }
+        }
+      }
+      for (const x of live) {
+        if (x.a.skipped) continue;
+        const r = x.p.finish(x.ms);
+        x.a.runs.push(r);
+        for (const ms of r.round_ms) x.a.ns.push((ms * 1e6) / r.packets);
       }
     }
   }
