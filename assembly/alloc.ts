@@ -19,6 +19,16 @@ export function allocAligned(size: usize, align: usize = 64): usize {
   return start;
 }
 
+/**
+ * allocAligned, zero-filled now: the pages are touched at creation, so their
+ * first-use faults never land on the packet path. 0 when out of memory.
+ */
+export function allocZeroed(size: usize, align: usize = 64): usize {
+  const p = allocAligned(size, align);
+  if (p != 0) memory.fill(p, 0, size);
+  return p;
+}
+
 /** Bytes of linear memory handed out so far (for memory-per-flow figures). */
 export function allocatedBytes(): usize {
   return heapTop == 0 ? 0 : heapTop - __heap_base;

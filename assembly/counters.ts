@@ -2,7 +2,7 @@
 //   [0..3]   packets per verdict (index = VERDICT_*)
 //   [8..23]  packets per drop reason (8 + DROP_*)
 //   [32..]   events, below
-import { allocAligned } from "./alloc";
+import { allocZeroed } from "./alloc";
 
 export const C_VERDICT = 0; export const C_DROP = 8;
 export const C_CT_CREATED = 32; export const C_CT_EVICTED = 33; export const C_CT_EXPIRED = 34;
@@ -13,8 +13,7 @@ export const COUNTERS = 48;
 export let countersPtr: usize = 0;
 
 export function countersInit(): void {
-  countersPtr = allocAligned(COUNTERS * 8, 64);
-  memory.fill(countersPtr, 0, COUNTERS * 8);
+  countersPtr = allocZeroed(COUNTERS * 8, 64);
 }
 
 // @ts-ignore: decorator

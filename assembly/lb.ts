@@ -36,7 +36,7 @@ import { hashTuple, hashAddr } from "./hash";
 import { prngNext, prngState, prngMix, PRNG_STEP } from "./prng";
 import { HASH_SEED, DESIGN, DESIGN_EBPF, DESIGN_IPTABLES, DESIGN_IPVS, DESIGN_NFTABLES } from "./config";
 import { iptablesLookup, iptablesPickSlot } from "./designs/iptables";
-import { nftLookup, nftPickSlot, nftHomeSlot, nftUnscopedLookup } from "./designs/nftables";
+import { nftLookup, nftPickSlot, nftSlotOf, nftHomeSlot, nftUnscopedLookup } from "./designs/nftables";
 import { ipvsSchedule, ipvsSchedAddr, ipvsPredictSlot } from "./designs/ipvs";
 import { count, C_AFFINITY_EVICTED } from "./counters";
 import { NONE } from "./packet";
@@ -159,7 +159,7 @@ export function lbPredictBegin(): void { predictedState = prngState(); }
     else if (algo == ALGO_WEIGHTED) predictedState += PRNG_STEP; // one draw, position unknown
   } else if (DESIGN == DESIGN_NFTABLES) {
     predictedState += PRNG_STEP;
-    slot = <u32>((<u64>prngMix(predictedState) * <u64>n) >> 32);
+    slot = nftSlotOf(prngMix(predictedState), n);
   } else if (DESIGN == DESIGN_IPVS) {
     slot = ipvsPredictSlot(svc, algo, n);
   }

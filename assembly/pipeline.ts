@@ -39,12 +39,12 @@ let policyRule: u32 = 0;
  * POLICY_ALLOW_SELF; egress to the client's own node when POLICY_EGRESS_OWN_NODE;
  * ingress from the destination's own node, always (NetworkPolicy: "traffic to
  * and from the node where a Pod is running is always allowed", for kubelet probes).
+ * The caller has resolved the client (ipcacheResolve(saddr)): its endpoint, flags and node.
  */
-function flowPolicy(saddr: u32, natSaddr: u32, daddr: u32, dport: u16, proto: u8): u8 {
+function flowPolicy(saddr: u32, srcEndpoint: u32, srcFlags: u16, srcNode: u16,
+  natSaddr: u32, daddr: u32, dport: u16, proto: u8): u8 {
   policyRule = 0;
   if (saddr == daddr && POLICY_ALLOW_SELF) return 0;
-  ipcacheResolve(saddr);
-  const srcEndpoint = infoEndpoint; const srcFlags = infoFlags; const srcNode = infoNode;
   ipcacheResolve(daddr);
   const dstIdentity = infoIdentity; const dstEndpoint = infoEndpoint;
   const dstNode = infoNode; const dstFlags = infoFlags;
@@ -117,7 +117,8 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
       // Policy changed since this flow's verdict: apply it again (Cilium checks established flows too).
       writeUnchanged(p, saddr, daddr, sport, dport);
       store<u64>(p, load<u64>(flow, F_SERVICE), P.PKT_SERVICE); // service, backend
-      const r = flowPolicy(saddr, load<u32>(flow, F_NAT_SADDR), load<u32>(flow, F_NAT_DADDR),
+      ipcacheResolve(saddr);
+      const r = flowPolicy(saddr, infoEndpoint, infoFlags, infoNode, load<u32>(flow, F_NAT_SADDR), load<u32>(flow, F_NAT_DADDR),
         load<u16>(flow, F_NAT_DPORT), proto);
       store<u32>(p, policyRule, P.PKT_POLICY_RULE);
       if (r != 0) {
@@ -162,9 +163,9 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
   // included, is external (kube-proxy exempts only the node's own addresses).
   let dstAddr = daddr; let dstPort = dport;
   let natFlags: u8 = 0; let masquerade = false;
-  ipcacheResolve(saddr);
-  const srcFlags = infoFlags;
-  const internal = (srcFlags & IPC_POD) != 0 || ((srcFlags & IPC_HOST) != 0 && infoNode == node);
+  ipcacheResolve(saddr); // once: the service lookup and the policy both need the client
+  const srcEndpoint = infoEndpoint; const srcFlags = infoFlags; const srcNode = infoNode;
+  const internal = (srcFlags & IPC_POD) != 0 || ((srcFlags & IPC_HOST) != 0 && srcNode == node);
   const index = lookupService(daddr, dport, proto, <u32>node, internal);
   let backend = P.NONE;
   if (index != P.NONE) {
@@ -197,7 +198,7 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
   const natSaddr = masquerade ? load<u32>(arrayGet(nodes, <u32>node)) : saddr;
 
   // 5. Policy.
-  const verdict = flowPolicy(saddr, natSaddr, dstAddr, dstPort, proto);
+  const verdict = flowPolicy(saddr, srcEndpoint, srcFlags, srcNode, natSaddr, dstAddr, dstPort, proto);
   store<u32>(p, policyRule, P.PKT_POLICY_RULE);
   if (verdict != 0) { drop(p, P.VERDICT_DROPPED, verdict); return; }
 

@@ -233,6 +233,18 @@ interface BenchOpts {
   policy?: boolean; pods?: number; policies?: number; all?: boolean; growth?: boolean;
 }
 
+/** --designs as a list (undefined: every design). */
+const designList = (opts: BenchOpts): Design[] | undefined =>
+  opts.designs ? opts.designs.split(',').map((d) => d.trim()).filter(Boolean) as Design[] : undefined;
+
+/** --control-plane sizes: the defaults, --quick's small ones, or what was given. */
+const controlPlaneSizes = (q: boolean | undefined, given: { services?: number; endpoints?: number; changes?: number } = {}) => ({
+  services: given.services ?? (q ? 100 : CONTROL_PLANE_DEFAULTS.services),
+  endpoints: given.endpoints ?? (q ? 1000 : CONTROL_PLANE_DEFAULTS.endpoints),
+  changes: given.changes ?? (q ? 100 : CONTROL_PLANE_DEFAULTS.changes),
+  compiles: q ? 1 : CONTROL_PLANE_DEFAULTS.compiles,
+});
+
 /** Options the whole suite (`bench` alone, or `--all`) takes; any other option asks for one run. */
 const SUITE_OPTIONS = new Set(['all', 'quick', 'out', 'repeats', 'designs', 'limit', 'json', 'quiet']);
 
@@ -248,19 +260,16 @@ async function benchSuite(opts: BenchOpts, log: ((s: string) => void) | undefine
   const micro = await runMicro({ quick: q, log });
   say(formatMicro(micro));
   log?.('suite 2/4: control plane');
-  const controlPlane = await runControlPlane({
-    services: q ? 100 : CONTROL_PLANE_DEFAULTS.services, endpoints: q ? 1000 : CONTROL_PLANE_DEFAULTS.endpoints,
-    changes: q ? 100 : CONTROL_PLANE_DEFAULTS.changes, compiles: q ? 1 : CONTROL_PLANE_DEFAULTS.compiles, log,
-  });
+  const controlPlane = await runControlPlane({ ...controlPlaneSizes(q), log });
   say('\n' + formatControlPlane(controlPlane));
   log?.('suite 3/4: new-flow growth');
-  const designs = opts.designs ? opts.designs.split(',').map((d) => d.trim()).filter(Boolean) as Design[] : undefined;
+  const designs = designList(opts);
   const growth = await runGrowth(q ? { designs, sizes: [10, 100, 1000], flows: 10_000, packets: 1024, rounds: 3, log } : { designs, log });
   say('\n' + formatGrowth(growth));
   log?.('suite 4/4: sweep');
   const sweep = await runSweep({
     backends: opts.backends, repeats: opts.repeats, quick: q, seed: opts.seed, limitPath: opts.limit ?? defaultLimitPath(), log,
-    ...(opts.designs ? { designs: opts.designs.split(',').map((d) => d.trim()).filter(Boolean) } : {}),
+    designs: designList(opts),
   });
   const files = writeSweep(sweep, opts.out ?? defaultSweepDir());
   if (opts.json) console.log(JSON.stringify({ micro, control_plane: controlPlane, growth, sweep: { ...sweep, files } }));
@@ -299,7 +308,7 @@ async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
   if (opts.growth) {
     for (const o of ['scenario', 'services', 'backend', 'batch', 'repeats', 'limit', 'out', 'quick']) if (given(o)) throw new UsageError(`--growth takes --designs, --backends, --flows, --packets and --rounds; drop --${o}`);
     const r = await runGrowth({
-      designs: opts.designs ? opts.designs.split(',').map((d) => d.trim()).filter(Boolean) as Design[] : undefined,
+      designs: designList(opts),
       backends: opts.backends, flows: given('flows') ? opts.flows : undefined, packets: opts.packets, rounds: opts.rounds, seed: opts.seed, log,
     });
     console.log(opts.json ? JSON.stringify(r) : formatGrowth(r));
@@ -315,10 +324,7 @@ async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
     for (const o of ['scenario', 'flows', 'backend', 'rounds', 'packets', 'batch', 'backends', 'repeats', 'limit', 'out']) if (given(o)) throw new UsageError(`--control-plane takes --services, --endpoints, --changes and --quick; drop --${o}`);
     const q = opts.quick;
     const r = await runControlPlane({
-      services: given('services') ? opts.services : q ? 100 : CONTROL_PLANE_DEFAULTS.services,
-      endpoints: opts.endpoints ?? (q ? 1000 : CONTROL_PLANE_DEFAULTS.endpoints),
-      changes: opts.changes ?? (q ? 100 : CONTROL_PLANE_DEFAULTS.changes),
-      compiles: q ? 1 : CONTROL_PLANE_DEFAULTS.compiles, log,
+      ...controlPlaneSizes(q, { services: given('services') ? opts.services : undefined, endpoints: opts.endpoints, changes: opts.changes }), log,
     });
     console.log(opts.json ? JSON.stringify(r) : formatControlPlane(r));
     return;
@@ -330,7 +336,7 @@ async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
     }
     const r = await runSweep({
       backends: opts.backends, repeats: opts.repeats, quick: opts.quick, seed: opts.seed, limitPath: opts.limit ?? defaultLimitPath(), log,
-      ...(opts.designs ? { designs: opts.designs.split(',').map((d) => d.trim()).filter(Boolean) } : {}),
+      designs: designList(opts),
     });
     const files = writeSweep(r, opts.out ?? defaultSweepDir());
     if (opts.json) console.log(JSON.stringify({ ...r, files }));

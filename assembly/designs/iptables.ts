@@ -28,7 +28,7 @@
 // ones, so the first match is the node's own rule when it has one, as in
 // that node's ruleset (and as the ebpf design's scoped lookup).
 
-import { allocAligned } from "../alloc";
+import { allocZeroed } from "../alloc";
 import { prngNext } from "../prng";
 import { NONE } from "../packet";
 
@@ -40,9 +40,8 @@ let capacity: u32 = 0;
 let count: u32 = 0;
 
 export function iptablesInit(maxRules: u32): bool {
-  rules = allocAligned(<usize>maxRules * RULE_SIZE, 64);
+  rules = allocZeroed(<usize>maxRules * RULE_SIZE, 64);
   if (rules == 0) return false;
-  memory.fill(rules, 0, <usize>maxRules * RULE_SIZE);
   capacity = maxRules;
   return true;
 }

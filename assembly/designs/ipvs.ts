@@ -27,7 +27,7 @@
 
 import { backends, backendIdle, backendSlots, services } from "../tables";
 import { arrayGet, arrayBase } from "../maps/array";
-import { allocAligned } from "../alloc";
+import { allocZeroed } from "../alloc";
 import { NONE } from "../packet";
 
 export const ALGO_RR: u8 = 3; export const ALGO_LC: u8 = 4; export const ALGO_SH: u8 = 5;
@@ -42,9 +42,8 @@ let sched: usize = 0;
 let schedCount: u32 = 0;
 
 export function ipvsInit(maxServices: u32): bool {
-  sched = allocAligned(<usize>maxServices * SCHED_SIZE, 64);
+  sched = allocZeroed(<usize>maxServices * SCHED_SIZE, 64);
   if (sched == 0) return false;
-  memory.fill(sched, 0, <usize>maxServices * SCHED_SIZE);
   schedCount = maxServices;
   return true;
 }

@@ -80,6 +80,8 @@ export function nftLookup(daddr: u32, dport: u16, proto: u8, node: u32, internal
 
 /** `numgen random mod N`: nft_ng_random_gen is reciprocal_scale(get_random_u32(), N), i.e. (r * N) >> 32. */
 // @ts-ignore: decorator
-@inline export function nftPickSlot(n: u32): u32 {
-  return <u32>((<u64>prngNext() * <u64>n) >> 32);
-}
+@inline export function nftPickSlot(n: u32): u32 { return nftSlotOf(prngNext(), n); }
+
+/** The slot numgen gives for the random number `r` (lb.ts predicts with it). */
+// @ts-ignore: decorator
+@inline export function nftSlotOf(r: u32, n: u32): u32 { return <u32>((<u64>r * <u64>n) >> 32); }

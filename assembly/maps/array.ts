@@ -3,7 +3,7 @@
 //
 // Header (16 bytes at `m`): +0 values u32 | +4 valueSize u32 | +8 capacity u32
 
-import { allocAligned } from "../alloc";
+import { allocAligned, allocZeroed } from "../alloc";
 import { sizeFits } from "./common";
 
 export function arrayCreate(valueSize: u32, capacity: u32): usize {
@@ -11,9 +11,8 @@ export function arrayCreate(valueSize: u32, capacity: u32): usize {
   const m = allocAligned(16, 16);
   if (m == 0) return 0;
   const size = <usize>valueSize * <usize>capacity;
-  const values = allocAligned(size, 64);
+  const values = allocZeroed(size, 64);
   if (values == 0) return 0;
-  memory.fill(values, 0, size);
   store<u32>(m, <u32>values); store<u32>(m, valueSize, 4); store<u32>(m, capacity, 8);
   return m;
 }

@@ -16,7 +16,7 @@
 //   +0  tag u32  (hash | 1; 0 = empty)   +4 key   +4+keySize value
 // The home slot is (tag >> 1) & mask: the low bit marks the slot used, so it must not pick the slot.
 
-import { allocAligned } from "../alloc";
+import { allocAligned, allocZeroed } from "../alloc";
 import { hashWords } from "../hash";
 import { keyEquals, slotsFor, sizeFits, copySmall, fillSmall, MAP_OK, MAP_E2BIG } from "./common";
 
@@ -32,9 +32,8 @@ export function hashCreate(keySize: u32, valueSize: u32, maxEntries: u32): usize
   const stride = <u32>stride64;
   const m = allocAligned(32, 64);
   if (m == 0) return 0;
-  const table = allocAligned(<usize>slots * stride, 64);
+  const table = allocZeroed(<usize>slots * stride, 64);
   if (table == 0) return 0;
-  memory.fill(table, 0, <usize>slots * stride);
   store<u32>(m, <u32>table, H_SLOTS); store<u32>(m, slots - 1, H_MASK);
   store<u32>(m, keySize, H_KEY); store<u32>(m, valueSize, H_VALUE);
   store<u32>(m, stride, H_STRIDE); store<u32>(m, 0, H_COUNT);

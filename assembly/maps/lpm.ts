@@ -11,7 +11,7 @@
 // Header (at `m`): +0 hash map u32 | +8 lengths bitmap u64 (bit L = some /L stored)
 //                  +16 count per length, 33 x u32 | +148 scratch key (8 bytes)
 
-import { allocAligned } from "../alloc";
+import { allocZeroed } from "../alloc";
 import { hashCreate, hashHomeSlot, hashLookup, hashUpdate, hashDelete, hashCount } from "./hash";
 import { MAP_OK } from "./common";
 
@@ -23,9 +23,8 @@ const P_MAP = 0; const P_LENGTHS = 8; const P_COUNTS = 16; const P_KEY = 152;
 }
 
 export function lpmCreate(valueSize: u32, maxEntries: u32): usize {
-  const m = allocAligned(168, 64);
+  const m = allocZeroed(168, 64);
   if (m == 0) return 0;
-  memory.fill(m, 0, 168);
   const h = hashCreate(8, valueSize, maxEntries);
   if (h == 0) return 0;
   store<u32>(m, <u32>h, P_MAP);

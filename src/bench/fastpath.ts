@@ -137,6 +137,30 @@ export interface PreparedScenario {
   finish(roundMs: number[]): FastpathResult;
 }
 
+/**
+ * Run the timed rounds of several prepared scenarios taking turns, round r starting at scenario r mod n, so
+ * a change of load on this shared machine hits all of them alike (bench --growth, the sweep's chart lines).
+ * Returns each scenario's round times. A scenario whose round throws runs no more rounds; `failed` hears
+ * of it (without it, the error is thrown).
+ */
+export function takeTurns(scenarios: readonly { rounds: number; round(r: number): number }[],
+  failed?: (index: number, error: unknown) => void): number[][] {
+  const ms: number[][] = scenarios.map(() => []);
+  const out = new Set<number>();
+  const rounds = Math.max(0, ...scenarios.map((s) => s.rounds));
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < scenarios.length; k++) {
+      const i = (r + k) % scenarios.length;
+      if (out.has(i) || r >= scenarios[i].rounds) continue;
+      try { ms[i].push(scenarios[i].round(r)); } catch (e) {
+        if (!failed) throw e;
+        out.add(i); failed(i, e);
+      }
+    }
+  }
+  return ms;
+}
+
 export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathResult> {
   const p = await prepareScenario(cfg);
   const roundMs: number[] = [];

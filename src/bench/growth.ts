@@ -10,7 +10,7 @@
 
 import { loadavg } from 'node:os';
 import { Design, DESIGN_NAMES } from '../dataplane.js';
-import { prepareScenario, BenchmarkError, FastpathResult } from './fastpath.js';
+import { prepareScenario, takeTurns, BenchmarkError, FastpathResult } from './fastpath.js';
 import { median, round2 } from './stats.js';
 
 export const GROWTH_TARGET = 1.5;
@@ -74,14 +74,7 @@ export async function runGrowth(cfg: GrowthConfig = {}): Promise<GrowthResult> {
     const common = { scenario: 'newflow' as const, design, backends, flows, packets, rounds, seed: cfg.seed, log };
     const prepared = [];
     for (const services of sizes) prepared.push(await prepareScenario({ ...common, services }));
-    const ms: number[][] = sizes.map(() => []);
-    for (let r = 0; r < rounds; r++) {
-      // Take turns, starting at the next size each round, so no size always runs right after another.
-      for (let k = 0; k < sizes.length; k++) {
-        const i = (r + k) % sizes.length;
-        ms[i][r] = prepared[i].round(r);
-      }
-    }
+    const ms = takeTurns(prepared);
     const results = prepared.map((p, i) => p.finish(ms[i]));
     const a = results[0], b = results[results.length - 1];
     const smallMs = ms[0], largeMs = ms[ms.length - 1];

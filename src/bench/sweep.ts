@@ -23,7 +23,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, arch } from 'node:os';
 import { join, resolve } from 'node:path';
-import { runFastpath, prepareScenario, PreparedScenario, FastpathConfig, FastpathResult, Scenario, SCENARIOS, BenchmarkError } from './fastpath.js';
+import { runFastpath, prepareScenario, takeTurns, PreparedScenario, FastpathConfig, FastpathResult, Scenario, SCENARIOS, BenchmarkError } from './fastpath.js';
 import { runLimit, defaultLimitPath, packageRoot, LimitResult } from './compare.js';
 import { createDataplane } from '../node.js';
 import { synthesize, limitsFor, program } from '../controlplane/synthetic.js';
@@ -331,7 +331,7 @@ export async function runSweep(cfg: SweepConfig = {}): Promise<SweepResult> {
   }
   for (let rep = 0; rep < repeats; rep++) {
     for (const group of groups.values()) {
-      const live: { a: Acc; p: PreparedScenario & { rounds: number }; ms: number[]; what: string }[] = [];
+      const live: { a: Acc; p: PreparedScenario & { rounds: number }; what: string }[] = [];
       const fail = (a: Acc, what: string, e: unknown) => {
         const err = e as Error;
         if (!['BenchmarkError', 'DataplaneError', 'RangeError'].includes(err.name)) throw e;
@@ -352,7 +352,7 @@ export async function runSweep(cfg: SweepConfig = {}): Promise<SweepResult> {
         log(`run ${rep + 1}/${repeats}, point ${accs.indexOf(a) + 1}/${accs.length}: ${what}`);
         try {
           const p = await a.design.prepare({ scenario: a.scenario, services: a.services, backends, flows: a.flows, rounds: a.plan.rounds, packets: a.plan.packets, seed, policies: a.policies });
-          live.push({ a, p, ms: [], what });
+          live.push({ a, p, what });
           if (rep === 0 && a.policies === 0 && p.warmMpps > 0) {
             const l = warm.get(a.design.name) ?? [];
             l.push({ services: a.services, warmNs: 1e3 / p.warmMpps });
@@ -360,17 +360,10 @@ export async function runSweep(cfg: SweepConfig = {}): Promise<SweepResult> {
           }
         } catch (e) { fail(a, what, e); }
       }
-      const rounds = Math.max(0, ...live.map((x) => x.a.plan.rounds));
-      for (let r = 0; r < rounds; r++) {
-        for (let k = 0; k < live.length; k++) {
-          const x = live[(r + k) % live.length];
-          if (x.a.skipped || r >= x.a.plan.rounds) continue;
-          try { x.ms.push(x.p.round(r)); } catch (e) { fail(x.a, x.what, e); }
-        }
-      }
-      for (const x of live) {
+      const ms = takeTurns(live.map((x) => x.p), (i, e) => fail(live[i].a, live[i].what, e));
+      for (const [i, x] of live.entries()) {
         if (x.a.skipped) continue;
-        const r = x.p.finish(x.ms);
+        const r = x.p.finish(ms[i]);
         x.a.runs.push(r);
         for (const ms of r.round_ms) x.a.ns.push((ms * 1e6) / r.packets);
       }
