@@ -6,6 +6,7 @@
 // same message, before anything is written.
 
 import { PacketBatch, COUNTER, VERDICT_NAMES, DROP_REASON_NAMES } from './packet.js';
+import { DataplaneError, CapacityError } from './errors.js';
 
 /** Endpoint-selection algorithms (assembly/lb.ts ALGO_*); which design has which: DESIGN_ALGOS. */
 export const ALGO = { random: 0, weighted: 1, maglev: 2, rr: 3, lc: 4, sh: 5, wrr: 6, wlc: 7, dh: 8, sed: 9, nq: 10 } as const;
@@ -166,9 +167,7 @@ export interface Dataplane {
   rawCounters(): bigint[];
 }
 
-export class DataplaneError extends Error {
-  override name = 'DataplaneError';
-}
+export { DataplaneError, CapacityError } from './errors.js';
 
 const u32 = (v: number) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 const u16 = (v: number) => Number.isInteger(v) && v >= 0 && v <= 0xffff;
@@ -278,10 +277,15 @@ export const check = {
   batch(batch: PacketBatch, count: number): void {
     need(Number.isInteger(count) && count >= 0 && count <= batch.capacity, `packet count ${count} outside batch of ${batch.capacity}`);
   },
-  full(what: string, count: number, max: number): void {
-    need(count < max, `${what}: table full (${max} entries); raise the limit`);
+  full(what: string, count: number, max: number, option: string): void {
+    if (count >= max) throw tableFull(what, max, option);
   },
 };
+
+/** The error of a full map: names the map and its capacity. */
+export function tableFull(map: string, max: number, option: string): CapacityError {
+  return new CapacityError(`${map}: table full (${max} entries); raise ${option}`, map, max);
+}
 
 /** Decode the raw counter slots into named figures. */
 export function decodeCounters(raw: readonly bigint[]): Counters {

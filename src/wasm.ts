@@ -7,7 +7,7 @@
 
 import {
   Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
-  FlowInfo, Counters, DataplaneError, resolveOptions, check, decodeCounters, ALGO, SCOPE, portPrefixOf, DESIGN_ID,
+  FlowInfo, Counters, DataplaneError, CapacityError, tableFull, resolveOptions, check, decodeCounters, ALGO, SCOPE, portPrefixOf, DESIGN_ID,
 } from './dataplane.js';
 import { KubeServicesChain } from './controlplane/kubeServices.js';
 import { PacketBatch, COUNTER } from './packet.js';
@@ -125,11 +125,11 @@ export class WasmDataplane implements Dataplane {
     const reuseSlots = old !== undefined && old.slotLen >= n;
     const reuseCells = old !== undefined && old.cellLen >= m;
     const slots = reuseSlots ? old!.slots : this.slots.alloc(n);
-    if (slots < 0) throw new DataplaneError(`service ${index}: no room for ${n} backend slots (maxSlots ${this.options.limits.maxSlots})`);
+    if (slots < 0) throw new CapacityError(`service ${index}: no room for ${n} backend slots (maxSlots ${this.options.limits.maxSlots})`, 'backendSlots', this.options.limits.maxSlots);
     const cells = reuseCells ? old!.cells : this.cells.alloc(m);
     if (cells < 0) {
       if (!reuseSlots) this.slots.release(slots, n);
-      throw new DataplaneError(`service ${index}: no room for ${m} Maglev cells (maxMaglevCells ${this.options.limits.maxMaglevCells})`);
+      throw new CapacityError(`service ${index}: no room for ${m} Maglev cells (maxMaglevCells ${this.options.limits.maxMaglevCells})`, 'maglevCells', this.options.limits.maxMaglevCells);
     }
     new Uint32Array(this.buffer(), this.core.backendSlotsBase() >>> 0, this.options.limits.maxSlots).set(s.backends, slots);
     if (m > 0) new Uint16Array(this.buffer(), this.core.maglevBase() >>> 0, this.options.limits.maxMaglevCells).set(s.maglev!, cells);
@@ -146,12 +146,12 @@ export class WasmDataplane implements Dataplane {
   upsertFrontend(fe: Frontend, index: number): void {
     check.frontend(this.options.limits, fe, index);
     if (this.chain) {
-      if (!this.chain.has(fe)) check.full('frontends', this.chain.length, this.options.limits.maxFrontends);
+      if (!this.chain.has(fe)) check.full('frontends', this.chain.length, this.options.limits.maxFrontends, 'maxFrontends');
       this.writeRules(this.chain.upsert(fe, index));
       return;
     }
     const rc = this.core.frontendUpsert(fe.addr, fe.port, fe.proto, SCOPE[fe.scope ?? 'any'], fe.node ?? 0, index);
-    if (rc !== 0) throw new DataplaneError(`frontends: table full (${this.options.limits.maxFrontends} entries); raise the limit`);
+    if (rc !== 0) throw tableFull('frontends', this.options.limits.maxFrontends, 'maxFrontends');
   }
   deleteFrontend(fe: Frontend): boolean {
     if (this.chain) {
@@ -177,7 +177,7 @@ export class WasmDataplane implements Dataplane {
 
   upsertSourceRange(index: number, addr: number, plen: number): void {
     check.sourceRange(this.options.limits, index, addr, plen);
-    if (this.core.sourceRangeUpsert(index, addr, plen) !== 0) throw new DataplaneError(`source ranges: table full (${this.options.limits.maxFrontends} entries); raise maxFrontends`);
+    if (this.core.sourceRangeUpsert(index, addr, plen) !== 0) throw tableFull('source ranges', this.options.limits.maxFrontends, 'maxFrontends');
   }
   deleteSourceRange(index: number, addr: number, plen: number): boolean {
     return this.core.sourceRangeDelete(index, addr, plen) !== 0;
@@ -187,14 +187,14 @@ export class WasmDataplane implements Dataplane {
   upsertIpcache(addr: number, plen: number, info: EndpointInfo): void {
     check.ipcache(addr, plen, info);
     const rc = this.core.ipcacheUpsert(addr, plen, info.identity, info.endpoint, info.node, info.flags);
-    if (rc !== 0) throw new DataplaneError(`ipcache: table full (${this.options.limits.maxIpcache} entries); raise the limit`);
+    if (rc !== 0) throw tableFull('ipcache', this.options.limits.maxIpcache, 'maxIpcache');
   }
   deleteIpcache(addr: number, plen: number): boolean { return this.core.ipcacheDelete(addr, plen) !== 0; }
 
   upsertPolicy(k: PolicyKey, v: PolicyValue): void {
     check.policy(k, v);
     const rc = this.core.policyUpsert(k.endpoint, k.identity, k.port, k.proto, k.dir, portPrefixOf(k), v.rule, v.verdict);
-    if (rc !== 0) throw new DataplaneError(`policy: table full (${this.options.limits.maxPolicy} entries); raise the limit`);
+    if (rc !== 0) throw tableFull('policy', this.options.limits.maxPolicy, 'maxPolicy');
   }
   deletePolicy(k: PolicyKey): boolean {
     check.policy(k);

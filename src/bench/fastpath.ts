@@ -17,6 +17,7 @@
 // an untimed gc() between them removes the previous round's half-open flows
 // (SYN lifetime 60 s), so every round meets the same conntrack population.
 
+import { DpemuError } from '../errors.js';
 import { createDataplane } from '../node.js';
 import { synthesize, limitsFor, program } from '../controlplane/synthetic.js';
 import { fillBatch } from '../traffic.js';
@@ -99,8 +100,8 @@ export function fastpathDefaults(backend: FastpathBackend, scenario: Scenario = 
   return backend === 'wasm' ? { rounds: 10, packets: 1 << 20 } : { rounds: 7, packets: 1 << 17 };
 }
 
-export class BenchmarkError extends Error {
-  override name = 'BenchmarkError';
+export class BenchmarkError extends DpemuError {
+  constructor(message: string) { super('BENCHMARK', message); }
 }
 
 

@@ -5,6 +5,7 @@
 // IsDNS1035Label, IsQualifiedName, IsValidLabelValue, IsValidPortName,
 // IsValidPortNum) and pkg/apis/core/validation.
 
+import { DpemuError } from '../errors.js';
 import { dottedQuad, formatIPv4, parseIPv4, prefixMask } from '../common/ip.js';
 import { CIDR, IP, PROTOCOLS, Protocol, SourceRef, formatSource } from './model.js';
 
@@ -24,16 +25,20 @@ export function describeObject(ctx: ObjectContext): string {
  * An invalid manifest. The message reads
  * `services.yaml: document 2 (Service default/web): spec.ports[0].port: must be an integer in 1..65535, got "80x"`.
  */
-export class ManifestError extends Error {
+export class ManifestError extends DpemuError {
   constructor(
     readonly source: SourceRef,
     readonly object: string | undefined,
     readonly path: string | undefined,
     readonly detail: string,
   ) {
-    super(`${formatSource(source)}${object ? ` (${object})` : ''}: ${path ? `${path}: ` : ''}${detail}`);
-    this.name = 'ManifestError';
+    super('MANIFEST', `${formatSource(source)}${object ? ` (${object})` : ''}: ${path ? `${path}: ` : ''}${detail}`);
   }
+
+  /** The manifest file the error is in. */
+  get file(): string { return this.source.file; }
+  /** The field path inside the object (`spec.ports[0].port`), when one field is at fault. */
+  get field(): string | undefined { return this.path; }
 }
 
 export function show(v: unknown): string {

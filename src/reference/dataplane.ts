@@ -10,7 +10,7 @@
 
 import {
   Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
-  FlowInfo, Counters, DataplaneError, resolveOptions, check, decodeCounters, ALGO, Algorithm, SVC_FLAG, IPC_FLAG,
+  FlowInfo, Counters, DataplaneError, CapacityError, resolveOptions, check, decodeCounters, ALGO, Algorithm, SVC_FLAG, IPC_FLAG,
   DIR, POLICY_VERDICT, IDENTITY, SCOPE, portPrefixOf, portBlockMask,
 } from '../dataplane.js';
 import { PacketBatch, PacketRecord, NONE, PROTO, TCP, VERDICT, DROP, CT_STATE, NAT, COUNTER } from '../packet.js';
@@ -104,8 +104,8 @@ export class ReferenceDataplane implements Dataplane {
     const m = s.algo === 'maglev' && s.backends.length > 0 ? s.maglev!.length : 0;
     const slots = this.slotsUsed - (old?.backends.length ?? 0) + s.backends.length;
     const cells = this.cellsUsed - (old?.maglev?.length ?? 0) + m;
-    if (slots > l.maxSlots) throw new DataplaneError(`service ${index}: no room for ${s.backends.length} backend slots (maxSlots ${l.maxSlots})`);
-    if (cells > l.maxMaglevCells) throw new DataplaneError(`service ${index}: no room for ${m} Maglev cells (maxMaglevCells ${l.maxMaglevCells})`);
+    if (slots > l.maxSlots) throw new CapacityError(`service ${index}: no room for ${s.backends.length} backend slots (maxSlots ${l.maxSlots})`, 'backendSlots', l.maxSlots);
+    if (cells > l.maxMaglevCells) throw new CapacityError(`service ${index}: no room for ${m} Maglev cells (maxMaglevCells ${l.maxMaglevCells})`, 'maglevCells', l.maxMaglevCells);
     this.slotsUsed = slots; this.cellsUsed = cells;
     this.services.set(index, {
       algo: s.algo, flags: s.flags ?? 0, affinityMs: Math.round((s.affinityTimeout ?? 0) * 1000),
@@ -121,12 +121,12 @@ export class ReferenceDataplane implements Dataplane {
   upsertFrontend(fe: Frontend, index: number): void {
     check.frontend(this.options.limits, fe, index);
     if (this.chain) {
-      if (!this.chain.has(fe)) check.full('frontends', this.chain.length, this.options.limits.maxFrontends);
+      if (!this.chain.has(fe)) check.full('frontends', this.chain.length, this.options.limits.maxFrontends, 'maxFrontends');
       this.chain.upsert(fe, index);
       return;
     }
     const k = this.frontendKey(fe);
-    if (!this.frontends.has(k)) check.full('frontends', this.frontends.size, this.options.limits.maxFrontends);
+    if (!this.frontends.has(k)) check.full('frontends', this.frontends.size, this.options.limits.maxFrontends, 'maxFrontends');
     this.frontends.set(k, index);
   }
   deleteFrontend(fe: Frontend): boolean {
@@ -137,7 +137,7 @@ export class ReferenceDataplane implements Dataplane {
     check.sourceRange(this.options.limits, index, addr, plen);
     const set = this.sourceRanges.get(index) ?? new Set<string>();
     const k = `${(addr & prefixMask(plen)) >>> 0}/${plen}`;
-    if (!set.has(k)) { check.full('source ranges', this.sourceRangeCount, this.options.limits.maxFrontends); this.sourceRangeCount++; }
+    if (!set.has(k)) { check.full('source ranges', this.sourceRangeCount, this.options.limits.maxFrontends, 'maxFrontends'); this.sourceRangeCount++; }
     set.add(k);
     this.sourceRanges.set(index, set);
   }
@@ -178,7 +178,7 @@ export class ReferenceDataplane implements Dataplane {
   upsertIpcache(addr: number, plen: number, info: EndpointInfo): void {
     check.ipcache(addr, plen, info);
     const k = `${(addr & prefixMask(plen)) >>> 0}/${plen}`;
-    if (!this.ipcache.has(k)) check.full('ipcache', this.ipcache.size, this.options.limits.maxIpcache);
+    if (!this.ipcache.has(k)) check.full('ipcache', this.ipcache.size, this.options.limits.maxIpcache, 'maxIpcache');
     this.ipcache.set(k, { ...info });
   }
   deleteIpcache(addr: number, plen: number): boolean {
@@ -189,7 +189,7 @@ export class ReferenceDataplane implements Dataplane {
   upsertPolicy(k: PolicyKey, v: PolicyValue): void {
     check.policy(k, v);
     const key = this.policyKey(k);
-    if (!this.policy.has(key)) check.full('policy', this.policy.size, this.options.limits.maxPolicy);
+    if (!this.policy.has(key)) check.full('policy', this.policy.size, this.options.limits.maxPolicy, 'maxPolicy');
     this.policy.set(key, { ...v });
   }
   deletePolicy(k: PolicyKey): boolean { check.policy(k); return this.policy.delete(this.policyKey(k)); }

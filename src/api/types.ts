@@ -1,0 +1,182 @@
+// The public types of dpemu's library API (`import { createEmulator } from "dpemu"`). Implemented by
+// src/api/emulator.ts; everything here is plain data so that it reads the same in Node and in a browser.
+
+import type { Counters, Design, Algorithm, Limits } from '../dataplane.js';
+import type { TraceRecord } from '../trace.js';
+import type { ApplyReport, ObjectRef } from '../k8s/runtime.js';
+import type { PacketBatch } from '../packet.js';
+
+export type { Counters, Design, Algorithm, Limits, ApplyReport, ObjectRef };
+
+/** Where the WebAssembly core comes from: bytes, a compiled module, a fetch Response, or a URL to fetch. */
+export type CoreSource = URL | string | Response | ArrayBuffer | ArrayBufferView | WebAssembly.Module;
+
+/**
+ * Options of createEmulator. Every knob has its upstream default; capacities are fixed at creation,
+ * as BPF maps are (an apply that would overfill a map throws CapacityError and changes nothing).
+ */
+export interface EmulatorOptions {
+  /** Dataplane design: `ebpf` (default, Cilium-style hash maps), `iptables`, `ipvs`, `nftables`. */
+  design?: Design;
+  /** Which implementation runs the packets: `wasm` (default, the fast core) or `reference` (the plain oracle). */
+  backend?: 'wasm' | 'reference';
+  /**
+   * The compiled core. Default: in Node, read from the package (build/release.wasm); in a browser,
+   * fetched from the package's URL next to the module (`new URL("../../build/release.wasm", import.meta.url)`).
+   */
+  wasm?: CoreSource;
+  /** Seed of the random endpoint choice (default 1). Same seed and inputs: same records, byte for byte. */
+  seed?: number;
+  /** Seed of the flow hash: Maglev cell, source hash, NAT port start (default 0x5eed). */
+  hashSeed?: number;
+  /** Endpoint selection for every service (default: the design's own; ebpf/iptables/nftables random, ipvs rr). */
+  algo?: Algorithm;
+  /** Live flows the conntrack table is sized for (default 65536). */
+  flows?: number;
+  /** Map capacities (defaults: DEFAULT_LIMITS, raised to fit `cluster` when one is given). */
+  limits?: Partial<Limits>;
+  /** Manifests to load at creation (YAML/JSON text or objects); the maps are sized for them. */
+  cluster?: ManifestInput;
+  /** Conntrack lifetimes in seconds (Cilium: TCP 21600, SYN 60, close 10, non-TCP 60). */
+  ctLifetimes?: Partial<{ tcp: number; syn: number; close: number; nonTcp: number }>;
+  /** Masquerade source ports (Linux ip_local_port_range 32768-60999; 32 candidates tried). */
+  natPorts?: Partial<{ min: number; max: number; tries: number }>;
+  /** kube-proxy --masquerade-all (default false). */
+  masqueradeAll?: boolean;
+  /** kube-apiserver --service-cluster-ip-range (default 10.96.0.0/12). */
+  serviceCIDR?: string;
+  /** kube-controller-manager --cluster-cidr (default 10.244.0.0/16). */
+  clusterCIDR?: string;
+  /** kube-apiserver --service-node-port-range (default 30000-32767). */
+  nodePortRange?: [number, number] | string;
+  /** kube-proxy --nodeport-addresses (default: every node's InternalIP). */
+  nodePortAddresses?: string[];
+  /** Established flows are judged again after a policy change (Cilium: true). */
+  policyRecheckEstablished?: boolean;
+  /** A pod's traffic to itself skips policy (default true, as Cilium). */
+  policyAllowSelf?: boolean;
+  /** Egress from a pod to its own node skips egress policy (default false: Cilium enforces it). */
+  policyEgressToOwnNode?: boolean;
+  /** An ipBlock matches pod addresses too (default true, as the upstream e2e suite expects). */
+  ipBlockMatchesPods?: boolean;
+}
+
+/** Kubernetes objects: YAML or JSON text (multi-document, `kubectl get -o json` Lists), or parsed objects. */
+export type ManifestInput = string | Record<string, unknown> | readonly Record<string, unknown>[];
+
+/** A packet, as `dpemu trace` reads it. */
+export interface PacketInput {
+  /** Source IPv4 address. */
+  src: string;
+  /** Destination IPv4 address. */
+  dst: string;
+  /** Source port (TCP/UDP/SCTP). */
+  sport?: number;
+  /** Destination port (TCP/UDP/SCTP). */
+  dport?: number;
+  /** `TCP` (default), `UDP`, `SCTP`. */
+  proto?: 'TCP' | 'UDP' | 'SCTP' | string;
+  /** TCP flags as letters: `S`, `SA`, `A`, `F`, `R`, `P` (default `S`). */
+  flags?: string;
+  /** Name of the node the packet enters on (default: the node of its source, or of its destination). */
+  node?: string;
+  /** Virtual time in seconds (default: the emulator's current time; never earlier). */
+  t?: number;
+}
+
+/** What happened to one packet: the record `dpemu trace` prints. */
+export type FlowRecord = TraceRecord;
+
+/** A live conntrack entry. */
+export interface ConntrackEntry {
+  /** The original tuple. */
+  src: string; sport: number; dst: string; dport: number; proto: string;
+  /** The tuple as it leaves after NAT. */
+  nat: { src: string; sport: number; dst: string; dport: number };
+  /** Service (`ns/name:port`) and backend (`ip:port`), or null. */
+  service: string | null;
+  backend: string | null;
+  /** TCP state as conntrack sees it: `SYN_SENT`, `ESTABLISHED`, `CLOSING`; `OPEN` for other protocols. */
+  state: string;
+  /** Virtual time (seconds) at which the flow expires unless refreshed. */
+  expires: number;
+  packets: number;
+  bytes: number;
+}
+
+/** A service entry as programmed. */
+export interface ServiceInfo {
+  /** `ns/name:port` (port name or number). */
+  service: string;
+  /** The frontends (`ip:port/PROTO`) and what kind each is. */
+  frontends: { address: string; kind: string; scope: string; node: string | null }[];
+  /** The endpoints it chooses from, in slot order. */
+  backends: string[];
+  algorithm: string;
+  /** The rule the entry follows (traffic policy, topology, affinity), in words. */
+  rule: string;
+}
+
+/** A programmed backend and its live flows. */
+export interface BackendInfo {
+  backend: string;
+  node: string | null;
+  activeFlows: number;
+}
+
+/**
+ * A batch of packed packet descriptors living in the core's own memory (zero copy). The layout is
+ * `PKT` (src/packet.ts, drawn in assembly/packet.ts): `stride` bytes per packet at `byteOffset` of
+ * `buffer()`. `set(i, packet)` and `get(i)` are conveniences over the same memory.
+ */
+export interface EmulatorBatch {
+  readonly capacity: number;
+  /** The descriptors themselves (PacketBatch: typed views, `set`, `get` of raw numbers). */
+  readonly raw: PacketBatch;
+  /** Write packet `i` from the same object `send()` takes. */
+  set(i: number, packet: PacketInput): void;
+  /** Packet `i`'s outcome, with a FlowRecord's core field names and value forms. */
+  get(i: number): BatchOutcome;
+}
+
+/** The core fields of a FlowRecord, read from a batch after process(). */
+export interface BatchOutcome {
+  verdict: string;
+  drop_reason: string | null;
+  src: string; sport: number; dst: string; dport: number;
+  ct_state: string;
+  service: string | null;
+  backend: string | null;
+}
+
+/** The dpemu library API: one emulated cluster and its dataplane. */
+export interface Emulator {
+  readonly design: Design;
+  readonly backend: 'wasm' | 'reference';
+  /** Virtual time in seconds. */
+  readonly now: number;
+  /** Apply Kubernetes objects (kubectl apply): atomic; throws ManifestError or CapacityError and changes nothing. */
+  apply(input: ManifestInput, options?: { source?: string }): ApplyReport;
+  /** Delete objects by reference (kind, namespace, name) or those of a manifest; atomic. */
+  delete(refs: ObjectRef | readonly ObjectRef[] | ManifestInput): ApplyReport;
+  /** Send packets in order, in batches through the core; one record per packet. InputError before anything runs. */
+  send(packets: PacketInput | readonly PacketInput[]): FlowRecord[];
+  /** Move virtual time forward (expiry and garbage collection run on it). */
+  advance(seconds: number): void;
+  /** A batch in the core's memory, for the zero-copy path. */
+  createBatch(capacity: number): EmulatorBatch;
+  /** Run the first `count` packets of `batch` at the current time. Returns how many were forwarded. */
+  process(batch: EmulatorBatch, count: number): number;
+  counters(): Counters;
+  conntrack(): Iterable<ConntrackEntry>;
+  services(): ServiceInfo[];
+  backends(): BackendInfo[];
+  /** What would happen to a packet, without changing any state. */
+  explain(packet: PacketInput): FlowRecord;
+  /** Call `listener` with every record send() produces. Returns a function that removes it. */
+  onFlow(listener: (record: FlowRecord) => void): () => void;
+  /** The records send() produces from now on, as an async iterator (ends when `signal` aborts). */
+  flows(signal?: AbortSignal): AsyncIterableIterator<FlowRecord>;
+  /** The whole state as bytes; restoreEmulator(bytes) gives an emulator that behaves identically. */
+  snapshot(): Uint8Array;
+}
