@@ -165,7 +165,19 @@ export interface Dataplane {
   counters(): Counters;
   /** Raw counter slots (COUNTER layout), for exact comparisons. */
   rawCounters(): bigint[];
+  /**
+   * Everything packets and control calls changed, as data (for snapshots): the wasm core's memory and
+   * globals, or the reference's maps. importState() puts it back into a dataplane of the same options
+   * that has been given the same control-plane calls (so its host-side bookkeeping already matches).
+   */
+  exportState(): DataplaneState;
+  importState(state: DataplaneState): void;
 }
+
+/** A dataplane's state: the core's linear memory and mutable globals, or the reference's encoded fields. */
+export type DataplaneState =
+  | { kind: 'wasm'; memory: Uint8Array; globals: (number | bigint)[] }
+  | { kind: 'reference'; fields: Record<string, unknown> };
 
 export { DataplaneError, CapacityError } from './errors.js';
 

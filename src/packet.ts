@@ -77,6 +77,14 @@ export class PacketBatch {
     return this.dv;
   }
 
+  /** Descriptors [start, start + count) of this batch, as a batch of their own over the same memory. */
+  slice(start: number, count: number): PacketBatch {
+    if (!(Number.isInteger(start) && Number.isInteger(count) && start >= 0 && count >= 0 && start + count <= this.capacity)) {
+      throw new RangeError(`packets ${start}..${start + count - 1} outside batch of ${this.capacity}`);
+    }
+    return new PacketBatch(this.buffer, this.ptr + start * PKT.STRIDE, count);
+  }
+
   /** The raw bytes of the first `count` descriptors (a live view: copy it to keep it). */
   bytes(count = this.capacity): Uint8Array {
     this.view();

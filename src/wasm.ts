@@ -7,7 +7,7 @@
 
 import {
   Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
-  FlowInfo, Counters, DataplaneError, CapacityError, tableFull, resolveOptions, check, decodeCounters, ALGO, SCOPE, portPrefixOf, DESIGN_ID,
+  FlowInfo, Counters, DataplaneState, DataplaneError, CapacityError, tableFull, resolveOptions, check, decodeCounters, ALGO, SCOPE, portPrefixOf, DESIGN_ID,
 } from './dataplane.js';
 import { KubeServicesChain } from './controlplane/kubeServices.js';
 import { PacketBatch, COUNTER } from './packet.js';
@@ -236,6 +236,32 @@ export class WasmDataplane implements Dataplane {
     return Array.from(v);
   }
   counters(): Counters { return decodeCounters(this.rawCounters()); }
+
+  /** The core's mutable globals (exported as state$0, state$1, ... by scripts/export-state.mjs). */
+  private stateGlobals(): WebAssembly.Global[] {
+    const out: WebAssembly.Global[] = [];
+    const ex = this.core as unknown as Record<string, unknown>;
+    for (let i = 0; ex[`state$${i}`] instanceof WebAssembly.Global; i++) out.push(ex[`state$${i}`] as WebAssembly.Global);
+    if (out.length === 0) throw new DataplaneError('this build of the core does not export its state (build it with npm run asbuild)');
+    return out;
+  }
+
+  exportState(): DataplaneState {
+    return { kind: 'wasm', memory: new Uint8Array(this.buffer()).slice(), globals: this.stateGlobals().map((g) => g.value as number | bigint) };
+  }
+
+  importState(state: DataplaneState): void {
+    const globals = this.stateGlobals();
+    if (state.kind !== 'wasm' || state.globals.length !== globals.length) throw new DataplaneError('state of another kind of dataplane or another build of the core');
+    const mem = this.core.memory;
+    const pages = Math.ceil(state.memory.length / 65536);
+    const have = mem.buffer.byteLength / 65536;
+    if (pages > have) mem.grow(pages - have);
+    const bytes = new Uint8Array(mem.buffer);
+    bytes.set(state.memory);
+    bytes.fill(0, state.memory.length);
+    globals.forEach((g, i) => { g.value = state.globals[i]; });
+  }
 
   /** Bytes of linear memory the core's maps and batches take. */
   memoryBytes(): number { return this.core.allocatedBytes() >>> 0; }

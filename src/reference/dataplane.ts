@@ -10,11 +10,12 @@
 
 import {
   Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
-  FlowInfo, Counters, DataplaneError, CapacityError, resolveOptions, check, decodeCounters, ALGO, Algorithm, SVC_FLAG, IPC_FLAG,
+  FlowInfo, Counters, DataplaneState, DataplaneError, CapacityError, resolveOptions, check, decodeCounters, ALGO, Algorithm, SVC_FLAG, IPC_FLAG,
   DIR, POLICY_VERDICT, IDENTITY, SCOPE, portPrefixOf, portBlockMask,
 } from '../dataplane.js';
 import { PacketBatch, PacketRecord, NONE, PROTO, TCP, VERDICT, DROP, CT_STATE, NAT, COUNTER } from '../packet.js';
 import { Prng } from '../common/prng.js';
+import { encodeFields, restoreFields } from '../common/serial.js';
 import { hashTuple, hashAddr } from '../common/hash.js';
 import { prefixMask } from '../common/ip.js';
 import { KubeServicesChain } from '../controlplane/kubeServices.js';
@@ -81,6 +82,19 @@ export class ReferenceDataplane implements Dataplane {
   }
 
   private bump(i: number, by = 1): void { this.count[i] += BigInt(by); }
+
+  /** The fields packets and control calls change (options and the KUBE-SERVICES chain come from the control calls). */
+  private static readonly STATE_FIELDS = ['prng', 'nodes', 'backends', 'services', 'frontends', 'sourceRanges', 'sourceRangeCount',
+    'ipcache', 'policy', 'flows', 'replies', 'affinity', 'count', 'revision', 'slotsUsed', 'cellsUsed'] as const;
+
+  exportState(): DataplaneState {
+    return { kind: 'reference', fields: encodeFields(this, ReferenceDataplane.STATE_FIELDS) };
+  }
+
+  importState(state: DataplaneState): void {
+    if (state.kind !== 'reference') throw new DataplaneError('state of another kind of dataplane');
+    restoreFields(this, state.fields);
+  }
 
   // ---- control plane -------------------------------------------------------
 

@@ -1,0 +1,483 @@
+// The tracer behind `dpemu trace` and the library API's send(): packets described as JSON lines go one at a time through one
+// stateful dataplane compiled from Kubernetes manifests (src/k8s/compile.ts),
+// and each comes out as a JSON record that says what happened to it and why:
+// the node it entered on, the frontend it hit, the service entry's rule (traffic
+// policy, topology hints, affinity), the endpoints kube-proxy would not use and
+// why, the NAT done, and the node it was delivered to.
+//
+// Input line: {"src","dst","sport","dport","proto":"TCP|UDP|SCTP" (TCP),"flags":"S|SA|A|F|R|P..." (S),
+//              "node" (name of the node it enters on),"t" (virtual seconds; default the previous t)}
+// Default node: a packet to a NodePort is processed on the node owning that address (kube-proxy's
+// KUBE-NODEPORTS rule matches only --dst-type LOCAL); anything else on the node of the pod (or the
+// node) that owns the source address; an external source sending to a pod or node address enters on
+// that address's node. An external source sending to a virtual IP (cluster, LB, external) needs "node".
+//
+// Control lines change the cluster while traffic flows (a tracer over a ClusterRuntime: createTracer(files)):
+//   {"apply": "path" | ["path", ...], "t"?}       kubectl apply of manifest files or directories
+//   {"delete": "path" | {"kind","namespace"?,"name"} | [...], "t"?}   kubectl delete of objects
+// Paths are relative to the current directory. Only the changed map entries are reprogrammed:
+// established flows keep a backend that still exists; UDP flows of endpoints that stopped serving are
+// flushed, TCP flows are left (kube-proxy). Each gives {"line","t","applied": the runtime's report};
+// one that fails ({"line","error"}) changes nothing.
+
+import type { Dataplane } from './dataplane.js';
+import { InputError } from './errors.js';
+import { formatIPv4, parseIPv4 } from './common/ip.js';
+import {
+  PacketBatch, PacketIn, PacketRecord, NONE, NAT, PROTO, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags,
+} from './packet.js';
+import { EXCLUSION_TEXT } from './k8s/endpoints.js';
+import { CompiledCluster, PlannedService } from './k8s/compile.js';
+import type { ManifestFile } from './k8s/load.js';
+import { ApplyReport, ClusterRuntime, ObjectRef } from './k8s/runtime.js';
+import { formatRuleInfo } from './policy/explain.js';
+import type { Connection } from './policy/spec.js';
+
+export interface TraceFrontend {
+  kind: string;
+  /** "ip:port" of the frontend. */
+  address: string;
+  /** Which entry of the frontend served the packet: 'any', or one node's ('node', 'internal', 'external'). */
+  scope: string;
+  /** The node of a node-scoped entry. */
+  node: string | null;
+}
+
+export interface TraceExcluded {
+  endpoint: string | null;
+  target: string | null;
+  slice: string;
+  reason: string;
+  why: string;
+}
+
+export interface TraceRecord {
+  line: number;
+  t: number;
+  /** Node the packet entered on. */
+  node: string;
+  proto: string;
+  flags: string | null;
+  in: { src: string; sport: number; dst: string; dport: number };
+  verdict: string;
+  drop_reason: string | null;
+  ct_state: string;
+  /** The packet as it leaves (unchanged when dropped). */
+  src: string; sport: number; dst: string; dport: number;
+  nat: string[];
+  service: string | null;
+  frontend: TraceFrontend | null;
+  backend: string | null;
+  /** Node of the pod (or node) the packet is delivered to; null when dropped or leaving the cluster. */
+  delivered_node: string | null;
+  cross_node: boolean;
+  rule: string | null;
+  /**
+   * The policy decision on a connection's first packet (or on a packet judged again after a policy
+   * change), from the compiled rule table: "allowed by NetworkPolicy ns/name ingress[0]", "denied by
+   * AdminNetworkPolicy name egress rule "x"", or "dropped: ingress isolated by NetworkPolicy ns/name;
+   * no rule matched". null when the cluster has no policies or nothing was judged.
+   */
+  policy: string | null;
+  excluded: TraceExcluded[];
+}
+
+export interface TraceError { line: number; error: string }
+
+/** What a control line ({"apply": ...} or {"delete": ...}) did: the runtime's report. */
+export interface TraceChange { line: number; t: number; applied: ApplyReport }
+
+export type TraceOutput = TraceRecord | TraceError | TraceChange;
+
+export interface TracerOptions {
+  /** Directory the paths of control lines are relative to (default: the current directory). */
+  cwd?: string;
+  /** How control lines read manifest paths (Node: readManifestFiles, directories expanded; none: paths are refused). */
+  readFiles?: (paths: string[]) => ManifestFile[];
+}
+
+const NAT_NAMES = Object.entries(NAT) as [string, number][];
+const PROTO_BY_NAME: Record<string, number> = { TCP: PROTO.TCP, UDP: PROTO.UDP, SCTP: PROTO.SCTP, ICMP: PROTO.ICMP };
+const PROTO_NAME: Record<number, string> = { [PROTO.TCP]: 'TCP', [PROTO.UDP]: 'UDP', [PROTO.SCTP]: 'SCTP', [PROTO.ICMP]: 'ICMP' };
+/** The packet fields a trace line (and the API's send()) takes. */
+export const PACKET_FIELDS = ['src', 'dst', 'sport', 'dport', 'proto', 'flags', 'node', 't'] as const;
+const KNOWN_FIELDS = new Set<string>(PACKET_FIELDS);
+
+/** A record's `nat` list for each combination of NAT flags, made once (the lists are frozen and shared). */
+const NAT_LISTS: readonly string[][] = Array.from({ length: 32 }, (_, f) => Object.freeze(NAT_NAMES.filter(([, bit]) => f & bit).map(([n]) => n)) as string[]);
+
+/** Dotted quads of recently seen addresses: records name the same few addresses again and again. */
+class AddressNames {
+  private readonly names = new Map<number, string>();
+  get(a: number): string {
+    let n = this.names.get(a);
+    if (n === undefined) {
+      if (this.names.size >= 1 << 16) this.names.clear();
+      n = formatIPv4(a);
+      this.names.set(a, n);
+    }
+    return n;
+  }
+}
+
+function field<T>(o: Record<string, unknown>, name: string, check: (v: unknown) => T | undefined, what: string, dflt?: T): T {
+  const v = o[name];
+  if (v === undefined || v === null) {
+    if (dflt !== undefined) return dflt;
+    throw new InputError(`"${name}" is missing (${what})`, name);
+  }
+  const r = check(v);
+  if (r === undefined) throw new InputError(`"${name}": ${JSON.stringify(v)} is not ${what}`, name);
+  return r;
+}
+const asIP = (v: unknown) => (typeof v === 'string' ? parseIPv4(v) : undefined);
+const asPort = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535 ? v : undefined);
+const asProto = (v: unknown) => (typeof v === 'string' ? PROTO_BY_NAME[v.toUpperCase()] : undefined);
+const asTime = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 && v * 1000 <= 0xffffffff ? v : undefined);
+
+/** Where the packets go: anything holding the current compiled cluster (a CompiledCluster or a ClusterRuntime). */
+export type CompiledSource = CompiledCluster | { readonly compiled: CompiledCluster };
+
+/** A packet read from its JSON form, ready for a descriptor. */
+interface ParsedPacket { line: number; t: number; nodeName: string; pkt: PacketIn }
+
+/** How many packets go through the core in one process() call at most. */
+const CHUNK = 1024;
+
+export class Tracer {
+  private batch: PacketBatch;
+  private t = 0;
+  private gcMs = 0;
+  private readonly names = new AddressNames();
+  private readonly excludedOf = new WeakMap<object, TraceExcluded[]>();
+
+  constructor(readonly dp: Dataplane, private readonly source: CompiledSource, private readonly options: TracerOptions = {}) {
+    this.batch = dp.allocBatch(CHUNK);
+  }
+
+  get compiled(): CompiledCluster {
+    return this.source instanceof CompiledCluster ? this.source : this.source.compiled;
+  }
+
+  /** Virtual time of the last packet, in seconds. */
+  get time(): number { return this.t; }
+  /** The clock as a tracer state (for snapshots): time in seconds and the last garbage collection in ms. */
+  get clock(): { t: number; gcMs: number } { return { t: this.t, gcMs: this.gcMs }; }
+  set clock(c: { t: number; gcMs: number }) { this.t = c.t; this.gcMs = c.gcMs; }
+
+  /** Move the clock to `t` seconds (never back), collecting expired flows as a packet at `t` would. */
+  advanceTo(t: number): void {
+    const v = asTime(t);
+    if (v === undefined) throw new InputError(`time ${JSON.stringify(t)} s is not a number of seconds >= 0 (at most about 49.7 days)`, 't');
+    if (v < this.t) throw new InputError(`time ${v} s is earlier than the current ${this.t} s (time only moves forward)`, 't');
+    this.t = v;
+    this.collect(Math.round(v * 1000));
+  }
+
+  private collect(nowMs: number): void {
+    if (nowMs > this.gcMs) { this.dp.gc(nowMs); this.gcMs = nowMs; }
+  }
+
+  /** One line of input: a record, an error record, a change record, or undefined for a blank line. */
+  traceLine(text: string, line: number): TraceOutput | undefined {
+    if (text.trim() === '') return undefined;
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch (e) {
+      return { line, error: `line ${line}: not JSON: ${(e as Error).message}` };
+    }
+    return this.step(v, line);
+  }
+
+  /** One packet, given as the parsed JSON object of an input line. */
+  trace(input: unknown, line: number): TraceRecord | TraceError {
+    return this.run([{ input, line }])[0];
+  }
+
+  /** One input line's parsed JSON: a packet, or a control line ({"apply": ...}, {"delete": ...}). */
+  step(input: unknown, line: number): TraceOutput {
+    if (isControl(input)) return this.guard<TraceOutput>(line, () => this.change(input, line));
+    return this.trace(input, line);
+  }
+
+  private guard<T>(line: number, f: () => T): T | TraceError {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof InputError) return { line, error: `line ${line}: ${e.message}` };
+      throw e;
+    }
+  }
+
+  /** A control line: apply or delete objects through the runtime, at time "t". */
+  private change(o: Record<string, unknown>, line: number): TraceChange {
+    const op = 'apply' in o ? 'apply' : 'delete';
+    const extra = Object.keys(o).filter((k) => k !== op && k !== 't');
+    if (extra.length) throw new InputError(`${op}: unknown field${extra.length > 1 ? 's' : ''} ${extra.map((k) => JSON.stringify(k)).join(', ')} (a control line takes "${op}" and "t")`);
+    const rt = this.source;
+    if (!(rt instanceof ClusterRuntime)) throw new InputError(`${op}: this tracer's cluster cannot change (it was not created over a ClusterRuntime)`);
+    const t = field(o, 't', asTime, 'a number of seconds >= 0 (at most about 49.7 days)', this.t);
+    if (t < this.t) throw new InputError(`"t": ${t} is earlier than the previous line's ${this.t} (time only moves forward)`, 't');
+    const items = Array.isArray(o[op]) ? (o[op] as unknown[]) : [o[op]];
+    if (items.length === 0) throw new InputError(`"${op}": an empty list`);
+    const targets: (string | ObjectRef)[] = items.map((v, i) => {
+      const where = Array.isArray(o[op]) ? `"${op}"[${i}]` : `"${op}"`;
+      if (typeof v === 'string' && v !== '') return v;
+      if (op === 'delete' && typeof v === 'object' && v !== null && !Array.isArray(v)) {
+        const r = v as Record<string, unknown>;
+        const bad = Object.keys(r).filter((k) => !['kind', 'namespace', 'name'].includes(k));
+        if (bad.length) throw new InputError(`${where}: unknown field${bad.length > 1 ? 's' : ''} ${bad.map((k) => JSON.stringify(k)).join(', ')} (known: kind, namespace, name)`);
+        const str = (k: string): string => {
+          if (typeof r[k] !== 'string' || r[k] === '') throw new InputError(`${where}: "${k}" must be a non-empty string`);
+          return r[k] as string;
+        };
+        const ref: ObjectRef = { kind: str('kind'), name: str('name') };
+        if (r.namespace !== undefined) ref.namespace = str('namespace');
+        return ref;
+      }
+      throw new InputError(`${where}: ${JSON.stringify(v)} is not ${op === 'apply' ? 'a path' : 'a path or {"kind", "namespace", "name"}'}`);
+    });
+    let report: ApplyReport;
+    try {
+      // Read everything first: an unreadable path changes nothing.
+      const read = this.options.readFiles;
+      if (!read && targets.some((x) => typeof x === 'string')) throw new InputError(`${op}: this tracer cannot read files (give it readFiles)`);
+      const cwd = this.options.cwd;
+      const resolved = targets.map((x) => (typeof x === 'string' ? read!([cwd === undefined ? x : joinPath(cwd, x)]) : [x])).flat();
+      // Expired flows are collected first, as before a packet at t.
+      this.t = t;
+      this.collect(Math.round(t * 1000));
+      report = op === 'apply' ? rt.apply(resolved as ManifestFile[]) : rt.delete(resolved);
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      const msg = (e as Error).message;
+      throw new InputError(msg.startsWith(`${op}: `) ? msg : `${op}: ${msg}`);
+    }
+    return { line, t, applied: report };
+  }
+
+  /**
+   * Packets (parsed JSON objects) in order: each gets a record, or an error record when it is not a valid
+   * packet (an error changes nothing). Consecutive packets of the same time go through the core in one
+   * process() call.
+   */
+  run(items: readonly { input: unknown; line: number }[], errors: 'record' | 'throw' = 'record'): (TraceRecord | TraceError)[] {
+    const out: (TraceRecord | TraceError)[] = new Array(items.length);
+    const parsed: ParsedPacket[] = [];
+    const slots: number[] = [];
+    const flush = () => {
+      if (parsed.length === 0) return;
+      const records = this.process(parsed);
+      for (let i = 0; i < records.length; i++) out[slots[i]] = records[i];
+      parsed.length = 0; slots.length = 0;
+    };
+    let t = this.t;
+    for (let i = 0; i < items.length; i++) {
+      const { input, line } = items[i];
+      try {
+        const p = this.parse(input, line, t);
+        t = p.t;
+        parsed.push(p); slots.push(i);
+        if (parsed.length === CHUNK) flush();
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        if (errors === 'throw') throw new InputError(`packet ${i}: ${e.message}`, e.field === undefined ? undefined : `packets[${i}].${e.field}`);
+        out[i] = { line, error: `line ${line}: ${e.message}` };
+      }
+    }
+    flush();
+    return out;
+  }
+
+  /** Read one packet object (throws InputError naming the field). `t0`: the time of the packet before it. */
+  private parse(input: unknown, line: number, t0: number): ParsedPacket {
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new InputError('expected a JSON object');
+    const o = input as Record<string, unknown>;
+    for (const k in o) {
+      if (!KNOWN_FIELDS.has(k)) {
+        const extra = Object.keys(o).filter((x) => !KNOWN_FIELDS.has(x));
+        throw new InputError(`unknown field${extra.length > 1 ? 's' : ''} ${extra.map((x) => JSON.stringify(x)).join(', ')} (known: ${PACKET_FIELDS.join(', ')})`, extra[0]);
+      }
+    }
+    const cc = this.compiled;
+    const src = field(o, 'src', asIP, 'an IPv4 address');
+    const dst = field(o, 'dst', asIP, 'an IPv4 address');
+    const proto = field(o, 'proto', asProto, 'TCP, UDP, SCTP or ICMP', PROTO.TCP);
+    // ICMP has no ports (the descriptor's port fields stay 0).
+    const sport = proto === PROTO.ICMP ? field(o, 'sport', asPort, 'a number 0..65535', 0) : field(o, 'sport', asPort, 'a port number 0..65535');
+    const dport = proto === PROTO.ICMP ? field(o, 'dport', asPort, 'a number 0..65535', 0) : field(o, 'dport', asPort, 'a port number 0..65535');
+    let tcpFlags = 0;
+    if (proto === PROTO.TCP) {
+      const text = field(o, 'flags', (v) => (typeof v === 'string' ? v : undefined), 'a string of TCP flags (S, A, F, R, P)', 'S');
+      try { tcpFlags = parseTcpFlags(text); } catch (e) { throw new InputError(`"flags": ${(e as Error).message}`, 'flags'); }
+    } else if (o.flags !== undefined) {
+      throw new InputError(`"flags" apply to TCP only, not ${PROTO_NAME[proto]}`, 'flags');
+    }
+    const t = field(o, 't', asTime, 'a number of seconds >= 0 (at most about 49.7 days)', t0);
+    if (t < t0) throw new InputError(`"t": ${t} is earlier than the previous packet's ${t0} (time only moves forward)`, 't');
+
+    // The node the packet enters on.
+    let nodeName: string;
+    if (o.node !== undefined) {
+      if (typeof o.node !== 'string' || !cc.nodeIdByName.has(o.node)) {
+        throw new InputError(`"node": ${JSON.stringify(o.node)} is not a node of the cluster (${[...cc.nodeIdByName.keys()].join(', ')})`, 'node');
+      }
+      nodeName = o.node;
+    } else {
+      const srcOwner = cc.owner(src);
+      const dstOwner = cc.owner(dst);
+      if (dstOwner && !dstOwner.pod && cc.frontend(dst, dport, proto)?.kind === 'NodePort') nodeName = dstOwner.node;
+      else if (srcOwner) nodeName = srcOwner.node;
+      else if (dstOwner) nodeName = dstOwner.node;
+      else throw new InputError(`"node" is required: ${formatIPv4(src)} is outside the cluster (no pod or node has it) and ${formatIPv4(dst)} belongs to no node, so name the node the packet enters on`, 'node');
+    }
+    const node = cc.nodeIdByName.get(nodeName)!;
+    return { line, t, nodeName, pkt: { saddr: src, daddr: dst, sport, dport, proto, tcpFlags, node, len: 64 } };
+  }
+
+  /** Run parsed packets (at most CHUNK) through the core, runs of equal time in one call each; their records. */
+  private process(packets: readonly ParsedPacket[]): TraceRecord[] {
+    const batch = this.batch;
+    for (let i = 0; i < packets.length; i++) batch.set(i, packets[i].pkt);
+    for (let a = 0; a < packets.length;) {
+      const t = packets[a].t;
+      let b = a + 1;
+      while (b < packets.length && packets[b].t === t) b++;
+      this.t = t;
+      const nowMs = Math.round(t * 1000);
+      this.collect(nowMs);
+      this.dp.process(a === 0 ? batch : batch.slice(a, b - a), b - a, nowMs);
+      a = b;
+    }
+    const out = new Array<TraceRecord>(packets.length);
+    for (let i = 0; i < packets.length; i++) out[i] = this.record(packets[i], batch.get(i));
+    return out;
+  }
+
+  /** The record of a processed packet. */
+  private record(p: ParsedPacket, r: PacketRecord): TraceRecord {
+    const cc = this.compiled, names = this.names;
+    const proto = r.proto;
+    const entry = r.service !== NONE ? cc.servicesByIndex.get(r.service) : undefined;
+    let frontend: TraceFrontend | null = null;
+    if (entry) {
+      // A reply leaves from the frontend the client talked to.
+      const [fa, fp] = r.ctState === CT_STATE.REPLY ? [r.outSaddr, r.outSport] : [r.daddr, r.dport];
+      const fe = cc.frontend(fa, fp, proto);
+      frontend = { kind: fe?.kind ?? 'unknown', address: `${names.get(fa)}:${fp}`, scope: entry.scope, node: entry.node ?? null };
+    }
+    const b = r.backend !== NONE ? cc.backendsById.get(r.backend) : undefined;
+    let delivered: string | null = null;
+    if (r.verdict === VERDICT.FORWARDED) {
+      delivered = cc.owner(r.outDaddr)?.node ?? (r.ctState !== CT_STATE.REPLY && b?.node !== undefined ? b.node : null);
+    }
+    return {
+      line: p.line, t: p.t, node: p.nodeName, proto: PROTO_NAME[proto], flags: proto === PROTO.TCP ? formatTcpFlags(r.tcpFlags) : null,
+      in: { src: names.get(r.saddr), sport: r.sport, dst: names.get(r.daddr), dport: r.dport },
+      verdict: VERDICT_NAMES[r.verdict] ?? String(r.verdict),
+      drop_reason: r.dropReason ? DROP_REASON_NAMES[r.dropReason] ?? String(r.dropReason) : null,
+      ct_state: CT_STATE_NAMES[r.ctState] ?? String(r.ctState),
+      src: names.get(r.outSaddr), sport: r.outSport, dst: names.get(r.outDaddr), dport: r.outDport,
+      nat: NAT_LISTS[r.natFlags & 31],
+      service: entry?.label ?? null,
+      frontend,
+      backend: b ? `${names.get(b.addr)}:${b.port}` : r.backend !== NONE ? `#${r.backend}` : null,
+      delivered_node: delivered,
+      cross_node: delivered !== null && delivered !== p.nodeName,
+      rule: entry?.rule ?? null,
+      policy: cc.plan.policy ? policyText(cc, r.policyRule, r.dropReason, r.ctState, r.verdict === VERDICT.FORWARDED && r.ctState === CT_STATE.NEW
+        ? { src: names.get(r.saddr), dst: names.get(r.outDaddr), srcAfterSnat: names.get(r.outSaddr), protocol: PROTO_NAME[proto] as Connection['protocol'], port: r.outDport }
+        : undefined) : null,
+      excluded: entry ? this.excluded(cc, entry) : NO_EXCLUSIONS,
+    };
+  }
+
+  /** The endpoints a service entry's port leaves out and why (the same list for every packet: made once, frozen). */
+  private excluded(cc: CompiledCluster, entry: PlannedService): TraceExcluded[] {
+    const port = cc.servicePort(entry);
+    if (!port) return NO_EXCLUSIONS;
+    let list = this.excludedOf.get(port);
+    if (!list) {
+      list = port.eligible.excluded.map((x) => {
+        const e = x.endpoint;
+        const ep = 'port' in e ? `${e.address}:${e.port}` : e.address ?? null;
+        const target = 'port' in e && e.targetRef ? e.targetRef.name : null;
+        return Object.freeze({ endpoint: ep, target, slice: e.slice, reason: x.reason, why: EXCLUSION_TEXT[x.reason] });
+      });
+      Object.freeze(list);
+      this.excludedOf.set(port, list);
+    }
+    return list;
+  }
+}
+
+/** Whether a parsed input line is a control line ({"apply": ...} or {"delete": ...}). */
+export const isControl = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && ('apply' in v || 'delete' in v) && !('apply' in v && 'delete' in v);
+
+/**
+ * Input lines (JSON text) in order: one output per non-blank line. Consecutive packet lines go through the
+ * core together (Tracer.run); a control line takes effect between the packets around it.
+ */
+export function traceTexts(tracer: Tracer, lines: readonly { text: string; line: number }[]): TraceOutput[] {
+  const out: TraceOutput[] = [];
+  let packets: { input: unknown; line: number }[] = [];
+  const flush = () => {
+    if (packets.length === 0) return;
+    for (const r of tracer.run(packets)) out.push(r);
+    packets = [];
+  };
+  for (const { text, line } of lines) {
+    if (isBlank(text)) continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch (e) {
+      flush();
+      out.push({ line, error: `line ${line}: not JSON: ${(e as Error).message}` });
+      continue;
+    }
+    if (isControl(v)) { flush(); out.push(tracer.step(v, line)); } else packets.push({ input: v, line });
+  }
+  flush();
+  return out;
+}
+
+function isBlank(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 32 && c !== 9 && c !== 13 && c !== 10 && c !== 0xfeff) return false;
+  }
+  return true;
+}
+
+const NO_EXCLUSIONS: TraceExcluded[] = Object.freeze([]) as unknown as TraceExcluded[];
+
+/** `dir` + `/` + `path`, unless `path` is absolute (no node:path: the tracer runs in browsers too). */
+function joinPath(dir: string, path: string): string {
+  return path.startsWith('/') ? path : `${dir.replace(/\/+$/, '')}/${path}`;
+}
+
+/**
+ * The policy field of a record (see TraceRecord.policy). A drop is explained by the rule id the
+ * core recorded. An allowed new connection passed two checks (the client's egress, then the
+ * destination's ingress) and the core records the last one, so both directions are named from the
+ * spec evaluator (src/policy/spec.ts, which the property tests hold the maps to).
+ */
+function policyText(cc: CompiledCluster, rule: number, dropReason: number, ctState: number, allowed?: Connection): string | null {
+  const compiled = cc.plan.policy;
+  if (!compiled) return null;
+  if (allowed) {
+    const d = cc.policySpec()?.decide(allowed);
+    const parts = [d?.egress, d?.ingress].filter((x) => x !== undefined && x.enforced)
+      .map((x) => `${x === d?.egress ? 'egress' : 'ingress'} ${x!.explanation}`);
+    if (d?.allowed && parts.length) return parts.join('; ');
+  }
+  const info = rule !== 0 ? compiled.rules.get(rule) : undefined;
+  if (info) return formatRuleInfo(info);
+  if (dropReason === DROP.POLICY_DENIED || dropReason === DROP.POLICY_DENY) return 'dropped by policy';
+  if (ctState === CT_STATE.NEW) return 'allowed: no policy isolates it, or it is exempt (own node, self)';
+  return null;
+}
+
