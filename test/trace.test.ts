@@ -95,7 +95,7 @@ describe('trace records', () => {
       ['[1]', 'expected a JSON object'],
       ['{"src":"10.244.1.100","dst":"10.96.1.1","sport":1}', '"dport" is missing'],
       ['{"src":"10.244.1.300","dst":"10.96.1.1","sport":1,"dport":80}', '"src": "10.244.1.300" is not an IPv4 address'],
-      ['{"src":"10.244.1.100","dst":"10.96.1.1","sport":1,"dport":80,"proto":"ICMP"}', '"proto": "ICMP" is not TCP, UDP or SCTP'],
+      ['{"src":"10.244.1.100","dst":"10.96.1.1","sport":1,"dport":80,"proto":"GRE"}', '"proto": "GRE" is not TCP, UDP, SCTP or ICMP'],
       ['{"src":"10.244.1.100","dst":"10.96.1.1","sport":1,"dport":80,"flags":"SX"}', '"flags": unknown TCP flag "X"'],
       ['{"src":"10.244.1.100","dst":"10.96.1.1","sport":1,"dport":80,"proto":"UDP","flags":"S"}', '"flags" apply to TCP only'],
       ['{"src":"10.244.1.100","dst":"10.96.1.1","sport":1,"dport":80,"node":"n9"}', '"node": "n9" is not a node of the cluster (n1, n2, n3)'],
@@ -326,5 +326,13 @@ describe('the dpemu command', () => {
     const missing = run(['check', '--cluster', join(dir, 'nope.yaml')]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain('no such file');
+  });
+});
+
+describe('ICMP packets', () => {
+  it('are traced (no ports, no service), not refused', async () => {
+    const tr = await createTracer(model(), { backend: 'wasm' });
+    const r = tr.trace({ src: '10.244.1.100', dst: '10.244.2.100', proto: 'ICMP' }, 1);
+    expect(r).toMatchObject({ proto: 'ICMP', verdict: 'FORWARDED', service: null, sport: 0, dport: 0, flags: null });
   });
 });
