@@ -3,7 +3,7 @@
 // shims used by the model-based tests. Everything returns a status; bad
 // arguments are refused, never trapped on.
 
-import { tablesInit, sourceRanges, nodes, frontends, services, backends, backendIdle, backendSlots, maglevCells, ipcache, policy,
+import { tablesInit, ctFlows, sourceRanges, nodes, frontends, services, backends, backendIdle, backendSlots, maglevCells, ipcache, policy,
   setPolicyRevision, policyRevision, SERVICE_SIZE, NODE_SIZE } from "./tables";
 import { arrayGet, arrayCapacity, arrayBase } from "./maps/array";
 import { hashUpdate, hashDelete, hashLookup } from "./maps/hash";
@@ -185,6 +185,9 @@ export function ctPeek(saddr: u32, daddr: u32, sport: u32, dport: u32, proto: u3
   ctWriteKey(k, saddr, daddr, <u16>sport, <u16>dport, <u8>proto);
   return ctLookupFlow(k, now, false);
 }
+
+/** The conntrack flow map, for walking the live flows (lruOldest / lruNewer / lruKeyOf / lruValueOf). */
+export function ctFlowsMap(): usize { return ctFlows; }
 
 let scratchK: usize = 0; let scratchV: usize = 0;
 function scratchKey(): usize { if (scratchK == 0) scratchK = allocAligned(64, 16); return scratchK; }

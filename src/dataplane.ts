@@ -121,6 +121,9 @@ export interface FlowInfo {
   service: number; backend: number; expires: number; state: number; packets: number; bytes: number;
 }
 
+/** A conntrack entry: its original tuple and what FlowInfo says of it. */
+export interface LiveFlow { saddr: number; daddr: number; sport: number; dport: number; proto: number; info: FlowInfo }
+
 export interface Counters {
   verdicts: Record<string, number>;
   drops: Record<string, number>;
@@ -155,6 +158,8 @@ export interface Dataplane {
   ctCount(): number;
   /** Live flow with this original tuple, without touching its recency. */
   flow(saddr: number, daddr: number, sport: number, dport: number, proto: number, nowMs: number): FlowInfo | undefined;
+  /** Every live flow (not expired at `nowMs`), in no particular order, without touching their recency. */
+  liveFlows(nowMs: number): LiveFlow[];
   /** Live flows to a backend. */
   backendActive(id: number): number;
   /**

@@ -263,15 +263,10 @@ export class Tracer {
    * process() call.
    */
   run(items: readonly { input: unknown; line: number }[], errors: 'record' | 'throw' = 'record'): (TraceRecord | TraceError)[] {
+    // Every packet is read first: with errors 'throw', a bad one stops the call before anything ran.
     const out: (TraceRecord | TraceError)[] = new Array(items.length);
     const parsed: ParsedPacket[] = [];
     const slots: number[] = [];
-    const flush = () => {
-      if (parsed.length === 0) return;
-      const records = this.process(parsed);
-      for (let i = 0; i < records.length; i++) out[slots[i]] = records[i];
-      parsed.length = 0; slots.length = 0;
-    };
     let t = this.t;
     for (let i = 0; i < items.length; i++) {
       const { input, line } = items[i];
@@ -279,15 +274,28 @@ export class Tracer {
         const p = this.parse(input, line, t);
         t = p.t;
         parsed.push(p); slots.push(i);
-        if (parsed.length === CHUNK) flush();
       } catch (e) {
         if (!(e instanceof InputError)) throw e;
         if (errors === 'throw') throw new InputError(`packet ${i}: ${e.message}`, e.field === undefined ? undefined : `packets[${i}].${e.field}`);
         out[i] = { line, error: `line ${line}: ${e.message}` };
       }
     }
-    flush();
+    for (let a = 0; a < parsed.length; a += CHUNK) {
+      const records = this.process(parsed.slice(a, a + CHUNK));
+      for (let i = 0; i < records.length; i++) out[slots[a + i]] = records[i];
+    }
     return out;
+  }
+
+  /** A packet object as a descriptor and the node name it enters on (InputError naming the field when invalid). */
+  packet(input: unknown): { pkt: PacketIn; nodeName: string; t: number } {
+    const p = this.parse(input, 0, this.t);
+    return { pkt: p.pkt, nodeName: p.nodeName, t: p.t };
+  }
+
+  /** A processed descriptor as a record (for packets that went through the core elsewhere, e.g. a user's batch). */
+  recordOf(r: PacketRecord, nodeName: string, line = 0): TraceRecord {
+    return this.record({ line, t: this.t, nodeName, pkt: r }, r);
   }
 
   /** Read one packet object (throws InputError naming the field). `t0`: the time of the packet before it. */

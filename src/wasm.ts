@@ -7,7 +7,7 @@
 
 import {
   Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
-  FlowInfo, Counters, DataplaneState, DataplaneError, CapacityError, tableFull, resolveOptions, check, decodeCounters, ALGO, SCOPE, portPrefixOf, DESIGN_ID,
+  FlowInfo, LiveFlow, Counters, DataplaneState, DataplaneError, CapacityError, tableFull, resolveOptions, check, decodeCounters, ALGO, SCOPE, portPrefixOf, DESIGN_ID,
 } from './dataplane.js';
 import { KubeServicesChain } from './controlplane/kubeServices.js';
 import { PacketBatch, COUNTER } from './packet.js';
@@ -48,6 +48,11 @@ export interface CoreExports {
   countersBase(): number;
   ctCount(): number;
   ctReplies(): number;
+  ctFlowsMap(): number;
+  lruOldest(map: number): number;
+  lruNewer(map: number, slot: number): number;
+  lruKeyOf(slot: number): number;
+  lruValueOf(map: number, slot: number): number;
   ctPeek(saddr: number, daddr: number, sport: number, dport: number, proto: number, now: number): number;
   allocatedBytes(): number;
   designInit(design: number, maxServices: number, maxFrontends: number): number;
@@ -221,7 +226,25 @@ export class WasmDataplane implements Dataplane {
 
   flow(saddr: number, daddr: number, sport: number, dport: number, proto: number, nowMs: number): FlowInfo | undefined {
     const v = this.core.ctPeek(saddr, daddr, sport, dport, proto, nowMs) >>> 0;
-    if (v === 0) return undefined;
+    return v === 0 ? undefined : this.flowAt(v);
+  }
+
+  liveFlows(nowMs: number): LiveFlow[] {
+    check.time(nowMs);
+    const out: LiveFlow[] = [];
+    const m = this.core.ctFlowsMap() >>> 0;
+    for (let s = this.core.lruOldest(m) >>> 0; s !== 0; s = this.core.lruNewer(m, s) >>> 0) {
+      const info = this.flowAt(this.core.lruValueOf(m, s) >>> 0);
+      if (info.expires <= nowMs) continue;
+      // The conntrack key (assembly/conntrack.ts): saddr u32, daddr u32, sport u16, dport u16, proto u8.
+      const k = new DataView(this.buffer(), this.core.lruKeyOf(s) >>> 0, 16);
+      out.push({ saddr: k.getUint32(0, true), daddr: k.getUint32(4, true), sport: k.getUint16(8, true), dport: k.getUint16(10, true), proto: k.getUint8(12), info });
+    }
+    return out;
+  }
+
+  /** The flow value at address v (layout: assembly/conntrack.ts). */
+  private flowAt(v: number): FlowInfo {
     const d = new DataView(this.buffer(), v, 36);
     return {
       natSaddr: d.getUint32(0, true), natDaddr: d.getUint32(4, true), natSport: d.getUint16(8, true),

@@ -64,6 +64,9 @@ export interface EmulatorOptions {
 /** Kubernetes objects: YAML or JSON text (multi-document, `kubectl get -o json` Lists), or parsed objects. */
 export type ManifestInput = string | Record<string, unknown> | readonly Record<string, unknown>[];
 
+/** A manifest file's name and text. */
+export interface ManifestText { path: string; text: string }
+
 /** A packet, as `dpemu trace` reads it. */
 export interface PacketInput {
   /** Source IPv4 address. */
@@ -119,8 +122,13 @@ export interface ServiceInfo {
 
 /** A programmed backend and its live flows. */
 export interface BackendInfo {
+  /** `ip:port`. */
   backend: string;
+  protocol: string;
+  /** The endpoint's node and its pod (targetRef name), when the EndpointSlice names them. */
   node: string | null;
+  pod: string | null;
+  /** Live flows to it. */
   activeFlows: number;
 }
 
@@ -157,6 +165,14 @@ export interface Emulator {
   readonly now: number;
   /** Apply Kubernetes objects (kubectl apply): atomic; throws ManifestError or CapacityError and changes nothing. */
   apply(input: ManifestInput, options?: { source?: string }): ApplyReport;
+  /**
+   * Apply manifest files as read from disk or fetched ({path, text}: YAML or JSON, multi-document, Lists):
+   * one atomic change whose errors name the file, document, object and field (`dpemu/node`'s
+   * readManifestFiles reads them from paths).
+   */
+  applyFiles(files: readonly ManifestText[]): ApplyReport;
+  /** Delete the objects of manifest files; atomic. */
+  deleteFiles(files: readonly ManifestText[]): ApplyReport;
   /** Delete objects by reference (kind, namespace, name) or those of a manifest; atomic. */
   delete(refs: ObjectRef | readonly ObjectRef[] | ManifestInput): ApplyReport;
   /** Send packets in order, in batches through the core; one record per packet. InputError before anything runs. */

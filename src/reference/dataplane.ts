@@ -10,7 +10,7 @@
 
 import {
   Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
-  FlowInfo, Counters, DataplaneState, DataplaneError, CapacityError, resolveOptions, check, decodeCounters, ALGO, Algorithm, SVC_FLAG, IPC_FLAG,
+  FlowInfo, LiveFlow, Counters, DataplaneState, DataplaneError, CapacityError, resolveOptions, check, decodeCounters, ALGO, Algorithm, SVC_FLAG, IPC_FLAG,
   DIR, POLICY_VERDICT, IDENTITY, SCOPE, portPrefixOf, portBlockMask,
 } from '../dataplane.js';
 import { PacketBatch, PacketRecord, NONE, PROTO, TCP, VERDICT, DROP, CT_STATE, NAT, COUNTER } from '../packet.js';
@@ -229,6 +229,17 @@ export class ReferenceDataplane implements Dataplane {
     if (!f) return undefined;
     return { natSaddr: f.nat.saddr, natDaddr: f.nat.daddr, natSport: f.nat.sport, natDport: f.nat.dport,
       service: f.service, backend: f.backend, expires: f.expires, state: f.state, packets: f.packets, bytes: f.bytes };
+  }
+
+  liveFlows(nowMs: number): LiveFlow[] {
+    check.time(nowMs);
+    const out: LiveFlow[] = [];
+    for (const f of this.flows.values()) {
+      if (f.expires <= nowMs) continue;
+      out.push({ ...f.key, info: { natSaddr: f.nat.saddr, natDaddr: f.nat.daddr, natSport: f.nat.sport, natDport: f.nat.dport,
+        service: f.service, backend: f.backend, expires: f.expires, state: f.state, packets: f.packets, bytes: f.bytes } });
+    }
+    return out;
   }
 
   // ---- conntrack -----------------------------------------------------------

@@ -1,0 +1,410 @@
+// The library API: one emulated cluster behind a small facade (src/api/types.ts says what each method
+// promises). Built from the pieces the CLI uses: a Dataplane (the wasm core or the reference), a
+// ClusterRuntime (Kubernetes objects -> maps, apply/delete of differences) and a Tracer (packets ->
+// explained records). Browser-safe: nothing here names a node: module; where the core comes from is the
+// entry's business (src/index.ts fetches it by URL, src/index.node.ts reads it from the package).
+
+import { Dataplane, Options, Limits, DEFAULT_LIMITS, resolveOptions, DESIGN_NAMES, ALGO_NAMES } from '../dataplane.js';
+import { DataplaneError, DpemuError, InputError } from '../errors.js';
+import { WasmDataplane } from '../wasm.js';
+import { ReferenceDataplane } from '../reference/dataplane.js';
+import { ClusterRuntime, ObjectRef, ApplyReport } from '../k8s/runtime.js';
+import { CompileOptions, limitsForModel } from '../k8s/compile.js';
+import { LoadOptions, ManifestFile, loadManifests } from '../k8s/load.js';
+import { Tracer, TraceRecord } from '../tracer.js';
+import { formatIPv4 } from '../common/ip.js';
+import { PROTO_NAMES, PacketBatch, NONE, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE_NAMES, PROTO } from '../packet.js';
+import type {
+  Emulator, EmulatorOptions, EmulatorBatch, BatchOutcome, PacketInput, FlowRecord, ManifestInput, ConntrackEntry, ServiceInfo,
+  BackendInfo, CoreSource, Design, ManifestText,
+} from './types.js';
+import { ControlEntry, SnapshotContent, encodeSnapshot, decodeSnapshot } from './snapshot.js';
+
+/** Where an entry gets the core when the caller gives none. */
+export type CoreLoader = () => Promise<WebAssembly.Module>;
+
+const OPTION_NAMES = new Set<string>([
+  'design', 'backend', 'wasm', 'seed', 'hashSeed', 'algo', 'flows', 'limits', 'cluster', 'ctLifetimes', 'natPorts', 'masqueradeAll',
+  'serviceCIDR', 'clusterCIDR', 'nodePortRange', 'nodePortAddresses', 'policyRecheckEstablished', 'policyAllowSelf',
+  'policyEgressToOwnNode', 'ipBlockMatchesPods',
+]);
+
+/** The compiled core for a source the caller gave (bytes, a module, a Response, or a URL to fetch). */
+export async function compileCore(source: CoreSource): Promise<WebAssembly.Module> {
+  try {
+    if (source instanceof WebAssembly.Module) return source;
+    if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return await WebAssembly.compile(source as BufferSource);
+    const response = typeof Response !== 'undefined' && source instanceof Response ? source : await fetch(source as URL | string);
+    if (!response.ok) throw new Error(`HTTP ${response.status} for ${response.url || String(source)}`);
+    return await WebAssembly.compile(await response.arrayBuffer());
+  } catch (e) {
+    throw new InputError(`option wasm: could not load the core: ${(e as Error).message}`, 'wasm');
+  }
+}
+
+/** A name of the packet's protocol for records. */
+const protoName = (p: number) => PROTO_NAMES[p] ?? String(p);
+
+/** What the options say, split by the part of dpemu that takes them. */
+interface SplitOptions {
+  dataplane: Options;
+  compile: CompileOptions;
+  load: LoadOptions;
+}
+
+function splitOptions(o: EmulatorOptions): SplitOptions {
+  if (typeof o !== 'object' || o === null) throw new InputError('options must be an object', 'options');
+  for (const k of Object.keys(o)) {
+    if (!OPTION_NAMES.has(k)) throw new InputError(`unknown option ${JSON.stringify(k)} (known: ${[...OPTION_NAMES].join(', ')})`, k);
+  }
+  if (o.design !== undefined && !(DESIGN_NAMES as readonly string[]).includes(o.design)) {
+    throw new InputError(`option design: ${JSON.stringify(o.design)} is not one of ${DESIGN_NAMES.join(', ')}`, 'design');
+  }
+  if (o.backend !== undefined && o.backend !== 'wasm' && o.backend !== 'reference') {
+    throw new InputError(`option backend: ${JSON.stringify(o.backend)} is not wasm or reference`, 'backend');
+  }
+  if (o.algo !== undefined && !(ALGO_NAMES as readonly string[]).includes(o.algo)) {
+    throw new InputError(`option algo: ${JSON.stringify(o.algo)} is not one of ${ALGO_NAMES.join(', ')}`, 'algo');
+  }
+  if (o.flows !== undefined && !(Number.isInteger(o.flows) && o.flows >= 1 && o.flows <= 1 << 26)) {
+    throw new InputError(`option flows: ${JSON.stringify(o.flows)} is not an integer in 1..${1 << 26}`, 'flows');
+  }
+  const compile: CompileOptions = {
+    algo: o.algo, design: o.design, masqueradeAll: o.masqueradeAll ?? false, nodePortAddresses: o.nodePortAddresses,
+    policyKnobs: o.ipBlockMatchesPods === undefined ? undefined : { ipBlockMatchesPods: o.ipBlockMatchesPods },
+  };
+  const load: LoadOptions = { serviceCIDR: o.serviceCIDR, clusterCIDR: o.clusterCIDR, nodePortRange: o.nodePortRange };
+  const dataplane: Options = {
+    design: o.design, seed: o.seed, hashSeed: o.hashSeed, ctLifetimes: o.ctLifetimes, natPorts: o.natPorts,
+    policyRecheckEstablished: o.policyRecheckEstablished, policyAllowSelf: o.policyAllowSelf, policyEgressToOwnNode: o.policyEgressToOwnNode,
+  };
+  try {
+    resolveOptions(dataplane); // the dataplane's own checks, with their words
+  } catch (e) {
+    if (e instanceof DataplaneError) throw new InputError(e.message, e.message.match(/^option (\w+)/)?.[1]);
+    throw e;
+  }
+  return { dataplane, compile, load };
+}
+
+/** Manifest input as the runtime's files: text as one file, objects as decoded documents. */
+function manifestFiles(input: ManifestInput, source: string | undefined): ManifestFile[] {
+  if (typeof input === 'string') return [{ path: source ?? 'input', text: input }];
+  const docs = Array.isArray(input) ? input : [input];
+  for (const [i, d] of docs.entries()) {
+    if (typeof d !== 'object' || d === null || Array.isArray(d)) throw new InputError(`object ${i}: not a Kubernetes object`, `input[${i}]`);
+  }
+  return [{ path: source ?? 'objects', text: '', documents: [...docs] }];
+}
+
+/** Files as the caller gave them, checked and copied (so that the log keeps them as they were). */
+function checkFiles(files: readonly ManifestText[]): ManifestFile[] {
+  if (!Array.isArray(files)) throw new InputError('files must be a list of {path, text}', 'files');
+  return files.map((f, i) => {
+    if (typeof f !== 'object' || f === null || typeof f.path !== 'string' || typeof f.text !== 'string') {
+      throw new InputError(`files[${i}]: expected {path: string, text: string}`, `files[${i}]`);
+    }
+    return { path: f.path, text: f.text };
+  });
+}
+
+/** Map capacities: the defaults, raised to fit an initial cluster, then the caller's. */
+function limitsFor(o: EmulatorOptions, split: SplitOptions, initial: ManifestFile[]): Limits {
+  const flows = o.flows ?? 65536;
+  const limits: Limits = { ...DEFAULT_LIMITS, maxFlows: Math.max(1024, Math.ceil(flows * 1.25)) };
+  if (initial.length > 0) {
+    const sized = limitsForModel(loadManifests(initial, split.load).model, flows, split.compile);
+    for (const k of Object.keys(limits) as (keyof Limits)[]) limits[k] = Math.max(limits[k], sized[k]);
+  }
+  if (o.limits !== undefined) {
+    if (typeof o.limits !== 'object' || o.limits === null) throw new InputError('option limits must be an object', 'limits');
+    for (const [k, v] of Object.entries(o.limits)) {
+      if (!(k in DEFAULT_LIMITS)) throw new InputError(`option limits.${k}: not a map capacity (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`, `limits.${k}`);
+      limits[k as keyof Limits] = v as number;
+    }
+  }
+  return limits;
+}
+
+/** Options as a snapshot keeps them: everything but the core and the initial cluster (which is in the log). */
+type StoredOptions = Omit<EmulatorOptions, 'wasm' | 'cluster'> & { limits: Limits };
+
+class EmulatorImpl implements Emulator {
+  private readonly listeners = new Set<(r: FlowRecord) => void>();
+  private readonly log: ControlEntry[] = [];
+  private sequence = 0;
+
+  constructor(
+    readonly dp: Dataplane,
+    private readonly runtime: ClusterRuntime,
+    private readonly tracer: Tracer,
+    private readonly stored: StoredOptions,
+    private readonly buildId: number | null,
+  ) {}
+
+  get design(): Design { return this.dp.options.design; }
+  get backend(): 'wasm' | 'reference' { return this.dp.kind; }
+  get now(): number { return this.tracer.time; }
+
+  apply(input: ManifestInput, options: { source?: string } = {}): ApplyReport {
+    return this.replay({ op: 'apply', files: manifestFiles(input, options.source) });
+  }
+
+  applyFiles(files: readonly ManifestText[]): ApplyReport {
+    return this.replay({ op: 'apply', files: checkFiles(files) });
+  }
+
+  deleteFiles(files: readonly ManifestText[]): ApplyReport {
+    return this.replay({ op: 'delete', targets: checkFiles(files) });
+  }
+
+  /** A control-plane change (kept in the log that snapshots carry, once it has taken effect). */
+  replay(entry: ControlEntry): ApplyReport {
+    const report = entry.op === 'apply' ? this.runtime.apply(entry.files) : this.runtime.delete(entry.targets);
+    this.log.push(entry);
+    return report;
+  }
+
+  delete(refs: ObjectRef | readonly ObjectRef[] | ManifestInput): ApplyReport {
+    const targets: (ObjectRef | ManifestFile)[] = typeof refs === 'string'
+      ? manifestFiles(refs, undefined)
+      : (Array.isArray(refs) ? refs : [refs]).map((r, i) => {
+        const o = r as Record<string, unknown>;
+        if (typeof o !== 'object' || o === null) throw new InputError(`delete: item ${i} is not an object reference`, `refs[${i}]`);
+        if ('apiVersion' in o || 'metadata' in o) return manifestFiles(o, undefined)[0];
+        if (typeof o.kind !== 'string' || typeof o.name !== 'string') throw new InputError(`delete: item ${i} needs "kind" and "name"`, `refs[${i}]`);
+        return { kind: o.kind, name: o.name, ...(typeof o.namespace === 'string' ? { namespace: o.namespace } : {}) };
+      });
+    return this.replay({ op: 'delete', targets });
+  }
+
+  send(packets: PacketInput | readonly PacketInput[]): FlowRecord[] {
+    const list = Array.isArray(packets) ? packets : [packets];
+    const base = this.sequence;
+    const out = this.tracer.run(list.map((input, i) => ({ input, line: base + i + 1 })), 'throw') as TraceRecord[];
+    this.sequence += list.length;
+    this.emit(out);
+    return out;
+  }
+
+  /** Packets with their input line numbers; bad ones become error records (what `dpemu trace` prints). */
+  sendLines(items: readonly { input: unknown; line: number }[]): (TraceRecord | { line: number; error: string })[] {
+    const out = this.tracer.run(items, 'record');
+    const records = out.filter((r): r is TraceRecord => !('error' in r));
+    this.sequence += records.length;
+    this.emit(records);
+    return out;
+  }
+
+  private emit(records: readonly FlowRecord[]): void {
+    if (this.listeners.size === 0) return;
+    for (const r of records) for (const l of this.listeners) l(r);
+  }
+
+  advance(seconds: number): void {
+    if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
+      throw new InputError(`advance: ${JSON.stringify(seconds)} is not a number of seconds >= 0`, 'seconds');
+    }
+    this.tracer.advanceTo(this.tracer.time + seconds);
+  }
+
+  createBatch(capacity: number): EmulatorBatch {
+    if (!(Number.isInteger(capacity) && capacity >= 1 && capacity <= 1 << 24)) {
+      throw new InputError(`createBatch: capacity ${JSON.stringify(capacity)} is not an integer in 1..${1 << 24}`, 'capacity');
+    }
+    return new Batch(this.dp.allocBatch(capacity), this.tracer, this);
+  }
+
+  process(batch: EmulatorBatch, count: number): number {
+    if (!(batch instanceof Batch) || batch.owner !== this) throw new InputError('process: the batch was not made by this emulator\'s createBatch()', 'batch');
+    if (!(Number.isInteger(count) && count >= 0 && count <= batch.capacity)) {
+      throw new InputError(`process: count ${JSON.stringify(count)} is not in 0..${batch.capacity}`, 'count');
+    }
+    return this.dp.process(batch.raw, count, Math.round(this.tracer.time * 1000));
+  }
+
+  counters() { return this.dp.counters(); }
+
+  conntrack(): ConntrackEntry[] {
+    const nowMs = Math.round(this.tracer.time * 1000);
+    const cc = this.runtime.compiled;
+    const flows = this.dp.liveFlows(nowMs);
+    // One order whatever the backend keeps them in: by original tuple.
+    flows.sort((a, b) => a.saddr - b.saddr || a.daddr - b.daddr || a.sport - b.sport || a.dport - b.dport || a.proto - b.proto);
+    return flows.map((f) => {
+      const i = f.info;
+      const svc = i.service !== NONE ? cc.servicesByIndex.get(i.service) : undefined;
+      const b = i.backend !== NONE ? cc.backendsById.get(i.backend) : undefined;
+      const closing = (i.state & 6) === 6, established = (i.state & 1) !== 0; // CTF_* bits (assembly/conntrack.ts)
+      return {
+        src: formatIPv4(f.saddr), sport: f.sport, dst: formatIPv4(f.daddr), dport: f.dport, proto: protoName(f.proto),
+        nat: { src: formatIPv4(i.natSaddr), sport: i.natSport, dst: formatIPv4(i.natDaddr), dport: i.natDport },
+        service: svc?.label ?? null, backend: b ? `${formatIPv4(b.addr)}:${b.port}` : null,
+        state: f.proto !== PROTO.TCP ? 'OPEN' : closing ? 'CLOSING' : established ? 'ESTABLISHED' : 'SYN_SENT',
+        expires: i.expires / 1000, packets: i.packets, bytes: i.bytes,
+      };
+    });
+  }
+
+  services(): ServiceInfo[] {
+    const cc = this.runtime.compiled;
+    const plan = cc.plan;
+    const frontends = new Map<string, ServiceInfo['frontends']>();
+    for (const fe of plan.frontends.values()) {
+      let l = frontends.get(fe.service);
+      if (!l) frontends.set(fe.service, (l = []));
+      l.push({ address: `${formatIPv4(fe.addr)}:${fe.port}/${fe.protocol}`, kind: fe.kind, scope: fe.scope, node: fe.node ?? null });
+    }
+    return [...plan.services.values()].sort((a, b) => a.index - b.index).map((s) => ({
+      service: s.label,
+      frontends: frontends.get(s.key) ?? [],
+      backends: s.backends.map((id) => { const b = cc.backendsById.get(id); return b ? `${formatIPv4(b.addr)}:${b.port}` : `#${id}`; }),
+      algorithm: plan.options.algo,
+      rule: s.rule,
+    }));
+  }
+
+  backends(): BackendInfo[] {
+    const cc = this.runtime.compiled;
+    return [...cc.plan.backends.values()].sort((a, b) => a.id - b.id).map((b) => ({
+      backend: `${formatIPv4(b.addr)}:${b.port}`, protocol: b.protocol, node: b.node ?? null, pod: b.target ?? null,
+      activeFlows: this.dp.backendActive(b.id),
+    }));
+  }
+
+  explain(packet: PacketInput): FlowRecord {
+    // The packet runs for real and everything it changed is put back: the core's memory and globals (or the
+    // reference's maps) and the clock.
+    this.tracer.packet(packet); // a bad packet throws here, before any copy
+    const state = this.dp.exportState();
+    const clock = this.tracer.clock;
+    try {
+      return this.tracer.run([{ input: packet, line: 0 }], 'throw')[0] as TraceRecord;
+    } finally {
+      this.dp.importState(state);
+      this.tracer.clock = clock;
+    }
+  }
+
+  onFlow(listener: (record: FlowRecord) => void): () => void {
+    if (typeof listener !== 'function') throw new InputError('onFlow: the listener must be a function', 'listener');
+    this.listeners.add(listener);
+    return () => { this.listeners.delete(listener); };
+  }
+
+  flows(signal?: AbortSignal): AsyncIterableIterator<FlowRecord> {
+    const queue: FlowRecord[] = [];
+    let wake: (() => void) | undefined;
+    let done = signal?.aborted ?? false;
+    const off = this.onFlow((r) => { queue.push(r); wake?.(); });
+    const stop = () => { done = true; off(); wake?.(); };
+    signal?.addEventListener('abort', stop, { once: true });
+    const it: AsyncIterableIterator<FlowRecord> = {
+      [Symbol.asyncIterator]: () => it,
+      next: async () => {
+        while (queue.length === 0 && !done) await new Promise<void>((r) => { wake = r; });
+        wake = undefined;
+        if (queue.length > 0) return { value: queue.shift()!, done: false };
+        return { value: undefined, done: true };
+      },
+      return: async () => { stop(); return { value: undefined, done: true }; },
+    };
+    return it;
+  }
+
+  snapshot(): Uint8Array {
+    const content: SnapshotContent = {
+      backend: this.dp.kind, buildId: this.buildId, options: this.stored, log: this.log, clock: this.tracer.clock,
+      sequence: this.sequence, state: this.dp.exportState(),
+    };
+    return encodeSnapshot(content);
+  }
+
+  /** After a restore: the original's clock and packet count. */
+  resume(clock: { t: number; gcMs: number }, sequence: number): void {
+    this.tracer.clock = clock;
+    this.sequence = sequence;
+  }
+}
+
+class Batch implements EmulatorBatch {
+  constructor(readonly raw: PacketBatch, private readonly tracer: Tracer, readonly owner: EmulatorImpl) {}
+  private readonly nodes: string[] = [];
+  get capacity(): number { return this.raw.capacity; }
+
+  set(i: number, packet: PacketInput): void {
+    if (!(Number.isInteger(i) && i >= 0 && i < this.raw.capacity)) throw new InputError(`batch.set: index ${JSON.stringify(i)} is not in 0..${this.raw.capacity - 1}`, 'index');
+    const { pkt, nodeName } = this.tracer.packet(packet);
+    this.raw.set(i, pkt);
+    this.nodes[i] = nodeName;
+  }
+
+  get(i: number): BatchOutcome {
+    if (!(Number.isInteger(i) && i >= 0 && i < this.raw.capacity)) throw new InputError(`batch.get: index ${JSON.stringify(i)} is not in 0..${this.raw.capacity - 1}`, 'index');
+    const r = this.raw.get(i);
+    const cc = this.tracer.compiled;
+    const svc = r.service !== NONE ? cc.servicesByIndex.get(r.service) : undefined;
+    const b = r.backend !== NONE ? cc.backendsById.get(r.backend) : undefined;
+    return {
+      verdict: VERDICT_NAMES[r.verdict] ?? String(r.verdict),
+      drop_reason: r.dropReason ? DROP_REASON_NAMES[r.dropReason] ?? String(r.dropReason) : null,
+      src: formatIPv4(r.outSaddr), sport: r.outSport, dst: formatIPv4(r.outDaddr), dport: r.outDport,
+      ct_state: CT_STATE_NAMES[r.ctState] ?? String(r.ctState),
+      service: svc?.label ?? null,
+      backend: b ? `${formatIPv4(b.addr)}:${b.port}` : r.backend !== NONE ? `#${r.backend}` : null,
+    };
+  }
+}
+
+/** The core's build id (scripts/export-state.mjs), or null for a core built without it. */
+function buildIdOf(dp: Dataplane): number | null {
+  if (!(dp instanceof WasmDataplane)) return null;
+  const g = (dp.core as unknown as Record<string, unknown>).buildId;
+  return g instanceof WebAssembly.Global ? (g.value as number) >>> 0 : null;
+}
+
+async function build(options: EmulatorOptions, core: CoreLoader, limits?: Limits): Promise<{ emu: EmulatorImpl; initial: ManifestFile[] }> {
+  const split = splitOptions(options);
+  const initial = options.cluster === undefined ? [] : manifestFiles(options.cluster, 'cluster');
+  const resolvedLimits = limits ?? limitsFor(options, split, initial);
+  const dpOptions: Options = { ...split.dataplane, ...resolvedLimits };
+  let dp: Dataplane;
+  try {
+    dp = options.backend === 'reference'
+      ? new ReferenceDataplane(dpOptions)
+      : await WasmDataplane.create(options.wasm !== undefined ? await compileCore(options.wasm) : await core(), dpOptions);
+  } catch (e) {
+    if (e instanceof DataplaneError) throw new InputError(e.message, e.message.match(/^option (\w+)/)?.[1]);
+    throw e;
+  }
+  const runtime = ClusterRuntime.create(dp, [], { ...split.compile, load: split.load });
+  const tracer = new Tracer(dp, runtime);
+  const { wasm: _w, cluster: _c, ...rest } = options;
+  const emu = new EmulatorImpl(dp, runtime, tracer, { ...rest, limits: resolvedLimits }, buildIdOf(dp));
+  return { emu, initial };
+}
+
+/** createEmulator with the entry's way of finding the core. */
+export async function createEmulatorWith(core: CoreLoader, options: EmulatorOptions = {}): Promise<Emulator> {
+  const { emu, initial } = await build(options, core);
+  if (initial.length > 0) emu.replay({ op: 'apply', files: initial });
+  return emu;
+}
+
+/** restoreEmulator with the entry's way of finding the core. */
+export async function restoreEmulatorWith(core: CoreLoader, bytes: Uint8Array, options: { wasm?: CoreSource } = {}): Promise<Emulator> {
+  const content = decodeSnapshot(bytes);
+  const { limits, ...rest } = content.options;
+  const { emu } = await build({ ...rest, backend: content.backend, wasm: options.wasm }, core, limits);
+  if (emu.backend !== content.backend) throw new DpemuError('SNAPSHOT', 'snapshot: backend mismatch');
+  const id = buildIdOf(emu.dp);
+  if (content.buildId !== id) {
+    throw new DpemuError('SNAPSHOT', `snapshot: made with another build of the core (${content.buildId ?? 'none'}; this one is ${id ?? 'none'}); restore it with the dpemu version that made it`);
+  }
+  // The control plane's calls again (the host's bookkeeping: ids, regions, the rule list), then the
+  // dataplane's own state and the clock exactly as they were.
+  for (const entry of content.log) emu.replay(entry);
+  emu.dp.importState(content.state);
+  emu.resume(content.clock, content.sequence);
+  return emu;
+}

@@ -1,0 +1,136 @@
+// Snapshots: an emulator's whole state as bytes (Emulator.snapshot / restoreEmulator).
+//
+// What is kept: the options, the control-plane log (every apply and delete that took effect, in order),
+// the clock, and the dataplane's state (the wasm core's linear memory and mutable globals, or the
+// reference's encoded maps). A restore builds a fresh emulator with the same options, replays the log
+// (which rebuilds the host's bookkeeping exactly: stable ids, slot regions, the iptables rule list), then
+// puts the dataplane state and the clock back: from then on it gives the original's records byte for byte.
+//
+// Layout (little-endian):
+//   "DPEMUSNP" | u32 format | u32 header length H | H bytes of JSON header (UTF-8)
+//   wasm only: u32 memory length L | u32 chunk count C | C x (u32 chunk index | CHUNK bytes, the last
+//              chunk cut at L) — chunks of zeros are left out (most of a fresh map is zeros)
+//   u32 FNV-1a of everything before it
+// The header names the dpemu version and the core's build id: a snapshot of another version, another
+// core, or with a wrong checksum is refused with a SnapshotError.
+
+import type { DataplaneState } from '../dataplane.js';
+import type { ManifestFile } from '../k8s/load.js';
+import type { ObjectRef } from '../k8s/runtime.js';
+import type { EmulatorOptions, Limits } from './types.js';
+import { SnapshotError } from '../errors.js';
+import { VERSION } from '../version.js';
+
+export type ControlEntry =
+  | { op: 'apply'; files: ManifestFile[] }
+  | { op: 'delete'; targets: (ObjectRef | ManifestFile)[] };
+
+export interface SnapshotContent {
+  backend: 'wasm' | 'reference';
+  buildId: number | null;
+  options: Omit<EmulatorOptions, 'wasm' | 'cluster'> & { limits: Limits };
+  log: ControlEntry[];
+  clock: { t: number; gcMs: number };
+  sequence: number;
+  state: DataplaneState;
+}
+
+const MAGIC = 'DPEMUSNP';
+const FORMAT = 1;
+const CHUNK = 4096;
+
+function fnv1a(bytes: Uint8Array, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < end; i++) h = Math.imul(h ^ bytes[i], 0x01000193) >>> 0;
+  return h;
+}
+
+function isZero(m: Uint8Array, from: number, to: number): boolean {
+  // Whole words where aligned (the chunks are), bytes for the tail.
+  const words = Math.floor((to - from) / 4);
+  if (from % 4 === 0 && words > 0) {
+    const w = new Uint32Array(m.buffer, m.byteOffset + from, words);
+    for (let i = 0; i < w.length; i++) if (w[i] !== 0) return false;
+    from += words * 4;
+  }
+  for (let i = from; i < to; i++) if (m[i] !== 0) return false;
+  return true;
+}
+
+export function encodeSnapshot(c: SnapshotContent): Uint8Array {
+  const { state, ...rest } = c;
+  const header = {
+    dpemu: VERSION, ...rest,
+    state: state.kind === 'wasm'
+      ? { kind: 'wasm', globals: state.globals.map((g) => (typeof g === 'bigint' ? { i64: g.toString() } : g)) }
+      : state,
+  };
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const chunks: number[] = [];
+  const mem = state.kind === 'wasm' ? state.memory : undefined;
+  if (mem) for (let at = 0; at < mem.length; at += CHUNK) if (!isZero(mem, at, Math.min(at + CHUNK, mem.length))) chunks.push(at / CHUNK);
+  let size = 8 + 4 + 4 + json.length + 4;
+  if (mem) for (const i of chunks) size += 4 + Math.min(CHUNK, mem.length - i * CHUNK);
+  if (mem) size += 8;
+  const out = new Uint8Array(size);
+  const v = new DataView(out.buffer);
+  let o = 0;
+  for (let i = 0; i < MAGIC.length; i++) out[o++] = MAGIC.charCodeAt(i);
+  v.setUint32(o, FORMAT, true); o += 4;
+  v.setUint32(o, json.length, true); o += 4;
+  out.set(json, o); o += json.length;
+  if (mem) {
+    v.setUint32(o, mem.length, true); o += 4;
+    v.setUint32(o, chunks.length, true); o += 4;
+    for (const i of chunks) {
+      v.setUint32(o, i, true); o += 4;
+      const part = mem.subarray(i * CHUNK, Math.min((i + 1) * CHUNK, mem.length));
+      out.set(part, o); o += part.length;
+    }
+  }
+  v.setUint32(o, fnv1a(out, o), true);
+  return out;
+}
+
+export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
+  if (!(bytes instanceof Uint8Array)) throw new SnapshotError('snapshot: expected the Uint8Array that snapshot() returned');
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const need = (n: number, at: number) => { if (at + n > bytes.length) throw new SnapshotError('snapshot: truncated (it ends early)'); };
+  need(20, 0);
+  for (let i = 0; i < MAGIC.length; i++) if (bytes[i] !== MAGIC.charCodeAt(i)) throw new SnapshotError('snapshot: not a dpemu snapshot (wrong magic)');
+  if (v.getUint32(bytes.length - 4, true) !== fnv1a(bytes, bytes.length - 4)) throw new SnapshotError('snapshot: damaged (checksum mismatch)');
+  let o = 8;
+  const format = v.getUint32(o, true); o += 4;
+  if (format !== FORMAT) throw new SnapshotError(`snapshot: format ${format}, this dpemu reads format ${FORMAT}`);
+  const len = v.getUint32(o, true); o += 4;
+  need(len, o);
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(o, o + len)));
+  } catch {
+    throw new SnapshotError('snapshot: damaged header');
+  }
+  o += len;
+  if (header.dpemu !== VERSION) throw new SnapshotError(`snapshot: made by dpemu ${String(header.dpemu)}; this is dpemu ${VERSION}`);
+  const st = header.state as { kind: string; globals?: (number | { i64: string })[]; fields?: Record<string, unknown> };
+  let state: DataplaneState;
+  if (st.kind === 'wasm') {
+    need(8, o);
+    const memLen = v.getUint32(o, true); o += 4;
+    const count = v.getUint32(o, true); o += 4;
+    const memory = new Uint8Array(memLen);
+    for (let k = 0; k < count; k++) {
+      need(4, o);
+      const i = v.getUint32(o, true); o += 4;
+      const n = Math.min(CHUNK, memLen - i * CHUNK);
+      if (n <= 0) throw new SnapshotError('snapshot: damaged memory chunk');
+      need(n, o);
+      memory.set(bytes.subarray(o, o + n), i * CHUNK); o += n;
+    }
+    state = { kind: 'wasm', memory, globals: (st.globals ?? []).map((g) => (typeof g === 'object' ? BigInt(g.i64) : g)) };
+  } else {
+    state = { kind: 'reference', fields: st.fields ?? {} };
+  }
+  if (o !== bytes.length - 4) throw new SnapshotError('snapshot: damaged (unexpected length)');
+  return { ...(header as unknown as SnapshotContent), state };
+}
