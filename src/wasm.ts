@@ -7,7 +7,7 @@
 
 import {
   Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
-  FlowInfo, LiveFlow, Counters, DataplaneState, DataplaneError, CapacityError, tableFull, resolveOptions, check, decodeCounters, ALGO, SCOPE, portPrefixOf, DESIGN_ID,
+  FlowInfo, LiveFlow, Counters, DataplaneState, SparseMemory, MEMORY_CHUNK, DataplaneError, CapacityError, tableFull, resolveOptions, check, decodeCounters, ALGO, SCOPE, portPrefixOf, DESIGN_ID,
 } from './dataplane.js';
 import { KubeServicesChain } from './controlplane/kubeServices.js';
 import { PacketBatch, COUNTER } from './packet.js';
@@ -270,19 +270,28 @@ export class WasmDataplane implements Dataplane {
   }
 
   exportState(): DataplaneState {
-    return { kind: 'wasm', memory: new Uint8Array(this.buffer()).slice(), globals: this.stateGlobals().map((g) => g.value as number | bigint) };
+    const mem = new Uint8Array(this.buffer());
+    const words = new Uint32Array(this.buffer()); // memory is whole 64 KiB pages: chunks are whole words
+    const chunks: SparseMemory['chunks'] = [];
+    const per = MEMORY_CHUNK / 4;
+    for (let c = 0, w = 0; w < words.length; c++, w += per) {
+      for (let i = w; i < w + per; i++) {
+        if (words[i] !== 0) { chunks.push({ index: c, bytes: mem.slice(c * MEMORY_CHUNK, (c + 1) * MEMORY_CHUNK) }); break; }
+      }
+    }
+    return { kind: 'wasm', memory: { size: mem.length, chunks }, globals: this.stateGlobals().map((g) => g.value as number | bigint) };
   }
 
   importState(state: DataplaneState): void {
     const globals = this.stateGlobals();
     if (state.kind !== 'wasm' || state.globals.length !== globals.length) throw new DataplaneError('state of another kind of dataplane or another build of the core');
     const mem = this.core.memory;
-    const pages = Math.ceil(state.memory.length / 65536);
+    const pages = Math.ceil(state.memory.size / 65536);
     const have = mem.buffer.byteLength / 65536;
     if (pages > have) mem.grow(pages - have);
     const bytes = new Uint8Array(mem.buffer);
-    bytes.set(state.memory);
-    bytes.fill(0, state.memory.length);
+    bytes.fill(0);
+    for (const c of state.memory.chunks) bytes.set(c.bytes, c.index * MEMORY_CHUNK);
     globals.forEach((g, i) => { g.value = state.globals[i]; });
   }
 

@@ -257,6 +257,8 @@ class EmulatorImpl implements Emulator {
     }
     return [...plan.services.values()].sort((a, b) => a.index - b.index).map((s) => ({
       service: s.label,
+      scope: s.scope,
+      node: s.node ?? null,
       frontends: frontends.get(s.key) ?? [],
       backends: s.backends.map((id) => { const b = cc.backendsById.get(id); return b ? `${formatIPv4(b.addr)}:${b.port}` : `#${id}`; }),
       algorithm: plan.options.algo,
@@ -279,7 +281,7 @@ class EmulatorImpl implements Emulator {
     const state = this.dp.exportState();
     const clock = this.tracer.clock;
     try {
-      return this.tracer.run([{ input: packet, line: 0 }], 'throw')[0] as TraceRecord;
+      return this.tracer.run([{ input: packet, line: this.sequence + 1 }], 'throw')[0] as TraceRecord;
     } finally {
       this.dp.importState(state);
       this.tracer.clock = clock;

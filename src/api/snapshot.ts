@@ -8,13 +8,13 @@
 //
 // Layout (little-endian):
 //   "DPEMUSNP" | u32 format | u32 header length H | H bytes of JSON header (UTF-8)
-//   wasm only: u32 memory length L | u32 chunk count C | C x (u32 chunk index | CHUNK bytes, the last
-//              chunk cut at L) — chunks of zeros are left out (most of a fresh map is zeros)
-//   u32 FNV-1a of everything before it
+//   wasm only: u32 memory size | u32 chunk count C | C x (u32 chunk index | MEMORY_CHUNK bytes) — chunks
+//              of zeros are left out (most of a fresh map is zeros)
+//   u32 checksum of everything before it (FNV-1a over little-endian 32-bit words, then the tail bytes)
 // The header names the dpemu version and the core's build id: a snapshot of another version, another
 // core, or with a wrong checksum is refused with a SnapshotError.
 
-import type { DataplaneState } from '../dataplane.js';
+import { DataplaneState, MEMORY_CHUNK as CHUNK } from '../dataplane.js';
 import type { ManifestFile } from '../k8s/load.js';
 import type { ObjectRef } from '../k8s/runtime.js';
 import type { EmulatorOptions, Limits } from './types.js';
@@ -37,24 +37,17 @@ export interface SnapshotContent {
 
 const MAGIC = 'DPEMUSNP';
 const FORMAT = 1;
-const CHUNK = 4096;
 
-function fnv1a(bytes: Uint8Array, end: number): number {
+/** FNV-1a over the 32-bit words of bytes[0, end) (then the tail bytes): a damage check, four times faster than per byte. */
+function checksum(bytes: Uint8Array, end: number): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < end; i++) h = Math.imul(h ^ bytes[i], 0x01000193) >>> 0;
-  return h;
-}
-
-function isZero(m: Uint8Array, from: number, to: number): boolean {
-  // Whole words where aligned (the chunks are), bytes for the tail.
-  const words = Math.floor((to - from) / 4);
-  if (from % 4 === 0 && words > 0) {
-    const w = new Uint32Array(m.buffer, m.byteOffset + from, words);
-    for (let i = 0; i < w.length; i++) if (w[i] !== 0) return false;
-    from += words * 4;
-  }
-  for (let i = from; i < to; i++) if (m[i] !== 0) return false;
-  return true;
+  const words = end >>> 2;
+  const aligned = bytes.byteOffset % 4 === 0;
+  const w = aligned ? new Uint32Array(bytes.buffer, bytes.byteOffset, words) : undefined;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < words; i++) h = Math.imul(h ^ (w ? w[i] : v.getUint32(i * 4, true)), 0x01000193);
+  for (let i = words * 4; i < end; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  return h >>> 0;
 }
 
 export function encodeSnapshot(c: SnapshotContent): Uint8Array {
@@ -66,12 +59,9 @@ export function encodeSnapshot(c: SnapshotContent): Uint8Array {
       : state,
   };
   const json = new TextEncoder().encode(JSON.stringify(header));
-  const chunks: number[] = [];
   const mem = state.kind === 'wasm' ? state.memory : undefined;
-  if (mem) for (let at = 0; at < mem.length; at += CHUNK) if (!isZero(mem, at, Math.min(at + CHUNK, mem.length))) chunks.push(at / CHUNK);
   let size = 8 + 4 + 4 + json.length + 4;
-  if (mem) for (const i of chunks) size += 4 + Math.min(CHUNK, mem.length - i * CHUNK);
-  if (mem) size += 8;
+  if (mem) size += 8 + mem.chunks.length * (4 + CHUNK);
   const out = new Uint8Array(size);
   const v = new DataView(out.buffer);
   let o = 0;
@@ -80,15 +70,14 @@ export function encodeSnapshot(c: SnapshotContent): Uint8Array {
   v.setUint32(o, json.length, true); o += 4;
   out.set(json, o); o += json.length;
   if (mem) {
-    v.setUint32(o, mem.length, true); o += 4;
-    v.setUint32(o, chunks.length, true); o += 4;
-    for (const i of chunks) {
-      v.setUint32(o, i, true); o += 4;
-      const part = mem.subarray(i * CHUNK, Math.min((i + 1) * CHUNK, mem.length));
-      out.set(part, o); o += part.length;
+    v.setUint32(o, mem.size, true); o += 4;
+    v.setUint32(o, mem.chunks.length, true); o += 4;
+    for (const c of mem.chunks) {
+      v.setUint32(o, c.index, true); o += 4;
+      out.set(c.bytes, o); o += CHUNK;
     }
   }
-  v.setUint32(o, fnv1a(out, o), true);
+  v.setUint32(o, checksum(out, o), true);
   return out;
 }
 
@@ -98,7 +87,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
   const need = (n: number, at: number) => { if (at + n > bytes.length) throw new SnapshotError('snapshot: truncated (it ends early)'); };
   need(20, 0);
   for (let i = 0; i < MAGIC.length; i++) if (bytes[i] !== MAGIC.charCodeAt(i)) throw new SnapshotError('snapshot: not a dpemu snapshot (wrong magic)');
-  if (v.getUint32(bytes.length - 4, true) !== fnv1a(bytes, bytes.length - 4)) throw new SnapshotError('snapshot: damaged (checksum mismatch)');
+  if (v.getUint32(bytes.length - 4, true) !== checksum(bytes, bytes.length - 4)) throw new SnapshotError('snapshot: damaged (checksum mismatch)');
   let o = 8;
   const format = v.getUint32(o, true); o += 4;
   if (format !== FORMAT) throw new SnapshotError(`snapshot: format ${format}, this dpemu reads format ${FORMAT}`);
@@ -116,18 +105,16 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
   let state: DataplaneState;
   if (st.kind === 'wasm') {
     need(8, o);
-    const memLen = v.getUint32(o, true); o += 4;
+    const size = v.getUint32(o, true); o += 4;
     const count = v.getUint32(o, true); o += 4;
-    const memory = new Uint8Array(memLen);
+    const chunks: { index: number; bytes: Uint8Array }[] = [];
     for (let k = 0; k < count; k++) {
-      need(4, o);
-      const i = v.getUint32(o, true); o += 4;
-      const n = Math.min(CHUNK, memLen - i * CHUNK);
-      if (n <= 0) throw new SnapshotError('snapshot: damaged memory chunk');
-      need(n, o);
-      memory.set(bytes.subarray(o, o + n), i * CHUNK); o += n;
+      need(4 + CHUNK, o);
+      const index = v.getUint32(o, true); o += 4;
+      if ((index + 1) * CHUNK > size) throw new SnapshotError('snapshot: damaged memory chunk');
+      chunks.push({ index, bytes: bytes.subarray(o, o + CHUNK) }); o += CHUNK;
     }
-    state = { kind: 'wasm', memory, globals: (st.globals ?? []).map((g) => (typeof g === 'object' ? BigInt(g.i64) : g)) };
+    state = { kind: 'wasm', memory: { size, chunks }, globals: (st.globals ?? []).map((g) => (typeof g === 'object' ? BigInt(g.i64) : g)) };
   } else {
     state = { kind: 'reference', fields: st.fields ?? {} };
   }

@@ -111,6 +111,12 @@ export interface ConntrackEntry {
 export interface ServiceInfo {
   /** `ns/name:port` (port name or number). */
   service: string;
+  /**
+   * Which of the service port's entries this is: `any` (every node, every source), or one node's entry
+   * for `external` or `internal` sources (what a Local traffic policy or topology hints program per node).
+   */
+  scope: string;
+  node: string | null;
   /** The frontends (`ip:port/PROTO`) and what kind each is. */
   frontends: { address: string; kind: string; scope: string; node: string | null }[];
   /** The endpoints it chooses from, in slot order. */
@@ -184,7 +190,8 @@ export interface Emulator {
   /** Run the first `count` packets of `batch` at the current time. Returns how many were forwarded. */
   process(batch: EmulatorBatch, count: number): number;
   counters(): Counters;
-  conntrack(): Iterable<ConntrackEntry>;
+  /** The live flows, ordered by original tuple. */
+  conntrack(): ConntrackEntry[];
   services(): ServiceInfo[];
   backends(): BackendInfo[];
   /** What would happen to a packet, without changing any state. */
