@@ -27,11 +27,13 @@ import { runPolicyBench, formatPolicyBench } from './bench/policy.js';
 import { runControlPlane, formatControlPlane, CONTROL_PLANE_DEFAULTS } from './bench/controlplane.js';
 import { createReadStream } from 'node:fs';
 import { ALGO_NAMES, Algorithm, DESIGN_NAMES, Design, DEFAULT_ALGO } from './dataplane.js';
-import { loadFiles, readManifestFiles } from './k8s/files.js';
+import { loadFiles } from './k8s/files.js';
 import { checkCluster, hasErrors } from './k8s/check.js';
 import type { Diagnostic } from './k8s/model.js';
 import { formatSource } from './k8s/model.js';
-import { createTracer, traceStream } from './trace.js';
+import { UsageError } from './errors.js';
+import { createEmulator, DpemuError } from './index.node.js';
+import { readManifestFiles, traceStream } from './node-api.js';
 
 // ---------------------------------------------------------------- output helpers
 
@@ -357,7 +359,6 @@ async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
   console.log(opts.json ? JSON.stringify(r) : formatFastpath(r));
 }
 
-class UsageError extends Error {}
 const colorErr = process.stderr.isTTY === true && !process.env.NO_COLOR;
 const paintErr = (style: Style, text: string) => (colorErr ? styleText(style, text) : text);
 
@@ -389,7 +390,7 @@ cli.command('bench')
   .option('--backends <n>', 'backends per service', integer('--backends'), FASTPATH_DEFAULTS.backends)
   .option('--flows <n>', 'established TCP flows', integer('--flows'), FASTPATH_DEFAULTS.flows)
   .addOption(new Option('--backend <kind>', 'dataplane to measure').choices(['wasm', 'reference']).default('wasm'))
-  .addOption(new Option('--design <name>', 'dataplane design (issue 5); services get its default algorithm').choices(DESIGN_NAMES).default('ebpf'))
+  .addOption(new Option('--design <name>', 'dataplane design; services get its default algorithm').choices(DESIGN_NAMES).default('ebpf'))
   .option('--rounds <n>', `timed rounds (default ${wasmDefaults.rounds} for wasm, ${refDefaults.rounds} for reference)`, integer('--rounds'))
   .option('--packets <n>', `packets per round (default ${wasmDefaults.packets} for wasm, ${refDefaults.packets} for reference)`, integer('--packets'))
   .option('--batch <n>', 'packets per process() call, each batch filled just before it is timed (default 65536)', integer('--batch'))
@@ -397,11 +398,11 @@ cli.command('bench')
   .option('--json', 'print exactly one JSON line')
   .option('--compare', 'run the limit (if present), wasm and reference, interleaved --repeats times, and compare the medians against the targets')
   .option('--repeats <n>', 'with --compare: interleaved runs of each (default 3); with --sweep: runs per point (default 3, --quick 1)', integer('--repeats'))
-  .option('--limit <path>', 'limit script for --compare and --sweep (default: ../shared/limit/run from the package root)')
+  .option('--limit <path>', 'machine-limit script for --compare and --sweep, run as `bash PATH FLOWS` (default: $DPEMU_LIMIT; without it the limit is skipped)')
   .option('--sweep', 'every design x scenario x services (100..100000) x flows (10000..1000000), --repeats runs each (default 3), the limit per flows value; writes sweep.json, sweep.csv, sweep.html')
   .option('--designs <list>', 'with --sweep and --growth: comma-separated designs (default: all; those the build refuses are skipped with a note)')
-  .option('--growth', 'new-flow cost at 100, 1,000, 10,000 and 100,000 services per design, every cluster in one process with their rounds taking turns (the issue 5 target: hash designs within 1.5x from 100 to 100,000)')
-  .option('--policy', 'issue 4: compile time, map entries and per-packet cost of --policies NetworkPolicies (and a few admin policies) over --pods pods, against the same cluster and traffic without policies')
+  .option('--growth', 'new-flow cost at 100, 1,000, 10,000 and 100,000 services per design, every cluster in one process with their rounds taking turns (the hash designs should stay within 1.5x from 100 to 100,000)')
+  .option('--policy', 'policy costs: compile time, map entries and per-packet cost of --policies NetworkPolicies (and a few admin policies) over --pods pods, against the same cluster and traffic without policies')
   .option('--pods <n>', 'with --policy: pods (default 10000)', integer('--pods'))
   .option('--policies <n>', 'with --policy: NetworkPolicies (default 1000)', integer('--policies'))
   .option('--micro', 'tinybench micro benchmarks of single stages (hash lookup hot and cold, conntrack hit, service lookup, policy lookup, NAT rewrite in the core; Maglev table builds)')
@@ -422,9 +423,7 @@ function loadClusterOrExit(paths: string[]): ReturnType<typeof loadFiles> | unde
   try {
     return loadFiles(paths);
   } catch (e) {
-    const err = e as Error & { code?: string };
-    process.stderr.write(`dpemu: ${err.name === 'ManifestError' || err.code === 'ENOENT' || err instanceof RangeError ? err.message : err.stack ?? err}\n`);
-    process.exitCode = 1;
+    fail(e);
     return undefined;
   }
 }
@@ -438,18 +437,34 @@ function formatDiagnostic(d: Diagnostic): string {
 interface TraceOpts { cluster: string[]; packets?: string; backend: 'wasm' | 'reference'; design: Design; algo?: Algorithm; masqueradeAll?: boolean; seed: number }
 
 async function trace(opts: TraceOpts): Promise<void> {
-  const loaded = loadClusterOrExit(opts.cluster);
-  if (!loaded) return;
-  for (const w of loaded.warnings) process.stderr.write(`dpemu: ${w.severity}: ${w.message}\n`);
-  // Held by a ClusterRuntime, so that {"apply": ...} and {"delete": ...} lines can change the cluster
-  // (their paths relative to the current directory); packets go through the same compiled state.
-  const tracer = await createTracer(readManifestFiles(opts.cluster), {
-    backend: opts.backend, compile: { algo: opts.algo, design: opts.design, masqueradeAll: opts.masqueradeAll ?? false }, dataplane: { seed: opts.seed, design: opts.design },
-  });
-  for (const w of tracer.compiled.warnings) process.stderr.write(`dpemu: warning: ${w}\n`);
+  // Read once: the files are loaded by the emulator itself (its maps sized for them); its warnings printed.
+  let files;
+  try {
+    files = readManifestFiles(opts.cluster);
+  } catch (e) {
+    return fail(e);
+  }
+  let emu;
+  try {
+    emu = await createEmulator({
+      backend: opts.backend, design: opts.design, algo: opts.algo, masqueradeAll: opts.masqueradeAll ?? false, seed: opts.seed,
+      cluster: { files },
+    });
+  } catch (e) {
+    return fail(e);
+  }
+  for (const w of emu.warnings()) process.stderr.write(`dpemu: ${w.severity}: ${w.message}\n`);
   const input = opts.packets === undefined || opts.packets === '-' ? process.stdin : createReadStream(opts.packets);
-  const { errors } = await traceStream(input, (line) => process.stdout.write(line + '\n'), tracer);
+  // {"apply": ...} and {"delete": ...} lines change the cluster (paths relative to the current directory).
+  const { errors } = await traceStream(emu, input, (line) => process.stdout.write(line + '\n'));
   if (errors > 0) process.stderr.write(`dpemu: ${errors} input line${errors === 1 ? '' : 's'} could not be traced (see the "error" records)\n`);
+}
+
+/** A user's mistake (bad manifest, unreadable path, bad option): one line on stderr and exit status 1. */
+function fail(e: unknown): void {
+  const err = e as Error & { code?: string };
+  process.stderr.write(`dpemu: ${err instanceof DpemuError || err.code === 'ENOENT' || err instanceof RangeError ? err.message : err.stack ?? err}\n`);
+  process.exitCode = 1;
 }
 
 function check(opts: { cluster: string[]; json?: boolean }): void {
@@ -471,7 +486,7 @@ function check(opts: { cluster: string[]; json?: boolean }): void {
 }
 
 cli.command('trace')
-  .description('trace packets (JSON lines) through a cluster loaded from Kubernetes manifests, as kube-proxy (iptables mode) would program every node; one JSON record per packet. ' +
+  .description('trace packets (JSON lines) through a cluster loaded from Kubernetes manifests, programmed as kube-proxy programs every node (in the --design chosen); one JSON record per packet. ' +
     'Lines {"apply": path(s)} and {"delete": path | {kind, namespace, name}} (optionally with "t") change the cluster mid-stream, reprogramming only what changed; each gives one {"line", "t", "applied"} record')
   .requiredOption('--cluster <path>', 'manifest file or directory (repeat for more)', collect)
   .option('--packets <file>', 'JSON lines {src, dst, sport, dport, proto, flags, node, t} or {apply|delete, t} (default: stdin)')
@@ -493,7 +508,7 @@ try {
 } catch (e) {
   const err = e as Error;
   // Errors about the input (names and sizes) are one line; anything else is a bug and keeps its stack.
-  const known = err instanceof UsageError || ['DataplaneError', 'BenchmarkError', 'RangeError', 'ManifestError'].includes(err.name);
+  const known = err instanceof DpemuError || err instanceof RangeError;
   process.stderr.write(`dpemu: ${known ? err.message : err.stack ?? err}\n`);
   process.exitCode = err instanceof UsageError ? 2 : 1;
 }

@@ -10,7 +10,7 @@ import { CompileOptions, compileCluster, limitsForModel } from './k8s/compile.js
 import { LoadOptions, ManifestFile, loadManifests } from './k8s/load.js';
 import { ClusterRuntime } from './k8s/runtime.js';
 import { readManifestFiles } from './k8s/files.js';
-import { Tracer, TracerOptions, TraceOutput, traceTexts } from './tracer.js';
+import { Tracer, TracerOptions, TraceOutput, TraceStats, traceTexts, traceTextsJson } from './tracer.js';
 
 export * from './tracer.js';
 
@@ -50,18 +50,24 @@ const LINES_PER_CHUNK = 1024;
  * Lines are taken in chunks (what one read of the input brought, at most LINES_PER_CHUNK) so that their
  * packets go through the core together; an interactive input still gets each answer as its line arrives.
  */
-export async function traceStream(input: Readable | AsyncIterable<string>, write: (line: string) => void, tracer: Tracer): Promise<{ packets: number; errors: number; changes: number }> {
+export function traceStream(input: Readable | AsyncIterable<string>, write: (line: string) => void, tracer: Tracer): Promise<TraceStats> {
+  return streamTrace(input, write, (lines, stats) => traceTextsJson(tracer, lines, stats));
+}
+
+/**
+ * traceStream over any function that traces a chunk of numbered lines into JSON texts, counting what it
+ * made (a Tracer's traceTextsJson, or an Emulator's traceJson()).
+ */
+export async function streamTrace(input: Readable | AsyncIterable<string>, write: (line: string) => void,
+  trace: (lines: { text: string; line: number }[], stats: TraceStats) => string[]): Promise<TraceStats> {
   let n = 0;
-  const stats = { packets: 0, errors: 0, changes: 0 };
+  const stats: TraceStats = { packets: 0, errors: 0, changes: 0 };
   let chunk: { text: string; line: number }[] = [];
   const flush = () => {
     if (chunk.length === 0) return;
     const lines = chunk;
     chunk = [];
-    for (const r of traceTexts(tracer, lines)) {
-      if ('error' in r) stats.errors++; else if ('applied' in r) stats.changes++; else stats.packets++;
-      write(JSON.stringify(r));
-    }
+    for (const text of trace(lines, stats)) write(text);
   };
   if (!('pipe' in input)) {
     for await (const text of input) {

@@ -27,7 +27,7 @@ import {
   PacketBatch, PacketIn, PacketRecord, NONE, NAT, PROTO, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags,
 } from './packet.js';
 import { EXCLUSION_TEXT } from './k8s/endpoints.js';
-import { CompiledCluster, PlannedService } from './k8s/compile.js';
+import { CompiledCluster, PlannedService, PlannedBackend } from './k8s/compile.js';
 import type { ManifestFile } from './k8s/load.js';
 import { ApplyReport, ClusterRuntime, ObjectRef } from './k8s/runtime.js';
 import { formatRuleInfo } from './policy/explain.js';
@@ -94,6 +94,11 @@ export interface TracerOptions {
   cwd?: string;
   /** How control lines read manifest paths (Node: readManifestFiles, directories expanded; none: paths are refused). */
   readFiles?: (paths: string[]) => ManifestFile[];
+  /**
+   * How a control line changes the cluster (default: the ClusterRuntime the tracer was created over). The
+   * library API passes its own, so that every change goes through it (and into its snapshots).
+   */
+  change?: (op: 'apply' | 'delete', targets: (ManifestFile | ObjectRef)[]) => ApplyReport;
 }
 
 const NAT_NAMES = Object.entries(NAT) as [string, number][];
@@ -105,6 +110,7 @@ const KNOWN_FIELDS = new Set<string>(PACKET_FIELDS);
 
 /** A record's `nat` list for each combination of NAT flags, made once (the lists are frozen and shared). */
 const NAT_LISTS: readonly string[][] = Array.from({ length: 32 }, (_, f) => Object.freeze(NAT_NAMES.filter(([, bit]) => f & bit).map(([n]) => n)) as string[]);
+const NAT_JSON: readonly string[] = NAT_LISTS.map((l) => JSON.stringify(l));
 
 /** Dotted quads of recently seen addresses: records name the same few addresses again and again. */
 class AddressNames {
@@ -151,7 +157,7 @@ export class Tracer {
   private readonly names = new AddressNames();
   private readonly excludedOf = new WeakMap<object, TraceExcluded[]>();
 
-  constructor(readonly dp: Dataplane, private readonly source: CompiledSource, private readonly options: TracerOptions = {}) {
+  constructor(readonly dp: Dataplane, private readonly source: CompiledSource, readonly options: TracerOptions = {}) {
     this.batch = dp.allocBatch(CHUNK);
   }
 
@@ -216,7 +222,9 @@ export class Tracer {
     const extra = Object.keys(o).filter((k) => k !== op && k !== 't');
     if (extra.length) throw new InputError(`${op}: unknown field${extra.length > 1 ? 's' : ''} ${extra.map((k) => JSON.stringify(k)).join(', ')} (a control line takes "${op}" and "t")`);
     const rt = this.source;
-    if (!(rt instanceof ClusterRuntime)) throw new InputError(`${op}: this tracer's cluster cannot change (it was not created over a ClusterRuntime)`);
+    const changeCluster = this.options.change
+      ?? (rt instanceof ClusterRuntime ? (o: 'apply' | 'delete', x: (ManifestFile | ObjectRef)[]) => (o === 'apply' ? rt.apply(x as ManifestFile[]) : rt.delete(x)) : undefined);
+    if (!changeCluster) throw new InputError(`${op}: this tracer's cluster cannot change (it was not created over a ClusterRuntime)`);
     const t = field(o, 't', asTime, 'a number of seconds >= 0 (at most about 49.7 days)', this.t);
     if (t < this.t) throw new InputError(`"t": ${t} is earlier than the previous line's ${this.t} (time only moves forward)`, 't');
     const items = Array.isArray(o[op]) ? (o[op] as unknown[]) : [o[op]];
@@ -248,7 +256,7 @@ export class Tracer {
       // Expired flows are collected first, as before a packet at t.
       this.t = t;
       this.collect(Math.round(t * 1000));
-      report = op === 'apply' ? rt.apply(resolved as ManifestFile[]) : rt.delete(resolved);
+      report = changeCluster(op, resolved);
     } catch (e) {
       if (e instanceof InputError) throw e;
       const msg = (e as Error).message;
@@ -263,8 +271,18 @@ export class Tracer {
    * process() call.
    */
   run(items: readonly { input: unknown; line: number }[], errors: 'record' | 'throw' = 'record'): (TraceRecord | TraceError)[] {
+    return this.runAs<TraceRecord | TraceError>(items, errors, (p, r) => this.record(p, r), (e) => e);
+  }
+
+  /** run() with each output as its JSON text (records by recordJson, which equals JSON.stringify of the record). */
+  runJson(items: readonly { input: unknown; line: number }[]): { text: string; record: boolean }[] {
+    return this.runAs<{ text: string; record: boolean }>(items, 'record', (p, r) => ({ text: this.recordJson(p, r), record: true }), (e) => ({ text: JSON.stringify(e), record: false }));
+  }
+
+  private runAs<T>(items: readonly { input: unknown; line: number }[], errors: 'record' | 'throw',
+    ok: (p: ParsedPacket, r: PacketRecord) => T, bad: (e: TraceError) => T): T[] {
     // Every packet is read first: with errors 'throw', a bad one stops the call before anything ran.
-    const out: (TraceRecord | TraceError)[] = new Array(items.length);
+    const out: T[] = new Array(items.length);
     const parsed: ParsedPacket[] = [];
     const slots: number[] = [];
     let t = this.t;
@@ -277,12 +295,13 @@ export class Tracer {
       } catch (e) {
         if (!(e instanceof InputError)) throw e;
         if (errors === 'throw') throw new InputError(`packet ${i}: ${e.message}`, e.field === undefined ? undefined : `packets[${i}].${e.field}`);
-        out[i] = { line, error: `line ${line}: ${e.message}` };
+        out[i] = bad({ line, error: `line ${line}: ${e.message}` });
       }
     }
     for (let a = 0; a < parsed.length; a += CHUNK) {
-      const records = this.process(parsed.slice(a, a + CHUNK));
-      for (let i = 0; i < records.length; i++) out[slots[a + i]] = records[i];
+      const chunk = parsed.slice(a, a + CHUNK);
+      this.process(chunk);
+      for (let i = 0; i < chunk.length; i++) out[slots[a + i]] = ok(chunk[i], this.batch.get(i));
     }
     return out;
   }
@@ -344,8 +363,8 @@ export class Tracer {
     return { line, t, nodeName, pkt: { saddr: src, daddr: dst, sport, dport, proto, tcpFlags, node, len: 64 } };
   }
 
-  /** Run parsed packets (at most CHUNK) through the core, runs of equal time in one call each; their records. */
-  private process(packets: readonly ParsedPacket[]): TraceRecord[] {
+  /** Run parsed packets (at most CHUNK) through the core, runs of equal time in one call each; outcomes stay in the batch. */
+  private process(packets: readonly ParsedPacket[]): void {
     const batch = this.batch;
     for (let i = 0; i < packets.length; i++) batch.set(i, packets[i].pkt);
     for (let a = 0; a < packets.length;) {
@@ -358,28 +377,54 @@ export class Tracer {
       this.dp.process(a === 0 ? batch : batch.slice(a, b - a), b - a, nowMs);
       a = b;
     }
-    const out = new Array<TraceRecord>(packets.length);
-    for (let i = 0; i < packets.length; i++) out[i] = this.record(packets[i], batch.get(i));
-    return out;
+  }
+
+  // What record() and recordJson() derive from a processed descriptor, kept in fields rather than a fresh
+  // object per packet (derive() sets them; both writers read them right after).
+  private dEntry: PlannedService | undefined;
+  private dFrontendKind = '';
+  private dFrontendAddr = 0;
+  private dFrontendPort = 0;
+  private dBackend: PlannedBackend | undefined;
+  private dDelivered: string | null = null;
+
+  private derive(r: PacketRecord): void {
+    const cc = this.compiled;
+    const entry = r.service !== NONE ? cc.servicesByIndex.get(r.service) : undefined;
+    this.dEntry = entry;
+    if (entry) {
+      // A reply leaves from the frontend the client talked to.
+      const reply = r.ctState === CT_STATE.REPLY;
+      this.dFrontendAddr = reply ? r.outSaddr : r.daddr;
+      this.dFrontendPort = reply ? r.outSport : r.dport;
+      this.dFrontendKind = cc.frontend(this.dFrontendAddr, this.dFrontendPort, r.proto)?.kind ?? 'unknown';
+    }
+    const b = r.backend !== NONE ? cc.backendsById.get(r.backend) : undefined;
+    this.dBackend = b;
+    this.dDelivered = r.verdict === VERDICT.FORWARDED
+      ? cc.owner(r.outDaddr)?.node ?? (r.ctState !== CT_STATE.REPLY && b?.node !== undefined ? b.node : null)
+      : null;
+  }
+
+  /** The policy field (see TraceRecord.policy) of a processed descriptor. */
+  private policyOf(r: PacketRecord): string | null {
+    const cc = this.compiled, names = this.names;
+    if (!cc.plan.policy) return null;
+    return policyText(cc, r.policyRule, r.dropReason, r.ctState, r.verdict === VERDICT.FORWARDED && r.ctState === CT_STATE.NEW
+      ? { src: names.get(r.saddr), dst: names.get(r.outDaddr), srcAfterSnat: names.get(r.outSaddr), protocol: PROTO_NAME[r.proto] as Connection['protocol'], port: r.outDport }
+      : undefined);
+  }
+
+  private backendName(r: PacketRecord): string | null {
+    const b = this.dBackend;
+    return b ? `${this.names.get(b.addr)}:${b.port}` : r.backend !== NONE ? `#${r.backend}` : null;
   }
 
   /** The record of a processed packet. */
   private record(p: ParsedPacket, r: PacketRecord): TraceRecord {
-    const cc = this.compiled, names = this.names;
+    this.derive(r);
+    const names = this.names, entry = this.dEntry, delivered = this.dDelivered;
     const proto = r.proto;
-    const entry = r.service !== NONE ? cc.servicesByIndex.get(r.service) : undefined;
-    let frontend: TraceFrontend | null = null;
-    if (entry) {
-      // A reply leaves from the frontend the client talked to.
-      const [fa, fp] = r.ctState === CT_STATE.REPLY ? [r.outSaddr, r.outSport] : [r.daddr, r.dport];
-      const fe = cc.frontend(fa, fp, proto);
-      frontend = { kind: fe?.kind ?? 'unknown', address: `${names.get(fa)}:${fp}`, scope: entry.scope, node: entry.node ?? null };
-    }
-    const b = r.backend !== NONE ? cc.backendsById.get(r.backend) : undefined;
-    let delivered: string | null = null;
-    if (r.verdict === VERDICT.FORWARDED) {
-      delivered = cc.owner(r.outDaddr)?.node ?? (r.ctState !== CT_STATE.REPLY && b?.node !== undefined ? b.node : null);
-    }
     return {
       line: p.line, t: p.t, node: p.nodeName, proto: PROTO_NAME[proto], flags: proto === PROTO.TCP ? formatTcpFlags(r.tcpFlags) : null,
       in: { src: names.get(r.saddr), sport: r.sport, dst: names.get(r.daddr), dport: r.dport },
@@ -389,16 +434,64 @@ export class Tracer {
       src: names.get(r.outSaddr), sport: r.outSport, dst: names.get(r.outDaddr), dport: r.outDport,
       nat: NAT_LISTS[r.natFlags & 31],
       service: entry?.label ?? null,
-      frontend,
-      backend: b ? `${names.get(b.addr)}:${b.port}` : r.backend !== NONE ? `#${r.backend}` : null,
+      frontend: entry
+        ? { kind: this.dFrontendKind, address: `${names.get(this.dFrontendAddr)}:${this.dFrontendPort}`, scope: entry.scope, node: entry.node ?? null }
+        : null,
+      backend: this.backendName(r),
       delivered_node: delivered,
       cross_node: delivered !== null && delivered !== p.nodeName,
       rule: entry?.rule ?? null,
-      policy: cc.plan.policy ? policyText(cc, r.policyRule, r.dropReason, r.ctState, r.verdict === VERDICT.FORWARDED && r.ctState === CT_STATE.NEW
-        ? { src: names.get(r.saddr), dst: names.get(r.outDaddr), srcAfterSnat: names.get(r.outSaddr), protocol: PROTO_NAME[proto] as Connection['protocol'], port: r.outDport }
-        : undefined) : null,
-      excluded: entry ? this.excluded(cc, entry) : NO_EXCLUSIONS,
+      policy: this.policyOf(r),
+      excluded: entry ? this.excluded(this.compiled, entry) : NO_EXCLUSIONS,
     };
+  }
+
+  /**
+   * The record of a processed packet as its JSON text: exactly JSON.stringify(record(p, r)) (a test holds
+   * them equal), without making the object: the parts that repeat (names, the service's rule and exclusions,
+   * NAT lists) are quoted once and kept, and addresses and the fixed names need no escaping. A field added
+   * to TraceRecord must be added here too (the equality test names it).
+   */
+  private recordJson(p: ParsedPacket, r: PacketRecord): string {
+    this.derive(r);
+    const names = this.names, q = this.quote, entry = this.dEntry, delivered = this.dDelivered;
+    const proto = r.proto;
+    const backend = this.backendName(r);
+    return `{"line":${p.line},"t":${p.t},"node":${q(p.nodeName)},"proto":"${PROTO_NAME[proto]}",`
+      + `"flags":${proto === PROTO.TCP ? `"${formatTcpFlags(r.tcpFlags)}"` : 'null'},`
+      + `"in":{"src":"${names.get(r.saddr)}","sport":${r.sport},"dst":"${names.get(r.daddr)}","dport":${r.dport}},`
+      + `"verdict":"${VERDICT_NAMES[r.verdict] ?? r.verdict}","drop_reason":${r.dropReason ? `"${DROP_REASON_NAMES[r.dropReason] ?? r.dropReason}"` : 'null'},`
+      + `"ct_state":"${CT_STATE_NAMES[r.ctState] ?? r.ctState}",`
+      + `"src":"${names.get(r.outSaddr)}","sport":${r.outSport},"dst":"${names.get(r.outDaddr)}","dport":${r.outDport},"nat":${NAT_JSON[r.natFlags & 31]},`
+      + `"service":${entry ? q(entry.label) : 'null'},"frontend":${entry
+        ? `{"kind":"${this.dFrontendKind}","address":"${names.get(this.dFrontendAddr)}:${this.dFrontendPort}","scope":"${entry.scope}","node":${entry.node === undefined ? 'null' : q(entry.node)}}`
+        : 'null'},`
+      + `"backend":${backend === null ? 'null' : `"${backend}"`},"delivered_node":${delivered === null ? 'null' : q(delivered)},`
+      + `"cross_node":${delivered !== null && delivered !== p.nodeName},`
+      + `"rule":${entry ? q(entry.rule) : 'null'},"policy":${q(this.policyOf(r))},"excluded":${entry ? this.jsonOf(this.excluded(this.compiled, entry)) : '[]'}}`;
+  }
+
+  /** JSON of strings, cached (records repeat the same names, rules and policy texts). */
+  private readonly quoted = new Map<string, string>();
+  private readonly quote = (s: string | null): string => {
+    if (s === null) return 'null';
+    let j = this.quoted.get(s);
+    if (j === undefined) {
+      if (this.quoted.size >= 1 << 16) this.quoted.clear();
+      j = JSON.stringify(s);
+      this.quoted.set(s, j);
+    }
+    return j;
+  };
+  /** JSON of the shared, frozen lists of records (NAT names, exclusions), cached by identity. */
+  private readonly listJson = new WeakMap<object, string>();
+  private jsonOf(list: readonly unknown[]): string {
+    let j = this.listJson.get(list);
+    if (j === undefined) {
+      j = JSON.stringify(list);
+      if (Object.isFrozen(list)) this.listJson.set(list, j);
+    }
+    return j;
   }
 
   /** The endpoints a service entry's port leaves out and why (the same list for every packet: made once, frozen). */
@@ -429,11 +522,28 @@ export const isControl = (v: unknown): v is Record<string, unknown> =>
  * core together (Tracer.run); a control line takes effect between the packets around it.
  */
 export function traceTexts(tracer: Tracer, lines: readonly { text: string; line: number }[]): TraceOutput[] {
-  const out: TraceOutput[] = [];
+  return traceLinesAs<TraceOutput>(tracer, lines, (packets, out) => { for (const r of tracer.run(packets)) out.push(r); }, (r) => r);
+}
+
+/** What a trace produced, by kind. */
+export interface TraceStats { packets: number; errors: number; changes: number }
+
+/** traceTexts with each output as its JSON text (records through Tracer.runJson), counted into `stats`. */
+export function traceTextsJson(tracer: Tracer, lines: readonly { text: string; line: number }[], stats?: TraceStats): string[] {
+  const st = stats ?? { packets: 0, errors: 0, changes: 0 };
+  return traceLinesAs<string>(tracer, lines,
+    (packets, out) => { for (const r of tracer.runJson(packets)) { out.push(r.text); if (r.record) st.packets++; else st.errors++; } },
+    (r) => { if ('error' in r) st.errors++; else st.changes++; return JSON.stringify(r); });
+}
+
+/** Lines in order: runs of packet lines through `runPackets`, control lines and unreadable lines through `as`. */
+function traceLinesAs<T>(tracer: Tracer, lines: readonly { text: string; line: number }[],
+  runPackets: (packets: { input: unknown; line: number }[], out: T[]) => void, as: (r: TraceChange | TraceError) => T): T[] {
+  const out: T[] = [];
   let packets: { input: unknown; line: number }[] = [];
   const flush = () => {
     if (packets.length === 0) return;
-    for (const r of tracer.run(packets)) out.push(r);
+    runPackets(packets, out);
     packets = [];
   };
   for (const { text, line } of lines) {
@@ -443,10 +553,10 @@ export function traceTexts(tracer: Tracer, lines: readonly { text: string; line:
       v = JSON.parse(text);
     } catch (e) {
       flush();
-      out.push({ line, error: `line ${line}: not JSON: ${(e as Error).message}` });
+      out.push(as({ line, error: `line ${line}: not JSON: ${(e as Error).message}` }));
       continue;
     }
-    if (isControl(v)) { flush(); out.push(tracer.step(v, line)); } else packets.push({ input: v, line });
+    if (isControl(v)) { flush(); out.push(as(tracer.step(v, line) as TraceChange | TraceError)); } else packets.push({ input: v, line });
   }
   flush();
   return out;

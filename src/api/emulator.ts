@@ -11,12 +11,13 @@ import { ReferenceDataplane } from '../reference/dataplane.js';
 import { ClusterRuntime, ObjectRef, ApplyReport } from '../k8s/runtime.js';
 import { CompileOptions, limitsForModel } from '../k8s/compile.js';
 import { LoadOptions, ManifestFile, loadManifests } from '../k8s/load.js';
-import { Tracer, TraceRecord } from '../tracer.js';
+import { Tracer, TraceRecord, TraceOutput, TraceStats, traceTexts, traceTextsJson } from '../tracer.js';
+import type { Diagnostic } from '../k8s/model.js';
 import { formatIPv4 } from '../common/ip.js';
 import { PROTO_NAMES, PacketBatch, NONE, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE_NAMES, PROTO } from '../packet.js';
 import type {
   Emulator, EmulatorOptions, EmulatorBatch, BatchOutcome, PacketInput, FlowRecord, ManifestInput, ConntrackEntry, ServiceInfo,
-  BackendInfo, CoreSource, Design, ManifestText,
+  BackendInfo, CoreSource, Design, ManifestText, TraceOptions,
 } from './types.js';
 import { ControlEntry, SnapshotContent, encodeSnapshot, decodeSnapshot } from './snapshot.js';
 
@@ -97,6 +98,9 @@ function manifestFiles(input: ManifestInput, source: string | undefined): Manife
   return [{ path: source ?? 'objects', text: '', documents: [...docs] }];
 }
 
+const isFileSet = (c: unknown): c is { files: readonly ManifestText[] } =>
+  typeof c === 'object' && c !== null && !Array.isArray(c) && 'files' in c && !('kind' in c);
+
 /** Files as the caller gave them, checked and copied (so that the log keeps them as they were). */
 function checkFiles(files: readonly ManifestText[]): ManifestFile[] {
   if (!Array.isArray(files)) throw new InputError('files must be a list of {path, text}', 'files');
@@ -133,6 +137,8 @@ class EmulatorImpl implements Emulator {
   private readonly listeners = new Set<(r: FlowRecord) => void>();
   private readonly log: ControlEntry[] = [];
   private sequence = 0;
+  /** Lines given to trace() so far (the default line numbers of the next ones). */
+  private traced = 0;
 
   constructor(
     readonly dp: Dataplane,
@@ -187,13 +193,49 @@ class EmulatorImpl implements Emulator {
     return out;
   }
 
-  /** Packets with their input line numbers; bad ones become error records (what `dpemu trace` prints). */
-  sendLines(items: readonly { input: unknown; line: number }[]): (TraceRecord | { line: number; error: string })[] {
-    const out = this.tracer.run(items, 'record');
-    const records = out.filter((r): r is TraceRecord => !('error' in r));
-    this.sequence += records.length;
-    this.emit(records);
-    return out;
+  trace(lines: readonly (string | { text: string; line: number })[], options: TraceOptions = {}): TraceOutput[] {
+    return this.traceWith(lines, options, (items) => {
+      const out = traceTexts(this.tracer, items);
+      const records = out.filter((r): r is TraceRecord => 'verdict' in r);
+      this.sequence += records.length;
+      this.emit(records);
+      return out;
+    });
+  }
+
+  traceJson(lines: readonly (string | { text: string; line: number })[], options: TraceOptions = {}, stats?: TraceStats): string[] {
+    return this.traceWith(lines, options, (items) => {
+      const counted = stats ?? { packets: 0, errors: 0, changes: 0 };
+      const before = counted.packets;
+      const out = traceTextsJson(this.tracer, items, counted);
+      this.sequence += counted.packets - before;
+      if (this.listeners.size) this.emit(out.map((t) => JSON.parse(t) as TraceOutput).filter((r): r is TraceRecord => 'verdict' in r));
+      return out;
+    });
+  }
+
+  private traceWith<T>(lines: readonly (string | { text: string; line: number })[], options: TraceOptions, run: (items: { text: string; line: number }[]) => T): T {
+    if (!Array.isArray(lines)) throw new InputError('trace: lines must be a list of strings', 'lines');
+    const first = this.traced;
+    const items = lines.map((l, i) => (typeof l === 'string' ? { text: l, line: first + i + 1 } : l));
+    for (const [i, it] of items.entries()) {
+      if (typeof it !== 'object' || it === null || typeof it.text !== 'string' || !Number.isInteger(it.line)) throw new InputError(`trace: line ${i} is not a string`, `lines[${i}]`);
+    }
+    if (items.length) this.traced = Math.max(first, items[items.length - 1].line);
+    const saved = { readFiles: this.tracer.options.readFiles, cwd: this.tracer.options.cwd };
+    this.tracer.options.readFiles = options.readFiles
+      ? (paths) => checkFiles(options.readFiles!(paths))
+      : undefined;
+    this.tracer.options.cwd = options.cwd;
+    try {
+      return run(items);
+    } finally {
+      Object.assign(this.tracer.options, saved);
+    }
+  }
+
+  warnings(): Diagnostic[] {
+    return [...this.runtime.warnings, ...this.runtime.compiled.warnings.map((message): Diagnostic => ({ severity: 'warning', code: 'compile', message }))];
   }
 
   private emit(records: readonly FlowRecord[]): void {
@@ -367,7 +409,8 @@ function buildIdOf(dp: Dataplane): number | null {
 
 async function build(options: EmulatorOptions, core: CoreLoader, limits?: Limits): Promise<{ emu: EmulatorImpl; initial: ManifestFile[] }> {
   const split = splitOptions(options);
-  const initial = options.cluster === undefined ? [] : manifestFiles(options.cluster, 'cluster');
+  const c = options.cluster;
+  const initial = c === undefined ? [] : isFileSet(c) ? checkFiles(c.files) : manifestFiles(c as ManifestInput, 'cluster');
   const resolvedLimits = limits ?? limitsFor(options, split, initial);
   const dpOptions: Options = { ...split.dataplane, ...resolvedLimits };
   let dp: Dataplane;
@@ -383,6 +426,8 @@ async function build(options: EmulatorOptions, core: CoreLoader, limits?: Limits
   const tracer = new Tracer(dp, runtime);
   const { wasm: _w, cluster: _c, ...rest } = options;
   const emu = new EmulatorImpl(dp, runtime, tracer, { ...rest, limits: resolvedLimits }, buildIdOf(dp));
+  // Control lines of trace() change the cluster through the emulator, so that snapshots see them.
+  tracer.options.change = (op, targets) => emu.replay(op === 'apply' ? { op, files: targets as ManifestFile[] } : { op, targets });
   return { emu, initial };
 }
 

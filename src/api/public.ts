@@ -3,7 +3,8 @@
 
 export type {
   Emulator, EmulatorOptions, EmulatorBatch, BatchOutcome, PacketInput, FlowRecord, ManifestInput, ManifestText, ConntrackEntry,
-  ServiceInfo, BackendInfo, CoreSource, Counters, Design, Algorithm, Limits, ApplyReport, ObjectRef,
+  ServiceInfo, BackendInfo, CoreSource, Counters, Design, Algorithm, Limits, ApplyReport, ObjectRef, TraceOptions, TraceOutput,
+  TraceError, TraceChange, Diagnostic,
 } from './types.js';
 export type { TraceFrontend, TraceExcluded } from '../tracer.js';
 export { DpemuError, InputError, CapacityError, DataplaneError, SnapshotError, UsageError } from '../errors.js';

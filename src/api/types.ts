@@ -5,8 +5,10 @@ import type { Counters, Design, Algorithm, Limits } from '../dataplane.js';
 import type { TraceRecord } from '../trace.js';
 import type { ApplyReport, ObjectRef } from '../k8s/runtime.js';
 import type { PacketBatch } from '../packet.js';
+import type { TraceOutput, TraceError, TraceChange } from '../tracer.js';
+import type { Diagnostic } from '../k8s/model.js';
 
-export type { Counters, Design, Algorithm, Limits, ApplyReport, ObjectRef };
+export type { Counters, Design, Algorithm, Limits, ApplyReport, ObjectRef, TraceOutput, TraceError, TraceChange, Diagnostic };
 
 /** Where the WebAssembly core comes from: bytes, a compiled module, a fetch Response, or a URL to fetch. */
 export type CoreSource = URL | string | Response | ArrayBuffer | ArrayBufferView | WebAssembly.Module;
@@ -35,8 +37,11 @@ export interface EmulatorOptions {
   flows?: number;
   /** Map capacities (defaults: DEFAULT_LIMITS, raised to fit `cluster` when one is given). */
   limits?: Partial<Limits>;
-  /** Manifests to load at creation (YAML/JSON text or objects); the maps are sized for them. */
-  cluster?: ManifestInput;
+  /**
+   * Manifests to load at creation (YAML/JSON text, objects, or `{files: [{path, text}]}` as `dpemu/node`'s
+   * readManifestFiles reads them); the maps are sized for them.
+   */
+  cluster?: ManifestInput | { files: readonly ManifestText[] };
   /** Conntrack lifetimes in seconds (Cilium: TCP 21600, SYN 60, close 10, non-TCP 60). */
   ctLifetimes?: Partial<{ tcp: number; syn: number; close: number; nonTcp: number }>;
   /** Masquerade source ports (Linux ip_local_port_range 32768-60999; 32 candidates tried). */
@@ -63,6 +68,14 @@ export interface EmulatorOptions {
 
 /** Kubernetes objects: YAML or JSON text (multi-document, `kubectl get -o json` Lists), or parsed objects. */
 export type ManifestInput = string | Record<string, unknown> | readonly Record<string, unknown>[];
+
+/** How trace() reads the paths of control lines. */
+export interface TraceOptions {
+  /** Read manifest files (and folders) behind paths. */
+  readFiles?: (paths: string[]) => readonly ManifestText[];
+  /** Directory relative paths start from. */
+  cwd?: string;
+}
 
 /** A manifest file's name and text. */
 export interface ManifestText { path: string; text: string }
@@ -200,6 +213,22 @@ export interface Emulator {
   onFlow(listener: (record: FlowRecord) => void): () => void;
   /** The records send() produces from now on, as an async iterator (ends when `signal` aborts). */
   flows(signal?: AbortSignal): AsyncIterableIterator<FlowRecord>;
+  /**
+   * Input lines as `dpemu trace` reads them (JSON: packets, `{"apply": paths}`, `{"delete": ...}` control
+   * lines): one output per non-blank line, in order — a record, a change's report, or an error record for a
+   * bad line (the others still run). Lines are numbered on from the previous call unless given as
+   * `{text, line}`. Control lines that name paths need `options.readFiles` (dpemu/node has one).
+   */
+  trace(lines: readonly (string | { text: string; line: number })[], options?: TraceOptions): TraceOutput[];
+  /**
+   * trace() with each output as its JSON text, exactly as `dpemu trace` prints it (records serialized with
+   * their repeating parts cached: several times faster than JSON.stringify of trace()'s objects). `stats`,
+   * when given, counts the records, error records and changes made.
+   */
+  traceJson(lines: readonly (string | { text: string; line: number })[], options?: TraceOptions,
+    stats?: { packets: number; errors: number; changes: number }): string[];
+  /** What looks wrong in the current cluster: the loader's warnings and the compiler's. */
+  warnings(): Diagnostic[];
   /** The whole state as bytes; restoreEmulator(bytes) gives an emulator that behaves identically. */
   snapshot(): Uint8Array;
 }

@@ -64,9 +64,10 @@ export function packageRoot(): string {
   }
 }
 
-/** Default limit script: shared/limit/run next to the package root. */
+
+/** The machine-limit script: `--limit PATH`, else $DPEMU_LIMIT; without either the comparison is skipped. */
 export function defaultLimitPath(): string {
-  return resolve(packageRoot(), '..', 'shared', 'limit', 'run');
+  return process.env.DPEMU_LIMIT ?? '';
 }
 
 /** Run `bash <path> <flows>` and parse its JSON lines (native and wasm). */
@@ -96,7 +97,7 @@ export function runLimit(path: string, flows: number): LimitResult {
 const ratio = (a: number, b: number | undefined) => (b && b > 0 ? Math.round((a / b) * 1000) / 1000 : null);
 
 export interface CompareConfig extends Omit<FastpathConfig, 'backend' | 'rounds' | 'packets'> {
-  /** Limit script; default ../shared/limit/run from the package root. */
+  /** Limit script (default: $DPEMU_LIMIT; none: skipped). */
   limitPath?: string;
   /** Rounds for both backends (default: each backend's own). */
   rounds?: number;
@@ -123,7 +124,7 @@ export async function runCompare(cfg: CompareConfig = {}): Promise<CompareResult
   const flows = cfg.flows ?? 1_000_000;
   const limits: LimitResult[] = [], wasms: FastpathResult[] = [], refs: FastpathResult[] = [];
   for (let i = 0; i < repeats; i++) {
-    log(`run ${i + 1} of ${repeats}: limit ${existsSync(path) ? `(bash ${path} ${flows})` : `(${path} not found, skipped)`}, wasm, reference`);
+    log(`run ${i + 1} of ${repeats}: limit ${existsSync(path) ? `(bash ${path} ${flows})` : path ? `(${path} not found, skipped)` : '(no --limit given, skipped)'}, wasm, reference`);
     const limit = runLimit(path, flows);
     if (limit.status === 'failed') log(`limit: failed: ${limit.error}`);
     limits.push(limit);

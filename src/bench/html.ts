@@ -260,7 +260,7 @@ ${r.skipped.length ? `<h2>Points not measured</h2>
 <tbody>
 ${skippedRows}
 </tbody></table>` : ''}
-<h2>Machine limit (../shared/limit/run, 10,000 services × 10 backends)</h2>
+<h2>Machine limit (the --limit script, 10,000 services × 10 backends)</h2>
 ${r.limits.length ? `<table>
 <thead><tr><th>flows</th><th>status</th><th>wasm32 Mpps</th><th>wasm32 ns/packet</th><th>wasm32 warm Mpps</th><th>native Mpps</th><th>native ns/packet</th><th>native warm Mpps</th><th>error</th></tr></thead>
 <tbody>

@@ -414,7 +414,7 @@ export async function runSweep(cfg: SweepConfig = {}): Promise<SweepResult> {
       'policies: N synthetic ingress policies (src/bench/policies.ts): every backend pod isolated, policy p selects the backends of services s % N == p and allows the 16 client identities on TCP/8080; each new flow makes one ingress policy check. Run at policy_grid\'s cluster size.',
       'bytes_per_flow: memory of all maps (sized for 1.25 x the point\'s flows) over flows, as `bench` reports it; with few flows and many services it is dominated by the services.',
       'bytes_per_service: memory after programming the cluster with no flows (minimum conntrack) minus the same for a one-service cluster, over services - 1; it includes the backends of the service and their pods.',
-      'limit: ../shared/limit/run per flows value, always 10,000 services x 10 backends; fast_mpps (established flows) is the ceiling drawn; warm_mpps is its warm-up (mostly conntrack hits, some inserts).',
+      'limit: the machine-limit script (--limit) per flows value, always 10,000 services x 10 backends; fast_mpps (established flows) is the ceiling drawn; warm_mpps is its warm-up (mostly conntrack hits, some inserts).',
       ...(limitNote ? [limitNote] : []),
       ...designInfo.filter((d) => d.status === 'skipped').map((d) => `design ${d.name}: skipped, ${d.note}`),
       ...skipped.map((s) => `point ${s.design} ${s.scenario} ${s.services} services ${s.flows} flows ${s.policies} policies: skipped, ${s.reason}`),

@@ -1121,6 +1121,9 @@ export function programEndpointsDelta(dp: Dataplane, plan: Plan, delta: Endpoint
 // ---------------------------------------------------------------- the compiled cluster
 
 /** What was compiled, with the lookups `dpemu trace` needs to explain a packet. */
+/** (address, port, protocol) as one number: address x 2^24 + port x 2^8 + protocol (< 2^56, exact in a double). */
+const frontendNumber = (addr: number, port: number, proto: number) => addr * 0x1000000 + port * 0x100 + (proto & 0xff);
+
 export class CompiledCluster {
   readonly nodeIdByName: Map<string, number>;
   readonly nodeNameById: Map<number, string>;
@@ -1128,7 +1131,8 @@ export class CompiledCluster {
   readonly backendsById: Map<number, PlannedBackend>;
   /** By service index (entries ever programmed; a reused index names its latest entry). */
   readonly servicesByIndex: Map<number, PlannedService>;
-  private readonly frontendKinds = new Map<string, PlannedFrontend>();
+  /** By frontendNumber (a number key: this is looked up for every traced packet). */
+  private readonly frontendKinds = new Map<number, PlannedFrontend>();
   private readonly owners = new Map<number, { node: string; pod?: string }>();
 
   constructor(readonly model: ClusterModel, readonly plan: Plan, readonly alloc: Allocations, previous?: CompiledCluster) {
@@ -1139,7 +1143,7 @@ export class CompiledCluster {
     this.servicesByIndex = new Map(previous?.servicesByIndex ?? []);
     for (const s of plan.services.values()) this.servicesByIndex.set(s.index, s);
     for (const fe of plan.frontends.values()) {
-      const k = `${fe.addr}:${fe.port}/${fe.protocol}`;
+      const k = frontendNumber(fe.addr, fe.port, PROTOCOL_NUMBER[fe.protocol]);
       if (!this.frontendKinds.has(k) || fe.scope === 'any') this.frontendKinds.set(k, fe);
     }
     for (const n of plan.nodes) this.owners.set(n.addr, { node: n.name });
@@ -1167,8 +1171,7 @@ export class CompiledCluster {
 
   /** The frontend (address, port, protocol) is: ClusterIP, NodePort, LoadBalancer or externalIP, and whose. */
   frontend(addr: number, port: number, proto: number): PlannedFrontend | undefined {
-    const p = (Object.keys(PROTOCOL_NUMBER) as Protocol[]).find((k) => PROTOCOL_NUMBER[k] === proto);
-    return p ? this.frontendKinds.get(`${addr}:${port}/${p}`) : undefined;
+    return this.frontendKinds.get(frontendNumber(addr, port, proto));
   }
 
   /** Who has this address: a node (its own address) or a pod (and its node). */

@@ -272,3 +272,22 @@ describe('atomic apply', () => {
     expect(seen.apply(WEB).objects.added).toEqual(['Service shop/extra']); // and it still takes changes
   });
 });
+
+describe('traceJson', () => {
+  it('prints exactly JSON.stringify of what trace() returns (policies, errors, changes, every design)', async () => {
+    const netpol = readManifestFiles('examples/netpol');
+    const lines = readFileSync('examples/netpol-packets.jsonl', 'utf8').trim().split('\n');
+    const extra = ['not json', '{"src":"1.2.3.4"}', '', JSON.stringify({ apply: 'examples/shop/10-web.yaml' }), ...SHOP_LINES];
+    for (const design of DESIGN_NAMES) {
+      for (const backend of ['wasm', 'reference'] as const) {
+        const a = await createEmulator({ design, backend, cluster: { files: netpol } });
+        const b = await createEmulator({ design, backend, cluster: { files: netpol } });
+        const opts = { readFiles: readManifestFiles };
+        const json = a.traceJson([...lines, ...extra], opts);
+        const objects = b.trace([...lines, ...extra], opts).map((r) => JSON.stringify(r));
+        expect(json).toEqual(objects);
+        expect(json.some((l) => l.includes('"policy":"egress allowed by'))).toBe(true);
+      }
+    }
+  });
+});
