@@ -23,6 +23,7 @@ import { formatFastpath, formatCompare } from './bench/report.js';
 import { runSweep, writeSweep, formatSweep, defaultSweepDir } from './bench/sweep.js';
 import { runGrowth, formatGrowth } from './bench/growth.js';
 import { runMicro, formatMicro } from './bench/micro.js';
+import { runApiBench, formatApiBench } from './bench/api.js';
 import { runPolicyBench, formatPolicyBench } from './bench/policy.js';
 import { runControlPlane, formatControlPlane, CONTROL_PLANE_DEFAULTS } from './bench/controlplane.js';
 import { createReadStream } from 'node:fs';
@@ -232,7 +233,7 @@ interface BenchOpts {
   rounds?: number; packets?: number; batch?: number; repeats?: number; seed: number; json?: boolean; compare?: boolean; limit?: string; quiet?: boolean;
   sweep?: boolean; quick?: boolean; out?: string; design: Design;
   micro?: boolean; controlPlane?: boolean; endpoints?: number; changes?: number; designs?: string;
-  policy?: boolean; pods?: number; policies?: number; all?: boolean; growth?: boolean;
+  policy?: boolean; pods?: number; policies?: number; all?: boolean; growth?: boolean; api?: boolean;
 }
 
 /** --designs as a list (undefined: every design). */
@@ -288,7 +289,7 @@ async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
   const log = opts.quiet ? undefined : (s: string) => process.stderr.write(paintErr('dim', s) + '\n');
   const common = { services: opts.services, backends: opts.backends, flows: opts.flows, seed: opts.seed, log };
   if (cmd.getOptionValueSource('design') === 'cli' && (opts.sweep || opts.compare || opts.micro || opts.controlPlane)) throw new UsageError('--design is for one scenario run; --sweep, --compare, --micro and --control-plane choose their own');
-  const modes = (['sweep', 'compare', 'micro', 'controlPlane', 'policy', 'growth'] as const).filter((m) => opts[m]);
+  const modes = (['sweep', 'compare', 'micro', 'controlPlane', 'policy', 'growth', 'api'] as const).filter((m) => opts[m]);
   if (modes.length > 1) throw new UsageError(`${modes.map((m) => (m === 'controlPlane' ? '--control-plane' : `--${m}`)).join(' and ')} are different runs; pick one`);
   const given = (o: string) => cmd.getOptionValueSource(o) === 'cli';
   const others = cmd.options.map((o) => o.attributeName()).filter((o) => given(o) && !SUITE_OPTIONS.has(o));
@@ -305,6 +306,15 @@ async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
       rounds: opts.rounds ?? (q ? 1 : undefined), packets: opts.packets ?? (q ? 4096 : undefined), seed: opts.seed, log,
     });
     console.log(opts.json ? JSON.stringify(r) : formatPolicyBench(r));
+    return;
+  }
+  if (opts.api) {
+    for (const o of ['scenario', 'backend', 'batch', 'repeats', 'limit', 'out', 'quick', 'design', 'designs']) if (given(o)) throw new UsageError(`--api takes --services, --backends, --flows, --packets and --rounds; drop --${o}`);
+    const r = await runApiBench({
+      services: given('services') ? opts.services : undefined, backends: given('backends') ? opts.backends : undefined,
+      flows: given('flows') ? opts.flows : undefined, packets: opts.packets, rounds: opts.rounds, seed: opts.seed, log,
+    });
+    console.log(opts.json ? JSON.stringify(r) : formatApiBench(r));
     return;
   }
   if (opts.growth) {
@@ -405,6 +415,7 @@ cli.command('bench')
   .option('--policy', 'policy costs: compile time, map entries and per-packet cost of --policies NetworkPolicies (and a few admin policies) over --pods pods, against the same cluster and traffic without policies')
   .option('--pods <n>', 'with --policy: pods (default 10000)', integer('--pods'))
   .option('--policies <n>', 'with --policy: NetworkPolicies (default 1000)', integer('--policies'))
+  .option('--api', 'the library API against its yardsticks, in one run: send() and trace() against JSON.parse + JSON.stringify of the same packets, the zero-copy process() against the core\'s fast path (1,000 services x 10 endpoints, 100,000 flows by default)')
   .option('--micro', 'tinybench micro benchmarks of single stages (hash lookup hot and cold, conntrack hit, service lookup, policy lookup, NAT rewrite in the core; Maglev table builds)')
   .option('--control-plane', 'control-plane costs: compile --services Services with --endpoints endpoints from objects to maps, and one endpoint change through the runtime')
   .option('--endpoints <n>', `with --control-plane: endpoints in all (default ${CONTROL_PLANE_DEFAULTS.endpoints})`, integer('--endpoints'))

@@ -13,50 +13,17 @@
 // (a fresh machine running `npm test`) the browser test is skipped, saying why.
 
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { createServer, Server } from 'node:http';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
-import { dirname, extname, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { AddressInfo } from 'node:net';
-import { chromium, Browser } from 'playwright-core';
+import type { Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { ROOT, ensureBuilt } from './helpers/build.js';
+import { serve, launchChromium, runPage, haveBrowser, CHROMIUM } from './helpers/browser.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CHROMIUM = '/usr/bin/chromium';
-const WASM = join(ROOT, 'build', 'release.wasm');
 /** What page.js imports: the roots of the browser path. */
 const ENTRIES = ['wasm.js', 'reference/dataplane.js', 'controlplane/synthetic.js', 'traffic.js', 'packet.js']
   .map((f) => join(ROOT, 'dist', 'src', f));
 
-const TYPES: Record<string, string> = {
-  '.js': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm', '.html': 'text/html; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-};
-
-function listTs(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? listTs(join(dir, e.name)) : e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [join(dir, e.name)] : []);
-}
-
-/** src/**.ts whose dist/src/**.js is missing or older than the source. */
-function staleOutputs(): string[] {
-  return listTs(join(ROOT, 'src')).filter((ts) => {
-    const js = join(ROOT, 'dist', relative(ROOT, ts)).replace(/\.ts$/, '.js');
-    return !existsSync(js) || statSync(js).mtimeMs < statSync(ts).mtimeMs;
-  });
-}
-
-/** Run a command in the repo; its failure message (with output), or undefined if it succeeded. */
-function run(cmd: string, args: string[]): string | undefined {
-  try {
-    execFileSync(cmd, args, { cwd: ROOT, stdio: 'pipe', encoding: 'utf8' });
-    return undefined;
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string; message: string };
-    return `${cmd} ${args.join(' ')} failed:\n${err.stdout ?? ''}${err.stderr ?? err.message}`;
-  }
-}
 
 /** Module specifiers in a compiled ESM file (static imports/exports and literal dynamic imports). */
 function specifiers(code: string): string[] {
@@ -78,27 +45,6 @@ function importGraph(entries: string[]): Map<string, string[]> {
     for (const s of specs) if (s.startsWith('./') || s.startsWith('../')) todo.push(resolve(dirname(f), s));
   }
   return graph;
-}
-
-/** Static server for /dist, /build and /test/browser (index.html at /), logging every request. */
-function serve(requests: string[], missing: string[]): Promise<Server> {
-  const roots = ['dist', 'build', join('test', 'browser')].map((d) => join(ROOT, d) + sep);
-  const server = createServer((req, res) => {
-    const url = req.url ?? '/';
-    requests.push(url);
-    const path = decodeURIComponent(new URL(url, 'http://x').pathname);
-    const file = path === '/' ? join(ROOT, 'test', 'browser', 'index.html') : resolve(ROOT, '.' + path);
-    if (req.method !== 'GET' || !roots.some((r) => file.startsWith(r)) || !existsSync(file) || !statSync(file).isFile()) {
-      missing.push(url);
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-      return;
-    }
-    readFile(file).then(
-      (body) => res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' }).end(body),
-      () => res.writeHead(500).end(),
-    );
-  });
-  return new Promise((ok, fail) => server.once('error', fail).listen(0, '127.0.0.1', () => ok(server)));
 }
 
 interface Phase {
@@ -126,19 +72,8 @@ describe('browser', () => {
   const missing: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(WASM)) {
-      const failed = run('npx', ['asc', 'assembly/index.ts', '--target', 'release']);
-      if (failed) throw new Error(failed);
-    }
-    if (staleOutputs().length > 0) {
-      // tsc emits even when some file has a type error (that is `npm run typecheck`'s
-      // business); what this test needs is fresh JavaScript for every source.
-      const failed = run('npx', ['tsc', '-p', 'tsconfig.build.json']);
-      const stale = staleOutputs();
-      if (stale.length) throw new Error(`dist/ still stale (${stale.map((f) => relative(ROOT, f)).join(', ')})\n${failed ?? ''}`);
-      if (failed) console.warn(failed);
-    }
-    server = await serve(requests, missing);
+    ensureBuilt();
+    server = await serve(['dist', 'build', join('test', 'browser')], join('test', 'browser', 'index.html'), requests, missing);
   }, 120_000);
 
   afterAll(async () => {
@@ -160,36 +95,11 @@ describe('browser', () => {
     }
   });
 
-  const haveBrowser = existsSync(CHROMIUM) || process.env.DPEMU_REQUIRE_BROWSER === '1';
   if (!haveBrowser) console.warn(`browser test skipped: ${CHROMIUM} not found (apt-get install -y chromium)`);
   it.runIf(haveBrowser)('loads and runs in Chromium, agreeing with the reference backend byte for byte', async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} not found: install Debian's chromium: apt-get install -y chromium`);
-    }
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    const page = await browser.newPage();
-    // Any error on the page fails the test, and at once: a module that fails to load
-    // (say, one importing node:fs) would otherwise just leave __result unset.
+    browser = await launchChromium();
     const errors: string[] = [];
-    let abort: (e: Error) => void = () => {};
-    const aborted = new Promise<never>((_, reject) => { abort = reject; });
-    aborted.catch(() => {});
-    const note = (e: string) => { errors.push(e); abort(new Error(`error on the page: ${e}`)); };
-    page.on('console', (m) => { if (m.type() === 'error') note(`console: ${m.text()} (${m.location().url})`); });
-    page.on('pageerror', (e) => note(`pageerror: ${e.stack ?? e.message}`));
-    page.on('requestfailed', (r) => note(`requestfailed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
-
-    const { port } = server!.address() as AddressInfo;
-    await Promise.race([page.goto(`http://127.0.0.1:${port}/`), aborted]);
-    await Promise.race([
-      page.waitForFunction(() => (globalThis as { __result?: unknown }).__result !== undefined, null, { timeout: 60_000 }),
-      aborted,
-    ]);
-    const r = await page.evaluate(() => (globalThis as unknown as { __result: PageResult }).__result);
+    const { result: r } = await runPage<PageResult>(browser, server!, errors);
     if (process.env.DPEMU_BROWSER_DEBUG) console.log(JSON.stringify({ ...r, requests }, null, 1));
 
     expect(r.error).toBeUndefined();

@@ -2,7 +2,7 @@
 // src/api/emulator.ts; everything here is plain data so that it reads the same in Node and in a browser.
 
 import type { Counters, Design, Algorithm, Limits } from '../dataplane.js';
-import type { TraceRecord } from '../trace.js';
+import type { TraceRecord } from '../tracer.js';
 import type { ApplyReport, ObjectRef } from '../k8s/runtime.js';
 import type { PacketBatch } from '../packet.js';
 import type { TraceOutput, TraceError, TraceChange } from '../tracer.js';
