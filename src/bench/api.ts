@@ -55,7 +55,7 @@ export async function runApiBench(cfg: ApiBenchConfig = {}): Promise<ApiBenchRes
   const packets = cfg.packets ?? API_BENCH_DEFAULTS.packets;
   const rounds = cfg.rounds ?? API_BENCH_DEFAULTS.rounds;
   const log = cfg.log ?? (() => {});
-  if (flows > 1 << 16) throw new BenchmarkError('flows: at most 65536 client addresses x ports are drawn; use at most 65536 x 8');
+  if (!(Number.isInteger(flows) && flows >= 1 && flows <= 1 << 19)) throw new BenchmarkError(`flows: ${flows} is not in 1..${1 << 19} (65,536 client addresses x 8 ports)`);
 
   log(`api: ${services} services x ${backends} endpoints, ${flows} flows`);
   const objs = controlPlaneObjects(services, services * backends, NODES);
