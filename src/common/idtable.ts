@@ -25,6 +25,13 @@ export class IdTable {
 
   get size(): number { return this.live; }
 
+  /** A copy (its own arrays). */
+  clone(): IdTable {
+    const c = new IdTable();
+    c.keys = this.keys.slice(); c.ids = this.ids.slice(); c.mask = this.mask; c.used = this.used; c.live = this.live;
+    return c;
+  }
+
   /** The slot of `key`, or of the empty slot where it would go. */
   private slot(key: number): number {
     const lo = key >>> 0, hi = (key - lo) / 4294967296;

@@ -24,6 +24,7 @@ import {
 import { maglevTable, maglevTableSize, MAGLEV_PRIMES } from '../controlplane/maglev.js';
 import { dottedQuad, formatIPv4, parseCidr, parseIPv4, prefixMask } from '../common/ip.js';
 import { IdTable } from '../common/idtable.js';
+import { CapacityError } from '../errors.js';
 import { PROTO } from '../packet.js';
 import { ClusterModel, Endpoint, EndpointSlice, Node, Protocol, Service, ServicePort, slicesForService } from './model.js';
 import { EligibleEndpoints, ProxyEndpoint, eligibleEndpoints } from './endpoints.js';
@@ -200,7 +201,7 @@ export function frontendKey(fe: { addr: number; port: number; protocol: Protocol
 export class Allocations {
   readonly nodeIds = new Map<string, number>();
   /** Backend ids by backendNumber (endpoint address, port and protocol). */
-  private readonly backendIds = new IdTable(1024);
+  private backendIds = new IdTable(1024);
   readonly serviceIndex = new Map<string, number>();
   readonly identities = new Map<string, number>();
   readonly endpointIds = new Map<string, number>();
@@ -259,6 +260,55 @@ export class Allocations {
   get nodeCount(): number { return this.nextNode; }
   /** Backend ids handed out so far (the next one is this number). */
   get backendCount(): number { return this.nextBackend; }
+
+  /**
+   * The allocations as they are now; calling the result puts them back (a change that failed must not
+   * keep the ids it was given, or they would be lost to later changes).
+   */
+  checkpoint(): () => void {
+    const maps: [Map<string, number>, Map<string, number>][] = [this.nodeIds, this.serviceIndex, this.identities, this.endpointIds, this.maglevM]
+      .map((m) => [m, new Map(m)]);
+    const backendIds = this.backendIds.clone();
+    const policy = this.policyIds.checkpoint();
+    const { nextNode, nextBackend, nextService, nextIdentity, nextEndpoint } = this;
+    const freeServices = [...this.freeServices];
+    return () => {
+      for (const [live, saved] of maps) { live.clear(); for (const [k, v] of saved) live.set(k, v); }
+      this.backendIds = backendIds;
+      policy();
+      Object.assign(this, { nextNode, nextBackend, nextService, nextIdentity, nextEndpoint });
+      this.freeServices.length = 0;
+      this.freeServices.push(...freeServices);
+    };
+  }
+}
+
+/**
+ * Whether `plan` fits the dataplane's maps; a CapacityError naming the first that would overfill. Checked
+ * before anything is written, so that a change too big for the maps changes nothing.
+ */
+export function checkCapacity(plan: Plan, limits: Limits): void {
+  const over = (map: string, need: number, max: number, option: string) => {
+    if (need > max) throw new CapacityError(`${map}: this change needs ${need} entries, the map holds ${max}; raise ${option}`, map, max);
+  };
+  let maxIndex = -1, ranges = 0, slots = 0;
+  for (const s of plan.services.values()) {
+    if (s.index > maxIndex) maxIndex = s.index;
+    ranges += s.sourceRanges.length;
+    slots += s.backends.length;
+  }
+  over('services', maxIndex + 1, limits.maxServices, 'maxServices');
+  let maxBackend = -1;
+  for (const b of plan.backends.values()) if (b.id > maxBackend) maxBackend = b.id;
+  over('backends', maxBackend + 1, limits.maxBackends, 'maxBackends');
+  let maxNode = -1;
+  for (const n of plan.nodes) if (n.id > maxNode) maxNode = n.id;
+  over('nodes', maxNode + 1, limits.maxNodes, 'maxNodes');
+  over('frontends', plan.frontends.size, limits.maxFrontends, 'maxFrontends');
+  over('source ranges', ranges, limits.maxFrontends, 'maxFrontends');
+  over('backendSlots', slots, limits.maxSlots, 'maxSlots');
+  over('ipcache', plan.ipcache.size, limits.maxIpcache, 'maxIpcache');
+  over('policy', plan.policy?.entries.size ?? 0, limits.maxPolicy, 'maxPolicy');
 }
 
 // ---------------------------------------------------------------- planning
@@ -799,13 +849,13 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
   // Frontends of nodes that left still need their ids to be deleted.
   for (const n of prev?.nodes ?? []) if (!nodeIds.has(n.name)) nodeIds.set(n.name, n.id);
 
-  // ipcache
+  // ipcache (entries that went away first: a full map has room for the new ones)
+  for (const [k, e] of prev?.ipcache ?? []) {
+    if (!next.ipcache.has(k)) { dp.deleteIpcache(e.addr, e.plen); report.ipcache.deleted++; }
+  }
   for (const [k, e] of next.ipcache) {
     const p = prev?.ipcache.get(k);
     if (!p || !sameInfo(p.info, e.info)) { dp.upsertIpcache(e.addr, e.plen, e.info); report.ipcache.upserted++; }
-  }
-  for (const [k, e] of prev?.ipcache ?? []) {
-    if (!next.ipcache.has(k)) { dp.deleteIpcache(e.addr, e.plen); report.ipcache.deleted++; }
   }
   report.policy = programPolicy(dp, next.policy, prev?.policy);
   if ((next.policy || prev?.policy) && report.policy.upserted + report.policy.deleted + report.ipcache.upserted + report.ipcache.deleted > 0) {
@@ -851,14 +901,14 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
     }
   }
 
-  // Frontends
+  // Frontends (those that went away first: a full map has room for the new ones)
+  for (const [k, fe] of prev?.frontends ?? []) {
+    if (!next.frontends.has(k)) { dp.deleteFrontend(toFrontend(fe, nodeIds)); report.frontends.deleted++; }
+  }
   for (const [k, fe] of next.frontends) {
     const p = prev?.frontends.get(k);
     const index = next.services.get(fe.service)!.index;
     if (!p || prev!.services.get(p.service)?.index !== index) { dp.upsertFrontend(toFrontend(fe, nodeIds), index); report.frontends.upserted++; }
-  }
-  for (const [k, fe] of prev?.frontends ?? []) {
-    if (!next.frontends.has(k)) { dp.deleteFrontend(toFrontend(fe, nodeIds)); report.frontends.deleted++; }
   }
 
   // Entries that went away: empty them (frees their slots and cells), drop their ranges, free the index.

@@ -13,7 +13,7 @@ import type { Dataplane } from '../dataplane.js';
 import { ClusterModel, Diagnostic } from './model.js';
 import { LoadOptions, ManifestFile, jsonDocuments, loadEndpointSliceObject, loadManifests } from './load.js';
 import {
-  Allocations, CompileOptions, CompiledCluster, Plan, ProgramReport, planCluster, programPlan, resolveCompileOptions,
+  Allocations, CompileOptions, CompiledCluster, Plan, ProgramReport, planCluster, programPlan, resolveCompileOptions, checkCapacity,
   replanServiceEndpoints, programEndpointsDelta, undoEndpointsDelta,
 } from './compile.js';
 import type { EndpointSlice, Service } from './model.js';
@@ -106,6 +106,79 @@ function filesOf(objects: Iterable<StoredObject>): ManifestFile[] {
   return [...byPath].map(([path, l]) => ({ path, text: l.sort((a, b) => a.seq - b.seq).map((o) => JSON.stringify(o.obj)).join('\n---\n') }));
 }
 
+/** A copy of a stored object with its spec copied too (stored objects may be the caller's own documents). */
+function withSpec(o: StoredObject, spec: Record<string, unknown>): StoredObject {
+  return { ...o, obj: { ...o.obj, spec } };
+}
+
+const specOf = (o: StoredObject | undefined) =>
+  (o && typeof o.obj.spec === 'object' && o.obj.spec !== null && !Array.isArray(o.obj.spec) ? o.obj.spec : undefined) as Record<string, unknown> | undefined;
+
+/**
+ * After a load: the cluster IPs and node ports the loader allocated are written into the stored Services,
+ * as the API server persists them, so that a later change (which loads every object again) cannot move
+ * them: an allocated address never changes while its Service exists.
+ */
+function persistAllocations(objects: Map<string, StoredObject>, model: ClusterModel): void {
+  for (const svc of model.services) {
+    const key = refKey('Service', svc.namespace, svc.name);
+    const stored = objects.get(key);
+    const spec = specOf(stored);
+    if (!stored || !spec) continue;
+    const out: Record<string, unknown> = { ...spec };
+    let changed = false;
+    if (svc.clusterIPAllocated && svc.clusterIP && spec.clusterIP === undefined) {
+      out.clusterIP = svc.clusterIP; out.clusterIPs = [...svc.clusterIPs]; changed = true;
+    }
+    if (Array.isArray(spec.ports)) {
+      const ports = spec.ports.map((p: unknown, i: number) => {
+        const nodePort = svc.ports[i]?.nodePort;
+        if (nodePort === undefined || typeof p !== 'object' || p === null || (p as Record<string, unknown>).nodePort !== undefined) return p;
+        changed = true;
+        return { ...(p as Record<string, unknown>), nodePort };
+      });
+      if (changed) out.ports = ports;
+    }
+    if (svc.healthCheckNodePort !== undefined && spec.healthCheckNodePort === undefined) { out.healthCheckNodePort = svc.healthCheckNodePort; changed = true; }
+    if (changed) objects.set(key, withSpec(stored, out));
+  }
+}
+
+/**
+ * A Service applied again without its cluster IP or node ports keeps those it has (the API server keeps
+ * allocated fields on update): carried over from the stored object it replaces.
+ */
+function keepAllocations(next: Map<string, StoredObject>, current: Map<string, StoredObject>): void {
+  for (const [key, o] of next) {
+    if (o.obj.kind !== 'Service') continue;
+    const old = current.get(key);
+    if (!old || old === o) continue;
+    const spec = specOf(o), before = specOf(old);
+    if (!spec || !before) continue;
+    const out: Record<string, unknown> = { ...spec };
+    let changed = false;
+    if (spec.clusterIP === undefined && spec.clusterIPs === undefined && typeof before.clusterIP === 'string' && before.clusterIP !== 'None' && spec.type !== 'ExternalName') {
+      out.clusterIP = before.clusterIP;
+      if (Array.isArray(before.clusterIPs)) out.clusterIPs = [...before.clusterIPs];
+      changed = true;
+    }
+    if (Array.isArray(spec.ports) && Array.isArray(before.ports)) {
+      const oldPorts = before.ports as Record<string, unknown>[];
+      const ports = spec.ports.map((p: unknown) => {
+        if (typeof p !== 'object' || p === null) return p;
+        const q = p as Record<string, unknown>;
+        if (q.nodePort !== undefined) return p;
+        const same = oldPorts.find((x) => typeof x === 'object' && x !== null && x.port === q.port && (x.protocol ?? 'TCP') === (q.protocol ?? 'TCP'));
+        if (!same || same.nodePort === undefined) return p;
+        changed = true;
+        return { ...q, nodePort: same.nodePort };
+      });
+      if (changed) out.ports = ports;
+    }
+    if (changed) next.set(key, withSpec(o, out));
+  }
+}
+
 export class ClusterRuntime {
   private objects = new Map<string, StoredObject>();
   private current: CompiledCluster;
@@ -120,6 +193,7 @@ export class ClusterRuntime {
     this.options = options;
     for (const f of files) for (const o of objectsOf(f)) this.objects.set(o.key, o);
     const { model, warnings } = loadManifests(filesOf(this.objects.values()), options.load);
+    persistAllocations(this.objects, model);
     this.plan = planCluster(model, resolveCompileOptions(model, options, dp.options.design), this.alloc, dp.options.limits.maxServices);
     programPlan(dp, this.plan, undefined, this.alloc);
     this.plan.backends.index(); // what single-slice changes look backends up by: made now, not by the first change
@@ -263,12 +337,34 @@ export class ClusterRuntime {
     return out;
   }
 
-  /** Load the new object set; if it loads, program the difference and make it current. */
+  /**
+   * Load the new object set; if it loads and fits the maps, program the difference and make it current.
+   * Atomic: a change that fails (a bad manifest, a map it would overfill) throws and leaves the runtime, its
+   * ids and the dataplane as they were.
+   */
   private commit(next: Map<string, StoredObject>, objects: ApplyReport['objects']): ApplyReport {
+    keepAllocations(next, this.objects);
     const { model, warnings } = loadManifests(filesOf(next.values()), this.options.load); // throws: nothing changed
     const resolved = resolveCompileOptions(model, this.options, this.dp.options.design);
-    const plan = planCluster(model, resolved, this.alloc, this.dp.options.limits.maxServices);
-    const report = programPlan(this.dp, plan, this.plan, this.alloc);
+    const restoreIds = this.alloc.checkpoint();
+    let plan: Plan;
+    try {
+      plan = planCluster(model, resolved, this.alloc, this.dp.options.limits.maxServices);
+      checkCapacity(plan, this.dp.options.limits);
+    } catch (e) {
+      restoreIds();
+      throw e;
+    }
+    let report: ProgramReport;
+    try {
+      report = programPlan(this.dp, plan, this.plan, this.alloc);
+    } catch (e) {
+      // What checkCapacity cannot see (a fragmented slot region): write the previous plan back over it.
+      restoreIds();
+      try { programPlan(this.dp, this.plan, plan, this.alloc); } catch { /* the first error says what went wrong */ }
+      throw e;
+    }
+    persistAllocations(next, model);
     plan.backends.index();
     this.objects = next;
     this.index = undefined;

@@ -59,6 +59,16 @@ export class PolicyIds {
     this.ruleInfo.set(id, info);
     return id;
   }
+  /** The ids as they are now; calling the result puts them back (see Allocations.checkpoint). */
+  checkpoint(): () => void {
+    const subjects = new Map(this.subjects), rules = new Map(this.rules), ruleInfo = new Map(this.ruleInfo);
+    const { nextSubject, nextRule } = this;
+    return () => {
+      for (const [live, saved] of [[this.subjects, subjects], [this.rules, rules]] as const) { live.clear(); for (const [k, v] of saved) live.set(k, v); }
+      this.ruleInfo.clear(); for (const [k, v] of ruleInfo) this.ruleInfo.set(k, v);
+      this.nextSubject = nextSubject; this.nextRule = nextRule;
+    };
+  }
 }
 
 export interface SubjectInfo {

@@ -291,3 +291,42 @@ describe('traceJson', () => {
     }
   });
 });
+
+describe('allocations and failed changes', () => {
+  const vipsOf = (emu: Emulator) => new Map(emu.services().filter((s) => s.scope === 'any').map((s) => [s.service, s.frontends.map((f) => f.address).sort().join(' ')]));
+
+  it('an allocated cluster IP or node port never moves when other Services come and go', async () => {
+    const emu = await shop();
+    const before = vipsOf(emu);
+    const [syn] = emu.send(SHOP_PACKETS[0]);
+    // "aaa" sorts before every shop Service and has no clusterIP: it must get a free address, not take web's.
+    emu.apply(WEB.replace('name: extra', 'name: aaa').replace('port: 81', 'port: 82'));
+    emu.apply(`apiVersion: v1
+kind: Service
+metadata: {name: aab, namespace: shop}
+spec: {type: NodePort, selector: {app: web}, ports: [{port: 83, targetPort: 8080}]}
+`);
+    const after = vipsOf(emu);
+    for (const [svc, vips] of before) expect(after.get(svc), svc).toBe(vips);
+    // The connection to web goes on to the same backend.
+    expect(emu.send({ ...SHOP_PACKETS[2] })[0]).toMatchObject({ ct_state: 'ESTABLISHED', backend: syn.backend });
+    // Applying web again without its clusterIP keeps the one it has.
+    const web = SHOP.find((f) => f.text.includes('name: web\n'))!;
+    emu.apply(web.text.replace(/^\s*clusterIP: .*$/m, ''), { source: web.path });
+    expect(vipsOf(emu).get('shop/web:http')).toBe(before.get('shop/web:http'));
+  });
+
+  it('after a failed change, later ones still apply; a failed change programs none of its policies', async () => {
+    const emu = await shop({ limits: { maxServices: 40 } });
+    const many = Array.from({ length: 12 }, (_, i) => WEB.replace('name: extra', `name: extra${i}`).replace('port: 81', `port: ${81 + i}`)).join('---\n');
+    const deny = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-all, namespace: shop}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+`;
+    expect(() => emu.apply(deny + '---\n' + many)).toThrow(CapacityError);
+    expect(emu.send(SHOP_PACKETS[0])[0]).toMatchObject({ verdict: 'FORWARDED', policy: null }); // the policy is not there
+    expect(emu.apply(WEB).objects.added).toEqual(['Service shop/extra']);
+    expect(emu.send({ src: '10.244.0.6', dst: emu.services().find((s) => s.service === 'shop/extra:http')!.frontends[0].address.split(':')[0], sport: 7, dport: 81 })[0].verdict).toBe('FORWARDED');
+  });
+});
