@@ -472,7 +472,8 @@ async function trace(opts: TraceOpts): Promise<void> {
   for (const w of emu.warnings()) process.stderr.write(`dpemu: ${w.severity}: ${w.message}\n`);
   const input = opts.packets === undefined || opts.packets === '-' ? process.stdin : createReadStream(opts.packets);
   // {"apply": ...} and {"delete": ...} lines change the cluster (paths relative to the current directory).
-  const { errors } = await traceStream(emu, input, (line) => process.stdout.write(line + '\n'));
+  const { errors } = await traceStream(emu, input, (line) => process.stdout.write(line + '\n'),
+    { drain: () => new Promise<void>((ok) => process.stdout.once('drain', ok)) });
   if (errors > 0) process.stderr.write(`dpemu: ${errors} input line${errors === 1 ? '' : 's'} could not be traced (see the "error" records)\n`);
 }
 
@@ -518,6 +519,13 @@ cli.command('check')
   .requiredOption('--cluster <path>', 'manifest file or directory (repeat for more)', collect)
   .option('--json', 'one JSON diagnostic per line')
   .action((opts: { cluster: string[]; json?: boolean }) => check(opts));
+
+// Like a Unix tool: output into a pipe whose reader has gone (`dpemu trace ... | head`) ends the command
+// quietly; Ctrl-C too.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); throw e; });
+}
+process.on('SIGINT', () => process.exit(130));
 
 try {
   await cli.parseAsync(process.argv);

@@ -298,8 +298,28 @@ export const check = {
   time(nowMs: number): void {
     need(u32(nowMs), `virtual time ${nowMs} ms is not in 0..4294967295 (about 49.7 days)`);
   },
-  batch(batch: PacketBatch, count: number): void {
+  batch(owner: Dataplane, batch: PacketBatch, count: number): void {
+    need(batch instanceof PacketBatch && batch.owner === owner, 'this batch was not made by this dataplane\'s allocBatch()');
     need(Number.isInteger(count) && count >= 0 && count <= batch.capacity, `packet count ${count} outside batch of ${batch.capacity}`);
+  },
+  /** The key fields of a frontend (deleteFrontend): as frontend() checks them, without a service index. */
+  frontendKey(l: Limits, fe: Frontend): void {
+    need(typeof fe === 'object' && fe !== null, 'frontend: not an object');
+    check.frontend(l, fe, 0);
+  },
+  backendId(l: Limits, id: number, what: string): void {
+    need(Number.isInteger(id) && id >= 0 && id < l.maxBackends, `${what}: backend ${id} is not an id in 0..${l.maxBackends - 1}`);
+  },
+  flush(l: Limits, backend: number, proto: number): void {
+    check.backendId(l, backend, 'flushBackend');
+    need(proto === 0 || proto === 1 || proto === 6 || proto === 17 || proto === 132, `flushBackend: protocol ${proto} is not 0 (all), 1, 6, 17 or 132`);
+  },
+  prefix(addr: number, plen: number, what: string): void {
+    need(u32(addr) && Number.isInteger(plen) && plen >= 0 && plen <= 32, `${what}: ${addr}/${plen} is not an IPv4 CIDR`);
+  },
+  tuple(saddr: number, daddr: number, sport: number, dport: number, proto: number): void {
+    need(u32(saddr) && u32(daddr) && u16(sport) && u16(dport) && Number.isInteger(proto) && proto >= 0 && proto <= 255,
+      `flow: ${saddr},${daddr},${sport},${dport},${proto} is not an IPv4 5-tuple`);
   },
   full(what: string, count: number, max: number, option: string): void {
     if (count >= max) throw tableFull(what, max, option);

@@ -23,10 +23,12 @@ export function applyManifests(emu: Emulator, paths: string | readonly string[])
  * `dpemu trace` over an emulator: JSON lines from `input` (packets and control lines), one JSON line per
  * output to `write`, in order. Lines are taken as they arrive (at most 1,024 at a time), so packets go
  * through the core in batches while an interactive input still gets each answer at once. Control lines
- * read paths relative to `options.cwd` (default: the current directory).
+ * read paths relative to `options.cwd` (default: the current directory). When `write` returns false (a
+ * stream's buffer is full), the input pauses until `options.drain()` resolves.
  */
-export function traceStream(emu: Emulator, input: Readable | AsyncIterable<string>, write: (line: string) => void,
-  options: TraceOptions = {}): Promise<{ packets: number; errors: number; changes: number }> {
-  const readFiles = options.readFiles ?? readManifestFiles;
-  return streamTrace(input, write, (lines, stats) => emu.traceJson(lines, { ...options, readFiles }, stats));
+export function traceStream(emu: Emulator, input: Readable | AsyncIterable<string>, write: (line: string) => boolean | void,
+  options: TraceOptions & { drain?: () => Promise<void> } = {}): Promise<{ packets: number; errors: number; changes: number }> {
+  const { drain, ...rest } = options;
+  const readFiles = rest.readFiles ?? readManifestFiles;
+  return streamTrace(input, write, (lines, stats) => emu.traceJson(lines, { ...rest, readFiles }, stats), drain);
 }

@@ -65,7 +65,11 @@ export class PacketBatch {
   private dv!: DataView;
   private u8!: Uint8Array;
 
-  constructor(private readonly buffer: () => ArrayBuffer, readonly ptr: number, readonly capacity: number) {}
+  /**
+   * `owner`: the dataplane whose allocBatch made it; process() refuses a batch of another one (a batch's
+   * offset means nothing in another instance's memory).
+   */
+  constructor(private readonly buffer: () => ArrayBuffer, readonly ptr: number, readonly capacity: number, readonly owner?: object) {}
 
   view(): DataView {
     const b = this.buffer();
@@ -82,7 +86,7 @@ export class PacketBatch {
     if (!(Number.isInteger(start) && Number.isInteger(count) && start >= 0 && count >= 0 && start + count <= this.capacity)) {
       throw new RangeError(`packets ${start}..${start + count - 1} outside batch of ${this.capacity}`);
     }
-    return new PacketBatch(this.buffer, this.ptr + start * PKT.STRIDE, count);
+    return new PacketBatch(this.buffer, this.ptr + start * PKT.STRIDE, count, this.owner);
   }
 
   /** The raw bytes of the first `count` descriptors (a live view: copy it to keep it). */
@@ -134,17 +138,30 @@ export class PacketBatch {
 /** Parse TCP flags written as letters: S SYN, A ACK, F FIN, R RST, P PSH ("SA" = SYN+ACK). */
 export function parseTcpFlags(text: string): number {
   let f = 0;
-  for (const c of text.toUpperCase()) {
+  // Letter by letter, without toUpperCase: Unicode case mapping would read "ß" as "SS" (a SYN).
+  for (const c of text) {
     switch (c) {
-      case 'S': f |= TCP.SYN; break;
-      case 'A': f |= TCP.ACK; break;
-      case 'F': f |= TCP.FIN; break;
-      case 'R': f |= TCP.RST; break;
-      case 'P': f |= TCP.PSH; break;
-      default: throw new Error(`unknown TCP flag ${JSON.stringify(c)} in ${JSON.stringify(text)} (use S, A, F, R, P)`);
+      case 'S': case 's': f |= TCP.SYN; break;
+      case 'A': case 'a': f |= TCP.ACK; break;
+      case 'F': case 'f': f |= TCP.FIN; break;
+      case 'R': case 'r': f |= TCP.RST; break;
+      case 'P': case 'p': f |= TCP.PSH; break;
+      default: throw new Error(`unknown TCP flag ${JSON.stringify(c)} in ${showValue(text)} (use S, A, F, R, P)`);
     }
   }
   return f;
+}
+
+/**
+ * A value for an error message: short strings and numbers as JSON, a long string cut (with its length),
+ * lists and objects by kind only — a message never repeats a huge input, and never walks a deep one.
+ */
+export function showValue(v: unknown): string {
+  if (typeof v === 'string') return v.length <= 64 ? JSON.stringify(v) : `${JSON.stringify(v.slice(0, 64))}... (${v.length} characters)`;
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
+  if (Array.isArray(v)) return `a list of ${v.length}`;
+  if (typeof v === 'object') return 'an object';
+  return typeof v;
 }
 
 export function formatTcpFlags(f: number): string {

@@ -58,16 +58,18 @@ export function traceStream(input: Readable | AsyncIterable<string>, write: (lin
  * traceStream over any function that traces a chunk of numbered lines into JSON texts, counting what it
  * made (a Tracer's traceTextsJson, or an Emulator's traceJson()).
  */
-export async function streamTrace(input: Readable | AsyncIterable<string>, write: (line: string) => void,
-  trace: (lines: { text: string; line: number }[], stats: TraceStats) => string[]): Promise<TraceStats> {
+export async function streamTrace(input: Readable | AsyncIterable<string>, write: (line: string) => boolean | void,
+  trace: (lines: { text: string; line: number }[], stats: TraceStats) => string[], drain?: () => Promise<void>): Promise<TraceStats> {
   let n = 0;
   const stats: TraceStats = { packets: 0, errors: 0, changes: 0 };
   let chunk: { text: string; line: number }[] = [];
+  /** Whether the output wants a pause (write returned false): the input is paused until it drains. */
+  let full = false;
   const flush = () => {
     if (chunk.length === 0) return;
     const lines = chunk;
     chunk = [];
-    for (const text of trace(lines, stats)) write(text);
+    for (const text of trace(lines, stats)) if (write(text) === false) full = true;
   };
   if (!('pipe' in input)) {
     for await (const text of input) {
@@ -80,7 +82,10 @@ export async function streamTrace(input: Readable | AsyncIterable<string>, write
   await new Promise<void>((resolve, reject) => {
     const rl = createInterface({ input: input as Readable, crlfDelay: Infinity });
     let scheduled = false;
-    const run = (f: () => void) => { try { f(); } catch (e) { rl.close(); reject(e); } };
+    const run = (f: () => void) => {
+      try { f(); } catch (e) { rl.close(); reject(e); return; }
+      if (full && drain) { full = false; rl.pause(); drain().then(() => rl.resume(), reject); }
+    };
     const later = () => { scheduled = false; run(flush); };
     rl.on('line', (text) => {
       chunk.push({ text, line: ++n });

@@ -24,7 +24,7 @@ import type { Dataplane } from './dataplane.js';
 import { InputError } from './errors.js';
 import { formatIPv4, parseIPv4 } from './common/ip.js';
 import {
-  PacketBatch, PacketIn, PacketRecord, NONE, NAT, PROTO, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags,
+  PacketBatch, PacketIn, PacketRecord, showValue, NONE, NAT, PROTO, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags,
 } from './packet.js';
 import { EXCLUSION_TEXT } from './k8s/endpoints.js';
 import { CompiledCluster, PlannedService, PlannedBackend } from './k8s/compile.js';
@@ -133,7 +133,7 @@ function field<T>(o: Record<string, unknown>, name: string, check: (v: unknown) 
     throw new InputError(`"${name}" is missing (${what})`, name);
   }
   const r = check(v);
-  if (r === undefined) throw new InputError(`"${name}": ${JSON.stringify(v)} is not ${what}`, name);
+  if (r === undefined) throw new InputError(`"${name}": ${showValue(v)} is not ${what}`, name);
   return r;
 }
 const asIP = (v: unknown) => (typeof v === 'string' ? parseIPv4(v) : undefined);
@@ -189,7 +189,7 @@ export class Tracer {
     if (text.trim() === '') return undefined;
     let v: unknown;
     try {
-      v = JSON.parse(text);
+      v = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
     } catch (e) {
       return { line, error: `line ${line}: not JSON: ${(e as Error).message}` };
     }
@@ -244,7 +244,7 @@ export class Tracer {
         if (r.namespace !== undefined) ref.namespace = str('namespace');
         return ref;
       }
-      throw new InputError(`${where}: ${JSON.stringify(v)} is not ${op === 'apply' ? 'a path' : 'a path or {"kind", "namespace", "name"}'}`);
+      throw new InputError(`${where}: ${showValue(v)} is not ${op === 'apply' ? 'a path' : 'a path or {"kind", "namespace", "name"}'}`);
     });
     let report: ApplyReport;
     try {
@@ -324,7 +324,7 @@ export class Tracer {
     for (const k in o) {
       if (!KNOWN_FIELDS.has(k)) {
         const extra = Object.keys(o).filter((x) => !KNOWN_FIELDS.has(x));
-        throw new InputError(`unknown field${extra.length > 1 ? 's' : ''} ${extra.map((x) => JSON.stringify(x)).join(', ')} (known: ${PACKET_FIELDS.join(', ')})`, extra[0]);
+        throw new InputError(`unknown field${extra.length > 1 ? 's' : ''} ${extra.slice(0, 5).map((x) => showValue(x)).join(', ')}${extra.length > 5 ? ', ...' : ''} (known: ${PACKET_FIELDS.join(', ')})`, extra[0]);
       }
     }
     const cc = this.compiled;
@@ -348,7 +348,7 @@ export class Tracer {
     let nodeName: string;
     if (o.node !== undefined) {
       if (typeof o.node !== 'string' || !cc.nodeIdByName.has(o.node)) {
-        throw new InputError(`"node": ${JSON.stringify(o.node)} is not a node of the cluster (${[...cc.nodeIdByName.keys()].join(', ')})`, 'node');
+        throw new InputError(`"node": ${showValue(o.node)} is not a node of the cluster (${[...cc.nodeIdByName.keys()].join(', ')})`, 'node');
       }
       nodeName = o.node;
     } else {
@@ -550,7 +550,7 @@ function traceLinesAs<T>(tracer: Tracer, lines: readonly { text: string; line: n
     if (isBlank(text)) continue;
     let v: unknown;
     try {
-      v = JSON.parse(text);
+      v = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text); // a byte-order mark before the first line
     } catch (e) {
       flush();
       out.push(as({ line, error: `line ${line}: not JSON: ${(e as Error).message}` }));

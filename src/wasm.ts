@@ -159,6 +159,7 @@ export class WasmDataplane implements Dataplane {
     if (rc !== 0) throw tableFull('frontends', this.options.limits.maxFrontends, 'maxFrontends');
   }
   deleteFrontend(fe: Frontend): boolean {
+    check.frontendKey(this.options.limits, fe);
     if (this.chain) {
       const at = this.chain.delete(fe);
       if (at >= 0) this.writeRules(at);
@@ -185,16 +186,23 @@ export class WasmDataplane implements Dataplane {
     if (this.core.sourceRangeUpsert(index, addr, plen) !== 0) throw tableFull('source ranges', this.options.limits.maxFrontends, 'maxFrontends');
   }
   deleteSourceRange(index: number, addr: number, plen: number): boolean {
+    check.sourceRange(this.options.limits, index, addr, plen);
     return this.core.sourceRangeDelete(index, addr, plen) !== 0;
   }
-  flushBackend(backend: number, proto: number): number { return this.core.ctFlush(backend, proto) >>> 0; }
+  flushBackend(backend: number, proto: number): number {
+    check.flush(this.options.limits, backend, proto);
+    return this.core.ctFlush(backend, proto) >>> 0;
+  }
 
   upsertIpcache(addr: number, plen: number, info: EndpointInfo): void {
     check.ipcache(addr, plen, info);
     const rc = this.core.ipcacheUpsert(addr, plen, info.identity, info.endpoint, info.node, info.flags);
     if (rc !== 0) throw tableFull('ipcache', this.options.limits.maxIpcache, 'maxIpcache');
   }
-  deleteIpcache(addr: number, plen: number): boolean { return this.core.ipcacheDelete(addr, plen) !== 0; }
+  deleteIpcache(addr: number, plen: number): boolean {
+    check.prefix(addr, plen, 'ipcache');
+    return this.core.ipcacheDelete(addr, plen) !== 0;
+  }
 
   upsertPolicy(k: PolicyKey, v: PolicyValue): void {
     check.policy(k, v);
@@ -211,20 +219,21 @@ export class WasmDataplane implements Dataplane {
     if (!(Number.isInteger(capacity) && capacity > 0 && capacity <= 1 << 24)) throw new DataplaneError(`batch capacity ${capacity} not in 1..16777216`);
     const ptr = this.core.batchAlloc(capacity) >>> 0;
     if (ptr === 0) throw new DataplaneError(`batch of ${capacity} packets: out of memory`);
-    return new PacketBatch(this.buffer, ptr, capacity);
+    return new PacketBatch(this.buffer, ptr, capacity, this);
   }
 
   process(batch: PacketBatch, count: number, nowMs: number): number {
-    check.batch(batch, count); check.time(nowMs);
+    check.batch(this, batch, count); check.time(nowMs);
     return this.core.process(batch.ptr, count, nowMs) >>> 0;
   }
 
   gc(nowMs: number): number { check.time(nowMs); return this.core.gc(nowMs) >>> 0; }
   ctCount(): number { return this.core.ctCount() >>> 0; }
-  backendActive(id: number): number { return this.core.backendActive(id) >>> 0; }
-  backendInactive(id: number): number { return this.core.backendInactive(id) >>> 0; }
+  backendActive(id: number): number { check.backendId(this.options.limits, id, 'backendActive'); return this.core.backendActive(id) >>> 0; }
+  backendInactive(id: number): number { check.backendId(this.options.limits, id, 'backendInactive'); return this.core.backendInactive(id) >>> 0; }
 
   flow(saddr: number, daddr: number, sport: number, dport: number, proto: number, nowMs: number): FlowInfo | undefined {
+    check.tuple(saddr, daddr, sport, dport, proto); check.time(nowMs);
     const v = this.core.ctPeek(saddr, daddr, sport, dport, proto, nowMs) >>> 0;
     return v === 0 ? undefined : this.flowAt(v);
   }

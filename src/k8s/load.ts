@@ -174,19 +174,39 @@ function readDocuments(file: ManifestFile): RawObject[] {
     });
     return out;
   }
-  // Merge keys (<<) are accepted, as by Kubernetes' YAML decoder (go-yaml).
-  const docs = parseAllDocuments(file.text, { merge: true });
-  docs.forEach((doc, i) => {
+  yamlDocuments(file).forEach((v, i) => {
     const source: SourceRef = { file: file.path, document: i + 1 };
-    const err = doc.errors[0];
-    if (err) throw new ManifestError(source, undefined, undefined, `YAML/JSON syntax error: ${err.message.split('\n')[0].replace(/:$/, '')}`);
-    if (doc.contents === null) return; // empty document (e.g. a trailing ---)
-    const v: unknown = doc.toJS();
     if (v === null || v === undefined) return;
     if (!isObj(v)) throw new ManifestError(source, undefined, undefined, `expected a Kubernetes object (a mapping with apiVersion and kind), got ${show(v)}`);
     flattenLists(v, source, out);
   });
   return out;
+}
+
+/**
+ * The documents of a YAML (or JSON) text, decoded; undefined for an empty one. Merge keys (<<) are accepted,
+ * as by Kubernetes' YAML decoder (go-yaml). Aliases are limited as the yaml library does by default (an
+ * alias bomb, a "billion laughs" document, is refused, not expanded): every failure is a ManifestError
+ * naming the file and document.
+ */
+export function yamlDocuments(file: { path: string; text: string }): unknown[] {
+  return parseAllDocuments(file.text, { merge: true }).map((doc, i) => {
+    const source: SourceRef = { file: file.path, document: i + 1 };
+    const err = doc.errors[0];
+    if (err) {
+      const msg = err.message.split('\n')[0].replace(/:$/, '');
+      throw new ManifestError(source, undefined, undefined, /Maximum call stack/.test(msg)
+        ? `nested too deeply for the YAML parser (${msg.replace(/^.*?exceeded ?/, '')})` : `YAML/JSON syntax error: ${msg}`);
+    }
+    if (doc.contents === null) return undefined; // empty document (e.g. a trailing ---)
+    try {
+      return doc.toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (/alias/i.test(msg)) throw new ManifestError(source, undefined, undefined, 'too many aliases: the document expands exponentially (a YAML alias bomb); it is refused');
+      throw new ManifestError(source, undefined, undefined, `YAML: ${msg}`);
+    }
+  });
 }
 
 /** `kind: List` and typed lists (PodList, ...): their items, with the item index in the source. */

@@ -247,7 +247,8 @@ export function objectName(kind: string, namespace: string | undefined, name: st
 }
 
 export function formatSource(s: SourceRef): string {
-  return `${s.file}: document ${s.document}${s.item !== undefined ? `, items[${s.item}]` : ''}`;
+  // Document 0: the file itself (it could not be read as documents).
+  return `${s.file}${s.document > 0 ? `: document ${s.document}` : ''}${s.item !== undefined ? `, items[${s.item}]` : ''}`;
 }
 
 /** The slices of one Service (by the kubernetes.io/service-name label, in the Service's namespace). */

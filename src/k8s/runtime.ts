@@ -8,10 +8,9 @@
 // (pkg/proxy/conntrack/cleanup.go), and Maglev tables keep their size so a
 // removed endpoint only gives up its own cells.
 
-import { parseAllDocuments } from 'yaml';
 import type { Dataplane } from '../dataplane.js';
 import { ClusterModel, Diagnostic } from './model.js';
-import { LoadOptions, ManifestFile, jsonDocuments, loadEndpointSliceObject, loadManifests } from './load.js';
+import { LoadOptions, ManifestFile, jsonDocuments, yamlDocuments, loadEndpointSliceObject, loadManifests } from './load.js';
 import {
   Allocations, CompileOptions, CompiledCluster, Plan, ProgramReport, planCluster, programPlan, resolveCompileOptions, checkCapacity,
   replanServiceEndpoints, programEndpointsDelta, undoEndpointsDelta,
@@ -64,10 +63,7 @@ function objectsOf(file: ManifestFile): StoredObject[] {
   };
   // Decoded documents (ManifestFile.documents, taken as they are) need no parsing; JSON (what filesOf writes
   // back, and `kubectl get -o json`) is read by JSON.parse: far faster than the YAML parser.
-  const values = file.documents ?? jsonDocuments(file.text) ?? parseAllDocuments(file.text, { merge: true }).map((doc) => {
-    if (doc.errors.length) throw new Error(`${file.path}: ${doc.errors[0].message}`);
-    return doc.toJS({ maxAliasCount: -1 }) as unknown;
-  });
+  const values = file.documents ?? jsonDocuments(file.text) ?? yamlDocuments(file);
   for (const v of values) {
     if (v === null || v === undefined) continue;
     if (typeof v !== 'object' || Array.isArray(v)) { out.push({ path: file.path, obj: v as Record<string, unknown>, key: `unkeyed ${file.path} ${anon++}`, seq: out.length }); continue; }

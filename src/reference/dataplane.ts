@@ -144,8 +144,10 @@ export class ReferenceDataplane implements Dataplane {
     this.frontends.set(k, index);
   }
   deleteFrontend(fe: Frontend): boolean {
+    check.frontendKey(this.options.limits, fe);
     if (this.chain) return this.chain.delete(fe) >= 0;
-    return fe.scope === undefined || fe.scope in SCOPE ? this.frontends.delete(this.frontendKey(fe)) : false; }
+    return this.frontends.delete(this.frontendKey(fe));
+  }
 
   upsertSourceRange(index: number, addr: number, plen: number): void {
     check.sourceRange(this.options.limits, index, addr, plen);
@@ -156,6 +158,7 @@ export class ReferenceDataplane implements Dataplane {
     this.sourceRanges.set(index, set);
   }
   deleteSourceRange(index: number, addr: number, plen: number): boolean {
+    check.sourceRange(this.options.limits, index, addr, plen);
     const gone = this.sourceRanges.get(index)?.delete(`${(addr & prefixMask(plen)) >>> 0}/${plen}`) ?? false;
     if (gone) this.sourceRangeCount--;
     return gone;
@@ -168,6 +171,7 @@ export class ReferenceDataplane implements Dataplane {
   }
 
   flushBackend(backend: number, proto: number): number {
+    check.flush(this.options.limits, backend, proto);
     let removed = 0;
     for (const [k, f] of [...this.flows]) {
       if (f.backend === backend && (proto === 0 || f.key.proto === proto)) { this.removeFlow(k, f); removed++; }
@@ -196,7 +200,8 @@ export class ReferenceDataplane implements Dataplane {
     this.ipcache.set(k, { ...info });
   }
   deleteIpcache(addr: number, plen: number): boolean {
-    return plen >= 0 && plen <= 32 && this.ipcache.delete(`${(addr & prefixMask(plen)) >>> 0}/${plen}`);
+    check.prefix(addr, plen, 'ipcache');
+    return this.ipcache.delete(`${(addr & prefixMask(plen)) >>> 0}/${plen}`);
   }
 
   private policyKey(k: PolicyKey): string { return `${k.endpoint},${k.identity},${k.port},${k.proto},${k.dir},${portPrefixOf(k)}`; }
@@ -215,16 +220,17 @@ export class ReferenceDataplane implements Dataplane {
   allocBatch(capacity: number): PacketBatch {
     if (!(Number.isInteger(capacity) && capacity > 0 && capacity <= 1 << 24)) throw new DataplaneError(`batch capacity ${capacity} not in 1..16777216`);
     const buf = new ArrayBuffer(capacity * 48);
-    return new PacketBatch(() => buf, 0, capacity);
+    return new PacketBatch(() => buf, 0, capacity, this);
   }
 
   ctCount(): number { return this.flows.size; }
-  backendActive(id: number): number { return this.backends.get(id)?.active ?? 0; }
-  backendInactive(id: number): number { return this.backends.get(id)?.inactive ?? 0; }
+  backendActive(id: number): number { check.backendId(this.options.limits, id, 'backendActive'); return this.backends.get(id)?.active ?? 0; }
+  backendInactive(id: number): number { check.backendId(this.options.limits, id, 'backendInactive'); return this.backends.get(id)?.inactive ?? 0; }
   rawCounters(): bigint[] { return [...this.count]; }
   counters(): Counters { return decodeCounters(this.count); }
 
   flow(saddr: number, daddr: number, sport: number, dport: number, proto: number, nowMs: number): FlowInfo | undefined {
+    check.tuple(saddr, daddr, sport, dport, proto); check.time(nowMs);
     const f = this.liveFlow({ saddr, daddr, sport, dport, proto }, nowMs, false);
     if (!f) return undefined;
     return { natSaddr: f.nat.saddr, natDaddr: f.nat.daddr, natSport: f.nat.sport, natDport: f.nat.dport,
@@ -484,7 +490,7 @@ export class ReferenceDataplane implements Dataplane {
   // ---- the pipeline ------------------------------------------------------------
 
   process(batch: PacketBatch, count: number, nowMs: number): number {
-    check.batch(batch, count); check.time(nowMs);
+    check.batch(this, batch, count); check.time(nowMs);
     let forwarded = 0;
     for (let i = 0; i < count; i++) {
       const out = this.processOne(batch.get(i), nowMs);
