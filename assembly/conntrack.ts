@@ -230,6 +230,21 @@ export function ctCreate(key: usize, natSaddr: u32, natDaddr: u32, natSport: u16
   return flow;
 }
 
+/**
+ * The host moved its time origin forward by `delta` ms (src/wasm.ts: virtual time longer than a u32 of
+ * ms): every expiry moves back by as much; one already in the past stays in the past (0).
+ */
+export function ctRebase(delta: u32): void {
+  const n = lruSlotCount(ctFlows);
+  for (let i: u32 = 0; i < n; i++) {
+    const s = lruSlotAt(ctFlows, i);
+    if (s == 0) continue;
+    const v = lruValueOf(ctFlows, s);
+    const e = load<u32>(v, F_EXPIRES);
+    store<u32>(v, e > delta ? e - delta : 0, F_EXPIRES);
+  }
+}
+
 /** Remove every expired flow (the GC pass). Returns how many went. */
 export function ctGc(now: u32): u32 {
   let removed: u32 = 0;

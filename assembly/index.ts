@@ -8,8 +8,8 @@ import { tablesInit, ctFlows, sourceRanges, nodes, frontends, services, backends
 import { arrayGet, arrayCapacity, arrayBase } from "./maps/array";
 import { hashUpdate, hashDelete, hashLookup } from "./maps/hash";
 import { lpmUpdate, lpmDelete, lpmUpdateScoped, lpmDeleteScoped } from "./maps/lpm";
-import { ctFlushBackend, ctInit, ctGc, ctFlowCount, ctReplyCount, ctClearRevisions, ctLookupFlow, ctWriteKey, ctScratchKey } from "./conntrack";
-import { lbInit, frontendKey, scopedFrontends, setScopedFrontends, B_ADDR, B_PORT, B_NODE, B_WEIGHT, B_FLAGS, ALGO_MAX } from "./lb";
+import { ctFlushBackend, ctInit, ctGc, ctRebase, ctFlowCount, ctReplyCount, ctClearRevisions, ctLookupFlow, ctWriteKey, ctScratchKey } from "./conntrack";
+import { lbInit, affinityRebase, frontendKey, scopedFrontends, setScopedFrontends, B_ADDR, B_PORT, B_NODE, B_WEIGHT, B_FLAGS, ALGO_MAX } from "./lb";
 import { DESIGN, DESIGN_IPTABLES, DESIGN_IPVS, DESIGN_NFTABLES, setDesignConfig } from "./config";
 import { iptablesInit, iptablesSetRules } from "./designs/iptables";
 import { nftInit, nftElementUpsert, nftElementDelete } from "./designs/nftables";
@@ -47,6 +47,8 @@ export function init(maxFlows: u32, maxServices: u32, maxFrontends: u32, maxBack
 
 export function process(batch: usize, n: u32, now: u32): u32 { return ready ? processBatch(batch, n, now) : 0; }
 export function gc(now: u32): u32 { return ready ? ctGc(now) : 0; }
+/** Move the time origin forward by `delta` ms: every stored time (flow expiry, affinity use) moves back by as much. */
+export function timeRebase(delta: u32): void { if (ready) { ctRebase(delta); affinityRebase(delta); } }
 
 let designSet = false;
 /**

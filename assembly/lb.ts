@@ -30,7 +30,7 @@
 import { frontends, services, backendSlots, backends, maglevCells, affinity } from "./tables";
 import { hashLookup, hashHomeSlot } from "./maps/hash";
 import { arrayGet, arrayBase } from "./maps/array";
-import { lruPeek, lruUpdate, lruEvicted } from "./maps/lru";
+import { lruPeek, lruUpdate, lruEvicted, lruSlotAt, lruSlotCount, lruValueOf } from "./maps/lru";
 import { allocAligned } from "./alloc";
 import { hashTuple, hashAddr } from "./hash";
 import { prngNext, prngState, prngMix, PRNG_STEP } from "./prng";
@@ -224,6 +224,22 @@ function pickSlot(index: u32, svc: usize, saddr: u32, daddr: u32, sport: u16, dp
   }
   if (algo == ALGO_SH) return hashAddr(saddr, HASH_SEED) % n;
   return prngNext() % n; // ALGO_RANDOM
+}
+
+/**
+ * The host moved its time origin forward by `delta` ms (see ctRebase): every affinity's last use moves back
+ * by as much; one older than the new origin becomes 0, which is older than any timeout by then (the host
+ * keeps `delta` at least a maximal timeout behind the current time).
+ */
+export function affinityRebase(delta: u32): void {
+  const n = lruSlotCount(affinity);
+  for (let i: u32 = 0; i < n; i++) {
+    const s = lruSlotAt(affinity, i);
+    if (s == 0) continue;
+    const v = lruValueOf(affinity, s);
+    const used = load<u32>(v, 4);
+    store<u32>(v, used > delta ? used - delta : 0, 4);
+  }
 }
 
 /**

@@ -188,7 +188,7 @@ export const MEMORY_CHUNK = 4096;
 
 /** A dataplane's state: the core's linear memory and mutable globals, or the reference's encoded fields. */
 export type DataplaneState =
-  | { kind: 'wasm'; memory: SparseMemory; globals: (number | bigint)[] }
+  | { kind: 'wasm'; memory: SparseMemory; globals: (number | bigint)[]; origin: number }
   | { kind: 'reference'; fields: Record<string, unknown> };
 
 export { DataplaneError, CapacityError } from './errors.js';
@@ -212,7 +212,7 @@ export function resolveOptions(o: Options = {}): ResolvedOptions {
   need(limits.maxNodes <= 0xffff, `option maxNodes: at most 65535`);
   const sec = (name: string, v: number | undefined, d: number) => {
     if (v === undefined) return d * 1000;
-    need(Number.isFinite(v) && v > 0 && v * 1000 <= 0xffffffff, `option ctLifetimes.${name}: ${v} is not a positive number of seconds`);
+    need(Number.isFinite(v) && v > 0 && v * 1000 <= TIME.MAX_SPAN_MS, `option ctLifetimes.${name}: ${v} is not a positive number of seconds up to ${TIME.MAX_SPAN_MS / 1000} (about 12.4 days)`);
     return Math.round(v * 1000);
   };
   const lt = o.ctLifetimes ?? {};
@@ -258,7 +258,7 @@ export const check = {
     need(s.backends.length <= 0xffff, `${where}: ${s.backends.length} backends, at most 65535`);
     for (const b of s.backends) need(backendExists(b), `${where}: backend ${b} was never set`);
     const t = s.affinityTimeout ?? 0;
-    need(Number.isFinite(t) && t >= 0 && t * 1000 <= 0xffffffff, `${where}: affinity timeout ${t} s out of range`);
+    need(Number.isFinite(t) && t >= 0 && t * 1000 <= TIME.MAX_SPAN_MS, `${where}: affinity timeout ${t} s out of range (0..${TIME.MAX_SPAN_MS / 1000})`);
     need(s.flags === undefined || (Number.isInteger(s.flags) && s.flags >= 0 && s.flags <= 255), `${where}: flags ${s.flags} not a byte`);
     if (s.algo === 'maglev' && s.backends.length > 0) {
       need(s.maglev !== undefined && s.maglev.length > 0, `${where}: maglev needs a lookup table (controlplane/maglev.ts)`);
@@ -296,7 +296,7 @@ export const check = {
     if (v) need(u32(v.rule) && (v.verdict === POLICY_VERDICT.ALLOW || v.verdict === POLICY_VERDICT.DENY || v.verdict === POLICY_VERDICT.DENIED), `policy value ${JSON.stringify(v)}: bad rule or verdict`);
   },
   time(nowMs: number): void {
-    need(u32(nowMs), `virtual time ${nowMs} ms is not in 0..4294967295 (about 49.7 days)`);
+    need(Number.isSafeInteger(nowMs) && nowMs >= 0, `virtual time ${nowMs} ms is not a whole number of ms >= 0`);
   },
   batch(owner: Dataplane, batch: PacketBatch, count: number): void {
     need(batch instanceof PacketBatch && batch.owner === owner, 'this batch was not made by this dataplane\'s allocBatch()');
@@ -329,6 +329,31 @@ export const check = {
 /** The error of a full map: names the map and its capacity. */
 export function tableFull(map: string, max: number, option: string): CapacityError {
   return new CapacityError(`${map}: table full (${max} entries); raise ${option}`, map, max);
+}
+
+/**
+ * Virtual time. The core keeps times as u32 ms (about 49.7 days); a simulation runs longer. Both backends
+ * keep a time origin: the core sees `now - origin`, and once that reaches REBASE_AT the origin moves forward
+ * to MAX_SPAN_MS before now and every stored time (flow expiry, affinity use) moves back by as much
+ * (timeRebase in the core, the same in the reference). Lifetimes and timeouts are at most MAX_SPAN_MS, so a
+ * stored time that falls before the new origin had expired anyway.
+ */
+export const TIME = { MAX_SPAN_MS: 2 ** 30, REBASE_AT_MS: 2 ** 31 } as const;
+
+export class TimeOrigin {
+  /** Absolute ms of the core's time 0. */
+  origin = 0;
+  /** `nowMs` as the core's time, moving the origin (after `rebase(delta)`) when it is far enough behind. */
+  core(nowMs: number, rebase: (delta: number) => void): number {
+    check.time(nowMs);
+    need(nowMs >= this.origin, `virtual time ${nowMs} ms is before ${this.origin} ms, where this dataplane's clock origin has moved (after a run past 2^31 ms, time only moves forward)`);
+    const rel = nowMs - this.origin;
+    if (rel < TIME.REBASE_AT_MS) return rel;
+    const delta = rel - TIME.MAX_SPAN_MS;
+    rebase(Math.min(delta, 0xffffffff)); // all stored times are below 2^32: a larger delta sets them all to 0 alike
+    this.origin += delta;
+    return TIME.MAX_SPAN_MS;
+  }
 }
 
 /** Decode the raw counter slots into named figures. */

@@ -139,7 +139,7 @@ function field<T>(o: Record<string, unknown>, name: string, check: (v: unknown) 
 const asIP = (v: unknown) => (typeof v === 'string' ? parseIPv4(v) : undefined);
 const asPort = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535 ? v : undefined);
 const asProto = (v: unknown) => (typeof v === 'string' ? PROTO_BY_NAME[v.toUpperCase()] : undefined);
-const asTime = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 && v * 1000 <= 0xffffffff ? v : undefined);
+const asTime = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 && v * 1000 <= Number.MAX_SAFE_INTEGER ? v : undefined);
 
 /** Where the packets go: anything holding the current compiled cluster (a CompiledCluster or a ClusterRuntime). */
 export type CompiledSource = CompiledCluster | { readonly compiled: CompiledCluster };
@@ -174,7 +174,7 @@ export class Tracer {
   /** Move the clock to `t` seconds (never back), collecting expired flows as a packet at `t` would. */
   advanceTo(t: number): void {
     const v = asTime(t);
-    if (v === undefined) throw new InputError(`time ${JSON.stringify(t)} s is not a number of seconds >= 0 (at most about 49.7 days)`, 't');
+    if (v === undefined) throw new InputError(`time ${JSON.stringify(t)} s is not a number of seconds >= 0`, 't');
     if (v < this.t) throw new InputError(`time ${v} s is earlier than the current ${this.t} s (time only moves forward)`, 't');
     this.t = v;
     this.collect(Math.round(v * 1000));
@@ -225,7 +225,7 @@ export class Tracer {
     const changeCluster = this.options.change
       ?? (rt instanceof ClusterRuntime ? (o: 'apply' | 'delete', x: (ManifestFile | ObjectRef)[]) => (o === 'apply' ? rt.apply(x as ManifestFile[]) : rt.delete(x)) : undefined);
     if (!changeCluster) throw new InputError(`${op}: this tracer's cluster cannot change (it was not created over a ClusterRuntime)`);
-    const t = field(o, 't', asTime, 'a number of seconds >= 0 (at most about 49.7 days)', this.t);
+    const t = field(o, 't', asTime, 'a number of seconds >= 0', this.t);
     if (t < this.t) throw new InputError(`"t": ${t} is earlier than the previous line's ${this.t} (time only moves forward)`, 't');
     const items = Array.isArray(o[op]) ? (o[op] as unknown[]) : [o[op]];
     if (items.length === 0) throw new InputError(`"${op}": an empty list`);
@@ -341,7 +341,7 @@ export class Tracer {
     } else if (o.flags !== undefined) {
       throw new InputError(`"flags" apply to TCP only, not ${PROTO_NAME[proto]}`, 'flags');
     }
-    const t = field(o, 't', asTime, 'a number of seconds >= 0 (at most about 49.7 days)', t0);
+    const t = field(o, 't', asTime, 'a number of seconds >= 0', t0);
     if (t < t0) throw new InputError(`"t": ${t} is earlier than the previous packet's ${t0} (time only moves forward)`, 't');
 
     // The node the packet enters on.

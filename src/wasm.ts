@@ -7,7 +7,7 @@
 
 import {
   Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
-  FlowInfo, LiveFlow, Counters, DataplaneState, SparseMemory, MEMORY_CHUNK, DataplaneError, CapacityError, tableFull, resolveOptions, check, decodeCounters, ALGO, SCOPE, portPrefixOf, DESIGN_ID,
+  FlowInfo, LiveFlow, Counters, DataplaneState, SparseMemory, MEMORY_CHUNK, DataplaneError, CapacityError, tableFull, resolveOptions, check, decodeCounters, TimeOrigin, ALGO, SCOPE, portPrefixOf, DESIGN_ID,
 } from './dataplane.js';
 import { KubeServicesChain } from './controlplane/kubeServices.js';
 import { PacketBatch, COUNTER } from './packet.js';
@@ -26,6 +26,7 @@ export interface CoreExports {
   prngSeed(seed: number): void;
   process(batch: number, n: number, now: number): number;
   gc(now: number): number;
+  timeRebase(delta: number): void;
   batchAlloc(n: number): number;
   scratchAlloc(size: number): number;
   nodeSet(id: number, addr: number): number;
@@ -222,29 +223,33 @@ export class WasmDataplane implements Dataplane {
     return new PacketBatch(this.buffer, ptr, capacity, this);
   }
 
+  private readonly clock = new TimeOrigin();
+  /** Absolute ms as the core's u32 time (see TimeOrigin). */
+  private coreTime(nowMs: number): number { return this.clock.core(nowMs, (delta) => this.core.timeRebase(delta)); }
+
   process(batch: PacketBatch, count: number, nowMs: number): number {
-    check.batch(this, batch, count); check.time(nowMs);
-    return this.core.process(batch.ptr, count, nowMs) >>> 0;
+    check.batch(this, batch, count);
+    return this.core.process(batch.ptr, count, this.coreTime(nowMs)) >>> 0;
   }
 
-  gc(nowMs: number): number { check.time(nowMs); return this.core.gc(nowMs) >>> 0; }
+  gc(nowMs: number): number { return this.core.gc(this.coreTime(nowMs)) >>> 0; }
   ctCount(): number { return this.core.ctCount() >>> 0; }
   backendActive(id: number): number { check.backendId(this.options.limits, id, 'backendActive'); return this.core.backendActive(id) >>> 0; }
   backendInactive(id: number): number { check.backendId(this.options.limits, id, 'backendInactive'); return this.core.backendInactive(id) >>> 0; }
 
   flow(saddr: number, daddr: number, sport: number, dport: number, proto: number, nowMs: number): FlowInfo | undefined {
-    check.tuple(saddr, daddr, sport, dport, proto); check.time(nowMs);
-    const v = this.core.ctPeek(saddr, daddr, sport, dport, proto, nowMs) >>> 0;
+    check.tuple(saddr, daddr, sport, dport, proto);
+    const v = this.core.ctPeek(saddr, daddr, sport, dport, proto, this.coreTime(nowMs)) >>> 0;
     return v === 0 ? undefined : this.flowAt(v);
   }
 
   liveFlows(nowMs: number): LiveFlow[] {
-    check.time(nowMs);
+    const now = this.coreTime(nowMs);
     const out: LiveFlow[] = [];
     const m = this.core.ctFlowsMap() >>> 0;
     for (let s = this.core.lruOldest(m) >>> 0; s !== 0; s = this.core.lruNewer(m, s) >>> 0) {
       const info = this.flowAt(this.core.lruValueOf(m, s) >>> 0);
-      if (info.expires <= nowMs) continue;
+      if (info.expires <= now + this.clock.origin) continue;
       // The conntrack key (assembly/conntrack.ts): saddr u32, daddr u32, sport u16, dport u16, proto u8.
       const k = new DataView(this.buffer(), this.core.lruKeyOf(s) >>> 0, 16);
       out.push({ saddr: k.getUint32(0, true), daddr: k.getUint32(4, true), sport: k.getUint16(8, true), dport: k.getUint16(10, true), proto: k.getUint8(12), info });
@@ -258,7 +263,7 @@ export class WasmDataplane implements Dataplane {
     return {
       natSaddr: d.getUint32(0, true), natDaddr: d.getUint32(4, true), natSport: d.getUint16(8, true),
       natDport: d.getUint16(10, true), service: d.getUint32(12, true), backend: d.getUint32(16, true),
-      expires: d.getUint32(20, true), state: d.getUint32(24, true) & 0xff, packets: d.getUint32(28, true),
+      expires: d.getUint32(20, true) + this.clock.origin, state: d.getUint32(24, true) & 0xff, packets: d.getUint32(28, true),
       bytes: d.getUint32(32, true),
     };
   }
@@ -288,7 +293,7 @@ export class WasmDataplane implements Dataplane {
         if (words[i] !== 0) { chunks.push({ index: c, bytes: mem.slice(c * MEMORY_CHUNK, (c + 1) * MEMORY_CHUNK) }); break; }
       }
     }
-    return { kind: 'wasm', memory: { size: mem.length, chunks }, globals: this.stateGlobals().map((g) => g.value as number | bigint) };
+    return { kind: 'wasm', memory: { size: mem.length, chunks }, globals: this.stateGlobals().map((g) => g.value as number | bigint), origin: this.clock.origin };
   }
 
   importState(state: DataplaneState): void {
@@ -302,6 +307,7 @@ export class WasmDataplane implements Dataplane {
     bytes.fill(0);
     for (const c of state.memory.chunks) bytes.set(c.bytes, c.index * MEMORY_CHUNK);
     globals.forEach((g, i) => { g.value = state.globals[i]; });
+    this.clock.origin = state.origin;
   }
 
   /** Bytes of linear memory the core's maps and batches take. */

@@ -122,7 +122,7 @@ describe('library calls with bad arguments', () => {
         call(() => dp.backendActive(v));
         call(() => dp.backendInactive(v));
         call(() => dp.flow(v, 0, 0, 0, 6, 0));
-        call(() => dp.gc(v));
+        if (v !== 2 ** 32) call(() => dp.gc(v)); // 2^32 ms is a valid time (virtual time goes past a u32)
       }
       call(() => dp.deleteFrontend(null as never));
       return { said, ct: emu.conntrack(), next: emu.send({ ...JSON.parse(GOOD), flags: 'A' }) };

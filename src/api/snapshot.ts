@@ -55,7 +55,7 @@ export function encodeSnapshot(c: SnapshotContent): Uint8Array {
   const header = {
     dpemu: VERSION, ...rest,
     state: state.kind === 'wasm'
-      ? { kind: 'wasm', globals: state.globals.map((g) => (typeof g === 'bigint' ? { i64: g.toString() } : g)) }
+      ? { kind: 'wasm', globals: state.globals.map((g) => (typeof g === 'bigint' ? { i64: g.toString() } : g)), origin: state.origin }
       : state,
   };
   const json = new TextEncoder().encode(JSON.stringify(header));
@@ -101,7 +101,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
   }
   o += len;
   if (header.dpemu !== VERSION) throw new SnapshotError(`snapshot: made by dpemu ${String(header.dpemu)}; this is dpemu ${VERSION}`);
-  const st = header.state as { kind: string; globals?: (number | { i64: string })[]; fields?: Record<string, unknown> };
+  const st = header.state as { kind: string; globals?: (number | { i64: string })[]; origin?: number; fields?: Record<string, unknown> };
   let state: DataplaneState;
   if (st.kind === 'wasm') {
     need(8, o);
@@ -114,7 +114,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
       if ((index + 1) * CHUNK > size) throw new SnapshotError('snapshot: damaged memory chunk');
       chunks.push({ index, bytes: bytes.subarray(o, o + CHUNK) }); o += CHUNK;
     }
-    state = { kind: 'wasm', memory: { size, chunks }, globals: (st.globals ?? []).map((g) => (typeof g === 'object' ? BigInt(g.i64) : g)) };
+    state = { kind: 'wasm', memory: { size, chunks }, globals: (st.globals ?? []).map((g) => (typeof g === 'object' ? BigInt(g.i64) : g)), origin: st.origin ?? 0 };
   } else {
     state = { kind: 'reference', fields: st.fields ?? {} };
   }

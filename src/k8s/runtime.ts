@@ -9,6 +9,7 @@
 // removed endpoint only gives up its own cells.
 
 import type { Dataplane } from '../dataplane.js';
+import { InputError } from '../errors.js';
 import { ClusterModel, Diagnostic } from './model.js';
 import { LoadOptions, ManifestFile, jsonDocuments, yamlDocuments, loadEndpointSliceObject, loadManifests } from './load.js';
 import {
@@ -234,7 +235,8 @@ export class ClusterRuntime {
     for (const t of targets) {
       const keys = 'text' in t ? objectsOf(t).map((o) => o.key) : [refKey(t.kind, t.namespace, t.name)];
       for (const k of keys) {
-        if (!next.delete(k)) throw new Error(`delete: ${k} is not in the cluster`);
+        if (k.startsWith('unkeyed ')) throw new InputError(`delete: an object of ${'text' in t ? t.path : 'the input'} has no kind and name to find it by`);
+        if (!next.delete(k)) throw new InputError(`delete: ${k} is not in the cluster`);
         removed.push(k);
       }
     }

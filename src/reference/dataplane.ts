@@ -10,7 +10,7 @@
 
 import {
   Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
-  FlowInfo, LiveFlow, Counters, DataplaneState, DataplaneError, CapacityError, resolveOptions, check, decodeCounters, ALGO, Algorithm, SVC_FLAG, IPC_FLAG,
+  FlowInfo, LiveFlow, Counters, DataplaneState, DataplaneError, CapacityError, resolveOptions, check, decodeCounters, TimeOrigin, ALGO, Algorithm, SVC_FLAG, IPC_FLAG,
   DIR, POLICY_VERDICT, IDENTITY, SCOPE, portPrefixOf, portBlockMask,
 } from '../dataplane.js';
 import { PacketBatch, PacketRecord, NONE, PROTO, TCP, VERDICT, DROP, CT_STATE, NAT, COUNTER } from '../packet.js';
@@ -72,6 +72,8 @@ export class ReferenceDataplane implements Dataplane {
   private readonly affinity = new Map<string, Affinity & { referenced: boolean }>();
   private readonly count = new Array<bigint>(COUNTER.LENGTH).fill(0n);
   private revision = 1;
+  /** The time origin (TimeOrigin): times here are relative to it, as the core's are, rebased alike. */
+  private readonly clock = new TimeOrigin();
   private slotsUsed = 0;
   private cellsUsed = 0;
 
@@ -84,7 +86,7 @@ export class ReferenceDataplane implements Dataplane {
   private bump(i: number, by = 1): void { this.count[i] += BigInt(by); }
 
   /** The fields packets and control calls change (options and the KUBE-SERVICES chain come from the control calls). */
-  private static readonly STATE_FIELDS = ['prng', 'nodes', 'backends', 'services', 'frontends', 'sourceRanges', 'sourceRangeCount',
+  private static readonly STATE_FIELDS = ['clock', 'prng', 'nodes', 'backends', 'services', 'frontends', 'sourceRanges', 'sourceRangeCount',
     'ipcache', 'policy', 'flows', 'replies', 'affinity', 'count', 'revision', 'slotsUsed', 'cellsUsed'] as const;
 
   exportState(): DataplaneState {
@@ -230,20 +232,20 @@ export class ReferenceDataplane implements Dataplane {
   counters(): Counters { return decodeCounters(this.count); }
 
   flow(saddr: number, daddr: number, sport: number, dport: number, proto: number, nowMs: number): FlowInfo | undefined {
-    check.tuple(saddr, daddr, sport, dport, proto); check.time(nowMs);
-    const f = this.liveFlow({ saddr, daddr, sport, dport, proto }, nowMs, false);
+    check.tuple(saddr, daddr, sport, dport, proto);
+    const f = this.liveFlow({ saddr, daddr, sport, dport, proto }, this.coreTime(nowMs), false);
     if (!f) return undefined;
     return { natSaddr: f.nat.saddr, natDaddr: f.nat.daddr, natSport: f.nat.sport, natDport: f.nat.dport,
-      service: f.service, backend: f.backend, expires: f.expires, state: f.state, packets: f.packets, bytes: f.bytes };
+      service: f.service, backend: f.backend, expires: f.expires + this.clock.origin, state: f.state, packets: f.packets, bytes: f.bytes };
   }
 
   liveFlows(nowMs: number): LiveFlow[] {
-    check.time(nowMs);
+    const now = this.coreTime(nowMs);
     const out: LiveFlow[] = [];
     for (const f of this.flows.values()) {
-      if (f.expires <= nowMs) continue;
+      if (f.expires <= now) continue;
       out.push({ ...f.key, info: { natSaddr: f.nat.saddr, natDaddr: f.nat.daddr, natSport: f.nat.sport, natDport: f.nat.dport,
-        service: f.service, backend: f.backend, expires: f.expires, state: f.state, packets: f.packets, bytes: f.bytes } });
+        service: f.service, backend: f.backend, expires: f.expires + this.clock.origin, state: f.state, packets: f.packets, bytes: f.bytes } });
     }
     return out;
   }
@@ -330,8 +332,16 @@ export class ReferenceDataplane implements Dataplane {
     return f;
   }
 
-  gc(nowMs: number): number {
-    check.time(nowMs);
+  /** Absolute ms as the core's time (TimeOrigin), moving every stored time back as the core does when it rebases. */
+  private coreTime(nowMs: number): number {
+    return this.clock.core(nowMs, (delta) => {
+      for (const f of this.flows.values()) f.expires = f.expires > delta ? f.expires - delta : 0;
+      for (const a of this.affinity.values()) a.lastUsed = a.lastUsed > delta ? a.lastUsed - delta : 0;
+    });
+  }
+
+  gc(absMs: number): number {
+    const nowMs = this.coreTime(absMs);
     let removed = 0;
     for (const [k, f] of [...this.flows]) {
       if (f.expires <= nowMs) { this.removeFlow(k, f); removed++; }
@@ -489,8 +499,9 @@ export class ReferenceDataplane implements Dataplane {
 
   // ---- the pipeline ------------------------------------------------------------
 
-  process(batch: PacketBatch, count: number, nowMs: number): number {
-    check.batch(this, batch, count); check.time(nowMs);
+  process(batch: PacketBatch, count: number, absMs: number): number {
+    check.batch(this, batch, count);
+    const nowMs = this.coreTime(absMs);
     let forwarded = 0;
     for (let i = 0; i < count; i++) {
       const out = this.processOne(batch.get(i), nowMs);
