@@ -25,7 +25,7 @@ import { ControlEntry, SnapshotContent, encodeSnapshot, decodeSnapshot } from '.
 export type CoreLoader = () => Promise<WebAssembly.Module>;
 
 const OPTION_NAMES = new Set<string>([
-  'design', 'backend', 'wasm', 'seed', 'hashSeed', 'algo', 'flows', 'limits', 'cluster', 'ctLifetimes', 'natPorts', 'masqueradeAll',
+  'design', 'backend', 'wasm', 'seed', 'hashSeed', 'algo', 'maglevTableSize', 'flows', 'limits', 'cluster', 'ctLifetimes', 'natPorts', 'masqueradeAll',
   'serviceCIDR', 'clusterCIDR', 'nodePortRange', 'nodePortAddresses', 'policyRecheckEstablished', 'policyAllowSelf',
   'policyEgressToOwnNode', 'ipBlockMatchesPods',
 ]);
@@ -71,7 +71,7 @@ function splitOptions(o: EmulatorOptions): SplitOptions {
     throw new InputError(`option flows: ${JSON.stringify(o.flows)} is not an integer in 1..${1 << 26}`, 'flows');
   }
   const compile: CompileOptions = {
-    algo: o.algo, design: o.design, masqueradeAll: o.masqueradeAll ?? false, nodePortAddresses: o.nodePortAddresses,
+    algo: o.algo, design: o.design, masqueradeAll: o.masqueradeAll ?? false, nodePortAddresses: o.nodePortAddresses, maglevTableSize: o.maglevTableSize,
     policyKnobs: o.ipBlockMatchesPods === undefined ? undefined : { ipBlockMatchesPods: o.ipBlockMatchesPods },
   };
   const load: LoadOptions = { serviceCIDR: o.serviceCIDR, clusterCIDR: o.clusterCIDR, nodePortRange: o.nodePortRange };

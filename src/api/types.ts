@@ -33,6 +33,12 @@ export interface EmulatorOptions {
   hashSeed?: number;
   /** Endpoint selection for every service (default: the design's own; ebpf/iptables/nftables random, ipvs rr). */
   algo?: Algorithm;
+  /**
+   * Maglev table size M for every service (one of Cilium's primes, e.g. 16381, Cilium's default). Default:
+   * per service the smallest M > 100 x its endpoints (Cilium's requirement), kept when endpoints go away;
+   * small tables move more of the other backends' flows when one is removed.
+   */
+  maglevTableSize?: number;
   /** Live flows the conntrack table is sized for (default 65536). */
   flows?: number;
   /** Map capacities (defaults: DEFAULT_LIMITS, raised to fit `cluster` when one is given). */

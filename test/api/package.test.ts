@@ -32,7 +32,7 @@ describe('the packed package', () => {
     const app = join(dir, 'app');
     run('mkdir', ['-p', app], dir);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-    run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', join(dir, packed.filename)], app);
+    run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', join(dir, packed.filename), 'fast-check@4'], app);
   }, 240_000);
   afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
 
@@ -86,6 +86,18 @@ console.log(JSON.stringify({ VERSION, syn: [syn.verdict, syn.dst, syn.dport], re
       VERSION: JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version,
       syn: ['FORWARDED', '10.244.1.5', 8080], reply: ['10.96.0.50', 80], copy: 0, bad: 'packets[0].src', node: 'function',
     });
+  });
+
+  it('dpemu/testing runs a property against the installed package (fast-check as its peer)', () => {
+    const app = join(dir, 'app');
+    writeFileSync(join(app, 'kit.mjs'), `
+import fc from 'fast-check';
+import { createEmulator } from 'dpemu';
+import { properties, arbitraries } from 'dpemu/testing';
+await fc.assert(properties.reverseNat(() => createEmulator()), { numRuns: 5 });
+console.log(JSON.stringify({ ok: true, cluster: typeof arbitraries.cluster }));
+`);
+    expect(JSON.parse(run('node', ['kit.mjs'], app))).toEqual({ ok: true, cluster: 'function' });
   });
 
   for (const [module, resolution] of [['nodenext', 'nodenext'], ['esnext', 'bundler']] as const) {
