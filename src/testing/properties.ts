@@ -235,7 +235,7 @@ export function clientIpAffinity(factory: EmulatorFactory, options: PropertyOpti
 // --------------------------------------------------------------------------------------------- 5
 
 /** z-scores of the upper tail of the normal distribution, for the significances the kit states. */
-const Z: Record<string, number> = { '0.05': 1.6449, '0.01': 2.3263, '0.001': 3.0902, '0.0001': 3.719 };
+const Z: Record<string, number> = { '0.05': 1.6449, '0.01': 2.3263, '0.001': 3.0902, '0.0001': 3.719, '0.00001': 4.2649, '0.000001': 4.7534 };
 
 /** The chi-square critical value at significance `alpha` with `df` degrees of freedom (Wilson–Hilferty; slightly conservative for df = 1). */
 export function chiSquareCritical(df: number, alpha: number): number {
@@ -246,6 +246,10 @@ export function chiSquareCritical(df: number, alpha: number): number {
 }
 
 /**
+ * Note that a run of N cases at significance α fails by chance with probability about N·α: keep N·α small
+ * (the defaults, 0.001 and the dozens of cases a test runs, give a few percent at most; a run of thousands
+ * of cases wants 1e-6).
+ *
  * Over many new flows from many clients to one ClusterIP service with 2..5 ready endpoints, the number of
  * flows each endpoint gets matches its weight (`weights`, default equal, as kube-proxy's random choice):
  * the chi-square statistic stays under its critical value at `significance` (default 0.001).

@@ -1,7 +1,7 @@
 // A stand-in for createEmulator until the library API lands: the five Emulator methods the property kit
 // uses (apply, delete, send, advance, counters) over ClusterRuntime, Tracer and createDataplane.
 // Not shipped; tests replace it with createEmulator when it is merged.
-import { parse } from 'yaml';
+
 import { createDataplane } from '../../src/node.js';
 import { ClusterRuntime, type ObjectRef } from '../../src/k8s/runtime.js';
 import { Tracer } from '../../src/trace.js';
@@ -38,4 +38,4 @@ export async function createTestEmulator(options: AdapterOptions = {}): Promise<
     counters: () => dp.counters(),
   };
 }
-void parse;
+
