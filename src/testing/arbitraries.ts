@@ -118,8 +118,16 @@ export function cluster(k: ClusterConstraints = {}): fc.Arbitrary<GenCluster> {
       labels: { app: 'client' }, ports: [], ready: true, terminating: false,
     }));
     const svcs = services.map((d, i) => buildService(i, d, nodes, pods));
-    return { nodes, namespaces: [{ name: 'default', labels: {} }], pods, services: svcs, policies: [] };
+    return described({ nodes, namespaces: [{ name: 'default', labels: {} }], pods, services: svcs, policies: [] });
   }));
+}
+
+/** fast-check prints a cluster by this summary; the failure message has the whole cluster as YAML. */
+function described(c: GenCluster): GenCluster {
+  const eps = c.services.reduce((a, s) => a + s.endpoints.length, 0);
+  const text = `cluster(${c.nodes.length} node${c.nodes.length > 1 ? 's' : ''}, ${c.pods.length} pods, ${c.services.length} services, ${eps} endpoints, ${c.policies.length} policies: the YAML is in the error below)`;
+  Object.defineProperty(c, fc.toStringMethod, { value: () => text, enumerable: false });
+  return c;
 }
 
 /** An external client address (198.51.100.1 .. 198.51.100.<count>). */
@@ -294,7 +302,7 @@ export function policyCluster(): fc.Arbitrary<GenCluster> {
       };
     });
     const policies: Record<string, unknown>[] = [...d.nps, ...d.anps, ...(d.banp ? [d.banp] : [])];
-    return { nodes, namespaces: NS.map((name, i) => ({ name, labels: { team: d.nsTeams[i] } })), pods, services: [], policies };
+    return described({ nodes, namespaces: NS.map((name, i) => ({ name, labels: { team: d.nsTeams[i] } })), pods, services: [], policies });
   });
 }
 

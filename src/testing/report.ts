@@ -1,7 +1,7 @@
 // What a failed property prints: the shrunk cluster as YAML and the packets as JSON lines, ready for
 // `dpemu trace --cluster cluster.yaml --packets packets.jsonl` (changes made in the middle of the
 // traffic become {"apply": "change-N.yaml"} / {"delete": {...}} lines, with each change's YAML).
-import { stringify } from 'yaml';
+import { Document, isMap, isScalar, isSeq, visit } from 'yaml';
 import type { ApplyReport, Counters, FlowRecord, ManifestInput, ObjectRef, PacketInput } from '../api/types.js';
 
 /** The five methods of an Emulator that the properties use: any object with them can be tested. */
@@ -42,8 +42,18 @@ export class Recording implements TestedEmulator {
   get packets(): number { return this.steps.filter((s) => s.kind === 'packet').length; }
 }
 
+/** One object as YAML, collections of a few scalars written on one line (as people write manifests). */
+function compactYaml(o: unknown): string {
+  const doc = new Document(o);
+  visit(doc, {
+    Map(_, node) { if (node.items.length <= 4 && node.items.every((p) => isScalar(p.value))) node.flow = true; },
+    Seq(_, node) { if (node.items.every((x) => isScalar(x) || (isMap(x) && x.flow) || (isSeq(x) && x.flow))) node.flow = true; },
+  });
+  return doc.toString({ lineWidth: 0 });
+}
+
 const yamlDocs = (input: ManifestInput): string =>
-  typeof input === 'string' ? input : (Array.isArray(input) ? input : [input]).map((o) => `---\n${stringify(o)}`).join('');
+  typeof input === 'string' ? input : (Array.isArray(input) ? input : [input]).map((o) => `---\n${compactYaml(o)}`).join('');
 
 /**
  * The counterexample of a failed property as text: the cluster (the first apply) as cluster.yaml, every

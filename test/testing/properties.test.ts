@@ -141,3 +141,24 @@ describe('dpemu/testing properties', () => {
     expect(stats.drops).toBeGreaterThan(10);
   }, 60_000);
 });
+
+describe('a counterexample replays with dpemu trace', () => {
+  it('its cluster.yaml loads and every line of its packets.jsonl traces, without error records', async () => {
+    const { createTracer, traceLines } = await import('../../src/trace.js');
+    const c = CASES.find((x) => x.name === 'flowStickiness')!;
+    const make = factory({ backend: 'wasm' });
+    const run = await fc.check(c.make(async () => broken(await make(), c.breaks), {}), { numRuns: 100, seed: 11 });
+    expect(run.failed).toBe(true);
+    const message = (run.errorInstance as Error).message;
+    const yaml = message.slice(message.indexOf('# cluster.yaml'), message.indexOf('# packets.jsonl'));
+    const lines = message.slice(message.indexOf('# packets.jsonl')).split('\n').filter((l) => l.startsWith('{'));
+    expect(lines.length).toBeGreaterThan(0);
+    // Changes become {"apply": "change-N.yaml"} lines: serve those files from the message too.
+    const files = new Map<string, string>();
+    for (const m of message.matchAll(/^# (change-\d+\.yaml)\n([\s\S]*?)(?=^# )/gm)) files.set(m[1], m[2]);
+    const tracer = await createTracer([{ path: 'cluster.yaml', text: yaml }], { backend: 'wasm', readFiles: (paths) => paths.map((p) => ({ path: p, text: files.get(p.split('/').pop()!)! })) });
+    const out = traceLines(tracer, lines);
+    expect(out.filter((r) => 'error' in r)).toEqual([]);
+    expect(out.length).toBe(lines.length);
+  }, 60_000);
+});
