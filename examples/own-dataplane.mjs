@@ -10,7 +10,7 @@ import { properties } from 'dpemu/testing';
 
 /** The variant: dpemu, with new connections rewritten to a source-hash choice among the entry's endpoints. */
 async function myDataplane() {
-  const emu = await createEmulator({ seed: 1, flows: 1024 });
+  const emu = await createEmulator({ seed: 1, limits: { maxFlows: 128 } }); // a small conntrack: conntrackFullSafe fills it
   const chosen = new Map(); // flow -> [address, port]
   const hash = (ip) => ip.split('.').reduce((h, x) => (h * 31 + Number(x)) >>> 0, 7);
   return {
@@ -46,5 +46,5 @@ for (const name of Object.keys(properties)) {
 }
 if (firstFailure) {
   console.log(`\nThe shrunk case of ${firstFailure.name}, as files for \`dpemu trace --cluster cluster.yaml --packets packets.jsonl\`:`);
-  console.log(firstFailure.why.slice(firstFailure.why.indexOf('--- cluster.yaml ---')));
+  console.log(firstFailure.why.slice(firstFailure.why.indexOf('# cluster.yaml')));
 }

@@ -1,173 +1,137 @@
-// The clusters the kit generates, stated plainly: nodes, pods, Services (and NetworkPolicies), valid by
-// construction, with every address known in advance so that a property can say what must happen to a
-// packet without asking the dataplane under test. `manifests()` writes a cluster as the Kubernetes objects
-// it is applied as; `expectedEndpoints()` is kube-proxy's endpoint eligibility for it, written again here
-// from the rules (pkg/proxy/topology.go) rather than taken from dpemu's compiler, so that a broken
-// compiler cannot agree with itself.
+// The plain-data cluster the property kit generates, and its Kubernetes manifests. Everything is valid by
+// construction: addresses come from fixed plans (nodes 192.168.0.N, pod CIDRs 10.244.N.0/24, cluster IPs
+// 10.96.0.N, node ports 30000+, load-balancer IPs 203.0.113.N, external clients 198.51.100.N), so a shrunk
+// counterexample reads as a small cluster a person can follow and feed to `dpemu trace`.
 
-import fc from 'fast-check';
+/** A node: name `n<i>`, zone `z<i mod 2>`, InternalIP 192.168.0.<i+1>, podCIDR 10.244.<i>.0/24. */
+export interface GenNode { name: string; zone: string; address: string; podCIDR: string }
 
-export type KitProtocol = 'TCP' | 'UDP';
+/** A pod: Running, with its IP in its node's podCIDR, Ready unless `ready` is false, terminating when `terminating`. */
+export interface GenPod {
+  name: string; namespace: string; node: string; ip: string;
+  labels: Record<string, string>;
+  ports: { name: string; containerPort: number; protocol: string }[];
+  ready: boolean; terminating: boolean;
+}
 
-export interface KitNode { name: string; ip: string; podCIDR: string; zone: string }
-export interface KitPod { name: string; node: string; ip: string; app: string; ready: boolean }
-export interface KitService {
-  name: string;
-  /** The pods it selects: app=<app>. */
-  app: string;
-  clusterIP: string;
-  port: number;
-  protocol: KitProtocol;
-  /** targetPort by name (the pods' named container port) or by number. */
-  targetPort: string | number;
-  /** ClientIP session affinity timeout in seconds (0: none). */
-  affinity: number;
-  /** internalTrafficPolicy: Local (only endpoints on the client's node). */
-  internalLocal: boolean;
-  /** A NodePort Service's node port (externalTrafficPolicy Cluster), or undefined for ClusterIP. */
+/** An endpoint of a service's EndpointSlice, for one backend pod. Conditions are a valid combination. */
+export interface GenEndpoint {
+  pod: string; address: string; nodeName: string; zone: string;
+  ready: boolean; serving: boolean; terminating: boolean;
+  /** hints.forZones (the zones this endpoint is hinted for); undefined: no hints. */
+  hints?: string[];
+  /** The EndpointSlice it is listed in (a service's endpoints are spread over one or two slices). */
+  slice: number;
+}
+
+export interface GenServicePort {
+  name: string; port: number; protocol: 'TCP' | 'UDP';
+  /** A number, or the name of the backend pods' container port. */
+  targetPort: number | string;
+  /** What the EndpointSlice says the port is (the resolved target port). */
+  endpointPort: number;
   nodePort?: number;
 }
-export interface KitPolicy {
-  name: string;
-  /** The pods it isolates for ingress: app=<app>. */
-  app: string;
-  /** Pods allowed in (app=<from>) and on which port; empty: isolated, nothing allowed. */
-  allowFrom: { app: string; port?: number }[];
-}
-export interface KitCluster {
-  namespace: string;
-  nodes: KitNode[];
-  pods: KitPod[];
-  services: KitService[];
-  policies: KitPolicy[];
-}
 
-/** The port every pod serves, by protocol: named `http` (TCP 8080) and `dgram` (UDP 9090). */
-export const POD_PORT: Record<KitProtocol, { name: string; port: number }> = {
-  TCP: { name: 'http', port: 8080 }, UDP: { name: 'dgram', port: 9090 },
-};
-const APPS = ['a', 'b', 'c'] as const;
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
 
-export interface ClusterShape {
-  /** Nodes (default 1..3). */
-  nodes?: { min?: number; max?: number };
-  /** Pods (default 1..8). */
-  pods?: { min?: number; max?: number };
-  /** Services (default 1..3). */
-  services?: { min?: number; max?: number };
-  /** NetworkPolicies (default none). */
-  policies?: { min?: number; max?: number };
-  /** Protocols of the Services (default TCP and UDP). */
-  protocols?: KitProtocol[];
-  /** Whether Services may have ClientIP affinity (default true). */
-  affinity?: boolean;
-  /** Whether Services may have internalTrafficPolicy Local (default true). */
-  internalLocal?: boolean;
-  /** Whether Services may be NodePort (default true). */
-  nodePort?: boolean;
-  /** Whether pods may be not ready (default true). */
-  notReady?: boolean;
+export interface GenService {
+  namespace: string; name: string; type: ServiceType;
+  clusterIP: string;
+  ports: GenServicePort[];
+  internalTrafficPolicy: 'Cluster' | 'Local';
+  externalTrafficPolicy: 'Cluster' | 'Local';
+  /** ClientIP affinity timeout in seconds, or undefined for sessionAffinity None. */
+  affinityTimeout?: number;
+  /** status.loadBalancer.ingress[0].ip (LoadBalancer only). */
+  loadBalancerIP?: string;
+  /** spec.loadBalancerSourceRanges (LoadBalancer only). */
+  sourceRanges?: string[];
+  /** spec.externalIPs. */
+  externalIPs?: string[];
+  endpoints: GenEndpoint[];
 }
 
-/**
- * Clusters of one namespace: 1-3 nodes (zones a/b, podCIDR 10.244.N.0/24, InternalIP 192.168.0.N+1), pods
- * with label app=a|b|c, ready or not, each serving TCP 8080 (`http`) and UDP 9090 (`dgram`), and Services
- * (ClusterIP 10.96.0.10+k, port 80+k, TCP or UDP, targetPort by name or number, optionally ClientIP affinity
- * of 300 s, internalTrafficPolicy Local, or NodePort 30000+k) each of whose apps has at least one ready pod
- * (so every Service has an endpoint somewhere). Optional NetworkPolicies isolate an app for ingress and
- * allow some apps in, on a port or all. Shrinks towards one node, one pod, one plain TCP Service.
- */
-export function cluster(shape: ClusterShape = {}): fc.Arbitrary<KitCluster> {
-  const range = (r: { min?: number; max?: number } | undefined, min: number, max: number) => ({ minLength: r?.min ?? min, maxLength: r?.max ?? max });
-  const protocols = shape.protocols ?? ['TCP', 'UDP'];
-  return fc.record({
-    nodes: fc.integer({ min: shape.nodes?.min ?? 1, max: shape.nodes?.max ?? 3 }),
-    pods: fc.array(fc.record({ node: fc.nat(2), app: fc.constantFrom(...APPS), ready: shape.notReady === false ? fc.constant(true) : fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }) }), range(shape.pods, 1, 8)),
-    services: fc.array(fc.record({
-      app: fc.constantFrom(...APPS), protocol: fc.constantFrom(...protocols), named: fc.boolean(),
-      affinity: shape.affinity === false ? fc.constant(false) : fc.boolean(),
-      internalLocal: shape.internalLocal === false ? fc.constant(false) : fc.boolean(),
-      nodePort: shape.nodePort === false ? fc.constant(false) : fc.boolean(),
-    }), range(shape.services, 1, 3)),
-    policies: fc.array(fc.record({
-      app: fc.constantFrom(...APPS),
-      allowFrom: fc.array(fc.record({ app: fc.constantFrom(...APPS), port: fc.option(fc.constantFrom(8080, 9090), { nil: undefined }) }), { maxLength: 2 }),
-    }), range(shape.policies, 0, 0)),
-  }).map(({ nodes: n, pods, services, policies }) => {
-    const nodes: KitNode[] = Array.from({ length: n }, (_, i) => ({
-      name: `node-${i}`, ip: `192.168.0.${i + 1}`, podCIDR: `10.244.${i}.0/24`, zone: i % 2 === 0 ? 'zone-a' : 'zone-b',
-    }));
-    const kitPods: KitPod[] = pods.map((p, i) => {
-      const node = p.node % n;
-      return { name: `pod-${i}`, node: nodes[node].name, ip: `10.244.${node}.${10 + i}`, app: p.app, ready: p.ready };
+/** A whole generated cluster: nodes, namespaces (with labels), pods, Services with their EndpointSlices, and policy objects. */
+export interface GenCluster {
+  nodes: GenNode[];
+  namespaces: { name: string; labels: Record<string, string> }[];
+  pods: GenPod[];
+  services: GenService[];
+  /** NetworkPolicy, AdminNetworkPolicy and BaselineAdminNetworkPolicy objects, as manifests. */
+  policies: Record<string, unknown>[];
+}
+
+export const node = (i: number): GenNode => ({ name: `n${i}`, zone: `z${i % 2}`, address: `192.168.0.${i + 1}`, podCIDR: `10.244.${i}.0/24` });
+export const externalClient = (i: number): string => `198.51.100.${i + 1}`;
+export const CLUSTER_CIDR = '10.244.0.0/16';
+
+/** The manifests of a cluster, as objects (Nodes, Namespaces, Pods, Services, EndpointSlices, policies). */
+export function clusterManifests(c: GenCluster): Record<string, unknown>[] {
+  const docs: Record<string, unknown>[] = [];
+  for (const n of c.nodes) {
+    docs.push({
+      apiVersion: 'v1', kind: 'Node',
+      metadata: { name: n.name, labels: { 'topology.kubernetes.io/zone': n.zone } },
+      spec: { podCIDR: n.podCIDR },
+      status: { addresses: [{ type: 'InternalIP', address: n.address }] },
     });
-    // Every Service's app gets a ready pod (on node 0) if it has none: each Service has an endpoint.
-    for (const s of services) {
-      if (!kitPods.some((p) => p.app === s.app && p.ready)) {
-        const i = kitPods.length;
-        kitPods.push({ name: `pod-${i}`, node: nodes[0].name, ip: `10.244.0.${10 + i}`, app: s.app, ready: true });
-      }
-    }
-    const kitServices: KitService[] = services.map((s, k) => ({
-      name: `svc-${k}`, app: s.app, clusterIP: `10.96.0.${10 + k}`, port: 80 + k, protocol: s.protocol,
-      targetPort: s.named ? POD_PORT[s.protocol].name : POD_PORT[s.protocol].port,
-      affinity: s.affinity ? 300 : 0, internalLocal: s.internalLocal, nodePort: s.nodePort ? 30000 + k : undefined,
-    }));
-    const kitPolicies: KitPolicy[] = policies.map((p, i) => ({ name: `policy-${i}`, app: p.app, allowFrom: p.allowFrom }));
-    return { namespace: 'kit', nodes, pods: kitPods, services: kitServices, policies: kitPolicies };
-  });
+  }
+  for (const ns of c.namespaces) docs.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns.name, labels: ns.labels } });
+  for (const p of c.pods) docs.push(podManifest(p));
+  for (const s of c.services) docs.push(...serviceManifests(s));
+  docs.push(...c.policies);
+  return docs;
 }
 
-/** The cluster as Kubernetes objects (Namespace, Nodes, Pods, Services, NetworkPolicies). */
-export function manifests(c: KitCluster): Record<string, unknown>[] {
-  const ns = c.namespace;
-  return [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
-    ...c.nodes.map((n) => ({
-      apiVersion: 'v1', kind: 'Node', metadata: { name: n.name, labels: { 'topology.kubernetes.io/zone': n.zone } },
-      spec: { podCIDR: n.podCIDR }, status: { addresses: [{ type: 'InternalIP', address: n.ip }] },
-    })),
-    ...c.pods.map((p) => ({
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: ns, labels: { app: p.app } },
-      spec: {
-        nodeName: p.node,
-        containers: [{ name: 'c', ports: [
-          { name: POD_PORT.TCP.name, containerPort: POD_PORT.TCP.port, protocol: 'TCP' },
-          { name: POD_PORT.UDP.name, containerPort: POD_PORT.UDP.port, protocol: 'UDP' },
-        ] }],
-      },
-      status: { phase: 'Running', podIP: p.ip, podIPs: [{ ip: p.ip }], conditions: [{ type: 'Ready', status: p.ready ? 'True' : 'False' }] },
-    })),
-    ...c.services.map((s) => ({
-      apiVersion: 'v1', kind: 'Service', metadata: { name: s.name, namespace: ns },
-      spec: {
-        type: s.nodePort !== undefined ? 'NodePort' : 'ClusterIP', clusterIP: s.clusterIP, selector: { app: s.app },
-        ports: [{ name: 'p', port: s.port, protocol: s.protocol, targetPort: s.targetPort, ...(s.nodePort !== undefined ? { nodePort: s.nodePort } : {}) }],
-        ...(s.affinity ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: s.affinity } } } : {}),
-        ...(s.internalLocal ? { internalTrafficPolicy: 'Local' } : {}),
-      },
-    })),
-    ...c.policies.map((p) => ({
-      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: p.name, namespace: ns },
-      spec: {
-        podSelector: { matchLabels: { app: p.app } }, policyTypes: ['Ingress'],
-        ingress: p.allowFrom.map((a) => ({
-          from: [{ podSelector: { matchLabels: { app: a.app } } }],
-          ...(a.port !== undefined ? { ports: [{ port: a.port, protocol: a.port === POD_PORT.UDP.port ? 'UDP' : 'TCP' }] } : {}),
-        })),
-      },
-    })),
-  ];
+export function podManifest(p: GenPod): Record<string, unknown> {
+  const metadata: Record<string, unknown> = { name: p.name, namespace: p.namespace, labels: p.labels };
+  if (p.terminating) metadata.deletionTimestamp = '2026-01-01T00:00:00Z';
+  return {
+    apiVersion: 'v1', kind: 'Pod', metadata,
+    spec: { nodeName: p.node, containers: [{ name: 'c', ports: p.ports }] },
+    status: { phase: 'Running', podIP: p.ip, conditions: [{ type: 'Ready', status: p.ready ? 'True' : 'False' }] },
+  };
 }
 
-/**
- * The endpoints (`ip:port`) kube-proxy may send a new connection from `client` to Service `s` to: the ready
- * pods it selects, on the target port; with internalTrafficPolicy Local only those on the client's node
- * (topology.go: CategorizeEndpoints). Empty: the connection is rejected (no endpoints) or dropped (Local,
- * none on this node).
- */
-export function expectedEndpoints(c: KitCluster, s: KitService, clientNode: string): string[] {
-  return c.pods
-    .filter((p) => p.app === s.app && p.ready && (!s.internalLocal || p.node === clientNode))
-    .map((p) => `${p.ip}:${POD_PORT[s.protocol].port}`);
+/** The Service and its EndpointSlices (the Service has no selector: its slices are given, as a controller would write them). */
+export function serviceManifests(s: GenService): Record<string, unknown>[] {
+  const spec: Record<string, unknown> = {
+    type: s.type, clusterIP: s.clusterIP,
+    ports: s.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol, targetPort: p.targetPort, ...(p.nodePort !== undefined && s.type !== 'ClusterIP' ? { nodePort: p.nodePort } : {}) })),
+    internalTrafficPolicy: s.internalTrafficPolicy,
+  };
+  if (s.type !== 'ClusterIP') spec.externalTrafficPolicy = s.externalTrafficPolicy;
+  if (s.affinityTimeout !== undefined) {
+    spec.sessionAffinity = 'ClientIP';
+    spec.sessionAffinityConfig = { clientIP: { timeoutSeconds: s.affinityTimeout } };
+  }
+  if (s.sourceRanges) spec.loadBalancerSourceRanges = s.sourceRanges;
+  if (s.externalIPs) spec.externalIPs = s.externalIPs;
+  const svc: Record<string, unknown> = { apiVersion: 'v1', kind: 'Service', metadata: { name: s.name, namespace: s.namespace }, spec };
+  if (s.loadBalancerIP) svc.status = { loadBalancer: { ingress: [{ ip: s.loadBalancerIP }] } };
+  const slices: Record<string, unknown>[] = [];
+  for (const k of [0, 1]) {
+    const eps = s.endpoints.filter((e) => e.slice === k);
+    slices.push({
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', addressType: 'IPv4',
+      metadata: { name: `${s.name}-${k}`, namespace: s.namespace, labels: { 'kubernetes.io/service-name': s.name } },
+      ports: s.ports.map((p) => ({ name: p.name, port: p.endpointPort, protocol: p.protocol })),
+      endpoints: eps.map((e) => ({
+        addresses: [e.address], nodeName: e.nodeName, zone: e.zone,
+        conditions: { ready: e.ready, serving: e.serving, terminating: e.terminating },
+        targetRef: { kind: 'Pod', namespace: s.namespace, name: e.pod },
+        ...(e.hints ? { hints: { forZones: e.hints.map((name) => ({ name })) } } : {}),
+      })),
+    });
+  }
+  return [svc, ...slices];
 }
+
+/** The EndpointSlice objects of one service (what a cluster change re-applies). */
+export function sliceManifests(s: GenService): Record<string, unknown>[] {
+  return serviceManifests(s).slice(1);
+}
+
+/** "ns/name:port" as the dataplane names a service port. */
+export const servicePortLabel = (s: GenService, p: GenServicePort): string => `${s.namespace}/${s.name}:${p.name}`;

@@ -1,20 +1,26 @@
-// `dpemu/testing`: a property-testing kit for DNAT correctness (fast-check 4, a peer dependency of this
-// entry only). Run the properties against dpemu, or against your own dataplane wrapped to look like one:
-//
-//   import fc from 'fast-check';
-//   import { createEmulator } from 'dpemu';
-//   import { properties } from 'dpemu/testing';
-//   await fc.assert(properties.reverseNat(() => createEmulator()), { numRuns: 200 });
+// dpemu/testing: the property-testing kit. `arbitraries` build valid clusters, flows and changes for
+// fast-check 4 (a peer dependency of this entry only); `properties.<name>(factory, options?)` are async
+// properties that any emulator with apply, delete, send, advance and counters can be held to;
+// `evaluatePolicy` is the specification's policy verdict. Browser-safe: no node: modules.
+import * as cluster from './cluster.js';
+import * as gen from './arbitraries.js';
 
-import * as properties from './properties.js';
-import { cluster, manifests, expectedEndpoints, POD_PORT } from './cluster.js';
-
-export { properties };
-/** The generators the properties use, for properties of your own. */
-export const arbitraries = { cluster };
-export { manifests, expectedEndpoints, POD_PORT };
+export { properties, chiSquareCritical } from './properties.js';
+export type { EmulatorFactory, PropertyOptions, PropertyStats } from './properties.js';
 export { evaluatePolicy } from './policy.js';
-export type { PolicyVerdict } from './policy.js';
-export type { KitCluster, KitNode, KitPod, KitService, KitPolicy, KitProtocol, ClusterShape } from './cluster.js';
-export type { EmulatorUnderTest, EmulatorFactory, PropertyOptions } from './properties.js';
-export { PropertyFailure, formatCase } from './report.js';
+export type { PolicyConnection, PolicyDecision } from './policy.js';
+export { formatCounterexample, PropertyFailure, Recording } from './report.js';
+export type { TestedEmulator } from './report.js';
+export { eligibleFor, targetsOf } from './eligibility.js';
+export type { Target, FrontendKind } from './eligibility.js';
+export type { GenCluster, GenNode, GenPod, GenService, GenServicePort, GenEndpoint, ServiceType } from './cluster.js';
+export type { ClusterConstraints, FlowStep, EndpointChange, Connection } from './arbitraries.js';
+
+/** The arbitraries, and the functions that turn what they produce into manifests. */
+export const arbitraries = {
+  cluster: gen.cluster, policyCluster: gen.policyCluster, connection: gen.connection,
+  tcpLifecycle: gen.tcpLifecycle, udpExchange: gen.udpExchange, timeStep: gen.timeStep,
+  externalAddress: gen.externalAddress, endpointChange: gen.endpointChange,
+  applyEndpointChange: gen.applyEndpointChange,
+  manifests: cluster.clusterManifests, serviceManifests: cluster.serviceManifests, sliceManifests: cluster.sliceManifests,
+};

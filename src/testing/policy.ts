@@ -1,29 +1,31 @@
-// The policy oracle of the kit: dpemu's specification evaluator (src/policy/spec.ts), written from the
-// NetworkPolicy and AdminNetworkPolicy API documentation and sharing nothing with the policy compiler but
-// the model types. Exported so that a user can judge their own dataplane's verdicts by it.
-
+// evaluatePolicy: the specification evaluator (src/policy/spec.ts, written from the NetworkPolicy and
+// AdminNetworkPolicy API documentation, sharing nothing with the policy compiler) over manifests.
 import { loadManifests } from '../k8s/load.js';
-import { PolicySpec, Connection } from '../policy/spec.js';
-import { DEFAULT_POLICY_KNOBS, PolicyKnobs, emptyPolicies } from '../policy/model.js';
+import { PolicySpec, type Connection, type Decision } from '../policy/spec.js';
+import { DEFAULT_POLICY_KNOBS, type PolicyKnobs } from '../policy/model.js';
+import type { ManifestInput } from '../api/types.js';
 
-export interface PolicyVerdict {
-  allowed: boolean;
-  /** The rule (or the isolation) that decided, in words. */
-  why: string;
+export type { Connection as PolicyConnection, Decision as PolicyDecision };
+
+const cache = new WeakMap<object, PolicySpec>();
+
+function specOf(manifests: ManifestInput, knobs: Partial<PolicyKnobs>): PolicySpec {
+  const key = typeof manifests === 'object' && Object.keys(knobs).length === 0 ? manifests : undefined;
+  const hit = key && cache.get(key);
+  if (hit) return hit;
+  const text = typeof manifests === 'string' ? manifests : (Array.isArray(manifests) ? manifests : [manifests]).map((o) => JSON.stringify(o)).join('\n---\n');
+  const { model } = loadManifests([{ path: 'cluster.yaml', text }]);
+  const spec = new PolicySpec(model, model.policies ?? { networkPolicies: [], adminPolicies: [] }, { ...DEFAULT_POLICY_KNOBS, ...knobs });
+  if (key) cache.set(key, spec);
+  return spec;
 }
 
 /**
- * Whether the policies among `objects` (Kubernetes objects: pods, namespaces, nodes, NetworkPolicies and the
- * admin tiers) allow `connection` (`src` and `dst` addresses, `protocol`, destination `port`), as the
- * specification says: egress of the source, then ingress of the destination.
+ * What Kubernetes specifies for a connection's first packet in the cluster of `manifests` (YAML/JSON text
+ * or objects): allowed or not, and per direction the tier and rule that decided, in words. `dst` is the
+ * address after DNAT (a backend, not a cluster IP); `srcAfterSnat` the source the destination sees.
+ * Replies are not judged (conntrack lets them through).
  */
-export function evaluatePolicy(objects: readonly Record<string, unknown>[], connection: Connection, knobs: Partial<PolicyKnobs> = {}): PolicyVerdict {
-  const { model } = loadManifests([{ path: 'objects', text: '', documents: [...objects] }]);
-  const spec = new PolicySpec(model, model.policies ?? emptyPolicies(), { ...DEFAULT_POLICY_KNOBS, ...knobs });
-  const d = spec.decide(connection);
-  const parts = (['egress', 'ingress'] as const).flatMap((dir) => {
-    const x = d[dir];
-    return x && (x.enforced || x.verdict !== 'allow') ? [`${dir} ${x.explanation}`] : [];
-  });
-  return { allowed: d.allowed, why: parts.join('; ') || 'no policy applies' };
+export function evaluatePolicy(manifests: ManifestInput, connection: Connection, knobs: Partial<PolicyKnobs> = {}): Decision {
+  return specOf(manifests, knobs).decide(connection);
 }

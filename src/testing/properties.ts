@@ -1,334 +1,487 @@
-// The properties of DNAT correctness, each a fast-check async property over generated clusters and traffic
-// that drives an emulator only through apply / delete / send / advance / counters(), so that any object with
-// those methods can be tested (dpemu itself, or dpemu wrapped with a user's own change). A failing case
-// throws an error whose message holds the cluster as YAML and the packets as JSON lines, ready for
-// `dpemu trace --cluster cluster.yaml --packets packets.jsonl`. Every property also fails when its case
-// checked nothing (none may pass vacuously).
-
+// The ten properties of the kit. Each takes a factory of fresh emulators and returns a fast-check async
+// property; it drives the emulator only through apply, delete, send, advance and counters, so any object
+// with those methods can be tested. Each case must exercise its rule (a case the generator made without
+// anything to check is discarded with fc.pre, and fast-check fails a run where too many are): a property
+// cannot pass by checking nothing. A broken rule throws PropertyFailure, whose message holds the shrunk
+// cluster as YAML and the packets as JSON lines for `dpemu trace`.
 import fc from 'fast-check';
-import type { Emulator, PacketInput, FlowRecord } from '../api/types.js';
-import { KitCluster, KitService, ClusterShape, cluster, manifests, expectedEndpoints, POD_PORT } from './cluster.js';
+import type { FlowRecord, PacketInput } from '../api/types.js';
+import * as arb from './arbitraries.js';
+import { clusterManifests, externalClient, sliceManifests, servicePortLabel } from './cluster.js';
+import type { GenCluster, GenService } from './cluster.js';
+import { eligibleFor, targetsOf, type Target } from './eligibility.js';
+import { PropertyFailure, Recording, type TestedEmulator } from './report.js';
 import { evaluatePolicy } from './policy.js';
-import { PropertyFailure, formatCase } from './report.js';
 
-/** What a property needs of an emulator. */
-export type EmulatorUnderTest = Pick<Emulator, 'apply' | 'delete' | 'send' | 'advance' | 'counters'>;
-export type EmulatorFactory = () => Promise<EmulatorUnderTest>;
+/** Makes a fresh emulator for each generated case. */
+export type EmulatorFactory = () => Promise<TestedEmulator> | TestedEmulator;
+
+/** What a property checked over all its runs (pass the same object to read it after fc.assert). */
+export interface PropertyStats {
+  cases: number; checks: number;
+  /** snatUnique: new flows dropped for want of a masquerade port (counted by the emulator). */
+  drops?: number;
+}
 
 export interface PropertyOptions {
-  /** The clusters generated (see arbitraries.cluster). */
-  cluster?: ClusterShape;
+  /** Totals of what was checked, accumulated over the runs. */
+  stats?: PropertyStats;
+  /** Least number of checks a case must make to count (default 1); cases with fewer are discarded. */
+  minChecks?: number;
 }
 
-/** A run of one case: the packets sent so far (for the report) and the checks made. */
-class Case {
-  readonly sent: PacketInput[] = [];
-  checks = 0;
-  private t = 0;
-  constructor(readonly emu: EmulatorUnderTest, readonly c: KitCluster) {}
-  static async start(factory: EmulatorFactory, c: KitCluster): Promise<Case> {
-    const emu = await factory();
-    emu.apply(manifests(c), { source: 'cluster.yaml' });
-    return new Case(emu, c);
-  }
-  send(p: PacketInput): FlowRecord {
-    const packet = { ...p, t: this.t };
-    this.sent.push(packet);
-    return this.emu.send(packet)[0];
-  }
-  advance(seconds: number): void { this.t += seconds; this.emu.advance(seconds); }
-  expect(ok: boolean, what: string): void {
-    this.checks++;
-    if (!ok) throw new PropertyFailure(`${what}\n${formatCase(this.c, this.sent)}`);
-  }
-  /** Fails when the case checked fewer than `min` things (a property must not pass vacuously). */
-  exercised(min: number, what: string): void {
-    if (this.checks < min) throw new PropertyFailure(`checked nothing: ${what}\n${formatCase(this.c, this.sent)}`);
-  }
+type Check = (ok: boolean, what: () => string) => void;
+
+/** Run one case: a recording emulator, the cluster applied, and a check that fails with the counterexample. */
+async function withCase<T>(factory: EmulatorFactory, c: GenCluster, options: PropertyOptions, body: (em: Recording, check: Check) => T): Promise<T> {
+  const em = new Recording(await factory());
+  em.apply(clusterManifests(c));
+  const check: Check = (ok, what) => { if (!ok) throw new PropertyFailure(what(), em); };
+  return body(em, check);
 }
 
-const clientsOf = (c: KitCluster) => c.pods;
+function counted(options: PropertyOptions, checks: number): void {
+  fc.pre(checks >= (options.minChecks ?? 1));
+  if (options.stats) { options.stats.cases++; options.stats.checks += checks; }
+}
 
-/** The cluster with at least `n` ready pods of Service `s`'s app on every node (added as needed): a case that can show what the property is about. */
-function withEndpoints(c: KitCluster, s: KitService, n: number): KitCluster {
-  const pods = [...c.pods];
-  for (const node of c.nodes) {
-    const i = c.nodes.indexOf(node);
-    while (pods.filter((p) => p.app === s.app && p.ready && p.node === node.name).length < n) {
-      const j = pods.length;
-      pods.push({ name: `pod-${j}`, node: node.name, ip: `10.244.${i}.${10 + j}`, app: s.app, ready: true });
-    }
+const isTcp = (t: Target) => t.port.protocol === 'TCP';
+
+/** A new flow's first packet through a target, from a client that may use it. */
+function firstPacket(c: GenCluster, t: Target, client: number, sport: number): PacketInput | undefined {
+  let src: string;
+  if (t.kind === 'ClusterIP') {
+    const pods = c.pods.filter((p) => p.name.startsWith('client-') && p.node === t.node);
+    if (pods.length === 0) return undefined;
+    src = pods[client % pods.length].ip;
+  } else {
+    src = externalClient(client % 8);
   }
-  return { ...c, pods };
-}
-const synOf = (s: KitService) => (s.protocol === 'TCP' ? { flags: 'S' } : {});
-const addr = (ip: string, port: number) => `${ip}:${port}`;
-
-/** A pod that has an eligible endpoint of `s` from its node (one exists: every Service's app has a ready pod). */
-function goodClient(c: KitCluster, s: KitService) {
-  return c.pods.find((p) => expectedEndpoints(c, s, p.node).length > 0)!;
+  const p: PacketInput = { src, dst: t.dst, sport, dport: t.dport, proto: t.port.protocol };
+  if (isTcp(t)) p.flags = 'S';
+  if (t.kind !== 'ClusterIP') p.node = t.node;
+  return p;
 }
 
-/** A connection attempt: client pod index, Service index, source port. */
-const attempt = fc.record({ client: fc.nat(), service: fc.nat(), sport: fc.integer({ min: 1024, max: 60000 }) });
-
-function pick<T>(list: readonly T[], i: number): T { return list[i % list.length]; }
-
-/** The first packet of a connection from pod `client` to Service `s` (its cluster IP and port). */
-function open(k: Case, clientIp: string, s: KitService, sport: number): FlowRecord {
-  return k.send({ src: clientIp, dst: s.clusterIP, sport, dport: s.port, proto: s.protocol, ...synOf(s) });
+/** The reply a backend sends to a forwarded packet. */
+function replyTo(r: FlowRecord, flags = 'SA'): PacketInput {
+  const p: PacketInput = { src: r.dst, sport: r.dport, dst: r.src, dport: r.sport, proto: r.proto };
+  if (r.proto === 'TCP') p.flags = flags;
+  return p;
 }
 
-/** 1. A packet to a Service frontend with eligible endpoints is DNAT'd to one of them, on the target port. */
-export function dnatToEligibleEndpoint(factory: EmulatorFactory, options: PropertyOptions = {}) {
-  return fc.asyncProperty(cluster(options.cluster), fc.array(attempt, { minLength: 1, maxLength: 12 }), async (c, attempts) => {
-    const k = await Case.start(factory, c);
-    // The first attempt always has an endpoint.
-    for (const [i, a] of [{ client: c.pods.indexOf(goodClient(c, c.services[0])), service: 0, sport: 1000 }, ...attempts].entries()) {
-      const s = pick(c.services, a.service), client = pick(clientsOf(c), a.client);
-      const sport = a.sport + i; // a new connection each time
-      const eligible = expectedEndpoints(c, s, client.node);
-      const r = open(k, client.ip, s, sport);
-      if (eligible.length === 0) {
-        k.expect(r.verdict !== 'FORWARDED', `${client.ip} -> ${s.name} has no eligible endpoint, but the packet was forwarded to ${r.dst}:${r.dport}`);
-        continue;
+const show = (r: FlowRecord) => `${r.verdict}${r.drop_reason ? ` (${r.drop_reason})` : ''} ${r.in.src}:${r.in.sport} -> ${r.in.dst}:${r.in.dport} left as ${r.src}:${r.sport} -> ${r.dst}:${r.dport}`;
+
+/** Flows drawn as (target, client) indices into the cluster's targets; targets with eligible endpoints come first. */
+const flowChoice = fc.record({ target: fc.nat({ max: 1000 }), client: fc.nat({ max: 1000 }), eligible: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }) });
+type FlowChoice = { target: number; client: number; eligible: boolean };
+
+/** The packets of the chosen flows, each with its target and the endpoints it may reach. */
+function chooseFlows(c: GenCluster, choices: FlowChoice[], sportBase = 20000) {
+  const all = targetsOf(c);
+  const out: { target: Target; packet: PacketInput; expected: string[] }[] = [];
+  choices.forEach((ch, i) => {
+    const withPacket = all.map((t) => ({ t, p: firstPacket(c, t, ch.client, sportBase + i) })).filter((x) => x.p !== undefined);
+    const eligible = withPacket.filter((x) => eligibleFor(c, x.t, x.p!.src).length > 0);
+    const pool = ch.eligible && eligible.length ? eligible : withPacket;
+    if (pool.length === 0) return;
+    const { t, p } = pool[ch.target % pool.length];
+    out.push({ target: t, packet: p!, expected: eligibleFor(c, t, p!.src) });
+  });
+  return out;
+}
+
+// --------------------------------------------------------------------------------------------- 1
+
+/**
+ * A packet to a service frontend (cluster IP from a pod; node port, load-balancer IP and external IP from
+ * outside, entering on each node) is DNAT'd to one of the endpoints kube-proxy would use for it — ready
+ * ones, else serving terminating ones; the node's own under a Local traffic policy; those hinted for the
+ * node's zone when all are hinted; none for sources outside loadBalancerSourceRanges — on the port the
+ * EndpointSlice resolves the target port to. With no eligible endpoint it is not DNAT'd to anything.
+ */
+export function dnatToEligibleEndpoint(factory: EmulatorFactory, options: PropertyOptions & { cluster?: arb.ClusterConstraints } = {}) {
+  return fc.asyncProperty(arb.cluster(options.cluster), fc.array(flowChoice, { minLength: 1, maxLength: 10 }), async (c, choices) => {
+    const flows = chooseFlows(c, choices);
+    let checks = 0;
+    await withCase(factory, c, options, (em, check) => {
+      for (const f of flows) {
+        const r = em.one(f.packet);
+        if (f.expected.length) {
+          checks++;
+          check(r.verdict === 'FORWARDED' && f.expected.includes(`${r.dst}:${r.dport}`),
+            () => `${servicePortLabel(f.target.service, f.target.port)} via ${f.target.kind} on ${f.target.node}: expected DNAT to one of ${f.expected.join(', ')}; got ${show(r)}`);
+        } else {
+          check(!(r.verdict === 'FORWARDED' && r.dst !== f.packet.dst),
+            () => `${servicePortLabel(f.target.service, f.target.port)} via ${f.target.kind} on ${f.target.node}: no endpoint is eligible, yet ${show(r)}`);
+        }
       }
-      k.expect(r.verdict === 'FORWARDED', `${client.ip} -> ${s.name} (${s.clusterIP}:${s.port}) has eligible endpoints ${eligible.join(', ')}, but the packet was ${r.verdict} (${r.drop_reason})`);
-      k.expect(eligible.includes(addr(r.dst, r.dport)), `${client.ip} -> ${s.name} was sent to ${r.dst}:${r.dport}, not one of its eligible endpoints ${eligible.join(', ')} (target port ${POD_PORT[s.protocol].port})`);
-    }
-    k.exercised(1, 'no packet reached a Service with eligible endpoints');
+    });
+    counted(options, checks);
   });
 }
 
-/** 2. Every reply reaches the client from exactly the address and port it sent to. */
-export function reverseNat(factory: EmulatorFactory, options: PropertyOptions = {}) {
-  return fc.asyncProperty(cluster(options.cluster), fc.array(attempt, { minLength: 1, maxLength: 8 }), async (c, attempts) => {
-    const k = await Case.start(factory, c);
-    // The first attempt always has an endpoint.
-    for (const [i, a] of [{ client: c.pods.indexOf(goodClient(c, c.services[0])), service: 0, sport: 1000 }, ...attempts].entries()) {
-      const s = pick(c.services, a.service), client = pick(clientsOf(c), a.client);
-      const r = open(k, client.ip, s, a.sport + i);
-      if (r.verdict !== 'FORWARDED') continue;
-      // The backend answers the packet as it received it.
-      const reply = k.send({ src: r.dst, dst: r.src, sport: r.dport, dport: r.sport, proto: s.protocol, ...(s.protocol === 'TCP' ? { flags: 'SA' } : {}) });
-      k.expect(reply.verdict === 'FORWARDED', `the reply of ${r.dst}:${r.dport} to ${client.ip} was ${reply.verdict} (${reply.drop_reason})`);
-      k.expect(reply.src === s.clusterIP && reply.sport === s.port && reply.dst === client.ip && reply.dport === a.sport + i,
-        `the reply reached ${reply.dst}:${reply.dport} from ${reply.src}:${reply.sport}; the client ${client.ip}:${a.sport + i} sent to ${s.clusterIP}:${s.port}`);
-    }
-    k.exercised(1, 'no connection was forwarded, so no reply was checked');
-  });
-}
+// --------------------------------------------------------------------------------------------- 2
 
-/** 3. All packets of an established flow reach the same backend while it exists. */
-export function flowStickiness(factory: EmulatorFactory, options: PropertyOptions = {}) {
-  return fc.asyncProperty(cluster(options.cluster), attempt, fc.array(fc.integer({ min: 0, max: 30 }), { minLength: 1, maxLength: 6 }), async (c, a, gaps) => {
-    const k = await Case.start(factory, c);
-    const s = pick(c.services, a.service);
-    const client = c.pods.find((p) => expectedEndpoints(c, s, p.node).length > 0)!; // exists: every app has a ready pod
-    const first = open(k, client.ip, s, a.sport);
-    k.expect(first.verdict === 'FORWARDED', `the first packet of ${client.ip}:${a.sport} -> ${s.name} was ${first.verdict}`);
-    for (const gap of gaps) {
-      k.advance(gap); // well inside every lifetime
-      const r = k.send({ src: client.ip, dst: s.clusterIP, sport: a.sport, dport: s.port, proto: s.protocol, ...(s.protocol === 'TCP' ? { flags: 'A' } : {}) });
-      k.expect(r.verdict === 'FORWARDED' && r.dst === first.dst && r.dport === first.dport,
-        `a packet of the flow ${client.ip}:${a.sport} -> ${s.name} went to ${r.dst}:${r.dport} (${r.verdict}); the flow's backend is ${first.dst}:${first.dport}`);
-    }
-    k.exercised(2, 'no later packet of a flow was checked');
-  });
-}
-
-/** 4. ClientIP affinity holds within its timeout: new connections of a client go to the same backend. */
-export function clientIpAffinity(factory: EmulatorFactory, options: PropertyOptions = {}) {
-  return fc.asyncProperty(cluster(options.cluster), fc.nat(), fc.array(fc.integer({ min: 0, max: 120 }), { minLength: 2, maxLength: 8 }), async (c0, who, gaps) => {
-    // The first Service gets affinity and two endpoints per node (affinity only shows with two or more).
-    const c = withEndpoints({ ...c0, services: c0.services.map((x, i) => (i === 0 ? { ...x, affinity: 300 } : x)) }, c0.services[0], 2);
-    const k = await Case.start(factory, c);
-    for (const s of c.services.filter((x) => x.affinity > 0)) {
-      const client = pick(c.pods.filter((p) => expectedEndpoints(c, s, p.node).length > 1), who);
-      if (!client) continue;
-      let backend: string | undefined;
-      for (const [i, gap] of gaps.entries()) {
-        k.advance(gap); // the gaps stay within the 300 s timeout
-        const r = open(k, client.ip, s, 20000 + i);
-        if (r.verdict !== 'FORWARDED') continue;
-        const b = addr(r.dst, r.dport);
-        if (backend !== undefined) k.expect(b === backend, `${client.ip}'s new connection to ${s.name} (ClientIP affinity, ${s.affinity} s) went to ${b}, not to its backend ${backend}`);
-        backend = b;
+/** Every reply of a DNAT'd flow (SYN-ACK, UDP answer) reaches the client from exactly the address and port it sent to, addressed to its own address and port. */
+export function reverseNat(factory: EmulatorFactory, options: PropertyOptions & { cluster?: arb.ClusterConstraints } = {}) {
+  return fc.asyncProperty(arb.cluster(options.cluster), fc.array(flowChoice, { minLength: 1, maxLength: 8 }), async (c, choices) => {
+    const flows = chooseFlows(c, choices).filter((f) => f.expected.length > 0);
+    let checks = 0;
+    await withCase(factory, c, options, (em, check) => {
+      const sent = flows.map((f) => ({ f, r: em.one(f.packet) }));
+      for (const { f, r } of sent) {
+        check(r.verdict === 'FORWARDED', () => `expected the first packet forwarded; got ${show(r)}`);
+        const back = em.one(replyTo(r));
+        checks++;
+        check(back.verdict === 'FORWARDED' && back.src === f.packet.dst && back.sport === f.packet.dport && back.dst === f.packet.src && back.dport === f.packet.sport,
+          () => `the reply to ${f.packet.src}:${f.packet.sport} -> ${f.packet.dst}:${f.packet.dport} should come from ${f.packet.dst}:${f.packet.dport} to ${f.packet.src}:${f.packet.sport}; got ${show(back)}`);
       }
-    }
-    k.exercised(1, 'no second connection of a client to a Service with affinity');
-  });
-}
-
-/** Chi-square critical values at significance 0.001, by degrees of freedom (1..15). */
-const CHI2_001 = [10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12, 27.88, 29.59, 31.26, 32.91, 34.53, 36.12, 37.7];
-
-/**
- * 5. The backend choice matches the weights (all endpoints weigh the same in Kubernetes): over `connections`
- * new connections (default 600) the counts per endpoint pass a chi-square test of uniformity at significance
- * 0.001 (a correct dataplane fails one run in a thousand).
- */
-export function weightedDistribution(factory: EmulatorFactory, options: PropertyOptions & { connections?: number } = {}) {
-  const n = options.connections ?? 600;
-  const shape = { ...options.cluster, affinity: false, internalLocal: false };
-  return fc.asyncProperty(cluster(shape), fc.nat(), async (c0, which) => {
-    const c = withEndpoints(c0, pick(c0.services, which), 2); // two endpoints at least: something to distribute
-    const k = await Case.start(factory, c);
-    const s = pick(c.services, which);
-    const client = c.pods[0];
-    const eligible = expectedEndpoints(c, s, client.node);
-    const counts = new Map(eligible.map((e) => [e, 0]));
-    for (let i = 0; i < n; i++) {
-      const r = k.emu.send({ src: client.ip, dst: s.clusterIP, sport: 1024 + i, dport: s.port, proto: s.protocol, ...synOf(s) })[0];
-      const b = addr(r.dst, r.dport);
-      k.expect(counts.has(b), `connection ${i} to ${s.name} went to ${b}, not an endpoint (${eligible.join(', ')})`);
-      counts.set(b, counts.get(b)! + 1);
-    }
-    const expected = n / eligible.length;
-    const chi2 = [...counts.values()].reduce((a, o) => a + (o - expected) ** 2 / expected, 0);
-    const df = Math.min(eligible.length - 1, CHI2_001.length);
-    k.sent.push({ src: client.ip, dst: s.clusterIP, sport: 1024, dport: s.port, proto: s.protocol });
-    k.expect(chi2 <= CHI2_001[df - 1], `the ${n} connections to ${s.name} split ${[...counts].map(([e, x]) => `${e}: ${x}`).join(', ')}: chi-square ${chi2.toFixed(1)} > ${CHI2_001[df - 1]} (df ${df}, significance 0.001) against equal weights`);
-  });
-}
-
-/**
- * 6. Maglev: removing one of N backends moves only that backend's connections, plus at most `maxMoved`
- * (default 0.1) of the others. The emulator must choose by Maglev (a factory with `algo: 'maglev'`).
- */
-export function maglevMinimalDisruption(factory: EmulatorFactory, options: PropertyOptions & { maxMoved?: number; connections?: number } = {}) {
-  const maxMoved = options.maxMoved ?? 0.1, n = options.connections ?? 300;
-  const shape = { ...options.cluster, affinity: false, internalLocal: false, nodePort: false, notReady: false, pods: { min: 3, max: 8 } };
-  return fc.asyncProperty(cluster(shape), fc.nat(), async (c0, which) => {
-    const c = withEndpoints(c0, pick(c0.services, which), 2);
-    const k = await Case.start(factory, c);
-    const s = pick(c.services, which);
-    const endpoints = c.pods.filter((p) => p.app === s.app);
-    const tuples = Array.from({ length: n }, (_, i) => ({ src: `203.0.113.${1 + (i % 250)}`, sport: 1024 + i }));
-    const node = c.nodes[0].name;
-    const choose = () => tuples.map((t) => {
-      const r = k.emu.send({ src: t.src, dst: s.clusterIP, sport: t.sport, dport: s.port, proto: s.protocol, node, ...synOf(s) })[0];
-      return r.verdict === 'FORWARDED' ? r.dst : '';
     });
-    const before = choose();
-    k.advance(600); // every connection expires (none was answered)
-    const gone = endpoints[which % endpoints.length];
-    k.emu.delete({ kind: 'Pod', namespace: c.namespace, name: gone.name });
-    const after = choose();
-    let others = 0, moved = 0;
-    tuples.forEach((_, i) => {
-      if (before[i] === gone.ip) { k.expect(after[i] !== gone.ip, `connection ${i} still goes to the removed endpoint ${gone.ip}`); return; }
-      others++;
-      if (after[i] !== before[i]) moved++;
-    });
-    k.exercised(1, 'no connection went to the removed endpoint');
-    k.expect(moved <= maxMoved * others, `removing ${gone.ip} of ${endpoints.length} endpoints moved ${moved} of ${others} connections of the other endpoints (more than ${maxMoved * 100}%)`);
+    counted(options, checks);
   });
+}
+
+// --------------------------------------------------------------------------------------------- 3
+
+/**
+ * All packets of an established TCP flow (ACKs, data, retransmitted SYNs, FIN, RST; its replies too) reach
+ * the backend its first packet reached, while that backend exists, through time steps within the
+ * lifetimes and endpoint changes of the same and other services (endpoints added, others removed or
+ * turned terminating).
+ */
+export function flowStickiness(factory: EmulatorFactory, options: PropertyOptions & { cluster?: arb.ClusterConstraints } = {}) {
+  const flows = fc.array(fc.record({ choice: flowChoice, life: arb.tcpLifecycle(5) }), { minLength: 1, maxLength: 4 });
+  return fc.asyncProperty(arb.cluster({ protocols: ['TCP'], minEndpoints: 1, ...options.cluster }), flows, fc.array(arb.endpointChange(), { maxLength: 3 }), async (generated, fls, changes) => {
+    const c = structuredClone(generated); // the changes edit it
+    const chosen = chooseFlows(c, fls.map((f) => ({ ...f.choice, eligible: true }))).map((f, i) => ({ ...f, life: fls[i].life }))
+      .filter((f) => f.expected.length > 0);
+    let checks = 0;
+    await withCase(factory, c, options, (em, check) => {
+      const live = chosen.map((f) => {
+        const r = em.one(f.packet);
+        check(r.verdict === 'FORWARDED' && f.expected.includes(`${r.dst}:${r.dport}`), () => `expected the SYN DNAT'd to one of ${f.expected.join(', ')}; got ${show(r)}`);
+        return { f, first: r, step: 0, backend: `${r.dst}:${r.dport}` };
+      });
+      const pending = [...changes];
+      for (let round = 0; live.some((l) => l.step < l.f.life.length); round++) {
+        for (const l of live) {
+          const s = l.f.life[l.step++];
+          if (!s) continue;
+          if (s.kind === 'wait') { em.advance(Math.min(s.seconds, 10)); continue; }
+          if (s.kind === 'synAck' || s.kind === 'reply') {
+            const back = em.one(replyTo(l.first, s.kind === 'synAck' ? 'SA' : 'PA'));
+            check(back.verdict === 'FORWARDED' && back.src === l.f.packet.dst, () => `a reply of the flow to ${l.backend} did not come back from ${l.f.packet.dst}: ${show(back)}`);
+            continue;
+          }
+          const flags = s.kind === 'retransmitSyn' ? 'S' : s.kind === 'fin' ? 'FA' : s.kind === 'rst' ? 'R' : s.kind === 'ack' ? 'A' : 'PA';
+          const r = em.one({ ...l.f.packet, flags });
+          checks++;
+          check(r.verdict === 'FORWARDED' && `${r.dst}:${r.dport}` === l.backend,
+            () => `packet ${l.step} (${flags}) of the flow ${l.f.packet.src}:${l.f.packet.sport} -> ${l.f.packet.dst}:${l.f.packet.dport} left its backend ${l.backend}: ${show(r)}`);
+        }
+        const ch = pending.shift();
+        if (ch) {
+          const keep = new Set(live.map((l) => l.first.dst));
+          const changed = arb.applyEndpointChange(c, ch, keep);
+          if (changed) em.apply([...(changed.pod ? [podOf(c, changed.pod.name)] : []), ...sliceManifests(changed.service)]);
+        }
+      }
+    });
+    counted(options, checks);
+  });
+}
+
+const podOf = (c: GenCluster, name: string) => clusterManifests({ ...c, nodes: [], namespaces: [], services: [], policies: [], pods: c.pods.filter((p) => p.name === name) })[0];
+
+// --------------------------------------------------------------------------------------------- 4
+
+/**
+ * ClientIP affinity: new connections of one client to one ServicePort with sessionAffinity ClientIP reach
+ * the backend its previous connection reached, while less than timeoutSeconds have passed since (each
+ * ServicePort has its own affinity). Services with two or more ready endpoints; new flows 0..20 s apart.
+ */
+export function clientIpAffinity(factory: EmulatorFactory, options: PropertyOptions & { cluster?: arb.ClusterConstraints } = {}) {
+  const requests = fc.array(fc.record({ choice: flowChoice, gap: fc.integer({ min: 0, max: 20 }) }), { minLength: 2, maxLength: 12 });
+  return fc.asyncProperty(arb.cluster({ affinity: 'always', minEndpoints: 2, conditions: 'ready', trafficPolicies: 'cluster', extras: false, ...options.cluster }), requests, async (c, reqs) => {
+    const flows = chooseFlows(c, reqs.map((r) => ({ ...r.choice, eligible: true }))).filter((f) => f.expected.length >= 2);
+    let checks = 0;
+    await withCase(factory, c, options, (em, check) => {
+      const last = new Map<string, string>();
+      const lastUse = new Map<string, number>();
+      let now = 0;
+      flows.forEach((f, i) => {
+        const gap = reqs[i]?.gap ?? 0;
+        em.advance(gap);
+        now += gap;
+        const r = em.one(f.packet);
+        const key = `${f.packet.src} ${servicePortLabel(f.target.service, f.target.port)}`;
+        const got = `${r.dst}:${r.dport}`;
+        const before = last.get(key);
+        // Within the timeout since this client last used this ServicePort (kube-proxy's `recent --seconds`).
+        if (before !== undefined && now - lastUse.get(key)! < f.target.service.affinityTimeout!) {
+          checks++;
+          check(r.verdict === 'FORWARDED' && got === before,
+            () => `client ${f.packet.src} of ${servicePortLabel(f.target.service, f.target.port)} (ClientIP affinity, timeout ${f.target.service.affinityTimeout} s) went to ${before} last time, now ${show(r)}`);
+        }
+        last.set(key, got);
+        lastUse.set(key, now);
+      });
+    });
+    counted(options, checks);
+  });
+}
+
+// --------------------------------------------------------------------------------------------- 5
+
+/** z-scores of the upper tail of the normal distribution, for the significances the kit states. */
+const Z: Record<string, number> = { '0.05': 1.6449, '0.01': 2.3263, '0.001': 3.0902, '0.0001': 3.719, '0.00001': 4.2649, '0.000001': 4.7534 };
+
+/** The chi-square critical value at significance `alpha` with `df` degrees of freedom (Wilson–Hilferty; slightly conservative for df = 1). */
+export function chiSquareCritical(df: number, alpha: number): number {
+  const z = Z[String(alpha)];
+  if (z === undefined) throw new RangeError(`significance ${alpha}: use one of ${Object.keys(Z).join(', ')}`);
+  const a = 2 / (9 * df);
+  return df * (1 - a + z * Math.sqrt(a)) ** 3;
 }
 
 /**
- * 7. No two live flows share a post-NAT 5-tuple, also when masqueraded sources run out of ports: then the
- * new flow is dropped with a counted reason (NO_MAPPING_FOR_NAT_MASQUERADE), never given a taken tuple.
- * Traffic: outside clients to NodePorts (masqueraded to the node's address), many from the same source port.
+ * Note that a run of N cases at significance α fails by chance with probability about N·α: keep N·α small
+ * (the defaults, 0.001 and the dozens of cases a test runs, give a few percent at most; a run of thousands
+ * of cases wants 1e-6).
+ *
+ * Over many new flows from many clients to one ClusterIP service with 2..5 ready endpoints, the number of
+ * flows each endpoint gets matches its weight (`weights`, default equal, as kube-proxy's random choice):
+ * the chi-square statistic stays under its critical value at `significance` (default 0.001).
  */
-export function snatUnique(factory: EmulatorFactory, options: PropertyOptions & { connections?: number } = {}) {
-  const n = options.connections ?? 200;
-  const shape = { ...options.cluster, nodePort: true, internalLocal: false, affinity: false };
-  return fc.asyncProperty(cluster(shape), fc.integer({ min: 1, max: 20 }), async (c0, clients) => {
-    // The first Service is a NodePort one: outside clients reach it through every node, masqueraded.
-    const c = { ...c0, services: c0.services.map((x, i) => (i === 0 ? { ...x, nodePort: 30000 } : x)) };
-    const k = await Case.start(factory, c);
-    /** Post-NAT tuple -> the original tuple of the live flow that leaves with it. */
-    const tuples = new Map<string, string>();
-    let dropped = 0;
-    const services = c.services.filter((s) => s.nodePort !== undefined);
-    for (let i = 0; i < n && services.length; i++) {
-      const s = services[i % services.length], node = c.nodes[i % c.nodes.length];
-      const r = k.send({ src: `203.0.113.${1 + (i % clients)}`, dst: node.ip, sport: 40000, dport: s.nodePort!, proto: s.protocol, ...synOf(s) });
-      if (r.verdict !== 'FORWARDED') { if (r.drop_reason === 'NO_MAPPING_FOR_NAT_MASQUERADE') dropped++; continue; }
-      if (!r.nat.includes('SNAT')) continue;
-      const t = `${r.src}:${r.sport}>${r.dst}:${r.dport}/${r.proto}`;
-      const original = `${r.in.src}:${r.in.sport}>${r.in.dst}:${r.in.dport}/${r.proto}`;
-      const other = tuples.get(t);
-      k.expect(other === undefined || other === original, `two live flows leave as ${t}: ${other} and ${original} (packet ${i})`);
-      tuples.set(t, original);
-    }
-    if (dropped > 0) {
-      const counted = k.emu.counters().drops.NO_MAPPING_FOR_NAT_MASQUERADE ?? 0;
-      k.expect(counted >= dropped, `${dropped} flows were dropped for want of a source port, but the counter says ${counted}`);
-    }
-    k.exercised(1, 'no flow was masqueraded');
+export function weightedDistribution(factory: EmulatorFactory, options: PropertyOptions & {
+  flows?: number; significance?: number; weights?: (endpoint: string) => number;
+} = {}) {
+  const flows = options.flows ?? 400, alpha = options.significance ?? 0.001;
+  return fc.asyncProperty(arb.cluster({ maxServices: 1, types: ['ClusterIP'], minEndpoints: 2, conditions: 'ready', trafficPolicies: 'cluster', affinity: 'never', extras: false }), async (c) => {
+    const s = c.services[0], port = s.ports[0];
+    const endpoints = s.endpoints.map((e) => `${e.address}:${port.endpointPort}`);
+    const counts = new Map(endpoints.map((e) => [e, 0]));
+    await withCase(factory, c, options, (em, check) => {
+      const clients = c.pods.filter((p) => p.name.startsWith('client-'));
+      for (let i = 0; i < flows; i++) {
+        const p: PacketInput = { src: clients[i % clients.length].ip, dst: s.clusterIP, sport: 10000 + i, dport: port.port, proto: port.protocol };
+        if (port.protocol === 'TCP') p.flags = 'S';
+        const r = em.one(p);
+        const got = `${r.dst}:${r.dport}`;
+        check(r.verdict === 'FORWARDED' && counts.has(got), () => `expected DNAT to one of ${endpoints.join(', ')}; got ${show(r)}`);
+        counts.set(got, counts.get(got)! + 1);
+      }
+      const w = endpoints.map((e) => options.weights?.(e) ?? 1);
+      const total = w.reduce((a, b) => a + b, 0);
+      const live = endpoints.filter((_, i) => w[i] > 0);
+      let chi = 0;
+      endpoints.forEach((e, i) => {
+        const expected = flows * w[i] / total;
+        if (expected > 0) chi += (counts.get(e)! - expected) ** 2 / expected;
+        else check(counts.get(e) === 0, () => `${e} has weight 0 but got ${counts.get(e)} flows`);
+      });
+      const critical = chiSquareCritical(Math.max(1, live.length - 1), alpha);
+      check(chi <= critical, () => `flows per endpoint ${endpoints.map((e, i) => `${e}: ${counts.get(e)} (expected ${(flows * w[i] / total).toFixed(1)})`).join(', ')}: chi-square ${chi.toFixed(2)} > ${critical.toFixed(2)} (df ${live.length - 1}, significance ${alpha})`);
+    });
+    counted(options, flows);
   });
 }
 
-/** 8. Policy verdicts equal the specification evaluator's (evaluatePolicy, written from the API docs). */
+// --------------------------------------------------------------------------------------------- 6
+
+/**
+ * Maglev: new flows to a ClusterIP service with 3..8 ready endpoints are spread; after one endpoint is
+ * removed and the old flows have expired, the same 5-tuples come back: those of the removed endpoint move,
+ * and of the others at most `fraction` (default 0.1) move. Needs an emulator whose services use Maglev.
+ */
+export function maglevMinimalDisruption(factory: EmulatorFactory, options: PropertyOptions & { flows?: number; fraction?: number } = {}) {
+  const flows = options.flows ?? 300, fraction = options.fraction ?? 0.1;
+  return fc.asyncProperty(arb.cluster({ maxServices: 1, types: ['ClusterIP'], minEndpoints: 3, maxEndpoints: 8, conditions: 'ready', trafficPolicies: 'cluster', affinity: 'never', extras: false, protocols: ['TCP'] }),
+    fc.nat({ max: 7 }), async (generated, victimIndex) => {
+      const c = structuredClone(generated); // the removal edits it
+      const s = c.services[0], port = s.ports[0];
+      let others = 0;
+      await withCase(factory, c, options, (em, check) => {
+        const clients = c.pods.filter((p) => p.name.startsWith('client-'));
+        const packets: PacketInput[] = Array.from({ length: flows }, (_, i) => ({ src: clients[i % clients.length].ip, dst: s.clusterIP, sport: 10000 + i, dport: port.port, proto: 'TCP', flags: 'S' }));
+        const before = packets.map((p) => em.one(p));
+        const victim = s.endpoints[victimIndex % s.endpoints.length];
+        const gone = `${victim.address}:${port.endpointPort}`;
+        const next: GenService = { ...s, endpoints: s.endpoints.filter((e) => e !== victim) };
+        c.services[0] = next;
+        em.apply(sliceManifests(next));
+        em.advance(7 * 3600); // past every conntrack lifetime: the flows come back as new ones
+        let moved = 0;
+        packets.forEach((p, i) => {
+          const r = em.one(p);
+          const was = `${before[i].dst}:${before[i].dport}`, now = `${r.dst}:${r.dport}`;
+          check(r.verdict === 'FORWARDED' && now !== gone, () => `after ${gone} was removed, ${show(r)}`);
+          if (was !== gone) { others++; if (now !== was) moved++; }
+        });
+        check(moved <= fraction * others, () => `removing ${gone} of ${s.endpoints.length} endpoints moved ${moved} of the ${others} flows of the other endpoints (more than ${fraction})`);
+      });
+      counted(options, others);
+    });
+}
+
+// --------------------------------------------------------------------------------------------- 7
+
+/**
+ * Masquerade: many external clients, their source ports colliding, open flows to a NodePort service
+ * (externalTrafficPolicy Cluster) with 1..2 endpoints; no two live flows leave with the same 5-tuple, and a
+ * flow that finds no free port is dropped with a reason that the counters count (`stats.drops` adds them
+ * up: with an emulator made with a small masquerade port range, a test can require some).
+ */
+export function snatUnique(factory: EmulatorFactory, options: PropertyOptions & { flows?: number } = {}) {
+  const flowsArb = fc.uniqueArray(fc.record({ client: fc.nat({ max: 3 }), sport: fc.integer({ min: 1024, max: 1027 }), node: fc.nat({ max: 2 }) }),
+    { minLength: 2, maxLength: options.flows ?? 24, selector: (f) => `${f.client} ${f.sport} ${f.node}` });
+  return fc.asyncProperty(arb.cluster({ maxServices: 1, types: ['NodePort'], minEndpoints: 1, maxEndpoints: 2, conditions: 'ready', trafficPolicies: 'cluster', affinity: 'never', extras: false }), flowsArb, async (c, fls) => {
+    const s = c.services[0], port = s.ports[0];
+    let checks = 0, drops = 0;
+    await withCase(factory, c, options, (em, check) => {
+      const seen = new Map<string, string>();
+      const before = em.counters();
+      const opened = new Set<string>();
+      for (const f of fls) {
+        const n = c.nodes[f.node % c.nodes.length];
+        const p: PacketInput = { src: externalClient(f.client), sport: f.sport, dst: n.address, dport: port.nodePort!, proto: port.protocol, node: n.name };
+        const key = `${p.src}:${p.sport} ${p.dst}`;
+        if (opened.has(key)) continue; // the same flow again: not a new one
+        opened.add(key);
+        if (port.protocol === 'TCP') p.flags = 'S';
+        const r = em.one(p);
+        if (r.verdict !== 'FORWARDED') {
+          check(r.drop_reason !== null, () => `a new flow was dropped without a reason: ${show(r)}`);
+          drops++;
+          continue;
+        }
+        const tuple = `${r.proto} ${r.src}:${r.sport} -> ${r.dst}:${r.dport}`;
+        const other = seen.get(tuple);
+        check(other === undefined, () => `two live flows leave as ${tuple}: ${other} and ${p.src}:${p.sport}`);
+        seen.set(tuple, `${p.src}:${p.sport}`);
+        if (r.src !== p.src) checks++;
+      }
+      const after = em.counters();
+      const droppedCount = Object.values(after.drops).reduce((a, b) => a + b, 0) - Object.values(before.drops).reduce((a, b) => a + b, 0);
+      check(droppedCount >= drops, () => `${drops} flows were dropped but the counters count ${droppedCount} drops`);
+    });
+    counted(options, checks);
+    if (options.stats) options.stats.drops = (options.stats.drops ?? 0) + drops;
+  });
+}
+
+// --------------------------------------------------------------------------------------------- 8
+
+/**
+ * Policy: the first packet of a connection between pods (or from or to outside) is forwarded exactly when
+ * the spec evaluator (`evaluatePolicy`, written from the NetworkPolicy and AdminNetworkPolicy API
+ * documentation) allows it, and a denied one is dropped with a policy reason. Cases count the
+ * connections some policy selects.
+ */
 export function policyMatchesSpec(factory: EmulatorFactory, options: PropertyOptions = {}) {
-  const shape = { ...options.cluster, policies: { min: 1, max: 3 }, internalLocal: false };
-  return fc.asyncProperty(cluster(shape), fc.array(fc.record({ from: fc.nat(), to: fc.nat(), udp: fc.boolean(), sport: fc.integer({ min: 1024, max: 60000 }) }), { minLength: 1, maxLength: 10 }), async (c0, conns) => {
-    const c = withEndpoints(c0, c0.services[0], 1); // a pod on every node: two pods at least when there are two nodes
-    const pods = c.pods.length > 1 ? c.pods : [...c.pods, { ...c.pods[0], name: `pod-${c.pods.length}`, ip: c.pods[0].ip.replace(/\d+$/, (d) => String(Number(d) + 100)) }];
-    const cc = { ...c, pods };
-    const k = await Case.start(factory, cc);
-    const objects = manifests(cc);
-    for (const [i, x] of conns.entries()) {
-      const src = pick(pods, x.from), dst = pick(pods, x.to % pods.length === x.from % pods.length ? x.from + 1 : x.to);
-      if (src.ip === dst.ip) continue;
-      const proto = x.udp ? 'UDP' : 'TCP', port = POD_PORT[proto].port;
-      const r = k.send({ src: src.ip, dst: dst.ip, sport: x.sport + i, dport: port, proto, ...(x.udp ? {} : { flags: 'S' }) });
-      const spec = evaluatePolicy(objects, { src: src.ip, dst: dst.ip, protocol: proto, port });
-      const allowed = r.verdict === 'FORWARDED';
-      k.expect(allowed === spec.allowed, `${src.name} (${src.ip}) -> ${dst.name} (${dst.ip}) ${proto}/${port}: the emulator ${allowed ? 'allowed' : `dropped (${r.drop_reason})`}, the specification ${spec.allowed ? 'allows' : 'denies'} it: ${spec.why}`);
-    }
-    k.exercised(1, 'no connection between two pods was judged');
+  return fc.asyncProperty(arb.policyCluster(), fc.array(arb.connection(), { minLength: 1, maxLength: 10 }), async (c, conns) => {
+    let checks = 0;
+    const manifests = clusterManifests(c);
+    await withCase(factory, c, options, (em, check) => {
+      conns.forEach((k, i) => {
+        const src = k.src === 'external' ? externalClient(7) : c.pods[k.src % c.pods.length];
+        // Outside to outside is no cluster's business: such a connection goes to the first pod instead.
+        const dst = k.dst !== 'external' ? c.pods[k.dst % c.pods.length] : k.src === 'external' ? c.pods[0] : undefined;
+        const srcIp = typeof src === 'string' ? src : src.ip;
+        const dstIp = dst ? dst.ip : '198.51.100.200';
+        const p: PacketInput = { src: srcIp, dst: dstIp, sport: 20000 + i, dport: k.port, proto: k.protocol };
+        if (k.protocol === 'TCP') p.flags = 'S';
+        if (typeof src === 'string') p.node = dst!.node;
+        const d = evaluatePolicy(manifests, { src: srcIp, dst: dstIp, protocol: k.protocol, port: k.port });
+        if (d.egress?.enforced || d.ingress?.enforced) checks++;
+        const r = em.one(p);
+        const why = [d.egress && `egress: ${d.egress.explanation}`, d.ingress && `ingress: ${d.ingress.explanation}`].filter(Boolean).join('; ');
+        check((r.verdict === 'FORWARDED') === d.allowed && (d.allowed || /POLICY/.test(r.drop_reason ?? '')),
+          () => `${k.protocol} ${srcIp} -> ${dstIp}:${k.port}: the spec says ${d.allowed ? 'allowed' : 'denied'} (${why}); got ${show(r)}`);
+      });
+    });
+    counted(options, checks);
   });
 }
 
-/** 9. Packets to addresses that are no Service frontend are never rewritten. */
-export function nonServiceUntouched(factory: EmulatorFactory, options: PropertyOptions = {}) {
-  const shape = { ...options.cluster, policies: { min: 0, max: 0 } };
-  return fc.asyncProperty(cluster(shape), fc.array(fc.record({ from: fc.nat(), to: fc.nat(), port: fc.integer({ min: 1, max: 65535 }), udp: fc.boolean() }), { minLength: 1, maxLength: 10 }), async (c, packets) => {
-    const k = await Case.start(factory, c);
-    for (const [i, x] of packets.entries()) {
-      const src = pick(c.pods, x.from);
-      // Another pod, or an address outside the cluster.
-      const dst = x.to % 3 === 2 ? `198.51.100.${1 + (x.to % 200)}` : pick(c.pods, x.to).ip;
-      const proto = x.udp ? 'UDP' : 'TCP';
-      const r = k.send({ src: src.ip, dst, sport: 1024 + i, dport: x.port, proto, ...(x.udp ? {} : { flags: 'S' }) });
-      if (r.verdict !== 'FORWARDED') continue;
-      k.expect(r.src === src.ip && r.sport === 1024 + i && r.dst === dst && r.dport === x.port && r.service === null,
-        `${src.ip}:${1024 + i} -> ${dst}:${x.port} (no Service) left as ${r.src}:${r.sport} -> ${r.dst}:${r.dport}`);
-    }
-    k.exercised(1, 'no packet to a non-service address was forwarded');
-  });
-}
+// --------------------------------------------------------------------------------------------- 9
 
 /**
- * 10. A full conntrack table evicts or drops with a counted reason and never corrupts another live flow:
- * after more new flows than the table holds (`flows`, default 300: give the factory a smaller maxFlows),
- * every earlier flow's next packet either continues it (same backend) or, if it was evicted, starts anew —
- * never continues it at another backend; and the evictions are counted.
+ * Packets that are no service's business (pod to pod directly, pod to a node, pod to the outside world,
+ * outside to a pod or to a node port no service uses) are forwarded unchanged: same addresses, same
+ * ports, no NAT. Clusters without policies.
+ */
+export function nonServiceUntouched(factory: EmulatorFactory, options: PropertyOptions = {}) {
+  const pkt = fc.record({
+    kind: fc.constantFrom('podToPod', 'podToNode', 'podToOutside', 'outsideToPod', 'outsideToNode'),
+    a: fc.nat({ max: 30 }), b: fc.nat({ max: 30 }), dport: fc.constantFrom(22, 53, 80, 443, 8080, 9100, 29999), proto: fc.constantFrom('TCP', 'UDP'),
+  });
+  return fc.asyncProperty(arb.cluster({ extras: false }), fc.array(pkt, { minLength: 1, maxLength: 10 }), async (c, pkts) => {
+    let checks = 0;
+    await withCase(factory, c, options, (em, check) => {
+      pkts.forEach((k, i) => {
+        const pod = (j: number) => c.pods[j % c.pods.length], nd = (j: number) => c.nodes[j % c.nodes.length];
+        const outside = externalClient(k.a % 8);
+        const [src, dst, node] = k.kind === 'podToPod' ? [pod(k.a).ip, pod(k.b).ip, undefined]
+          : k.kind === 'podToNode' ? [pod(k.a).ip, nd(k.b).address, undefined]
+          : k.kind === 'podToOutside' ? [pod(k.a).ip, '8.8.8.8', undefined]
+          : k.kind === 'outsideToPod' ? [outside, pod(k.b).ip, pod(k.b).node]
+          : [outside, nd(k.b).address, nd(k.b).name];
+        const p: PacketInput = { src, dst, sport: 20000 + i, dport: k.dport, proto: k.proto };
+        if (k.proto === 'TCP') p.flags = 'S';
+        if (node) p.node = node;
+        const r = em.one(p);
+        checks++;
+        check(r.verdict === 'FORWARDED' && r.src === src && r.sport === p.sport && r.dst === dst && r.dport === p.dport,
+          () => `a packet to no service frontend must pass unchanged; got ${show(r)}`);
+      });
+    });
+    counted(options, checks);
+  });
+}
+
+// --------------------------------------------------------------------------------------------- 10
+
+/**
+ * A full conntrack table: more flows than it holds are opened to a ClusterIP service with 2..4 ready
+ * endpoints, then every flow sends an ACK in a random order. A flow conntrack still knows (ESTABLISHED)
+ * reaches its own backend — never another flow's; a flow that was evicted starts again (NEW) or is dropped
+ * with a reason; and the counters show that the table did fill up (evictions or counted drops), else the
+ * case checked nothing. `flows` (default 200) must exceed the emulator's conntrack capacity.
  */
 export function conntrackFullSafe(factory: EmulatorFactory, options: PropertyOptions & { flows?: number } = {}) {
-  const n = options.flows ?? 300;
-  const shape = { ...options.cluster, protocols: ['TCP' as const], affinity: false, internalLocal: false, notReady: false };
-  return fc.asyncProperty(cluster(shape), fc.nat(), async (c, which) => {
-    const k = await Case.start(factory, c);
-    const s = pick(c.services, which), client = c.pods[0];
-    const first: FlowRecord[] = [];
-    for (let i = 0; i < n; i++) first.push(k.emu.send({ src: client.ip, dst: s.clusterIP, sport: 1024 + i, dport: s.port, flags: 'S' })[0]);
-    let restarted = 0;
-    // Newest first: the flows still in the table are met before the evicted ones come back and evict more.
-    for (let i = n - 1; i >= 0; i--) {
-      const r = k.emu.send({ src: client.ip, dst: s.clusterIP, sport: 1024 + i, dport: s.port, flags: 'A' })[0];
-      if (first[i].verdict !== 'FORWARDED') continue;
-      if (r.ct_state === 'NEW') { restarted++; continue; }
-      k.expect(r.dst === first[i].dst && r.dport === first[i].dport && r.sport === first[i].sport,
-        `flow ${client.ip}:${1024 + i} -> ${s.name} continued at ${r.src}:${r.sport} -> ${r.dst}:${r.dport}; it began at ${first[i].src}:${first[i].sport} -> ${first[i].dst}:${first[i].dport}`);
-    }
-    k.exercised(2, 'no flow continued after the table filled');
-    const counters = k.emu.counters();
-    k.sent.push({ src: client.ip, dst: s.clusterIP, sport: 1024, dport: s.port, flags: 'S' });
-    k.expect(restarted <= counters.ctEvicted + (counters.drops.CT_MAP_INSERTION_FAILED ?? 0),
-      `${restarted} flows had to start anew, but only ${counters.ctEvicted} evictions were counted`);
-  });
+  const flows = options.flows ?? 200;
+  return fc.asyncProperty(arb.cluster({ maxServices: 1, types: ['ClusterIP'], minEndpoints: 2, maxEndpoints: 4, conditions: 'ready', trafficPolicies: 'cluster', affinity: 'never', extras: false, protocols: ['TCP'] }),
+    fc.array(fc.nat({ max: flows - 1 }), { minLength: 1, maxLength: 8 }), async (c, swaps) => {
+      const s = c.services[0], port = s.ports[0];
+      let checks = 0;
+      await withCase(factory, c, options, (em, check) => {
+        const clients = c.pods.filter((p) => p.name.startsWith('client-'));
+        const before = em.counters();
+        const packets: PacketInput[] = Array.from({ length: flows }, (_, i) => ({ src: clients[i % clients.length].ip, dst: s.clusterIP, sport: 10000 + i, dport: port.port, proto: 'TCP', flags: 'S' }));
+        const first = packets.map((p) => em.one(p));
+        const order = packets.map((_, i) => i);
+        swaps.forEach((j, i) => { const k = i % flows; [order[k], order[j]] = [order[j], order[k]]; });
+        for (const i of order) {
+          const r = em.one({ ...packets[i], flags: 'A' });
+          const mine = `${first[i].dst}:${first[i].dport}`;
+          if (r.verdict !== 'FORWARDED') { check(r.drop_reason !== null, () => `dropped without a reason: ${show(r)}`); continue; }
+          if (r.ct_state === 'ESTABLISHED' && first[i].verdict === 'FORWARDED') {
+            checks++;
+            check(`${r.dst}:${r.dport}` === mine, () => `flow ${packets[i].src}:${packets[i].sport} went to ${mine} and now, still ESTABLISHED, to ${r.dst}:${r.dport}: another flow's entry`);
+          }
+        }
+        const after = em.counters();
+        const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+        const pressure = after.ctEvicted - before.ctEvicted + sum(after.drops) - sum(before.drops);
+        check(pressure > 0, () => `${flows} flows neither evicted nor dropped anything: make the emulator's conntrack table smaller than ${flows} flows`);
+      });
+      counted(options, checks);
+    });
 }
+
+export const properties = {
+  dnatToEligibleEndpoint, reverseNat, flowStickiness, clientIpAffinity, weightedDistribution,
+  maglevMinimalDisruption, snatUnique, policyMatchesSpec, nonServiceUntouched, conntrackFullSafe,
+};

@@ -1,144 +1,173 @@
-// dpemu/testing: every property passes on dpemu (both backends, every design) and fails, with a shrunk
-// counterexample a user can run, on an emulator broken in exactly the rule it states.
-
-import { describe, it, expect } from 'vitest';
+// The kit's ten properties: each passes on dpemu (both backends, the designs taking turns), fails on an
+// emulator broken in exactly its rule (and shrinks to a counterexample printed as YAML and JSON lines),
+// and cannot pass by checking nothing. DPEMU_LONG=1 (npm run test:long) runs thousands of cases each.
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { createEmulator, EmulatorOptions, FlowRecord, PacketInput } from '../../src/index.node.js';
-import { properties, EmulatorUnderTest, evaluatePolicy } from '../../src/testing/index.js';
+import { properties, PropertyFailure, type PropertyOptions, type PropertyStats, type TestedEmulator } from '../../src/testing/index.js';
+import type { FlowRecord } from '../../src/api/types.js';
+import { createEmulator } from '../../src/index.node.js';
+import type { Options, Algorithm, Limits } from '../../src/dataplane.js';
+
+/** What a case asks of the emulator: dataplane options, map sizes at the top level (as Options has them). */
+type AdapterOptions = Options & { backend?: 'wasm' | 'reference'; algo?: Algorithm };
 
 const LONG = process.env.DPEMU_LONG === '1';
-const runs = (n: number) => (LONG ? n * 10 : n);
+/** Cases per property run: two runs (wasm and reference) per property. */
+const RUNS = 100;
+/** Small maps: creating the core's memory is most of a case's cost. */
+const SMALL: AdapterOptions = { maxFlows: 1024, maxServices: 64, maxFrontends: 512, maxBackends: 512, maxSlots: 4096, maxMaglevCells: 1 << 16, maxAffinity: 1024, maxIpcache: 1024, maxPolicy: 4096, maxNodes: 16 };
+const DESIGNS = ['ebpf', 'iptables', 'ipvs', 'nftables'] as const;
 
-/** Small maps: creating an emulator per case stays cheap. */
-const SMALL = { flows: 2048, limits: { maxMaglevCells: 1 << 16, maxServices: 64, maxBackends: 256, maxSlots: 1024, maxIpcache: 1024, maxPolicy: 4096, maxAffinity: 1024 } };
-const factory = (o: EmulatorOptions = {}) => () => createEmulator({ ...SMALL, ...o, limits: { ...SMALL.limits, ...o.limits } });
+type Name = keyof typeof properties;
+type Make = (factory: () => Promise<TestedEmulator>, options: PropertyOptions) => fc.IAsyncPropertyWithHooks<unknown[]> | fc.IAsyncProperty<unknown[]>;
 
-/** Rotate designs and backends across the runs of one property. */
-const VARIANTS: EmulatorOptions[] = [
-  { design: 'ebpf' }, { design: 'iptables', backend: 'reference' }, { design: 'ipvs' }, { design: 'nftables', backend: 'reference' },
-  { design: 'ebpf', backend: 'reference' }, { design: 'iptables' }, { design: 'ipvs', backend: 'reference' }, { design: 'nftables' },
-];
+interface Case {
+  name: Name;
+  make: Make;
+  /** Emulator options the property needs (Maglev, a small conntrack table, a small port range). */
+  emulator?: AdapterOptions;
+  /** Designs that can run it (default all). */
+  designs?: readonly (typeof DESIGNS)[number][];
+  /** Cases per run, when a case is costly. */
+  runs?: number;
+  /** Least checks over one run. */
+  minChecks: number;
+  /** The broken emulator: a rewrite of each record. */
+  breaks: (r: FlowRecord, s: BrokenState) => FlowRecord;
+}
 
-/** A wrapper that rewrites records (and optionally the manifests) of a good emulator: a broken dataplane. */
-function broken(base: () => Promise<EmulatorUnderTest>, rewrite: (r: FlowRecord, p: PacketInput, e: EmulatorUnderTest) => FlowRecord,
-  manifests?: (objects: Record<string, unknown>[]) => Record<string, unknown>[]) {
-  return async (): Promise<EmulatorUnderTest> => {
-    const e = await base();
-    return {
-      apply: (input, o) => e.apply(manifests && Array.isArray(input) ? manifests(input as Record<string, unknown>[]) : input, o),
-      delete: (refs) => e.delete(refs),
-      advance: (s) => e.advance(s),
-      counters: () => e.counters(),
-      send: (packets) => {
-        const list = Array.isArray(packets) ? packets : [packets];
-        return e.send(list).map((r, i) => rewrite({ ...r, nat: [...r.nat] }, list[i], e));
-      },
-    };
+/** What a broken wrapper knows: the backends seen per service, the applies so far, the counters. */
+interface BrokenState { seen: Map<string, string[]>; applies: number; em: TestedEmulator }
+
+function broken(inner: TestedEmulator, rewrite: Case['breaks']): TestedEmulator {
+  const s: BrokenState = { seen: new Map(), applies: 0, em: inner };
+  return {
+    apply: (i) => { s.applies++; return inner.apply(i); },
+    delete: (r) => inner.delete(r),
+    advance: (t) => inner.advance(t),
+    counters: () => inner.counters(),
+    send: (ps) => inner.send(ps).map((r) => {
+      const out = rewrite({ ...r, nat: [...r.nat] }, s);
+      if (r.service && r.nat.includes('DNAT')) {
+        const l = s.seen.get(r.service) ?? [];
+        if (!l.includes(`${r.dst}:${r.dport}`)) l.push(`${r.dst}:${r.dport}`);
+        s.seen.set(r.service, l);
+      }
+      return out;
+    }),
   };
 }
-const bump = (ip: string) => ip.replace(/\d+$/, (d) => String((Number(d) + 1) % 256));
 
-async function passes(name: string, make: (f: () => Promise<EmulatorUnderTest>) => fc.IAsyncProperty<unknown>, numRuns: number, extra: EmulatorOptions = {}) {
-  for (const v of VARIANTS) await fc.assert(make(factory({ ...v, ...extra })), { numRuns: Math.max(1, Math.round(numRuns / VARIANTS.length)), seed: 42 });
-  void name;
+/** Send a record to another backend of its service seen before (picked by `k`), if there is one. */
+function moveTo(r: FlowRecord, s: BrokenState, k: number): FlowRecord {
+  const others = (s.seen.get(r.service ?? '') ?? []).filter((b) => b !== `${r.dst}:${r.dport}`);
+  if (others.length === 0) return r;
+  const [dst, dport] = others[k % others.length].split(':');
+  return { ...r, dst, dport: Number(dport), backend: others[k % others.length] };
+}
+const isNew = (r: FlowRecord) => r.ct_state === 'NEW' && r.nat.includes('DNAT');
+
+const CASES: Case[] = [
+  { name: 'dnatToEligibleEndpoint', make: properties.dnatToEligibleEndpoint, minChecks: 150,
+    breaks: (r) => (r.nat.includes('DNAT') ? { ...r, dport: r.dport + 1 } : r) },
+  { name: 'reverseNat', make: properties.reverseNat, minChecks: 150,
+    breaks: (r) => (r.nat.includes('REVNAT') ? { ...r, src: r.in.src, sport: r.in.sport } : r) },
+  { name: 'flowStickiness', make: properties.flowStickiness, minChecks: 150,
+    breaks: (r, s) => (r.ct_state === 'ESTABLISHED' && r.nat.includes('DNAT') ? moveTo(r, s, r.in.sport) : r) },
+  { name: 'clientIpAffinity', make: properties.clientIpAffinity, minChecks: 100,
+    breaks: (r, s) => (isNew(r) ? moveTo(r, s, r.in.sport) : r) },
+  { name: 'weightedDistribution', make: (f, o) => properties.weightedDistribution(f, { ...o, flows: 300, significance: LONG ? 0.000001 : 0.001 }), runs: 40, minChecks: 12000,
+    breaks: (r, s) => (isNew(r) && r.in.sport % 3 !== 0 ? { ...r, ...firstSeen(r, s) } : r) },
+  { name: 'maglevMinimalDisruption', make: (f, o) => properties.maglevMinimalDisruption(f, { ...o, flows: 200 }), emulator: { algo: 'maglev' }, designs: ['ebpf'], runs: 40, minChecks: 4000,
+    breaks: (r, s) => (isNew(r) && s.applies > 1 ? moveTo(r, s, r.in.sport * 7919) : r) },
+  { name: 'snatUnique', make: properties.snatUnique, minChecks: 100,
+    breaks: (r) => (r.nat.includes('SNAT') ? { ...r, sport: 40000 } : r) },
+  { name: 'policyMatchesSpec', make: properties.policyMatchesSpec, minChecks: 100,
+    breaks: (r) => (r.ct_state === 'NEW' && r.policy !== null && r.verdict === 'FORWARDED' ? { ...r, verdict: 'DROPPED', drop_reason: 'POLICY_DENIED' } : r) },
+  { name: 'nonServiceUntouched', make: properties.nonServiceUntouched, minChecks: 150,
+    breaks: (r) => (r.service === null && r.verdict === 'FORWARDED' ? { ...r, sport: r.sport ^ 1 } : r) },
+  { name: 'conntrackFullSafe', make: (f, o) => properties.conntrackFullSafe(f, { ...o, flows: 150 }), emulator: { maxFlows: 64 }, runs: 100, minChecks: 100,
+    breaks: (r, s) => (r.ct_state === 'ESTABLISHED' && s.em.counters().ctEvicted > 0 ? moveTo(r, s, r.in.sport) : r) },
+];
+
+function firstSeen(r: FlowRecord, s: BrokenState): Partial<FlowRecord> {
+  const b = s.seen.get(r.service ?? '')?.[0];
+  if (!b) return {};
+  const [dst, dport] = b.split(':');
+  return { dst, dport: Number(dport), backend: b };
 }
 
-async function fails(make: (f: () => Promise<EmulatorUnderTest>) => fc.IAsyncProperty<unknown>, bad: () => Promise<EmulatorUnderTest>, why: RegExp, numRuns = 100) {
-  const err = await fc.assert(make(bad), { numRuns, seed: 7 }).then(() => undefined, (e: Error) => e);
-  expect(err, 'the property passed on a broken emulator').toBeDefined();
-  // fast-check 4 keeps the property's own error as the cause; a runner prints both.
-  const msg = `${err!.message}\n${String((err as Error & { cause?: Error }).cause?.message ?? '')}`;
-  expect(msg).toMatch(/Counterexample: /);
-  expect(msg).toMatch(/Shrunk \d+ time/);
-  expect(msg).toMatch(why);
-  // The failure carries the case as files for `dpemu trace`.
-  expect(msg).toContain('--- cluster.yaml ---');
-  expect(msg).toContain('--- packets.jsonl ---');
-  expect(msg).toMatch(/kind: Service/);
-  return msg;
-}
+/** The emulator under test: createEmulator, with the map sizes as its `limits`. */
+const factory = (o: AdapterOptions) => () => {
+  const { backend, design, algo, natPorts, seed, ctLifetimes, ...rest } = { ...SMALL, ...o };
+  const limits = rest as Partial<Limits>;
+  return createEmulator({ backend, design, algo, natPorts, seed, ctLifetimes, limits, flows: limits.maxFlows });
+};
 
 describe('dpemu/testing properties', () => {
-  it('1. dnatToEligibleEndpoint: passes; fails on a wrong target port', async () => {
-    await passes('dnat', (f) => properties.dnatToEligibleEndpoint(f), runs(320));
-    await fails((f) => properties.dnatToEligibleEndpoint(f), broken(factory(), (r) => (r.nat.includes('DNAT') ? { ...r, dport: r.dport + 1 } : r)), /not one of its eligible endpoints/);
-  });
-
-  it('2. reverseNat: passes; fails when replies come from the backend address', async () => {
-    await passes('reverse', (f) => properties.reverseNat(f), runs(320));
-    await fails((f) => properties.reverseNat(f), broken(factory(), (r) => (r.ct_state === 'REPLY' ? { ...r, src: r.in.src, sport: r.in.sport } : r)), /the reply reached/);
-  });
-
-  it('3. flowStickiness: passes; fails when the backend changes mid-flow', async () => {
-    await passes('sticky', (f) => properties.flowStickiness(f), runs(320));
-    await fails((f) => properties.flowStickiness(f), broken(factory(), (r) => (r.ct_state === 'ESTABLISHED' ? { ...r, dst: bump(r.dst) } : r)), /a packet of the flow .* went to/);
-  });
-
-  it('4. clientIpAffinity: passes; fails when affinity is ignored', async () => {
-    await passes('affinity', (f) => properties.clientIpAffinity(f), runs(240));
-    const stripAffinity = (objs: Record<string, unknown>[]) => objs.map((o) => (o.kind === 'Service'
-      ? { ...o, spec: { ...(o.spec as object), sessionAffinity: 'None', sessionAffinityConfig: undefined } } : o));
-    await fails((f) => properties.clientIpAffinity(f), broken(factory(), (r) => r, stripAffinity), /ClientIP affinity/);
-  });
-
-  it('5. weightedDistribution: passes; fails when the weights are ignored (always the first endpoint)', async () => {
-    await passes('weights', (f) => properties.weightedDistribution(f, { connections: 400 }), runs(80));
-    const first = new Map<string, [string, number]>();
-    const sticky = broken(factory(), (r) => {
-      if (r.ct_state !== 'NEW' || !r.service) return r;
-      const f = first.get(r.service) ?? [r.dst, r.dport];
-      first.set(r.service, f);
-      return { ...r, dst: f[0], dport: f[1] };
-    });
-    await fails((f) => properties.weightedDistribution(f, { connections: 400 }), async () => { first.clear(); return sticky(); }, /chi-square/, 20);
-  });
-
-  it('6. maglevMinimalDisruption: passes with Maglev; fails when the table is not Maglev (every choice redrawn)', async () => {
-    // Cilium's default table size (16381): removing one backend moves well under 5% of the others' flows.
-    for (const backend of ['wasm', 'reference'] as const) {
-      await fc.assert(properties.maglevMinimalDisruption(factory({ algo: 'maglev', backend, maglevTableSize: 16381, limits: { maxMaglevCells: 1 << 18 } }), { maxMoved: 0.05 }), { numRuns: runs(40), seed: 3 });
+  CASES.forEach((c, i) => {
+    const designs = c.designs ?? DESIGNS;
+    const runs = (c.runs ?? RUNS) * (LONG ? 20 : 1);
+    for (const [j, backend] of (['wasm', 'reference'] as const).entries()) {
+      // One design per run, taking turns: over the ten properties each backend runs every design.
+      const design = designs[(i + 2 * j) % designs.length];
+      it(`${c.name} holds on dpemu (${backend}, ${design}, ${runs} cases)`, async () => {
+        const stats: PropertyStats = { cases: 0, checks: 0 };
+        await fc.assert(c.make(factory({ backend, design, ...c.emulator }), { stats }), { numRuns: runs, seed: 42 + i });
+        // The rule was exercised: every case counted, and enough checks over the run.
+        expect(stats.cases).toBe(runs);
+        expect(stats.checks).toBeGreaterThanOrEqual(c.minChecks * (runs / (c.runs ?? RUNS)));
+      }, LONG ? 600_000 : 60_000);
     }
-    await fails((f) => properties.maglevMinimalDisruption(f), factory({ algo: 'random' }), /moved \d+ of \d+ connections/, 20);
+    it(`${c.name} fails on an emulator broken in that rule, with a small counterexample to replay`, async () => {
+      const design = designs[i % designs.length];
+      const make = factory({ backend: 'wasm', design, ...c.emulator });
+      const run = await fc.check(c.make(async () => broken(await make(), c.breaks), {}), { numRuns: 100, seed: 7 + i });
+      expect(run.failed).toBe(true);
+      expect(run.errorInstance).toBeInstanceOf(PropertyFailure);
+      const message = (run.errorInstance as Error).message;
+      expect(message).toMatch(/# cluster\.yaml\n---\napiVersion: v1\nkind: Node/);
+      expect(message).toMatch(/# packets\.jsonl \(the rule broke at line \d+\)\n\{"src":/);
+      // Shrunk: fast-check made it smaller at least once (or the first failure was already minimal: one node).
+      expect(run.numShrinks > 0 || (run.counterexample![0] as { nodes: unknown[] }).nodes.length === 1).toBe(true);
+    }, 60_000);
   });
 
-  it('7. snatUnique: passes, also out of source ports (dropped and counted); fails with a constant SNAT port', async () => {
-    await passes('snat', (f) => properties.snatUnique(f), runs(200));
-    await passes('snat-exhausted', (f) => properties.snatUnique(f), runs(40), { natPorts: { min: 40000, max: 40015, tries: 4 } });
-    await fails((f) => properties.snatUnique(f), broken(factory(), (r) => (r.nat.includes('SNAT') ? { ...r, sport: 40000 } : r)), /two live flows leave as/);
-  });
+  it('a property whose cases check nothing fails rather than passes', async () => {
+    // Asking for more checks than any case makes: every case is discarded, and the run fails.
+    const run = await fc.check(properties.dnatToEligibleEndpoint(factory({ backend: 'reference' }), { minChecks: 1000 }), { numRuns: 5, seed: 1 });
+    expect(run.failed).toBe(true);
+    // A conntrack table the flows never fill: the property says so instead of passing.
+    const ct = await fc.check(properties.conntrackFullSafe(factory({ backend: 'reference' }), { flows: 50 }), { numRuns: 3, seed: 1 });
+    expect(ct.failed).toBe(true);
+    expect((ct.errorInstance as Error).message).toMatch(/neither evicted nor dropped anything/);
+  }, 60_000);
 
-  it('8. policyMatchesSpec: passes; fails with a flipped verdict', async () => {
-    await passes('policy', (f) => properties.policyMatchesSpec(f), runs(240));
-    await fails((f) => properties.policyMatchesSpec(f), broken(factory(), (r) => (r.policy !== null && r.ct_state === 'NEW'
-      ? { ...r, verdict: r.verdict === 'FORWARDED' ? 'DROPPED' : 'FORWARDED' } : r)), /the specification/);
-  });
+  it('snatUnique under source-port exhaustion: new flows are dropped with a counted reason, none collides', async () => {
+    const stats: PropertyStats = { cases: 0, checks: 0 };
+    await fc.assert(properties.snatUnique(factory({ backend: 'wasm', natPorts: { min: 40000, max: 40001, tries: 32 } }), { stats, flows: 48 }), { numRuns: 40, seed: 3 });
+    expect(stats.cases).toBe(40);
+    expect(stats.drops).toBeGreaterThan(10);
+  }, 60_000);
+});
 
-  it('9. nonServiceUntouched: passes; fails when a non-service packet is rewritten', async () => {
-    await passes('untouched', (f) => properties.nonServiceUntouched(f), runs(240));
-    await fails((f) => properties.nonServiceUntouched(f), broken(factory(), (r) => (r.service === null && r.verdict === 'FORWARDED' ? { ...r, dport: r.dport + 1 } : r)), /\(no Service\) left as/);
-  });
-
-  it('10. conntrackFullSafe: passes with a full table; fails when an eviction overwrites a live flow', async () => {
-    const tiny = { flows: 256, limits: { maxFlows: 256 } };
-    await passes('ctfull', (f) => properties.conntrackFullSafe(f), runs(80), tiny);
-    const corrupt = broken(factory(tiny), (r, _p, e) => (r.ct_state === 'ESTABLISHED' && e.counters().ctEvicted > 0 ? { ...r, dst: bump(r.dst) } : r));
-    await fails((f) => properties.conntrackFullSafe(f), corrupt, /continued at/, 10);
-  });
-
-  it('evaluatePolicy is the specification: isolation, an allowing rule, and no policy', () => {
-    const pod = (name: string, ip: string, app: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'ns', labels: { app } },
-      spec: { nodeName: 'n', containers: [{ name: 'c' }] }, status: { phase: 'Running', podIP: ip, conditions: [{ type: 'Ready', status: 'True' }] } });
-    const objects = [
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ns' } },
-      { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n' }, spec: { podCIDR: '10.244.0.0/24' }, status: { addresses: [{ type: 'InternalIP', address: '192.168.0.1' }] } },
-      pod('a', '10.244.0.10', 'a'), pod('b', '10.244.0.11', 'b'), pod('c', '10.244.0.12', 'c'),
-      { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'only-a', namespace: 'ns' },
-        spec: { podSelector: { matchLabels: { app: 'b' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'a' } } }] }] } },
-    ];
-    expect(evaluatePolicy(objects, { src: '10.244.0.10', dst: '10.244.0.11', protocol: 'TCP', port: 80 }).allowed).toBe(true);
-    const denied = evaluatePolicy(objects, { src: '10.244.0.12', dst: '10.244.0.11', protocol: 'TCP', port: 80 });
-    expect(denied.allowed).toBe(false);
-    expect(denied.why).toMatch(/only-a/);
-    expect(evaluatePolicy(objects, { src: '10.244.0.11', dst: '10.244.0.12', protocol: 'UDP', port: 53 }).allowed).toBe(true);
-  });
+describe('a counterexample replays with dpemu trace', () => {
+  it('its cluster.yaml loads and every line of its packets.jsonl traces, without error records', async () => {
+    const { createTracer, traceLines } = await import('../../src/trace.js');
+    const c = CASES.find((x) => x.name === 'flowStickiness')!;
+    const make = factory({ backend: 'wasm' });
+    const run = await fc.check(c.make(async () => broken(await make(), c.breaks), {}), { numRuns: 100, seed: 11 });
+    expect(run.failed).toBe(true);
+    const message = (run.errorInstance as Error).message;
+    const yaml = message.slice(message.indexOf('# cluster.yaml'), message.indexOf('# packets.jsonl'));
+    const lines = message.slice(message.indexOf('# packets.jsonl')).split('\n').filter((l) => l.startsWith('{'));
+    expect(lines.length).toBeGreaterThan(0);
+    // Changes become {"apply": "change-N.yaml"} lines: serve those files from the message too.
+    const files = new Map<string, string>();
+    for (const m of message.matchAll(/^# (change-\d+\.yaml)\n([\s\S]*?)(?=^# )/gm)) files.set(m[1], m[2]);
+    const tracer = await createTracer([{ path: 'cluster.yaml', text: yaml }], { backend: 'wasm', readFiles: (paths) => paths.map((p) => ({ path: p, text: files.get(p.split('/').pop()!)! })) });
+    const out = traceLines(tracer, lines);
+    expect(out.filter((r) => 'error' in r)).toEqual([]);
+    expect(out.length).toBe(lines.length);
+  }, 60_000);
 });
