@@ -166,6 +166,53 @@ describe('fuzzing every input', () => {
     expect(emus[0].counters()).toEqual(emus[1].counters());
   });
 
+  it('random and adversarial map updates: both backends accept and refuse the same, and then agree on traffic', async () => {
+    const limits = { maxServices: 8, maxFrontends: 8, maxBackends: 8, maxSlots: 16, maxIpcache: 8, maxPolicy: 8, maxNodes: 4, maxFlows: 64, maxAffinity: 16, maxMaglevCells: 64 };
+    const num = fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 9 }) },
+      fc.constantFrom(Number.NaN, -1, 1.5, 2 ** 32, 65536, 0x0a000001, 0xffffffff) as fc.Arbitrary<number>);
+    const addr = fc.oneof(fc.constantFrom(0x0a000001, 0x0a000002, 0x0a600001, 0xc0a80001), num);
+    const op = fc.oneof(
+      fc.record({ k: fc.constant('node'), id: num, addr }),
+      fc.record({ k: fc.constant('backend'), id: num, addr, port: fc.oneof(fc.constant(8080), num), node: num }),
+      fc.record({ k: fc.constant('service'), index: num, algo: fc.constantFrom('random', 'rr', 'maglev', 'bogus'), backends: fc.array(num, { maxLength: 4 }), flags: num, affinity: fc.constantFrom(0, 10, -1) }),
+      fc.record({ k: fc.constantFrom('upsertFrontend', 'deleteFrontend'), addr, port: fc.oneof(fc.constant(80), num), proto: fc.constantFrom(6, 17, 132, 1, 0), index: num }),
+      fc.record({ k: fc.constantFrom('upsertIpcache', 'deleteIpcache'), addr, plen: fc.oneof(fc.constant(32), num), identity: num }),
+      fc.record({ k: fc.constantFrom('upsertPolicy', 'deletePolicy'), endpoint: num, identity: num, port: num, proto: fc.constantFrom(0, 6, 17), dir: fc.constantFrom(0, 1, 2) }),
+      fc.record({ k: fc.constant('flush'), backend: num, proto: fc.constantFrom(0, 6, 17, 5) }),
+    );
+    await fc.assert(fc.asyncProperty(fc.array(op, { maxLength: 30 }), async (ops) => {
+      const dps = await Promise.all([createDataplane('wasm', limits), createDataplane('reference', limits)]);
+      const said = dps.map((dp) => ops.map((o) => {
+        try {
+          switch (o.k) {
+            case 'node': dp.setNode(o.id, o.addr); return 'ok';
+            case 'backend': dp.setBackend(o.id, { addr: o.addr, port: o.port, node: o.node }); return 'ok';
+            case 'service': dp.setService(o.index, { algo: o.algo as 'random', backends: o.backends, flags: o.flags, affinityTimeout: o.affinity, maglev: o.algo === 'maglev' ? new Uint16Array(7) : undefined }); return 'ok';
+            case 'upsertFrontend': dp.upsertFrontend({ addr: o.addr, port: o.port, proto: o.proto }, o.index); return 'ok';
+            case 'deleteFrontend': return String(dp.deleteFrontend({ addr: o.addr, port: o.port, proto: o.proto }));
+            case 'upsertIpcache': dp.upsertIpcache(o.addr, o.plen, { identity: o.identity, endpoint: 1, node: 0, flags: 1 }); return 'ok';
+            case 'deleteIpcache': return String(dp.deleteIpcache(o.addr, o.plen));
+            case 'upsertPolicy': dp.upsertPolicy({ endpoint: o.endpoint, identity: o.identity, port: o.port, proto: o.proto, dir: o.dir }, { rule: 1, verdict: 1 }); return 'ok';
+            case 'deletePolicy': return String(dp.deletePolicy({ endpoint: o.endpoint, identity: o.identity, port: o.port, proto: o.proto, dir: o.dir }));
+            case 'flush': return String(dp.flushBackend(o.backend, o.proto));
+          }
+        } catch (e) {
+          if (!(e instanceof DpemuError)) throw e;
+          return `refused: ${e.message}`;
+        }
+      }));
+      expect(said[0]).toEqual(said[1]);
+      // Then the same traffic gives the same bytes.
+      const out = dps.map((dp) => {
+        const b = dp.allocBatch(8);
+        for (let i = 0; i < 8; i++) b.set(i, { saddr: 0x0a000001 + i, daddr: i % 2 ? 0x0a600001 : 0x0a000002, sport: 1000 + i, dport: 80, proto: 6, tcpFlags: 2, node: i % 4 });
+        dp.process(b, 8, 1000);
+        return Array.from(b.bytes(8));
+      });
+      expect(out[0]).toEqual(out[1]);
+    }), { numRuns: runs });
+  });
+
   it('random JSON lines into trace: error records or records, never an exception; good lines still work', async () => {
     const emu = await shop();
     fc.assert(fc.property(fc.array(fc.oneof(fc.json(), fc.string(), fc.jsonValue().map((v) => JSON.stringify({ src: v, dst: '10.96.0.14', sport: 1, dport: 80 })))), (lines) => {
