@@ -30,6 +30,7 @@
 //    evaluation order (tier, priority, kind, name), with a warning for
 //    policies of one tier sharing a priority.
 
+import { KINDS, isClusterScoped } from './kinds.js';
 import { parseAllDocuments } from 'yaml';
 import { formatIPv4, parseIPv4 } from '../common/ip.js';
 import {
@@ -80,18 +81,8 @@ export const DEFAULT_CLUSTER_CIDR = '10.244.0.0/16';
 /** Dynamic cluster IPs start here (the first addresses go to kubernetes and kube-dns by convention). */
 export const FIRST_ALLOCATED_SERVICE_HOST = 10;
 
-/** Where each kind is served; other versions of the same group load with a warning. */
-const API_VERSIONS: Record<string, string> = {
-  Namespace: 'v1', Node: 'v1', Pod: 'v1', Service: 'v1',
-  EndpointSlice: 'discovery.k8s.io/v1',
-  Deployment: 'apps/v1', ReplicaSet: 'apps/v1', StatefulSet: 'apps/v1', DaemonSet: 'apps/v1',
-  NetworkPolicy: 'networking.k8s.io/v1',
-  AdminNetworkPolicy: 'policy.networking.k8s.io/v1alpha1',
-  BaselineAdminNetworkPolicy: 'policy.networking.k8s.io/v1alpha1',
-  ClusterNetworkPolicy: 'policy.networking.k8s.io/v1alpha2',
-};
-/** Kinds without a namespace (metadata.namespace is ignored on them). */
-const CLUSTER_SCOPED = new Set(['Namespace', 'Node', 'AdminNetworkPolicy', 'BaselineAdminNetworkPolicy', 'ClusterNetworkPolicy']);
+/** Where each kind is served (src/k8s/kinds.ts). */
+const API_VERSIONS: Record<string, string> = Object.fromEntries(Object.entries(KINDS).map(([k, v]) => [k, v.apiVersion]));
 /** The label kube-apiserver puts on every namespace (NamespaceDefaultLabelName). */
 export const LABEL_NAMESPACE_NAME = 'kubernetes.io/metadata.name';
 const groupOf = (apiVersion: string) => (apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.lastIndexOf('/')) : '');
@@ -263,7 +254,7 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
       if (typeof kindV !== 'string' || kindV === '') r.fail('kind', `required, got ${show(kindV)}`);
       const kind = kindV;
       const expected = API_VERSIONS[kind];
-      if (!CLUSTER_SCOPED.has(kind)) {
+      if (!isClusterScoped(kind)) {
         // Known namespaced kinds default to "default"; for unknown kinds the scope is unknown.
         if (typeof md.namespace === 'string' && md.namespace) r.ctx.namespace = md.namespace;
         else if (expected !== undefined || kind === 'Endpoints') r.ctx.namespace = 'default';

@@ -10,6 +10,7 @@
 
 import type { Dataplane } from '../dataplane.js';
 import { InputError } from '../errors.js';
+import { isClusterScoped } from './kinds.js';
 import { ClusterModel, Diagnostic } from './model.js';
 import { LoadOptions, ManifestFile, jsonDocuments, yamlDocuments, loadEndpointSliceObject, loadManifests } from './load.js';
 import {
@@ -38,7 +39,6 @@ export interface ApplyReport extends ProgramReport {
   objects: { added: string[]; replaced: string[]; removed: string[] };
 }
 
-const CLUSTER_SCOPED = new Set(['Node', 'Namespace']);
 
 /** A service's EndpointSlices in the current model (service undefined: no such Service). */
 interface ServiceSlices { service: Service | undefined; slices: EndpointSlice[] }
@@ -46,7 +46,7 @@ interface ServiceSlices { service: Service | undefined; slices: EndpointSlice[] 
 interface StoredObject { path: string; obj: Record<string, unknown>; key: string; /** Position in its file (document, List item). */ seq: number }
 
 function refKey(kind: string, namespace: string | undefined, name: string): string {
-  return CLUSTER_SCOPED.has(kind) ? `${kind} ${name}` : `${kind} ${namespace ?? 'default'}/${name}`;
+  return isClusterScoped(kind) ? `${kind} ${name}` : `${kind} ${namespace ?? 'default'}/${name}`;
 }
 
 /** The objects of a manifest file, List items spread out; each with its "Kind ns/name" key. */

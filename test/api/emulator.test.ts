@@ -330,3 +330,19 @@ spec: {podSelector: {}, policyTypes: [Ingress]}
     expect(emu.send({ src: '10.244.0.6', dst: emu.services().find((s) => s.service === 'shop/extra:http')!.frontends[0].address.split(':')[0], sport: 7, dport: 81 })[0].verdict).toBe('FORWARDED');
   });
 });
+
+describe('kinds', () => {
+  it('a cluster-scoped object is named without a namespace, also when its manifest carries one', async () => {
+    const emu = await shop();
+    const anp = `apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: xy, namespace: shop}
+spec:
+  priority: 10
+  subject: {namespaces: {}}
+  ingress: [{name: r, action: Allow, from: [{namespaces: {}}]}]
+`;
+    expect(emu.apply(anp).objects.added).toEqual(['AdminNetworkPolicy xy']);
+    expect(emu.delete({ kind: 'AdminNetworkPolicy', name: 'xy' }).objects.removed).toEqual(['AdminNetworkPolicy xy']);
+  });
+});
