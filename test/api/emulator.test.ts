@@ -346,3 +346,19 @@ spec:
     expect(emu.delete({ kind: 'AdminNetworkPolicy', name: 'xy' }).objects.removed).toEqual(['AdminNetworkPolicy xy']);
   });
 });
+
+describe('NetworkPolicy without podSelector', () => {
+  it('selects every pod of its namespace (the field defaults to an empty selector), on both backends', async () => {
+    for (const backend of ['wasm', 'reference'] as const) {
+      const emu = await shop({ backend });
+      emu.apply(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-in, namespace: shop}
+spec: {policyTypes: [Ingress]}
+`);
+      const [r] = emu.send(SHOP_PACKETS[0]); // a shop pod to the shop web Service: now isolated for ingress
+      expect(r, backend).toMatchObject({ verdict: 'DROPPED', drop_reason: 'POLICY_DENIED' });
+      expect(r.policy, backend).toMatch(/deny-in/);
+    }
+  });
+});
