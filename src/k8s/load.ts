@@ -45,6 +45,8 @@ import {
   parseAdminNetworkPolicy, parseBaselineAdminNetworkPolicy, parseClusterNetworkPolicy, parseNetworkPolicy, sortAdminPolicies,
 } from './parse-policy.js';
 import type { AdminPolicy, NetworkPolicy } from '../policy/model.js';
+import { emptyNorthSouth } from '../gateway/model.js';
+import { hasNorthSouth, parseNorthSouthObject } from '../gateway/load.js';
 import { PodPlan, assignPodCIDRs, expandWorkloads, placePods, planBarePod } from './workloads.js';
 
 export { ManifestError } from './validate.js';
@@ -89,9 +91,13 @@ const API_VERSIONS: Record<string, string> = {
   AdminNetworkPolicy: 'policy.networking.k8s.io/v1alpha1',
   BaselineAdminNetworkPolicy: 'policy.networking.k8s.io/v1alpha1',
   ClusterNetworkPolicy: 'policy.networking.k8s.io/v1alpha2',
+  // north-south routing (src/gateway/); v1beta1 of the gateway kinds loads as v1 with a warning
+  GatewayClass: 'gateway.networking.k8s.io/v1', Gateway: 'gateway.networking.k8s.io/v1',
+  HTTPRoute: 'gateway.networking.k8s.io/v1', ReferenceGrant: 'gateway.networking.k8s.io/v1beta1',
+  Ingress: 'networking.k8s.io/v1', IngressClass: 'networking.k8s.io/v1',
 };
 /** Kinds without a namespace (metadata.namespace is ignored on them). */
-const CLUSTER_SCOPED = new Set(['Namespace', 'Node', 'AdminNetworkPolicy', 'BaselineAdminNetworkPolicy', 'ClusterNetworkPolicy']);
+const CLUSTER_SCOPED = new Set(['Namespace', 'Node', 'AdminNetworkPolicy', 'BaselineAdminNetworkPolicy', 'ClusterNetworkPolicy', 'GatewayClass', 'IngressClass']);
 /** The label kube-apiserver puts on every namespace (NamespaceDefaultLabelName). */
 export const LABEL_NAMESPACE_NAME = 'kubernetes.io/metadata.name';
 const groupOf = (apiVersion: string) => (apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.lastIndexOf('/')) : '');
@@ -232,6 +238,7 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
   const networkPolicies: NetworkPolicy[] = [];
   const adminPolicies: AdminPolicy[] = [];
   const defined = new Map<string, Defined>();
+  const northSouth = emptyNorthSouth();
 
   for (const file of files) {
     for (const raw of readDocuments(file)) {
@@ -306,6 +313,10 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
           const p = parse(r, obj, pc);
           key = `${kind}//${p.name}`;
           adminPolicies.push(p);
+          break;
+        }
+        case 'GatewayClass': case 'Gateway': case 'HTTPRoute': case 'ReferenceGrant': case 'Ingress': case 'IngressClass': {
+          key = parseNorthSouthObject(r, obj, pc, northSouth);
           break;
         }
         default: {
@@ -388,6 +399,7 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
     sortAdminPolicies(adminPolicies, pc);
     model.policies = { networkPolicies: networkPolicies.sort(cmpNsName), adminPolicies };
   }
+  if (hasNorthSouth(northSouth)) model.northSouth = northSouth;
   return { model, warnings };
 }
 

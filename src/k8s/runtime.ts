@@ -38,7 +38,7 @@ export interface ApplyReport extends ProgramReport {
   objects: { added: string[]; replaced: string[]; removed: string[] };
 }
 
-const CLUSTER_SCOPED = new Set(['Node', 'Namespace']);
+const CLUSTER_SCOPED = new Set(['Node', 'Namespace', 'GatewayClass', 'IngressClass']);
 
 /** A service's EndpointSlices in the current model (service undefined: no such Service). */
 interface ServiceSlices { service: Service | undefined; slices: EndpointSlice[] }
