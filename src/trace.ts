@@ -20,6 +20,8 @@
 // flushed, TCP flows are left (kube-proxy). Each gives {"line","t","applied": the runtime's report};
 // one that fails ({"line","error"}) changes nothing.
 
+import { HttpStep, routeHttpPacket } from './gateway/trace-hook.js';
+import type { HttpDecision } from './gateway/router.js';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { Dataplane, Options } from './dataplane.js';
@@ -85,6 +87,8 @@ export interface TraceRecord {
    */
   policy: string | null;
   excluded: TraceExcluded[];
+  /** A north-south request's decision (src/gateway/router.ts HttpDecision), when the packet carried `http`. */
+  http?: HttpDecision;
 }
 
 export interface TraceError { line: number; error: string }
@@ -221,14 +225,26 @@ export class Tracer {
   private run(input: unknown, line: number): TraceRecord {
     if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new InputError('expected a JSON object');
     const o = input as Record<string, unknown>;
-    const known = new Set(['src', 'dst', 'sport', 'dport', 'proto', 'flags', 'node', 't']);
+    const known = new Set(['src', 'dst', 'sport', 'dport', 'proto', 'flags', 'node', 't', 'http']);
     const extra = Object.keys(o).filter((k) => !known.has(k));
     if (extra.length) throw new InputError(`unknown field${extra.length > 1 ? 's' : ''} ${extra.map((k) => JSON.stringify(k)).join(', ')} (known: ${[...known].join(', ')})`);
     const cc = this.compiled;
     const src = field(o, 'src', asIP, 'an IPv4 address');
-    const dst = field(o, 'dst', asIP, 'an IPv4 address');
+    let dst = field(o, 'dst', asIP, 'an IPv4 address');
     const sport = field(o, 'sport', asPort, 'a port number 0..65535');
-    const dport = field(o, 'dport', asPort, 'a port number 0..65535');
+    let dport = field(o, 'dport', asPort, 'a port number 0..65535');
+    // ---- north-south: an HTTP request is routed by its Gateway or Ingress first (src/gateway/trace-hook.ts)
+    let http: HttpStep | undefined;
+    if (o.http !== undefined) {
+      try { http = routeHttpPacket(cc.model, formatIPv4(dst), dport, o.http); } catch (e) { throw new InputError((e as Error).message); }
+      if (!http) throw new InputError(`"http": no Gateway listener or Ingress answers at ${formatIPv4(dst)}:${dport}`);
+      if (!http.forward) return httpAnswered(line, this.t, o, http, formatIPv4(dst), sport, dport);
+      dst = parseIPv4(http.forward.dst)!;
+      dport = http.forward.dport;
+      // The proxy forwards from the node the request enters on; the first node when none is named.
+      if (o.node === undefined && !cc.owner(src)) o.node = [...cc.nodeIdByName.keys()][0];
+    }
+    // ---- end north-south
     const proto = field(o, 'proto', asProto, 'TCP, UDP or SCTP', PROTO.TCP);
     let tcpFlags = 0;
     if (proto === PROTO.TCP) {
@@ -279,7 +295,7 @@ export class Tracer {
     if (r.verdict === VERDICT.FORWARDED) {
       delivered = cc.owner(r.outDaddr)?.node ?? (r.ctState !== CT_STATE.REPLY && b?.node !== undefined ? b.node : null);
     }
-    return {
+    const record: TraceRecord = {
       line, t, node: nodeName, proto: PROTO_NAME[proto], flags: proto === PROTO.TCP ? formatTcpFlags(tcpFlags) : null,
       in: { src: formatIPv4(src), sport, dst: formatIPv4(dst), dport },
       verdict: VERDICT_NAMES[r.verdict] ?? String(r.verdict),
@@ -303,7 +319,19 @@ export class Tracer {
         return { endpoint: ep, target, slice: e.slice, reason: x.reason, why: EXCLUSION_TEXT[x.reason] };
       }),
     };
+    if (http) { record.http = http.http; record.in.dst = formatIPv4(field(o, 'dst', asIP, 'an IPv4 address')); record.in.dport = field(o, 'dport', asPort, 'a port'); }
+    return record;
   }
+}
+
+/** The record of a request the Gateway or Ingress answered itself (404, 500, 503, a redirect): no dataplane packet. */
+function httpAnswered(line: number, t: number, o: Record<string, unknown>, h: HttpStep, dst: string, sport: number, dport: number): TraceRecord {
+  return {
+    line, t: typeof o.t === 'number' ? o.t : t, node: typeof o.node === 'string' ? o.node : '', proto: 'TCP', flags: null,
+    in: { src: String(o.src), sport, dst, dport }, verdict: 'ANSWERED_BY_PROXY', drop_reason: null, ct_state: 'NONE',
+    src: String(o.src), sport, dst, dport, nat: [], service: null, frontend: null, backend: null, delivered_node: null,
+    cross_node: false, rule: null, policy: null, excluded: [], http: h.http,
+  };
 }
 
 /**
