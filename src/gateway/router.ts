@@ -41,14 +41,15 @@ export interface RouterOptions { seed?: number }
 /** A backendRef resolved: the Service port it names, or why it is invalid. */
 type ResolvedBackend = { ok: true; svc: Service; port: number } | { ok: false; reason: Exclude<ResolvedRefsReason, 'ResolvedRefs'>; message: string };
 
-interface Attachment { gateway: Gateway; listener: Listener; route: HTTPRoute }
+export interface Attachment { gateway: Gateway; listener: Listener; route: HTTPRoute }
 
 const key = (ns: string, name: string) => `${ns}/${name}`;
 
 export class NorthSouthRouter {
   readonly ns: NorthSouth;
   readonly statuses: RouteParentStatus[] = [];
-  private readonly attachments: Attachment[] = [];
+  /** (gateway, listener, route) for every attached route, in route order (read by the table compiler). */
+  readonly attachments: Attachment[] = [];
   private readonly services = new Map<string, Service>();
   private readonly prng: Prng;
 
@@ -66,7 +67,7 @@ export class NorthSouthRouter {
   }
 
   /** Every GatewayClass in the input is served: dpemu plays its controller. */
-  private served(g: Gateway): boolean { return this.ns.gatewayClasses.some((c) => c.name === g.className); }
+  served(g: Gateway): boolean { return this.ns.gatewayClasses.some((c) => c.name === g.className); }
 
   private attach() {
     for (const route of this.ns.httpRoutes) {
@@ -175,7 +176,7 @@ export class NorthSouthRouter {
     const host = requestHost(req.host);
     // The most specific listener hostname takes the request: exact, then the longest wildcard, then none
     // (gateway_types.go Listener.Hostname / "Listeners with the same port").
-    const spec = (h: string | undefined) => (h === undefined ? 0 : h.startsWith('*.') ? 1 + h.length : 1e6 + h.length);
+    const spec = listenerRank;
     const matching = listeners.filter(({ l }) => l.hostname === undefined || gatewayHostMatches(l.hostname, host));
     if (!matching.length) return { decision: notFound(req) };
     const best = Math.max(...matching.map(({ l }) => spec(l.hostname)));
@@ -306,6 +307,9 @@ export class NorthSouthRouter {
 
 // ---- matching helpers (shared with the compiler) ---------------------------------------------------
 
+/** Listener hostname specificity: exact over wildcard, a longer wildcard over a shorter, any hostname last. */
+export const listenerRank = (h: string | undefined) => (h === undefined ? 0 : h.startsWith('*.') ? 1 + h.length : 1e6 + h.length);
+
 function normalize(req: HttpRequest): HttpRequest {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = String(v);
@@ -390,7 +394,7 @@ function cmpTime(a: string | undefined, b: string | undefined): number {
 /** The seeded weighted choice: draw r in [0, 2^32), index = the entry whose cumulative share covers floor(r*total/2^32). */
 export function weightedPick(r: number, weights: number[]): number {
   const total = weights.reduce((s, w) => s + w, 0);
-  const x = Math.floor((r / 4294967296) * total);
+  const x = Number((BigInt(r) * BigInt(total)) >> 32n); // exact, as the core's u64 product
   let acc = 0;
   for (let i = 0; i < weights.length; i++) { acc += weights[i]; if (x < acc) return i; }
   return weights.length - 1;
