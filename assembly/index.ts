@@ -205,3 +205,4 @@ export function lruLastEvicted(): bool { return lruEvictedFlag(); }
 import { lruEvicted } from "./maps/lru";
 function lruEvictedFlag(): bool { return lruEvicted; }
 export { NODE_SIZE };
+export { httpDecide, httpSeed } from "./http";

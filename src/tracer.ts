@@ -32,6 +32,8 @@ import type { ManifestFile } from './k8s/load.js';
 import { ApplyReport, ClusterRuntime, ObjectRef } from './k8s/runtime.js';
 import { formatRuleInfo } from './policy/explain.js';
 import type { Connection } from './policy/spec.js';
+import { HttpStep, routeHttpPacket } from './gateway/trace-hook.js';
+import type { HttpDecision } from './gateway/router.js';
 
 export interface TraceFrontend {
   kind: string;
@@ -80,6 +82,8 @@ export interface TraceRecord {
    */
   policy: string | null;
   excluded: TraceExcluded[];
+  /** A north-south request's decision (src/gateway/router.ts HttpDecision), when the packet carried `http`. */
+  http?: HttpDecision;
 }
 
 export interface TraceError { line: number; error: string }
@@ -105,7 +109,7 @@ const NAT_NAMES = Object.entries(NAT) as [string, number][];
 const PROTO_BY_NAME: Record<string, number> = { TCP: PROTO.TCP, UDP: PROTO.UDP, SCTP: PROTO.SCTP, ICMP: PROTO.ICMP };
 const PROTO_NAME: Record<number, string> = { [PROTO.TCP]: 'TCP', [PROTO.UDP]: 'UDP', [PROTO.SCTP]: 'SCTP', [PROTO.ICMP]: 'ICMP' };
 /** The packet fields a trace line (and the API's send()) takes. */
-export const PACKET_FIELDS = ['src', 'dst', 'sport', 'dport', 'proto', 'flags', 'node', 't'] as const;
+export const PACKET_FIELDS = ['src', 'dst', 'sport', 'dport', 'proto', 'flags', 'node', 't', 'http'] as const;
 const KNOWN_FIELDS = new Set<string>(PACKET_FIELDS);
 
 /** A record's `nat` list for each combination of NAT flags, made once (the lists are frozen and shared). */
@@ -144,8 +148,15 @@ const asTime = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v
 /** Where the packets go: anything holding the current compiled cluster (a CompiledCluster or a ClusterRuntime). */
 export type CompiledSource = CompiledCluster | { readonly compiled: CompiledCluster };
 
-/** A packet read from its JSON form, ready for a descriptor. */
-interface ParsedPacket { line: number; t: number; nodeName: string; pkt: PacketIn }
+/**
+ * A packet read from its JSON form, ready for a descriptor. With `http` it was a request to a Gateway or an
+ * Ingress: `answered` when the proxy answered it itself (no dataplane packet), else the packet goes on to the
+ * chosen Service and the record names the address the client sent to (`httpDst`).
+ */
+interface ParsedPacket {
+  line: number; t: number; nodeName: string; pkt: PacketIn;
+  http?: HttpStep; httpDst?: { dst: string; dport: number }; answered?: TraceRecord;
+}
 
 /** How many packets go through the core in one process() call at most. */
 const CHUNK = 1024;
@@ -271,16 +282,17 @@ export class Tracer {
    * process() call.
    */
   run(items: readonly { input: unknown; line: number }[], errors: 'record' | 'throw' = 'record'): (TraceRecord | TraceError)[] {
-    return this.runAs<TraceRecord | TraceError>(items, errors, (p, r) => this.record(p, r), (e) => e);
+    return this.runAs<TraceRecord | TraceError>(items, errors, (p, r) => this.record(p, r), (e) => e, (rec) => rec);
   }
 
   /** run() with each output as its JSON text (records by recordJson, which equals JSON.stringify of the record). */
   runJson(items: readonly { input: unknown; line: number }[]): { text: string; record: boolean }[] {
-    return this.runAs<{ text: string; record: boolean }>(items, 'record', (p, r) => ({ text: this.recordJson(p, r), record: true }), (e) => ({ text: JSON.stringify(e), record: false }));
+    return this.runAs<{ text: string; record: boolean }>(items, 'record', (p, r) => ({ text: this.recordJson(p, r), record: true }),
+      (e) => ({ text: JSON.stringify(e), record: false }), (rec) => ({ text: JSON.stringify(rec), record: true }));
   }
 
   private runAs<T>(items: readonly { input: unknown; line: number }[], errors: 'record' | 'throw',
-    ok: (p: ParsedPacket, r: PacketRecord) => T, bad: (e: TraceError) => T): T[] {
+    ok: (p: ParsedPacket, r: PacketRecord) => T, bad: (e: TraceError) => T, answered: (rec: TraceRecord) => T): T[] {
     // Every packet is read first: with errors 'throw', a bad one stops the call before anything ran.
     const out: T[] = new Array(items.length);
     const parsed: ParsedPacket[] = [];
@@ -291,7 +303,8 @@ export class Tracer {
       try {
         const p = this.parse(input, line, t);
         t = p.t;
-        parsed.push(p); slots.push(i);
+        if (p.answered) out[i] = answered(p.answered); // the Gateway or Ingress answered: no dataplane packet
+        else { parsed.push(p); slots.push(i); }
       } catch (e) {
         if (!(e instanceof InputError)) throw e;
         if (errors === 'throw') throw new InputError(`packet ${i}: ${e.message}`, e.field === undefined ? undefined : `packets[${i}].${e.field}`);
@@ -329,11 +342,27 @@ export class Tracer {
     }
     const cc = this.compiled;
     const src = field(o, 'src', asIP, 'an IPv4 address');
-    const dst = field(o, 'dst', asIP, 'an IPv4 address');
+    let dst = field(o, 'dst', asIP, 'an IPv4 address');
     const proto = field(o, 'proto', asProto, 'TCP, UDP, SCTP or ICMP', PROTO.TCP);
     // ICMP has no ports (the descriptor's port fields stay 0).
     const sport = proto === PROTO.ICMP ? field(o, 'sport', asPort, 'a number 0..65535', 0) : field(o, 'sport', asPort, 'a port number 0..65535');
-    const dport = proto === PROTO.ICMP ? field(o, 'dport', asPort, 'a number 0..65535', 0) : field(o, 'dport', asPort, 'a port number 0..65535');
+    let dport = proto === PROTO.ICMP ? field(o, 'dport', asPort, 'a number 0..65535', 0) : field(o, 'dport', asPort, 'a port number 0..65535');
+    // North-south: an HTTP request is routed by its Gateway or Ingress first (src/gateway/trace-hook.ts).
+    let http: HttpStep | undefined, httpDst: ParsedPacket['httpDst'], nodeGiven = o.node;
+    if (o.http !== undefined) {
+      try { http = routeHttpPacket(cc.model, formatIPv4(dst), dport, o.http); } catch (e) { throw new InputError((e as Error).message, 'http'); }
+      if (!http) throw new InputError(`"http": no Gateway listener or Ingress answers at ${formatIPv4(dst)}:${dport}`, 'http');
+      httpDst = { dst: formatIPv4(dst), dport };
+      if (!http.forward) {
+        const t = field(o, 't', asTime, 'a number of seconds >= 0', t0);
+        return { line, t, nodeName: typeof o.node === 'string' ? o.node : '', pkt: { saddr: src, daddr: dst, sport, dport, proto },
+          answered: httpAnswered(line, t, typeof o.node === 'string' ? o.node : '', formatIPv4(src), sport, httpDst, http) };
+      }
+      dst = parseIPv4(http.forward.dst)!;
+      dport = http.forward.dport;
+      // The proxy forwards from the node the request enters on; the first node when none is named.
+      if (nodeGiven === undefined && !cc.owner(src)) nodeGiven = [...cc.nodeIdByName.keys()][0];
+    }
     let tcpFlags = 0;
     if (proto === PROTO.TCP) {
       const text = field(o, 'flags', (v) => (typeof v === 'string' ? v : undefined), 'a string of TCP flags (S, A, F, R, P)', 'S');
@@ -346,11 +375,11 @@ export class Tracer {
 
     // The node the packet enters on.
     let nodeName: string;
-    if (o.node !== undefined) {
-      if (typeof o.node !== 'string' || !cc.nodeIdByName.has(o.node)) {
-        throw new InputError(`"node": ${showValue(o.node)} is not a node of the cluster (${[...cc.nodeIdByName.keys()].join(', ')})`, 'node');
+    if (nodeGiven !== undefined) {
+      if (typeof nodeGiven !== 'string' || !cc.nodeIdByName.has(nodeGiven)) {
+        throw new InputError(`"node": ${showValue(nodeGiven)} is not a node of the cluster (${[...cc.nodeIdByName.keys()].join(', ')})`, 'node');
       }
-      nodeName = o.node;
+      nodeName = nodeGiven;
     } else {
       const srcOwner = cc.owner(src);
       const dstOwner = cc.owner(dst);
@@ -360,7 +389,7 @@ export class Tracer {
       else throw new InputError(`"node" is required: ${formatIPv4(src)} is outside the cluster (no pod or node has it) and ${formatIPv4(dst)} belongs to no node, so name the node the packet enters on`, 'node');
     }
     const node = cc.nodeIdByName.get(nodeName)!;
-    return { line, t, nodeName, pkt: { saddr: src, daddr: dst, sport, dport, proto, tcpFlags, node, len: 64 } };
+    return { line, t, nodeName, pkt: { saddr: src, daddr: dst, sport, dport, proto, tcpFlags, node, len: 64 }, http, httpDst };
   }
 
   /** Run parsed packets (at most CHUNK) through the core, runs of equal time in one call each; outcomes stay in the batch. */
@@ -425,7 +454,7 @@ export class Tracer {
     this.derive(r);
     const names = this.names, entry = this.dEntry, delivered = this.dDelivered;
     const proto = r.proto;
-    return {
+    const rec: TraceRecord = {
       line: p.line, t: p.t, node: p.nodeName, proto: PROTO_NAME[proto], flags: proto === PROTO.TCP ? formatTcpFlags(r.tcpFlags) : null,
       in: { src: names.get(r.saddr), sport: r.sport, dst: names.get(r.daddr), dport: r.dport },
       verdict: VERDICT_NAMES[r.verdict] ?? String(r.verdict),
@@ -444,6 +473,8 @@ export class Tracer {
       policy: this.policyOf(r),
       excluded: entry ? this.excluded(this.compiled, entry) : NO_EXCLUSIONS,
     };
+    if (p.http) { rec.http = p.http.http; rec.in.dst = p.httpDst!.dst; rec.in.dport = p.httpDst!.dport; }
+    return rec;
   }
 
   /**
@@ -453,6 +484,7 @@ export class Tracer {
    * to TraceRecord must be added here too (the equality test names it).
    */
   private recordJson(p: ParsedPacket, r: PacketRecord): string {
+    if (p.http) return JSON.stringify(this.record(p, r)); // a north-south request: rare, written the plain way
     this.derive(r);
     const names = this.names, q = this.quote, entry = this.dEntry, delivered = this.dDelivered;
     const proto = r.proto;
@@ -511,6 +543,16 @@ export class Tracer {
     }
     return list;
   }
+}
+
+/** The record of a request the Gateway or Ingress answered itself (404, 500, 503, a redirect): no dataplane packet. */
+function httpAnswered(line: number, t: number, node: string, src: string, sport: number, to: { dst: string; dport: number }, h: HttpStep): TraceRecord {
+  return {
+    line, t, node, proto: 'TCP', flags: null,
+    in: { src, sport, dst: to.dst, dport: to.dport }, verdict: 'ANSWERED_BY_PROXY', drop_reason: null, ct_state: 'NONE',
+    src, sport, dst: to.dst, dport: to.dport, nat: [], service: null, frontend: null, backend: null, delivered_node: null,
+    cross_node: false, rule: null, policy: null, excluded: [], http: h.http,
+  };
 }
 
 /** Whether a parsed input line is a control line ({"apply": ...} or {"delete": ...}). */

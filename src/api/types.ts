@@ -104,6 +104,12 @@ export interface PacketInput {
   node?: string;
   /** Virtual time in seconds (default: the emulator's current time; never earlier). */
   t?: number;
+  /**
+   * An HTTP request to a Gateway listener or an Ingress address (dst:dport): routed by its rules first, then
+   * sent through the dataplane to the chosen Service; the record gains `http` (status, route, rule, backend
+   * Service, the request as the backend receives it).
+   */
+  http?: { method?: string; host?: string; path?: string; headers?: Record<string, string> };
 }
 
 /** What happened to one packet: the record `dpemu trace` prints. */

@@ -6,6 +6,7 @@ import { ClusterModel, Diagnostic, Pod, Service, formatSource, slicesForService 
 import { EXCLUSION_TEXT, eligibleEndpoints, findPort, selectedPods } from './endpoints.js';
 import { formatLabels } from './parse.js';
 import { checkPolicies } from './check-policy.js';
+import { checkNorthSouth } from '../gateway/check.js';
 
 export interface CheckOptions {
   /** The node port range to check against; default the model's (config.nodePortRange). */
@@ -240,6 +241,7 @@ export function checkCluster(model: ClusterModel, opts: CheckOptions = {}): Diag
 
   // NetworkPolicy and admin policies (check-policy.ts)
   checkPolicies(model, out);
+  checkNorthSouth(model, out);
 
   return out;
 }

@@ -19,6 +19,13 @@ export const KINDS: Readonly<Record<string, KindInfo>> = {
   AdminNetworkPolicy: { apiVersion: 'policy.networking.k8s.io/v1alpha1', clusterScoped: true },
   BaselineAdminNetworkPolicy: { apiVersion: 'policy.networking.k8s.io/v1alpha1', clusterScoped: true },
   ClusterNetworkPolicy: { apiVersion: 'policy.networking.k8s.io/v1alpha2', clusterScoped: true },
+  // North-south routing (src/gateway/); v1beta1 of the gateway kinds loads as v1 with a warning.
+  GatewayClass: { apiVersion: 'gateway.networking.k8s.io/v1', clusterScoped: true },
+  Gateway: { apiVersion: 'gateway.networking.k8s.io/v1', clusterScoped: false },
+  HTTPRoute: { apiVersion: 'gateway.networking.k8s.io/v1', clusterScoped: false },
+  ReferenceGrant: { apiVersion: 'gateway.networking.k8s.io/v1beta1', clusterScoped: false },
+  Ingress: { apiVersion: 'networking.k8s.io/v1', clusterScoped: false },
+  IngressClass: { apiVersion: 'networking.k8s.io/v1', clusterScoped: true },
 };
 
 /** Whether objects of `kind` have no namespace. */

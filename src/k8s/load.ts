@@ -46,6 +46,8 @@ import {
   parseAdminNetworkPolicy, parseBaselineAdminNetworkPolicy, parseClusterNetworkPolicy, parseNetworkPolicy, sortAdminPolicies,
 } from './parse-policy.js';
 import type { AdminPolicy, NetworkPolicy } from '../policy/model.js';
+import { emptyNorthSouth } from '../gateway/model.js';
+import { hasNorthSouth, parseNorthSouthObject } from '../gateway/load.js';
 import { PodPlan, assignPodCIDRs, expandWorkloads, placePods, planBarePod } from './workloads.js';
 
 export { ManifestError } from './validate.js';
@@ -243,6 +245,7 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
   const networkPolicies: NetworkPolicy[] = [];
   const adminPolicies: AdminPolicy[] = [];
   const defined = new Map<string, Defined>();
+  const northSouth = emptyNorthSouth();
 
   for (const file of files) {
     for (const raw of readDocuments(file)) {
@@ -317,6 +320,10 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
           const p = parse(r, obj, pc);
           key = `${kind}//${p.name}`;
           adminPolicies.push(p);
+          break;
+        }
+        case 'GatewayClass': case 'Gateway': case 'HTTPRoute': case 'ReferenceGrant': case 'Ingress': case 'IngressClass': {
+          key = parseNorthSouthObject(r, obj, pc, northSouth);
           break;
         }
         default: {
@@ -399,6 +406,7 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
     sortAdminPolicies(adminPolicies, pc);
     model.policies = { networkPolicies: networkPolicies.sort(cmpNsName), adminPolicies };
   }
+  if (hasNorthSouth(northSouth)) model.northSouth = northSouth;
   return { model, warnings };
 }
 

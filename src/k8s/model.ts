@@ -17,6 +17,7 @@
 //   manifests always give the same model, whatever the file or document order.
 
 import type { ClusterPolicies } from '../policy/model.js';
+import type { NorthSouth } from '../gateway/model.js';
 
 export type IP = string;
 export type CIDR = string;
@@ -240,6 +241,8 @@ export interface ClusterModel {
   endpointSlices: EndpointSlice[];
   /** NetworkPolicy and admin-tier policies (src/policy/model.ts); absent = none. */
   policies?: ClusterPolicies;
+  /** Gateway API and Ingress objects (src/gateway/model.ts); absent = none. */
+  northSouth?: NorthSouth;
 }
 
 export function objectName(kind: string, namespace: string | undefined, name: string): string {

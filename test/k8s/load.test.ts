@@ -315,8 +315,9 @@ describe('input formats', () => {
     const { model: m, warnings } = loadManifests([...fixtureFiles('cluster'), fixtureFile('extras.yaml')]);
     expect(warnings.map((w) => [w.code, w.message])).toEqual([
       ['unknown-kind', 'extras.yaml: document 1 (ConfigMap shop/web-config): kind "ConfigMap" (v1) is not used by dpemu; skipped'],
-      ['unknown-kind', 'extras.yaml: document 2 (Ingress shop/web): kind "Ingress" (networking.k8s.io/v1) is not used by dpemu; skipped'],
     ]);
+    // Ingress is read (north-south routing), not skipped.
+    expect(m.northSouth?.ingresses.map((i) => `${i.namespace}/${i.name}`)).toEqual(['shop/web']);
     expect(warnings[0].source).toEqual({ file: 'extras.yaml', document: 1 });
     expect(svc(m, 'shop', 'extra').ports).toEqual([{ name: '', protocol: 'TCP', port: 8080, targetPort: 8080 }]);
     expect(m.services).toHaveLength(loadCluster().model.services.length + 1);
