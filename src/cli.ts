@@ -32,6 +32,7 @@ import { checkCluster, hasErrors } from './k8s/check.js';
 import type { Diagnostic } from './k8s/model.js';
 import { formatSource } from './k8s/model.js';
 import { createTracer, traceStream } from './trace.js';
+import { registerExport } from './export/command.js';
 
 // ---------------------------------------------------------------- output helpers
 
@@ -487,6 +488,8 @@ cli.command('check')
   .requiredOption('--cluster <path>', 'manifest file or directory (repeat for more)', collect)
   .option('--json', 'one JSON diagnostic per line')
   .action((opts: { cluster: string[]; json?: boolean }) => check(opts));
+
+registerExport(cli, collect);
 
 try {
   await cli.parseAsync(process.argv);
