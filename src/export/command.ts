@@ -4,7 +4,7 @@ import { loadFiles } from '../k8s/files.js';
 import { exportIptables } from './iptables.js';
 import { exportIpvsadm } from './ipvsadm.js';
 
-interface ExportOpts { cluster: string[]; format: 'iptables-save' | 'ipvsadm'; node?: string; masqueradeAll?: boolean; localhostNodePorts: boolean; clusterCidr?: string }
+interface ExportOpts { cluster: string[]; format: 'iptables-save' | 'ipvsadm'; node?: string; masqueradeAll?: boolean; localhostNodePorts: boolean; nfacct: boolean; clusterCidr?: string }
 
 export function registerExport(cli: Command, collect: (v: string, prev: string[] | undefined) => string[]): void {
   cli.command('export')
@@ -14,6 +14,7 @@ export function registerExport(cli: Command, collect: (v: string, prev: string[]
     .option('--node <name>', "the node whose rules are printed (default: the first node)")
     .option('--masquerade-all', 'kube-proxy --masquerade-all: SNAT all traffic to cluster IPs')
     .option('--no-localhost-node-ports', 'kube-proxy --iptables-localhost-nodeports=false: no NodePorts on 127.0.0.1')
+    .option('--no-nfacct', 'leave out the nfacct counters (kube-proxy does when the kernel lacks the nfacct match)')
     .option('--cluster-cidr <cidr>', 'the pod network (kube-proxy --cluster-cidr)')
     .action((opts: ExportOpts) => { process.stdout.write(runExport(opts)); });
 }
@@ -32,7 +33,7 @@ export function runExport(opts: ExportOpts): string {
   if (opts.node !== undefined && !model.nodes.some((n) => n.name === node)) {
     throw new RangeError(`--node: no node named ${JSON.stringify(node)} (nodes: ${model.nodes.map((n) => n.name).join(', ')})`);
   }
-  const o = { node, masqueradeAll: opts.masqueradeAll, localhostNodePorts: opts.localhostNodePorts };
+  const o = { node, masqueradeAll: opts.masqueradeAll, localhostNodePorts: opts.localhostNodePorts, nfacct: opts.nfacct };
   if (opts.format === 'ipvsadm') return exportIpvsadm(model, o);
   return exportIptables(model, o);
 }

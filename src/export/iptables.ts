@@ -16,6 +16,8 @@ export interface ExportOptions {
   masqueradeAll?: boolean;
   /** localhostNodePorts (default true): NodePorts also answer on 127.0.0.0/8. */
   localhostNodePorts?: boolean;
+  /** The kernel has the nfacct match (default true): kube-proxy adds its packet counters only then. */
+  nfacct?: boolean;
 }
 
 /** One service port as kube-proxy's syncProxyRules sees it on the node. */
@@ -80,6 +82,7 @@ export function exportIptables(model: ClusterModel, o: ExportOptions): string {
   const nat = new Table(['KUBE-NODEPORTS', 'KUBE-SERVICES']);
   nat.chain('KUBE-MARK-MASQ'); nat.chain('KUBE-POSTROUTING');
   const MARK = '0x4000';
+  const acct = (name: string) => (o.nfacct ?? true ? ['-m nfacct --nfacct-name', name] : []);
 
   for (const sp of servicePorts(model, o.node)) {
     const { spn, proto, service: s, port: p } = sp;
@@ -120,7 +123,7 @@ export function exportIptables(model: ClusterModel, o: ExportOptions): string {
     if (np) {
       if (hasEndpoints) {
         // localhostNodePorts: NodePorts on 127.0.0.0/8 too (needs route_localnet), counted by nfacct.
-        if (localhostNodePorts) nat.add('KUBE-NODEPORTS', '-m comment --comment', q(spn), ...m, '-d 127.0.0.0/8 --dport', String(np), '-m nfacct --nfacct-name localhost_nps_accepted_pkts -j', ext);
+        if (localhostNodePorts) nat.add('KUBE-NODEPORTS', '-m comment --comment', q(spn), ...m, '-d 127.0.0.0/8 --dport', String(np), ...acct('localhost_nps_accepted_pkts'), '-j', ext);
         nat.add('KUBE-NODEPORTS', '-m comment --comment', q(spn), ...m, '--dport', String(np), '-j', ext);
       }
       if (!hasExternal) filter.add('KUBE-EXTERNAL-SERVICES', '-m comment --comment', intComment, '-m addrtype --dst-type LOCAL', ...m, '--dport', String(np), '-j', intTarget);
@@ -181,7 +184,7 @@ export function exportIptables(model: ClusterModel, o: ExportOptions): string {
   nat.add('KUBE-POSTROUTING', '-j MARK --xor-mark', MARK);
   nat.add('KUBE-POSTROUTING', '-m comment --comment', q('kubernetes service traffic requiring SNAT'), '-j MASQUERADE');
   filter.add('KUBE-FIREWALL', '-m comment --comment', q('block incoming localnet connections'), '-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP');
-  filter.add('KUBE-FORWARD', '-m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP');
+  filter.add('KUBE-FORWARD', '-m conntrack --ctstate INVALID', ...acct('ct_state_invalid_dropped_pkts'), '-j DROP');
   filter.add('KUBE-FORWARD', '-m comment --comment', q('kubernetes forwarding rules'), `-m mark --mark ${MARK}/${MARK} -j ACCEPT`);
   filter.add('KUBE-FORWARD', '-m comment --comment', q('kubernetes forwarding conntrack rule'), '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT');
   // Filter rules are written in kube-proxy's order; nat chains keep theirs, and KUBE-SERVICES's last rule stays last.
