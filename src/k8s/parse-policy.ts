@@ -143,8 +143,9 @@ function parseNetworkPolicyRule(
 export function parseNetworkPolicy(r: Reader, o: Obj, pc: ParseContext): NetworkPolicy {
   const m = parseMeta(r, o, true, dns1123SubdomainError);
   const spec = r.reqObj(o.spec, 'spec');
-  if (!present(spec.podSelector)) r.fail('spec.podSelector', 'required (use {} to select every pod of the namespace)');
-  const podSelector = selector(r, spec.podSelector, 'spec.podSelector');
+  // NetworkPolicySpec.podSelector: "This field is optional. If it is not specified, it defaults to an
+  // empty selector" (every pod of the namespace).
+  const podSelector = selector(r, present(spec.podSelector) ? spec.podSelector : {}, 'spec.podSelector');
   const rules = (dir: 'ingress' | 'egress') => r.arr(spec[dir], `spec.${dir}`)
     .map((v, i) => parseNetworkPolicyRule(r, pc, v, `spec.${dir}[${i}]`, dir))
     .filter((x): x is NetworkPolicyRule => x !== undefined);

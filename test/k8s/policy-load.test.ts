@@ -204,7 +204,6 @@ items:
 describe('NetworkPolicy: errors name file, object and field', () => {
   const at = 'test.yaml: document 1 (NetworkPolicy prod/p): ';
   const cases: [string, string, string][] = [
-    ['missing podSelector', 'policyTypes: [Ingress]', 'spec.podSelector: required (use {} to select every pod of the namespace)'],
     ['bad policy type', 'podSelector: {}\npolicyTypes: [Ingres]', 'spec.policyTypes[0]: must be one of "Ingress", "Egress", got "Ingres"'],
     ['three policy types', 'podSelector: {}\npolicyTypes: [Ingress, Egress, Ingress]', 'spec.policyTypes: may not specify more than two policyTypes, got 3'],
     ['empty peer', 'podSelector: {}\ningress: [{from: [{}]}]', 'spec.ingress[0].from[0]: must specify a peer (podSelector, namespaceSelector and/or ipBlock)'],
