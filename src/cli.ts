@@ -40,6 +40,7 @@ import { readManifestFiles, traceStream } from './node-api.js';
 // A larger young generation for the short-lived objects of every traced packet (JSON values, records):
 // measured with `bench --api`-sized traffic, it halves the time `trace` spends in garbage collection.
 setFlagsFromString('--max-semi-space-size=64');
+import { registerExport } from './export/command.js';
 
 // ---------------------------------------------------------------- output helpers
 
@@ -519,6 +520,8 @@ cli.command('check')
   .requiredOption('--cluster <path>', 'manifest file or directory (repeat for more)', collect)
   .option('--json', 'one JSON diagnostic per line')
   .action((opts: { cluster: string[]; json?: boolean }) => check(opts));
+
+registerExport(cli, collect);
 
 // Like a Unix tool: output into a pipe whose reader has gone (`dpemu trace ... | head`) ends the command
 // quietly; Ctrl-C too.

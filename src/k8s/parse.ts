@@ -555,7 +555,12 @@ export function parseService(r: Reader, o: Obj, pc: ParseContext): ParsedService
     const p = `status.loadBalancer.ingress[${i}]`;
     const ing = r.reqObj(v, p);
     const ip = r.ip(ing.ip, `${p}.ip`);
-    if (ip !== undefined && ip !== 'ipv6') ingressIPs.push(ip);
+    const ipMode = r.str(ing.ipMode, `${p}.ipMode`);
+    if (ipMode !== undefined && ipMode !== 'VIP' && ipMode !== 'Proxy') r.fail(`${p}.ipMode`, `must be one of "VIP", "Proxy", got ${JSON.stringify(ipMode)}`);
+    if (ipMode !== undefined && ip === undefined) r.fail(`${p}.ipMode`, 'may only be set when ip is set');
+    // ipMode Proxy: the load balancer proxies to the nodes itself, so kube-proxy programs no rule for
+    // that address (pkg/proxy/serviceport.go: only ingress IPs whose IPMode is nil or VIP are VIPs).
+    if (ip !== undefined && ip !== 'ipv6' && ipMode !== 'Proxy') ingressIPs.push(ip);
     const host = r.str(ing.hostname, `${p}.hostname`);
     if (host) {
       r.nameCheck(host, `${p}.hostname`, dns1123SubdomainError);

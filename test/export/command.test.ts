@@ -1,0 +1,28 @@
+// dpemu export: node choice, errors, and the ipvsadm form.
+import { describe, it, expect } from 'vitest';
+import { join } from 'node:path';
+import { runExport } from '../../src/export/command.js';
+
+const shop = join(import.meta.dirname, '../../examples/shop');
+const base = { cluster: [shop], localhostNodePorts: true, nfacct: true };
+
+describe('dpemu export', () => {
+  it('prints the first node by default and the named node with --node', () => {
+    const first = runExport({ ...base, format: 'iptables-save' as const });
+    expect(first.startsWith('*filter\n')).toBe(true);
+    expect(first.trimEnd().endsWith('COMMIT')).toBe(true);
+    expect(runExport({ ...base, format: 'iptables-save' as const, node: 'node-a' })).toBe(first);
+  });
+  it('refuses an unknown node, naming the nodes there are', () => {
+    expect(() => runExport({ ...base, format: 'iptables-save' as const, node: 'nope' })).toThrow(/--node: no node named "nope" \(nodes: node-a, node-b, node-c\)/);
+  });
+  it('an unreadable path is a one-line error', () => {
+    expect(() => runExport({ ...base, cluster: ['/nonexistent'], format: 'iptables-save' as const })).toThrow(/\/nonexistent: no such file or directory/);
+  });
+  it('ipvsadm -Sn form: a virtual service per frontend, its real servers masqueraded with weight 1', () => {
+    const out = runExport({ ...base, format: 'ipvsadm' as const }).split('\n');
+    expect(out).toContain('-A -u 10.96.0.10:53 -s rr');
+    expect(out).toContain('-a -u 10.96.0.10:53 -r 10.244.0.2:53 -m -w 1');
+    expect(out.filter((l) => l.startsWith('-A ')).every((l) => /^-A (-t|-u|--sctp-service) [\d.]+:\d+ -s rr( -p \d+)?$/.test(l))).toBe(true);
+  });
+});
