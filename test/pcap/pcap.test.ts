@@ -51,9 +51,8 @@ function pcapng(link: number, tsresol: number | undefined, frames: { ts: number;
 const A = [10, 0, 0, 1], B = [10, 96, 0, 10];
 function readAll(bytes: Uint8Array) {
   const r = new PcapReader(bytes);
-  const b = new PacketBatch(() => new ArrayBuffer(64 * PKT.STRIDE), 0, 64);
   const buf = new ArrayBuffer(64 * PKT.STRIDE);
-  const batch = new PacketBatch(() => buf, 0, 64); void b;
+  const batch = new PacketBatch(() => buf, 0, 64);
   const pkts: { saddr: number; daddr: number; sport: number; dport: number; proto: number; flags: number; len: number; ms: number }[] = [];
   for (;;) {
     const n = r.fill(batch);
