@@ -93,6 +93,9 @@ export interface ContainerPort {
   sidecar?: boolean;
 }
 
+export type DNSPolicy = 'ClusterFirst' | 'ClusterFirstWithHostNet' | 'Default' | 'None';
+export interface PodDNSConfig { nameservers: string[]; searches: string[]; options: { name: string; value?: string }[] }
+
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
 
 export interface OwnerRef { kind: string; name: string }
@@ -106,6 +109,9 @@ export interface Pod {
   hostNetwork: boolean;
   hostname?: string;
   subdomain?: string;
+  /** spec.dnsPolicy (API default ClusterFirst) and spec.dnsConfig: what the kubelet writes into the pod's resolv.conf. */
+  dnsPolicy?: DNSPolicy;
+  dnsConfig?: PodDNSConfig;
   ports: ContainerPort[];
   /** First IPv4 pod IP (status.podIP / podIPs); undefined when the pod has none. */
   podIP?: IP;

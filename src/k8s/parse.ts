@@ -5,7 +5,7 @@
 // follows pkg/apis/core/v1/defaults.go (SetDefaults_Service, SetDefaults_ServicePort, ...).
 
 import {
-  ContainerPort, Diagnostic, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, IP, Namespace, Node, OwnerRef, Pod, PodPhase,
+  ContainerPort, DNSPolicy, Diagnostic, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, IP, Namespace, Node, OwnerRef, Pod, PodDNSConfig, PodPhase,
   Service, ServicePort, ServiceType, SourceRef, Taint, TaintEffect, Toleration, TrafficPolicy, formatSource,
 } from './model.js';
 import {
@@ -81,6 +81,7 @@ export function parseNamespace(r: Reader, o: Obj): Namespace {
 }
 
 const TAINT_EFFECTS: readonly TaintEffect[] = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
+const DNS_POLICIES: readonly DNSPolicy[] = ['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None'];
 
 export function parseNode(r: Reader, o: Obj, pc: ParseContext): Node {
   const m = parseMeta(r, o, false, dns1123SubdomainError);
@@ -148,6 +149,8 @@ export interface PodSpecInfo {
   hostNetwork: boolean;
   hostname?: string;
   subdomain?: string;
+  dnsPolicy?: DNSPolicy;
+  dnsConfig?: PodDNSConfig;
   ports: ContainerPort[];
   nodeSelector: Record<string, string>;
   tolerations: Toleration[];
@@ -227,6 +230,22 @@ export function parsePodSpec(r: Reader, specV: unknown, path: string): PodSpecIn
     r.nameCheck(subdomain, `${path}.subdomain`, dns1123LabelError);
     info.subdomain = subdomain;
   }
+  const dnsPolicy = r.oneOf(spec.dnsPolicy, `${path}.dnsPolicy`, DNS_POLICIES);
+  if (dnsPolicy) info.dnsPolicy = dnsPolicy;
+  const dc = r.obj(spec.dnsConfig, `${path}.dnsConfig`);
+  if (dc) {
+    info.dnsConfig = {
+      nameservers: r.arr(dc.nameservers, `${path}.dnsConfig.nameservers`).map((v, i) => r.reqStr(v, `${path}.dnsConfig.nameservers[${i}]`)),
+      searches: r.arr(dc.searches, `${path}.dnsConfig.searches`).map((v, i) => r.reqStr(v, `${path}.dnsConfig.searches[${i}]`)),
+      options: r.arr(dc.options, `${path}.dnsConfig.options`).map((v, i) => {
+        const o = r.reqObj(v, `${path}.dnsConfig.options[${i}]`);
+        const value = r.str(o.value, `${path}.dnsConfig.options[${i}].value`);
+        return { name: r.reqStr(o.name, `${path}.dnsConfig.options[${i}].name`), ...(value !== undefined ? { value } : {}) };
+      }),
+    };
+  }
+  // Validation (pkg/apis/core/validation validateDNSPolicy): dnsPolicy None requires dnsConfig.
+  if (dnsPolicy === 'None' && !dc) r.fail(`${path}.dnsConfig`, 'is required when dnsPolicy is "None"');
   return info;
 }
 
@@ -252,6 +271,8 @@ export function parsePod(r: Reader, o: Obj, pc: ParseContext): ParsedPod {
   if (spec.nodeName) pod.nodeName = spec.nodeName;
   if (spec.hostname) pod.hostname = spec.hostname;
   if (spec.subdomain) pod.subdomain = spec.subdomain;
+  if (spec.dnsPolicy) pod.dnsPolicy = spec.dnsPolicy;
+  if (spec.dnsConfig) pod.dnsConfig = spec.dnsConfig;
   if (m.owner) pod.owner = m.owner;
   if (hasStatus) {
     pod.phase = r.oneOf(status.phase, 'status.phase', PHASES) ?? 'Pending';
