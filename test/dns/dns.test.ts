@@ -143,7 +143,7 @@ describe('records as the CoreDNS kubernetes plugin serves them', () => {
 
   it('PTR for a service, an endpoint, and NXDOMAIN for an address nothing has', () => {
     expect(data(reverseName('10.96.0.20'), 'PTR')).toEqual(['web.shop.svc.cluster.local.']);
-    expect(data('10.1.244.10.in-addr.arpa.', 'PTR')).toEqual(['db-0.db.shop.svc.cluster.local.']);
+    expect(data('10.1.244.10.in-addr.arpa.', 'PTR')).toEqual(['10-244-1-10.cache.shop.svc.cluster.local.', 'db-0.db.shop.svc.cluster.local.']) // an endpoint of two Services; hostname only where the subdomain is the Service;
     expect(data('5.1.244.10.in-addr.arpa.', 'PTR')).toEqual(['10-244-1-5.web.shop.svc.cluster.local.']);
     expect(dns.query('9.9.9.10.in-addr.arpa.', 'PTR').rcode).toBe('NXDOMAIN');
     expect(dns.query('20.0.96.10.in-addr.arpa.', 'A').rcode).toBe('NXDOMAIN');
