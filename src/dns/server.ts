@@ -34,67 +34,8 @@ export function fqdn(name: string): string {
   return n.endsWith('.') ? n : n + '.';
 }
 
-const isV4 = (ip: string) => ip.includes('.') && !ip.includes(':');
-
-/** IPv6 text to its 32 nibbles (for ip6.arpa), or undefined. */
-function v6Nibbles(ip: string): string[] | undefined {
-  const halves = ip.toLowerCase().split('::');
-  if (halves.length > 2) return undefined;
-  const part = (s: string) => (s === '' ? [] : s.split(':'));
-  const head = part(halves[0]!), tail = halves.length === 2 ? part(halves[1]!) : [];
-  const fill = 8 - head.length - tail.length;
-  if (fill < 0 || (halves.length === 1 && fill !== 0)) return undefined;
-  const groups = [...head, ...Array(fill).fill('0'), ...tail];
-  if (!groups.every((g) => /^[0-9a-f]{1,4}$/.test(g))) return undefined;
-  return groups.flatMap((g) => g.padStart(4, '0').split(''));
-}
-
-/** Canonical (RFC 5952-ish, as Go's net.IP.String) text of an IPv6 address given as nibbles. */
-function v6FromNibbles(n: string[]): string {
-  const groups = [];
-  for (let i = 0; i < 32; i += 4) groups.push(parseInt(n.slice(i, i + 4).join(''), 16).toString(16));
-  let best = -1, bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== '0') { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
-}
-
-/** Canonical text of an address (v4 as is, v6 compressed), or undefined when it does not parse. */
-export function canonicalIP(ip: string): string | undefined {
-  if (isV4(ip)) {
-    const p = ip.split('.');
-    if (p.length !== 4 || !p.every((x) => /^\d{1,3}$/.test(x) && +x <= 255)) return undefined;
-    return p.map((x) => String(+x)).join('.');
-  }
-  const n = v6Nibbles(ip);
-  return n && v6FromNibbles(n);
-}
-
-/** The reverse name of an address (in-addr.arpa / ip6.arpa). */
-export function reverseName(ip: string): string {
-  if (isV4(ip)) return ip.split('.').reverse().join('.') + '.in-addr.arpa.';
-  return v6Nibbles(ip)!.reverse().join('.') + '.ip6.arpa.';
-}
-
-/** The address a reverse name stands for (dnsutil.ExtractAddressFromReverse), or undefined. */
-function addressOfReverse(name: string): string | undefined {
-  if (name.endsWith('.in-addr.arpa.')) {
-    const p = name.slice(0, -'.in-addr.arpa.'.length).split('.');
-    return p.length === 4 ? canonicalIP(p.reverse().join('.')) : undefined;
-  }
-  if (name.endsWith('.ip6.arpa.')) {
-    const p = name.slice(0, -'.ip6.arpa.'.length).split('.');
-    if (p.length !== 32 || !p.every((x) => /^[0-9a-f]$/.test(x))) return undefined;
-    return v6FromNibbles(p.reverse());
-  }
-  return undefined;
-}
+import { canonicalIP, isV4, reverseName, addressOfReverse } from './ip6.js';
+export { canonicalIP, reverseName };
 
 /** The cluster's DNS: one per loaded model. `query` answers one question as CoreDNS's handler would. */
 export class ClusterDns {
@@ -112,7 +53,7 @@ export class ClusterDns {
     this.pods = opts.pods ?? 'insecure';
     this.endpointPodNames = opts.endpointPodNames ?? false;
     for (const s of model.services) this.services.set(`${s.namespace}/${s.name}`, s);
-    for (const sl of model.endpointSlices) {
+    for (const sl of [...model.endpointSlices, ...(model.ipv6EndpointSlices ?? [])]) {
       const k = `${sl.namespace}/${sl.serviceName}`;
       (this.slices.get(k) ?? this.slices.set(k, []).get(k)!).push(sl);
     }
@@ -163,7 +104,7 @@ export class ClusterDns {
       const target = this.svcName(svc);
       if (answer.some((r) => r.data === target)) continue;
       answer.push({ name: this.zone, type: 'NS', ttl: this.ttl, data: target });
-      for (const ip of svc.clusterIPs) extra.push({ name: target, type: isV4(ip) ? 'A' : 'AAAA', ttl: this.ttl, data: ip });
+      for (const ip of clusterIPs(svc)) extra.push({ name: target, type: isV4(ip) ? 'A' : 'AAAA', ttl: this.ttl, data: ip });
     }
     if (answer.length === 0) answer.push({ name: this.zone, type: 'NS', ttl: this.ttl, data: `ns.dns.${this.zone}` });
     return { answer, extra };
@@ -207,10 +148,10 @@ export class ClusterDns {
         const weight = Math.max(1, Math.floor(100 / srv.length));
         const seen = new Set<string>();
         for (const r of srv) {
+          // Duplicates are told apart separately: SRV by (target, port), glue by (target, address).
           const key = `${r.target} ${r.port}`;
-          if (seen.has(key)) continue;
+          if (!seen.has(key)) answer.push({ name, type: 'SRV', ttl: this.ttl, data: `0 ${weight} ${r.port} ${r.target}` });
           seen.add(key);
-          answer.push({ name, type: 'SRV', ttl: this.ttl, data: `0 ${weight} ${r.port} ${r.target}` });
           if (!extra.some((e) => e.name === r.target && e.data === r.host)) extra.push({ name: r.target, type: isV4(r.host) ? 'A' : 'AAAA', ttl: this.ttl, data: r.host });
         }
         break;
@@ -226,7 +167,7 @@ export class ClusterDns {
     const ip = addressOfReverse(name);
     if (qtype !== 'PTR' || ip === undefined) return { rcode: 'NXDOMAIN', answer: [], extra: [] };
     for (const svc of this.model.services) {
-      if (svc.clusterIPs.includes(ip)) return { rcode: 'NOERROR', answer: [{ name, type: 'PTR', ttl: this.ttl, data: this.svcName(svc) }], extra: [] };
+      if (clusterIPs(svc).includes(ip)) return { rcode: 'NOERROR', answer: [{ name, type: 'PTR', ttl: this.ttl, data: this.svcName(svc) }], extra: [] };
     }
     const answer: RR[] = [];
     for (const svc of this.model.services) {
@@ -267,8 +208,8 @@ export class ClusterDns {
     const text = (podname.split('-').length === 4 && !podname.includes('--')) ? podname.replace(/-/g, '.') : podname.replace(/-/g, ':');
     const ip = canonicalIP(text);
     if (ip === undefined) return 'nxdomain';
-    const host = text; // CoreDNS answers the name's own spelling of the address (net.ParseIP succeeded)
-    if (this.pods === 'insecure') return [{ host: isV4(host) ? ip : ip, target: '', port: 0 }];
+    // insecure: any name that parses as an address answers with it (net.ParseIP), pod or not.
+    if (this.pods === 'insecure') return [{ host: ip, target: '', port: 0 }];
     return (this.podIPs.get(ip) ?? []).includes(namespace) ? [{ host: ip, target: '', port: 0 }] : 'nxdomain';
   }
 
@@ -297,11 +238,14 @@ export class ClusterDns {
     for (const p of svc.ports) {
       if (!match(port, p.name) || !match(protocol, p.protocol)) continue;
       any = true;
-      for (const ip of svc.clusterIPs) out.push({ host: ip, target, port: p.port });
+      for (const ip of clusterIPs(svc)) out.push({ host: ip, target, port: p.port });
     }
     return any ? out : 'nxdomain';
   }
 }
+
+/** Every cluster IP of a Service, IPv4 then IPv6 (dual-stack: spec.clusterIPs). */
+const clusterIPs = (svc: Service) => (svc.ipv6ClusterIPs ? [...svc.clusterIPs, ...svc.ipv6ClusterIPs] : svc.clusterIPs);
 
 interface Rec { host: string; target: string; port: number }
 

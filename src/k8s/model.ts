@@ -154,6 +154,9 @@ export interface Service {
   clusterIP?: IP;
   /** All IPv4 cluster IPs (spec.clusterIPs). */
   clusterIPs: IP[];
+  /** The IPv6 cluster IPs of a dual-stack Service (canonical text), for the cluster DNS (AAAA, PTR) only: the
+   * packet dataplane is IPv4 and never reads them. */
+  ipv6ClusterIPs?: IP[];
   /** spec.clusterIP: None. */
   headless: boolean;
   /** True when the loader allocated clusterIP from the service CIDR. */
@@ -218,7 +221,8 @@ export interface EndpointSlice {
   name: string;
   /** Label kubernetes.io/service-name. */
   serviceName: string;
-  addressType: 'IPv4';
+  /** IPv4 slices are in endpointSlices; IPv6 ones only in ipv6EndpointSlices (addresses in canonical text). */
+  addressType: 'IPv4' | 'IPv6';
   endpoints: Endpoint[];
   ports: EndpointPort[];
   labels: Record<string, string>;
@@ -244,6 +248,8 @@ export interface ClusterModel {
   services: Service[];
   /** User-provided slices and, for selector Services without any, derived ones. */
   endpointSlices: EndpointSlice[];
+  /** EndpointSlices of addressType IPv6, for the cluster DNS (AAAA, PTR) only; the dataplane never reads them. */
+  ipv6EndpointSlices?: EndpointSlice[];
   /** NetworkPolicy and admin-tier policies (src/policy/model.ts); absent = none. */
   policies?: ClusterPolicies;
 }

@@ -13,6 +13,7 @@ import {
   labelKeyError, labelValueError, portNameError, show, specialIPError,
 } from './validate.js';
 import { dottedQuad } from '../common/ip.js';
+import { canonicalIP } from '../dns/ip6.js';
 
 export const LABEL_ZONE = 'topology.kubernetes.io/zone';
 export const LABEL_REGION = 'topology.kubernetes.io/region';
@@ -452,6 +453,7 @@ export function parseService(r: Reader, o: Obj, pc: ParseContext): ParsedService
   if (headless && type !== 'ClusterIP') r.fail('spec.clusterIP', `may not be set to 'None' for ${type} services`);
   if (type === 'ExternalName' && first !== '') r.fail('spec.clusterIP', 'must be empty for ExternalName services');
   const clusterIPs: IP[] = [];
+  const ipv6ClusterIPs: IP[] = [];
   let sawV6 = false;
   if (!headless && first) {
     const list = clusterIPsRaw.length ? clusterIPsRaw : [clusterIPRaw];
@@ -460,7 +462,7 @@ export function parseService(r: Reader, o: Obj, pc: ParseContext): ParsedService
       if (s === 'None') r.fail(path, "'None' must be the only cluster IP");
       const ip = r.ip(s, path);
       if (ip === undefined) r.fail(path, "must be empty, 'None', or a valid IP address");
-      if (ip === 'ipv6') sawV6 = true;
+      if (ip === 'ipv6') { sawV6 = true; const v6 = canonicalIP(s); if (v6) ipv6ClusterIPs.push(v6); }
       else clusterIPs.push(ip);
     });
   }
@@ -598,6 +600,7 @@ export function parseService(r: Reader, o: Obj, pc: ParseContext): ParsedService
   };
   if (hasSelector) svc.selector = selectorMap;
   if (clusterIPs.length) svc.clusterIP = clusterIPs[0];
+  if (ipv6ClusterIPs.length) svc.ipv6ClusterIPs = ipv6ClusterIPs;
   if (type === 'ExternalName') {
     const en = r.reqStr(spec.externalName, 'spec.externalName');
     r.nameCheck(en.endsWith('.') ? en.slice(0, -1) : en, 'spec.externalName', dns1123SubdomainError);
@@ -665,6 +668,7 @@ export function parseEndpointSlice(r: Reader, o: Obj, pc: ParseContext): Endpoin
       if (ip === undefined) r.fail(ap, 'required');
       if ((ip === 'ipv6') !== (addressType === 'IPv6')) r.fail(ap, `must be an ${addressType} address (addressType), got ${show(a)}`);
       if (ip !== 'ipv6') addresses.push(ip);
+      else addresses.push(canonicalIP(a as string) ?? (a as string));
     }
     const c = epObj(r, e.conditions, i, '.conditions') ?? {};
     // Nil rules from the EndpointConditions API docs (and kube-proxy's endpointslicecache.go).
@@ -720,7 +724,7 @@ export function parseEndpointSlice(r: Reader, o: Obj, pc: ParseContext): Endpoin
     if (ap) ep.appProtocol = ap;
     return ep;
   });
-  if (addressType !== 'IPv4') {
+  if (addressType === 'FQDN') {
     pc.warn(r, 'address-type-ignored', 'addressType', `${addressType} EndpointSlice skipped (dpemu is IPv4-only)`);
     return undefined;
   }
@@ -731,7 +735,7 @@ export function parseEndpointSlice(r: Reader, o: Obj, pc: ParseContext): Endpoin
   const lv = labelValueError(serviceName);
   if (lv) r.fail('metadata.labels.kubernetes.io/service-name', `${lv}, got ${show(serviceName)}`);
   return {
-    namespace: m.namespace!, name: m.name, serviceName, addressType: 'IPv4', endpoints, ports,
+    namespace: m.namespace!, name: m.name, serviceName, addressType, endpoints, ports,
     labels: m.labels, derived: false, source: r.ctx.source,
   };
 }

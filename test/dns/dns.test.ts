@@ -247,3 +247,56 @@ describe('dpemu dns', () => {
     expect(bad.stderr).toMatch(/does-not-exist/);
   });
 });
+
+describe('dual-stack: IPv6 cluster IPs and IPv6 EndpointSlices answer AAAA and PTR', () => {
+  const DUAL = `
+apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: shop }
+spec: { clusterIP: 10.96.0.20, clusterIPs: [10.96.0.20, "fd00:10:96::20"], ipFamilies: [IPv4, IPv6], ipFamilyPolicy: PreferDualStack, ports: [{ name: http, port: 80 }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: db, namespace: shop }
+spec: { clusterIP: None, ports: [{ name: pg, port: 5432 }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: db-v6, namespace: shop, labels: { kubernetes.io/service-name: db } }
+addressType: IPv6
+endpoints: [{ addresses: ["FD00:10:244:1:0:0:0:a"], hostname: db-0 }]
+ports: [{ name: pg, port: 5432, protocol: TCP }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: db-v4, namespace: shop, labels: { kubernetes.io/service-name: db } }
+addressType: IPv4
+endpoints: [{ addresses: [10.244.1.10], hostname: db-0 }]
+ports: [{ name: pg, port: 5432, protocol: TCP }]
+`;
+  const m = loadManifests([{ path: 'dual.yaml', text: DUAL }]).model;
+  const d = new ClusterDns(m);
+  it('is in the model without reaching the dataplane\'s lists', () => {
+    const web = m.services.find((s) => s.name === 'web')!;
+    expect(web.clusterIPs).toEqual(['10.96.0.20']);
+    expect(web.ipv6ClusterIPs).toEqual(['fd00:10:96::20']);
+    expect(m.endpointSlices.map((s) => s.name)).toEqual(['db-v4']);
+    expect(m.ipv6EndpointSlices!.map((s) => s.endpoints[0]!.addresses)).toEqual([['fd00:10:244:1::a']]);
+  });
+  it('A and AAAA per family, PTR in ip6.arpa, SRV with both addresses', () => {
+    expect(d.query('web.shop.svc.cluster.local.', 'A').answer.map((a) => a.data)).toEqual(['10.96.0.20']);
+    expect(d.query('web.shop.svc.cluster.local.', 'AAAA').answer.map((a) => a.data)).toEqual(['fd00:10:96::20']);
+    expect(d.query('db.shop.svc.cluster.local.', 'AAAA').answer.map((a) => a.data)).toEqual(['fd00:10:244:1::a']);
+    expect(d.query('db-0.db.shop.svc.cluster.local.', 'AAAA').answer.map((a) => a.data)).toEqual(['fd00:10:244:1::a']);
+    expect(reverseName('fd00:10:96::20')).toBe('0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa.');
+    expect(d.query(reverseName('fd00:10:96::20'), 'PTR').answer.map((a) => a.data)).toEqual(['web.shop.svc.cluster.local.']);
+    expect(d.query(reverseName('fd00:10:244:1::a'), 'PTR').answer.map((a) => a.data)).toEqual(['db-0.db.shop.svc.cluster.local.']);
+    expect(d.query(reverseName('fd00::1'), 'PTR').rcode).toBe('NXDOMAIN');
+    expect(d.query('fd00-10-244-1--a.shop.pod.cluster.local.', 'AAAA').answer.map((a) => a.data)).toEqual(['fd00:10:244:1::a']);
+    const srv = d.query('_pg._tcp.db.shop.svc.cluster.local.', 'SRV');
+    expect(srv.answer.map((a) => a.data)).toEqual(['0 50 5432 db-0.db.shop.svc.cluster.local.']);
+    expect(srv.extra.map((a) => `${a.type} ${a.data}`).sort()).toEqual(['A 10.244.1.10', 'AAAA fd00:10:244:1::a']);
+    const wire = decodeResponse(answerWire(d, encodeQuery('web.shop.svc.cluster.local', 'AAAA')));
+    expect(wire.answer.map((a) => a.data)).toEqual(['fd00:10:96::20']);
+  });
+});
