@@ -41,6 +41,7 @@ import { readManifestFiles, traceStream } from './node-api.js';
 // measured with `bench --api`-sized traffic, it halves the time `trace` spends in garbage collection.
 setFlagsFromString('--max-semi-space-size=64');
 import { registerExport } from './export/command.js';
+import { dnsStream } from './dns/cli.js';
 
 // ---------------------------------------------------------------- output helpers
 
@@ -520,6 +521,30 @@ cli.command('check')
   .requiredOption('--cluster <path>', 'manifest file or directory (repeat for more)', collect)
   .option('--json', 'one JSON diagnostic per line')
   .action((opts: { cluster: string[]; json?: boolean }) => check(opts));
+
+interface DnsOpts { cluster: string[]; queries?: string; clusterDomain: string; ttl: number; pods: 'insecure' | 'verified' | 'disabled'; endpointPodNames?: boolean }
+
+cli.command('dns')
+  .description('answer DNS queries (JSON lines {name, type, client}) as the cluster\'s CoreDNS would; one JSON record per query. ' +
+    'With "client" (a pod address) the name goes through that pod\'s resolv.conf search list and "tried" lists the names asked')
+  .requiredOption('--cluster <path>', 'manifest file or directory (repeat for more)', collect)
+  .option('--queries <file>', 'JSON lines {name, type, client} (default: stdin)')
+  .option('--cluster-domain <domain>', 'the cluster domain', 'cluster.local')
+  .option('--ttl <n>', 'TTL of the answers', integer('--ttl'), 30)
+  .addOption(new Option('--pods <mode>', 'pod A records (CoreDNS "pods")').choices(['insecure', 'verified', 'disabled']).default('insecure'))
+  .option('--endpoint-pod-names', 'name endpoints without hostname by their pod (CoreDNS "endpoint_pod_names")')
+  .action(async (opts: DnsOpts) => {
+    const loaded = loadClusterOrExit(opts.cluster);
+    if (!loaded) return;
+    for (const w of loaded.warnings) process.stderr.write(`dpemu: ${w.severity}: ${w.message}\n`);
+    let closed = false;
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') closed = true; else throw e; });
+    const input = opts.queries === undefined || opts.queries === '-' ? process.stdin : createReadStream(opts.queries);
+    const { errors } = await dnsStream(loaded.model, { clusterDomain: opts.clusterDomain, ttl: opts.ttl, pods: opts.pods, endpointPodNames: opts.endpointPodNames ?? false },
+      input, (line) => { if (closed) return false; process.stdout.write(line + '\n'); return !closed; });
+    if (closed) { process.exitCode = 0; return; }
+    if (errors > 0) process.stderr.write(`dpemu: ${errors} query line${errors === 1 ? '' : 's'} could not be answered (see the "error" records)\n`);
+  });
 
 registerExport(cli, collect);
 

@@ -380,7 +380,9 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
 
   // 5. EndpointSlices
   const finalServices = svcList.map((s) => s.svc);
-  const endpointSlices = [...slices];
+  // IPv6 slices serve the cluster DNS only; the dataplane (and slice derivation) sees the IPv4 ones.
+  const ipv6Slices = slices.filter((s) => s.addressType === 'IPv6');
+  const endpointSlices = ipv6Slices.length ? slices.filter((s) => s.addressType === 'IPv4') : [...slices];
   // Services with slices, by namespace then name (no "ns/name" string to build and hash per object).
   const servedBySlices = new Map<string, Set<string>>();
   for (const s of slices) {
@@ -401,6 +403,7 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
     services: finalServices,
     endpointSlices: sortedBy(endpointSlices, cmpNsName),
   };
+  if (ipv6Slices.length) model.ipv6EndpointSlices = sortedBy(ipv6Slices, cmpNsName);
   // 7. policies (only when the input has any: "absent = none" keeps policy-free models unchanged)
   if (networkPolicies.length || adminPolicies.length) {
     sortAdminPolicies(adminPolicies, pc);
@@ -428,6 +431,11 @@ export function loadEndpointSliceObject(obj: Obj, source: SourceRef): { slice?: 
   if (apiVersion !== expected && groupOf(apiVersion) !== groupOf(expected)) r.fail('apiVersion', `EndpointSlice is served as ${expected}, got ${show(apiVersion)}`);
   if (apiVersion !== expected) pc.warn(r, 'api-version', 'apiVersion', `${apiVersion} read as ${expected}`);
   const slice = parseEndpointSlice(r, obj, pc);
+  // The runtime programs the dataplane, which is IPv4-only: an IPv6 slice applied mid-stream is skipped.
+  if (slice?.addressType === 'IPv6') {
+    warnings.push({ severity: 'warning', code: 'address-type-ignored', message: `EndpointSlice ${slice.namespace}/${slice.name}: IPv6 EndpointSlice skipped by the dataplane (IPv4-only)`, source });
+    return { warnings };
+  }
   return { ...(slice ? { slice } : {}), warnings };
 }
 

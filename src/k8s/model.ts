@@ -94,6 +94,9 @@ export interface ContainerPort {
   sidecar?: boolean;
 }
 
+export type DNSPolicy = 'ClusterFirst' | 'ClusterFirstWithHostNet' | 'Default' | 'None';
+export interface PodDNSConfig { nameservers: string[]; searches: string[]; options: { name: string; value?: string }[] }
+
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
 
 export interface OwnerRef { kind: string; name: string }
@@ -107,6 +110,9 @@ export interface Pod {
   hostNetwork: boolean;
   hostname?: string;
   subdomain?: string;
+  /** spec.dnsPolicy (API default ClusterFirst) and spec.dnsConfig: what the kubelet writes into the pod's resolv.conf. */
+  dnsPolicy?: DNSPolicy;
+  dnsConfig?: PodDNSConfig;
   ports: ContainerPort[];
   /** First IPv4 pod IP (status.podIP / podIPs); undefined when the pod has none. */
   podIP?: IP;
@@ -149,6 +155,9 @@ export interface Service {
   clusterIP?: IP;
   /** All IPv4 cluster IPs (spec.clusterIPs). */
   clusterIPs: IP[];
+  /** The IPv6 cluster IPs of a dual-stack Service (canonical text), for the cluster DNS (AAAA, PTR) only: the
+   * packet dataplane is IPv4 and never reads them. */
+  ipv6ClusterIPs?: IP[];
   /** spec.clusterIP: None. */
   headless: boolean;
   /** True when the loader allocated clusterIP from the service CIDR. */
@@ -213,7 +222,8 @@ export interface EndpointSlice {
   name: string;
   /** Label kubernetes.io/service-name. */
   serviceName: string;
-  addressType: 'IPv4';
+  /** IPv4 slices are in endpointSlices; IPv6 ones only in ipv6EndpointSlices (addresses in canonical text). */
+  addressType: 'IPv4' | 'IPv6';
   endpoints: Endpoint[];
   ports: EndpointPort[];
   labels: Record<string, string>;
@@ -239,6 +249,8 @@ export interface ClusterModel {
   services: Service[];
   /** User-provided slices and, for selector Services without any, derived ones. */
   endpointSlices: EndpointSlice[];
+  /** EndpointSlices of addressType IPv6, for the cluster DNS (AAAA, PTR) only; the dataplane never reads them. */
+  ipv6EndpointSlices?: EndpointSlice[];
   /** NetworkPolicy and admin-tier policies (src/policy/model.ts); absent = none. */
   policies?: ClusterPolicies;
   /** Gateway API and Ingress objects (src/gateway/model.ts); absent = none. */

@@ -5,7 +5,7 @@
 // follows pkg/apis/core/v1/defaults.go (SetDefaults_Service, SetDefaults_ServicePort, ...).
 
 import {
-  ContainerPort, Diagnostic, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, IP, Namespace, Node, OwnerRef, Pod, PodPhase,
+  ContainerPort, DNSPolicy, Diagnostic, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, IP, Namespace, Node, OwnerRef, Pod, PodDNSConfig, PodPhase,
   Service, ServicePort, ServiceType, SourceRef, Taint, TaintEffect, Toleration, TrafficPolicy, formatSource,
 } from './model.js';
 import {
@@ -13,6 +13,7 @@ import {
   labelKeyError, labelValueError, portNameError, show, specialIPError,
 } from './validate.js';
 import { dottedQuad } from '../common/ip.js';
+import { canonicalIP } from '../dns/ip6.js';
 
 export const LABEL_ZONE = 'topology.kubernetes.io/zone';
 export const LABEL_REGION = 'topology.kubernetes.io/region';
@@ -81,6 +82,7 @@ export function parseNamespace(r: Reader, o: Obj): Namespace {
 }
 
 const TAINT_EFFECTS: readonly TaintEffect[] = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
+const DNS_POLICIES: readonly DNSPolicy[] = ['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None'];
 
 export function parseNode(r: Reader, o: Obj, pc: ParseContext): Node {
   const m = parseMeta(r, o, false, dns1123SubdomainError);
@@ -148,6 +150,8 @@ export interface PodSpecInfo {
   hostNetwork: boolean;
   hostname?: string;
   subdomain?: string;
+  dnsPolicy?: DNSPolicy;
+  dnsConfig?: PodDNSConfig;
   ports: ContainerPort[];
   nodeSelector: Record<string, string>;
   tolerations: Toleration[];
@@ -227,6 +231,22 @@ export function parsePodSpec(r: Reader, specV: unknown, path: string): PodSpecIn
     r.nameCheck(subdomain, `${path}.subdomain`, dns1123LabelError);
     info.subdomain = subdomain;
   }
+  const dnsPolicy = r.oneOf(spec.dnsPolicy, `${path}.dnsPolicy`, DNS_POLICIES);
+  if (dnsPolicy) info.dnsPolicy = dnsPolicy;
+  const dc = r.obj(spec.dnsConfig, `${path}.dnsConfig`);
+  if (dc) {
+    info.dnsConfig = {
+      nameservers: r.arr(dc.nameservers, `${path}.dnsConfig.nameservers`).map((v, i) => r.reqStr(v, `${path}.dnsConfig.nameservers[${i}]`)),
+      searches: r.arr(dc.searches, `${path}.dnsConfig.searches`).map((v, i) => r.reqStr(v, `${path}.dnsConfig.searches[${i}]`)),
+      options: r.arr(dc.options, `${path}.dnsConfig.options`).map((v, i) => {
+        const o = r.reqObj(v, `${path}.dnsConfig.options[${i}]`);
+        const value = r.str(o.value, `${path}.dnsConfig.options[${i}].value`);
+        return { name: r.reqStr(o.name, `${path}.dnsConfig.options[${i}].name`), ...(value !== undefined ? { value } : {}) };
+      }),
+    };
+  }
+  // Validation (pkg/apis/core/validation validateDNSPolicy): dnsPolicy None requires dnsConfig.
+  if (dnsPolicy === 'None' && !dc) r.fail(`${path}.dnsConfig`, 'is required when dnsPolicy is "None"');
   return info;
 }
 
@@ -252,6 +272,8 @@ export function parsePod(r: Reader, o: Obj, pc: ParseContext): ParsedPod {
   if (spec.nodeName) pod.nodeName = spec.nodeName;
   if (spec.hostname) pod.hostname = spec.hostname;
   if (spec.subdomain) pod.subdomain = spec.subdomain;
+  if (spec.dnsPolicy) pod.dnsPolicy = spec.dnsPolicy;
+  if (spec.dnsConfig) pod.dnsConfig = spec.dnsConfig;
   if (m.owner) pod.owner = m.owner;
   if (hasStatus) {
     pod.phase = r.oneOf(status.phase, 'status.phase', PHASES) ?? 'Pending';
@@ -431,6 +453,7 @@ export function parseService(r: Reader, o: Obj, pc: ParseContext): ParsedService
   if (headless && type !== 'ClusterIP') r.fail('spec.clusterIP', `may not be set to 'None' for ${type} services`);
   if (type === 'ExternalName' && first !== '') r.fail('spec.clusterIP', 'must be empty for ExternalName services');
   const clusterIPs: IP[] = [];
+  const ipv6ClusterIPs: IP[] = [];
   let sawV6 = false;
   if (!headless && first) {
     const list = clusterIPsRaw.length ? clusterIPsRaw : [clusterIPRaw];
@@ -439,7 +462,7 @@ export function parseService(r: Reader, o: Obj, pc: ParseContext): ParsedService
       if (s === 'None') r.fail(path, "'None' must be the only cluster IP");
       const ip = r.ip(s, path);
       if (ip === undefined) r.fail(path, "must be empty, 'None', or a valid IP address");
-      if (ip === 'ipv6') sawV6 = true;
+      if (ip === 'ipv6') { sawV6 = true; const v6 = canonicalIP(s); if (v6) ipv6ClusterIPs.push(v6); }
       else clusterIPs.push(ip);
     });
   }
@@ -582,6 +605,7 @@ export function parseService(r: Reader, o: Obj, pc: ParseContext): ParsedService
   };
   if (hasSelector) svc.selector = selectorMap;
   if (clusterIPs.length) svc.clusterIP = clusterIPs[0];
+  if (ipv6ClusterIPs.length) svc.ipv6ClusterIPs = ipv6ClusterIPs;
   if (type === 'ExternalName') {
     const en = r.reqStr(spec.externalName, 'spec.externalName');
     r.nameCheck(en.endsWith('.') ? en.slice(0, -1) : en, 'spec.externalName', dns1123SubdomainError);
@@ -649,6 +673,7 @@ export function parseEndpointSlice(r: Reader, o: Obj, pc: ParseContext): Endpoin
       if (ip === undefined) r.fail(ap, 'required');
       if ((ip === 'ipv6') !== (addressType === 'IPv6')) r.fail(ap, `must be an ${addressType} address (addressType), got ${show(a)}`);
       if (ip !== 'ipv6') addresses.push(ip);
+      else addresses.push(canonicalIP(a as string) ?? (a as string));
     }
     const c = epObj(r, e.conditions, i, '.conditions') ?? {};
     // Nil rules from the EndpointConditions API docs (and kube-proxy's endpointslicecache.go).
@@ -704,7 +729,7 @@ export function parseEndpointSlice(r: Reader, o: Obj, pc: ParseContext): Endpoin
     if (ap) ep.appProtocol = ap;
     return ep;
   });
-  if (addressType !== 'IPv4') {
+  if (addressType === 'FQDN') {
     pc.warn(r, 'address-type-ignored', 'addressType', `${addressType} EndpointSlice skipped (dpemu is IPv4-only)`);
     return undefined;
   }
@@ -715,7 +740,7 @@ export function parseEndpointSlice(r: Reader, o: Obj, pc: ParseContext): Endpoin
   const lv = labelValueError(serviceName);
   if (lv) r.fail('metadata.labels.kubernetes.io/service-name', `${lv}, got ${show(serviceName)}`);
   return {
-    namespace: m.namespace!, name: m.name, serviceName, addressType: 'IPv4', endpoints, ports,
+    namespace: m.namespace!, name: m.name, serviceName, addressType, endpoints, ports,
     labels: m.labels, derived: false, source: r.ctx.source,
   };
 }

@@ -162,6 +162,8 @@ export function expandWorkloads(workloads: readonly Workload[], nodes: readonly 
     for (const p of batch) {
       if (w.template.hostname && !p.pod.hostname) p.pod.hostname = w.template.hostname;
       if (w.template.subdomain && !p.pod.subdomain) p.pod.subdomain = w.template.subdomain;
+      if (w.template.dnsPolicy && !p.pod.dnsPolicy) p.pod.dnsPolicy = w.template.dnsPolicy;
+      if (w.template.dnsConfig && !p.pod.dnsConfig) p.pod.dnsConfig = w.template.dnsConfig;
       if (!daemon) {
         if (w.template.nodeName) p.fixedNode = w.template.nodeName;
         else p.eligible = eligible;
