@@ -444,9 +444,14 @@ export class Tracer {
       : undefined);
   }
 
+  /** "ip:port" of each backend, made once (a backend object names one endpoint for good). */
+  private readonly backendNames = new WeakMap<PlannedBackend, string>();
   private backendName(r: PacketRecord): string | null {
     const b = this.dBackend;
-    return b ? `${this.names.get(b.addr)}:${b.port}` : r.backend !== NONE ? `#${r.backend}` : null;
+    if (!b) return r.backend !== NONE ? `#${r.backend}` : null;
+    let n = this.backendNames.get(b);
+    if (n === undefined) this.backendNames.set(b, (n = `${formatIPv4(b.addr)}:${b.port}`));
+    return n;
   }
 
   /** The record of a processed packet. */
@@ -528,6 +533,8 @@ export class Tracer {
 
   /** The endpoints a service entry's port leaves out and why (the same list for every packet: made once, frozen). */
   private excluded(cc: CompiledCluster, entry: PlannedService): TraceExcluded[] {
+    const known = this.excludedOf.get(entry);
+    if (known) return known;
     const port = cc.servicePort(entry);
     if (!port) return NO_EXCLUSIONS;
     let list = this.excludedOf.get(port);
@@ -541,6 +548,7 @@ export class Tracer {
       Object.freeze(list);
       this.excludedOf.set(port, list);
     }
+    this.excludedOf.set(entry, list);
     return list;
   }
 }
