@@ -41,6 +41,7 @@ import { readManifestFiles, traceStream } from './node-api.js';
 // measured with `bench --api`-sized traffic, it halves the time `trace` spends in garbage collection.
 setFlagsFromString('--max-semi-space-size=64');
 import { registerExport } from './export/command.js';
+import { getKind, getListing } from './get.js';
 import { dnsStream } from './dns/cli.js';
 
 // ---------------------------------------------------------------- output helpers
@@ -547,6 +548,19 @@ cli.command('dns')
   });
 
 registerExport(cli, collect);
+
+cli.command('get')
+  .description('list pods, services or nodes as loaded (allocated pod IPs, cluster IPs, node ports, load-balancer addresses), in the shape kubectl get prints')
+  .argument('<kind>', 'pods, services or nodes (kubectl\'s singular and short names too: pod, po, svc, no)')
+  .requiredOption('--cluster <path>', 'manifest file or directory (repeat for more)', collect)
+  .option('-n, --namespace <ns>', 'only this namespace (default: all namespaces)')
+  .addOption(new Option('-o, --output <format>', 'wide (more columns) or json').choices(['wide', 'json']))
+  .action((word: string, opts: { cluster: string[]; namespace?: string; output?: 'wide' | 'json' }) => {
+    const kind = getKind(word);
+    const loaded = loadClusterOrExit(opts.cluster);
+    if (!loaded) return;
+    console.log(getListing(loaded.model, kind, { namespace: opts.namespace, output: opts.output }));
+  });
 
 // Like a Unix tool: output into a pipe whose reader has gone (`dpemu trace ... | head`) ends the command
 // quietly; Ctrl-C too.
