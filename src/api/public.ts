@@ -7,6 +7,7 @@ export type {
   TraceError, TraceChange, Diagnostic,
 } from './types.js';
 export type { TraceRecord, TraceFrontend, TraceExcluded } from '../tracer.js';
+export type { HttpDecision } from '../gateway/router.js';
 export type { SourceRef } from '../k8s/model.js';
 export type { PacketBatch, PacketIn, PacketRecord } from '../packet.js';
 export { DpemuError, InputError, CapacityError, DataplaneError, SnapshotError, UsageError } from '../errors.js';
