@@ -5,6 +5,7 @@
 // manifests would make Services drop or reject traffic, src/k8s/check.ts).
 // Commander only parses arguments; the work is in those modules.
 
+import { ClusterCliOptions, clusterOptions, loadOptionsOf } from './cluster-options.js';
 import { setFlagsFromString } from 'node:v8';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -438,9 +439,9 @@ cli.command('bench')
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
 /** Load the manifests; a ManifestError (or an unreadable path) ends the command with status 1. */
-function loadClusterOrExit(paths: string[]): ReturnType<typeof loadFiles> | undefined {
+function loadClusterOrExit(opts: ClusterCliOptions): ReturnType<typeof loadFiles> | undefined {
   try {
-    return loadFiles(paths);
+    return loadFiles(opts.cluster, loadOptionsOf(opts), opts.recursive ?? false);
   } catch (e) {
     fail(e);
     return undefined;
@@ -448,18 +449,18 @@ function loadClusterOrExit(paths: string[]): ReturnType<typeof loadFiles> | unde
 }
 
 function formatDiagnostic(d: Diagnostic): string {
-  const sev = d.severity === 'error' ? paint('red', 'error') : paint('yellow', 'warning');
+  const sev = d.severity === 'error' ? paint('red', 'error') : d.severity === 'info' ? paint('cyan', 'note') : paint('yellow', 'warning');
   const where = d.source && !d.message.includes(formatSource(d.source)) ? ` [${formatSource(d.source)}]` : '';
   return `${sev} ${paint('dim', `[${d.code}]`)} ${d.message}${where}`;
 }
 
-interface TraceOpts { cluster: string[]; packets?: string; backend: 'wasm' | 'reference'; design: Design; algo?: Algorithm; masqueradeAll?: boolean; seed: number }
+interface TraceOpts extends ClusterCliOptions { packets?: string; backend: 'wasm' | 'reference'; design: Design; algo?: Algorithm; masqueradeAll?: boolean; seed: number }
 
 async function trace(opts: TraceOpts): Promise<void> {
   // Read once: the files are loaded by the emulator itself (its maps sized for them); its warnings printed.
   let files;
   try {
-    files = readManifestFiles(opts.cluster);
+    files = readManifestFiles(opts.cluster, { recursive: opts.recursive });
   } catch (e) {
     return fail(e);
   }
@@ -467,12 +468,12 @@ async function trace(opts: TraceOpts): Promise<void> {
   try {
     emu = await createEmulator({
       backend: opts.backend, design: opts.design, algo: opts.algo, masqueradeAll: opts.masqueradeAll ?? false, seed: opts.seed,
-      cluster: { files },
+      cluster: { files }, ...loadOptionsOf(opts),
     });
   } catch (e) {
     return fail(e);
   }
-  for (const w of emu.warnings()) process.stderr.write(`dpemu: ${w.severity}: ${w.message}\n`);
+  for (const w of emu.warnings()) if (w.severity !== 'info') process.stderr.write(`dpemu: ${w.severity}: ${w.message}\n`);
   const input = opts.packets === undefined || opts.packets === '-' ? process.stdin : createReadStream(opts.packets);
   // {"apply": ...} and {"delete": ...} lines change the cluster (paths relative to the current directory).
   const { errors } = await traceStream(emu, input, (line) => process.stdout.write(line + '\n'),
@@ -487,28 +488,28 @@ function fail(e: unknown): void {
   process.exitCode = 1;
 }
 
-function check(opts: { cluster: string[]; json?: boolean }): void {
-  const loaded = loadClusterOrExit(opts.cluster);
+function check(opts: ClusterCliOptions & { json?: boolean }): void {
+  const loaded = loadClusterOrExit(opts);
   if (!loaded) return;
-  const diags = [...loaded.warnings, ...checkCluster(loaded.model)];
+  const diags = [...loaded.notes, ...loaded.warnings, ...checkCluster(loaded.model)];
   if (opts.json) {
     for (const d of diags) console.log(JSON.stringify(d));
   } else {
     for (const d of diags) console.log(formatDiagnostic(d));
     const errors = diags.filter((d) => d.severity === 'error').length;
+    const warns = diags.filter((d) => d.severity === 'warning').length;
     const m = loaded.model;
     const np = m.policies?.networkPolicies.length ?? 0, ap = m.policies?.adminPolicies.length ?? 0;
     const policies = np + ap ? `, ${np} NetworkPolicies, ${ap} admin policies` : '';
     console.log(`${diags.length ? '\n' : ''}${m.nodes.length} nodes, ${m.pods.length} pods, ${m.services.length} services, ${m.endpointSlices.length} EndpointSlices${policies}: ` +
-      `${errors} error${errors === 1 ? '' : 's'}, ${diags.length - errors} warning${diags.length - errors === 1 ? '' : 's'}`);
+      `${errors} error${errors === 1 ? '' : 's'}, ${warns} warning${warns === 1 ? '' : 's'}${loaded.notes.length ? `, ${loaded.notes.length} note${loaded.notes.length === 1 ? '' : 's'}` : ''}`);
   }
   if (hasErrors(diags)) process.exitCode = 1;
 }
 
-cli.command('trace')
+clusterOptions(cli.command('trace'))
   .description('trace packets (JSON lines) through a cluster loaded from Kubernetes manifests, programmed as kube-proxy programs every node (in the --design chosen); one JSON record per packet. ' +
     'Lines {"apply": path(s)} and {"delete": path | {kind, namespace, name}} (optionally with "t") change the cluster mid-stream, reprogramming only what changed; each gives one {"line", "t", "applied"} record')
-  .requiredOption('--cluster <path>', 'manifest file or directory (repeat for more)', collect)
   .option('--packets <file>', 'JSON lines {src, dst, sport, dport, proto, flags, node, t} or {apply|delete, t} (default: stdin)')
   .addOption(new Option('--backend <kind>', 'dataplane implementation').choices(['wasm', 'reference']).default('wasm'))
   .addOption(new Option('--design <name>', 'dataplane design (same verdicts; different structures and endpoint choice)').choices(DESIGN_NAMES).default('ebpf'))
@@ -517,27 +518,25 @@ cli.command('trace')
   .option('--seed <n>', 'seed of the random endpoint choice', integer('--seed'), 1)
   .action((opts: TraceOpts) => trace(opts));
 
-cli.command('check')
-  .description('load Kubernetes manifests and report what would make Services drop or reject traffic; exit status 1 when there are errors')
-  .requiredOption('--cluster <path>', 'manifest file or directory (repeat for more)', collect)
+clusterOptions(cli.command('check'))
+  .description('load Kubernetes manifests and report what would make Services drop or reject traffic, and the defaults applied; exit status 1 when there are errors')
   .option('--json', 'one JSON diagnostic per line')
-  .action((opts: { cluster: string[]; json?: boolean }) => check(opts));
+  .action((opts: ClusterCliOptions & { json?: boolean }) => check(opts));
 
-interface DnsOpts { cluster: string[]; queries?: string; clusterDomain: string; ttl: number; pods: 'insecure' | 'verified' | 'disabled'; endpointPodNames?: boolean }
+interface DnsOpts extends ClusterCliOptions { queries?: string; clusterDomain: string; ttl: number; pods: 'insecure' | 'verified' | 'disabled'; endpointPodNames?: boolean }
 
-cli.command('dns')
+clusterOptions(cli.command('dns'))
   .description('answer DNS queries (JSON lines {name, type, client}) as the cluster\'s CoreDNS would; one JSON record per query. ' +
     'With "client" (a pod address) the name goes through that pod\'s resolv.conf search list and "tried" lists the names asked')
-  .requiredOption('--cluster <path>', 'manifest file or directory (repeat for more)', collect)
   .option('--queries <file>', 'JSON lines {name, type, client} (default: stdin)')
   .option('--cluster-domain <domain>', 'the cluster domain', 'cluster.local')
   .option('--ttl <n>', 'TTL of the answers', integer('--ttl'), 30)
   .addOption(new Option('--pods <mode>', 'pod A records (CoreDNS "pods")').choices(['insecure', 'verified', 'disabled']).default('insecure'))
   .option('--endpoint-pod-names', 'name endpoints without hostname by their pod (CoreDNS "endpoint_pod_names")')
   .action(async (opts: DnsOpts) => {
-    const loaded = loadClusterOrExit(opts.cluster);
+    const loaded = loadClusterOrExit(opts);
     if (!loaded) return;
-    for (const w of loaded.warnings) process.stderr.write(`dpemu: ${w.severity}: ${w.message}\n`);
+    for (const w of loaded.warnings) if (w.severity !== 'info') process.stderr.write(`dpemu: ${w.severity}: ${w.message}\n`);
     let closed = false;
     process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') closed = true; else throw e; });
     const input = opts.queries === undefined || opts.queries === '-' ? process.stdin : createReadStream(opts.queries);
@@ -549,15 +548,14 @@ cli.command('dns')
 
 registerExport(cli, collect);
 
-cli.command('get')
+clusterOptions(cli.command('get'))
   .description('list pods, services or nodes as loaded (allocated pod IPs, cluster IPs, node ports, load-balancer addresses), in the shape kubectl get prints')
   .argument('<kind>', 'pods, services or nodes (kubectl\'s singular and short names too: pod, po, svc, no)')
-  .requiredOption('--cluster <path>', 'manifest file or directory (repeat for more)', collect)
   .option('-n, --namespace <ns>', 'only this namespace (default: all namespaces)')
   .addOption(new Option('-o, --output <format>', 'wide (more columns) or json').choices(['wide', 'json']))
-  .action((word: string, opts: { cluster: string[]; namespace?: string; output?: 'wide' | 'json' }) => {
+  .action((word: string, opts: ClusterCliOptions & { namespace?: string; output?: 'wide' | 'json' }) => {
     const kind = getKind(word);
-    const loaded = loadClusterOrExit(opts.cluster);
+    const loaded = loadClusterOrExit(opts);
     if (!loaded) return;
     console.log(getListing(loaded.model, kind, { namespace: opts.namespace, output: opts.output }));
   });

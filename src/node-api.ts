@@ -8,10 +8,11 @@ import { streamTrace } from './trace.js';
 
 /**
  * The manifest files behind `paths`: files as they are, folders expanded (every *.yaml, *.yml and *.json
- * in name order). Pass them to `emu.applyFiles()`.
+ * in name order; sub-folders too with `{recursive: true}`, as `kubectl apply -R`). Pass them to
+ * `emu.applyFiles()`.
  */
-export function readManifestFiles(paths: string | readonly string[]): ManifestText[] {
-  return readFiles(typeof paths === 'string' ? [paths] : [...paths]).map((f) => ({ path: f.path, text: f.text }));
+export function readManifestFiles(paths: string | readonly string[], options: { recursive?: boolean } = {}): ManifestText[] {
+  return readFiles(typeof paths === 'string' ? [paths] : [...paths], undefined, options.recursive ?? false).map((f) => ({ path: f.path, text: f.text }));
 }
 
 /** Apply the manifests at `paths` (files or folders) in one atomic change. */

@@ -26,7 +26,7 @@ export type CoreLoader = () => Promise<WebAssembly.Module>;
 
 const OPTION_NAMES = new Set<string>([
   'design', 'backend', 'wasm', 'seed', 'hashSeed', 'algo', 'maglevTableSize', 'flows', 'limits', 'cluster', 'ctLifetimes', 'natPorts', 'masqueradeAll',
-  'serviceCIDR', 'clusterCIDR', 'nodePortRange', 'nodePortAddresses', 'policyRecheckEstablished', 'policyAllowSelf',
+  'serviceCIDR', 'clusterCIDR', 'nodePortRange', 'defaultNodes', 'lbPool', 'nodePortAddresses', 'policyRecheckEstablished', 'policyAllowSelf',
   'policyEgressToOwnNode', 'ipBlockMatchesPods',
 ]);
 
@@ -74,7 +74,7 @@ function splitOptions(o: EmulatorOptions): SplitOptions {
     algo: o.algo, design: o.design, masqueradeAll: o.masqueradeAll ?? false, nodePortAddresses: o.nodePortAddresses, maglevTableSize: o.maglevTableSize,
     policyKnobs: o.ipBlockMatchesPods === undefined ? undefined : { ipBlockMatchesPods: o.ipBlockMatchesPods },
   };
-  const load: LoadOptions = { serviceCIDR: o.serviceCIDR, clusterCIDR: o.clusterCIDR, nodePortRange: o.nodePortRange };
+  const load: LoadOptions = { serviceCIDR: o.serviceCIDR, clusterCIDR: o.clusterCIDR, nodePortRange: o.nodePortRange, defaultNodes: o.defaultNodes, lbPool: o.lbPool };
   const dataplane: Options = {
     design: o.design, seed: o.seed, hashSeed: o.hashSeed, ctLifetimes: o.ctLifetimes, natPorts: o.natPorts,
     policyRecheckEstablished: o.policyRecheckEstablished, policyAllowSelf: o.policyAllowSelf, policyEgressToOwnNode: o.policyEgressToOwnNode,

@@ -58,6 +58,14 @@ export interface EmulatorOptions {
   serviceCIDR?: string;
   /** kube-controller-manager --cluster-cidr (default 10.244.0.0/16). */
   clusterCIDR?: string;
+  /**
+   * Nodes of the default cluster that stands in when the manifests have no Node objects (as kind or minikube
+   * supply nodes for an application's manifests): node-1 ... node-N over three zones (default 3; 0: none,
+   * pods then stay Pending). A dump whose pods or EndpointSlices name nodes gets exactly those nodes.
+   */
+  defaultNodes?: number;
+  /** Addresses for LoadBalancer Services without status.loadBalancer.ingress, as MetalLB would give them (IPv4 CIDR, default 172.18.255.0/24; 'none'). */
+  lbPool?: string;
   /** kube-apiserver --service-node-port-range (default 30000-32767). */
   nodePortRange?: [number, number] | string;
   /** kube-proxy --nodeport-addresses (default: every node's InternalIP). */

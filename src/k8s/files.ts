@@ -1,5 +1,5 @@
-// Node-only: read manifest files (or every *.yaml / *.yml / *.json file of a directory, in name order,
-// sub-folders too) and load them. Kept apart from load.ts so that the loader itself stays usable in a
+// Node-only: read manifest files (or every *.yaml / *.yml / *.json file of a directory, in name order;
+// sub-folders only when asked, as `kubectl apply -f DIR` reads them only with -R) and load them. Kept apart from load.ts so that the loader itself stays usable in a
 // browser.
 //
 // Only regular files are read, and none larger than MAX_MANIFEST_BYTES: a FIFO named x.yaml would block
@@ -33,8 +33,11 @@ function kindOf(st: Stats): string {
   return st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
 }
 
-/** The files behind the given paths: files as they are, directories expanded (recursively, sorted). */
-export function readManifestFiles(paths: string[], maxBytes = MAX_MANIFEST_BYTES): ManifestFile[] {
+/**
+ * The files behind the given paths: files as they are, directories expanded (sorted; their sub-folders too
+ * with `recursive`, as kubectl's -R).
+ */
+export function readManifestFiles(paths: string[], maxBytes = MAX_MANIFEST_BYTES, recursive = false): ManifestFile[] {
   const out: ManifestFile[] = [];
   const seenDirs = new Set<string>();
   const visit = (p: string, top: boolean) => {
@@ -49,7 +52,7 @@ export function readManifestFiles(paths: string[], maxBytes = MAX_MANIFEST_BYTES
         const child = join(p, e);
         let cst: Stats;
         try { cst = statSync(child); } catch (err) { throw systemError(child, err); }
-        if (cst.isDirectory() || MANIFEST.test(e)) visit(child, false);
+        if ((cst.isDirectory() && recursive) || (!cst.isDirectory() && MANIFEST.test(e))) visit(child, false);
       }
       return;
     }
@@ -64,6 +67,6 @@ export function readManifestFiles(paths: string[], maxBytes = MAX_MANIFEST_BYTES
   return out;
 }
 
-export function loadFiles(paths: string[], opts: LoadOptions = {}): LoadResult {
-  return loadManifests(readManifestFiles(paths), opts);
+export function loadFiles(paths: string[], opts: LoadOptions = {}, recursive = false): LoadResult {
+  return loadManifests(readManifestFiles(paths, MAX_MANIFEST_BYTES, recursive), opts);
 }

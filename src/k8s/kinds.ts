@@ -5,7 +5,7 @@
 
 export interface KindInfo { apiVersion: string; clusterScoped: boolean }
 
-export const KINDS: Readonly<Record<string, KindInfo>> = {
+const KIND_ROWS: Readonly<Record<string, KindInfo>> = {
   Namespace: { apiVersion: 'v1', clusterScoped: true },
   Node: { apiVersion: 'v1', clusterScoped: true },
   Pod: { apiVersion: 'v1', clusterScoped: false },
@@ -15,6 +15,7 @@ export const KINDS: Readonly<Record<string, KindInfo>> = {
   ReplicaSet: { apiVersion: 'apps/v1', clusterScoped: false },
   StatefulSet: { apiVersion: 'apps/v1', clusterScoped: false },
   DaemonSet: { apiVersion: 'apps/v1', clusterScoped: false },
+  ReplicationController: { apiVersion: 'v1', clusterScoped: false },
   NetworkPolicy: { apiVersion: 'networking.k8s.io/v1', clusterScoped: false },
   AdminNetworkPolicy: { apiVersion: 'policy.networking.k8s.io/v1alpha1', clusterScoped: true },
   BaselineAdminNetworkPolicy: { apiVersion: 'policy.networking.k8s.io/v1alpha1', clusterScoped: true },
@@ -27,6 +28,9 @@ export const KINDS: Readonly<Record<string, KindInfo>> = {
   Ingress: { apiVersion: 'networking.k8s.io/v1', clusterScoped: false },
   IngressClass: { apiVersion: 'networking.k8s.io/v1', clusterScoped: true },
 };
+
+/** The table, without a prototype: a kind named "toString" or "constructor" is no row of it. */
+export const KINDS: Readonly<Record<string, KindInfo>> = Object.freeze(Object.assign(Object.create(null) as Record<string, KindInfo>, KIND_ROWS));
 
 /** Whether objects of `kind` have no namespace. */
 export const isClusterScoped = (kind: string): boolean => KINDS[kind]?.clusterScoped === true;

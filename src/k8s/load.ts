@@ -48,6 +48,7 @@ import {
 import type { AdminPolicy, NetworkPolicy } from '../policy/model.js';
 import { emptyNorthSouth } from '../gateway/model.js';
 import { hasNorthSouth, parseNorthSouthObject } from '../gateway/load.js';
+import { DEFAULT_NODE_COUNT, defaultNodes } from './default-nodes.js';
 import { PodPlan, assignPodCIDRs, expandWorkloads, placePods, planBarePod } from './workloads.js';
 
 export { ManifestError } from './validate.js';
@@ -73,9 +74,23 @@ export interface LoadOptions {
   nodeCIDRMaskSize?: number;
   /** kube-controller-manager --max-endpoints-per-slice; default 100. */
   maxEndpointsPerSlice?: number;
+  /**
+   * Nodes of the default cluster that stands in when the input has no Node objects (default-nodes.ts);
+   * default 3, 0 for none (pods then stay Pending).
+   */
+  defaultNodes?: number;
+  /**
+   * Addresses for LoadBalancer Services that have none in status.loadBalancer.ingress, as MetalLB or
+   * cloud-provider-kind would give them: an IPv4 CIDR (default 172.18.255.0/24), or 'none'.
+   */
+  lbPool?: string;
 }
 
-export interface LoadResult { model: ClusterModel; warnings: Diagnostic[] }
+/** Where LoadBalancer Services without an address get one (a MetalLB pool on kind's docker network). */
+export const DEFAULT_LB_POOL = '172.18.255.0/24';
+
+/** `warnings`: problems in the input; `notes`: what the loader assumed (defaults it applied; severity info). */
+export interface LoadResult { model: ClusterModel; warnings: Diagnostic[]; notes: Diagnostic[] }
 
 export const DEFAULT_SERVICE_CIDR = '10.96.0.0/12';
 export const DEFAULT_NODE_PORT_RANGE: [number, number] = [30000, 32767];
@@ -84,7 +99,7 @@ export const DEFAULT_CLUSTER_CIDR = '10.244.0.0/16';
 export const FIRST_ALLOCATED_SERVICE_HOST = 10;
 
 /** Where each kind is served (src/k8s/kinds.ts). */
-const API_VERSIONS: Record<string, string> = Object.fromEntries(Object.entries(KINDS).map(([k, v]) => [k, v.apiVersion]));
+const API_VERSIONS: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>, Object.fromEntries(Object.entries(KINDS).map(([k, v]) => [k, v.apiVersion])));
 /** The label kube-apiserver puts on every namespace (NamespaceDefaultLabelName). */
 export const LABEL_NAMESPACE_NAME = 'kubernetes.io/metadata.name';
 const groupOf = (apiVersion: string) => (apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.lastIndexOf('/')) : '');
@@ -114,6 +129,8 @@ function resolveConfig(opts: LoadOptions): ClusterConfig {
   };
   const serviceCIDR = cidr(opts.serviceCIDR, DEFAULT_SERVICE_CIDR, 'serviceCIDR');
   if (cidrRange(serviceCIDR).plen > 28) throw new RangeError(`serviceCIDR: ${serviceCIDR} is too small (at most /28)`);
+  const dn = opts.defaultNodes;
+  if (dn !== undefined && !(Number.isInteger(dn) && dn >= 0 && dn <= 5000)) throw new RangeError(`defaultNodes: ${dn} not in 0..5000`);
   const max = opts.maxEndpointsPerSlice ?? 100;
   if (!(Number.isInteger(max) && max >= 1 && max <= 1000)) throw new RangeError(`maxEndpointsPerSlice: ${max} not in 1..1000`);
   const clusterCIDR = cidr(opts.clusterCIDR, DEFAULT_CLUSTER_CIDR, 'clusterCIDR');
@@ -338,6 +355,13 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
     }
   }
 
+  // 1b. a cluster without Node objects gets the nodes kind or minikube would give it
+  if (nodes.length === 0) {
+    const podIPs = new Set<number>();
+    for (const p of pods) for (const ip of p.pod.podIPs) podIPs.add(parseIPv4(ip)!);
+    nodes.push(...defaultNodes(pods, slices, opts.defaultNodes ?? DEFAULT_NODE_COUNT, podIPs, warnings));
+  }
+
   // 2. node IPAM
   assignPodCIDRs(nodes, config.clusterCIDR, config.nodeCIDRMaskSize, warnings);
 
@@ -369,6 +393,7 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
   const svcList = sortedBy(services.filter((s) => !s.ipv6Only), (a, b) => cmpNsName(a.svc, b.svc));
   allocateClusterIPs(svcList, config, pc);
   allocateNodePorts(svcList, config);
+  allocateLoadBalancerIPs(svcList, opts.lbPool ?? DEFAULT_LB_POOL, warnings);
 
   // namespaces: the given ones plus every namespace referred to (and "default")
   const nsNames = new Set<string>(['default']);
@@ -410,7 +435,7 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
     model.policies = { networkPolicies: networkPolicies.sort(cmpNsName), adminPolicies };
   }
   if (hasNorthSouth(northSouth)) model.northSouth = northSouth;
-  return { model, warnings };
+  return { model, warnings: warnings.filter((w) => w.severity !== 'info'), notes: warnings.filter((w) => w.severity === 'info') };
 }
 
 /**
@@ -527,3 +552,42 @@ function allocateNodePorts(services: ParsedService[], config: ClusterConfig) {
   }
 }
 
+
+/**
+ * LoadBalancer Services without an ingress address get one from the pool, in namespace/name order, never one
+ * already in use; spec.loadBalancerIP, when set, is honoured (as MetalLB does). A load-balancer controller
+ * would write it into status.loadBalancer.ingress: kube-proxy reads it from there.
+ */
+function allocateLoadBalancerIPs(services: ParsedService[], pool: string, warnings: Diagnostic[]) {
+  if (pool === 'none') return;
+  const c = checkCIDR(pool);
+  if (typeof c === 'object' || c === 'ipv6') throw new RangeError(`lbPool: ${typeof c === 'object' ? c.error : 'must be an IPv4 CIDR'}, got ${JSON.stringify(pool)}`);
+  const { base, size } = cidrRange(c);
+  const used = new Set<number>();
+  for (const s of services) for (const ip of s.svc.loadBalancerIngress) used.add(parseIPv4(ip)!);
+  let next = size > 2 ? base + 1 : base;
+  const given: string[] = [];
+  for (const s of services) {
+    const svc = s.svc;
+    if (svc.type !== 'LoadBalancer' || svc.loadBalancerIngress.length > 0 || svc.loadBalancerHostnames.length > 0) continue;
+    let ip: string | undefined = svc.loadBalancerIP;
+    if (ip === undefined) {
+      const last = size > 2 ? base + size - 2 : base + size - 1;
+      while (next <= last && used.has(next)) next++;
+      if (next > last) {
+        warnings.push({ severity: 'warning', code: 'lb-pool-full', object: `Service ${svc.namespace}/${svc.name}`, source: svc.source,
+          message: `Service ${svc.namespace}/${svc.name}: the load-balancer pool ${c} has no free address left; the Service stays without an external address` });
+        continue;
+      }
+      ip = formatIPv4(next);
+    }
+    used.add(parseIPv4(ip)!);
+    svc.loadBalancerIngress = [ip];
+    svc.loadBalancerAllocated = true;
+    given.push(`${svc.namespace}/${svc.name} ${ip}`);
+  }
+  if (given.length) {
+    warnings.push({ severity: 'info', code: 'lb-addresses',
+      message: `${given.length} LoadBalancer Service${given.length === 1 ? '' : 's'} without an address got one from the pool ${c}, as MetalLB or cloud-provider-kind would (${given.slice(0, 5).join(', ')}${given.length > 5 ? ', ...' : ''}); --lb-pool changes the pool` });
+  }
+}

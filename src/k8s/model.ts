@@ -33,7 +33,8 @@ export interface SourceRef {
 
 /** A finding of the loader (warnings) or of checkCluster (errors and warnings). */
 export interface Diagnostic {
-  severity: 'error' | 'warning';
+  /** `info`: a note on what dpemu assumed (defaults it applied); not a problem. */
+  severity: 'error' | 'warning' | 'info';
   /** Stable machine-readable kind of finding, e.g. 'selector-matches-nothing'. */
   code: string;
   /** Human-readable, self-contained message. */
@@ -81,6 +82,8 @@ export interface Node {
   taints: Taint[];
   /** status.conditions Ready; true when the manifest has no Ready condition. */
   ready: boolean;
+  /** True for a node dpemu made because the input has no Node objects (default-nodes.ts). */
+  defaulted?: boolean;
   source?: SourceRef;
 }
 
@@ -172,6 +175,8 @@ export interface Service {
   loadBalancerIP?: IP;
   /** status.loadBalancer.ingress[].ip (IPv4). */
   loadBalancerIngress: IP[];
+  /** True when the loader gave the Service its ingress address from the load-balancer pool (no status in the input). */
+  loadBalancerAllocated?: boolean;
   /** status.loadBalancer.ingress[].hostname. */
   loadBalancerHostnames: string[];
   externalTrafficPolicy: TrafficPolicy;

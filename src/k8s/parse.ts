@@ -361,7 +361,7 @@ export function labelSelectorMatches(sel: LabelSelector, labels: Record<string, 
 
 // ---- workloads ----------------------------------------------------------------------
 
-export type WorkloadKind = 'Deployment' | 'ReplicaSet' | 'StatefulSet' | 'DaemonSet';
+export type WorkloadKind = 'Deployment' | 'ReplicaSet' | 'StatefulSet' | 'DaemonSet' | 'ReplicationController';
 
 export interface Workload {
   kind: WorkloadKind;
@@ -383,10 +383,14 @@ export function parseWorkload(r: Reader, o: Obj, kind: WorkloadKind): Workload {
   const m = parseMeta(r, o, true, dns1123SubdomainError);
   const spec = r.reqObj(o.spec, 'spec');
   const replicas = kind === 'DaemonSet' ? 0 : r.int(spec.replicas, 'spec.replicas', 0, 100000) ?? 1;
-  const selector = parseLabelSelector(r, spec.selector, 'spec.selector');
   const tpl = r.reqObj(spec.template, 'spec.template');
   const tmd = r.obj(tpl.metadata, 'spec.template.metadata') ?? {};
   const templateLabels = r.labels(tmd.labels, 'spec.template.metadata.labels');
+  // A ReplicationController's selector is a plain label map, defaulted to the template's labels
+  // (core/v1 defaults: SetDefaults_ReplicationController).
+  const selector: LabelSelector = kind === 'ReplicationController'
+    ? { matchLabels: spec.selector === undefined || spec.selector === null ? { ...templateLabels } : r.labels(spec.selector, 'spec.selector'), matchExpressions: [] }
+    : parseLabelSelector(r, spec.selector, 'spec.selector');
   // apps validation: "`selector` does not match template `labels`".
   if (!labelSelectorMatches(selector, templateLabels)) {
     r.fail('spec.template.metadata.labels', `must match spec.selector (selector ${formatSelector(selector)}, labels ${formatLabels(templateLabels)})`);

@@ -137,7 +137,13 @@ function persistAllocations(objects: Map<string, StoredObject>, model: ClusterMo
       if (changed) out.ports = ports;
     }
     if (svc.healthCheckNodePort !== undefined && spec.healthCheckNodePort === undefined) { out.healthCheckNodePort = svc.healthCheckNodePort; changed = true; }
-    if (changed) objects.set(key, withSpec(stored, out));
+    let next = changed ? withSpec(stored, out) : stored;
+    // An address from the load-balancer pool is written where a load-balancer controller writes it.
+    if (svc.loadBalancerAllocated && svc.loadBalancerIngress.length) {
+      next = { ...next, obj: { ...next.obj, status: { ...(next.obj.status as Record<string, unknown> | undefined), loadBalancer: { ingress: svc.loadBalancerIngress.map((ip) => ({ ip })) } } } };
+      changed = true;
+    }
+    if (changed) objects.set(key, next);
   }
 }
 
@@ -172,7 +178,14 @@ function keepAllocations(next: Map<string, StoredObject>, current: Map<string, S
       });
       if (changed) out.ports = ports;
     }
-    if (changed) next.set(key, withSpec(o, out));
+    let kept = changed ? withSpec(o, out) : o;
+    // A pool address stays with its Service while it remains a LoadBalancer (as the controller keeps status).
+    const lbOf = (x: StoredObject) => ((x.obj.status as Record<string, unknown> | undefined)?.loadBalancer as Record<string, unknown> | undefined)?.ingress;
+    if (spec.type === 'LoadBalancer' && before.type === 'LoadBalancer' && lbOf(o) === undefined && Array.isArray(lbOf(old))) {
+      kept = { ...kept, obj: { ...kept.obj, status: { ...(kept.obj.status as Record<string, unknown> | undefined), loadBalancer: { ingress: lbOf(old) } } } };
+      changed = true;
+    }
+    if (changed) next.set(key, kept);
   }
 }
 

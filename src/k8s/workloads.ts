@@ -130,11 +130,13 @@ export function expandWorkloads(workloads: readonly Workload[], nodes: readonly 
     const daemon = w.kind === 'DaemonSet';
     const eligible = w.template.nodeName ? undefined : sortedNodes.filter((n) => unfitReason(n, w.template, daemon) === undefined);
     const batch: PodPlan[] = [];
-    if (w.kind === 'Deployment' || w.kind === 'ReplicaSet') {
+    if (w.kind === 'Deployment' || w.kind === 'ReplicaSet' || w.kind === 'ReplicationController') {
+      // A ReplicationController names its pods as a ReplicaSet does (generateName "<rc>-") and owns them itself.
       const rsName = w.kind === 'Deployment' ? `${w.name}-${hash}` : w.name;
+      const ownerKind = w.kind === 'ReplicationController' ? 'ReplicationController' : 'ReplicaSet';
       const labels = w.kind === 'Deployment' ? { ...w.templateLabels, [LABEL_POD_TEMPLATE_HASH]: hash } : { ...w.templateLabels };
       for (let i = 0; i < w.replicas; i++) {
-        batch.push(mk(generateName(rsName, `${w.namespace}/${rsName}/${i}`, taken), { ...labels }, i, 'ReplicaSet', rsName));
+        batch.push(mk(generateName(rsName, `${w.namespace}/${rsName}/${i}`, taken), { ...labels }, i, ownerKind, rsName));
       }
     } else if (w.kind === 'StatefulSet') {
       for (let i = 0; i < w.replicas; i++) {

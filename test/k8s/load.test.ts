@@ -272,7 +272,7 @@ spec:
     metadata: {labels: {app: lonely}}
     spec: {containers: [{name: c, image: x}]}
 `;
-    const { model: m, warnings } = loadText(text, 'lonely.yaml');
+    const { model: m, warnings } = loadText(text, 'lonely.yaml', { defaultNodes: 0 });
     expect(podsOf(m, 'default', 'lonely-').map((p) => [p.phase, p.podIP, p.nodeName])).toEqual([['Pending', undefined, undefined], ['Pending', undefined, undefined]]);
     expect(warnings.map((w) => w.message)).toEqual([
       'lonely.yaml: document 1 (Deployment default/lonely): 2 pod(s) stay Pending: no node fits (there are no Node objects in the manifests); selector app=lonely',
