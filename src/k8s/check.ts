@@ -103,7 +103,11 @@ export function checkCluster(model: ClusterModel, opts: CheckOptions = {}): Diag
         else if (inNs.length) msg += `; no pod there has any of the selector's labels (pods: ${list(inNs.map((p) => `${p.name} {${formatLabels(p.labels)}}`), 3)})`;
         else msg += '; the namespace has no pods';
         if (elsewhere.length) msg += `; matching pods exist in other namespaces (${list(elsewhere.map((p) => `${p.namespace}/${p.name}`), 3)}), but a Service only selects pods in its own namespace`;
-        diag(out, 'error', 'selector-matches-nothing', s, msg);
+        // A dump of Services and EndpointSlices (what kube-proxy watches) has no pods: the slices are
+        // authoritative, so the selector finding nothing is only a note.
+        const given = slices.filter((sl) => !sl.derived);
+        if (given.length) diag(out, 'info', 'selector-matches-nothing', s, `${msg}; its EndpointSlices in the input (${given.length}) are used as they are`);
+        else diag(out, 'error', 'selector-matches-nothing', s, msg);
       } else {
         const candidates = sel.filter((p) => p.phase !== 'Succeeded' && p.phase !== 'Failed');
         for (const sp of s.ports) {

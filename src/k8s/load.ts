@@ -264,8 +264,33 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
   const defined = new Map<string, Defined>();
   const northSouth = emptyNorthSouth();
 
-  for (const file of files) {
-    for (const raw of readDocuments(file)) {
+  // kubectl apply: a later definition of the same object updates it. Every definition but the last is
+  // skipped, with a warning naming both places.
+  const raws = files.flatMap(readDocuments);
+  const lastOf = new Map<string, number>();
+  const keyOfRaw = (o: Obj): string | undefined => {
+    const md = isObj(o.metadata) ? o.metadata : undefined;
+    if (typeof o.kind !== 'string' || API_VERSIONS[o.kind] === undefined || !md || typeof md.name !== 'string' || !md.name) return undefined;
+    const ns = isClusterScoped(o.kind) ? '' : typeof md.namespace === 'string' && md.namespace ? md.namespace : 'default';
+    return `${o.kind}/${ns}/${md.name}`;
+  };
+  const keys = raws.map((r) => keyOfRaw(r.obj));
+  keys.forEach((k, i) => { if (k !== undefined) lastOf.set(k, i); });
+  for (let i = 0; i < raws.length; i++) {
+    const k = keys[i];
+    if (k === undefined || lastOf.get(k) === i) continue;
+    const [kind, ns, name] = k.split('/');
+    const what = `${kind} ${ns ? `${ns}/` : ''}${name}`;
+    warnings.push({ severity: 'warning', code: 'duplicate-object', object: what, source: raws[i].source,
+      message: `${formatSource(raws[i].source)} (${what}): defined again in ${formatSource(raws[lastOf.get(k)!].source)}; the later definition is used, as kubectl apply would update the object` });
+  }
+
+  // Kinds dpemu does not read (ConfigMap, ServiceAccount, ...): one warning for all of them, not one each.
+  const unused: { r: Reader; kind: string; what: string }[] = [];
+  for (let ri = 0; ri < raws.length; ri++) {
+    {
+      if (keys[ri] !== undefined && lastOf.get(keys[ri]!) !== ri) continue;
+      const raw = raws[ri];
       const { obj, source } = raw;
       const kindV = obj.kind;
       const md = isObj(obj.metadata) ? obj.metadata : {};
@@ -283,7 +308,8 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
         const what = kind === 'Endpoints'
           ? 'legacy Endpoints object: kube-proxy reads EndpointSlices only; skipped'
           : `kind ${JSON.stringify(kind)}${typeof obj.apiVersion === 'string' ? ` (${obj.apiVersion})` : ''} is not used by dpemu; skipped`;
-        pc.warn(r, kind === 'Endpoints' ? 'legacy-endpoints' : 'unknown-kind', undefined, what);
+        if (kind === 'Endpoints') pc.warn(r, 'legacy-endpoints', undefined, what);
+        else unused.push({ r, kind, what });
         continue;
       }
       const apiVersion = r.str(obj.apiVersion, 'apiVersion');
@@ -360,6 +386,14 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
     const podIPs = new Set<number>();
     for (const p of pods) for (const ip of p.pod.podIPs) podIPs.add(parseIPv4(ip)!);
     nodes.push(...defaultNodes(pods, slices, opts.defaultNodes ?? DEFAULT_NODE_COUNT, podIPs, warnings));
+  }
+
+  if (unused.length === 1) pc.warn(unused[0].r, 'unknown-kind', undefined, unused[0].what);
+  else if (unused.length > 1) {
+    const counts = new Map<string, number>();
+    for (const u of unused) counts.set(u.kind, (counts.get(u.kind) ?? 0) + 1);
+    warnings.push({ severity: 'warning', code: 'unknown-kind', source: unused[0].r.ctx.source,
+      message: `${unused.length} objects of kinds dpemu does not use were skipped: ${[...counts].map(([k, n]) => `${k} (${n})`).join(', ')}; the first in ${formatSource(unused[0].r.ctx.source)}` });
   }
 
   // 2. node IPAM

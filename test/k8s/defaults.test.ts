@@ -112,3 +112,27 @@ describe('folders', () => {
     expect(loadFiles([dir], {}, true).model.services.map((s) => s.name)).toEqual(['extra', 'frontend-external']);
   });
 });
+
+describe('a dump of Services and EndpointSlices (what kube-proxy watches)', () => {
+  it('is checked without errors: the slices are authoritative, the empty selector only a note', async () => {
+    const { checkCluster } = await import('../../src/k8s/check.js');
+    const dump = `
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {clusterIP: 10.96.0.20, selector: {app: web}, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-abc, namespace: shop, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{name: http, port: 8080, protocol: TCP}]
+endpoints: [{addresses: [10.244.1.5], conditions: {ready: true}, nodeName: worker-1}]
+`;
+    const { model } = loadText(dump);
+    const diags = checkCluster(model);
+    expect(diags.filter((d) => d.severity === 'error')).toEqual([]);
+    expect(diags.find((d) => d.code === 'selector-matches-nothing')).toMatchObject({ severity: 'info' });
+    expect(model.nodes.map((n) => n.name)).toEqual(['worker-1']);
+  });
+});

@@ -200,11 +200,12 @@ describe('ManifestError names the file, document, object and field', () => {
       .toBe('dump.json: document 1, items[1] (Service ops/b): spec.ports[0].protocol: must be one of "TCP", "UDP", "SCTP", got "HTTP"');
   });
 
-  it('rejects duplicate objects, naming both places', () => {
+  it('takes the later of two definitions of one object, as kubectl apply does, naming both places', () => {
     const a = { path: 'a.yaml', text: svc(PORTS) };
-    const b = { path: 'b.yaml', text: `${svc(PORTS, 'name: other')}\n---\n${svc(PORTS)}` };
-    expect(errorOf(() => loadManifests([a, b])))
-      .toBe('b.yaml: document 2 (Service default/web): metadata.name: duplicate Service default/web: already defined in a.yaml: document 1');
+    const b = { path: 'b.yaml', text: `${svc(PORTS, 'name: other')}\n---\n${svc('  ports: [{port: 8080}]')}` };
+    const { model, warnings } = loadManifests([a, b]);
+    expect(model.services.find((x) => x.name === 'web')!.ports.map((p) => p.port)).toEqual([8080]);
+    expect(warnings.map((w) => w.message)).toEqual(['a.yaml: document 1 (Service default/web): defined again in b.yaml: document 2; the later definition is used, as kubectl apply would update the object']);
     // Same name, different namespace or kind: fine.
     const c = { path: 'c.yaml', text: svc(PORTS, 'name: web, namespace: other') };
     const d = { path: 'd.yaml', text: deploy('{matchLabels: {app: web}}', '{app: web}').replace('namespace: shop', 'namespace: default') };

@@ -240,9 +240,10 @@ describe('NetworkPolicy: errors name file, object and field', () => {
       .toBe('test.yaml: document 1 (NetworkPolicy default/p): apiVersion: NetworkPolicy is served as networking.k8s.io/v1, got "extensions/v1beta1"');
   });
 
-  it('duplicate policy', () => {
-    expect(errorOf(() => loadText([np('podSelector: {}'), np('podSelector: {}')].join('---\n'))))
-      .toBe('test.yaml: document 2 (NetworkPolicy prod/p): metadata.name: duplicate NetworkPolicy prod/p: already defined in test.yaml: document 1');
+  it('duplicate policy: the later definition is used', () => {
+    const { model, warnings } = loadText([np('podSelector: {}'), np('podSelector: {matchLabels: {a: b}}')].join('---\n'));
+    expect(model.policies!.networkPolicies).toHaveLength(1);
+    expect(warnings.map((w) => w.code)).toEqual(['duplicate-object']);
   });
 
   it('error in a List item names the item', () => {
@@ -368,9 +369,10 @@ describe('BaselineAdminNetworkPolicy', () => {
       .toBe('test.yaml: document 1 (BaselineAdminNetworkPolicy default): spec.egress[0].action: must be one of "Allow", "Deny", got "Pass" (Pass is not allowed in the Baseline tier: there is no lower tier to pass to)');
   });
 
-  it('is a singleton: a second one is a duplicate', () => {
-    expect(errorOf(() => loadText([banp('subject: {namespaces: {}}'), banp('subject: {namespaces: {}}')].join('---\n'))))
-      .toContain('document 2 (BaselineAdminNetworkPolicy default): metadata.name: duplicate BaselineAdminNetworkPolicy default');
+  it('is a singleton: a second definition of "default" replaces the first', () => {
+    const { model, warnings } = loadText([banp('subject: {namespaces: {}}'), banp('subject: {namespaces: {}}')].join('---\n'));
+    expect(model.policies!.adminPolicies).toHaveLength(1);
+    expect(warnings.map((w) => w.message)).toEqual(['test.yaml: document 1 (BaselineAdminNetworkPolicy default): defined again in test.yaml: document 2; the later definition is used, as kubectl apply would update the object']);
   });
 });
 
