@@ -5,6 +5,7 @@
 // manifests would make Services drop or reject traffic, src/k8s/check.ts).
 // Commander only parses arguments; the work is in those modules.
 
+import { registerRun } from './run/command.js';
 import { ClusterCliOptions, clusterOptions, loadOptionsOf } from './cluster-options.js';
 import { setFlagsFromString } from 'node:v8';
 import { readFileSync } from 'node:fs';
@@ -547,6 +548,7 @@ clusterOptions(cli.command('dns'))
   });
 
 registerExport(cli, collect);
+registerRun(cli);
 
 clusterOptions(cli.command('get'))
   .description('list pods, services or nodes as loaded (allocated pod IPs, cluster IPs, node ports, load-balancer addresses), in the shape kubectl get prints')

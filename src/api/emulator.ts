@@ -142,8 +142,8 @@ class EmulatorImpl implements Emulator {
 
   constructor(
     readonly dp: Dataplane,
-    private readonly runtime: ClusterRuntime,
-    private readonly tracer: Tracer,
+    readonly runtime: ClusterRuntime,
+    readonly tracer: Tracer,
     private readonly stored: StoredOptions,
     private readonly buildId: number | null,
   ) {}
@@ -369,6 +369,15 @@ class EmulatorImpl implements Emulator {
     this.tracer.clock = clock;
     this.sequence = sequence;
   }
+}
+
+/**
+ * The pieces behind an emulator made by createEmulator, for dpemu's own commands (`dpemu run` reads the
+ * compiled cluster and moves the clock without a collection per step). Not part of the public API.
+ */
+export function internalsOf(emu: Emulator): { dp: Dataplane; runtime: ClusterRuntime; tracer: Tracer } {
+  if (!(emu instanceof EmulatorImpl)) throw new InputError('not an emulator made by createEmulator', 'emulator');
+  return { dp: emu.dp, runtime: emu.runtime, tracer: emu.tracer };
 }
 
 class Batch implements EmulatorBatch {

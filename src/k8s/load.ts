@@ -84,6 +84,12 @@ export interface LoadOptions {
    * cloud-provider-kind would give them: an IPv4 CIDR (default 172.18.255.0/24), or 'none'.
    */
   lbPool?: string;
+  /**
+   * Where the pods dpemu placed were in the cluster this one replaces ("namespace/name" -> node and address):
+   * a pod that still exists keeps its node and address, as a running pod does (the runtime passes its
+   * current model's, so that a change never moves pods it does not touch).
+   */
+  previousPods?: ReadonlyMap<string, { node: string; ip: string }>;
 }
 
 /** Where LoadBalancer Services without an address get one (a MetalLB pool on kind's docker network). */
@@ -420,7 +426,7 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
   });
   const workloadPlans: PodPlan[] = expandWorkloads(toExpand, nodes, taken, warnings);
   const barePlans = pods.filter((p) => !p.hasStatus).map((p) => planBarePod(p, nodes, `Pod ${p.pod.namespace}/${p.pod.name}`));
-  placePods([...workloadPlans, ...barePlans], nodes, used, warnings);
+  placePods([...workloadPlans, ...barePlans], nodes, used, warnings, opts.previousPods);
   const allPods: Pod[] = [...pods.map((p) => p.pod), ...workloadPlans.map((p) => p.pod)];
 
   // 4. services: cluster IPs and nodePorts

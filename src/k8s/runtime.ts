@@ -189,6 +189,13 @@ function keepAllocations(next: Map<string, StoredObject>, current: Map<string, S
   }
 }
 
+/** Where the pods dpemu placed are (node and address), for the next load to keep them there. */
+function placedPods(model: ClusterModel): Map<string, { node: string; ip: string }> {
+  const out = new Map<string, { node: string; ip: string }>();
+  for (const p of model.pods) if (p.simulated && p.nodeName && p.podIP) out.set(`${p.namespace}/${p.name}`, { node: p.nodeName, ip: p.podIP });
+  return out;
+}
+
 export class ClusterRuntime {
   private objects = new Map<string, StoredObject>();
   private current: CompiledCluster;
@@ -355,7 +362,7 @@ export class ClusterRuntime {
    */
   private commit(next: Map<string, StoredObject>, objects: ApplyReport['objects']): ApplyReport {
     keepAllocations(next, this.objects);
-    const { model, warnings } = loadManifests(filesOf(next.values()), this.options.load); // throws: nothing changed
+    const { model, warnings } = loadManifests(filesOf(next.values()), { ...this.options.load, previousPods: placedPods(this.current.model) }); // throws: nothing changed
     const resolved = resolveCompileOptions(model, this.options, this.dp.options.design);
     const restoreIds = this.alloc.checkpoint();
     let plan: Plan;

@@ -242,16 +242,43 @@ class NodeAllocator {
  * (namespace, owner, index). `used` holds the addresses already taken (pod IPs
  * from the manifests, node addresses); allocated ones are added.
  */
-export function placePods(plans: PodPlan[], nodes: readonly Node[], used: Set<number>, warnings: Diagnostic[]): void {
+export function placePods(plans: PodPlan[], nodes: readonly Node[], used: Set<number>, warnings: Diagnostic[],
+  previous?: ReadonlyMap<string, { node: string; ip: string }>): void {
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const allocators = new Map<string, NodeAllocator>();
   const sorted = [...plans].sort((a, b) => {
     for (let i = 0; i < 3; i++) if (a.order[i] !== b.order[i]) return a.order[i] < b.order[i] ? -1 : 1;
     return 0;
   });
+  // Pods that were running before a change keep their node and address (a running pod is never moved or
+  // renumbered by changes to other objects): their addresses are reserved before any new pod gets one.
+  const kept = new Map<PodPlan, { node: Node; ip: string }>();
+  if (previous) {
+    for (const plan of sorted) {
+      const before = previous.get(`${plan.pod.namespace}/${plan.pod.name}`);
+      const node = before && byName.get(before.node);
+      if (!before || !node) continue;
+      const fits = plan.fixedNode !== undefined ? plan.fixedNode === node.name : (plan.eligible ?? []).includes(node);
+      const addr = parseIPv4(before.ip);
+      if (!fits || addr === undefined || (!plan.pod.hostNetwork && used.has(addr))) continue;
+      if (!plan.pod.hostNetwork) used.add(addr);
+      kept.set(plan, { node, ip: before.ip });
+    }
+  }
   let bareCursor = 0;
   for (const plan of sorted) {
     const { pod } = plan;
+    const keep = kept.get(plan);
+    if (keep) {
+      if (plan.order[1].startsWith('Pod/')) bareCursor++;
+      pod.nodeName = keep.node.name;
+      pod.podIP = keep.ip;
+      pod.podIPs = [keep.ip];
+      if (keep.node.internalIP) pod.hostIP = keep.node.internalIP;
+      pod.phase = 'Running';
+      pod.ready = true;
+      continue;
+    }
     let node: Node | undefined;
     if (plan.fixedNode !== undefined) {
       node = byName.get(plan.fixedNode);

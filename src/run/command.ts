@@ -1,0 +1,203 @@
+// `dpemu run`: traffic over a cluster, and what happened to it. With no arguments it runs the built-in
+// example (examples/payments: a payments application under default-deny policies, DNS, a canary, a headless
+// StatefulSet, load-balancer and node-port clients, churn); `npm start` is that.
+//
+//   dpemu run [--cluster DIR ...] [--traffic FILE] [--pcap-in F] [--pcap-out F] [--json] [--html F]
+//
+// With --pcap-in and no --traffic, the capture is the traffic. The summary goes to stdout (a table, or
+// --json); a progress bar to stderr when it is a terminal and the run takes more than a second.
+
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve as resolvePath } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { createEmulator } from '../index.node.js';
+import { readManifestFiles } from '../node-api.js';
+import { internalsOf } from '../api/emulator.js';
+import type { Emulator, ManifestText } from '../api/types.js';
+import { DESIGN_NAMES, ALGO_NAMES, type Design, type Algorithm, type Counters } from '../dataplane.js';
+import { InputError, UsageError } from '../errors.js';
+import { loadManifests } from '../k8s/load.js';
+import { clusterDnsIP } from '../dns/stub.js';
+import { ClusterCliOptions, clusterOptions, loadOptionsOf } from '../cluster-options.js';
+import { parseTrafficSpec } from './spec.js';
+import { RunResult, runTraffic } from './run.js';
+import { coreDnsManifest } from './coredns.js';
+import { runCapture } from '../pcap/run.js';
+import { PcapWriter } from '../pcap/write.js';
+import { packageRoot } from '../bench/compare.js';
+import { formatIPv4 } from '../common/ip.js';
+
+export interface RunCliOptions extends ClusterCliOptions {
+  traffic?: string; pcapIn?: string; pcapOut?: string; sidecar?: string;
+  json?: boolean; html?: string; design: Design; backend: 'wasm' | 'reference'; algo?: Algorithm;
+  seed?: number; duration?: number; progress?: boolean;
+}
+
+/** The built-in example's files. */
+export function exampleCluster(): { cluster: string; traffic: string } {
+  const root = join(packageRoot(), 'examples', 'payments');
+  return { cluster: join(root, 'cluster'), traffic: join(root, 'traffic.yaml') };
+}
+
+/** The cluster's files, with CoreDNS as kubeadm deploys it when they have no kube-dns Service. */
+export function withClusterDns(files: ManifestText[], opts: ClusterCliOptions, notes: string[]): ManifestText[] {
+  const { model } = loadManifests(files, loadOptionsOf(opts));
+  if (clusterDnsIP(model) !== undefined) return files;
+  notes.push('no kube-system/kube-dns Service: CoreDNS added as kubeadm deploys it (kube-dns at the tenth address of the service CIDR, two coredns pods)');
+  return [...files, { path: '<built-in coredns.yaml>', text: coreDnsManifest() }];
+}
+
+const number = (name: string, min: number) => (v: string): number => {
+  const x = Number(v);
+  if (!Number.isFinite(x) || x < min) throw new InvalidArgumentError(`${name} must be a number >= ${min}`);
+  return x;
+};
+
+export function registerRun(cli: Command): void {
+  clusterOptions(cli.command('run'), true)
+    .description('generate traffic over a cluster (or replay a capture) through the dataplane and report what happened: ' +
+      'connections with full TCP lifecycles and UDP exchanges, DNS lookups as UDP packets to kube-dns, churn; with no options, the built-in payments example')
+    .option('--traffic <file>', 'traffic spec (YAML or JSON: clients, traffic, churn, duration, seed)')
+    .option('--pcap-in <file>', 'a capture (pcap or pcapng) to run through the dataplane; without --traffic it is the traffic')
+    .option('--pcap-out <file>', 'write the packets as they leave the dataplane (after NAT) as pcap')
+    .option('--sidecar <file>', 'with --pcap-out: one JSON line per packet (verdict, drop reason, service, backend)')
+    .option('--json', 'the summary as one JSON object')
+    .option('--html <file>', 'also write the summary as a self-contained HTML page')
+    .addOption(new Option('--design <name>', 'dataplane design').choices(DESIGN_NAMES).default('ebpf'))
+    .addOption(new Option('--backend <kind>', 'dataplane implementation').choices(['wasm', 'reference']).default('wasm'))
+    .addOption(new Option('--algo <name>', "endpoint selection (default: the design's)").choices(ALGO_NAMES))
+    .option('--seed <n>', 'seed of the run (default: the spec\'s, else 1)', number('--seed', 0))
+    .option('--duration <seconds>', 'virtual seconds of traffic (default: the spec\'s, else 5)', number('--duration', 0.001))
+    .option('--no-progress', 'no progress bar')
+    .action(async (opts: RunCliOptions) => { await runCommand(opts); });
+}
+
+export async function runCommand(opts: RunCliOptions): Promise<void> {
+  const notes: string[] = [];
+  let clusterPaths = opts.cluster;
+  let trafficPath = opts.traffic;
+  if (!clusterPaths && !trafficPath && !opts.pcapIn) {
+    const ex = exampleCluster();
+    clusterPaths = [ex.cluster];
+    trafficPath = ex.traffic;
+    notes.push(`the built-in example: --cluster ${ex.cluster} --traffic ${ex.traffic}`);
+  }
+  if (!clusterPaths) throw new UsageError('--cluster is required with --traffic or --pcap-in (or give neither for the built-in example)');
+  const files = withClusterDns(readManifestFiles(clusterPaths, { recursive: opts.recursive }), opts, notes);
+  const emu = await createEmulator({
+    design: opts.design, backend: opts.backend, algo: opts.algo, seed: opts.seed ?? 1, cluster: { files }, flows: 1 << 18,
+    ...loadOptionsOf(opts),
+  });
+  const { runtime } = internalsOf(emu);
+  const loadNotes = loadManifests(files, loadOptionsOf(opts)).notes;
+  for (const n of loadNotes) notes.push(n.message);
+
+  if (opts.pcapIn && !trafficPath) return replayCapture(emu, opts, notes);
+
+  let spec;
+  try {
+    spec = parseTrafficSpec(readFileSync(trafficPath!, 'utf8'), trafficPath!);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new InputError(`${trafficPath}: no such file`);
+    throw e;
+  }
+  if (opts.seed !== undefined) spec.seed = opts.seed;
+  if (opts.duration !== undefined) spec.duration = opts.duration;
+  const base = dirname(resolvePath(trafficPath!));
+  const writer = opts.pcapOut ? new PcapWriter({ serviceName: (id) => runtime.compiled.servicesByIndex.get(id)?.label }, opts.sidecar !== undefined) : undefined;
+  const progress = opts.progress !== false ? startProgress() : undefined;
+  const result = await runTraffic(emu, spec, {
+    clusterFiles: files,
+    readFiles: (paths) => readManifestFiles(paths.map((p) => resolvePath(base, p))),
+    onBatch: writer ? (_b, n, batch, nowMs) => writer.add(batch, n, nowMs) : undefined,
+    onProgress: progress?.update,
+  });
+  progress?.stop();
+  if (writer) {
+    writeFileSync(opts.pcapOut!, writer.bytes());
+    if (opts.sidecar) writeFileSync(opts.sidecar, writer.sidecarText());
+  }
+  const summary = summarize(emu, result, notes, opts);
+  if (opts.html) writeFileSync(opts.html, htmlPage(summary));
+  process.stdout.write(opts.json ? JSON.stringify(summary) + '\n' : terminalSummary(summary));
+}
+
+/** A capture as the traffic: every frame through the dataplane at its capture time. */
+function replayCapture(emu: Emulator, opts: RunCliOptions, notes: string[]): void {
+  const { dp, runtime } = internalsOf(emu);
+  if (!existsSync(opts.pcapIn!)) throw new InputError(`${opts.pcapIn}: no such file`);
+  const cc = runtime.compiled;
+  const first = [...cc.nodeIdByName.values()][0] ?? 0;
+  const { result, capture, sidecar } = runCapture(dp, readFileSync(opts.pcapIn!), {
+    node: first, nodeOf: (a) => { const o = cc.owner(a); return o ? cc.nodeIdByName.get(o.node) : undefined; },
+    sidecarPath: opts.sidecar, serviceName: (id) => cc.servicesByIndex.get(id)?.label,
+  });
+  if (opts.pcapOut) writeFileSync(opts.pcapOut, capture);
+  if (opts.sidecar) writeFileSync(opts.sidecar, sidecar);
+  const counters = emu.counters();
+  const summary = { notes, capture: result, counters };
+  process.stdout.write(opts.json ? JSON.stringify(summary) + '\n'
+    : `${notes.map((n) => `note: ${n}\n`).join('')}capture ${opts.pcapIn}: ${result.frames} frames, ${result.packets} packets run, ${result.forwarded} forwarded` +
+      `${Object.keys(result.skipped).length ? `, skipped: ${Object.entries(result.skipped).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''}\n` +
+      `verdicts: ${Object.entries(counters.verdicts).map(([k, v]) => `${k} ${v}`).join(', ')}\n` +
+      `${Object.keys(counters.drops).length ? `drops: ${Object.entries(counters.drops).map(([k, v]) => `${k} ${v}`).join(', ')}\n` : ''}`);
+}
+
+export interface RunSummary {
+  notes: string[];
+  design: string; backend: string; seed: number; duration: number;
+  packets: number; wallMs: number; packetsPerSecond: number;
+  counters: Counters;
+  conntrack: { live: number };
+  entries: RunResult['entries'];
+  changes: RunResult['changes'];
+}
+
+function summarize(emu: Emulator, r: RunResult, notes: string[], opts: RunCliOptions): RunSummary {
+  return {
+    notes, design: emu.design, backend: emu.backend, seed: r.seed, duration: r.duration,
+    packets: r.packets, wallMs: Math.round(r.wallMs), packetsPerSecond: Math.round(r.packets / Math.max(r.wallMs, 1e-3) * 1000),
+    counters: emu.counters(), conntrack: { live: emu.conntrack().length }, entries: r.entries, changes: r.changes,
+  };
+  void opts;
+}
+
+function terminalSummary(s: RunSummary): string {
+  const lines: string[] = [];
+  for (const n of s.notes) lines.push(`note: ${n}`);
+  lines.push(`${s.duration} s of traffic, ${s.packets} packets in ${s.wallMs} ms (${(s.packetsPerSecond / 1e6).toFixed(2)} Mpps), design ${s.design}, seed ${s.seed}`);
+  lines.push(`verdicts: ${Object.entries(s.counters.verdicts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  if (Object.keys(s.counters.drops).length) lines.push(`drops: ${Object.entries(s.counters.drops).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  for (const e of s.entries) {
+    const st = e.stats;
+    const failed = Object.entries(st.failedAt).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ');
+    lines.push(`  ${e.from} -> ${e.to.join(', ')} ${e.proto}: ${st.opened} connections, ${st.completed} completed, ${st.failed} failed${failed ? ` (${failed})` : ''}` +
+      `${st.dnsLookups ? `; DNS ${st.dnsLookups} lookups, ${(st.dnsQueries / st.dnsLookups).toFixed(1)} queries each, ${st.dnsFailed} failed` : ''}`);
+  }
+  for (const c of s.changes) lines.push(`  at ${c.at} s: ${c.what}`);
+  lines.push(`conntrack: ${s.conntrack.live} live flows, ${s.counters.ctCreated} created, ${s.counters.ctExpired} expired, ${s.counters.ctEvicted} evicted`);
+  return lines.join('\n') + '\n';
+}
+
+function htmlPage(s: RunSummary): string {
+  const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  return `<!doctype html><meta charset="utf-8"><title>dpemu run</title><pre>${esc(terminalSummary(s))}</pre><script type="application/json" id="data">${esc(JSON.stringify(s))}</script>`;
+}
+
+/** A progress bar on stderr (only on a terminal, and only once the run has taken a second). */
+function startProgress(): { update: (done: number, total: number) => void; stop: () => void } | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  const t0 = Date.now();
+  let shown = false;
+  return {
+    update: (done, total) => {
+      if (Date.now() - t0 < 1000) return;
+      shown = true;
+      const w = 30, f = Math.round((done / Math.max(total, 1)) * w);
+      process.stderr.write(`\r[${'#'.repeat(f)}${'.'.repeat(w - f)}] ${(done / 1000).toFixed(1)}/${(total / 1000).toFixed(1)} s virtual`);
+    },
+    stop: () => { if (shown) process.stderr.write('\n'); },
+  };
+}
+
+void formatIPv4;
