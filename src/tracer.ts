@@ -29,6 +29,7 @@ import {
 import { EXCLUSION_TEXT } from './k8s/endpoints.js';
 import { CompiledCluster, PlannedService, PlannedBackend } from './k8s/compile.js';
 import type { ManifestFile } from './k8s/load.js';
+import type { Service } from './k8s/model.js';
 import { ApplyReport, ClusterRuntime, ObjectRef } from './k8s/runtime.js';
 import { formatRuleInfo } from './policy/explain.js';
 import type { Connection } from './policy/spec.js';
@@ -435,6 +436,37 @@ export class Tracer {
       : null;
   }
 
+  /** Cluster IPs of the current cluster, by address (for packets to a cluster IP that no Service port matched). */
+  private readonly clusterIPsOf = new WeakMap<CompiledCluster, Map<number, Service[]>>();
+
+  /**
+   * Why a packet to a cluster IP was not translated: no port of the Service there matches its port and
+   * protocol. kube-proxy then has no rule for it (iptables and IPVS modes route it on unchanged, with a cluster
+   * IP no host owns; nftables mode rejects it, "Reject traffic to invalid ports of ClusterIPs"). Null for
+   * every other packet.
+   */
+  private noServiceRule(r: PacketRecord): string | null {
+    if (r.service !== NONE) return null;
+    const cc = this.compiled;
+    let ips = this.clusterIPsOf.get(cc);
+    if (!ips) {
+      ips = new Map();
+      for (const svc of cc.model.services) {
+        for (const ip of svc.clusterIPs) {
+          const a = parseIPv4(ip)!;
+          const l = ips.get(a);
+          if (l) l.push(svc); else ips.set(a, [svc]);
+        }
+      }
+      this.clusterIPsOf.set(cc, ips);
+    }
+    const svcs = ips.get(r.daddr);
+    if (!svcs) return null;
+    const ports = svcs.flatMap((s) => s.ports.map((p) => `${p.port}/${p.protocol}`)).join(', ');
+    return `no Service port ${r.dport}/${PROTO_NAME[r.proto]} at cluster IP ${formatIPv4(r.daddr)} (${svcs.map((s) => `${s.namespace}/${s.name}`).join(', ')} has ${ports}): ` +
+      'no rule translates it; it is routed on with the cluster IP as destination, which no host owns';
+  }
+
   /** The policy field (see TraceRecord.policy) of a processed descriptor. */
   private policyOf(r: PacketRecord): string | null {
     const cc = this.compiled, names = this.names;
@@ -474,7 +506,7 @@ export class Tracer {
       backend: this.backendName(r),
       delivered_node: delivered,
       cross_node: delivered !== null && delivered !== p.nodeName,
-      rule: entry?.rule ?? null,
+      rule: entry?.rule ?? this.noServiceRule(r),
       policy: this.policyOf(r),
       excluded: entry ? this.excluded(this.compiled, entry) : NO_EXCLUSIONS,
     };
@@ -505,7 +537,7 @@ export class Tracer {
         : 'null'},`
       + `"backend":${backend === null ? 'null' : `"${backend}"`},"delivered_node":${delivered === null ? 'null' : q(delivered)},`
       + `"cross_node":${delivered !== null && delivered !== p.nodeName},`
-      + `"rule":${entry ? q(entry.rule) : 'null'},"policy":${q(this.policyOf(r))},"excluded":${entry ? this.jsonOf(this.excluded(this.compiled, entry)) : '[]'}}`;
+      + `"rule":${q(entry ? entry.rule : this.noServiceRule(r))},"policy":${q(this.policyOf(r))},"excluded":${entry ? this.jsonOf(this.excluded(this.compiled, entry)) : '[]'}}`;
   }
 
   /** JSON of strings, cached (records repeat the same names, rules and policy texts). */
