@@ -29,7 +29,8 @@ import {
 import { EXCLUSION_TEXT } from './k8s/endpoints.js';
 import { CompiledCluster, PlannedService, PlannedBackend } from './k8s/compile.js';
 import type { ManifestFile } from './k8s/load.js';
-import type { Service } from './k8s/model.js';
+import type { Pod, Service } from './k8s/model.js';
+import { PacketNames, isName } from './names.js';
 import { ApplyReport, ClusterRuntime, ObjectRef } from './k8s/runtime.js';
 import { formatRuleInfo } from './policy/explain.js';
 import type { Connection } from './policy/spec.js';
@@ -85,6 +86,8 @@ export interface TraceRecord {
   excluded: TraceExcluded[];
   /** A north-south request's decision (src/gateway/router.ts HttpDecision), when the packet carried `http`. */
   http?: HttpDecision;
+  /** The names the input gave for src and dst (a pod or workload; a Service or DNS name), with what they resolved to. */
+  names?: { src?: string; dst?: string };
 }
 
 export interface TraceError { line: number; error: string }
@@ -157,6 +160,8 @@ export type CompiledSource = CompiledCluster | { readonly compiled: CompiledClus
 interface ParsedPacket {
   line: number; t: number; nodeName: string; pkt: PacketIn;
   http?: HttpStep; httpDst?: { dst: string; dport: number }; answered?: TraceRecord;
+  /** The names the packet gave for its endpoints (names.ts). */
+  names?: { src?: string; dst?: string };
 }
 
 /** How many packets go through the core in one process() call at most. */
@@ -342,12 +347,22 @@ export class Tracer {
       }
     }
     const cc = this.compiled;
-    const src = field(o, 'src', asIP, 'an IPv4 address');
-    let dst = field(o, 'dst', asIP, 'an IPv4 address');
     const proto = field(o, 'proto', asProto, 'TCP, UDP, SCTP or ICMP', PROTO.TCP);
+    // Endpoints may be named (pod/ns/name, deploy/ns/name; svc/ns/name:port, name:port): names.ts.
+    let names: ParsedPacket['names'];
+    let src: number, dst: number, namedPort: number | undefined, client: Pod | undefined;
+    if (isName(o.src)) {
+      const n = this.packetNames().source(o.src);
+      src = n.addr; client = n.pod; names = { src: n.label };
+    } else src = field(o, 'src', asIP, 'an IPv4 address or a pod (pod/ns/name, deploy/ns/name)');
+    if (isName(o.dst)) {
+      const n = this.packetNames().destination(o.dst, PROTO_NAME[proto], client);
+      dst = n.addr; namedPort = n.port; names = { ...names, dst: n.label };
+      if (o.dport !== undefined && o.dport !== n.port) throw new InputError(`"dport": ${showValue(o.dport)} differs from the port of "dst" (${n.port})`, 'dport');
+    } else dst = field(o, 'dst', asIP, 'an IPv4 address, or a Service or DNS name with a port (svc/ns/name:port, name:port)');
     // ICMP has no ports (the descriptor's port fields stay 0).
-    const sport = proto === PROTO.ICMP ? field(o, 'sport', asPort, 'a number 0..65535', 0) : field(o, 'sport', asPort, 'a port number 0..65535');
-    let dport = proto === PROTO.ICMP ? field(o, 'dport', asPort, 'a number 0..65535', 0) : field(o, 'dport', asPort, 'a port number 0..65535');
+    const sport = proto === PROTO.ICMP ? field(o, 'sport', asPort, 'a number 0..65535', 0) : field(o, 'sport', asPort, 'a port number 0..65535', names?.src ? 32768 + (line % 28232) : undefined);
+    let dport = namedPort ?? (proto === PROTO.ICMP ? field(o, 'dport', asPort, 'a number 0..65535', 0) : field(o, 'dport', asPort, 'a port number 0..65535'));
     // North-south: an HTTP request is routed by its Gateway or Ingress first (src/gateway/trace-hook.ts).
     let http: HttpStep | undefined, httpDst: ParsedPacket['httpDst'], nodeGiven = o.node;
     if (o.http !== undefined) {
@@ -390,7 +405,7 @@ export class Tracer {
       else throw new InputError(`"node" is required: ${formatIPv4(src)} is outside the cluster (no pod or node has it) and ${formatIPv4(dst)} belongs to no node, so name the node the packet enters on`, 'node');
     }
     const node = cc.nodeIdByName.get(nodeName)!;
-    return { line, t, nodeName, pkt: { saddr: src, daddr: dst, sport, dport, proto, tcpFlags, node, len: 64 }, http, httpDst };
+    return { line, t, nodeName, pkt: { saddr: src, daddr: dst, sport, dport, proto, tcpFlags, node, len: 64 }, http, httpDst, ...(names ? { names } : {}) };
   }
 
   /** Run parsed packets (at most CHUNK) through the core, runs of equal time in one call each; outcomes stay in the batch. */
@@ -434,6 +449,14 @@ export class Tracer {
     this.dDelivered = r.verdict === VERDICT.FORWARDED
       ? cc.owner(r.outDaddr)?.node ?? (r.ctState !== CT_STATE.REPLY && b?.node !== undefined ? b.node : null)
       : null;
+  }
+
+  private readonly namesOf = new WeakMap<CompiledCluster, PacketNames>();
+  private packetNames(): PacketNames {
+    const cc = this.compiled;
+    let n = this.namesOf.get(cc);
+    if (!n) this.namesOf.set(cc, (n = new PacketNames(cc.model)));
+    return n;
   }
 
   /** Cluster IPs of the current cluster, by address (for packets to a cluster IP that no Service port matched). */
@@ -511,6 +534,7 @@ export class Tracer {
       excluded: entry ? this.excluded(this.compiled, entry) : NO_EXCLUSIONS,
     };
     if (p.http) { rec.http = p.http.http; rec.in.dst = p.httpDst!.dst; rec.in.dport = p.httpDst!.dport; }
+    if (p.names) rec.names = p.names;
     return rec;
   }
 
@@ -521,7 +545,7 @@ export class Tracer {
    * to TraceRecord must be added here too (the equality test names it).
    */
   private recordJson(p: ParsedPacket, r: PacketRecord): string {
-    if (p.http) return JSON.stringify(this.record(p, r)); // a north-south request: rare, written the plain way
+    if (p.http || p.names) return JSON.stringify(this.record(p, r)); // a request, or named endpoints: written the plain way
     this.derive(r);
     const names = this.names, q = this.quote, entry = this.dEntry, delivered = this.dDelivered;
     const proto = r.proto;

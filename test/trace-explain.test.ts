@@ -17,3 +17,32 @@ it('a packet to a cluster IP on a port the Service lacks is explained, in record
   // A packet to a pod address is no such case.
   expect(emu.send({ src: client, dst: client, sport: 40002, dport: 1 })[0].rule).toBeNull();
 });
+
+it('takes endpoints by name: a workload as source, a Service or a DNS name resolved from the source\'s namespace', async () => {
+  const emu = await createEmulator({ cluster: { files: readManifestFiles('examples/payments/cluster') } });
+  const model = internalsOf(emu).runtime.model;
+  const gateway = model.pods.filter((p) => p.labels.app === 'gateway').sort((a, b) => (a.name < b.name ? -1 : 1))[0];
+  const checkoutIP = model.services.find((s) => s.name === 'checkout')!.clusterIP;
+  const [byDns, bySvc] = emu.send([
+    { src: 'deploy/payments/gateway', dst: 'checkout:8080' },
+    { src: 'deploy/payments/gateway', dst: 'svc/payments/checkout:http' },
+  ]);
+  for (const r of [byDns, bySvc]) {
+    expect(r.in).toMatchObject({ src: gateway.podIP, dst: checkoutIP, dport: 8080 });
+    expect(r.verdict).toBe('FORWARDED');
+    expect(r.service).toBe('payments/checkout:http');
+  }
+  expect(byDns.names).toEqual({
+    src: `deploy/payments/gateway (pod payments/${gateway.name})`,
+    dst: `checkout:8080 (checkout.payments.svc.cluster.local. A ${checkoutIP})`,
+  });
+  // The JSON form is the same record.
+  const [json] = emu.traceJson([JSON.stringify({ src: 'deploy/payments/gateway', dst: 'checkout:8080', sport: 50000 })]);
+  expect(JSON.parse(json).names).toEqual(byDns.names);
+  // A headless Service's name resolves to a pod; a name that does not exist is an error record naming it.
+  expect(emu.send({ src: 'deploy/payments/checkout', dst: 'ledger:5432' })[0].delivered_node).not.toBeNull();
+  const [bad] = emu.trace([JSON.stringify({ src: 'deploy/payments/gateway', dst: 'nope:80' })]);
+  expect(bad).toMatchObject({ error: expect.stringMatching(/"dst": nope does not resolve from payments\/gateway-.*REFUSED; tried nope.payments.svc.cluster.local., nope.svc.cluster.local., nope.cluster.local., nope./) });
+  const [badSrc] = emu.trace([JSON.stringify({ src: 'deploy/payments/nothing', dst: 'checkout:8080' })]);
+  expect(badSrc).toMatchObject({ error: expect.stringMatching(/Deployment payments\/nothing has no pods/) });
+});
