@@ -96,9 +96,13 @@ export interface ManifestText { path: string; text: string }
 
 /** A packet, as `dpemu trace` reads it. */
 export interface PacketInput {
-  /** Source IPv4 address. */
+  /** Source IPv4 address, or a pod by name: `pod/ns/name`, or a workload's first running pod: `deploy/ns/name` (sts, ds, rs, rc). */
   src: string;
-  /** Destination IPv4 address. */
+  /**
+   * Destination IPv4 address, or a name with its port: `svc/ns/name:port` (port number or name),
+   * `pod/ns/name:port`, or a DNS name (`checkout:8080`, `web.shop.svc.cluster.local:80`) resolved as the
+   * source pod's resolver would, through the cluster DNS. Records of named packets carry `names`.
+   */
   dst: string;
   /** Source port (TCP/UDP/SCTP). */
   sport?: number;
