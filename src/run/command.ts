@@ -8,7 +8,7 @@
 // --json); a progress bar to stderr when it is a terminal and the run takes more than a second.
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve as resolvePath } from 'node:path';
+import { dirname, join, relative, resolve as resolvePath } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createEmulator } from '../index.node.js';
 import { readManifestFiles } from '../node-api.js';
@@ -19,7 +19,7 @@ import { InputError, UsageError } from '../errors.js';
 import { loadManifests } from '../k8s/load.js';
 import { clusterDnsIP } from '../dns/stub.js';
 import { ClusterCliOptions, clusterOptions, loadOptionsOf } from '../cluster-options.js';
-import { parseTrafficSpec } from './spec.js';
+import { TrafficSpec, parseTrafficSpec } from './spec.js';
 import { RunResult, runTraffic } from './run.js';
 import { coreDnsManifest } from './coredns.js';
 import { runCapture } from '../pcap/run.js';
@@ -32,6 +32,18 @@ export interface RunCliOptions extends ClusterCliOptions {
   json?: boolean; html?: string; design: Design; backend: 'wasm' | 'reference'; algo?: Algorithm;
   seed?: number; duration?: number; progress?: boolean;
 }
+
+/**
+ * Conntrack capacity for a run: every connection and DNS lookup of the run may still hold its entry at the
+ * end (closed TCP flows linger 10 s, UDP 60 s), with room to spare; at least the default 65,536.
+ */
+export function flowsFor(spec: TrafficSpec): number {
+  const flows = spec.traffic.reduce((n, e) => n + e.rate * spec.duration * 2, 0);
+  return Math.min(1 << 24, Math.max(65536, 2 ** Math.ceil(Math.log2(flows * 1.5 + 1))));
+}
+
+/** A path as the user would type it from here. */
+const shown = (p: string) => { const r = relative(process.cwd(), p); return r.startsWith('..') ? p : r; };
 
 /** The built-in example's files. */
 export function exampleCluster(): { cluster: string; traffic: string } {
@@ -80,29 +92,30 @@ export async function runCommand(opts: RunCliOptions): Promise<void> {
     const ex = exampleCluster();
     clusterPaths = [ex.cluster];
     trafficPath = ex.traffic;
-    notes.push(`the built-in example: --cluster ${ex.cluster} --traffic ${ex.traffic}`);
+    notes.push(`the built-in example: --cluster ${shown(ex.cluster)} --traffic ${shown(ex.traffic)}`);
   }
   if (!clusterPaths) throw new UsageError('--cluster is required with --traffic or --pcap-in (or give neither for the built-in example)');
   const files = withClusterDns(readManifestFiles(clusterPaths, { recursive: opts.recursive }), opts, notes);
+  let spec: TrafficSpec | undefined;
+  if (trafficPath) {
+    try {
+      spec = parseTrafficSpec(readFileSync(trafficPath, 'utf8'), trafficPath);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new InputError(`${trafficPath}: no such file`);
+      throw e;
+    }
+    if (opts.seed !== undefined) spec.seed = opts.seed;
+    if (opts.duration !== undefined) spec.duration = opts.duration;
+  }
   const emu = await createEmulator({
-    design: opts.design, backend: opts.backend, algo: opts.algo, seed: opts.seed ?? 1, cluster: { files }, flows: 1 << 18,
+    design: opts.design, backend: opts.backend, algo: opts.algo, seed: opts.seed ?? 1, cluster: { files }, flows: spec ? flowsFor(spec) : undefined,
     ...loadOptionsOf(opts),
   });
   const { runtime } = internalsOf(emu);
   const loadNotes = loadManifests(files, loadOptionsOf(opts)).notes;
   for (const n of loadNotes) notes.push(n.message);
 
-  if (opts.pcapIn && !trafficPath) return replayCapture(emu, opts, notes);
-
-  let spec;
-  try {
-    spec = parseTrafficSpec(readFileSync(trafficPath!, 'utf8'), trafficPath!);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new InputError(`${trafficPath}: no such file`);
-    throw e;
-  }
-  if (opts.seed !== undefined) spec.seed = opts.seed;
-  if (opts.duration !== undefined) spec.duration = opts.duration;
+  if (!spec) return replayCapture(emu, opts, notes);
   const base = dirname(resolvePath(trafficPath!));
   const writer = opts.pcapOut ? new PcapWriter({ serviceName: (id) => runtime.compiled.servicesByIndex.get(id)?.label }, opts.sidecar !== undefined) : undefined;
   const progress = opts.progress !== false ? startProgress() : undefined;
