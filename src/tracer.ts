@@ -26,6 +26,7 @@ import { formatIPv4, parseIPv4 } from './common/ip.js';
 import {
   PacketBatch, PacketIn, PacketRecord, showValue, NONE, NAT, PROTO, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags,
 } from './packet.js';
+import { PROTO_NAMES, hasPorts, protocolNumber } from './protocols.js';
 import { EXCLUSION_TEXT } from './k8s/endpoints.js';
 import { CompiledCluster, PlannedService, PlannedBackend } from './k8s/compile.js';
 import type { ManifestFile } from './k8s/load.js';
@@ -106,8 +107,6 @@ export interface TracerOptions {
 }
 
 const NAT_NAMES = Object.entries(NAT) as [string, number][];
-const PROTO_BY_NAME: Record<string, number> = { TCP: PROTO.TCP, UDP: PROTO.UDP, SCTP: PROTO.SCTP, ICMP: PROTO.ICMP };
-const PROTO_NAME: Record<number, string> = { [PROTO.TCP]: 'TCP', [PROTO.UDP]: 'UDP', [PROTO.SCTP]: 'SCTP', [PROTO.ICMP]: 'ICMP' };
 /** The packet fields a trace line (and the API's send()) takes. */
 export const PACKET_FIELDS = ['src', 'dst', 'sport', 'dport', 'proto', 'flags', 'node', 't', 'http'] as const;
 const KNOWN_FIELDS = new Set<string>(PACKET_FIELDS);
@@ -142,7 +141,7 @@ function field<T>(o: Record<string, unknown>, name: string, check: (v: unknown) 
 }
 const asIP = (v: unknown) => (typeof v === 'string' ? parseIPv4(v) : undefined);
 const asPort = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535 ? v : undefined);
-const asProto = (v: unknown) => (typeof v === 'string' ? PROTO_BY_NAME[v.toUpperCase()] : undefined);
+const asProto = (v: unknown) => (typeof v === 'string' ? protocolNumber(v) : undefined);
 const asTime = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 && v * 1000 <= Number.MAX_SAFE_INTEGER ? v : undefined);
 
 /** Where the packets go: anything holding the current compiled cluster (a CompiledCluster or a ClusterRuntime). */
@@ -345,8 +344,8 @@ export class Tracer {
     let dst = field(o, 'dst', asIP, 'an IPv4 address');
     const proto = field(o, 'proto', asProto, 'TCP, UDP, SCTP or ICMP', PROTO.TCP);
     // ICMP has no ports (the descriptor's port fields stay 0).
-    const sport = proto === PROTO.ICMP ? field(o, 'sport', asPort, 'a number 0..65535', 0) : field(o, 'sport', asPort, 'a port number 0..65535');
-    let dport = proto === PROTO.ICMP ? field(o, 'dport', asPort, 'a number 0..65535', 0) : field(o, 'dport', asPort, 'a port number 0..65535');
+    const sport = !hasPorts(proto) ? field(o, 'sport', asPort, 'a number 0..65535', 0) : field(o, 'sport', asPort, 'a port number 0..65535');
+    let dport = !hasPorts(proto) ? field(o, 'dport', asPort, 'a number 0..65535', 0) : field(o, 'dport', asPort, 'a port number 0..65535');
     // North-south: an HTTP request is routed by its Gateway or Ingress first (src/gateway/trace-hook.ts).
     let http: HttpStep | undefined, httpDst: ParsedPacket['httpDst'], nodeGiven = o.node;
     if (o.http !== undefined) {
@@ -368,7 +367,7 @@ export class Tracer {
       const text = field(o, 'flags', (v) => (typeof v === 'string' ? v : undefined), 'a string of TCP flags (S, A, F, R, P)', 'S');
       try { tcpFlags = parseTcpFlags(text); } catch (e) { throw new InputError(`"flags": ${(e as Error).message}`, 'flags'); }
     } else if (o.flags !== undefined) {
-      throw new InputError(`"flags" apply to TCP only, not ${PROTO_NAME[proto]}`, 'flags');
+      throw new InputError(`"flags" apply to TCP only, not ${PROTO_NAMES[proto]}`, 'flags');
     }
     const t = field(o, 't', asTime, 'a number of seconds >= 0', t0);
     if (t < t0) throw new InputError(`"t": ${t} is earlier than the previous packet's ${t0} (time only moves forward)`, 't');
@@ -440,7 +439,7 @@ export class Tracer {
     const cc = this.compiled, names = this.names;
     if (!cc.plan.policy) return null;
     return policyText(cc, r.policyRule, r.dropReason, r.ctState, r.verdict === VERDICT.FORWARDED && r.ctState === CT_STATE.NEW
-      ? { src: names.get(r.saddr), dst: names.get(r.outDaddr), srcAfterSnat: names.get(r.outSaddr), protocol: PROTO_NAME[r.proto] as Connection['protocol'], port: r.outDport }
+      ? { src: names.get(r.saddr), dst: names.get(r.outDaddr), srcAfterSnat: names.get(r.outSaddr), protocol: PROTO_NAMES[r.proto] as Connection['protocol'], port: r.outDport }
       : undefined);
   }
 
@@ -460,7 +459,7 @@ export class Tracer {
     const names = this.names, entry = this.dEntry, delivered = this.dDelivered;
     const proto = r.proto;
     const rec: TraceRecord = {
-      line: p.line, t: p.t, node: p.nodeName, proto: PROTO_NAME[proto], flags: proto === PROTO.TCP ? formatTcpFlags(r.tcpFlags) : null,
+      line: p.line, t: p.t, node: p.nodeName, proto: PROTO_NAMES[proto], flags: proto === PROTO.TCP ? formatTcpFlags(r.tcpFlags) : null,
       in: { src: names.get(r.saddr), sport: r.sport, dst: names.get(r.daddr), dport: r.dport },
       verdict: VERDICT_NAMES[r.verdict] ?? String(r.verdict),
       drop_reason: r.dropReason ? DROP_REASON_NAMES[r.dropReason] ?? String(r.dropReason) : null,
@@ -494,7 +493,7 @@ export class Tracer {
     const names = this.names, q = this.quote, entry = this.dEntry, delivered = this.dDelivered;
     const proto = r.proto;
     const backend = this.backendName(r);
-    return `{"line":${p.line},"t":${p.t},"node":${q(p.nodeName)},"proto":"${PROTO_NAME[proto]}",`
+    return `{"line":${p.line},"t":${p.t},"node":${q(p.nodeName)},"proto":"${PROTO_NAMES[proto]}",`
       + `"flags":${proto === PROTO.TCP ? `"${formatTcpFlags(r.tcpFlags)}"` : 'null'},`
       + `"in":{"src":"${names.get(r.saddr)}","sport":${r.sport},"dst":"${names.get(r.daddr)}","dport":${r.dport}},`
       + `"verdict":"${VERDICT_NAMES[r.verdict] ?? r.verdict}","drop_reason":${r.dropReason ? `"${DROP_REASON_NAMES[r.dropReason] ?? r.dropReason}"` : 'null'},`

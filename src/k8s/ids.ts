@@ -5,7 +5,7 @@
 import { IdTable } from '../common/idtable.js';
 import { dottedQuad } from '../common/ip.js';
 import { PolicyIds } from '../policy/compile.js';
-import type { Protocol } from './model.js';
+import { PROTOCOLS, Protocol } from './model.js';
 
 /** A backend: one endpoint address, port and protocol, known to the dataplane by its id. */
 export interface PlannedBackend {
@@ -109,7 +109,8 @@ export class Allocations {
 
 // ---------------------------------------------------------------- the backend table
 
-const PROTOCOL_INDEX: Record<Protocol, number> = { TCP: 0, UDP: 1, SCTP: 2 };
+/** A Kubernetes protocol in two bits: its place in the protocol table's Kubernetes list. */
+const PROTOCOL_INDEX = Object.fromEntries(PROTOCOLS.map((p, i) => [p, i])) as Record<Protocol, number>;
 
 /**
  * A backend's address, port and protocol as one number (32 + 16 + 2 bits, exact in a double): what the

@@ -18,11 +18,13 @@
 
 import type { ClusterPolicies } from '../policy/model.js';
 import type { NorthSouth } from '../gateway/model.js';
+import { KUBERNETES_PROTOCOLS, KubernetesProtocol } from '../protocols.js';
 
 export type IP = string;
 export type CIDR = string;
-export type Protocol = 'TCP' | 'UDP' | 'SCTP';
-export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
+/** A Kubernetes port protocol; the list is src/protocols.ts's. */
+export type Protocol = KubernetesProtocol;
+export const PROTOCOLS: readonly Protocol[] = KUBERNETES_PROTOCOLS;
 
 /** Where an object came from: file, 1-based document index, 0-based List item index. */
 export interface SourceRef {

@@ -5,8 +5,8 @@
 import { Algorithm, ALGO, DEFAULT_ALGO, Design, EndpointInfo } from '../dataplane.js';
 import { MAGLEV_PRIMES } from '../controlplane/maglev.js';
 import { formatIPv4, parseCidr } from '../common/ip.js';
-import { PROTO } from '../packet.js';
-import { ClusterModel, Protocol, Service, ServicePort } from './model.js';
+import { PROTO } from '../protocols.js';
+import { ClusterModel, PROTOCOLS, Protocol, Service, ServicePort } from './model.js';
 import type { EligibleEndpoints } from './endpoints.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { DEFAULT_POLICY_KNOBS, PolicyKnobs } from '../policy/model.js';
@@ -90,7 +90,8 @@ export type EntryRole = 'cluster-ip' | 'external' | 'load-balancer';
 /** 'any': the frontend's own entry; 'node': one node's entry for every source; 'internal' / 'external': one node's entry for that side. */
 export type EntryScope = 'any' | 'node' | 'internal' | 'external';
 
-export const PROTOCOL_NUMBER: Record<Protocol, number> = { TCP: PROTO.TCP, UDP: PROTO.UDP, SCTP: PROTO.SCTP };
+/** The IP protocol number of a Kubernetes protocol. */
+export const PROTOCOL_NUMBER = Object.fromEntries(PROTOCOLS.map((p) => [p, PROTO[p]])) as Record<Protocol, number>;
 
 
 export interface PlannedService {
