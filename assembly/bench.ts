@@ -6,7 +6,7 @@
 // allowed), which the host checks: a benchmark that silently measured misses would be a wrong figure.
 //
 // Input arrays (16-byte records, little endian):
-//   tuples   +0 saddr u32 | +4 daddr u32 | +8 sport u16 | +10 dport u16 | +12 proto u8 | +13..15 zero
+//   tuples   16 bytes each, laid out as a conntrack key (records.ts CtKey)
 //   policy   +0 endpoint u32 | +4 peer identity u32 | +8 port u16 | +10 proto u8 | +11..15 zero
 
 import { hashCreate, hashLookup, hashUpdate } from "./maps/hash";
@@ -16,6 +16,7 @@ import { lookupService } from "./lb";
 import { policyCheck, CHECK_ALLOWED, DIR_INGRESS } from "./policy";
 import { allocateSourcePort } from "./nat";
 import { NONE, PKT_OUT_SADDR, PKT_OUT_SPORT, PKT_STRIDE } from "./packet";
+import { K_SADDR, K_DADDR, K_SPORT, K_DPORT, K_PROTO } from "./records";
 
 let benchKeyBuf: usize = 0;
 let benchValueBuf: usize = 0;
@@ -68,7 +69,7 @@ export function benchCtLookup(tuples: usize, count: u32, n: u32, seed: u32, now:
   for (let i: u32 = 0; i < n; i++) {
     x = next(x);
     const t = tuples + (<usize>(x % count) << 4);
-    ctWriteKey(k, load<u32>(t), load<u32>(t, 4), load<u16>(t, 8), load<u16>(t, 10), load<u8>(t, 12));
+    ctWriteKey(k, load<u32>(t, K_SADDR), load<u32>(t, K_DADDR), load<u16>(t, K_SPORT), load<u16>(t, K_DPORT), load<u8>(t, K_PROTO));
     if (ctLookupFlow(k, now, true) != 0) hits++;
   }
   return hits;
@@ -80,7 +81,7 @@ export function benchServiceLookup(tuples: usize, count: u32, n: u32, seed: u32)
   for (let i: u32 = 0; i < n; i++) {
     x = next(x);
     const t = tuples + (<usize>(x % count) << 4);
-    if (lookupService(load<u32>(t, 4), load<u16>(t, 10), load<u8>(t, 12), 0, true) != NONE) found++;
+    if (lookupService(load<u32>(t, K_DADDR), load<u16>(t, K_DPORT), load<u8>(t, K_PROTO), 0, true) != NONE) found++;
   }
   return found;
 }
@@ -107,7 +108,7 @@ export function benchNatRewrite(tuples: usize, count: u32, n: u32, seed: u32, na
   for (let i: u32 = 0; i < n; i++) {
     x = next(x);
     const t = tuples + (<usize>(x % count) << 4);
-    const saddr = load<u32>(t), daddr = load<u32>(t, 4), sport = load<u16>(t, 8), dport = load<u16>(t, 10), proto = load<u8>(t, 12);
+    const saddr = load<u32>(t, K_SADDR), daddr = load<u32>(t, K_DADDR), sport = load<u16>(t, K_SPORT), dport = load<u16>(t, K_DPORT), proto = load<u8>(t, K_PROTO);
     const port = allocateSourcePort(saddr, daddr, sport, dport, natSaddr, daddr, dport, proto, false, now);
     if (port < 0) continue;
     const p = batch + <usize>(i % slots) * PKT_STRIDE;

@@ -5,16 +5,11 @@
 // bpf/lib/conntrack.h (SYN until a non-SYN packet is seen, FIN/RST closing per
 // direction, a SYN on a closing entry re-opens it).
 //
-// Key (16 bytes): +0 saddr u32 | +4 daddr u32 | +8 sport u16 | +10 dport u16 | +12 proto u8 | +13 zero
-// Flow (36 bytes, the LRU value; with the LRU's 12-byte slot header and key, one 64-byte line):
-//   +0  natSaddr u32   +4 natDaddr u32   +8 natSport u16   +10 natDport u16   (the tuple as it leaves)
-//   +12 service u32    +16 backend u32   (NONE when not a service flow)
-//   +20 expires u32    (virtual ms; the flow is gone once now >= expires)
-//   +24 state u32      (bits 0-7 CTF_*; bits 8-31 policy revision the verdict was made under)
-//   +28 packets u32    +32 bytes u32     (original direction, wrapping at 2^32)
-// Reply entry (24 bytes): +0 the flow's key (16) | +16 packets u32 | +20 bytes u32 (reply direction)
+// The key (the original tuple), the flow and the reply entry are laid out in records.ts (CtKey, Flow, Reply).
 
-import { ctFlows, ctReplies, backends, backendIdle, CT_KEY_SIZE, CT_FLOW_SIZE } from "./tables";
+import { ctFlows, ctReplies, backends, backendIdle } from "./tables";
+import { K_PROTO, K_PORTS_WORD, CT_KEY_SIZE, CT_REPLY_SIZE, F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT, F_SERVICE, F_BACKEND,
+  F_EXPIRES, F_STATE, F_PACKETS, F_BYTES, R_FLOW_KEY, R_PACKETS, R_BYTES, B_ACTIVE } from "./records";
 import { lruLookup, lruLookupFrom, lruPeek, lruFind, lruUpdate, lruDeleteSlot, lruEvicted, lruScratch, lruSlotAt, lruSlotCount,
   lruKeyOf, lruValueOf, lruCount } from "./maps/lru";
 import { hashLookup, hashUpdate, hashDelete, hashCount } from "./maps/hash";
@@ -25,10 +20,6 @@ import { count, C_CT_CREATED, C_CT_EVICTED, C_CT_EXPIRED } from "./counters";
 import { CT_LIFETIME_TCP, CT_LIFETIME_SYN, CT_LIFETIME_CLOSE, CT_LIFETIME_NONTCP } from "./config";
 import { NONE, PROTO_TCP, PROTO_SCTP, TCP_SYN, TCP_FIN, TCP_RST, CT_ESTABLISHED, CT_REOPENED, CT_REPLY } from "./packet";
 
-export const F_NAT_SADDR = 0; export const F_NAT_DADDR = 4; export const F_NAT_SPORT = 8;
-export const F_NAT_DPORT = 10; export const F_SERVICE = 12; export const F_BACKEND = 16;
-export const F_EXPIRES = 20; export const F_STATE = 24; export const F_PACKETS = 28; export const F_BYTES = 32;
-export const R_FLOW_KEY = 0; export const R_PACKETS = 16; export const R_BYTES = 20;
 
 export const CTF_SEEN_NON_SYN: u32 = 1; // a packet without SYN was seen: established lifetime
 export const CTF_TX_CLOSING: u32 = 2;   // FIN/RST seen in the original direction
@@ -42,7 +33,7 @@ let keyB: usize = 0;
 let replyBuf: usize = 0;
 
 export function ctInit(): void {
-  keyA = allocAligned(16, 16); keyB = allocAligned(16, 16); replyBuf = allocAligned(24, 16);
+  keyA = allocAligned(CT_KEY_SIZE, 16); keyB = allocAligned(CT_KEY_SIZE, 16); replyBuf = allocAligned(CT_REPLY_SIZE, 16);
 }
 
 /**
@@ -55,7 +46,7 @@ export function ctInit(): void {
 // @ts-ignore: decorator
 @inline export function ctWriteKey(k: usize, saddr: u32, daddr: u32, sport: u16, dport: u16, proto: u8): void {
   store<u64>(k, <u64>saddr | (<u64>daddr << 32));
-  store<u64>(k, <u64>sport | (<u64>dport << 16) | (<u64>proto << 32), 8);
+  store<u64>(k, <u64>sport | (<u64>dport << 16) | (<u64>proto << 32), K_PORTS_WORD);
 }
 
 export function ctScratchKey(): usize { return keyA; }
@@ -96,14 +87,14 @@ function countOnBackend(backend: u32, delta: i32, inactive: bool): void {
   if (backend == NONE) return;
   const b = arrayGet(backends, backend);
   if (b == 0) return;
-  const live = load<u32>(b, 12);
-  if (delta > 0 || live > 0) store<u32>(b, live + <u32>delta, 12);
+  const live = load<u32>(b, B_ACTIVE);
+  if (delta > 0 || live > 0) store<u32>(b, live + <u32>delta, B_ACTIVE);
   if (inactive) countIdle(backend, delta);
 }
 
 /** Undo what hangs off a flow that is going away (its reply entry, the backend's connection counts). */
 function releaseFlow(key: usize, flow: usize): void {
-  const proto = load<u8>(key, 12);
+  const proto = load<u8>(key, K_PROTO);
   writeReplyKey(keyB, flow, proto);
   hashDelete(ctReplies, keyB);
   countOnBackend(load<u32>(flow, F_BACKEND), -1, ipvsInactive(proto, load<u32>(flow, F_STATE)));
@@ -220,12 +211,12 @@ export function ctCreate(key: usize, natSaddr: u32, natDaddr: u32, natSport: u16
   store<u32>(flow, 0, F_EXPIRES);
   copySmall(replyBuf, key, CT_KEY_SIZE);
   store<u32>(replyBuf, 0, R_PACKETS); store<u32>(replyBuf, 0, R_BYTES);
-  writeReplyKey(keyB, flow, load<u8>(key, 12));
+  writeReplyKey(keyB, flow, load<u8>(key, K_PROTO));
   if (hashUpdate(ctReplies, keyB, replyBuf) != 0) {
     lruDeleteSlot(ctFlows, lruFind(ctFlows, key));
     return 0;
   }
-  countOnBackend(backend, 1, ipvsInactive(load<u8>(key, 12), stateBits));
+  countOnBackend(backend, 1, ipvsInactive(load<u8>(key, K_PROTO), stateBits));
   count(C_CT_CREATED);
   return flow;
 }
@@ -274,7 +265,7 @@ export function ctFlushBackend(backend: u32, proto: u8): u32 {
       const s = lruSlotAt(ctFlows, i);
       if (s == 0) break;
       const v = lruValueOf(ctFlows, s);
-      if (load<u32>(v, F_BACKEND) != backend || (proto != 0 && load<u8>(lruKeyOf(s), 12) != proto)) break;
+      if (load<u32>(v, F_BACKEND) != backend || (proto != 0 && load<u8>(lruKeyOf(s), K_PROTO) != proto)) break;
       removeFlowSlot(s);
       removed++;
     }

@@ -4,12 +4,16 @@
 // arguments are refused, never trapped on.
 
 import { tablesInit, ctFlows, sourceRanges, nodes, frontends, services, backends, backendIdle, backendSlots, maglevCells, ipcache, policy,
-  setPolicyRevision, policyRevision, SERVICE_SIZE, NODE_SIZE } from "./tables";
+  setPolicyRevision, policyRevision } from "./tables";
+import { NODE_SIZE } from "./records";
 import { arrayGet, arrayCapacity, arrayBase } from "./maps/array";
 import { hashUpdate, hashDelete, hashLookup } from "./maps/hash";
 import { lpmUpdate, lpmDelete, lpmUpdateScoped, lpmDeleteScoped } from "./maps/lpm";
 import { ctFlushBackend, ctInit, ctGc, ctRebase, ctFlowCount, ctReplyCount, ctClearRevisions, ctLookupFlow, ctWriteKey, ctScratchKey } from "./conntrack";
-import { lbInit, affinityRebase, frontendKey, scopedFrontends, setScopedFrontends, B_ADDR, B_PORT, B_NODE, B_WEIGHT, B_FLAGS, ALGO_MAX } from "./lb";
+import { lbInit, affinityRebase, frontendKey, scopedFrontends, setScopedFrontends, serviceWrite, backendWrite, backendActive as backendFlows,
+  ALGO_MAGLEV, ALGO_MAX } from "./lb";
+import { ipcacheWrite } from "./policy";
+import { nodeWrite } from "./pipeline";
 import { DESIGN, DESIGN_IPTABLES, DESIGN_IPVS, DESIGN_NFTABLES, setDesignConfig } from "./config";
 import { iptablesInit, iptablesSetRules } from "./designs/iptables";
 import { nftInit, nftElementUpsert, nftElementDelete } from "./designs/nftables";
@@ -79,7 +83,7 @@ export function scratchAlloc(size: u32): usize { return allocAligned(size, 16); 
 export function nodeSet(id: u32, addr: u32): i32 {
   const n = arrayGet(nodes, id);
   if (n == 0) return E_RANGE;
-  store<u32>(n, addr); store<u32>(n, addr != 0 ? 1 : 0, 4);
+  nodeWrite(n, addr);
   return 0;
 }
 
@@ -90,7 +94,7 @@ export function frontendUpsert(vip: u32, port: u32, proto: u32, scope: u32, node
   if (DESIGN == DESIGN_NFTABLES) return nftElementUpsert(vip, <u16>port, <u8>proto, <u8>scope, node, index, scratchValue());
   const k = frontendKey(vip, <u16>port, <u8>proto, <u8>scope, scope == 0 ? 0 : node);
   const existed = hashLookup(frontends, k) != 0;
-  const v = scratchValue(); store<u32>(v, index);
+  const v = scratchValue(); store<u32>(v, index); // the frontend's value: its service index
   const rc = hashUpdate(frontends, k, v);
   if (rc == 0 && !existed && scope != 0) setScopedFrontends(scopedFrontends + 1);
   return rc;
@@ -121,21 +125,17 @@ export function serviceSet(index: u32, slots: u32, count: u32, algo: u32, flags:
   maglev: u32, maglevM: u32): i32 {
   const s = arrayGet(services, index);
   if (s == 0 || count > 0xffff || <u64>slots + count > <u64>arrayCapacity(backendSlots)) return E_RANGE;
-  if (algo == 2 && count > 0 && (maglevM == 0 || <u64>maglev + maglevM > <u64>arrayCapacity(maglevCells))) return E_RANGE;
+  if (algo == <u32>ALGO_MAGLEV && count > 0 && (maglevM == 0 || <u64>maglev + maglevM > <u64>arrayCapacity(maglevCells))) return E_RANGE;
   if (algo > <u32>ALGO_MAX) return E_INVAL;
   for (let i: u32 = 0; i < count; i++) {
     if (load<u32>(arrayBase(backendSlots) + ((<usize>slots + i) << 2)) >= arrayCapacity(backends)) return E_RANGE;
   }
-  if (algo == 2 && count > 0) {
+  if (algo == <u32>ALGO_MAGLEV && count > 0) {
     for (let i: u32 = 0; i < maglevM; i++) {
       if (<u32>load<u16>(arrayBase(maglevCells) + ((<usize>maglev + i) << 1)) >= count) return E_RANGE;
     }
   }
-  const rr = load<u32>(s, 20);
-  memory.fill(s, 0, SERVICE_SIZE);
-  store<u32>(s, slots); store<u16>(s, <u16>count, 4); store<u8>(s, <u8>algo, 6); store<u8>(s, <u8>flags, 7);
-  store<u32>(s, affinityMs, 8); store<u32>(s, maglev, 12); store<u32>(s, maglevM, 16);
-  store<u32>(s, rr, 20);
+  serviceWrite(s, slots, <u16>count, <u8>algo, <u8>flags, affinityMs, maglev, maglevM);
   if (DESIGN == DESIGN_IPVS) ipvsServiceChanged(index);
   return 0;
 }
@@ -143,13 +143,12 @@ export function serviceSet(index: u32, slots: u32, count: u32, algo: u32, flags:
 export function backendSet(id: u32, addr: u32, port: u32, node: u32, weight: u32, flags: u32): i32 {
   const b = arrayGet(backends, id);
   if (b == 0) return E_RANGE;
-  store<u32>(b, addr, B_ADDR); store<u16>(b, <u16>port, B_PORT); store<u16>(b, <u16>node, B_NODE);
-  store<u16>(b, <u16>weight, B_WEIGHT); store<u16>(b, <u16>flags, B_FLAGS); // flow counts survive updates
+  backendWrite(b, addr, <u16>port, <u16>node, <u16>weight, <u16>flags);
   return 0;
 }
 export function backendActive(id: u32): u32 {
   const b = arrayGet(backends, id);
-  return b == 0 ? 0 : load<u32>(b, 12);
+  return b == 0 ? 0 : backendFlows(b);
 }
 export function backendInactive(id: u32): u32 {
   const c = arrayGet(backendIdle, id);
@@ -163,7 +162,7 @@ export function maglevCapacity(): u32 { return arrayCapacity(maglevCells); }
 
 export function ipcacheUpsert(addr: u32, plen: u32, identity: u32, endpoint: u32, node: u32, flags: u32): i32 {
   const v = scratchValue();
-  store<u32>(v, identity); store<u32>(v, endpoint, 4); store<u16>(v, <u16>node, 8); store<u16>(v, <u16>flags, 10);
+  ipcacheWrite(v, identity, endpoint, <u16>node, <u16>flags);
   return lpmUpdate(ipcache, addr, plen, v);
 }
 export function ipcacheDelete(addr: u32, plen: u32): bool { return lpmDelete(ipcache, addr, plen); }
@@ -225,4 +224,8 @@ export {
   SVC_MASQ_EXTERNAL, SVC_MASQ_ALWAYS, SVC_SOURCE_RANGES, SVC_DROP_NO_BACKEND, SCOPE_ANY, SCOPE_EXTERNAL, SCOPE_INTERNAL,
 } from "./lb";
 export { IDENTITY_HOST, IDENTITY_WORLD, IPC_POD, IPC_HOST, IPC_ENFORCE_INGRESS, IPC_ENFORCE_EGRESS, DIR_INGRESS, DIR_EGRESS, POLICY_ALLOW, POLICY_DENY, POLICY_DENIED } from "./policy";
+export {
+  K_SADDR, K_DADDR, K_SPORT, K_DPORT, K_PROTO, CT_KEY_SIZE, F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT, F_SERVICE, F_BACKEND,
+  F_EXPIRES, F_STATE, F_PACKETS, F_BYTES, CT_FLOW_SIZE, RULE_DADDR, RULE_DPORT, RULE_PROTO, RULE_SCOPE, RULE_NODE, RULE_TARGET, RULE_SIZE,
+} from "./records";
 export { DESIGN_EBPF, DESIGN_IPTABLES, DESIGN_IPVS, DESIGN_NFTABLES, CT_LIFETIME_TCP, CT_LIFETIME_SYN, CT_LIFETIME_CLOSE, CT_LIFETIME_NONTCP, NAT_PORT_MIN, NAT_PORT_MAX, NAT_PORT_TRIES } from "./config";

@@ -1,19 +1,11 @@
 // Service lookup and endpoint selection.
 //
-// frontend key (16 bytes): +0 vip u32 | +4 port u16 | +6 proto u8 | +7 scope u8 | +8 node u32 | +12 zero
-//   -> service index u32. One entry per ClusterIP / NodePort-on-node-address / LoadBalancer / external IP
+// The frontend key, the service entry, the backend and the affinity entry are laid out in records.ts.
+// A frontend maps to a service index. One entry per ClusterIP / NodePort-on-node-address / LoadBalancer / external IP
 //   frontend, with scope ANY. One dataplane emulates every node, so what kube-proxy programs differently
 //   per node (externalTrafficPolicy / internalTrafficPolicy Local, topology hints) is a SCOPE_EXTERNAL or
 //   SCOPE_INTERNAL entry for that node, pointing at a service holding that node's eligible endpoints;
 //   a new flow entering on the node looks for its scoped entry first (Cilium's scoped service keys).
-// service (32 bytes):
-//   +0  slots u32 (first backend slot)  +4 count u16  +6 algo u8  +7 flags u8 (SVC_*)
-//   +8  affinity timeout ms u32 (0: no session affinity)
-//   +12 maglev u32 (first Maglev cell)  +16 maglev M u32  +20 round-robin cursor u32
-// backend (16 bytes):
-//   +0 addr u32  +4 port u16  +6 node u16  +8 weight u16  +10 flags u16 (BE_VALID)  +12 live flows u32
-//   (of them, those IPVS counts as inactive connections: backendIdle, conntrack.ts)
-// affinity key (8 bytes): client u32 | service u32  ->  backend u32 | last used ms u32
 //
 // This file is the ebpf design (Cilium-style maps) and the dispatch to the
 // others (config.ts DESIGN): iptables (designs/iptables.ts) and nftables
@@ -40,6 +32,8 @@ import { nftLookup, nftPickSlot, nftSlotOf, nftHomeSlot, nftUnscopedLookup } fro
 import { ipvsSchedule, ipvsSchedAddr, ipvsPredictSlot } from "./designs/ipvs";
 import { count, C_AFFINITY_EVICTED } from "./counters";
 import { NONE } from "./packet";
+import { S_SLOTS, S_COUNT, S_ALGO, S_FLAGS, S_AFFINITY, S_MAGLEV, S_MAGLEV_M, S_RR, SERVICE_SIZE, B_ADDR, B_PORT, B_NODE, B_WEIGHT,
+  B_FLAGS, B_ACTIVE, FE_KEY_SIZE, FE_NODE_WORD, AFFINITY_KEY_SIZE, A_BACKEND, A_LAST_USED } from "./records";
 
 export const ALGO_RANDOM: u8 = 0; export const ALGO_WEIGHTED: u8 = 1; export const ALGO_MAGLEV: u8 = 2;
 export const ALGO_RR: u8 = 3; export const ALGO_LC: u8 = 4; export const ALGO_SH: u8 = 5;
@@ -54,17 +48,13 @@ export const SVC_DROP_NO_BACKEND: u8 = 8; // no endpoint: drop instead of reject
 export const SCOPE_ANY: u8 = 0; export const SCOPE_EXTERNAL: u8 = 1; export const SCOPE_INTERNAL: u8 = 2;
 export const BE_VALID: u16 = 1;
 
-export const S_SLOTS = 0; export const S_COUNT = 4; export const S_ALGO = 6; export const S_FLAGS = 7;
-export const S_AFFINITY = 8; export const S_MAGLEV = 12; export const S_MAGLEV_M = 16; export const S_RR = 20;
-export const B_ADDR = 0; export const B_PORT = 4; export const B_NODE = 6; export const B_WEIGHT = 8;
-export const B_FLAGS = 10; export const B_ACTIVE = 12;
 
 let feKey: usize = 0;
 let affKey: usize = 0;
 /** Set by selectBackend: whether session affinity chose the backend. */
 export let selectedByAffinity: bool = false;
 
-export function lbInit(): void { feKey = allocAligned(16, 16); affKey = allocAligned(8, 8); }
+export function lbInit(): void { feKey = allocAligned(FE_KEY_SIZE, 16); affKey = allocAligned(AFFINITY_KEY_SIZE, 8); }
 
 /** Node-scoped frontends loaded; while there are none, a lookup is one probe. */
 export let scopedFrontends: u32 = 0;
@@ -73,7 +63,7 @@ export function setScopedFrontends(n: u32): void { scopedFrontends = n; }
 export function frontendKey(vip: u32, port: u16, proto: u8, scope: u8, node: u32): usize {
   // whole-word stores: see ctWriteKey
   store<u64>(feKey, <u64>vip | (<u64>(<u32>port | (<u32>proto << 16) | (<u32>scope << 24)) << 32));
-  store<u64>(feKey, <u64>node, 8);
+  store<u64>(feKey, <u64>node, FE_NODE_WORD);
   return feKey;
 }
 
@@ -237,8 +227,8 @@ export function affinityRebase(delta: u32): void {
     const s = lruSlotAt(affinity, i);
     if (s == 0) continue;
     const v = lruValueOf(affinity, s);
-    const used = load<u32>(v, 4);
-    store<u32>(v, used > delta ? used - delta : 0, 4);
+    const used = load<u32>(v, A_LAST_USED);
+    store<u32>(v, used > delta ? used - delta : 0, A_LAST_USED);
   }
 }
 
@@ -257,8 +247,8 @@ export function selectBackend(index: u32, svc: usize, saddr: u32, daddr: u32, sp
   if (timeout != 0) {
     store<u64>(affKey, <u64>saddr | (<u64>index << 32));
     const a = lruPeek(affinity, affKey);
-    if (a != 0 && now - load<u32>(a, 4) < timeout && inService(svc, load<u32>(a))) {
-      backend = load<u32>(a);
+    if (a != 0 && now - load<u32>(a, A_LAST_USED) < timeout && inService(svc, load<u32>(a, A_BACKEND))) {
+      backend = load<u32>(a, A_BACKEND);
       selectedByAffinity = true;
     }
   }
@@ -270,7 +260,26 @@ export function selectBackend(index: u32, svc: usize, saddr: u32, daddr: u32, sp
   if (timeout != 0) {
     const a = lruUpdate(affinity, affKey);
     if (lruEvicted) count(C_AFFINITY_EVICTED);
-    store<u32>(a, backend); store<u32>(a, now, 4);
+    store<u32>(a, backend, A_BACKEND); store<u32>(a, now, A_LAST_USED);
   }
   return backend;
 }
+
+/** Write service entry `s` as the host set it; the round-robin cursor is kept (a rewrite does not restart rr). */
+export function serviceWrite(s: usize, slots: u32, count: u16, algo: u8, flags: u8, affinityMs: u32, maglev: u32, maglevM: u32): void {
+  const rr = load<u32>(s, S_RR);
+  memory.fill(s, 0, SERVICE_SIZE);
+  store<u32>(s, slots, S_SLOTS); store<u16>(s, count, S_COUNT); store<u8>(s, algo, S_ALGO); store<u8>(s, flags, S_FLAGS);
+  store<u32>(s, affinityMs, S_AFFINITY); store<u32>(s, maglev, S_MAGLEV); store<u32>(s, maglevM, S_MAGLEV_M);
+  store<u32>(s, rr, S_RR);
+}
+
+/** Write backend `b` as the host set it; its flow count survives (flows still use it). */
+export function backendWrite(b: usize, addr: u32, port: u16, node: u16, weight: u16, flags: u16): void {
+  store<u32>(b, addr, B_ADDR); store<u16>(b, port, B_PORT); store<u16>(b, node, B_NODE);
+  store<u16>(b, weight, B_WEIGHT); store<u16>(b, flags, B_FLAGS);
+}
+
+/** A backend's live flows. */
+// @ts-ignore: decorator
+@inline export function backendActive(b: usize): u32 { return load<u32>(b, B_ACTIVE); }

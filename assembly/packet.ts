@@ -25,14 +25,25 @@
 //  44     4    policyRule  out  rule id that allowed or denied it (0: no policy applied)
 //  48          (stride)
 
-export const PKT_SADDR = 0; export const PKT_DADDR = 4; export const PKT_SPORT = 8;
-export const PKT_DPORT = 10; export const PKT_PROTO = 12; export const PKT_TCP_FLAGS = 13;
-export const PKT_NODE = 14; export const PKT_LEN = 16;
-export const PKT_OUT_SADDR = 20; export const PKT_OUT_DADDR = 24; export const PKT_OUT_SPORT = 28;
-export const PKT_OUT_DPORT = 30; export const PKT_VERDICT = 32; export const PKT_DROP_REASON = 33;
-export const PKT_CT_STATE = 34; export const PKT_NAT_FLAGS = 35; export const PKT_SERVICE = 36;
-export const PKT_BACKEND = 40; export const PKT_POLICY_RULE = 44;
-export const PKT_STRIDE: usize = 48;
+// The record, laid out by the compiler (fields in order, each at its natural alignment): the offsets and
+// the stride below are derived from it, so the table above and this class are the one statement of it.
+@unmanaged class Packet {
+  saddr: u32; daddr: u32; sport: u16; dport: u16; proto: u8; tcpFlags: u8; node: u16; len: u16; reserved: u16;
+  outSaddr: u32; outDaddr: u32; outSport: u16; outDport: u16;
+  verdict: u8; dropReason: u8; ctState: u8; natFlags: u8;
+  service: u32; backend: u32; policyRule: u32;
+}
+export const PKT_SADDR = offsetof<Packet>("saddr"); export const PKT_DADDR = offsetof<Packet>("daddr");
+export const PKT_SPORT = offsetof<Packet>("sport"); export const PKT_DPORT = offsetof<Packet>("dport");
+export const PKT_PROTO = offsetof<Packet>("proto"); export const PKT_TCP_FLAGS = offsetof<Packet>("tcpFlags");
+export const PKT_NODE = offsetof<Packet>("node"); export const PKT_LEN = offsetof<Packet>("len");
+export const PKT_OUT_SADDR = offsetof<Packet>("outSaddr"); export const PKT_OUT_DADDR = offsetof<Packet>("outDaddr");
+export const PKT_OUT_SPORT = offsetof<Packet>("outSport"); export const PKT_OUT_DPORT = offsetof<Packet>("outDport");
+export const PKT_VERDICT = offsetof<Packet>("verdict"); export const PKT_DROP_REASON = offsetof<Packet>("dropReason");
+export const PKT_CT_STATE = offsetof<Packet>("ctState"); export const PKT_NAT_FLAGS = offsetof<Packet>("natFlags");
+export const PKT_SERVICE = offsetof<Packet>("service"); export const PKT_BACKEND = offsetof<Packet>("backend");
+export const PKT_POLICY_RULE = offsetof<Packet>("policyRule");
+export const PKT_STRIDE: usize = offsetof<Packet>();
 
 export const NONE: u32 = 0xffffffff;
 export const NODE_NONE: u16 = 0xffff;

@@ -9,10 +9,10 @@
 //   6. conntrack create then forward
 
 import * as P from "./packet";
-import { ctWriteKey, ctLookupFlowFrom, ctLookupReply, ctReplyFlow, ctRefresh, ctCreate,
-  F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT, F_SERVICE, F_BACKEND, F_STATE, F_PACKETS, F_BYTES,
-  R_PACKETS, R_BYTES, CTF_SNAT } from "./conntrack";
-import { lookupService, selectBackend, selectedByAffinity, lbPrefetchFrontend, lbPrefetchService, lbPrefetchState, lbPredictBegin, lbPredictSlot, lbSlotBackend, S_FLAGS, B_ADDR, B_PORT, SVC_SOURCE_RANGES,
+import { K_SADDR, K_DADDR, K_SPORT, K_DPORT, K_PROTO, K_PORTS_WORD, R_FLOW_KEY, F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT,
+  F_SERVICE, F_BACKEND, F_STATE, F_PACKETS, F_BYTES, R_PACKETS, R_BYTES, S_FLAGS, B_ADDR, B_PORT, N_ADDR, N_UP } from "./records";
+import { ctWriteKey, ctLookupFlowFrom, ctLookupReply, ctReplyFlow, ctRefresh, ctCreate, CTF_SNAT } from "./conntrack";
+import { lookupService, selectBackend, selectedByAffinity, lbPrefetchFrontend, lbPrefetchService, lbPrefetchState, lbPredictBegin, lbPredictSlot, lbSlotBackend, SVC_SOURCE_RANGES,
   SVC_DROP_NO_BACKEND, SVC_MASQ_ALWAYS, SVC_MASQ_EXTERNAL } from "./lb";
 import { needsMasquerade, allocateSourcePort } from "./nat";
 import { ipcacheResolve, infoIdentity, infoEndpoint, infoNode, infoFlags, policyCheck, checkRule,
@@ -20,12 +20,17 @@ import { ipcacheResolve, infoIdentity, infoEndpoint, infoNode, infoFlags, policy
 import { lpmLookupScoped, lpmHomeSlot } from "./maps/lpm";
 import { services, backends, nodes, policyRevision, ctFlows, ctReplies, sourceRanges, ipcache } from "./tables";
 import { hashHomeSlot } from "./maps/hash";
-import { lruHome4, lruSlotAddr, lruFindFrom } from "./maps/lru";
+import { lruHome4, lruSlotAddr, lruFindFrom, LRU_SLOT_KEY } from "./maps/lru";
 import { allocAligned } from "./alloc";
 import { arrayGet } from "./maps/array";
 import { POLICY_RECHECK_ESTABLISHED, POLICY_ALLOW_SELF, POLICY_EGRESS_OWN_NODE, DESIGN, DESIGN_IPTABLES } from "./config";
 import { iptablesMark, iptablesPostrouting } from "./designs/iptables";
 import { count, C_VERDICT, C_DROP, C_PACKETS, C_BYTES } from "./counters";
+
+/** Write node entry `n`: packets may enter on it while it has an address. */
+export function nodeWrite(n: usize, addr: u32): void {
+  store<u32>(n, addr, N_ADDR); store<u32>(n, addr != 0 ? 1 : 0, N_UP);
+}
 
 // Result of flowPolicy(): 0 allowed, else a drop reason; the deciding rule in policyRule.
 let policyRule: u32 = 0;
@@ -79,7 +84,7 @@ function flowPolicy(saddr: u32, srcEndpoint: u32, srcFlags: u16, srcNode: u16,
   if (daddr == 0) return P.DROP_INVALID_PACKET;
   if (proto != P.PROTO_ICMP && (sport == 0 || dport == 0)) return P.DROP_INVALID_PACKET;
   const n = arrayGet(nodes, <u32>node);
-  if (n == 0 || load<u32>(n) == 0) return P.DROP_INVALID_PACKET; // unknown ingress node
+  if (n == 0 || load<u32>(n, N_ADDR) == 0) return P.DROP_INVALID_PACKET; // unknown ingress node
   return 0;
 }
 
@@ -150,8 +155,8 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
     store<u32>(p, service, P.PKT_SERVICE); store<u32>(p, load<u32>(flow, F_BACKEND), P.PKT_BACKEND);
     store<u8>(p, ctRefresh(flow, proto, flags, true, now), P.PKT_CT_STATE);
     // The flow's key is the original tuple: replies come from its destination, to its source.
-    store<u32>(p, load<u32>(reply, 4), P.PKT_OUT_SADDR); store<u32>(p, load<u32>(reply), P.PKT_OUT_DADDR);
-    store<u16>(p, load<u16>(reply, 10), P.PKT_OUT_SPORT); store<u16>(p, load<u16>(reply, 8), P.PKT_OUT_DPORT);
+    store<u32>(p, load<u32>(reply, R_FLOW_KEY + K_DADDR), P.PKT_OUT_SADDR); store<u32>(p, load<u32>(reply, R_FLOW_KEY + K_SADDR), P.PKT_OUT_DADDR);
+    store<u16>(p, load<u16>(reply, R_FLOW_KEY + K_DPORT), P.PKT_OUT_SPORT); store<u16>(p, load<u16>(reply, R_FLOW_KEY + K_SPORT), P.PKT_OUT_DPORT);
     if (service != P.NONE || (load<u32>(flow, F_STATE) & CTF_SNAT) != 0) store<u8>(p, P.NAT_REVNAT, P.PKT_NAT_FLAGS);
     store<u32>(reply, load<u32>(reply, R_PACKETS) + 1, R_PACKETS); store<u32>(reply, load<u32>(reply, R_BYTES) + len, R_BYTES);
     store<u8>(p, P.VERDICT_FORWARDED, P.PKT_VERDICT);
@@ -195,7 +200,7 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
     if (saddr == dstAddr) natFlags |= P.NAT_HAIRPIN;
   }
   // 4. Masquerade to the ingress node's address; pick a source port.
-  const natSaddr = masquerade ? load<u32>(arrayGet(nodes, <u32>node)) : saddr;
+  const natSaddr = masquerade ? load<u32>(arrayGet(nodes, <u32>node), N_ADDR) : saddr;
 
   // 5. Policy.
   const verdict = flowPolicy(saddr, srcEndpoint, srcFlags, srcNode, natSaddr, dstAddr, dstPort, proto);
@@ -259,13 +264,13 @@ let prefetchSink: u32 = 0;
     const saddr = load<u32>(p, P.PKT_SADDR); const daddr = load<u32>(p, P.PKT_DADDR);
     const ports = load<u32>(p, P.PKT_SPORT); const proto = <u32>load<u8>(p, P.PKT_PROTO);
     store<u64>(key, <u64>saddr | (<u64>daddr << 32)); // the layout of ctWriteKey
-    store<u64>(key, <u64>ports | (<u64>proto << 32), 8);
+    store<u64>(key, <u64>ports | (<u64>proto << 32), K_PORTS_WORD);
     store<u32>(groupHomes + (<usize>j << 2), lruHome4(ctFlows, saddr, daddr, ports, proto));
   }
   // The touches in a loop of their own: a few instructions each, so all of the
   // group's misses fit in the CPU's reorder window at once.
   for (let j: u32 = 0; j < count; j++) {
-    sink += load<u32>(lruSlotAddr(ctFlows, load<u32>(groupHomes + (<usize>j << 2))), 12);
+    sink += load<u32>(lruSlotAddr(ctFlows, load<u32>(groupHomes + (<usize>j << 2))), LRU_SLOT_KEY);
   }
   // A packet whose key is not in the flow table (probed from its home slot, now
   // in cache) belongs to no known flow: it is a reply or a new flow, and its
@@ -286,7 +291,7 @@ let prefetchSink: u32 = 0;
     let reply: usize = 0; let fe: usize = 0;
     if (lruFindFrom(ctFlows, key, load<u32>(groupHomes + (<usize>j << 2))) == 0) {
       reply = hashHomeSlot(ctReplies, key);
-      fe = lbPrefetchFrontend(load<u32>(key, 4), <u16>(load<u32>(key, 8) >> 16), <u8>load<u32>(key, 12));
+      fe = lbPrefetchFrontend(load<u32>(key, K_DADDR), <u16>(load<u32>(key, K_PORTS_WORD) >> 16), <u8>load<u32>(key, K_PROTO));
       unknown++;
       if (fe != 0) fresh++;
     }
@@ -299,7 +304,7 @@ let prefetchSink: u32 = 0;
     for (let j: u32 = 0; j < count; j++) {
       const key = groupKeys + (<usize>j << 4);
       const svc = load<usize>(groupLb + (<usize>j << 2)) != 0
-        ? lbPrefetchService(load<u32>(key, 4), <u16>(load<u32>(key, 8) >> 16), <u8>load<u32>(key, 12)) : 0;
+        ? lbPrefetchService(load<u32>(key, K_DADDR), <u16>(load<u32>(key, K_PORTS_WORD) >> 16), <u8>load<u32>(key, K_PROTO)) : 0;
       store<usize>(groupLb + (<usize>j << 2), svc);
       store<usize>(groupA + (<usize>j << 2), svc != 0 ? lbPrefetchState(svc) : 0);
     }
@@ -327,7 +332,7 @@ let prefetchSink: u32 = 0;
         const key = groupKeys + (<usize>j << 4);
         const addr = load<u32>(b, B_ADDR);
         ipc = lpmHomeSlot(ipcache, addr, 32);
-        ctWriteKey(groupScratch, addr, load<u32>(key), load<u16>(b, B_PORT), load<u16>(key, 8), <u8>load<u32>(key, 12));
+        ctWriteKey(groupScratch, addr, load<u32>(key, K_SADDR), load<u16>(b, B_PORT), load<u16>(key, K_SPORT), <u8>load<u32>(key, K_PROTO));
         reply = hashHomeSlot(ctReplies, groupScratch);
       }
       store<usize>(groupA + (<usize>j << 2), ipc);

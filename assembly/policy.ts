@@ -1,7 +1,6 @@
 // Identities and policy verdicts, as Cilium's ipcache + per-endpoint policy map.
 //
-// ipcache value (12 bytes):  +0 identity u32 | +4 policy subject u32 (0: no policy, not a local endpoint)
-//                            +8 node u16     | +10 flags u16 (IPC_*)
+// The ipcache value, the policy value and the policyLengths entries are laid out in records.ts.
 // An address no prefix covers is the reserved identity WORLD, with no subject.
 // Pods that share an identity and named ports share one subject (one compiled
 // policy); the host compiler (src/policy/compile.ts) writes the entries.
@@ -14,7 +13,6 @@
 //   +11 direction u8           (DIR_INGRESS / DIR_EGRESS)
 //   +12 port prefix length u8  (0..16: the block's high `plen` bits are fixed)
 //   +13 zero (3 bytes)
-// policy value (8 bytes): +0 rule id u32 | +4 verdict u8 (POLICY_ALLOW / POLICY_DENY / POLICY_DENIED)
 //
 // The tiers (AdminNetworkPolicy, NetworkPolicy, Baseline) are resolved by the
 // compiler: every entry carries the final verdict of the points it covers, and
@@ -28,10 +26,6 @@
 // rules name single ports costs about 4 probes per direction, and never more than 2 x 18, whatever
 // the number of policies (the lpm.ts bitmap idea, per subject).
 //
-// policyLengths key (8 bytes): +0 subject u32 | +4 direction u32
-// policyLengths value (80 bytes): +0 bitmap, peer layer u32 | +4 bitmap, any layer u32
-//   (bit L < 17: an entry with a /L port block; bit 17: an any-protocol entry)
-//   +8 count per bit, peer layer 18 x u16 | +44 the same, any layer
 // An endpoint without IPC_ENFORCE_<dir> allows everything in that direction, with no lookup.
 
 import { ipcache, policy, policyLengths } from "./tables";
@@ -41,6 +35,8 @@ import { MAP_OK, MAP_E2BIG } from "./maps/common";
 import { allocAligned } from "./alloc";
 import { count, C_POLICY_LOOKUPS } from "./counters";
 import { NODE_NONE } from "./packet";
+import { X_IDENTITY, X_SUBJECT, X_NODE, X_FLAGS, PV_RULE, PV_VERDICT, POLICY_KEY_SIZE, POLICY_VALUE_SIZE, LENGTHS_KEY_SIZE,
+  LENGTHS_VALUE_SIZE, L_BITMAP, L_COUNTS, L_LAYER_COUNTS, PK_PORT_WORD } from "./records";
 
 export const IDENTITY_HOST: u32 = 1;   // reserved:host
 export const IDENTITY_WORLD: u32 = 2;  // reserved:world
@@ -60,7 +56,6 @@ let keyBuf: usize = 0;
 let lenKeyBuf: usize = 0;
 let lenValueBuf: usize = 0;
 const ANY_PROTO_BIT: u32 = 17;
-export const LENGTHS_VALUE_SIZE: u32 = 80;
 
 /** Endpoint info of an address, unpacked (a struct would allocate; these are plain globals). */
 export let infoIdentity: u32 = 0; export let infoEndpoint: u32 = 0;
@@ -71,15 +66,20 @@ export function ipcacheResolve(addr: u32): void {
   if (v == 0) {
     infoIdentity = IDENTITY_WORLD; infoEndpoint = 0; infoNode = NODE_NONE; infoFlags = 0;
   } else {
-    infoIdentity = load<u32>(v); infoEndpoint = load<u32>(v, 4);
-    infoNode = load<u16>(v, 8); infoFlags = load<u16>(v, 10);
+    infoIdentity = load<u32>(v, X_IDENTITY); infoEndpoint = load<u32>(v, X_SUBJECT);
+    infoNode = load<u16>(v, X_NODE); infoFlags = load<u16>(v, X_FLAGS);
   }
+}
+
+/** Write an ipcache value (the host's ipcacheUpsert). */
+export function ipcacheWrite(v: usize, identity: u32, subject: u32, node: u16, flags: u16): void {
+  store<u32>(v, identity, X_IDENTITY); store<u32>(v, subject, X_SUBJECT); store<u16>(v, node, X_NODE); store<u16>(v, flags, X_FLAGS);
 }
 
 function keyBuffer(): usize {
   if (keyBuf == 0) {
-    keyBuf = allocAligned(16, 16);
-    lenKeyBuf = allocAligned(8, 8);
+    keyBuf = allocAligned(POLICY_KEY_SIZE, 16);
+    lenKeyBuf = allocAligned(LENGTHS_KEY_SIZE, 8);
     lenValueBuf = allocAligned(LENGTHS_VALUE_SIZE, 16);
   }
   return keyBuf;
@@ -89,7 +89,7 @@ function keyBuffer(): usize {
 @inline function writeKey(k: usize, subject: u32, identity: u32, port: u32, proto: u32, dir: u32, plen: u32): void {
   // whole-word stores (see ctWriteKey)
   store<u64>(k, <u64>subject | (<u64>identity << 32));
-  store<u64>(k, <u64>port | (<u64>proto << 16) | (<u64>dir << 24) | (<u64>plen << 32), 8);
+  store<u64>(k, <u64>port | (<u64>proto << 16) | (<u64>dir << 24) | (<u64>plen << 32), PK_PORT_WORD);
 }
 
 // @ts-ignore: decorator
@@ -127,12 +127,12 @@ export function policyCheck(subject: u32, peer: u32, dir: u8, proto: u8, port: u
   const lens = lengthsOf(subject, <u32>dir);
   let v: usize = 0;
   if (lens != 0) {
-    if (peer != 0) v = probeLayer(k, subject, peer, dir, proto, port, load<u32>(lens));
-    if (v == 0) v = probeLayer(k, subject, 0, dir, proto, port, load<u32>(lens, 4));
+    if (peer != 0) v = probeLayer(k, subject, peer, dir, proto, port, load<u32>(lens, L_BITMAP));
+    if (v == 0) v = probeLayer(k, subject, 0, dir, proto, port, load<u32>(lens, L_BITMAP + 4));
   }
   if (v == 0) { checkRule = 0; return CHECK_DENIED; }
-  checkRule = load<u32>(v);
-  const verdict = load<u8>(v, 4);
+  checkRule = load<u32>(v, PV_RULE);
+  const verdict = load<u8>(v, PV_VERDICT);
   return verdict == POLICY_ALLOW ? CHECK_ALLOWED : verdict == POLICY_DENY ? CHECK_DENY : CHECK_DENIED;
 }
 
@@ -151,11 +151,11 @@ function countLength(subject: u32, dir: u32, identity: u32, proto: u32, plen: u3
     if (hashUpdate(policyLengths, lenKeyBuf, lenValueBuf) != MAP_OK) return false;
     v = lengthsOf(subject, dir);
   }
-  const c = v + 8 + layer * 36 + (<usize>bit << 1);
+  const c = v + L_COUNTS + layer * L_LAYER_COUNTS + (<usize>bit << 1);
   if (delta > 0 && load<u16>(c) == 0xffff) return false; // 65535 entries of one block length in one layer
   const n = <u32>(<i32>load<u16>(c) + delta);
   store<u16>(c, <u16>n);
-  const b = v + (layer << 2);
+  const b = v + L_BITMAP + (layer << 2);
   if (n == 0) store<u32>(b, load<u32>(b) & ~(<u32>1 << bit)); else store<u32>(b, load<u32>(b) | (<u32>1 << bit));
   if (load<u64>(v) == 0) hashDelete(policyLengths, lenKeyBuf); // no entry left for (subject, dir)
   return true;
@@ -171,13 +171,13 @@ export function policyUpsert(subject: u32, identity: u32, port: u32, proto: u32,
   if (!existed && hashCount(policy) >= hashMaxEntries(policy)) return MAP_E2BIG;
   if (!existed && !countLength(subject, dir, identity, proto, plen, 1)) return MAP_E2BIG;
   const val = valueBuffer();
-  store<u32>(val, rule); store<u32>(val, verdict, 4);
+  store<u32>(val, rule, PV_RULE); store<u32>(val, verdict, PV_VERDICT); // the verdict u8 and its zero padding
   writeKey(k, subject, identity, port, proto, dir, plen);
   return hashUpdate(policy, k, val);
 }
 
 let valueBuf: usize = 0;
-function valueBuffer(): usize { if (valueBuf == 0) valueBuf = allocAligned(8, 8); return valueBuf; }
+function valueBuffer(): usize { if (valueBuf == 0) valueBuf = allocAligned(POLICY_VALUE_SIZE, 8); return valueBuf; }
 
 export function policyDelete(subject: u32, identity: u32, port: u32, proto: u32, dir: u32, plen: u32): bool {
   if (plen > 16 || dir > 1) return false;

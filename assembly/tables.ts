@@ -1,6 +1,7 @@
 // The core's maps, created once by init() with capacities fixed by the host.
 // Definitions only (as Cilium's bpf/lib keeps its map definitions apart from
-// the logic); each concern's module owns its value layout:
+// the logic); every record is laid out in records.ts, and each concern's module
+// reads and writes its own:
 //   ctFlows      LRU hash  CtKey(16) -> flow (conntrack.ts)
 //   ctReplies    hash      reply CtKey(16) -> reply entry (conntrack.ts)
 //   frontends    hash      (vip, port, proto, scope, node)(16) -> service index (lb.ts)
@@ -25,13 +26,8 @@ import { lpmCreate } from "./maps/lpm";
 import { arrayCreate } from "./maps/array";
 import { countersInit } from "./counters";
 
-export const CT_KEY_SIZE: u32 = 16;
-export const CT_FLOW_SIZE: u32 = 36;
-export const CT_REPLY_SIZE: u32 = 24;
-export const SERVICE_SIZE: u32 = 32;
-export const BACKEND_SIZE: u32 = 16;
-export const IPCACHE_SIZE: u32 = 12;
-export const NODE_SIZE: u32 = 8;
+import { CT_KEY_SIZE, CT_FLOW_SIZE, CT_REPLY_SIZE, FE_KEY_SIZE, FE_VALUE_SIZE, SERVICE_SIZE, BACKEND_SIZE, AFFINITY_KEY_SIZE,
+  AFFINITY_VALUE_SIZE, IPCACHE_SIZE, POLICY_KEY_SIZE, POLICY_VALUE_SIZE, LENGTHS_KEY_SIZE, LENGTHS_VALUE_SIZE, NODE_SIZE } from "./records";
 
 export let ctFlows: usize = 0;
 export let ctReplies: usize = 0;
@@ -62,17 +58,17 @@ export function tablesInit(
   countersInit();
   ctFlows = lruCreate(CT_KEY_SIZE, CT_FLOW_SIZE, maxFlows); if (ctFlows == 0) return 1;
   ctReplies = hashCreate(CT_KEY_SIZE, CT_REPLY_SIZE, maxFlows); if (ctReplies == 0) return 2;
-  frontends = hashCreate(16, 4, maxFrontends); if (frontends == 0) return 3;
+  frontends = hashCreate(FE_KEY_SIZE, FE_VALUE_SIZE, maxFrontends); if (frontends == 0) return 3;
   services = arrayCreate(SERVICE_SIZE, maxServices); if (services == 0) return 4;
   backendSlots = arrayCreate(4, maxSlots); if (backendSlots == 0) return 5;
   backends = arrayCreate(BACKEND_SIZE, maxBackends); if (backends == 0) return 6;
   maglevCells = arrayCreate(2, maxMaglevCells); if (maglevCells == 0) return 7;
-  affinity = lruCreate(8, 8, maxAffinity); if (affinity == 0) return 8;
+  affinity = lruCreate(AFFINITY_KEY_SIZE, AFFINITY_VALUE_SIZE, maxAffinity); if (affinity == 0) return 8;
   ipcache = lpmCreate(IPCACHE_SIZE, maxIpcache); if (ipcache == 0) return 9;
-  policy = hashCreate(16, 8, maxPolicy); if (policy == 0) return 10;
+  policy = hashCreate(POLICY_KEY_SIZE, POLICY_VALUE_SIZE, maxPolicy); if (policy == 0) return 10;
   nodes = arrayCreate(NODE_SIZE, maxNodes); if (nodes == 0) return 11;
   sourceRanges = lpmCreate(4, maxFrontends); if (sourceRanges == 0) return 12;
-  policyLengths = hashCreate(8, 80, maxPolicy); if (policyLengths == 0) return 13;
+  policyLengths = hashCreate(LENGTHS_KEY_SIZE, LENGTHS_VALUE_SIZE, maxPolicy); if (policyLengths == 0) return 13;
   // Apart from the 16-byte backend entry (one line, read by every new flow): written only when
   // a flow becomes or stops being an inactive connection.
   backendIdle = arrayCreate(4, maxBackends); if (backendIdle == 0) return 14;

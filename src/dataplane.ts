@@ -14,27 +14,40 @@ export type Algorithm = keyof typeof ALGO;
 export const ALGO_NAMES = Object.keys(ALGO) as Algorithm[];
 
 /**
- * Dataplane designs (issue 5): the same Kubernetes semantics over different
- * data structures, all in the WebAssembly core. `ebpf` (Cilium-style hash
- * maps) is the default.
+ * Dataplane designs: the same Kubernetes semantics over different data structures, all in the WebAssembly
+ * core. `ebpf` (Cilium-style hash maps) is the default.
  */
 export const DESIGN_NAMES = ['ebpf', 'iptables', 'ipvs', 'nftables'] as const;
 export type Design = typeof DESIGN_NAMES[number];
-/** The core's design numbers (assembly/config.ts DESIGN_*). */
-export const DESIGN_ID: Record<Design, number> = { ebpf: 0, iptables: 1, ipvs: 2, nftables: 3 };
+
+/** What the host knows of a design: one record each (a new design is one row here and its core module). */
+export interface DesignInfo {
+  /** The core's design number (assembly/config.ts DESIGN_*). */
+  id: number;
+  /** The algorithms it has (the core refuses others for it). */
+  algorithms: readonly Algorithm[];
+  /** Its default algorithm. */
+  defaultAlgo: Algorithm;
+}
+
 /**
- * The algorithms each design has: ebpf Cilium's random and Maglev (and the
- * emulator's weighted, rr, lc, sh); iptables only the statistic-probability
- * chain (random); nftables only `numgen random`; ipvs the kernel schedulers.
+ * ebpf: Cilium's random (its default) and Maglev, and the emulator's weighted, rr, lc and sh; iptables only
+ * the statistic-probability chain (random); ipvs the kernel schedulers (kube-proxy's --ipvs-scheduler
+ * default is rr); nftables only `numgen random`.
  */
-export const DESIGN_ALGOS: Record<Design, readonly Algorithm[]> = {
-  ebpf: ['random', 'weighted', 'maglev', 'rr', 'lc', 'sh'],
-  iptables: ['random'],
-  ipvs: ['rr', 'wrr', 'lc', 'wlc', 'sh', 'dh', 'sed', 'nq'],
-  nftables: ['random'],
+export const DESIGNS: Readonly<Record<Design, DesignInfo>> = {
+  ebpf: { id: 0, algorithms: ['random', 'weighted', 'maglev', 'rr', 'lc', 'sh'], defaultAlgo: 'random' },
+  iptables: { id: 1, algorithms: ['random'], defaultAlgo: 'random' },
+  ipvs: { id: 2, algorithms: ['rr', 'wrr', 'lc', 'wlc', 'sh', 'dh', 'sed', 'nq'], defaultAlgo: 'rr' },
+  nftables: { id: 3, algorithms: ['random'], defaultAlgo: 'random' },
 };
-/** Each design's default (kube-proxy's --ipvs-scheduler default is rr; Cilium's is random). */
-export const DEFAULT_ALGO: Record<Design, Algorithm> = { ebpf: 'random', iptables: 'random', ipvs: 'rr', nftables: 'random' };
+const byDesign = <T>(f: (d: DesignInfo) => T) => Object.fromEntries(DESIGN_NAMES.map((n) => [n, f(DESIGNS[n])])) as Record<Design, T>;
+/** The core's design numbers (DESIGNS[d].id). */
+export const DESIGN_ID: Record<Design, number> = byDesign((d) => d.id);
+/** The algorithms each design has (DESIGNS[d].algorithms). */
+export const DESIGN_ALGOS: Record<Design, readonly Algorithm[]> = byDesign((d) => d.algorithms);
+/** Each design's default algorithm (DESIGNS[d].defaultAlgo). */
+export const DEFAULT_ALGO: Record<Design, Algorithm> = byDesign((d) => d.defaultAlgo);
 
 /** Service flags (assembly/lb.ts SVC_*). */
 export const SVC_FLAG = { MASQ_EXTERNAL: 1, MASQ_ALWAYS: 2, SOURCE_RANGES: 4, DROP_NO_BACKEND: 8 } as const;

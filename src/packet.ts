@@ -11,8 +11,7 @@ export const PKT = {
 
 export const NONE = 0xffffffff;
 
-export const PROTO = { ICMP: 1, TCP: 6, UDP: 17, SCTP: 132 } as const;
-export const PROTO_NAMES: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
+export { PROTO, PROTO_NAMES } from './protocols.js'; // the protocol table lives in src/protocols.ts
 
 export const TCP = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10 } as const;
 

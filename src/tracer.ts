@@ -26,6 +26,7 @@ import { formatIPv4, parseIPv4 } from './common/ip.js';
 import {
   PacketBatch, PacketIn, PacketRecord, showValue, NONE, NAT, PROTO, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags,
 } from './packet.js';
+import { PROTO_NAMES, hasPorts, protocolNumber } from './protocols.js';
 import { EXCLUSION_TEXT } from './k8s/endpoints.js';
 import { CompiledCluster, PlannedService, PlannedBackend } from './k8s/compile.js';
 import type { ManifestFile } from './k8s/load.js';
@@ -110,8 +111,6 @@ export interface TracerOptions {
 }
 
 const NAT_NAMES = Object.entries(NAT) as [string, number][];
-const PROTO_BY_NAME: Record<string, number> = { TCP: PROTO.TCP, UDP: PROTO.UDP, SCTP: PROTO.SCTP, ICMP: PROTO.ICMP };
-const PROTO_NAME: Record<number, string> = { [PROTO.TCP]: 'TCP', [PROTO.UDP]: 'UDP', [PROTO.SCTP]: 'SCTP', [PROTO.ICMP]: 'ICMP' };
 /** The packet fields a trace line (and the API's send()) takes. */
 export const PACKET_FIELDS = ['src', 'dst', 'sport', 'dport', 'proto', 'flags', 'node', 't', 'http'] as const;
 const KNOWN_FIELDS = new Set<string>(PACKET_FIELDS);
@@ -146,7 +145,7 @@ function field<T>(o: Record<string, unknown>, name: string, check: (v: unknown) 
 }
 const asIP = (v: unknown) => (typeof v === 'string' ? parseIPv4(v) : undefined);
 const asPort = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535 ? v : undefined);
-const asProto = (v: unknown) => (typeof v === 'string' ? PROTO_BY_NAME[v.toUpperCase()] : undefined);
+const asProto = (v: unknown) => (typeof v === 'string' ? protocolNumber(v) : undefined);
 const asTime = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 && v * 1000 <= Number.MAX_SAFE_INTEGER ? v : undefined);
 
 /** Where the packets go: anything holding the current compiled cluster (a CompiledCluster or a ClusterRuntime). */
@@ -356,13 +355,13 @@ export class Tracer {
       src = n.addr; client = n.pod; names = { src: n.label };
     } else src = field(o, 'src', asIP, 'an IPv4 address or a pod (pod/ns/name, deploy/ns/name)');
     if (isName(o.dst)) {
-      const n = this.packetNames().destination(o.dst, PROTO_NAME[proto], client);
+      const n = this.packetNames().destination(o.dst, PROTO_NAMES[proto], client);
       dst = n.addr; namedPort = n.port; names = { ...names, dst: n.label };
       if (o.dport !== undefined && o.dport !== n.port) throw new InputError(`"dport": ${showValue(o.dport)} differs from the port of "dst" (${n.port})`, 'dport');
     } else dst = field(o, 'dst', asIP, 'an IPv4 address, or a Service or DNS name with a port (svc/ns/name:port, name:port)');
     // ICMP has no ports (the descriptor's port fields stay 0).
-    const sport = proto === PROTO.ICMP ? field(o, 'sport', asPort, 'a number 0..65535', 0) : field(o, 'sport', asPort, 'a port number 0..65535', names?.src ? 32768 + (line % 28232) : undefined);
-    let dport = namedPort ?? (proto === PROTO.ICMP ? field(o, 'dport', asPort, 'a number 0..65535', 0) : field(o, 'dport', asPort, 'a port number 0..65535'));
+    const sport = !hasPorts(proto) ? field(o, 'sport', asPort, 'a number 0..65535', 0) : field(o, 'sport', asPort, 'a port number 0..65535', names?.src ? 32768 + (line % 28232) : undefined);
+    let dport = namedPort ?? (!hasPorts(proto) ? field(o, 'dport', asPort, 'a number 0..65535', 0) : field(o, 'dport', asPort, 'a port number 0..65535'));
     // North-south: an HTTP request is routed by its Gateway or Ingress first (src/gateway/trace-hook.ts).
     let http: HttpStep | undefined, httpDst: ParsedPacket['httpDst'], nodeGiven = o.node;
     if (o.http !== undefined) {
@@ -384,7 +383,7 @@ export class Tracer {
       const text = field(o, 'flags', (v) => (typeof v === 'string' ? v : undefined), 'a string of TCP flags (S, A, F, R, P)', 'S');
       try { tcpFlags = parseTcpFlags(text); } catch (e) { throw new InputError(`"flags": ${(e as Error).message}`, 'flags'); }
     } else if (o.flags !== undefined) {
-      throw new InputError(`"flags" apply to TCP only, not ${PROTO_NAME[proto]}`, 'flags');
+      throw new InputError(`"flags" apply to TCP only, not ${PROTO_NAMES[proto]}`, 'flags');
     }
     const t = field(o, 't', asTime, 'a number of seconds >= 0', t0);
     if (t < t0) throw new InputError(`"t": ${t} is earlier than the previous packet's ${t0} (time only moves forward)`, 't');
@@ -486,7 +485,7 @@ export class Tracer {
     const svcs = ips.get(r.daddr);
     if (!svcs) return null;
     const ports = svcs.flatMap((s) => s.ports.map((p) => `${p.port}/${p.protocol}`)).join(', ');
-    return `no Service port ${r.dport}/${PROTO_NAME[r.proto]} at cluster IP ${formatIPv4(r.daddr)} (${svcs.map((s) => `${s.namespace}/${s.name}`).join(', ')} has ${ports}): ` +
+    return `no Service port ${r.dport}/${PROTO_NAMES[r.proto]} at cluster IP ${formatIPv4(r.daddr)} (${svcs.map((s) => `${s.namespace}/${s.name}`).join(', ')} has ${ports}): ` +
       'no rule translates it; it is routed on with the cluster IP as destination, which no host owns';
   }
 
@@ -495,7 +494,7 @@ export class Tracer {
     const cc = this.compiled, names = this.names;
     if (!cc.plan.policy) return null;
     return policyText(cc, r.policyRule, r.dropReason, r.ctState, r.verdict === VERDICT.FORWARDED && r.ctState === CT_STATE.NEW
-      ? { src: names.get(r.saddr), dst: names.get(r.outDaddr), srcAfterSnat: names.get(r.outSaddr), protocol: PROTO_NAME[r.proto] as Connection['protocol'], port: r.outDport }
+      ? { src: names.get(r.saddr), dst: names.get(r.outDaddr), srcAfterSnat: names.get(r.outSaddr), protocol: PROTO_NAMES[r.proto] as Connection['protocol'], port: r.outDport }
       : undefined);
   }
 
@@ -515,7 +514,7 @@ export class Tracer {
     const names = this.names, entry = this.dEntry, delivered = this.dDelivered;
     const proto = r.proto;
     const rec: TraceRecord = {
-      line: p.line, t: p.t, node: p.nodeName, proto: PROTO_NAME[proto], flags: proto === PROTO.TCP ? formatTcpFlags(r.tcpFlags) : null,
+      line: p.line, t: p.t, node: p.nodeName, proto: PROTO_NAMES[proto], flags: proto === PROTO.TCP ? formatTcpFlags(r.tcpFlags) : null,
       in: { src: names.get(r.saddr), sport: r.sport, dst: names.get(r.daddr), dport: r.dport },
       verdict: VERDICT_NAMES[r.verdict] ?? String(r.verdict),
       drop_reason: r.dropReason ? DROP_REASON_NAMES[r.dropReason] ?? String(r.dropReason) : null,
@@ -550,7 +549,7 @@ export class Tracer {
     const names = this.names, q = this.quote, entry = this.dEntry, delivered = this.dDelivered;
     const proto = r.proto;
     const backend = this.backendName(r);
-    return `{"line":${p.line},"t":${p.t},"node":${q(p.nodeName)},"proto":"${PROTO_NAME[proto]}",`
+    return `{"line":${p.line},"t":${p.t},"node":${q(p.nodeName)},"proto":"${PROTO_NAMES[proto]}",`
       + `"flags":${proto === PROTO.TCP ? `"${formatTcpFlags(r.tcpFlags)}"` : 'null'},`
       + `"in":{"src":"${names.get(r.saddr)}","sport":${r.sport},"dst":"${names.get(r.daddr)}","dport":${r.dport}},`
       + `"verdict":"${VERDICT_NAMES[r.verdict] ?? r.verdict}","drop_reason":${r.dropReason ? `"${DROP_REASON_NAMES[r.dropReason] ?? r.dropReason}"` : 'null'},`

@@ -11,6 +11,7 @@ import {
 } from './dataplane.js';
 import { KubeServicesChain } from './controlplane/kubeServices.js';
 import { PacketBatch, COUNTER } from './packet.js';
+import { CT_KEY, FLOW, RULE } from './records.js';
 import { RegionAllocator } from './common/regions.js';
 
 /** The core's exports (assembly/index.ts). u32 results arrive as i32: apply >>> 0. */
@@ -168,15 +169,15 @@ export class WasmDataplane implements Dataplane {
     }
     return this.core.frontendDelete(fe.addr, fe.port, fe.proto, SCOPE[fe.scope ?? 'any'] ?? 9, fe.node ?? 0) !== 0;
   }
-  /** Copy KUBE-SERVICES rules [first, end) into the core's rule list (layout: assembly/designs/iptables.ts). */
+  /** Copy KUBE-SERVICES rules [first, end) into the core's rule list (layout: assembly/records.ts Rule). */
   private writeRules(first: number): void {
     const rules = this.chain!.rules;
     const base = this.core.iptablesRulesBase() >>> 0;
-    const v = new DataView(this.buffer(), base, this.options.limits.maxFrontends * 16);
+    const v = new DataView(this.buffer(), base, this.options.limits.maxFrontends * RULE.SIZE);
     for (let i = first; i < rules.length; i++) {
-      const r = rules[i], o = i * 16;
-      v.setUint32(o, r.addr, true); v.setUint16(o + 4, r.port, true); v.setUint8(o + 6, r.proto);
-      v.setUint8(o + 7, r.scope); v.setUint32(o + 8, r.node, true); v.setUint32(o + 12, r.target, true);
+      const r = rules[i], o = i * RULE.SIZE;
+      v.setUint32(o + RULE.DADDR, r.addr, true); v.setUint16(o + RULE.DPORT, r.port, true); v.setUint8(o + RULE.PROTO, r.proto);
+      v.setUint8(o + RULE.SCOPE, r.scope); v.setUint32(o + RULE.NODE, r.node, true); v.setUint32(o + RULE.TARGET, r.target, true);
     }
     const rc = this.core.iptablesRulesSet(rules.length, Math.min(first, rules.length));
     if (rc !== 0) throw new DataplaneError(`KUBE-SERVICES: the core refused rules ${first}..${rules.length - 1} (${rc})`);
@@ -250,21 +251,21 @@ export class WasmDataplane implements Dataplane {
     for (let s = this.core.lruOldest(m) >>> 0; s !== 0; s = this.core.lruNewer(m, s) >>> 0) {
       const info = this.flowAt(this.core.lruValueOf(m, s) >>> 0);
       if (info.expires <= now + this.clock.origin) continue;
-      // The conntrack key (assembly/conntrack.ts): saddr u32, daddr u32, sport u16, dport u16, proto u8.
-      const k = new DataView(this.buffer(), this.core.lruKeyOf(s) >>> 0, 16);
-      out.push({ saddr: k.getUint32(0, true), daddr: k.getUint32(4, true), sport: k.getUint16(8, true), dport: k.getUint16(10, true), proto: k.getUint8(12), info });
+      const k = new DataView(this.buffer(), this.core.lruKeyOf(s) >>> 0, CT_KEY.SIZE);
+      out.push({ saddr: k.getUint32(CT_KEY.SADDR, true), daddr: k.getUint32(CT_KEY.DADDR, true), sport: k.getUint16(CT_KEY.SPORT, true),
+        dport: k.getUint16(CT_KEY.DPORT, true), proto: k.getUint8(CT_KEY.PROTO), info });
     }
     return out;
   }
 
-  /** The flow value at address v (layout: assembly/conntrack.ts). */
+  /** The flow value at address v (layout: assembly/records.ts Flow). */
   private flowAt(v: number): FlowInfo {
-    const d = new DataView(this.buffer(), v, 36);
+    const d = new DataView(this.buffer(), v, FLOW.SIZE);
     return {
-      natSaddr: d.getUint32(0, true), natDaddr: d.getUint32(4, true), natSport: d.getUint16(8, true),
-      natDport: d.getUint16(10, true), service: d.getUint32(12, true), backend: d.getUint32(16, true),
-      expires: d.getUint32(20, true) + this.clock.origin, state: d.getUint32(24, true) & 0xff, packets: d.getUint32(28, true),
-      bytes: d.getUint32(32, true),
+      natSaddr: d.getUint32(FLOW.NAT_SADDR, true), natDaddr: d.getUint32(FLOW.NAT_DADDR, true), natSport: d.getUint16(FLOW.NAT_SPORT, true),
+      natDport: d.getUint16(FLOW.NAT_DPORT, true), service: d.getUint32(FLOW.SERVICE, true), backend: d.getUint32(FLOW.BACKEND, true),
+      expires: d.getUint32(FLOW.EXPIRES, true) + this.clock.origin, state: d.getUint32(FLOW.STATE, true) & 0xff,
+      packets: d.getUint32(FLOW.PACKETS, true), bytes: d.getUint32(FLOW.BYTES, true),
     };
   }
 

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './helpers/build.js';
 import { PKT, NONE, PROTO, TCP, VERDICT, DROP, DROP_REASON_NAMES, CT_STATE, NAT, COUNTER } from '../src/packet.js';
+import { CT_KEY, FLOW, RULE } from '../src/records.js';
 import { ALGO, SVC_FLAG, SCOPE, IPC_FLAG, DIR, POLICY_VERDICT, IDENTITY, DESIGN_ID, resolveOptions } from '../src/dataplane.js';
 
 const core = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(join(ROOT, 'build', 'release.wasm'))), {}).exports as Record<string, unknown>;
@@ -40,6 +41,9 @@ function pairs(): [string, number, string][] {
   add('POLICY_VERDICT', POLICY_VERDICT, 'POLICY_');
   add('IDENTITY', IDENTITY, 'IDENTITY_');
   add('DESIGN_ID', DESIGN_ID, 'DESIGN_', { ebpf: 'DESIGN_EBPF', iptables: 'DESIGN_IPTABLES', ipvs: 'DESIGN_IPVS', nftables: 'DESIGN_NFTABLES' });
+  add('CT_KEY', CT_KEY, 'K_', { SIZE: 'CT_KEY_SIZE' });
+  add('FLOW', FLOW, 'F_', { SIZE: 'CT_FLOW_SIZE' });
+  add('RULE', RULE, 'RULE_');
   const d = resolveOptions();
   out.push(['default lifetime tcp', d.lifetimesMs.tcp, 'CT_LIFETIME_TCP'], ['default lifetime syn', d.lifetimesMs.syn, 'CT_LIFETIME_SYN'],
     ['default lifetime close', d.lifetimesMs.close, 'CT_LIFETIME_CLOSE'], ['default lifetime nonTcp', d.lifetimesMs.nonTcp, 'CT_LIFETIME_NONTCP'],

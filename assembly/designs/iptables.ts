@@ -19,8 +19,7 @@
 // map in lb.ts: the same observable rule, a client's last endpoint while it
 // is fresh and still in the chain.
 //
-// The rule list (host-written, in KUBE-SERVICES order), `capacity` rules of 16 bytes:
-//   +0 daddr u32 | +4 dport u16 | +6 proto u8 | +7 scope u8 | +8 node u32 | +12 target service u32
+// The rule list (host-written, in KUBE-SERVICES order), `capacity` rules (records.ts Rule).
 // One dataplane emulates every node: a rule with scope EXTERNAL/INTERNAL is
 // what only `node`'s kube-proxy writes (its KUBE-EXT / KUBE-SVL chains for a
 // Local traffic policy), matched only for new flows entering on that node
@@ -31,8 +30,8 @@
 import { allocZeroed } from "../alloc";
 import { prngNext } from "../prng";
 import { NONE } from "../packet";
+import { RULE_SIZE, RULE_SCOPE, RULE_NODE, RULE_TARGET } from "../records";
 
-export const RULE_SIZE: u32 = 16;
 const SCOPE_EXTERNAL: u64 = 1; const SCOPE_INTERNAL: u64 = 2;
 
 let rules: usize = 0;
@@ -56,7 +55,7 @@ export function iptablesSetRules(n: u32, first: u32, maxServices: u32): i32 {
   if (n > capacity || first > n) return -34;
   for (let i = first; i < n; i++) {
     const r = rules + <usize>i * RULE_SIZE;
-    if (load<u8>(r, 7) > 2 || load<u32>(r, 12) >= maxServices) return -34;
+    if (load<u8>(r, RULE_SCOPE) > 2 || load<u32>(r, RULE_TARGET) >= maxServices) return -34;
   }
   count = n;
   return 0;
@@ -69,7 +68,7 @@ export function iptablesLookup(daddr: u32, dport: u16, proto: u8, node: u32, int
   const end = rules + <usize>count * RULE_SIZE;
   for (let r = rules; r < end; r += RULE_SIZE) {
     const w = load<u64>(r); // -d vip -p proto --dport port, and the node scope
-    if (w == any || (w == scoped && load<u32>(r, 8) == node)) return load<u32>(r, 12);
+    if (w == any || (w == scoped && load<u32>(r, RULE_NODE) == node)) return load<u32>(r, RULE_TARGET);
   }
   return NONE;
 }

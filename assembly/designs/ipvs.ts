@@ -29,6 +29,7 @@ import { backends, backendIdle, backendSlots, services } from "../tables";
 import { arrayGet, arrayBase } from "../maps/array";
 import { allocZeroed } from "../alloc";
 import { NONE } from "../packet";
+import { S_SLOTS, S_COUNT, SERVICE_SIZE, B_WEIGHT, B_ACTIVE } from "../records";
 
 export const ALGO_RR: u8 = 3; export const ALGO_LC: u8 = 4; export const ALGO_SH: u8 = 5;
 export const ALGO_WRR: u8 = 6; export const ALGO_WLC: u8 = 7; export const ALGO_DH: u8 = 8;
@@ -51,7 +52,7 @@ export function ipvsInit(maxServices: u32): bool {
 /** Prefetch (lb.ts): the address of the scheduler record of the service at `svc` in the services array (0: none). */
 // @ts-ignore: decorator
 @inline export function ipvsSchedAddr(svc: usize): usize {
-  const index = <u32>((svc - arrayBase(services)) >> 5); // SERVICE_SIZE 32
+  const index = <u32>((svc - arrayBase(services)) / SERVICE_SIZE); // SERVICE_SIZE 32
   return index < schedCount ? sched + <usize>index * SCHED_SIZE : 0;
 }
 
@@ -59,24 +60,24 @@ export function ipvsInit(maxServices: u32): bool {
 // @ts-ignore: decorator
 @inline export function ipvsPredictSlot(svc: usize, algo: u8, n: u32): u32 {
   if (algo != ALGO_RR) return NONE;
-  const index = <u32>((svc - arrayBase(services)) >> 5);
+  const index = <u32>((svc - arrayBase(services)) / SERVICE_SIZE);
   if (index >= schedCount) return NONE;
   return <u32>(load<i32>(sched + <usize>index * SCHED_SIZE, X_RR) + 1) % n; // weight-0 slots aside
 }
 
 // @ts-ignore: decorator
 @inline function backendAt(svc: usize, i: u32): usize {
-  return arrayGet(backends, load<u32>(arrayBase(backendSlots) + ((<usize>load<u32>(svc) + i) << 2)));
+  return arrayGet(backends, load<u32>(arrayBase(backendSlots) + ((<usize>load<u32>(svc, S_SLOTS) + i) << 2)));
 }
 // @ts-ignore: decorator
-@inline function weight(svc: usize, i: u32): i64 { return <i64>load<u16>(backendAt(svc, i), 8); }
+@inline function weight(svc: usize, i: u32): i64 { return <i64>load<u16>(backendAt(svc, i), B_WEIGHT); }
 /** activeconns: the destination's live flows less those counted inactive (conntrack.ts ipvsInactive). */
 // @ts-ignore: decorator
-@inline function active(svc: usize, i: u32): i64 { return <i64>load<u32>(backendAt(svc, i), 12) - inactive(svc, i); }
+@inline function active(svc: usize, i: u32): i64 { return <i64>load<u32>(backendAt(svc, i), B_ACTIVE) - inactive(svc, i); }
 /** inactconns (tables.ts backendIdle). */
 // @ts-ignore: decorator
 @inline function inactive(svc: usize, i: u32): i64 {
-  return <i64>load<u32>(arrayGet(backendIdle, load<u32>(arrayBase(backendSlots) + ((<usize>load<u32>(svc) + i) << 2))));
+  return <i64>load<u32>(arrayGet(backendIdle, load<u32>(arrayBase(backendSlots) + ((<usize>load<u32>(svc, S_SLOTS) + i) << 2))));
 }
 /** ip_vs_dest_conn_overhead: (activeconns << 8) + inactconns, what lc and wlc weigh. */
 // @ts-ignore: decorator
@@ -110,7 +111,7 @@ export function ipvsServiceChanged(index: u32): void {
   if (index >= schedCount) return;
   const x = sched + <usize>index * SCHED_SIZE;
   const svc = arrayGet(services, index);
-  const n = <u32>load<u16>(svc, 4);
+  const n = <u32>load<u16>(svc, S_COUNT);
   const di = gcdWeight(svc, n);
   const mw = maxWeight(svc, n) - (di - 1);
   if (load<u32>(x, X_FLAGS) == 0) {
@@ -238,7 +239,7 @@ function shBucketSlot(svc: usize, n: u32, bucket: u32): u32 {
  * (ntohl(addr) * 2654435761) & 255.
  */
 export function ipvsSchedule(index: u32, svc: usize, algo: u8, saddr: u32, daddr: u32): u32 {
-  const n = <u32>load<u16>(svc, 4);
+  const n = <u32>load<u16>(svc, S_COUNT);
   const x = sched + <usize>index * SCHED_SIZE;
   if (algo == ALGO_RR) return rr(x, svc, n);
   if (algo == ALGO_WRR) return wrr(x, svc, n);

@@ -6,9 +6,8 @@
 //   chain endpoint-<hash> { ... dnat to <ip:port> }
 //
 // The service vmap is a hash map (maps/hash.ts) whose key is the
-// concatenation as nft lays it out, each field in its own 32-bit register:
-//   key (12 bytes): +0 daddr u32 | +4 l4proto u8, scope u8, node u16 | +8 dport u32
-//   value (4 bytes): +0 service chain (service index) u32
+// concatenation as nft lays it out, each field in its own 32-bit register (VmapKey below); the
+// value is the service chain (service index) u32.
 // The endpoint vmap of a service chain is its run of backend slots
 // (tables.ts backendSlots), indexed by the numgen result.
 //
@@ -23,12 +22,21 @@ import { allocAligned } from "../alloc";
 import { prngNext } from "../prng";
 import { NONE } from "../packet";
 
+/** An element's key: `ip daddr . meta l4proto . th dport`, with the node scope in l4proto's spare bytes. */
+@unmanaged class VmapKey {
+  daddr: u32;
+  proto: u8; scope: u8; node: u16; // one register
+  dport: u32;
+}
+const VK_PROTO_WORD = offsetof<VmapKey>("proto"); const VK_DPORT = offsetof<VmapKey>("dport");
+const VMAP_KEY_SIZE: u32 = offsetof<VmapKey>();
+
 let vmap: usize = 0;
 let key: usize = 0;
 let scopedElements: u32 = 0;
 
 export function nftInit(maxElements: u32): bool {
-  vmap = hashCreate(12, 4, maxElements);
+  vmap = hashCreate(VMAP_KEY_SIZE, sizeof<u32>(), maxElements);
   key = allocAligned(16, 16);
   return vmap != 0 && key != 0;
 }
@@ -36,8 +44,8 @@ export function nftInit(maxElements: u32): bool {
 // @ts-ignore: decorator
 @inline function vmapKey(daddr: u32, proto: u8, dport: u16, scope: u8, node: u32): usize {
   store<u32>(key, daddr);
-  store<u32>(key, <u32>proto | (<u32>scope << 8) | (node << 16), 4);
-  store<u32>(key, <u32>dport, 8);
+  store<u32>(key, <u32>proto | (<u32>scope << 8) | (node << 16), VK_PROTO_WORD);
+  store<u32>(key, <u32>dport, VK_DPORT);
   return key;
 }
 

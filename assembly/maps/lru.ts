@@ -28,6 +28,8 @@ const L_EVICTIONS = 40; const L_SCRATCH = 44;
 export const LRU_NIL: u32 = 0xfffffffe;
 const EMPTY: u32 = 0xffffffff;
 const S_PREV = 0; const S_NEXT = 4; const S_REF = 8; const S_KEY = 12;
+/** Where a slot's key starts (lruSlotAddr + LRU_SLOT_KEY). */
+export const LRU_SLOT_KEY = S_KEY;
 const LRU_SEED: u32 = 0x6c727531;
 
 /** Set by lruUpdate: whether the call inserted a new entry / evicted one (key+value copied to lruScratch). */

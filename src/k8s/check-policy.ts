@@ -35,7 +35,7 @@ const npName = (p: NetworkPolicy) => `NetworkPolicy ${p.namespace}/${p.name}`;
 const adminName = (p: AdminPolicy) => `${p.kind} ${p.name}`;
 const where = (p: { source?: { file: string; document: number; item?: number } }) => (p.source ? ` (${formatSource(p.source)})` : '');
 
-function warn(out: Diagnostic[], code: string, object: string, p: NetworkPolicy | AdminPolicy, message: string) {
+function warn(out: Diagnostic[], code: Diagnostic['code'], object: string, p: NetworkPolicy | AdminPolicy, message: string) {
   const d: Diagnostic = { severity: 'warning', code, object, message };
   if (p.source) d.source = p.source;
   out.push(d);

@@ -19,7 +19,7 @@ export function hasErrors(diags: readonly Diagnostic[]): boolean {
 
 const svcName = (s: Service) => `Service ${s.namespace}/${s.name}`;
 
-function diag(out: Diagnostic[], severity: Diagnostic['severity'], code: string, s: Service | undefined, message: string) {
+function diag(out: Diagnostic[], severity: Diagnostic['severity'], code: Diagnostic['code'], s: Service | undefined, message: string) {
   const d: Diagnostic = { severity, code, message };
   if (s) {
     d.object = svcName(s);

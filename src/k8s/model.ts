@@ -18,11 +18,13 @@
 
 import type { ClusterPolicies } from '../policy/model.js';
 import type { NorthSouth } from '../gateway/model.js';
+import { KUBERNETES_PROTOCOLS, KubernetesProtocol } from '../protocols.js';
 
 export type IP = string;
 export type CIDR = string;
-export type Protocol = 'TCP' | 'UDP' | 'SCTP';
-export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
+/** A Kubernetes port protocol; the list is src/protocols.ts's. */
+export type Protocol = KubernetesProtocol;
+export const PROTOCOLS: readonly Protocol[] = KUBERNETES_PROTOCOLS;
 
 /** Where an object came from: file, 1-based document index, 0-based List item index. */
 export interface SourceRef {
@@ -32,11 +34,38 @@ export interface SourceRef {
 }
 
 /** A finding of the loader (warnings) or of checkCluster (errors and warnings). */
+/**
+ * Every kind of finding a Diagnostic can report, listed once (a new check adds its code here). Stable: tools
+ * may match on them.
+ */
+export type DiagnosticCode =
+  // loading and parsing manifests
+  | 'api-version' | 'unknown-kind' | 'legacy-endpoints' | 'unknown-field' | 'ipv6-ignored' | 'ipv6-rule-dropped' | 'empty-selector' | 'ingress-on-non-lb' | 'address-type-ignored' | 'slice-without-service'
+  | 'cluster-ip-outside-range' | 'deprecated-annotation' | 'duplicate-object'
+  // defaults applied to what the manifests leave out (severity info)
+  | 'default-nodes' | 'lb-addresses' | 'lb-pool-full'
+  // policy manifests
+  | 'cidr-host-bits' | 'ignored-rules' | 'domain-names-unsupported' | 'named-port-never-matches' | 'admin-priority-tie'
+  // workloads: pods, scheduling, addresses
+  | 'pod-exists' | 'no-feasible-node' | 'cluster-cidr-full' | 'unknown-node' | 'no-node-ip'
+  // check: services and endpoints
+  | 'selector-matches-nothing' | 'target-port-unresolved' | 'no-endpoints' | 'all-endpoints-unready' | 'duplicate-endpoints'
+  | 'node-port-out-of-range' | 'node-port-conflict' | 'cluster-ip-conflict' | 'pod-on-unknown-node'
+  // check: policies
+  | 'policy-selects-nothing' | 'peer-matches-nothing' | 'egress-without-dns'
+  // Gateway API and Ingress
+  // (an HTTPRoute whose Accepted or ResolvedRefs condition is False: `route-` and the Gateway API's reason,
+  // e.g. route-NoMatchingParent, route-BackendNotFound; the reasons are src/gateway/router.ts's)
+  | `route-${string}`
+  | 'route-unsupported' | 'gateway-class-missing' | 'gateway-no-address' | 'listener-unsupported' | 'ingress-not-served' | 'ingress-tls'
+  // compiling the cluster into the maps
+  | 'compile';
+
 export interface Diagnostic {
   /** `info`: a note on what dpemu assumed (defaults it applied); not a problem. */
   severity: 'error' | 'warning' | 'info';
   /** Stable machine-readable kind of finding, e.g. 'selector-matches-nothing'. */
-  code: string;
+  code: DiagnosticCode;
   /** Human-readable, self-contained message. */
   message: string;
   /** "Kind namespace/name" (or "Kind name" for cluster-scoped kinds) of the object concerned. */

@@ -25,7 +25,7 @@ export const DEFAULT_AFFINITY_TIMEOUT = 10800;
 
 export class ParseContext {
   constructor(readonly warnings: Diagnostic[]) {}
-  warn(r: Reader, code: string, path: string | undefined, detail: string) {
+  warn(r: Reader, code: Diagnostic['code'], path: string | undefined, detail: string) {
     this.warnings.push({
       severity: 'warning', code, object: describeObject(r.ctx), source: r.ctx.source,
       message: `${formatSource(r.ctx.source)} (${describeObject(r.ctx)}): ${path ? `${path}: ` : ''}${detail}`,

@@ -83,7 +83,7 @@ export interface PodPlan {
   origin: { source: SourceRef; object: string };
 }
 
-function warn(warnings: Diagnostic[], code: string, origin: PodPlan['origin'], detail: string) {
+function warn(warnings: Diagnostic[], code: Diagnostic['code'], origin: PodPlan['origin'], detail: string) {
   warnings.push({ severity: 'warning', code, object: origin.object, source: origin.source, message: `${formatSource(origin.source)} (${origin.object}): ${detail}` });
 }
 

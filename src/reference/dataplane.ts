@@ -14,6 +14,7 @@ import {
   DIR, POLICY_VERDICT, IDENTITY, SCOPE, portPrefixOf, portBlockMask,
 } from '../dataplane.js';
 import { PacketBatch, PacketRecord, NONE, PROTO, TCP, VERDICT, DROP, CT_STATE, NAT, COUNTER } from '../packet.js';
+import { hasPorts, isKnownProtocol } from '../protocols.js';
 import { Prng } from '../common/prng.js';
 import { encodeFields, restoreFields } from '../common/serial.js';
 import { hashTuple, hashAddr } from '../common/hash.js';
@@ -513,10 +514,10 @@ export class ReferenceDataplane implements Dataplane {
   }
 
   private invalid(p: PacketRecord): number {
-    if (![PROTO.TCP, PROTO.UDP, PROTO.SCTP, PROTO.ICMP].includes(p.proto as 1)) return DROP.UNKNOWN_L4_PROTOCOL;
+    if (!isKnownProtocol(p.proto)) return DROP.UNKNOWN_L4_PROTOCOL;
     if (p.saddr === 0 || p.saddr >= 0xe0000000) return DROP.INVALID_SOURCE_IP;
     if (p.daddr === 0) return DROP.INVALID_PACKET;
-    if (p.proto !== PROTO.ICMP && (p.sport === 0 || p.dport === 0)) return DROP.INVALID_PACKET;
+    if (hasPorts(p.proto) && (p.sport === 0 || p.dport === 0)) return DROP.INVALID_PACKET;
     if (!this.nodes.get(p.node)) return DROP.INVALID_PACKET;
     return 0;
   }

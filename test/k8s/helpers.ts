@@ -4,14 +4,19 @@ import { fileURLToPath } from 'node:url';
 import { LoadOptions, LoadResult, ManifestFile, loadManifests } from '../../src/k8s/load.js';
 
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
+/** The shop cluster: one copy, the example's (examples/shop); the tests call its directory "cluster". */
+export const SHOP = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'shop');
+
+/** Where a fixture path lives on disk: "cluster/..." is the shop example, anything else is under fixtures/. */
+const onDisk = (path: string) => (path === 'cluster' || path.startsWith('cluster/') ? join(SHOP, path.slice('cluster'.length)) : join(FIXTURES, path));
 
 /** The files of a fixture directory, with paths relative to fixtures/ (stable in messages). */
 export function fixtureFiles(dir: string): ManifestFile[] {
-  return readdirSync(join(FIXTURES, dir)).sort().map((f) => ({ path: `${dir}/${f}`, text: readFileSync(join(FIXTURES, dir, f), 'utf8') }));
+  return readdirSync(onDisk(dir)).sort().map((f) => ({ path: `${dir}/${f}`, text: readFileSync(join(onDisk(dir), f), 'utf8') }));
 }
 
 export function fixtureFile(path: string): ManifestFile {
-  return { path, text: readFileSync(join(FIXTURES, path), 'utf8') };
+  return { path, text: readFileSync(onDisk(path), 'utf8') };
 }
 
 export function loadCluster(opts?: LoadOptions): LoadResult {

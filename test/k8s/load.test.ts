@@ -4,7 +4,7 @@ import { loadManifests } from '../../src/k8s/load.js';
 import { loadFiles } from '../../src/k8s/files.js';
 import { ClusterModel, Pod } from '../../src/k8s/model.js';
 import { SAFE_ALPHANUMS } from '../../src/k8s/validate.js';
-import { FIXTURES, NODES_YAML, fixtureFile, fixtureFiles, loadCluster, loadText } from './helpers.js';
+import { NODES_YAML, SHOP, fixtureFile, fixtureFiles, loadCluster, loadText } from './helpers.js';
 
 const pod = (m: ClusterModel, ns: string, name: string): Pod => {
   const p = m.pods.find((x) => x.namespace === ns && x.name === name);
@@ -126,7 +126,7 @@ describe('loading the fixture cluster', () => {
   });
 
   it('loads the same model from files on disk (loadFiles, directory expansion)', () => {
-    const fromDisk = loadFiles([`${FIXTURES}/cluster`]).model;
+    const fromDisk = loadFiles([SHOP]).model;
     const strip = (m: ClusterModel) => JSON.parse(JSON.stringify(m, (k, v) => (k === 'source' ? undefined : v)));
     expect(strip(fromDisk)).toEqual(strip(model));
   });
