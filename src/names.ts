@@ -5,6 +5,7 @@
 // through the cluster DNS as CoreDNS answers). Records then carry the names next to the addresses.
 
 import { InputError } from './errors.js';
+import { showValue } from './packet.js';
 import { parseIPv4 } from './common/ip.js';
 import type { ClusterModel, Pod } from './k8s/model.js';
 import { ClusterDns } from './dns/server.js';
@@ -14,13 +15,17 @@ import { parseTarget, podsOf } from './run/targets.js';
 /** Whether a packet field is a name (not an address). */
 export const isName = (v: unknown): v is string => typeof v === 'string' && v !== '' && parseIPv4(v) === undefined && /[a-zA-Z]/.test(v);
 
+/** The longest name taken: a DNS name (253) or kind/namespace/name (63 + 253 and separators), with a port. */
+const MAX_NAME = 340;
+
 export class PacketNames {
   private dns?: ClusterDns;
   constructor(private readonly model: ClusterModel) {}
 
   /** A source name: its address, and the pod (whose resolver resolves the destination). */
   source(text: string): { addr: number; pod: Pod; label: string } {
-    if (!text.includes('/')) throw new InputError(`"src": ${JSON.stringify(text)} is not an address nor a pod or workload (pod/ns/name, deploy/ns/name)`, 'src');
+    if (text.length > MAX_NAME) throw new InputError(`"src": ${showValue(text)} is too long for a pod or workload name`, 'src');
+    if (!text.includes('/')) throw new InputError(`"src": ${showValue(text)} is not an address nor a pod or workload (pod/ns/name, deploy/ns/name)`, 'src');
     const pods = [...podsOf(this.model, text, '"src"')].sort((a, b) => (a.name < b.name ? -1 : 1));
     const pod = pods[0];
     return { addr: parseIPv4(pod.podIP!)!, pod, label: `${text} (pod ${pod.namespace}/${pod.name})` };
@@ -28,6 +33,7 @@ export class PacketNames {
 
   /** A destination name with its port, resolved from `client`'s namespace (no client: names must be absolute). */
   destination(text: string, proto: string, client: Pod | undefined): { addr: number; port: number; label: string } {
+    if (text.length > MAX_NAME) throw new InputError(`"dst": ${showValue(text)} is too long for a name with a port`, 'dst');
     const t = parseTarget(this.model, text, proto, '"dst"');
     switch (t.form) {
       case 'address': return { addr: t.addr, port: t.port, label: text };
@@ -40,7 +46,7 @@ export class PacketNames {
         return { addr: parseIPv4(t.svc.clusterIP)!, port: t.port.port, label: `${text} (Service ${t.svc.namespace}/${t.svc.name} ${t.port.port}/${t.port.protocol})` };
       }
       case 'name': {
-        if (typeof t.port !== 'number') throw new InputError(`"dst": a DNS name takes a port number, got ${JSON.stringify(t.port)}`, 'dst');
+        if (typeof t.port !== 'number') throw new InputError(`"dst": a DNS name takes a port number, got ${showValue(t.port)}`, 'dst');
         this.dns ??= new ClusterDns(this.model);
         const dnsIP = clusterDnsIP(this.model);
         // A client pod resolves through its resolv.conf; an outside source only with an absolute name.

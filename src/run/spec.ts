@@ -148,13 +148,15 @@ function parseEntry(v: unknown, index: number, duration: number, clients: Client
   const path = `traffic[${index}]`;
   if (!isObj(v)) fail(path, 'must be a mapping with from, to and rate (or connections)');
   known(v, path, TRAFFIC_KEYS);
-  let from = str(v.from, `${path}.from`);
+  const from = str(v.from, `${path}.from`);
+  if (from.length > 340) fail(`${path}.from`, `${showValue(from)} is too long for a group or a reference`);
   // A reference in place of a group name makes a group of its own.
   if (!clients.some((c) => c.name === from)) {
     if (!/^[a-z]+\//.test(from)) fail(`${path}.from`, `${showValue(from)} is neither a client group (${clients.map((c) => c.name).join(', ') || 'none defined'}) nor a reference such as deploy/ns/name or pod/ns/name`);
     clients.push({ name: from, kind: 'pods', ref: from });
   }
   const to = Array.isArray(v.to) ? v.to.map((x, i) => str(x, `${path}.to[${i}]`)) : [str(v.to, `${path}.to`)];
+  to.forEach((t, i) => { if (t.length > 340) fail(`${path}.to${Array.isArray(v.to) ? `[${i}]` : ''}`, `${showValue(t)} is too long for a target`); });
   if (to.length === 0) fail(`${path}.to`, 'an empty list');
   const proto = v.proto === undefined ? 'TCP' : str(v.proto, `${path}.proto`).toUpperCase();
   if (proto !== 'TCP' && proto !== 'UDP' && proto !== 'SCTP') fail(`${path}.proto`, `${showValue(v.proto)} is not TCP, UDP or SCTP`);

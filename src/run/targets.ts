@@ -4,6 +4,7 @@
 // or a name that each client resolves through its own resolv.conf and the cluster DNS.
 
 import { InputError } from '../errors.js';
+import { showValue } from '../packet.js';
 import { parseIPv4, formatIPv4 } from '../common/ip.js';
 import type { ClusterModel, Pod, Service, ServicePort } from '../k8s/model.js';
 import type { ClientGroup, TrafficEntry, Via } from './spec.js';
@@ -44,14 +45,14 @@ function ownedBy(p: Pod, kind: string, name: string): boolean {
 /** The running pods (with an address) a reference names: pod/ns/name or a workload. */
 export function podsOf(model: ClusterModel, ref: string, where: string): Pod[] {
   const r = splitRef(ref);
-  if (!r) throw new InputError(`${where}: ${JSON.stringify(ref)} is not a reference such as deploy/ns/name or pod/ns/name`, where);
+  if (!r) throw new InputError(`${where}: ${showValue(ref)} is not a reference such as deploy/ns/name or pod/ns/name`, where);
   let pods: Pod[];
   if (r.kind === 'pod' || r.kind === 'pods' || r.kind === 'po') {
     pods = model.pods.filter((p) => p.namespace === r.namespace && p.name === r.name);
     if (pods.length === 0) throw new InputError(`${where}: no pod ${r.namespace}/${r.name} in the cluster`, where);
   } else {
     const kind = Object.hasOwn(WORKLOAD_KINDS, r.kind) ? WORKLOAD_KINDS[r.kind] : undefined;
-    if (!kind) throw new InputError(`${where}: ${JSON.stringify(r.kind)} is not pod or a workload kind (deploy, sts, ds, rs, rc)`, where);
+    if (!kind) throw new InputError(`${where}: ${showValue(r.kind)} is not pod or a workload kind (deploy, sts, ds, rs, rc)`, where);
     pods = model.pods.filter((p) => p.namespace === r.namespace && ownedBy(p, kind, r.name));
     if (pods.length === 0) throw new InputError(`${where}: ${kind} ${r.namespace}/${r.name} has no pods in the cluster`, where);
   }
@@ -74,7 +75,7 @@ export function clientsOf(model: ClusterModel, g: ClientGroup): Client[] {
   const [base, plen] = g.cidr.split('/');
   const start = parseIPv4(base)!, size = 2 ** (32 - Number(plen));
   if (g.node !== undefined && !model.nodes.some((n) => n.name === g.node)) {
-    throw new InputError(`${where}.node: ${JSON.stringify(g.node)} is not a node of the cluster (${model.nodes.map((n) => n.name).join(', ')})`, `${where}.node`);
+    throw new InputError(`${where}.node: ${showValue(g.node)} is not a node of the cluster (${model.nodes.map((n) => n.name).join(', ')})`, `${where}.node`);
   }
   if (model.nodes.length === 0) throw new InputError(`${where}: the cluster has no nodes for external clients to enter on`, where);
   // Skip the network address of a real prefix; the node of entry is chosen per connection (see `entryNodes`).
@@ -91,7 +92,7 @@ export type TargetSpec =
 
 function splitPort(text: string, where: string): { host: string; port: string } {
   const i = text.lastIndexOf(':');
-  if (i <= 0 || i === text.length - 1) throw new InputError(`${where}: ${JSON.stringify(text)} needs a port (name:port)`, where);
+  if (i <= 0 || i === text.length - 1) throw new InputError(`${where}: ${showValue(text)} needs a port (name:port)`, where);
   return { host: text.slice(0, i), port: text.slice(i + 1) };
 }
 
@@ -110,7 +111,7 @@ export function parseTarget(model: ClusterModel, text: string, proto: string, wh
   const { host, port } = splitPort(text, where);
   const addr = parseIPv4(host);
   if (addr !== undefined) {
-    if (!/^\d+$/.test(port) || Number(port) > 65535) throw new InputError(`${where}: ${JSON.stringify(port)} is not a port number`, where);
+    if (!/^\d+$/.test(port) || Number(port) > 65535) throw new InputError(`${where}: ${showValue(port)} is not a port number`, where);
     return { form: 'address', text, addr, port: Number(port) };
   }
   const ref = host.includes('/') ? splitRef(host) : undefined;
@@ -120,10 +121,10 @@ export function parseTarget(model: ClusterModel, text: string, proto: string, wh
     return { form: 'service', text, svc, port: servicePort(svc, port, proto, where) };
   }
   if (ref) {
-    if (!/^\d+$/.test(port)) throw new InputError(`${where}: a pod target takes a port number, got ${JSON.stringify(port)}`, where);
+    if (!/^\d+$/.test(port)) throw new InputError(`${where}: a pod target takes a port number, got ${showValue(port)}`, where);
     return { form: 'pods', text, pods: podsOf(model, host, where), port: Number(port) };
   }
-  if (host.includes('/')) throw new InputError(`${where}: ${JSON.stringify(host)} is not a reference (svc/ns/name, pod/ns/name, deploy/ns/name) nor a DNS name`, where);
+  if (host.includes('/')) throw new InputError(`${where}: ${showValue(host)} is not a reference (svc/ns/name, pod/ns/name, deploy/ns/name) nor a DNS name`, where);
   return { form: 'name', text, name: host, port: /^\d+$/.test(port) ? Number(port) : port };
 }
 

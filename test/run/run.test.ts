@@ -1,6 +1,7 @@
 // dpemu run's engine: reproducible, the figures a small cluster must give, popularity, DNS as packets
 // (blocked by policy like any packet), and the errors a bad spec gets.
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { createEmulator } from '../../src/index.node.js';
 import { readManifestFiles } from '../../src/node-api.js';
@@ -164,6 +165,16 @@ spec: {podSelector: {}, policyTypes: [Egress]}`;
     expect(err({ traffic: [{ from: 'deploy/x/c', to: 'a:80', rate: 1, popularity: 'pareto' }] })).toMatch(/popularity/);
     expect(err({ duration: '2 weeks', traffic: [] })).toMatch(/duration/);
     expect(err({ traffic: [{ from: 'deploy/x/c', to: 'a:80', rate: 1 }], churn: [{ at: 9, scale: 'deploy/x/web', replicas: 1 }] })).toMatch(/churn\[0\]\.at: 9 s is after the end/);
+  });
+
+  it('random specs: only InputErrors escape, and a huge value is never repeated', () => {
+    const entry = fc.record({ from: fc.oneof(fc.string(), fc.jsonValue()), to: fc.oneof(fc.string(), fc.array(fc.string()), fc.jsonValue()), rate: fc.jsonValue(),
+      proto: fc.jsonValue(), size: fc.jsonValue(), popularity: fc.jsonValue(), close: fc.jsonValue() }, { requiredKeys: [] });
+    const spec = fc.record({ duration: fc.jsonValue(), seed: fc.jsonValue(), clients: fc.jsonValue(), traffic: fc.oneof(fc.array(entry), fc.jsonValue()), churn: fc.jsonValue() }, { requiredKeys: [] });
+    fc.assert(fc.property(fc.oneof(spec, fc.jsonValue()), (v) => {
+      try { parseTrafficSpec(v); } catch (e) { if (!(e instanceof InputError)) throw e; }
+    }), { numRuns: 300 });
+    try { parseTrafficSpec({ traffic: [{ from: 'x'.repeat(1e6), to: 'a:80', rate: 1 }] }); } catch (e) { expect((e as Error).message.length).toBeLessThan(400); }
   });
 
   it('names the field when a spec refers to what the cluster lacks', async () => {
