@@ -3,7 +3,7 @@
 // shims used by the model-based tests. Everything returns a status; bad
 // arguments are refused, never trapped on.
 
-import { tablesInit, ctFlows, sourceRanges, nodes, frontends, services, backends, backendIdle, backendSlots, maglevCells, ipcache, policy,
+import { tablesInit, ctFlows, sourceRanges, nodes, services, backends, backendIdle, backendSlots, maglevCells, ipcache, policy,
   setPolicyRevision, policyRevision } from "./tables";
 import { NODE_SIZE } from "./records";
 import { arrayGet, arrayCapacity, arrayBase } from "./maps/array";

@@ -28,7 +28,7 @@ import { slotAddr, slotBackend } from "./slots";
 import { count, C_AFFINITY_EVICTED } from "./counters";
 import { NONE } from "./packet";
 import { S_SLOTS, S_COUNT, S_ALGO, S_FLAGS, S_AFFINITY, S_MAGLEV, S_MAGLEV_M, S_RR, SERVICE_SIZE, B_ADDR, B_PORT, B_NODE, B_WEIGHT,
-  B_FLAGS, B_ACTIVE, AFFINITY_KEY_SIZE, A_BACKEND, A_LAST_USED, ALGO_RANDOM, ALGO_WEIGHTED, ALGO_RR } from "./records";
+  B_FLAGS, B_ACTIVE, AFFINITY_KEY_SIZE, A_BACKEND, A_LAST_USED, ALGO_RANDOM, ALGO_WEIGHTED } from "./records";
 
 let affKey: usize = 0;
 /** Set by selectBackend: whether session affinity chose the backend. */

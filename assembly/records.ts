@@ -52,7 +52,7 @@ export const CT_REPLY_SIZE: u32 = offsetof<Reply>();
 
 /**
  * A frontend, the frontends key (-> the service index, u32). Scope ANY with node 0 is the frontend's own
- * entry; EXTERNAL / INTERNAL with a node is that node's (lb.ts). Written as two u64 words (lb.ts frontendKey).
+ * entry; EXTERNAL / INTERNAL with a node is that node's. Written as two u64 words (designs/ebpf.ts frontendKey).
  */
 @unmanaged class FrontendKey {
   vip: u32; port: u16; proto: u8; scope: u8;
