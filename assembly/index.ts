@@ -3,15 +3,16 @@
 // shims used by the model-based tests. Everything returns a status; bad
 // arguments are refused, never trapped on.
 
-import { tablesInit, ctFlows, sourceRanges, nodes, frontends, services, backends, backendIdle, backendSlots, maglevCells, ipcache, policy,
+import { tablesInit, ctFlows, sourceRanges, nodes, services, backends, backendIdle, backendSlots, maglevCells, ipcache, policy,
   setPolicyRevision, policyRevision } from "./tables";
 import { NODE_SIZE } from "./records";
 import { arrayGet, arrayCapacity, arrayBase } from "./maps/array";
 import { hashUpdate, hashDelete, hashLookup } from "./maps/hash";
 import { lpmUpdate, lpmDelete, lpmUpdateScoped, lpmDeleteScoped } from "./maps/lpm";
 import { ctFlushBackend, ctInit, ctGc, ctRebase, ctFlowCount, ctReplyCount, ctClearRevisions, ctLookupFlow, ctWriteKey, ctScratchKey } from "./conntrack";
-import { lbInit, affinityRebase, frontendKey, scopedFrontends, setScopedFrontends, serviceWrite, backendWrite, backendActive as backendFlows,
-  ALGO_MAGLEV, ALGO_MAX } from "./lb";
+import { lbInit, affinityRebase, serviceWrite, backendWrite, backendActive as backendFlows } from "./lb";
+import { ebpfFrontendUpsert, ebpfFrontendDelete } from "./designs/ebpf";
+import { ALGO_MAGLEV, ALGO_MAX } from "./records";
 import { ipcacheWrite } from "./policy";
 import { nodeWrite } from "./pipeline";
 import { DESIGN, DESIGN_IPTABLES, DESIGN_IPVS, DESIGN_NFTABLES, setDesignConfig } from "./config";
@@ -92,19 +93,12 @@ export function frontendUpsert(vip: u32, port: u32, proto: u32, scope: u32, node
   if (index >= arrayCapacity(services) || scope > 2) return E_RANGE;
   if (DESIGN == DESIGN_IPTABLES) return E_INVAL; // the host writes the rule list (iptablesRulesSet)
   if (DESIGN == DESIGN_NFTABLES) return nftElementUpsert(vip, <u16>port, <u8>proto, <u8>scope, node, index, scratchValue());
-  const k = frontendKey(vip, <u16>port, <u8>proto, <u8>scope, scope == 0 ? 0 : node);
-  const existed = hashLookup(frontends, k) != 0;
-  const v = scratchValue(); store<u32>(v, index); // the frontend's value: its service index
-  const rc = hashUpdate(frontends, k, v);
-  if (rc == 0 && !existed && scope != 0) setScopedFrontends(scopedFrontends + 1);
-  return rc;
+  return ebpfFrontendUpsert(vip, <u16>port, <u8>proto, <u8>scope, node, index, scratchValue()); // ebpf, and ipvs's virtual services
 }
 export function frontendDelete(vip: u32, port: u32, proto: u32, scope: u32, node: u32): bool {
   if (scope > 2 || DESIGN == DESIGN_IPTABLES) return false;
   if (DESIGN == DESIGN_NFTABLES) return nftElementDelete(vip, <u16>port, <u8>proto, <u8>scope, node);
-  const gone = hashDelete(frontends, frontendKey(vip, <u16>port, <u8>proto, <u8>scope, scope == 0 ? 0 : node));
-  if (gone && scope != 0) setScopedFrontends(scopedFrontends - 1);
-  return gone;
+  return ebpfFrontendDelete(vip, <u16>port, <u8>proto, <u8>scope, node);
 }
 
 /** loadBalancerSourceRanges: allow sources in addr/plen to service `index` (with SVC_SOURCE_RANGES set). */
@@ -222,7 +216,7 @@ export { C_VERDICT, C_DROP, C_CT_CREATED, C_CT_EVICTED, C_CT_EXPIRED, C_AFFINITY
 export {
   ALGO_RANDOM, ALGO_WEIGHTED, ALGO_MAGLEV, ALGO_RR, ALGO_LC, ALGO_SH, ALGO_WRR, ALGO_WLC, ALGO_DH, ALGO_SED, ALGO_NQ,
   SVC_MASQ_EXTERNAL, SVC_MASQ_ALWAYS, SVC_SOURCE_RANGES, SVC_DROP_NO_BACKEND, SCOPE_ANY, SCOPE_EXTERNAL, SCOPE_INTERNAL,
-} from "./lb";
+} from "./records";
 export { IDENTITY_HOST, IDENTITY_WORLD, IPC_POD, IPC_HOST, IPC_ENFORCE_INGRESS, IPC_ENFORCE_EGRESS, DIR_INGRESS, DIR_EGRESS, POLICY_ALLOW, POLICY_DENY, POLICY_DENIED } from "./policy";
 export {
   K_SADDR, K_DADDR, K_SPORT, K_DPORT, K_PROTO, CT_KEY_SIZE, F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT, F_SERVICE, F_BACKEND,

@@ -7,65 +7,34 @@
 //   SCOPE_INTERNAL entry for that node, pointing at a service holding that node's eligible endpoints;
 //   a new flow entering on the node looks for its scoped entry first (Cilium's scoped service keys).
 //
-// This file is the ebpf design (Cilium-style maps) and the dispatch to the
-// others (config.ts DESIGN): iptables (designs/iptables.ts) and nftables
-// (designs/nftables.ts) have their own service lookup and endpoint choice;
-// ipvs (designs/ipvs.ts) shares the frontends hash as its virtual-service
-// table and has the kernel's schedulers. Affinity and everything after the
-// choice is common to all.
-//
-// ebpf algorithms: RANDOM is uniform over endpoints (Cilium's default);
-// WEIGHTED draws in proportion to weights; MAGLEV looks the flow hash up in
-// the service's table (built by the host as Cilium's agent does); RR, LC and
-// SH are simple round robin, least connections and source hash.
+// This file is the dispatch to the designs (config.ts DESIGN), one test of the
+// design per operation: ebpf (designs/ebpf.ts, the default), iptables
+// (designs/iptables.ts) and nftables (designs/nftables.ts) have their own
+// service lookup and endpoint choice; ipvs (designs/ipvs.ts) shares ebpf's
+// frontends hash as its virtual-service table and has the kernel's
+// schedulers. Session affinity and everything after the choice is common to all.
 
-import { frontends, services, backendSlots, backends, maglevCells, affinity } from "./tables";
-import { hashLookup, hashHomeSlot } from "./maps/hash";
-import { arrayGet, arrayBase } from "./maps/array";
+import { services, backends, affinity } from "./tables";
+import { arrayGet } from "./maps/array";
 import { lruPeek, lruUpdate, lruEvicted, lruSlotAt, lruSlotCount, lruValueOf } from "./maps/lru";
 import { allocAligned } from "./alloc";
-import { hashTuple, hashAddr } from "./hash";
-import { prngNext, prngState, prngMix, PRNG_STEP } from "./prng";
-import { HASH_SEED, DESIGN, DESIGN_EBPF, DESIGN_IPTABLES, DESIGN_IPVS, DESIGN_NFTABLES } from "./config";
+import { prngState, prngMix, PRNG_STEP } from "./prng";
+import { DESIGN, DESIGN_EBPF, DESIGN_IPTABLES, DESIGN_IPVS, DESIGN_NFTABLES } from "./config";
+import { ebpfInit, ebpfLookup, ebpfHomeSlot, ebpfUnscopedLookup, ebpfPickSlot } from "./designs/ebpf";
 import { iptablesLookup, iptablesPickSlot } from "./designs/iptables";
 import { nftLookup, nftPickSlot, nftSlotOf, nftHomeSlot, nftUnscopedLookup } from "./designs/nftables";
 import { ipvsSchedule, ipvsSchedAddr, ipvsPredictSlot } from "./designs/ipvs";
+import { slotAddr, slotBackend } from "./slots";
 import { count, C_AFFINITY_EVICTED } from "./counters";
 import { NONE } from "./packet";
 import { S_SLOTS, S_COUNT, S_ALGO, S_FLAGS, S_AFFINITY, S_MAGLEV, S_MAGLEV_M, S_RR, SERVICE_SIZE, B_ADDR, B_PORT, B_NODE, B_WEIGHT,
-  B_FLAGS, B_ACTIVE, FE_KEY_SIZE, FE_NODE_WORD, AFFINITY_KEY_SIZE, A_BACKEND, A_LAST_USED } from "./records";
+  B_FLAGS, B_ACTIVE, AFFINITY_KEY_SIZE, A_BACKEND, A_LAST_USED, ALGO_RANDOM, ALGO_WEIGHTED } from "./records";
 
-export const ALGO_RANDOM: u8 = 0; export const ALGO_WEIGHTED: u8 = 1; export const ALGO_MAGLEV: u8 = 2;
-export const ALGO_RR: u8 = 3; export const ALGO_LC: u8 = 4; export const ALGO_SH: u8 = 5;
-// IPVS-only schedulers (designs/ipvs.ts); rr, lc and sh are IPVS's too in the ipvs design.
-export const ALGO_WRR: u8 = 6; export const ALGO_WLC: u8 = 7; export const ALGO_DH: u8 = 8;
-export const ALGO_SED: u8 = 9; export const ALGO_NQ: u8 = 10;
-export const ALGO_MAX: u8 = 10;
-export const SVC_MASQ_EXTERNAL: u8 = 1; // masquerade sources outside the pod network
-export const SVC_MASQ_ALWAYS: u8 = 2;   // masquerade everything (kube-proxy --masquerade-all)
-export const SVC_SOURCE_RANGES: u8 = 4; // only sources in the service's ranges (loadBalancerSourceRanges)
-export const SVC_DROP_NO_BACKEND: u8 = 8; // no endpoint: drop instead of reject (no local endpoint under Local policy)
-export const SCOPE_ANY: u8 = 0; export const SCOPE_EXTERNAL: u8 = 1; export const SCOPE_INTERNAL: u8 = 2;
-export const BE_VALID: u16 = 1;
-
-
-let feKey: usize = 0;
 let affKey: usize = 0;
 /** Set by selectBackend: whether session affinity chose the backend. */
 export let selectedByAffinity: bool = false;
 
-export function lbInit(): void { feKey = allocAligned(FE_KEY_SIZE, 16); affKey = allocAligned(AFFINITY_KEY_SIZE, 8); }
-
-/** Node-scoped frontends loaded; while there are none, a lookup is one probe. */
-export let scopedFrontends: u32 = 0;
-export function setScopedFrontends(n: u32): void { scopedFrontends = n; }
-
-export function frontendKey(vip: u32, port: u16, proto: u8, scope: u8, node: u32): usize {
-  // whole-word stores: see ctWriteKey
-  store<u64>(feKey, <u64>vip | (<u64>(<u32>port | (<u32>proto << 16) | (<u32>scope << 24)) << 32));
-  store<u64>(feKey, <u64>node, FE_NODE_WORD);
-  return feKey;
-}
+export function lbInit(): void { ebpfInit(); affKey = allocAligned(AFFINITY_KEY_SIZE, 8); }
 
 /**
  * Service index for a new flow to (vip, port, proto) entering on `node`, or
@@ -77,12 +46,7 @@ export function lookupService(vip: u32, port: u16, proto: u8, node: u32, interna
     if (DESIGN == DESIGN_IPTABLES) return iptablesLookup(vip, port, proto, node, internal);
     if (DESIGN == DESIGN_NFTABLES) return nftLookup(vip, port, proto, node, internal);
   }
-  if (scopedFrontends != 0) {
-    const v = hashLookup(frontends, frontendKey(vip, port, proto, internal ? SCOPE_INTERNAL : SCOPE_EXTERNAL, node));
-    if (v != 0) return load<u32>(v);
-  }
-  const v = hashLookup(frontends, frontendKey(vip, port, proto, SCOPE_ANY, 0));
-  return v == 0 ? NONE : load<u32>(v);
+  return ebpfLookup(vip, port, proto, node, internal);
 }
 
 // Prefetch for the packets of a batch group that are probably new flows
@@ -99,7 +63,7 @@ export function lookupService(vip: u32, port: u16, proto: u8, node: u32, interna
 /** Step 1: the home slot of the flow's unscoped frontend entry (0: the design has no hash to touch). */
 // @ts-ignore: decorator
 @inline export function lbPrefetchFrontend(vip: u32, port: u16, proto: u8): usize {
-  if (DESIGN == DESIGN_EBPF || DESIGN == DESIGN_IPVS) return hashHomeSlot(frontends, frontendKey(vip, port, proto, SCOPE_ANY, 0));
+  if (DESIGN == DESIGN_EBPF || DESIGN == DESIGN_IPVS) return ebpfHomeSlot(vip, port, proto);
   if (DESIGN == DESIGN_NFTABLES) return nftHomeSlot(vip, port, proto);
   return 0;
 }
@@ -113,10 +77,7 @@ export function lookupService(vip: u32, port: u16, proto: u8, node: u32, interna
 @inline export function lbPrefetchService(vip: u32, port: u16, proto: u8): usize {
   let index = NONE;
   if (DESIGN == DESIGN_NFTABLES) index = nftUnscopedLookup(vip, port, proto);
-  else if (DESIGN == DESIGN_EBPF || DESIGN == DESIGN_IPVS) {
-    const v = hashLookup(frontends, frontendKey(vip, port, proto, SCOPE_ANY, 0));
-    if (v != 0) index = load<u32>(v);
-  }
+  else if (DESIGN == DESIGN_EBPF || DESIGN == DESIGN_IPVS) index = ebpfUnscopedLookup(vip, port, proto);
   return index == NONE ? 0 : arrayGet(services, index);
 }
 
@@ -153,17 +114,12 @@ export function lbPredictBegin(): void { predictedState = prngState(); }
   } else if (DESIGN == DESIGN_IPVS) {
     slot = ipvsPredictSlot(svc, algo, n);
   }
-  return slot == NONE ? 0 : arrayBase(backendSlots) + ((<usize>load<u32>(svc, S_SLOTS) + slot) << 2);
+  return slot == NONE ? 0 : slotAddr(svc, slot);
 }
 
 /** Step 4: the backend entry a slot names. */
 // @ts-ignore: decorator
 @inline export function lbSlotBackend(slotAddr: usize): usize { return arrayGet(backends, load<u32>(slotAddr)); }
-
-// @ts-ignore: decorator
-@inline function slotBackend(svc: usize, slot: u32): u32 {
-  return load<u32>(arrayBase(backendSlots) + ((<usize>load<u32>(svc, S_SLOTS) + slot) << 2));
-}
 
 function inService(svc: usize, backend: u32): bool {
   const n = <u32>load<u16>(svc, S_COUNT);
@@ -181,39 +137,7 @@ function pickSlot(index: u32, svc: usize, saddr: u32, daddr: u32, sport: u16, dp
     if (DESIGN == DESIGN_IPVS) return ipvsSchedule(index, svc, algo, saddr, daddr);
     return nftPickSlot(n);
   }
-  if (algo == ALGO_MAGLEV) {
-    const m = load<u32>(svc, S_MAGLEV_M);
-    const cell = hashTuple(saddr, daddr, sport, dport, proto, HASH_SEED) % m;
-    return <u32>load<u16>(arrayBase(maglevCells) + ((<usize>load<u32>(svc, S_MAGLEV) + cell) << 1));
-  }
-  if (algo == ALGO_WEIGHTED) {
-    let total: u32 = 0; // summed here, so a weight change needs no service rewrite
-    for (let i: u32 = 0; i < n; i++) total += <u32>load<u16>(arrayGet(backends, slotBackend(svc, i)), B_WEIGHT);
-    if (total == 0) return NONE;
-    const r = prngNext() % total;
-    let acc: u32 = 0;
-    for (let i: u32 = 0; i < n; i++) {
-      const b = arrayGet(backends, slotBackend(svc, i));
-      acc += <u32>load<u16>(b, B_WEIGHT);
-      if (r < acc) return i;
-    }
-    return NONE;
-  }
-  if (algo == ALGO_RR) {
-    const c = load<u32>(svc, S_RR);
-    store<u32>(svc, c + 1, S_RR);
-    return c % n;
-  }
-  if (algo == ALGO_LC) {
-    let best: u32 = 0; let bestActive: u32 = 0xffffffff;
-    for (let i: u32 = 0; i < n; i++) {
-      const a = load<u32>(arrayGet(backends, slotBackend(svc, i)), B_ACTIVE);
-      if (a < bestActive) { bestActive = a; best = i; }
-    }
-    return best;
-  }
-  if (algo == ALGO_SH) return hashAddr(saddr, HASH_SEED) % n;
-  return prngNext() % n; // ALGO_RANDOM
+  return ebpfPickSlot(svc, n, algo, saddr, daddr, sport, dport, proto);
 }
 
 /**

@@ -18,7 +18,7 @@
 
 import { NAT_PORT_MIN, NAT_PORT_MAX, NAT_PORT_TRIES, HASH_SEED } from "./config";
 import { ctReplyKeyTaken, ctWriteKey } from "./conntrack";
-import { SVC_MASQ_ALWAYS, SVC_MASQ_EXTERNAL } from "./lb";
+import { SVC_MASQ_ALWAYS, SVC_MASQ_EXTERNAL } from "./records";
 import { IPC_POD } from "./policy";
 import { hashTuple } from "./hash";
 import { allocAligned } from "./alloc";

@@ -10,10 +10,10 @@
 
 import * as P from "./packet";
 import { K_SADDR, K_DADDR, K_SPORT, K_DPORT, K_PROTO, K_PORTS_WORD, R_FLOW_KEY, F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT,
-  F_SERVICE, F_BACKEND, F_STATE, F_PACKETS, F_BYTES, R_PACKETS, R_BYTES, S_FLAGS, B_ADDR, B_PORT, N_ADDR, N_UP } from "./records";
+  F_SERVICE, F_BACKEND, F_STATE, F_PACKETS, F_BYTES, R_PACKETS, R_BYTES, S_FLAGS, B_ADDR, B_PORT, N_ADDR, N_UP,
+  SVC_SOURCE_RANGES, SVC_DROP_NO_BACKEND, SVC_MASQ_ALWAYS, SVC_MASQ_EXTERNAL } from "./records";
 import { ctWriteKey, ctLookupFlowFrom, ctLookupReply, ctReplyFlow, ctRefresh, ctCreate, CTF_SNAT } from "./conntrack";
-import { lookupService, selectBackend, selectedByAffinity, lbPrefetchFrontend, lbPrefetchService, lbPrefetchState, lbPredictBegin, lbPredictSlot, lbSlotBackend, SVC_SOURCE_RANGES,
-  SVC_DROP_NO_BACKEND, SVC_MASQ_ALWAYS, SVC_MASQ_EXTERNAL } from "./lb";
+import { lookupService, selectBackend, selectedByAffinity, lbPrefetchFrontend, lbPrefetchService, lbPrefetchState, lbPredictBegin, lbPredictSlot, lbSlotBackend } from "./lb";
 import { needsMasquerade, allocateSourcePort } from "./nat";
 import { ipcacheResolve, infoIdentity, infoEndpoint, infoNode, infoFlags, policyCheck, checkRule,
   CHECK_ALLOWED, CHECK_DENY, IPC_ENFORCE_EGRESS, IPC_ENFORCE_INGRESS, IPC_HOST, IPC_POD, DIR_EGRESS, DIR_INGRESS } from "./policy";

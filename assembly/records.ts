@@ -52,7 +52,7 @@ export const CT_REPLY_SIZE: u32 = offsetof<Reply>();
 
 /**
  * A frontend, the frontends key (-> the service index, u32). Scope ANY with node 0 is the frontend's own
- * entry; EXTERNAL / INTERNAL with a node is that node's (lb.ts). Written as two u64 words (lb.ts frontendKey).
+ * entry; EXTERNAL / INTERNAL with a node is that node's. Written as two u64 words (designs/ebpf.ts frontendKey).
  */
 @unmanaged class FrontendKey {
   vip: u32; port: u16; proto: u8; scope: u8;
@@ -61,6 +61,22 @@ export const CT_REPLY_SIZE: u32 = offsetof<Reply>();
 export const FE_KEY_SIZE: u32 = offsetof<FrontendKey>();
 export const FE_NODE_WORD = offsetof<FrontendKey>("node");
 export const FE_VALUE_SIZE: u32 = sizeof<u32>();
+
+// The numbers the service records hold: endpoint-selection algorithms (Service.algo; which design has
+// which: src/dataplane.ts DESIGNS), service flags (Service.flags), frontend scopes (FrontendKey.scope),
+// backend flags (Backend.flags).
+export const ALGO_RANDOM: u8 = 0; export const ALGO_WEIGHTED: u8 = 1; export const ALGO_MAGLEV: u8 = 2;
+export const ALGO_RR: u8 = 3; export const ALGO_LC: u8 = 4; export const ALGO_SH: u8 = 5;
+// IPVS-only schedulers (designs/ipvs.ts); rr, lc and sh are IPVS's too in the ipvs design.
+export const ALGO_WRR: u8 = 6; export const ALGO_WLC: u8 = 7; export const ALGO_DH: u8 = 8;
+export const ALGO_SED: u8 = 9; export const ALGO_NQ: u8 = 10;
+export const ALGO_MAX: u8 = 10;
+export const SVC_MASQ_EXTERNAL: u8 = 1; // masquerade sources outside the pod network
+export const SVC_MASQ_ALWAYS: u8 = 2;   // masquerade everything (kube-proxy --masquerade-all)
+export const SVC_SOURCE_RANGES: u8 = 4; // only sources in the service's ranges (loadBalancerSourceRanges)
+export const SVC_DROP_NO_BACKEND: u8 = 8; // no endpoint: drop instead of reject (no local endpoint under Local policy)
+export const SCOPE_ANY: u8 = 0; export const SCOPE_EXTERNAL: u8 = 1; export const SCOPE_INTERNAL: u8 = 2;
+export const BE_VALID: u16 = 1;
 
 /** A service entry, the services value, indexed by service index. */
 @unmanaged class Service {

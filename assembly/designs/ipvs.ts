@@ -29,11 +29,9 @@ import { backends, backendIdle, backendSlots, services } from "../tables";
 import { arrayGet, arrayBase } from "../maps/array";
 import { allocZeroed } from "../alloc";
 import { NONE } from "../packet";
-import { S_SLOTS, S_COUNT, SERVICE_SIZE, B_WEIGHT, B_ACTIVE } from "../records";
+import { slotBackend } from "../slots";
+import { S_SLOTS, S_COUNT, SERVICE_SIZE, B_WEIGHT, B_ACTIVE, ALGO_RR, ALGO_LC, ALGO_SH, ALGO_WRR, ALGO_WLC, ALGO_DH, ALGO_SED, ALGO_NQ } from "../records";
 
-export const ALGO_RR: u8 = 3; export const ALGO_LC: u8 = 4; export const ALGO_SH: u8 = 5;
-export const ALGO_WRR: u8 = 6; export const ALGO_WLC: u8 = 7; export const ALGO_DH: u8 = 8;
-export const ALGO_SED: u8 = 9; export const ALGO_NQ: u8 = 10;
 
 const SCHED_SIZE: u32 = 16;
 const X_RR = 0; const X_CL = 4; const X_CW = 8; const X_FLAGS = 12;
@@ -67,7 +65,7 @@ export function ipvsInit(maxServices: u32): bool {
 
 // @ts-ignore: decorator
 @inline function backendAt(svc: usize, i: u32): usize {
-  return arrayGet(backends, load<u32>(arrayBase(backendSlots) + ((<usize>load<u32>(svc, S_SLOTS) + i) << 2)));
+  return arrayGet(backends, slotBackend(svc, i));
 }
 // @ts-ignore: decorator
 @inline function weight(svc: usize, i: u32): i64 { return <i64>load<u16>(backendAt(svc, i), B_WEIGHT); }
