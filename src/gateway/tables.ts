@@ -283,23 +283,36 @@ function compileIngress(router: NorthSouthRouter, ingresses: Ingress[], port: nu
   return { kind: 'ingress', port, bytes: w.write(lrec, rows, defaultEntry), entries, services: w.services };
 }
 
+/** UTF-8 length of a string (TextEncoder only for the rare non-ASCII one: small encode() calls dominate otherwise). */
+function utf8(s: string): Uint8Array | number {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return enc.encode(s);
+  return s.length;
+}
+
 /** One request packed as assembly/http.ts reads it: [12 words][header pairs][strings], offsets from its start. */
 export function packRequest(req: HttpRequest): Uint8Array {
-  const headers = Object.entries(req.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)] as const);
+  const raw = req.headers ?? {};
+  const names = Object.keys(raw);
   const [path, query] = splitPath(req.path || '/');
-  const strings: Uint8Array[] = [];
-  let size = 0;
-  const head = 48 + headers.length * 16;
-  const add = (s: string): [number, number] => { const b = enc.encode(s); strings.push(b); const off = head + size; size += b.length; return [off, b.length]; };
-  const m = add((req.method || 'GET').toUpperCase()), h = add(requestHost(req.host ?? '')), p = add(path), q = add(query);
-  const hp = headers.map(([k, v]) => [...add(k), ...add(v)]);
-  const bytes = new Uint8Array(head + size);
+  const strs: string[] = [(req.method || 'GET').toUpperCase(), requestHost(req.host ?? ''), path, query];
+  for (const k of names) strs.push(k.toLowerCase(), String(raw[k]));
+  const encoded = strs.map(utf8);
+  const head = 48 + names.length * 16;
+  let size = head;
+  for (const e of encoded) size += typeof e === 'number' ? e : e.length;
+  const bytes = new Uint8Array(size);
   const dv = new DataView(bytes.buffer);
-  const put = (off: number, xs: number[]) => xs.forEach((x, i) => dv.setUint32(off + i * 4, x, true));
-  put(0, [m[0], m[1], h[0], h[1], p[0], p[1], q[0], q[1], headers.length, 48, 0, 0]);
-  hp.forEach((r, i) => put(48 + i * 16, r));
   let at = head;
-  for (const c of strings) { bytes.set(c, at); at += c.length; }
+  encoded.forEach((e, i) => {
+    const len = typeof e === 'number' ? e : e.length;
+    // strings 0..3: method, host, path, query at words 0..7; then (name, value) pairs from byte 48
+    dv.setUint32(i < 4 ? i * 8 : 48 + (i - 4) * 8, at, true);
+    dv.setUint32((i < 4 ? i * 8 : 48 + (i - 4) * 8) + 4, len, true);
+    if (typeof e === 'number') { const s = strs[i]; for (let k = 0; k < len; k++) bytes[at + k] = s.charCodeAt(k); } else bytes.set(e, at);
+    at += len;
+  });
+  dv.setUint32(32, names.length, true);
+  dv.setUint32(36, 48, true);
   return bytes;
 }
 
@@ -363,7 +376,9 @@ export class HttpCore {
 
   /** Packed requests (packRequest), each with the table that decides it, in one call; `prng` advances. */
   decide(reqs: { table: CompiledTable; packed: Uint8Array }[], prng: HttpPrng): CoreDecision[] {
-    const tables = reqs.map((r) => this.place(r.table));
+    const tables: number[] = new Array(reqs.length);
+    let last: CompiledTable | undefined, lastAt = 0;
+    reqs.forEach((r, i) => { if (r.table !== last) { last = r.table; lastAt = this.place(r.table); } tables[i] = lastAt; });
     const total = reqs.reduce((s, r) => s + ((r.packed.length + 15) & ~15), 0);
     const need = total + reqs.length * 4 + reqs.length * 16;
     // One request area, replaced only by a larger one.
