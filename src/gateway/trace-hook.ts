@@ -37,9 +37,12 @@ function tableAt(model: ClusterModel, dst: string, dport: number): CompiledTable
   return plan.tables.get(key);
 }
 
-/** The core's exports when the dataplane is the WebAssembly one (src/wasm.ts WasmDataplane.core). */
+/**
+ * The core instance that decides when the dataplane is the WebAssembly one: its north-south instance
+ * (src/wasm.ts WasmDataplane.northSouth), so that route tables never enter the dataplane's own memory.
+ */
 function coreOf(dp: Dataplane | undefined): HttpCoreExports | undefined {
-  const core = dp && dp.kind !== 'reference' ? (dp as unknown as { core?: HttpCoreExports }).core : undefined;
+  const core = dp && dp.kind !== 'reference' ? (dp as unknown as { northSouth?: HttpCoreExports }).northSouth : undefined;
   return core && typeof core.httpDecide === 'function' ? core : undefined;
 }
 

@@ -8,10 +8,12 @@ import { loadManifests } from '../../src/k8s/load.js';
 import { checkCluster } from '../../src/k8s/check.js';
 import { createTracer, traceLines, TraceRecord } from '../../src/trace.js';
 import { NorthSouthRouter } from '../../src/gateway/router.js';
-import { createEmulator } from '../../src/index.node.js';
+import { createEmulator, restoreEmulator } from '../../src/index.node.js';
 import type { PacketInput } from '../../src/index.node.js';
-import { createDataplane } from '../../src/node.js';
-import { parseHttpField, routeHttpBatch } from '../../src/gateway/trace-hook.js';
+import { coreModule, createDataplane } from '../../src/node.js';
+import type { WasmDataplane } from '../../src/wasm.js';
+import { HttpCore, HttpCoreExports, compileEntryPoint, packRequest } from '../../src/gateway/tables.js';
+import { parseHttpField } from '../../src/gateway/trace-hook.js';
 
 const dir = 'examples/gateway';
 // A route beside the example's: regular expressions on path, header and query, weights, and one pattern
@@ -110,19 +112,32 @@ describe('HTTP requests through the core', () => {
     expect(out[0]).toBe(out[1]);
   });
 
-  it('a dataplane state put back under the route tables (importState): they are written again, decisions unchanged', async () => {
-    const reqs = LINES.slice(8, 20).map((l) => JSON.parse(l)).map((o) => ({ dst: o.dst as string, dport: o.dport as number, req: parseHttpField(o.http) }));
-    const files = [...readManifestFiles([dir]), EXTRA];
-    const dp = await createDataplane('wasm');
-    const model = loadManifests(files).model;
+  it('route tables in an instance whose memory is put back (importState): written again, decisions unchanged', async () => {
+    const reqs = LINES.slice(8, 20).map((l) => JSON.parse(l)).map((o) => packRequest(parseHttpField(o.http)));
+    const model = loadManifests([...readManifestFiles([dir]), EXTRA]).model;
+    const table = compileEntryPoint(new NorthSouthRouter(model), '203.0.113.50', 80)!;
+    const dp = (await createDataplane('wasm')) as WasmDataplane;
+    const shared = HttpCore.of(dp.core as unknown as HttpCoreExports); // a core shared with a dataplane
     const empty = dp.exportState(); // before any table was written
-    const got = routeHttpBatch(dp, model, reqs);
-    dp.importState(empty); // the allocator and memory go back: the tables are gone
-    got.push(...routeHttpBatch(dp, model, reqs));
-    const refModel = loadManifests(files).model;
-    const want = [...routeHttpBatch(undefined, refModel, reqs), ...routeHttpBatch(undefined, refModel, reqs)];
-    expect(JSON.stringify(got)).toBe(JSON.stringify(want));
-    expect(got.filter((s) => s?.http.status === 200).length).toBeGreaterThan(10);
+    const prng = { state: 1 };
+    const got = shared.decide(reqs.map((packed) => ({ table, packed })), prng);
+    dp.importState(empty); // the allocator and memory go back: the table and the request area are gone
+    got.push(...shared.decide(reqs.map((packed) => ({ table, packed })), prng));
+    const fresh = await HttpCore.create(coreModule('release'));
+    const wantPrng = { state: 1 };
+    const want = [0, 1].flatMap(() => fresh.decide(reqs.map((packed) => ({ table, packed })), wantPrng));
+    expect(got).toEqual(want);
+    expect(got.filter((d) => d.status === 200).length).toBeGreaterThan(10);
+  });
+
+  it('the dataplane memory holds no route tables: a restored copy sends alike and snapshots stay byte-equal', async () => {
+    const packets = LINES.slice(2, 8).map((l) => JSON.parse(l) as PacketInput); // no weighted choice among these
+    const emu = await createEmulator({ backend: 'wasm' });
+    emu.applyFiles([...readManifestFiles([dir]).map((f) => ({ path: f.path, text: f.text })), EXTRA]); // the API's manifest texts
+    emu.send(packets);
+    const copy = await restoreEmulator(emu.snapshot());
+    expect(JSON.stringify(copy.send(packets))).toBe(JSON.stringify(emu.send(packets)));
+    expect(Buffer.compare(copy.snapshot(), emu.snapshot())).toBe(0);
   });
 
   it('dpemu check names a RegularExpression outside the supported syntax, with the field and why', () => {
