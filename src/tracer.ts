@@ -33,8 +33,7 @@ import { ApplyReport, ClusterRuntime, ObjectRef } from './k8s/runtime.js';
 import { formatRuleInfo } from './policy/explain.js';
 import type { Connection } from './policy/spec.js';
 import { HttpStep, parseHttpField, routeHttpBatch, routeHttpPacket } from './gateway/trace-hook.js';
-import type { HttpRequest } from './gateway/router.js';
-import type { HttpDecision } from './gateway/router.js';
+import type { HttpDecision, HttpRequest } from './gateway/router.js';
 
 export interface TraceFrontend {
   kind: string;
