@@ -198,7 +198,7 @@ export function lruLastEvicted(): bool { return lruEvictedFlag(); }
 import { lruEvicted } from "./maps/lru";
 function lruEvictedFlag(): bool { return lruEvicted; }
 export { NODE_SIZE };
-export { httpDecide, httpSeed } from "./http";
+export { httpDecide, httpSeed, httpPrngState } from "./http";
 
 // The layouts and numbers the host mirrors (src/packet.ts, src/dataplane.ts), exported as globals so that one
 // test (test/layout.test.ts) holds every mirror to the core's own values, as Cilium's alignchecker holds the

@@ -35,8 +35,8 @@ import { PacketNames, isName } from './names.js';
 import { ApplyReport, ClusterRuntime, ObjectRef } from './k8s/runtime.js';
 import { formatRuleInfo } from './policy/explain.js';
 import type { Connection } from './policy/spec.js';
-import { HttpStep, routeHttpPacket } from './gateway/trace-hook.js';
-import type { HttpDecision } from './gateway/router.js';
+import { HttpStep, parseHttpField, routeHttpBatch, routeHttpPacket } from './gateway/trace-hook.js';
+import type { HttpDecision, HttpRequest } from './gateway/router.js';
 
 export interface TraceFrontend {
   kind: string;
@@ -302,11 +302,12 @@ export class Tracer {
     const out: T[] = new Array(items.length);
     const parsed: ParsedPacket[] = [];
     const slots: number[] = [];
+    const httpSteps = this.routeHttpAhead(items);
     let t = this.t;
     for (let i = 0; i < items.length; i++) {
       const { input, line } = items[i];
       try {
-        const p = this.parse(input, line, t);
+        const p = this.parse(input, line, t, httpSteps.get(i));
         t = p.t;
         if (p.answered) out[i] = answered(p.answered); // the Gateway or Ingress answered: no dataplane packet
         else { parsed.push(p); slots.push(i); }
@@ -335,8 +336,8 @@ export class Tracer {
     return this.record({ line, t: this.t, nodeName, pkt: r }, r);
   }
 
-  /** Read one packet object (throws InputError naming the field). `t0`: the time of the packet before it. */
-  private parse(input: unknown, line: number, t0: number): ParsedPacket {
+  /** The fields every packet starts with (throws InputError naming the field). */
+  private head(input: unknown, line: number) {
     if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new InputError('expected a JSON object');
     const o = input as Record<string, unknown>;
     for (const k in o) {
@@ -345,7 +346,6 @@ export class Tracer {
         throw new InputError(`unknown field${extra.length > 1 ? 's' : ''} ${extra.slice(0, 5).map((x) => showValue(x)).join(', ')}${extra.length > 5 ? ', ...' : ''} (known: ${PACKET_FIELDS.join(', ')})`, extra[0]);
       }
     }
-    const cc = this.compiled;
     const proto = field(o, 'proto', asProto, 'TCP, UDP, SCTP or ICMP', PROTO.TCP);
     // Endpoints may be named (pod/ns/name, deploy/ns/name; svc/ns/name:port, name:port): names.ts.
     let names: ParsedPacket['names'];
@@ -361,11 +361,45 @@ export class Tracer {
     } else dst = field(o, 'dst', asIP, 'an IPv4 address, or a Service or DNS name with a port (svc/ns/name:port, name:port)');
     // ICMP has no ports (the descriptor's port fields stay 0).
     const sport = !hasPorts(proto) ? field(o, 'sport', asPort, 'a number 0..65535', 0) : field(o, 'sport', asPort, 'a port number 0..65535', names?.src ? 32768 + (line % 28232) : undefined);
-    let dport = namedPort ?? (!hasPorts(proto) ? field(o, 'dport', asPort, 'a number 0..65535', 0) : field(o, 'dport', asPort, 'a port number 0..65535'));
+    const dport = namedPort ?? (!hasPorts(proto) ? field(o, 'dport', asPort, 'a number 0..65535', 0) : field(o, 'dport', asPort, 'a port number 0..65535'));
+    return { o, src, dst, proto, sport, dport, names };
+  }
+
+  /**
+   * The HTTP requests among packets, decided before the packets are read further: in one call to the core
+   * (src/gateway/trace-hook.ts), in input order. A packet whose head or `http` field is bad is left to
+   * parse(), which reports it.
+   */
+  private routeHttpAhead(items: readonly { input: unknown }[]): Map<number, HttpStep | null> {
+    const at: number[] = [];
+    const reqs: { dst: string; dport: number; req: HttpRequest }[] = [];
+    items.forEach(({ input }, i) => {
+      if (typeof input !== 'object' || input === null || (input as Record<string, unknown>).http === undefined) return;
+      try {
+        const h = this.head(input, 0);
+        reqs.push({ dst: formatIPv4(h.dst), dport: h.dport, req: parseHttpField(h.o.http) });
+        at.push(i);
+      } catch { /* parse() reports it */ }
+    });
+    const steps = new Map<number, HttpStep | null>();
+    if (reqs.length) routeHttpBatch(this.dp, this.compiled.model, reqs).forEach((s, k) => steps.set(at[k], s ?? null));
+    return steps;
+  }
+
+  /**
+   * Read one packet object (throws InputError naming the field). `t0`: the time of the packet before it;
+   * `decided`: its HTTP request's step when routeHttpAhead decided it (null: nothing answers there).
+   */
+  private parse(input: unknown, line: number, t0: number, decided?: HttpStep | null): ParsedPacket {
+    const h = this.head(input, line);
+    const { o, src, proto, sport, names } = h;
+    let { dst, dport } = h;
+    const cc = this.compiled;
     // North-south: an HTTP request is routed by its Gateway or Ingress first (src/gateway/trace-hook.ts).
     let http: HttpStep | undefined, httpDst: ParsedPacket['httpDst'], nodeGiven = o.node;
     if (o.http !== undefined) {
-      try { http = routeHttpPacket(cc.model, formatIPv4(dst), dport, o.http); } catch (e) { throw new InputError((e as Error).message, 'http'); }
+      if (decided !== undefined) http = decided ?? undefined;
+      else try { http = routeHttpPacket(this.dp, cc.model, formatIPv4(dst), dport, o.http); } catch (e) { throw new InputError((e as Error).message, 'http'); }
       if (!http) throw new InputError(`"http": no Gateway listener or Ingress answers at ${formatIPv4(dst)}:${dport}`, 'http');
       httpDst = { dst: formatIPv4(dst), dport };
       if (!http.forward) {

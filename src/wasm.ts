@@ -82,8 +82,15 @@ export class WasmDataplane implements Dataplane {
   /** iptables design: KUBE-SERVICES, mirrored into the core's rule list. */
   private readonly chain?: KubeServicesChain;
 
-  private constructor(readonly core: CoreExports, options: ResolvedOptions) {
+  /**
+   * A second instance of the same core for the north-south proxy's decisions (src/gateway/trace-hook.ts): its
+   * route tables stay out of this dataplane's memory, so snapshots and restored states never hold them.
+   */
+  readonly northSouth?: CoreExports;
+
+  private constructor(readonly core: CoreExports, options: ResolvedOptions, northSouth?: CoreExports) {
     this.options = options;
+    if (northSouth) this.northSouth = northSouth;
     this.slots = new RegionAllocator(options.limits.maxSlots);
     this.cells = new RegionAllocator(options.limits.maxMaglevCells);
     if (options.design === 'iptables') this.chain = new KubeServicesChain();
@@ -92,7 +99,8 @@ export class WasmDataplane implements Dataplane {
   /** A dataplane on a fresh instance of the compiled core. */
   static async create(source: WebAssembly.Module | BufferSource, options: Options = {}): Promise<WasmDataplane> {
     const o = resolveOptions(options);
-    const core = await instantiateCore(source);
+    const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
+    const core = await instantiateCore(module);
     const l = o.limits;
     const rc = core.init(l.maxFlows, l.maxServices, l.maxFrontends, l.maxBackends, l.maxSlots, l.maxMaglevCells,
       l.maxAffinity, l.maxIpcache, l.maxPolicy, l.maxNodes);
@@ -106,7 +114,7 @@ export class WasmDataplane implements Dataplane {
     core.setPolicyKnobs(o.policyAllowSelf ? 1 : 0, o.policyEgressToOwnNode ? 1 : 0);
     core.setHashSeed(o.hashSeed);
     core.prngSeed(o.seed);
-    return new WasmDataplane(core, o);
+    return new WasmDataplane(core, o, await instantiateCore(module));
   }
 
   private buffer = (): ArrayBuffer => this.core.memory.buffer;

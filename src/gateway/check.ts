@@ -4,6 +4,7 @@
 import type { ClusterModel, Diagnostic } from '../k8s/model.js';
 import { formatSource } from '../k8s/model.js';
 import { NorthSouthRouter } from './router.js';
+import { regexUnsupported } from './regex.js';
 
 export function checkNorthSouth(model: ClusterModel, out: Diagnostic[]) {
   const ns = model.northSouth;
@@ -28,6 +29,20 @@ export function checkNorthSouth(model: ClusterModel, out: Diagnostic[]) {
         message: `${where(r.source)}HTTPRoute ${r.namespace}/${r.name}: spec.rules[${i}]: ${u} is accepted but not emulated` });
     }
   });
+  // RegularExpression outside the supported subset (src/gateway/regex.ts): the match never matches, on both backends.
+  for (const r of ns.httpRoutes) r.rules.forEach((rule, i) => rule.matches.forEach((m, j) => {
+    const res = [
+      ...(m.path.type === 'RegularExpression' ? [{ field: 'path.value', value: m.path.value }] : []),
+      ...m.headers.map((h, k) => ({ field: `headers[${k}].value`, value: h.type === 'RegularExpression' ? h.value : undefined })),
+      ...m.queryParams.map((q, k) => ({ field: `queryParams[${k}].value`, value: q.type === 'RegularExpression' ? q.value : undefined })),
+    ];
+    for (const { field, value } of res) {
+      const why = value === undefined ? undefined : regexUnsupported(value);
+      if (why === undefined) continue;
+      out.push({ severity: 'warning', code: 'route-regex-unsupported', object: `HTTPRoute ${r.namespace}/${r.name}`, source: r.source,
+        message: `${where(r.source)}HTTPRoute ${r.namespace}/${r.name}: spec.rules[${i}].matches[${j}].${field}: RegularExpression ${JSON.stringify(value)} is outside the supported syntax (${why}); this match never matches` });
+    }
+  }));
   for (const g of ns.gateways) {
     if (!ns.gatewayClasses.some((c) => c.name === g.className)) {
       out.push({ severity: 'error', code: 'gateway-class-missing', object: `Gateway ${g.namespace}/${g.name}`, source: g.source,

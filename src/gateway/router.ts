@@ -6,6 +6,7 @@ import { labelSelectorMatches } from '../k8s/parse.js';
 import { LABEL_NAMESPACE_NAME } from '../k8s/load.js';
 import { ClusterModel, Service, slicesForService } from '../k8s/model.js';
 import { Prng } from '../common/prng.js';
+import { regexFullMatch } from './regex.js';
 import { gatewayHostMatches, hostnamesIntersect, ingressHostMatches, requestHost } from './hostnames.js';
 import {
   BackendRef, GATEWAY_GROUP, Gateway, HTTPRoute, HeaderModifier, Ingress, IngressBackend, Listener, NorthSouth, PathModifier,
@@ -343,7 +344,8 @@ export function prefixMatches(prefix: string, path: string): boolean {
   return path === p || (path.startsWith(p) && path[p.length] === '/');
 }
 
-const fullMatch = (re: string, s: string) => new RegExp(`^(?:${re})$`).test(s);
+/** RegularExpression: the whole value, in the subset src/gateway/regex.ts describes (outside it: no match). */
+const fullMatch = regexFullMatch;
 
 export function matches(m: RouteMatch, method: string, path: string, query: string, headers: Record<string, string>): boolean {
   if (m.path.type === 'Exact' ? path !== m.path.value : m.path.type === 'PathPrefix' ? !prefixMatches(m.path.value, path) : !fullMatch(m.path.value, path)) return false;
@@ -432,6 +434,7 @@ export function ingressPathMatches(type: string, p: string, path: string): boole
   return prefixMatches(p, path);
 }
 
-function ingressOrder(a: Ingress, b: Ingress): number {
+/** Ingresses in order: the oldest first, then by namespace/name. */
+export function ingressOrder(a: Ingress, b: Ingress): number {
   return cmpTime(a.creationTimestamp, b.creationTimestamp) || cmpStr(key(a.namespace, a.name), key(b.namespace, b.name));
 }

@@ -1,13 +1,50 @@
 // The tracer's north-south step: a packet carrying `http` is a request to a Gateway listener or an Ingress
-// address. The router decides it (route, rule, filters, backend Service); a routed request then continues
+// address. The WebAssembly core decides it over the compiled route tables (src/gateway/tables.ts,
+// assembly/http.ts), a batch of requests per call; with the reference backend the reference router
+// (src/gateway/router.ts) decides, one request at a time. A routed request then continues
 // through the dataplane as a connection to the chosen Service port's cluster IP, so the usual DNAT,
 // conntrack and policy apply and the record's backend is an endpoint of backend_service. The proxy is
 // transparent here: the connection keeps the client's source address and port.
 
 import type { ClusterModel } from '../k8s/model.js';
-import { HttpDecision, HttpRequest, NorthSouthRouter } from './router.js';
+import type { Dataplane } from '../dataplane.js';
+import { HttpDecision, HttpRequest, HttpTarget, NorthSouthRouter } from './router.js';
+import { CompiledTable, HttpCore, HttpCoreExports, HttpPrng, compileEntryPoint, packRequest } from './tables.js';
+import { formatDecision } from './format.js';
 
 const routers = new WeakMap<ClusterModel, NorthSouthRouter>();
+
+function routerOf(model: ClusterModel): NorthSouthRouter {
+  let router = routers.get(model);
+  if (!router) { router = new NorthSouthRouter(model); routers.set(model, router); }
+  return router;
+}
+
+/** A model's compiled entry points (undefined: nothing answers there) and its weighted-choice PRNG (seed 1, as the router's). */
+interface CorePlan { tables: Map<string, CompiledTable | undefined>; prng: HttpPrng }
+const plans = new WeakMap<ClusterModel, CorePlan>();
+
+function planOf(model: ClusterModel): CorePlan {
+  let p = plans.get(model);
+  if (!p) { p = { tables: new Map(), prng: { state: 1 } }; plans.set(model, p); }
+  return p;
+}
+
+function tableAt(model: ClusterModel, dst: string, dport: number): CompiledTable | undefined {
+  const plan = planOf(model);
+  const key = `${dst}:${dport}`;
+  if (!plan.tables.has(key)) plan.tables.set(key, compileEntryPoint(routerOf(model), dst, dport));
+  return plan.tables.get(key);
+}
+
+/**
+ * The core instance that decides when the dataplane is the WebAssembly one: its north-south instance
+ * (src/wasm.ts WasmDataplane.northSouth), so that route tables never enter the dataplane's own memory.
+ */
+function coreOf(dp: Dataplane | undefined): HttpCoreExports | undefined {
+  const core = dp && dp.kind !== 'reference' ? (dp as unknown as { northSouth?: HttpCoreExports }).northSouth : undefined;
+  return core && typeof core.httpDecide === 'function' ? core : undefined;
+}
 
 export interface HttpStep {
   http: HttpDecision;
@@ -40,12 +77,33 @@ export function parseHttpField(v: unknown): HttpRequest {
 }
 
 /** The decision for a request at dst:dport; undefined when no Gateway listener or Ingress answers there. */
-export function routeHttpPacket(model: ClusterModel, dst: string, dport: number, http: unknown): HttpStep | undefined {
-  const req = parseHttpField(http);
-  let router = routers.get(model);
-  if (!router) { router = new NorthSouthRouter(model); routers.set(model, router); }
-  const out = router.route(dst, dport, req);
-  if (!out) return undefined;
+export function routeHttpPacket(dp: Dataplane | undefined, model: ClusterModel, dst: string, dport: number, http: unknown): HttpStep | undefined {
+  return routeHttpBatch(dp, model, [{ dst, dport, req: parseHttpField(http) }])[0];
+}
+
+/**
+ * Requests (read by parseHttpField) decided in order: by the core in one call when the dataplane is the
+ * WebAssembly one, else by the reference router. Each gets its step, or undefined when nothing answers.
+ */
+export function routeHttpBatch(dp: Dataplane | undefined, model: ClusterModel, reqs: readonly { dst: string; dport: number; req: HttpRequest }[]): (HttpStep | undefined)[] {
+  const core = coreOf(dp);
+  if (!core) {
+    const router = routerOf(model);
+    return reqs.map(({ dst, dport, req }) => { const out = router.route(dst, dport, req); return out && step(out); });
+  }
+  const out: (HttpStep | undefined)[] = new Array(reqs.length).fill(undefined);
+  const batch: { table: CompiledTable; packed: Uint8Array }[] = [], at: number[] = [];
+  reqs.forEach(({ dst, dport, req }, i) => {
+    const table = tableAt(model, dst, dport);
+    if (table) { batch.push({ table, packed: packRequest(req) }); at.push(i); }
+  });
+  if (!batch.length) return out;
+  const decided = HttpCore.of(core).decide(batch, planOf(model).prng);
+  decided.forEach((d, k) => { out[at[k]] = step(formatDecision(batch[k].table, d, reqs[at[k]].req)); });
+  return out;
+}
+
+function step(out: { decision: HttpDecision; target?: HttpTarget }): HttpStep {
   if (!out.target) return { http: out.decision };
   if (!out.target.clusterIP) {
     // A headless Service has no cluster IP to connect through; the proxy would resolve pod addresses.
