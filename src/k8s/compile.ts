@@ -31,6 +31,7 @@ import { EligibleEndpoints, ProxyEndpoint, eligibleEndpoints } from './endpoints
 import { CompiledPolicy, PolicyIds, compilePolicies, programPolicy } from '../policy/compile.js';
 import { DEFAULT_POLICY_KNOBS, PolicyKnobs } from '../policy/model.js';
 import { PolicySpec } from '../policy/spec.js';
+import { LOCALHOST, NodePortMode, nodePortIPs, nodePortMode, servesLocalhost } from './node-ports.js';
 
 // ---------------------------------------------------------------- options
 
@@ -59,10 +60,15 @@ export interface CompileOptions {
   clusterCIDR?: string | null;
   /**
    * kube-proxy --nodeport-addresses: CIDRs; NodePorts are served on the node addresses (InternalIP
-   * and ExternalIP) inside them. Default: every node's InternalIP (the addresses dpemu knows to be
-   * local to a node).
+   * and ExternalIP) inside them. Default as kube-proxy's (src/k8s/node-ports.ts): every address of
+   * the node, or in the nftables design the node's primary IP (its InternalIP).
    */
   nodePortAddresses?: string[];
+  /**
+   * kube-proxy localhostNodePorts (iptables mode only; default true): NodePorts also answer on
+   * 127.0.0.1 for the node's own clients (route_localnet).
+   */
+  localhostNodePorts?: boolean;
   /**
    * Maglev table size M (one of MAGLEV_PRIMES) for every entry. Default: per entry, the smallest
    * size with M > 100 x its endpoints, and never smaller than what the entry had before (so that
@@ -82,12 +88,17 @@ export interface ResolvedCompileOptions {
   masqueradeAll: boolean;
   clusterCIDR: string | null;
   nodePortAddresses: string[] | null;
+  /** Which node addresses an unset nodePortAddresses means (all, or the primary one in nftables mode). */
+  nodePortMode: NodePortMode;
+  /** NodePorts on 127.0.0.1 (iptables design with localhostNodePorts). */
+  localhostNodePorts: boolean;
   maglevTableSize: number | null;
   policyKnobs: PolicyKnobs;
 }
 
 export function resolveCompileOptions(model: ClusterModel, o: CompileOptions = {}, dpDesign?: Design): ResolvedCompileOptions {
-  const algo = o.algo ?? DEFAULT_ALGO[o.design ?? dpDesign ?? 'ebpf'];
+  const design = o.design ?? dpDesign ?? 'ebpf';
+  const algo = o.algo ?? DEFAULT_ALGO[design];
   if (!(algo in ALGO)) throw new RangeError(`algo: ${JSON.stringify(algo)} is not one of ${Object.keys(ALGO).join(', ')}`);
   const clusterCIDR = o.clusterCIDR === undefined ? model.config.clusterCIDR : o.clusterCIDR;
   if (clusterCIDR !== null && !parseCidr(clusterCIDR)) throw new RangeError(`clusterCIDR: ${JSON.stringify(clusterCIDR)} is not an IPv4 CIDR`);
@@ -96,7 +107,9 @@ export function resolveCompileOptions(model: ClusterModel, o: CompileOptions = {
   }
   const m = o.maglevTableSize ?? null;
   if (m !== null && !MAGLEV_PRIMES.includes(m)) throw new RangeError(`maglevTableSize: ${m} is not one of ${MAGLEV_PRIMES.join(', ')}`);
-  return { algo, masqueradeAll: o.masqueradeAll ?? false, clusterCIDR, nodePortAddresses: o.nodePortAddresses ?? null, maglevTableSize: m,
+  const nodePortAddresses = o.nodePortAddresses ?? null, mode = nodePortMode(design);
+  return { algo, masqueradeAll: o.masqueradeAll ?? false, clusterCIDR, nodePortAddresses, maglevTableSize: m, nodePortMode: mode,
+    localhostNodePorts: design === 'iptables' && servesLocalhost(nodePortAddresses, mode, o.localhostNodePorts ?? true),
     policyKnobs: { ...DEFAULT_POLICY_KNOBS, ...o.policyKnobs } };
 }
 
@@ -434,16 +447,9 @@ function canonicalCidr(cidr: string): { cidr: string; addr: number; plen: number
   return { cidr: `${formatIPv4(addr)}/${c.plen}`, addr, plen: c.plen };
 }
 
-/** Node addresses NodePorts are served on (--nodeport-addresses). */
+/** Node addresses NodePorts are served on (--nodeport-addresses; src/k8s/node-ports.ts). */
 function nodePortAddresses(n: Node, opts: ResolvedCompileOptions): number[] {
-  if (opts.nodePortAddresses === null) return n.internalIP ? [ipNum(n.internalIP)] : [];
-  const out: number[] = [];
-  for (const a of n.addresses) {
-    if (a.type !== 'InternalIP' && a.type !== 'ExternalIP') continue;
-    const v = ipNum(a.address);
-    if (!out.includes(v) && opts.nodePortAddresses.some((c) => cidrHas(c, v))) out.push(v);
-  }
-  return out;
+  return nodePortIPs(n, opts.nodePortAddresses, opts.nodePortMode);
 }
 
 /** Address a node is known by in the dataplane (masquerade source): its InternalIP, else its first IPv4 address. */
@@ -726,10 +732,12 @@ function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, o
   if (!externallyAccessible) return entryKeys;
 
   // ---- external destinations: NodePorts, LB VIPs, external IPs (all jump to KUBE-EXT)
-  interface ExtFe { addr: number; port: number; kind: FrontendKind; owner?: string }
+  interface ExtFe { addr: number; port: number; kind: FrontendKind; owner?: string; loopback?: boolean }
   const nodePorts: ExtFe[] = [];
   if (nodePort !== undefined) {
     for (const { pn, node } of liveNodes) for (const a of nodePortAddresses(node, opts)) nodePorts.push({ addr: a, port: nodePort, kind: 'NodePort', owner: pn.name });
+    // localhostNodePorts: 127.0.0.1 on every node; its clients are the node itself (--src-type LOCAL).
+    if (opts.localhostNodePorts) nodePorts.push({ addr: LOCALHOST, port: nodePort, kind: 'NodePort', loopback: true });
   }
   const lbs: ExtFe[] = lbVIPs.map((a) => ({ addr: ipNum(a), port: sp.port, kind: 'LoadBalancer' }));
   const eips: ExtFe[] = svc.externalIPs.map((a) => ({ addr: ipNum(a), port: sp.port, kind: 'externalIP' }));
@@ -754,8 +762,9 @@ function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, o
     const fwFlag = g.ranges.length ? SVC_FLAG.SOURCE_RANGES : 0;
     const fwText = g.ranges.length ? `; loadBalancerSourceRanges ${g.ranges.join(', ')}` : '';
     const scoped = (fe: ExtFe, scope: 'internal' | 'external', node: string, k: string) => {
-      // A NodePort is only captured on its own node (KUBE-NODEPORTS matches --dst-type LOCAL).
-      if (fe.kind !== 'NodePort' || fe.owner === node) frontend(fe.addr, fe.kind, fe.port, scope, node, k);
+      // A NodePort is only captured on its own node (KUBE-NODEPORTS matches --dst-type LOCAL); 127.0.0.1 is
+      // every node's, and its (local) clients take KUBE-EXT's --src-type LOCAL path, not the Local policy's.
+      if (fe.loopback ? !(etpLocal && scope === 'external') : fe.kind !== 'NodePort' || fe.owner === node) frontend(fe.addr, fe.kind, fe.port, scope, node, k);
     };
     if (!etpLocal) {
       // ETP Cluster: KUBE-EXT marks everything for masquerade, then the cluster chain.
