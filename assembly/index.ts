@@ -9,7 +9,7 @@ import { arrayGet, arrayCapacity, arrayBase } from "./maps/array";
 import { hashUpdate, hashDelete, hashLookup } from "./maps/hash";
 import { lpmUpdate, lpmDelete, lpmUpdateScoped, lpmDeleteScoped } from "./maps/lpm";
 import { ctFlushBackend, ctInit, ctGc, ctRebase, ctFlowCount, ctReplyCount, ctClearRevisions, ctLookupFlow, ctWriteKey, ctScratchKey } from "./conntrack";
-import { lbInit, affinityRebase, frontendKey, scopedFrontends, setScopedFrontends, B_ADDR, B_PORT, B_NODE, B_WEIGHT, B_FLAGS, ALGO_MAX } from "./lb";
+import { lbInit, affinityRebase, frontendKey, scopedFrontends, setScopedFrontends, B_ADDR, B_PORT, B_NODE, B_WEIGHT, B_FLAGS, ALGO_MAX, S_AFFINITY_GROUP } from "./lb";
 import { DESIGN, DESIGN_IPTABLES, DESIGN_IPVS, DESIGN_NFTABLES, setDesignConfig } from "./config";
 import { iptablesInit, iptablesSetRules } from "./designs/iptables";
 import { nftInit, nftElementUpsert, nftElementDelete } from "./designs/nftables";
@@ -118,7 +118,7 @@ export function ctFlush(backend: u32, proto: u32): u32 { return ready ? ctFlushB
 
 /** Point service `index` at `count` backend slots from `slots` and (Maglev) M cells from `maglev`. */
 export function serviceSet(index: u32, slots: u32, count: u32, algo: u32, flags: u32, affinityMs: u32,
-  maglev: u32, maglevM: u32): i32 {
+  maglev: u32, maglevM: u32, affinityGroup: u32): i32 {
   const s = arrayGet(services, index);
   if (s == 0 || count > 0xffff || <u64>slots + count > <u64>arrayCapacity(backendSlots)) return E_RANGE;
   if (algo == 2 && count > 0 && (maglevM == 0 || <u64>maglev + maglevM > <u64>arrayCapacity(maglevCells))) return E_RANGE;
@@ -135,7 +135,7 @@ export function serviceSet(index: u32, slots: u32, count: u32, algo: u32, flags:
   memory.fill(s, 0, SERVICE_SIZE);
   store<u32>(s, slots); store<u16>(s, <u16>count, 4); store<u8>(s, <u8>algo, 6); store<u8>(s, <u8>flags, 7);
   store<u32>(s, affinityMs, 8); store<u32>(s, maglev, 12); store<u32>(s, maglevM, 16);
-  store<u32>(s, rr, 20);
+  store<u32>(s, rr, 20); store<u32>(s, affinityGroup, S_AFFINITY_GROUP);
   if (DESIGN == DESIGN_IPVS) ipvsServiceChanged(index);
   return 0;
 }

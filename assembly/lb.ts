@@ -10,10 +10,11 @@
 //   +0  slots u32 (first backend slot)  +4 count u16  +6 algo u8  +7 flags u8 (SVC_*)
 //   +8  affinity timeout ms u32 (0: no session affinity)
 //   +12 maglev u32 (first Maglev cell)  +16 maglev M u32  +20 round-robin cursor u32
+//   +24 affinity group u32 (services of one group share a client's affinity: kube-proxy's service port)
 // backend (16 bytes):
 //   +0 addr u32  +4 port u16  +6 node u16  +8 weight u16  +10 flags u16 (BE_VALID)  +12 live flows u32
 //   (of them, those IPVS counts as inactive connections: backendIdle, conntrack.ts)
-// affinity key (8 bytes): client u32 | service u32  ->  backend u32 | last used ms u32
+// affinity key (8 bytes): client u32 | affinity group u32  ->  backend u32 | last used ms u32
 //
 // This file is the ebpf design (Cilium-style maps) and the dispatch to the
 // others (config.ts DESIGN): iptables (designs/iptables.ts) and nftables
@@ -56,6 +57,7 @@ export const BE_VALID: u16 = 1;
 
 export const S_SLOTS = 0; export const S_COUNT = 4; export const S_ALGO = 6; export const S_FLAGS = 7;
 export const S_AFFINITY = 8; export const S_MAGLEV = 12; export const S_MAGLEV_M = 16; export const S_RR = 20;
+export const S_AFFINITY_GROUP = 24;
 export const B_ADDR = 0; export const B_PORT = 4; export const B_NODE = 6; export const B_WEIGHT = 8;
 export const B_FLAGS = 10; export const B_ACTIVE = 12;
 
@@ -255,7 +257,7 @@ export function selectBackend(index: u32, svc: usize, saddr: u32, daddr: u32, sp
   const timeout = load<u32>(svc, S_AFFINITY);
   let backend = NONE;
   if (timeout != 0) {
-    store<u64>(affKey, <u64>saddr | (<u64>index << 32));
+    store<u64>(affKey, <u64>saddr | (<u64>load<u32>(svc, S_AFFINITY_GROUP) << 32));
     const a = lruPeek(affinity, affKey);
     if (a != 0 && now - load<u32>(a, 4) < timeout && inService(svc, load<u32>(a))) {
       backend = load<u32>(a);

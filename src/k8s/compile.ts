@@ -70,6 +70,15 @@ export interface CompileOptions {
    */
   localhostNodePorts?: boolean;
   /**
+   * What ClientIP session affinity is shared by. 'service-port': every frontend of a service port
+   * (ClusterIP, NodePorts, LoadBalancer IPs, external IPs), as kube-proxy's per-endpoint `recent`
+   * lists (iptables) and affinity sets (nftables) are: a client keeps its endpoint whichever address
+   * it uses. 'entry': each dataplane entry on its own (the ClusterIP apart from the external addresses),
+   * closer to Cilium's per-frontend affinity and IPVS's per-virtual-server persistence. Default:
+   * 'service-port' in the iptables and nftables designs, 'entry' in ebpf and ipvs.
+   */
+  affinityScope?: 'service-port' | 'entry';
+  /**
    * Maglev table size M (one of MAGLEV_PRIMES) for every entry. Default: per entry, the smallest
    * size with M > 100 x its endpoints, and never smaller than what the entry had before (so that
    * removing an endpoint keeps M and only moves that endpoint's cells).
@@ -92,6 +101,7 @@ export interface ResolvedCompileOptions {
   nodePortMode: NodePortMode;
   /** NodePorts on 127.0.0.1 (iptables design with localhostNodePorts). */
   localhostNodePorts: boolean;
+  affinityScope: 'service-port' | 'entry';
   maglevTableSize: number | null;
   policyKnobs: PolicyKnobs;
 }
@@ -110,6 +120,7 @@ export function resolveCompileOptions(model: ClusterModel, o: CompileOptions = {
   const nodePortAddresses = o.nodePortAddresses ?? null, mode = nodePortMode(design);
   return { algo, masqueradeAll: o.masqueradeAll ?? false, clusterCIDR, nodePortAddresses, maglevTableSize: m, nodePortMode: mode,
     localhostNodePorts: design === 'iptables' && servesLocalhost(nodePortAddresses, mode, o.localhostNodePorts ?? true),
+    affinityScope: o.affinityScope ?? (design === 'iptables' || design === 'nftables' ? 'service-port' : 'entry'),
     policyKnobs: { ...DEFAULT_POLICY_KNOBS, ...o.policyKnobs } };
 }
 
@@ -151,6 +162,8 @@ export interface PlannedService {
   backends: number[];
   flags: number;
   affinityTimeout: number;
+  /** Entries with the same group share ClientIP affinity (ResolvedCompileOptions.affinityScope): a service index of the port. */
+  affinityGroup: number;
   /** loadBalancerSourceRanges (and VIPs kube-proxy lets through), canonical CIDRs. */
   sourceRanges: string[];
   /** Maglev table size, when the algorithm is maglev. */
@@ -674,6 +687,7 @@ function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, o
     if (affinityTimeout > 0 && eps.length > 0) rule += `; sessionAffinity=ClientIP (${affinityTimeout} s)`;
     const s: PlannedService = {
       index, key, label, portKey, role, scope, backends: eps.map((e) => backendOf(e, proto)), flags, affinityTimeout,
+      affinityGroup: opts.affinityScope === 'service-port' && entryKeys.length > 0 ? plan.services.get(entryKeys[0])!.index : index,
       sourceRanges, maglevM, rule,
     };
     if (node !== undefined) s.node = node;
@@ -821,7 +835,7 @@ const sameInfo = (a: EndpointInfo, b: EndpointInfo) =>
   a.identity === b.identity && a.endpoint === b.endpoint && a.node === b.node && a.flags === b.flags;
 
 function sameService(a: PlannedService, b: PlannedService, algo: Algorithm, prevAlgo: Algorithm): boolean {
-  return algo === prevAlgo && a.index === b.index && a.flags === b.flags && a.affinityTimeout === b.affinityTimeout && a.maglevM === b.maglevM
+  return algo === prevAlgo && a.index === b.index && a.flags === b.flags && a.affinityTimeout === b.affinityTimeout && a.affinityGroup === b.affinityGroup && a.maglevM === b.maglevM
     && a.backends.length === b.backends.length && a.backends.every((x, i) => x === b.backends[i]);
 }
 
@@ -891,7 +905,7 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
     if (!p || !sameService(p, s, algo, prevAlgo)) {
       const maglev = algo === 'maglev' && s.backends.length > 0
         ? maglevTable(s.backends.map((id) => ({ key: backendKeyById.get(id)! })), s.maglevM) : undefined;
-      dp.setService(s.index, { algo, flags: s.flags, affinityTimeout: s.affinityTimeout, backends: s.backends, maglev });
+      dp.setService(s.index, { algo, flags: s.flags, affinityTimeout: s.affinityTimeout, affinityGroup: s.affinityGroup, backends: s.backends, maglev });
       report.services.set++;
     }
     const had = p && p.index === s.index ? p.sourceRanges : [];
@@ -1154,7 +1168,7 @@ export function programEndpointsDelta(dp: Dataplane, plan: Plan, delta: Endpoint
       }
       maglev = maglevTable(s.backends.map((id) => ({ key: keyById.get(id)! })), s.maglevM);
     }
-    dp.setService(s.index, { algo, flags: s.flags, affinityTimeout: s.affinityTimeout, backends: s.backends, maglev });
+    dp.setService(s.index, { algo, flags: s.flags, affinityTimeout: s.affinityTimeout, affinityGroup: s.affinityGroup, backends: s.backends, maglev });
     report.services.set++;
   }
   // conntrack/cleanup.go, as in programPlan: UDP flows of endpoints that stopped serving every UDP port.
