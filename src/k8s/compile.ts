@@ -31,6 +31,7 @@ import { EligibleEndpoints, ProxyEndpoint, eligibleEndpoints } from './endpoints
 import { CompiledPolicy, PolicyIds, compilePolicies, programPolicy } from '../policy/compile.js';
 import { DEFAULT_POLICY_KNOBS, PolicyKnobs } from '../policy/model.js';
 import { PolicySpec } from '../policy/spec.js';
+import { TopologyChoice, hasTopologyHint, topologyEndpoints } from './topology.js';
 import { LOCALHOST, NodePortMode, nodePortIPs, nodePortMode, servesLocalhost } from './node-ports.js';
 
 // ---------------------------------------------------------------- options
@@ -508,16 +509,11 @@ function portView(e: EligibleEndpoints): PortView {
 
 /**
  * The node's Cluster-policy endpoints (topology.go CategorizeEndpoints / topologyModeFromHints):
- * with same-zone hints only if every ready endpoint has a zone hint and at least one is for the
+ * with same-node hints as below for nodes, else with same-zone hints only if every ready endpoint has a zone hint and at least one is for the
  * node's zone; otherwise every ready endpoint; if none is ready, the serving terminating ones.
  */
-function clusterEndpointsFor(v: PortView, zone: string | undefined): { eps: ProxyEndpoint[]; topology: boolean } {
-  const ready = v.all.filter((e) => e.ready);
-  // topologyModeFromHints: no ready endpoint, no hints to consider.
-  const allHinted = ready.length > 0 && ready.every((e) => (e.hintsForZones?.length ?? 0) > 0);
-  const forZone = zone !== undefined && ready.some((e) => e.hintsForZones?.includes(zone));
-  if (allHinted && forZone) return { eps: ready.filter((e) => e.hintsForZones!.includes(zone!)), topology: true };
-  return { eps: v.cluster, topology: false };
+function clusterEndpointsFor(v: PortView, node: string, zone: string | undefined): TopologyChoice {
+  return topologyEndpoints(v.all, v.cluster, node, zone); // node hints first (PreferSameNode): topology.ts
 }
 
 /** The node's Local-policy endpoints (CategorizeEndpoints): local ready ones, else local serving terminating ones. */
@@ -665,12 +661,12 @@ function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, o
   // Per-node views, computed only where they can differ from the cluster-wide one: clusterEndpointsFor
   // only narrows when some ready endpoint carries zone hints, and the local sets are only read under a
   // Local traffic policy (a cluster of 10,000 services on 100 nodes would otherwise build 2 million sets).
-  const hinted = usesCluster && view.all.some((e) => e.ready && (e.hintsForZones?.length ?? 0) > 0);
+  const hinted = usesCluster && view.all.some((e) => e.ready && hasTopologyHint(e));
   const needLocal = itpLocal || etpLocal;
   const unhinted = { eps: view.cluster, topology: false }, unused = { eps: [] as ProxyEndpoint[], terminating: false };
   const per = !hinted && !needLocal ? [] : liveNodes.map(({ pn, node }) => ({
     pn, node,
-    cluster: hinted ? clusterEndpointsFor(view, node.zone) : unhinted,
+    cluster: hinted ? clusterEndpointsFor(view, node.name, node.zone) : unhinted as TopologyChoice,
     local: needLocal ? localEndpointsFor(view, node.name) : unused,
   }));
   const total = view.cluster.length;
@@ -725,7 +721,7 @@ function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, o
     for (const p of per) {
       if (!p.cluster.topology || sameSet(p.cluster.eps, view.cluster)) continue;
       const k = entry('cluster-ip', 'node', p.pn.name, p.cluster.eps, cipFlags,
-        `topology hints: ${p.cluster.eps.length} of ${plural(total, 'endpoint')} hinted for zone ${p.node.zone} (node ${p.pn.name})${cipMasq}`);
+        `topology hints: ${p.cluster.eps.length} of ${plural(total, 'endpoint')} hinted for ${p.cluster.hintedFor} (node ${p.pn.name})${cipMasq}`);
       // The cluster IP chain serves every source (pods, nodes, and routed-in external clients).
       frontend(clusterIP, 'ClusterIP', sp.port, 'internal', p.pn.name, k);
       frontend(clusterIP, 'ClusterIP', sp.port, 'external', p.pn.name, k);
@@ -788,7 +784,7 @@ function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, o
       for (const p of per) {
         if (!p.cluster.topology || sameSet(p.cluster.eps, view.cluster)) continue;
         const k = entry(g.role, 'node', p.pn.name, p.cluster.eps, SVC_FLAG.MASQ_ALWAYS | fwFlag,
-          `externalTrafficPolicy=Cluster, topology hints: ${p.cluster.eps.length} of ${plural(total, 'endpoint')} hinted for zone ${p.node.zone} (node ${p.pn.name}), source masqueraded${fwText}`, g.ranges);
+          `externalTrafficPolicy=Cluster, topology hints: ${p.cluster.eps.length} of ${plural(total, 'endpoint')} hinted for ${p.cluster.hintedFor} (node ${p.pn.name}), source masqueraded${fwText}`, g.ranges);
         for (const fe of g.fes) { scoped(fe, 'internal', p.pn.name, k); scoped(fe, 'external', p.pn.name, k); }
       }
     } else {
@@ -800,7 +796,7 @@ function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: number, o
       for (const p of per) {
         if (!p.cluster.topology || sameSet(p.cluster.eps, view.cluster)) continue;
         const k = entry(g.role, 'internal', p.pn.name, p.cluster.eps, SVC_FLAG.MASQ_EXTERNAL | fwFlag,
-          `externalTrafficPolicy=Local, source inside the cluster, topology hints: ${p.cluster.eps.length} of ${plural(total, 'endpoint')} hinted for zone ${p.node.zone} (node ${p.pn.name})${fwText}`, g.ranges);
+          `externalTrafficPolicy=Local, source inside the cluster, topology hints: ${p.cluster.eps.length} of ${plural(total, 'endpoint')} hinted for ${p.cluster.hintedFor} (node ${p.pn.name})${fwText}`, g.ranges);
         for (const fe of g.fes) scoped(fe, 'internal', p.pn.name, k);
       }
       // ETP Local, external sources: the node's local endpoints, client address kept; none: DROP.
@@ -1000,8 +996,8 @@ class IdCounts {
   }
 }
 
-const hasHints = (eps: Iterable<{ hintsForZones?: string[] }>) => {
-  for (const e of eps) if ((e.hintsForZones?.length ?? 0) > 0) return true;
+const hasHints = (eps: Iterable<{ hintsForZones?: string[]; hintsForNodes?: string[] }>) => {
+  for (const e of eps) if (hasTopologyHint(e)) return true;
   return false;
 };
 
