@@ -59,3 +59,28 @@ describe('localhostNodePorts in the dataplane (iptables design), both backends a
     expect(out['reference/nftables']).toEqual(out['wasm/nftables']);
   });
 });
+
+describe('localhost NodePorts under externalTrafficPolicy Local', () => {
+  it("the node's own clients take KUBE-EXT's --src-type LOCAL path: every endpoint, masqueraded; outside clients need a local one", async () => {
+    const items = [
+      ...docs.slice(0, 1),
+      { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n2' }, spec: { podCIDR: '10.244.1.0/24' }, status: { addresses: [{ type: 'InternalIP', address: '192.168.0.3' }] } },
+      { ...docs[1], spec: { ...(docs[1] as { spec: object }).spec, externalTrafficPolicy: 'Local' } },
+      { ...docs[2], endpoints: [{ addresses: ['10.244.1.5'], nodeName: 'n2' }] },
+    ];
+    const m = loadManifests([{ path: 'c.json', text: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }) }]).model;
+    const out: TraceRecord[][] = [];
+    for (const backend of ['wasm', 'reference'] as const) {
+      const t = await createTracer(m, { backend, dataplane: { design: 'iptables' } });
+      out.push([
+        t.trace({ src: '127.0.0.1', sport: 40000, dst: '127.0.0.1', dport: 30080, proto: 'TCP', flags: 'S', node: 'n1', t: 1 }, 1) as TraceRecord,
+        t.trace({ src: '203.0.113.9', sport: 40001, dst: '192.168.0.2', dport: 30080, proto: 'TCP', flags: 'S', node: 'n1', t: 2 }, 2) as TraceRecord,
+      ]);
+    }
+    const [local, outside] = out[0];
+    expect(local.backend).toBe('10.244.1.5:8080');
+    expect(local.src).toBe('192.168.0.2');
+    expect(outside.verdict).toBe('DROPPED');
+    expect(out[1]).toEqual(out[0]);
+  });
+});
