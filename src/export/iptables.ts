@@ -147,7 +147,12 @@ export function iptablesSave(rules: NodeRules, o: { nfacct?: boolean } = {}): st
     }
   }
 
-  nat.add('KUBE-SERVICES', '-m comment --comment', q('kubernetes service nodeports; NOTE: this must be the last rule in this chain'), '-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS');
+  // The tail call to KUBE-NODEPORTS: every local address when --nodeport-addresses matches all (unset or a
+  // /0), else one rule per node address it selects (proxier.go, loopback left out).
+  const npCidrs = rules.plan.options.nodePortAddresses;
+  const nodePortsComment = q('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
+  if (npCidrs === null || npCidrs.some((c) => c.endsWith('/0'))) nat.add('KUBE-SERVICES', '-m comment --comment', nodePortsComment, '-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS');
+  else for (const a of rules.nodePortIPs) nat.add('KUBE-SERVICES', '-m comment --comment', nodePortsComment, '-d', a, '-j KUBE-NODEPORTS');
   nat.add('KUBE-MARK-MASQ', '-j MARK --or-mark', MARK);
   nat.add('KUBE-POSTROUTING', `-m mark ! --mark ${MARK}/${MARK} -j RETURN`);
   nat.add('KUBE-POSTROUTING', '-j MARK --xor-mark', MARK);
