@@ -44,7 +44,7 @@ function cluster(seed: number): { docs: object[]; frontends: { svc: string; dst:
   ];
   const frontends: { svc: string; dst: string; dport: number }[] = [];
   const pods: string[] = [];
-  const kinds = ['ClusterIP', 'ClusterIP', 'NodePort', 'LB-ranges', 'LB-local', 'none', 'externalIP', 'affinity', 'NodePort-local'];
+  const kinds = ['ClusterIP', 'ClusterIP', 'NodePort', 'LB-ranges', 'LB-local', 'none', 'externalIP', 'affinity', 'NodePort-local', 'internal-Local'];
   kinds.forEach((kind, i) => {
     const name = `s${i}`, cip = `10.96.0.${10 + i}`, port = 80 + (i % 3), np = 30100 + i;
     const n = kind === 'none' ? 0 : 1 + Math.floor(r() * 3);
@@ -67,6 +67,7 @@ function cluster(seed: number): { docs: object[]; frontends: { svc: string; dst:
     if (kind === 'LB-ranges') spec.loadBalancerSourceRanges = ['203.0.113.0/25'];
     if (kind === 'externalIP') { spec.externalIPs = [`192.0.2.${i}`]; frontends.push({ svc: name, dst: `192.0.2.${i}`, dport: port }); }
     if (kind === 'affinity') spec.sessionAffinity = 'ClientIP';
+    if (kind === 'internal-Local') spec.internalTrafficPolicy = 'Local';
     docs.push({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'default', name }, spec, status });
     docs.push({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { namespace: 'default', name: `${name}-1`, labels: { 'kubernetes.io/service-name': name } },
       addressType: 'IPv4', endpoints: eps, ports: [{ name: 'p', port: 8080, protocol: 'TCP' }] });
@@ -201,6 +202,7 @@ describe.runIf(!reason || required)('the Linux kernel runs dpemu export like dpe
       const tracer = await createTracer(model, { dataplane: { design: mode } });
       const seen = new Map<string, { kernel: Map<string, number>; dpemu: Map<string, number> }>();
       let cases = 0, localhost = 0, secondAddress = 0;
+      const internalLocal = new Set<string>(); // the internalTrafficPolicy Local service's verdicts
       packets.forEach((p, i) => {
         const rec = tracer.trace({ src: p.src, sport: p.sport, dst: p.dst, dport: p.dport, proto: 'TCP', flags: 'S', node: 'node-a', t: 1 + i * 0.001 }, i + 1) as TraceRecord;
         const k = kernel[i];
@@ -210,6 +212,7 @@ describe.runIf(!reason || required)('the Linux kernel runs dpemu export like dpe
         const dpemuVerdict = rec.backend ? 'dnat' : rec.verdict === 'REJECTED' || (!rec.frontend && rec.verdict === 'FORWARDED') ? 'refused' : 'dropped';
         const kernelVerdict = k.backend && k.backend !== `${p.dst}:${p.dport}` ? 'dnat' : k.outcome === 'refused' ? 'refused' : 'dropped';
         expect(kernelVerdict, where).toBe(dpemuVerdict);
+        if (p.svc === 's9') internalLocal.add(dpemuVerdict);
         if (dpemuVerdict === 'dnat') {
           // The masquerade decision and address: the reply goes to the node's address, or to the
           // client. Hairpin (the chosen backend is the client) depends on the random choice, so the
@@ -249,7 +252,7 @@ describe.runIf(!reason || required)('the Linux kernel runs dpemu export like dpe
       // nftables mode (the primary address only).
       if (mode === 'iptables') { expect(localhost, 'localhost NodePorts DNATed').toBeGreaterThan(0); expect(secondAddress).toBeGreaterThan(0); }
       else { expect(localhost).toBe(0); expect(secondAddress).toBe(0); }
-      console.log(`kernel differential, ${mode}, seed ${seed}: ${cases} packets compared, ${seen.size} NAT'd frontend/source pairs, ${localhost} localhost NodePort connections`);
+      console.log(`kernel differential, ${mode}, seed ${seed}: ${cases} packets compared, ${seen.size} NAT'd frontend/source pairs, ${localhost} localhost NodePort connections, internalTrafficPolicy Local: ${[...internalLocal].join('/')}`);
     } finally {
       tearDown();
     }
