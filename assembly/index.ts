@@ -116,7 +116,7 @@ export function ctFlush(backend: u32, proto: u32): u32 { return ready ? ctFlushB
 
 /** Point service `index` at `count` backend slots from `slots` and (Maglev) M cells from `maglev`. */
 export function serviceSet(index: u32, slots: u32, count: u32, algo: u32, flags: u32, affinityMs: u32,
-  maglev: u32, maglevM: u32): i32 {
+  maglev: u32, maglevM: u32, affinityGroup: u32): i32 {
   const s = arrayGet(services, index);
   if (s == 0 || count > 0xffff || <u64>slots + count > <u64>arrayCapacity(backendSlots)) return E_RANGE;
   if (algo == <u32>ALGO_MAGLEV && count > 0 && (maglevM == 0 || <u64>maglev + maglevM > <u64>arrayCapacity(maglevCells))) return E_RANGE;
@@ -129,7 +129,7 @@ export function serviceSet(index: u32, slots: u32, count: u32, algo: u32, flags:
       if (<u32>load<u16>(arrayBase(maglevCells) + ((<usize>maglev + i) << 1)) >= count) return E_RANGE;
     }
   }
-  serviceWrite(s, slots, <u16>count, <u8>algo, <u8>flags, affinityMs, maglev, maglevM);
+  serviceWrite(s, slots, <u16>count, <u8>algo, <u8>flags, affinityMs, maglev, maglevM, affinityGroup);
   if (DESIGN == DESIGN_IPVS) ipvsServiceChanged(index);
   return 0;
 }

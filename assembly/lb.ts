@@ -27,7 +27,7 @@ import { ipvsSchedule, ipvsSchedAddr, ipvsPredictSlot } from "./designs/ipvs";
 import { slotAddr, slotBackend } from "./slots";
 import { count, C_AFFINITY_EVICTED } from "./counters";
 import { NONE } from "./packet";
-import { S_SLOTS, S_COUNT, S_ALGO, S_FLAGS, S_AFFINITY, S_MAGLEV, S_MAGLEV_M, S_RR, SERVICE_SIZE, B_ADDR, B_PORT, B_NODE, B_WEIGHT,
+import { S_SLOTS, S_COUNT, S_ALGO, S_FLAGS, S_AFFINITY, S_MAGLEV, S_MAGLEV_M, S_RR, S_AFFINITY_GROUP, SERVICE_SIZE, B_ADDR, B_PORT, B_NODE, B_WEIGHT,
   B_FLAGS, B_ACTIVE, AFFINITY_KEY_SIZE, A_BACKEND, A_LAST_USED, ALGO_RANDOM, ALGO_WEIGHTED } from "./records";
 
 let affKey: usize = 0;
@@ -169,7 +169,7 @@ export function selectBackend(index: u32, svc: usize, saddr: u32, daddr: u32, sp
   const timeout = load<u32>(svc, S_AFFINITY);
   let backend = NONE;
   if (timeout != 0) {
-    store<u64>(affKey, <u64>saddr | (<u64>index << 32));
+    store<u64>(affKey, <u64>saddr | (<u64>load<u32>(svc, S_AFFINITY_GROUP) << 32));
     const a = lruPeek(affinity, affKey);
     if (a != 0 && now - load<u32>(a, A_LAST_USED) < timeout && inService(svc, load<u32>(a, A_BACKEND))) {
       backend = load<u32>(a, A_BACKEND);
@@ -190,12 +190,12 @@ export function selectBackend(index: u32, svc: usize, saddr: u32, daddr: u32, sp
 }
 
 /** Write service entry `s` as the host set it; the round-robin cursor is kept (a rewrite does not restart rr). */
-export function serviceWrite(s: usize, slots: u32, count: u16, algo: u8, flags: u8, affinityMs: u32, maglev: u32, maglevM: u32): void {
+export function serviceWrite(s: usize, slots: u32, count: u16, algo: u8, flags: u8, affinityMs: u32, maglev: u32, maglevM: u32, affinityGroup: u32): void {
   const rr = load<u32>(s, S_RR);
   memory.fill(s, 0, SERVICE_SIZE);
   store<u32>(s, slots, S_SLOTS); store<u16>(s, count, S_COUNT); store<u8>(s, algo, S_ALGO); store<u8>(s, flags, S_FLAGS);
   store<u32>(s, affinityMs, S_AFFINITY); store<u32>(s, maglev, S_MAGLEV); store<u32>(s, maglevM, S_MAGLEV_M);
-  store<u32>(s, rr, S_RR);
+  store<u32>(s, rr, S_RR); store<u32>(s, affinityGroup, S_AFFINITY_GROUP);
 }
 
 /** Write backend `b` as the host set it; its flow count survives (flows still use it). */

@@ -88,12 +88,14 @@ export const BE_VALID: u16 = 1;
   maglev: u32;   // first Maglev cell (maglevCells: u16 slot index per cell)
   maglevM: u32;  // Maglev table size M
   rr: u32;       // round-robin cursor, kept across rewrites of the entry
-  reserved: u64; // padding to 32 bytes: two entries a cache line, never one across two
+  affinityGroup: u32; // entries of one group share a client's affinity (kube-proxy's service port)
+  reserved: u32; // padding to 32 bytes: two entries a cache line, never one across two
 }
 export const S_SLOTS = offsetof<Service>("slots"); export const S_COUNT = offsetof<Service>("count");
 export const S_ALGO = offsetof<Service>("algo"); export const S_FLAGS = offsetof<Service>("flags");
 export const S_AFFINITY = offsetof<Service>("affinity"); export const S_MAGLEV = offsetof<Service>("maglev");
 export const S_MAGLEV_M = offsetof<Service>("maglevM"); export const S_RR = offsetof<Service>("rr");
+export const S_AFFINITY_GROUP = offsetof<Service>("affinityGroup");
 export const SERVICE_SIZE: u32 = offsetof<Service>();
 
 /** A backend, the backends value, indexed by backend id (one 16-byte line read by every new flow). */
@@ -108,7 +110,7 @@ export const B_FLAGS = offsetof<Backend>("flags"); export const B_ACTIVE = offse
 export const BACKEND_SIZE: u32 = offsetof<Backend>();
 
 /** ClientIP session affinity: the affinity key (client, service index) and value (backend, last use in ms). */
-@unmanaged class AffinityKey { client: u32; service: u32 }
+@unmanaged class AffinityKey { client: u32; group: u32 } // group: the entry's affinityGroup
 @unmanaged class AffinityValue { backend: u32; lastUsed: u32 }
 export const AFFINITY_KEY_SIZE: u32 = offsetof<AffinityKey>();
 export const A_BACKEND = offsetof<AffinityValue>("backend"); export const A_LAST_USED = offsetof<AffinityValue>("lastUsed");

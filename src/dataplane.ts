@@ -108,6 +108,8 @@ export interface ServiceConfig {
   flags?: number;
   /** ClientIP session affinity timeout in seconds; 0 or absent: none. */
   affinityTimeout?: number;
+  /** Services with the same group share ClientIP affinity (a client's endpoint); absent: the service's own index. */
+  affinityGroup?: number;
   /** Backend ids, in slot order. */
   backends: readonly number[];
   /** Maglev: M cells, each a slot index into `backends` (src/controlplane/maglev.ts builds it). */

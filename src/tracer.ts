@@ -22,6 +22,7 @@
 
 import type { Dataplane } from './dataplane.js';
 import { InputError } from './errors.js';
+import { healthCheckAnswer, HealthCheckAnswer } from './k8s/health-check.js';
 import { formatIPv4, parseIPv4 } from './common/ip.js';
 import {
   PacketBatch, PacketIn, PacketRecord, showValue, NONE, NAT, PROTO, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags,
@@ -89,6 +90,8 @@ export interface TraceRecord {
   http?: HttpDecision;
   /** The names the input gave for src and dst (a pod or workload; a Service or DNS name), with what they resolved to. */
   names?: { src?: string; dst?: string };
+  /** kube-proxy's health check server's answer, when the packet went to a node's healthCheckNodePort. */
+  health_check?: HealthCheckAnswer;
 }
 
 export interface TraceError { line: number; error: string }
@@ -438,6 +441,12 @@ export class Tracer {
       else throw new InputError(`"node" is required: ${formatIPv4(src)} is outside the cluster (no pod or node has it) and ${formatIPv4(dst)} belongs to no node, so name the node the packet enters on`, 'node');
     }
     const node = cc.nodeIdByName.get(nodeName)!;
+    // kube-proxy's health check server answers a node's healthCheckNodePorts itself (src/k8s/health-check.ts).
+    const health = proto === PROTO.TCP && !http && !cc.frontend(dst, dport, proto) && cc.owner(dst)?.pod === undefined
+      ? healthCheckAnswer(cc.plan, cc.model, cc.owner(dst)?.node ?? nodeName, dst, dport) : undefined;
+    if (health) {
+      return { line, t, nodeName, pkt: { saddr: src, daddr: dst, sport, dport, proto }, answered: healthCheckAnswered(line, t, nodeName, formatIPv4(src), sport, formatIPv4(dst), dport, health) };
+    }
     return { line, t, nodeName, pkt: { saddr: src, daddr: dst, sport, dport, proto, tcpFlags, node, len: 64 }, http, httpDst, ...(names ? { names } : {}) };
   }
 
@@ -649,6 +658,17 @@ function httpAnswered(line: number, t: number, node: string, src: string, sport:
     in: { src, sport, dst: to.dst, dport: to.dport }, verdict: 'ANSWERED_BY_PROXY', drop_reason: null, ct_state: 'NONE',
     src, sport, dst: to.dst, dport: to.dport, nat: [], service: null, frontend: null, backend: null, delivered_node: null,
     cross_node: false, rule: null, policy: null, excluded: [], http: h.http,
+  };
+}
+
+/** The record of a packet kube-proxy's health check server answered (no dataplane packet). */
+function healthCheckAnswered(line: number, t: number, node: string, src: string, sport: number, dst: string, dport: number, h: HealthCheckAnswer): TraceRecord {
+  return {
+    line, t, node, proto: 'TCP', flags: null,
+    in: { src, sport, dst, dport }, verdict: 'ANSWERED_BY_PROXY', drop_reason: null, ct_state: 'NONE',
+    src, sport, dst, dport, nat: [], service: h.service, frontend: null, backend: null, delivered_node: node,
+    cross_node: false, rule: `healthCheckNodePort: ${h.status} (${h.localEndpoints} local ready endpoint${h.localEndpoints === 1 ? '' : 's'})`,
+    policy: null, excluded: [], health_check: h,
   };
 }
 

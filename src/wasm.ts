@@ -36,7 +36,7 @@ export interface CoreExports {
   sourceRangeUpsert(index: number, addr: number, plen: number): number;
   sourceRangeDelete(index: number, addr: number, plen: number): number;
   ctFlush(backend: number, proto: number): number;
-  serviceSet(index: number, slots: number, count: number, algo: number, flags: number, affinityMs: number, maglev: number, maglevM: number): number;
+  serviceSet(index: number, slots: number, count: number, algo: number, flags: number, affinityMs: number, maglev: number, maglevM: number, affinityGroup: number): number;
   backendSet(id: number, addr: number, port: number, node: number, weight: number, flags: number): number;
   backendActive(id: number): number;
   backendInactive(id: number): number;
@@ -149,7 +149,7 @@ export class WasmDataplane implements Dataplane {
     new Uint32Array(this.buffer(), this.core.backendSlotsBase() >>> 0, this.options.limits.maxSlots).set(s.backends, slots);
     if (m > 0) new Uint16Array(this.buffer(), this.core.maglevBase() >>> 0, this.options.limits.maxMaglevCells).set(s.maglev!, cells);
     const rc = this.core.serviceSet(index, slots, n, ALGO[s.algo], s.flags ?? 0,
-      Math.round((s.affinityTimeout ?? 0) * 1000), cells, m);
+      Math.round((s.affinityTimeout ?? 0) * 1000), cells, m, s.affinityGroup ?? index);
     if (rc !== 0) throw new DataplaneError(`service ${index}: the core refused it (${rc})`);
     if (old && !reuseSlots) this.slots.release(old.slots, old.slotLen);
     if (old && !reuseCells) this.cells.release(old.cells, old.cellLen);

@@ -26,7 +26,7 @@ export type CoreLoader = () => Promise<WebAssembly.Module>;
 
 const OPTION_NAMES = new Set<string>([
   'design', 'backend', 'wasm', 'seed', 'hashSeed', 'algo', 'maglevTableSize', 'flows', 'limits', 'cluster', 'ctLifetimes', 'natPorts', 'masqueradeAll',
-  'serviceCIDR', 'clusterCIDR', 'nodePortRange', 'defaultNodes', 'lbPool', 'nodePortAddresses', 'policyRecheckEstablished', 'policyAllowSelf',
+  'serviceCIDR', 'clusterCIDR', 'nodePortRange', 'defaultNodes', 'lbPool', 'nodePortAddresses', 'localhostNodePorts', 'affinityScope', 'policyRecheckEstablished', 'policyAllowSelf',
   'policyEgressToOwnNode', 'ipBlockMatchesPods',
 ]);
 
@@ -70,8 +70,15 @@ function splitOptions(o: EmulatorOptions): SplitOptions {
   if (o.flows !== undefined && !(Number.isInteger(o.flows) && o.flows >= 1 && o.flows <= 1 << 26)) {
     throw new InputError(`option flows: ${JSON.stringify(o.flows)} is not an integer in 1..${1 << 26}`, 'flows');
   }
+  if (o.localhostNodePorts !== undefined && typeof o.localhostNodePorts !== 'boolean') {
+    throw new InputError(`option localhostNodePorts: ${JSON.stringify(o.localhostNodePorts)} is not true or false`, 'localhostNodePorts');
+  }
+  if (o.affinityScope !== undefined && o.affinityScope !== 'service-port' && o.affinityScope !== 'entry') {
+    throw new InputError(`option affinityScope: ${JSON.stringify(o.affinityScope)} is not 'service-port' or 'entry'`, 'affinityScope');
+  }
   const compile: CompileOptions = {
     algo: o.algo, design: o.design, masqueradeAll: o.masqueradeAll ?? false, nodePortAddresses: o.nodePortAddresses, maglevTableSize: o.maglevTableSize,
+    localhostNodePorts: o.localhostNodePorts, affinityScope: o.affinityScope,
     policyKnobs: o.ipBlockMatchesPods === undefined ? undefined : { ipBlockMatchesPods: o.ipBlockMatchesPods },
   };
   const load: LoadOptions = { serviceCIDR: o.serviceCIDR, clusterCIDR: o.clusterCIDR, nodePortRange: o.nodePortRange, defaultNodes: o.defaultNodes, lbPool: o.lbPool };

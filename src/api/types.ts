@@ -68,8 +68,18 @@ export interface EmulatorOptions {
   lbPool?: string;
   /** kube-apiserver --service-node-port-range (default 30000-32767). */
   nodePortRange?: [number, number] | string;
-  /** kube-proxy --nodeport-addresses (default: every node's InternalIP). */
+  /**
+   * kube-proxy --nodeport-addresses (default as kube-proxy's: every address of the node, or its primary
+   * address (InternalIP) in the nftables design).
+   */
   nodePortAddresses?: string[];
+  /** kube-proxy localhostNodePorts: NodePorts also answer on 127.0.0.1 in the iptables design (default true). */
+  localhostNodePorts?: boolean;
+  /**
+   * What shares a client's ClientIP affinity: every frontend of a service port ('service-port', kube-proxy;
+   * the iptables and nftables designs' default) or each dataplane entry ('entry'; ebpf and ipvs).
+   */
+  affinityScope?: 'service-port' | 'entry';
   /** Established flows are judged again after a policy change (Cilium: true). */
   policyRecheckEstablished?: boolean;
   /** A pod's traffic to itself skips policy (default true, as Cilium). */

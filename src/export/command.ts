@@ -1,22 +1,31 @@
-// The `dpemu export` command: the ruleset kube-proxy would program on one node for a cluster.
+// The `dpemu export` command: the ruleset kube-proxy would program on one node for a cluster, built
+// from the plan the matching design runs (iptables-save: iptables, nft: nftables, ipvsadm: ipvs).
 import { UsageError } from '../errors.js';
 import { Command, Option } from 'commander';
 import { loadFiles } from '../k8s/files.js';
-import { exportIptables } from './iptables.js';
-import { exportIpvsadm } from './ipvsadm.js';
+import { iptablesSave } from './iptables.js';
+import { ipvsadmSave } from './ipvsadm.js';
+import { nftRuleset } from './nft.js';
+import { nodeRules, planFor } from './node-rules.js';
 
-interface ExportOpts { cluster: string[]; format: 'iptables-save' | 'ipvsadm'; node?: string; masqueradeAll?: boolean; localhostNodePorts: boolean; nfacct: boolean; clusterCidr?: string }
+export type ExportFormat = 'iptables-save' | 'nft' | 'ipvsadm';
+interface ExportOpts {
+  cluster: string[]; format: ExportFormat; node?: string; masqueradeAll?: boolean; localhostNodePorts: boolean; nfacct: boolean;
+  clusterCidr?: string; nodePortAddresses?: string[];
+}
+const DESIGN = { 'iptables-save': 'iptables', nft: 'nftables', ipvsadm: 'ipvs' } as const;
 
 export function registerExport(cli: Command, collect: (v: string, prev: string[] | undefined) => string[]): void {
   cli.command('export')
-    .description('print the rules kube-proxy would program on one node for a cluster loaded from Kubernetes manifests, as iptables-save or ipvsadm -Sn print them')
+    .description('print the rules kube-proxy would program on one node for a cluster loaded from Kubernetes manifests, as iptables-save, nft -f or ipvsadm -Sn read them')
     .requiredOption('--cluster <path>', 'manifest file or directory (repeat for more)', collect)
-    .addOption(new Option('--format <format>', 'output form').choices(['iptables-save', 'ipvsadm']).default('iptables-save'))
+    .addOption(new Option('--format <format>', 'output form').choices(['iptables-save', 'nft', 'ipvsadm']).default('iptables-save'))
     .option('--node <name>', "the node whose rules are printed (default: the first node)")
     .option('--masquerade-all', 'kube-proxy --masquerade-all: SNAT all traffic to cluster IPs')
     .option('--no-localhost-node-ports', 'kube-proxy --iptables-localhost-nodeports=false: no NodePorts on 127.0.0.1')
     .option('--no-nfacct', 'leave out the nfacct counters (kube-proxy does when the kernel lacks the nfacct match)')
     .option('--cluster-cidr <cidr>', 'the pod network (kube-proxy --cluster-cidr)')
+    .option('--nodeport-addresses <cidr>', 'kube-proxy --nodeport-addresses (repeat for more; default: every local address, the primary one for nft)', collect)
     .action((opts: ExportOpts) => { process.stdout.write(runExport(opts)); });
 }
 
@@ -28,7 +37,15 @@ export function runExport(opts: ExportOpts): string {
   if (opts.node !== undefined && !model.nodes.some((n) => n.name === node)) {
     throw new UsageError(`--node: no node named ${JSON.stringify(node)} (nodes: ${model.nodes.map((n) => n.name).join(', ')})`);
   }
-  const o = { node, masqueradeAll: opts.masqueradeAll, localhostNodePorts: opts.localhostNodePorts, nfacct: opts.nfacct };
-  if (opts.format === 'ipvsadm') return exportIpvsadm(model, o);
-  return exportIptables(model, o);
+  let plan;
+  try {
+    plan = planFor(model, DESIGN[opts.format], { masqueradeAll: opts.masqueradeAll, localhostNodePorts: opts.localhostNodePorts, nodePortAddresses: opts.nodePortAddresses });
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(`--${e.message.replace(/^nodePortAddresses/, 'nodeport-addresses')}`);
+    throw e;
+  }
+  const rules = nodeRules(plan, model, node);
+  if (opts.format === 'ipvsadm') return ipvsadmSave(rules);
+  if (opts.format === 'nft') return nftRuleset(rules, model.config.serviceCIDR);
+  return iptablesSave(rules, { nfacct: opts.nfacct });
 }

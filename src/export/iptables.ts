@@ -3,11 +3,10 @@
 // iptables-save prints. Chains are listed KUBE-NODEPORTS, KUBE-SERVICES first, then by name, and
 // service ports in name order, as kube-proxy's own tests normalise them (assertIPTablesRulesEqual),
 // so the output does not depend on map iteration order.
-import type { ClusterModel, Service, ServicePort } from '../k8s/model.js';
-import { slicesForService } from '../k8s/model.js';
-import { eligibleEndpoints, ProxyEndpoint } from '../k8s/endpoints.js';
+import type { ClusterModel } from '../k8s/model.js';
 import { ip, parseCidr, prefixMask } from '../common/ip.js';
-import { servicePortName, svcChain, svlChain, extChain, fwChain, sepChain, probability } from './chains.js';
+import { svcChain, svlChain, extChain, fwChain, sepChain, probability } from './chains.js';
+import { NodeRules, RuleEndpoint, nodeRules, planFor } from './node-rules.js';
 
 export interface ExportOptions {
   /** The node whose rules are printed (its name decides which endpoints are local). */
@@ -16,48 +15,14 @@ export interface ExportOptions {
   masqueradeAll?: boolean;
   /** localhostNodePorts (default true): NodePorts also answer on 127.0.0.0/8. */
   localhostNodePorts?: boolean;
+  /** kube-proxy --nodeport-addresses (default: all local addresses). */
+  nodePortAddresses?: string[];
   /** The kernel has the nfacct match (default true): kube-proxy adds its packet counters only then. */
   nfacct?: boolean;
 }
 
-/** One service port as kube-proxy's syncProxyRules sees it on the node. */
-export interface ServicePortRules {
-  spn: string; proto: string; service: Service; port: ServicePort;
-  clusterEndpoints: ProxyEndpoint[]; localEndpoints: ProxyEndpoint[];
-}
-
 const q = (s: string) => (/[\s"]/.test(s) ? `"${s}"` : s);
-const ep = (e: ProxyEndpoint) => `${e.address}:${e.port}`;
-
-function externallyAccessible(s: Service, p: ServicePort): boolean {
-  return (p.nodePort ?? 0) !== 0 || s.externalIPs.length > 0 || s.loadBalancerIngress.length > 0;
-}
-
-/** The service ports that get rules (IPv4 cluster IP, not headless or ExternalName), in name order. */
-export function servicePorts(model: ClusterModel, node: string): ServicePortRules[] {
-  const out: ServicePortRules[] = [];
-  for (const s of model.services) {
-    if (s.type === 'ExternalName' || s.headless || !s.clusterIP) continue;
-    const slices = slicesForService(model, s);
-    for (const p of s.ports) {
-      const el = eligibleEndpoints(slices, p);
-      // kube-proxy sorts a service port's endpoints by their "ip:port" text (endpointslicecache.go).
-      const all = [...el.endpoints].sort((a, b) => (ep(a) < ep(b) ? -1 : ep(a) > ep(b) ? 1 : 0));
-      const extLocal = externallyAccessible(s, p) && s.externalTrafficPolicy === 'Local';
-      const intLocal = s.internalTrafficPolicy === 'Local';
-      // CategorizeEndpoints (pkg/proxy/topology.go): cluster endpoints when a Cluster policy is in
-      // use, local ones when a Local policy is.
-      const usesCluster = !intLocal || (externallyAccessible(s, p) && !extLocal);
-      const usesLocal = intLocal || extLocal;
-      out.push({
-        spn: servicePortName(s.namespace, s.name, p.name), proto: p.protocol.toLowerCase(), service: s, port: p,
-        clusterEndpoints: usesCluster ? all : [],
-        localEndpoints: usesLocal ? all.filter((e) => e.nodeName === node) : [],
-      });
-    }
-  }
-  return out.sort((a, b) => (a.spn !== b.spn ? (a.spn < b.spn ? -1 : 1) : a.proto < b.proto ? -1 : a.proto > b.proto ? 1 : 0));
-}
+const ep = (e: RuleEndpoint) => `${e.address}:${e.port}`;
 
 class Table {
   readonly chains = new Set<string>();
@@ -72,54 +37,58 @@ class Table {
   }
 }
 
-/** The iptables-save text of the node's kube-proxy rules (filter and nat tables). */
+/** The iptables-save text of the node's kube-proxy rules for `model`, planned as the iptables design runs it. */
 export function exportIptables(model: ClusterModel, o: ExportOptions): string {
-  const nodeObj = model.nodes.find((n) => n.name === o.node);
-  const nodeIP = nodeObj?.internalIP;
-  const podCIDR = model.config.clusterCIDR;
-  const localhostNodePorts = o.localhostNodePorts ?? true;
+  const plan = planFor(model, 'iptables', { masqueradeAll: o.masqueradeAll, localhostNodePorts: o.localhostNodePorts, nodePortAddresses: o.nodePortAddresses });
+  return iptablesSave(nodeRules(plan, model, o.node), { nfacct: o.nfacct });
+}
+
+/** The iptables-save text of one node's kube-proxy rules (filter and nat tables), from the plan's view of the node. */
+export function iptablesSave(rules: NodeRules, o: { nfacct?: boolean } = {}): string {
+  const podCIDR = rules.plan.options.clusterCIDR;
+  const localhostNodePorts = rules.localhostNodePorts;
+  const masqueradeAll = rules.plan.options.masqueradeAll;
   const filter = new Table(['KUBE-NODEPORTS', 'KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FIREWALL', 'KUBE-FORWARD', 'KUBE-PROXY-FIREWALL']);
   const nat = new Table(['KUBE-NODEPORTS', 'KUBE-SERVICES']);
   nat.chain('KUBE-MARK-MASQ'); nat.chain('KUBE-POSTROUTING');
   const MARK = '0x4000';
   const acct = (name: string) => (o.nfacct ?? true ? ['-m nfacct --nfacct-name', name] : []);
 
-  for (const sp of servicePorts(model, o.node)) {
-    const { spn, proto, service: s, port: p } = sp;
-    const intLocal = s.internalTrafficPolicy === 'Local';
-    const extLocal = externallyAccessible(s, p) && s.externalTrafficPolicy === 'Local';
+  for (const sp of rules.ports) {
+    const { spn, proto, intLocal, extLocal } = sp;
     const cluster = svcChain(spn, proto), local = svlChain(spn, proto), ext = extChain(spn, proto), fw = fwChain(spn, proto);
     const usesCluster = sp.clusterEndpoints.length > 0;
     const usesLocal = sp.localEndpoints.length > 0;
     const reachable = sp.clusterEndpoints.length ? [...sp.clusterEndpoints, ...sp.localEndpoints.filter((e) => !sp.clusterEndpoints.includes(e))] : sp.localEndpoints;
-    const hasEndpoints = reachable.length > 0;
+    const hasEndpoints = sp.hasEndpoints;
     const hasInternal = hasEndpoints && (!intLocal || usesLocal);
     const hasExternal = hasEndpoints && (!extLocal || usesLocal);
     const internalChain = intLocal ? local : cluster;
     const externalPolicyChain = extLocal ? local : cluster;
-    const usesExt = hasEndpoints && externallyAccessible(s, p);
-    const lbVIPs = s.loadBalancerIngress;
-    const usesFW = hasEndpoints && lbVIPs.length > 0 && s.loadBalancerSourceRanges.length > 0;
+    const usesExt = hasEndpoints && sp.externallyAccessible;
+    const lbVIPs = sp.loadBalancerIPs;
+    const usesFW = sp.sourceRanges.length > 0; // the plan has ranges only where proxier.go's usesFWChain holds
     const lbChain = usesFW ? fw : ext;
     const intTarget = !hasEndpoints ? 'REJECT' : 'DROP';
     const intComment = q(!hasEndpoints ? `${spn} has no endpoints` : `${spn} has no local endpoints`);
     const m = ['-m', proto, '-p', proto];
     const dport = (a: string, port: number) => [...m, '-d', a, '--dport', String(port)];
 
-    if (hasInternal) nat.add('KUBE-SERVICES', '-m comment --comment', q(`${spn} cluster IP`), ...dport(s.clusterIP!, p.port), '-j', internalChain);
-    else filter.add('KUBE-SERVICES', '-m comment --comment', intComment, ...dport(s.clusterIP!, p.port), '-j', intTarget);
+    const cip = sp.clusterIP, port = sp.port.port;
+    if (hasInternal) nat.add('KUBE-SERVICES', '-m comment --comment', q(`${spn} cluster IP`), ...dport(cip, port), '-j', internalChain);
+    else filter.add('KUBE-SERVICES', '-m comment --comment', intComment, ...dport(cip, port), '-j', intTarget);
 
-    for (const a of s.externalIPs) {
-      if (hasEndpoints) nat.add('KUBE-SERVICES', '-m comment --comment', q(`${spn} external IP`), ...dport(a, p.port), '-j', ext);
-      if (!hasExternal) filter.add('KUBE-EXTERNAL-SERVICES', '-m comment --comment', intComment, ...dport(a, p.port), '-j', intTarget);
+    for (const a of sp.externalIPs) {
+      if (hasEndpoints) nat.add('KUBE-SERVICES', '-m comment --comment', q(`${spn} external IP`), ...dport(a, port), '-j', ext);
+      if (!hasExternal) filter.add('KUBE-EXTERNAL-SERVICES', '-m comment --comment', intComment, ...dport(a, port), '-j', intTarget);
     }
     for (const a of lbVIPs) {
-      if (hasEndpoints) nat.add('KUBE-SERVICES', '-m comment --comment', q(`${spn} loadbalancer IP`), ...dport(a, p.port), '-j', lbChain);
-      if (usesFW) filter.add('KUBE-PROXY-FIREWALL', '-m comment --comment', q(`${spn} traffic not accepted by ${fw}`), ...dport(a, p.port), '-j DROP');
+      if (hasEndpoints) nat.add('KUBE-SERVICES', '-m comment --comment', q(`${spn} loadbalancer IP`), ...dport(a, port), '-j', lbChain);
+      if (usesFW) filter.add('KUBE-PROXY-FIREWALL', '-m comment --comment', q(`${spn} traffic not accepted by ${fw}`), ...dport(a, port), '-j DROP');
     }
-    if (!hasExternal) for (const a of lbVIPs) filter.add('KUBE-EXTERNAL-SERVICES', '-m comment --comment', intComment, ...dport(a, p.port), '-j', intTarget);
+    if (!hasExternal) for (const a of lbVIPs) filter.add('KUBE-EXTERNAL-SERVICES', '-m comment --comment', intComment, ...dport(a, port), '-j', intTarget);
 
-    const np = p.nodePort ?? 0;
+    const np = sp.nodePort;
     if (np) {
       if (hasEndpoints) {
         // localhostNodePorts: NodePorts on 127.0.0.0/8 too (needs route_localnet), counted by nfacct.
@@ -128,13 +97,14 @@ export function exportIptables(model: ClusterModel, o: ExportOptions): string {
       }
       if (!hasExternal) filter.add('KUBE-EXTERNAL-SERVICES', '-m comment --comment', intComment, '-m addrtype --dst-type LOCAL', ...m, '--dport', String(np), '-j', intTarget);
     }
-    if (s.healthCheckNodePort && extLocal) filter.add('KUBE-NODEPORTS', '-m comment --comment', q(`${spn} health check node port`), '-m tcp -p tcp --dport', String(s.healthCheckNodePort), '-j ACCEPT');
+    const hc = sp.service.healthCheckNodePort;
+    if (hc && extLocal) filter.add('KUBE-NODEPORTS', '-m comment --comment', q(`${spn} health check node port`), '-m tcp -p tcp --dport', String(hc), '-j ACCEPT');
 
     if (usesExt) {
       nat.chain(ext);
       if (!extLocal) nat.add(ext, '-m comment --comment', q(`masquerade traffic for ${spn} external destinations`), '-j KUBE-MARK-MASQ');
       else {
-        nat.add(ext, '-m comment --comment', q(`pod traffic for ${spn} external destinations`), '-s', podCIDR, '-j', cluster);
+        if (podCIDR !== null) nat.add(ext, '-m comment --comment', q(`pod traffic for ${spn} external destinations`), '-s', podCIDR, '-j', cluster);
         nat.add(ext, '-m comment --comment', q(`masquerade LOCAL traffic for ${spn} external destinations`), '-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ');
         nat.add(ext, '-m comment --comment', q(`route LOCAL traffic for ${spn} external destinations`), '-m addrtype --src-type LOCAL -j', cluster);
       }
@@ -142,43 +112,47 @@ export function exportIptables(model: ClusterModel, o: ExportOptions): string {
     }
     if (usesFW) {
       nat.chain(fw);
-      let allowFromNode = false;
-      for (const c of s.loadBalancerSourceRanges) {
-        nat.add(fw, '-m comment --comment', q(`${spn} loadbalancer IP`), '-s', c, '-j', ext);
-        if (nodeIP && inCidr(nodeIP, c)) allowFromNode = true;
-      }
+      for (const c of sp.sourceRanges) nat.add(fw, '-m comment --comment', q(`${spn} loadbalancer IP`), '-s', c, '-j', ext);
       // A VIP-like LB's address is often local: a node's request to it loops back with the VIP as source.
-      if (allowFromNode) for (const a of lbVIPs) nat.add(fw, '-m comment --comment', q(`${spn} loadbalancer IP`), '-s', a, '-j', ext);
+      for (const a of sp.allowedVIPs) nat.add(fw, '-m comment --comment', q(`${spn} loadbalancer IP`), '-s', a, '-j', ext);
       nat.add(fw, '-m comment --comment', q(`other traffic to ${spn} will be dropped by KUBE-PROXY-FIREWALL`));
     }
-    const writeEndpoints = (chain: string, eps: ProxyEndpoint[]) => {
+    const affinity = sp.affinityTimeout > 0;
+    const writeEndpoints = (chain: string, eps: RuleEndpoint[]) => {
       nat.chain(chain);
-      if (s.sessionAffinity === 'ClientIP') for (const e of eps) {
+      if (affinity) for (const e of eps) {
         const sep = sepChain(spn, proto, ep(e));
-        nat.add(chain, '-m comment --comment', q(`${spn} -> ${ep(e)}`), '-m recent --name', sep, '--rcheck --seconds', String(s.sessionAffinityTimeout), '--reap -j', sep);
+        nat.add(chain, '-m comment --comment', q(`${spn} -> ${ep(e)}`), '-m recent --name', sep, '--rcheck --seconds', String(sp.affinityTimeout), '--reap -j', sep);
       }
       eps.forEach((e, i) => {
         const stat = i < eps.length - 1 ? ['-m statistic --mode random --probability', probability(eps.length - i)] : [];
         nat.add(chain, '-m comment --comment', q(`${spn} -> ${ep(e)}`), ...stat, '-j', sepChain(spn, proto, ep(e)));
       });
     };
-    if (usesCluster) {
-      nat.chain(cluster);
-      // Off-cluster sources to the cluster IP are masqueraded (the local detector's "! -s podCIDR").
-      if (o.masqueradeAll) nat.add(cluster, '-m comment --comment', q(`${spn} cluster IP`), ...dport(s.clusterIP!, p.port), '-j KUBE-MARK-MASQ');
-      else nat.add(cluster, '-m comment --comment', q(`${spn} cluster IP`), ...dport(s.clusterIP!, p.port), '!', '-s', podCIDR, '-j KUBE-MARK-MASQ');
-      writeEndpoints(cluster, sp.clusterEndpoints);
+    if (usesCluster) nat.chain(cluster);
+    if (usesLocal) nat.chain(local);
+    if (hasInternal) {
+      // Off-cluster sources to the cluster IP are masqueraded (the local detector's "! -s podCIDR"), in
+      // the internal traffic chain (KUBE-SVL- under internalTrafficPolicy Local).
+      if (masqueradeAll) nat.add(internalChain, '-m comment --comment', q(`${spn} cluster IP`), ...dport(cip, port), '-j KUBE-MARK-MASQ');
+      else if (podCIDR !== null) nat.add(internalChain, '-m comment --comment', q(`${spn} cluster IP`), ...dport(cip, port), '!', '-s', podCIDR, '-j KUBE-MARK-MASQ');
     }
+    if (usesCluster) writeEndpoints(cluster, sp.clusterEndpoints);
     if (usesLocal) writeEndpoints(local, sp.localEndpoints);
     for (const e of reachable) {
       const sep = sepChain(spn, proto, ep(e));
       nat.add(sep, '-m comment --comment', q(spn), '-s', e.address, '-j KUBE-MARK-MASQ');
-      const recent = s.sessionAffinity === 'ClientIP' ? ['-m recent --name', sep, '--set'] : [];
+      const recent = affinity ? ['-m recent --name', sep, '--set'] : [];
       nat.add(sep, '-m comment --comment', q(spn), ...recent, ...m, '-j DNAT --to-destination', ep(e));
     }
   }
 
-  nat.add('KUBE-SERVICES', '-m comment --comment', q('kubernetes service nodeports; NOTE: this must be the last rule in this chain'), '-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS');
+  // The tail call to KUBE-NODEPORTS: every local address when --nodeport-addresses matches all (unset or a
+  // /0), else one rule per node address it selects (proxier.go, loopback left out).
+  const npCidrs = rules.plan.options.nodePortAddresses;
+  const nodePortsComment = q('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
+  if (npCidrs === null || npCidrs.some((c) => c.endsWith('/0'))) nat.add('KUBE-SERVICES', '-m comment --comment', nodePortsComment, '-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS');
+  else for (const a of rules.nodePortIPs) nat.add('KUBE-SERVICES', '-m comment --comment', nodePortsComment, '-d', a, '-j KUBE-NODEPORTS');
   nat.add('KUBE-MARK-MASQ', '-j MARK --or-mark', MARK);
   nat.add('KUBE-POSTROUTING', `-m mark ! --mark ${MARK}/${MARK} -j RETURN`);
   nat.add('KUBE-POSTROUTING', '-j MARK --xor-mark', MARK);
@@ -189,9 +163,4 @@ export function exportIptables(model: ClusterModel, o: ExportOptions): string {
   filter.add('KUBE-FORWARD', '-m comment --comment', q('kubernetes forwarding conntrack rule'), '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT');
   // Filter rules are written in kube-proxy's order; nat chains keep theirs, and KUBE-SERVICES's last rule stays last.
   return [...filter.text('filter'), ...nat.text('nat'), ''].join('\n');
-}
-
-function inCidr(addr: string, cidr: string): boolean {
-  const c = parseCidr(cidr);
-  return c !== undefined && ((ip(addr) & prefixMask(c.plen)) >>> 0) === ((c.addr & prefixMask(c.plen)) >>> 0);
 }

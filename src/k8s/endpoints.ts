@@ -165,6 +165,7 @@ export interface ProxyEndpoint {
   nodeName?: string;
   zone?: string;
   hintsForZones?: string[];
+  hintsForNodes?: string[];
   slice: string;
   targetRef?: Endpoint['targetRef'];
 }
@@ -247,6 +248,7 @@ export function eligibleEndpoints(slices: readonly EndpointSlice[], port: { name
         if (ep.nodeName !== undefined) pe.nodeName = ep.nodeName;
         if (ep.zone !== undefined) pe.zone = ep.zone;
         if (ep.hintsForZones !== undefined) pe.hintsForZones = ep.hintsForZones;
+        if (ep.hintsForNodes !== undefined) pe.hintsForNodes = ep.hintsForNodes;
         if (ep.targetRef !== undefined) pe.targetRef = ep.targetRef;
       }
       let duplicate = false;

@@ -239,6 +239,8 @@ export interface Endpoint {
   hostname?: string;
   /** hints.forZones[].name */
   hintsForZones?: string[];
+  /** hints.forNodes[].name (trafficDistribution PreferSameNode) */
+  hintsForNodes?: string[];
   targetRef?: { kind: string; namespace?: string; name: string };
 }
 

@@ -691,10 +691,11 @@ export function parseEndpointSlice(r: Reader, o: Obj, pc: ParseContext): Endpoin
     const hostname = epStr(r, e.hostname, i, '.hostname');
     if (hostname) r.nameCheck(hostname, epPath(i, '.hostname'), dns1123LabelError);
     const hints = epObj(r, e.hints, i, '.hints');
-    let hintsForZones: string[] | undefined;
+    let hintsForZones: string[] | undefined, hintsForNodes: string[] | undefined;
     if (hints) {
       const p = epPath(i, '');
       hintsForZones = r.arr(hints.forZones, `${p}.hints.forZones`).map((z, j) => r.reqStr(r.reqObj(z, `${p}.hints.forZones[${j}]`).name, `${p}.hints.forZones[${j}].name`));
+      hintsForNodes = r.arr(hints.forNodes, `${p}.hints.forNodes`).map((z, j) => r.reqStr(r.reqObj(z, `${p}.hints.forNodes[${j}]`).name, `${p}.hints.forNodes[${j}].name`));
     }
     const tr = epObj(r, e.targetRef, i, '.targetRef');
     let targetRef: Endpoint['targetRef'];
@@ -714,6 +715,7 @@ export function parseEndpointSlice(r: Reader, o: Obj, pc: ParseContext): Endpoin
       if (zone) ep.zone = zone;
       if (hostname) ep.hostname = hostname;
       if (hintsForZones) ep.hintsForZones = hintsForZones;
+      if (hintsForNodes?.length) ep.hintsForNodes = hintsForNodes;
       if (targetRef) ep.targetRef = targetRef;
     }
     endpoints[i] = ep;

@@ -4,6 +4,8 @@
 // ("Capture externalIPs", "Capture load-balancer ingress", "Capture nodeports", all through KUBE-EXT and,
 // with source ranges, KUBE-FW). Endpoint selection per node follows pkg/proxy/topology.go.
 
+import { TopologyChoice, hasTopologyHint, topologyEndpoints } from './topology.js';
+import { LOCALHOST, nodePortIPs } from './node-ports.js';
 import { SVC_FLAG } from '../dataplane.js';
 import { maglevTableSize } from '../controlplane/maglev.js';
 import { dottedQuad, formatIPv4, parseCidr, parseIPv4, prefixMask } from '../common/ip.js';
@@ -35,14 +37,7 @@ export function canonicalCidr(cidr: string): { cidr: string; addr: number; plen:
 
 /** Node addresses NodePorts are served on (--nodeport-addresses). */
 function nodePortAddresses(n: Node, opts: ResolvedCompileOptions): number[] {
-  if (opts.nodePortAddresses === null) return n.internalIP ? [ipNum(n.internalIP)] : [];
-  const out: number[] = [];
-  for (const a of n.addresses) {
-    if (a.type !== 'InternalIP' && a.type !== 'ExternalIP') continue;
-    const v = ipNum(a.address);
-    if (!out.includes(v) && opts.nodePortAddresses.some((c) => cidrHas(c, v))) out.push(v);
-  }
-  return out;
+  return nodePortIPs(n, opts.nodePortAddresses, opts.nodePortMode);
 }
 
 /** Address a node is known by in the dataplane (masquerade source): its InternalIP, else its first IPv4 address. */
@@ -91,13 +86,8 @@ function portView(e: EligibleEndpoints): PortView {
  * with same-zone hints only if every ready endpoint has a zone hint and at least one is for the
  * node's zone; otherwise every ready endpoint; if none is ready, the serving terminating ones.
  */
-function clusterEndpointsFor(v: PortView, zone: string | undefined): { eps: ProxyEndpoint[]; topology: boolean } {
-  const ready = v.all.filter((e) => e.ready);
-  // topologyModeFromHints: no ready endpoint, no hints to consider.
-  const allHinted = ready.length > 0 && ready.every((e) => (e.hintsForZones?.length ?? 0) > 0);
-  const forZone = zone !== undefined && ready.some((e) => e.hintsForZones?.includes(zone));
-  if (allHinted && forZone) return { eps: ready.filter((e) => e.hintsForZones!.includes(zone!)), topology: true };
-  return { eps: v.cluster, topology: false };
+function clusterEndpointsFor(v: PortView, node: string, zone: string | undefined): TopologyChoice {
+  return topologyEndpoints(v.all, v.cluster, node, zone); // node hints first (PreferSameNode): topology.ts
 }
 
 /** The node's Local-policy endpoints (CategorizeEndpoints): local ready ones, else local serving terminating ones. */
@@ -144,7 +134,7 @@ interface PortPlanning {
   liveNodes: LiveNode[];
   view: PortView;
   /** Per-node endpoint sets, only where they can differ from the cluster-wide one (else empty). */
-  per: { pn: PlannedNode; node: Node; cluster: { eps: ProxyEndpoint[]; topology: boolean }; local: { eps: ProxyEndpoint[]; terminating: boolean } }[];
+  per: { pn: PlannedNode; node: Node; cluster: TopologyChoice; local: { eps: ProxyEndpoint[]; terminating: boolean } }[];
   /** CategorizeEndpoints hasAnyEndpoints: some ready or serving-terminating endpoint. */
   hasEndpoints: boolean;
   /** serviceport.go / util.go ExternallyAccessible: a nodePort, an LB VIP or an external IP. */
@@ -197,12 +187,12 @@ export function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: nu
   // Per-node views, computed only where they can differ from the cluster-wide one: clusterEndpointsFor
   // only narrows when some ready endpoint carries zone hints, and the local sets are only read under a
   // Local traffic policy (a cluster of 10,000 services on 100 nodes would otherwise build 2 million sets).
-  const hinted = usesCluster && view.all.some((e) => e.ready && (e.hintsForZones?.length ?? 0) > 0);
+  const hinted = usesCluster && view.all.some((e) => e.ready && hasTopologyHint(e));
   const needLocal = itpLocal || etpLocal;
   const unhinted = { eps: view.cluster, topology: false }, unused = { eps: [] as ProxyEndpoint[], terminating: false };
   const per = !hinted && !needLocal ? [] : liveNodes.map(({ pn, node }) => ({
     pn, node,
-    cluster: hinted ? clusterEndpointsFor(view, node.zone) : unhinted,
+    cluster: hinted ? clusterEndpointsFor(view, node.name, node.zone) : unhinted as TopologyChoice,
     local: needLocal ? localEndpointsFor(view, node.name) : unused,
   }));
   const total = view.cluster.length;
@@ -219,6 +209,7 @@ export function planServicePort(plan: Plan, alloc: Allocations, serviceLimit: nu
     if (affinityTimeout > 0 && eps.length > 0) rule += `; sessionAffinity=ClientIP (${affinityTimeout} s)`;
     const s: PlannedService = {
       index, key, label, portKey, role, scope, backends: eps.map((e) => backendOf(e, proto)), flags, affinityTimeout,
+      affinityGroup: opts.affinityScope === 'service-port' && entryKeys.length > 0 ? plan.services.get(entryKeys[0])!.index : index,
       sourceRanges, maglevM, rule,
     };
     if (node !== undefined) s.node = node;
@@ -265,7 +256,7 @@ function planClusterIP(p: PortPlanning): void {
     for (const n of per) {
       if (!n.cluster.topology || sameSet(n.cluster.eps, view.cluster)) continue;
       const k = entry('cluster-ip', 'node', n.pn.name, n.cluster.eps, cipFlags,
-        `topology hints: ${n.cluster.eps.length} of ${plural(total, 'endpoint')} hinted for zone ${n.node.zone} (node ${n.pn.name})${cipMasq}`);
+        `topology hints: ${n.cluster.eps.length} of ${plural(total, 'endpoint')} hinted for ${n.cluster.hintedFor} (node ${n.pn.name})${cipMasq}`);
       // The cluster IP chain serves every source (pods, nodes, and routed-in external clients).
       frontend(clusterIP, 'ClusterIP', sp.port, 'internal', n.pn.name, k);
       frontend(clusterIP, 'ClusterIP', sp.port, 'external', n.pn.name, k);
@@ -285,7 +276,7 @@ function planClusterIP(p: PortPlanning): void {
 }
 
 /** An external destination of the port: a NodePort on one node's address, an LB VIP or an external IP. */
-interface ExternalFrontend { addr: number; port: number; kind: FrontendKind; owner?: string }
+interface ExternalFrontend { addr: number; port: number; kind: FrontendKind; owner?: string; loopback?: boolean }
 
 /**
  * The external destinations: NodePorts, LB VIPs and external IPs, all jumping to KUBE-EXT (proxier.go
@@ -297,6 +288,8 @@ function planExternal(p: PortPlanning): void {
   const nodePorts: ExternalFrontend[] = [];
   if (p.nodePort !== undefined) {
     for (const { pn, node } of liveNodes) for (const a of nodePortAddresses(node, opts)) nodePorts.push({ addr: a, port: p.nodePort, kind: 'NodePort', owner: pn.name });
+    // localhostNodePorts: 127.0.0.1 on every node; its clients are the node itself (--src-type LOCAL).
+    if (opts.localhostNodePorts) nodePorts.push({ addr: LOCALHOST, port: p.nodePort, kind: 'NodePort', loopback: true });
   }
   // serviceport.go: status.loadBalancer.ingress[].ip
   const lbs: ExternalFrontend[] = svc.loadBalancerIngress.map((a) => ({ addr: ipNum(a), port: sp.port, kind: 'LoadBalancer' }));
@@ -322,8 +315,9 @@ function planExternal(p: PortPlanning): void {
     const fwFlag = g.ranges.length ? SVC_FLAG.SOURCE_RANGES : 0;
     const fwText = g.ranges.length ? `; loadBalancerSourceRanges ${g.ranges.join(', ')}` : '';
     const scoped = (fe: ExternalFrontend, scope: 'internal' | 'external', node: string, k: string) => {
-      // A NodePort is only captured on its own node (KUBE-NODEPORTS matches --dst-type LOCAL).
-      if (fe.kind !== 'NodePort' || fe.owner === node) frontend(fe.addr, fe.kind, fe.port, scope, node, k);
+      // A NodePort is only captured on its own node (KUBE-NODEPORTS matches --dst-type LOCAL); 127.0.0.1 is
+      // every node's, and its (local) clients take KUBE-EXT's --src-type LOCAL path, not the Local policy's.
+      if (fe.loopback ? !(p.etpLocal && scope === 'external') : fe.kind !== 'NodePort' || fe.owner === node) frontend(fe.addr, fe.kind, fe.port, scope, node, k);
     };
     if (!p.etpLocal) {
       // ETP Cluster: KUBE-EXT marks everything for masquerade, then the cluster chain.
@@ -333,7 +327,7 @@ function planExternal(p: PortPlanning): void {
       for (const n of per) {
         if (!n.cluster.topology || sameSet(n.cluster.eps, view.cluster)) continue;
         const k = entry(g.role, 'node', n.pn.name, n.cluster.eps, SVC_FLAG.MASQ_ALWAYS | fwFlag,
-          `externalTrafficPolicy=Cluster, topology hints: ${n.cluster.eps.length} of ${plural(total, 'endpoint')} hinted for zone ${n.node.zone} (node ${n.pn.name}), source masqueraded${fwText}`, g.ranges);
+          `externalTrafficPolicy=Cluster, topology hints: ${n.cluster.eps.length} of ${plural(total, 'endpoint')} hinted for ${n.cluster.hintedFor} (node ${n.pn.name}), source masqueraded${fwText}`, g.ranges);
         for (const fe of g.fes) { scoped(fe, 'internal', n.pn.name, k); scoped(fe, 'external', n.pn.name, k); }
       }
     } else {
@@ -345,7 +339,7 @@ function planExternal(p: PortPlanning): void {
       for (const n of per) {
         if (!n.cluster.topology || sameSet(n.cluster.eps, view.cluster)) continue;
         const k = entry(g.role, 'internal', n.pn.name, n.cluster.eps, SVC_FLAG.MASQ_EXTERNAL | fwFlag,
-          `externalTrafficPolicy=Local, source inside the cluster, topology hints: ${n.cluster.eps.length} of ${plural(total, 'endpoint')} hinted for zone ${n.node.zone} (node ${n.pn.name})${fwText}`, g.ranges);
+          `externalTrafficPolicy=Local, source inside the cluster, topology hints: ${n.cluster.eps.length} of ${plural(total, 'endpoint')} hinted for ${n.cluster.hintedFor} (node ${n.pn.name})${fwText}`, g.ranges);
         for (const fe of g.fes) scoped(fe, 'internal', n.pn.name, k);
       }
       // ETP Local, external sources: the node's local endpoints, client address kept; none: DROP.

@@ -2,6 +2,7 @@
 // hold, as keyed data). planCluster (plan-cluster.ts) makes a plan; programPlan (program.ts) writes the
 // difference between two plans into a dataplane.
 
+import { NodePortMode, nodePortMode, servesLocalhost } from './node-ports.js';
 import { Algorithm, ALGO, DEFAULT_ALGO, Design, EndpointInfo } from '../dataplane.js';
 import { MAGLEV_PRIMES } from '../controlplane/maglev.js';
 import { formatIPv4, parseCidr } from '../common/ip.js';
@@ -41,10 +42,24 @@ export interface CompileOptions {
   clusterCIDR?: string | null;
   /**
    * kube-proxy --nodeport-addresses: CIDRs; NodePorts are served on the node addresses (InternalIP
-   * and ExternalIP) inside them. Default: every node's InternalIP (the addresses dpemu knows to be
-   * local to a node).
+   * and ExternalIP) inside them. Default as kube-proxy's (src/k8s/node-ports.ts): every address of
+   * the node, or in the nftables design the node's primary IP (its InternalIP).
    */
   nodePortAddresses?: string[];
+  /**
+   * kube-proxy localhostNodePorts (iptables mode only; default true): NodePorts also answer on
+   * 127.0.0.1 for the node's own clients (route_localnet).
+   */
+  localhostNodePorts?: boolean;
+  /**
+   * What ClientIP session affinity is shared by. 'service-port': every frontend of a service port
+   * (ClusterIP, NodePorts, LoadBalancer IPs, external IPs), as kube-proxy's per-endpoint `recent`
+   * lists (iptables) and affinity sets (nftables) are: a client keeps its endpoint whichever address
+   * it uses. 'entry': each dataplane entry on its own (the ClusterIP apart from the external addresses),
+   * closer to Cilium's per-frontend affinity and IPVS's per-virtual-server persistence. Default:
+   * 'service-port' in the iptables and nftables designs, 'entry' in ebpf and ipvs.
+   */
+  affinityScope?: 'service-port' | 'entry';
   /**
    * Maglev table size M (one of MAGLEV_PRIMES) for every entry. Default: per entry, the smallest
    * size with M > 100 x its endpoints, and never smaller than what the entry had before (so that
@@ -64,12 +79,18 @@ export interface ResolvedCompileOptions {
   masqueradeAll: boolean;
   clusterCIDR: string | null;
   nodePortAddresses: string[] | null;
+  /** Which node addresses an unset nodePortAddresses means (all, or the primary one in nftables mode). */
+  nodePortMode: NodePortMode;
+  /** NodePorts on 127.0.0.1 (iptables design with localhostNodePorts). */
+  localhostNodePorts: boolean;
+  affinityScope: 'service-port' | 'entry';
   maglevTableSize: number | null;
   policyKnobs: PolicyKnobs;
 }
 
 export function resolveCompileOptions(model: ClusterModel, o: CompileOptions = {}, dpDesign?: Design): ResolvedCompileOptions {
-  const algo = o.algo ?? DEFAULT_ALGO[o.design ?? dpDesign ?? 'ebpf'];
+  const design = o.design ?? dpDesign ?? 'ebpf';
+  const algo = o.algo ?? DEFAULT_ALGO[design];
   if (!(algo in ALGO)) throw new RangeError(`algo: ${JSON.stringify(algo)} is not one of ${Object.keys(ALGO).join(', ')}`);
   const clusterCIDR = o.clusterCIDR === undefined ? model.config.clusterCIDR : o.clusterCIDR;
   if (clusterCIDR !== null && !parseCidr(clusterCIDR)) throw new RangeError(`clusterCIDR: ${JSON.stringify(clusterCIDR)} is not an IPv4 CIDR`);
@@ -78,7 +99,10 @@ export function resolveCompileOptions(model: ClusterModel, o: CompileOptions = {
   }
   const m = o.maglevTableSize ?? null;
   if (m !== null && !MAGLEV_PRIMES.includes(m)) throw new RangeError(`maglevTableSize: ${m} is not one of ${MAGLEV_PRIMES.join(', ')}`);
-  return { algo, masqueradeAll: o.masqueradeAll ?? false, clusterCIDR, nodePortAddresses: o.nodePortAddresses ?? null, maglevTableSize: m,
+  const nodePortAddresses = o.nodePortAddresses ?? null, mode = nodePortMode(design);
+  return { algo, masqueradeAll: o.masqueradeAll ?? false, clusterCIDR, nodePortAddresses, maglevTableSize: m, nodePortMode: mode,
+    localhostNodePorts: design === 'iptables' && servesLocalhost(nodePortAddresses, mode, o.localhostNodePorts ?? true),
+    affinityScope: o.affinityScope ?? (design === 'iptables' || design === 'nftables' ? 'service-port' : 'entry'),
     policyKnobs: { ...DEFAULT_POLICY_KNOBS, ...o.policyKnobs } };
 }
 
@@ -109,6 +133,8 @@ export interface PlannedService {
   backends: number[];
   flags: number;
   affinityTimeout: number;
+  /** Entries with the same group share ClientIP affinity (ResolvedCompileOptions.affinityScope): a service index of the port. */
+  affinityGroup: number;
   /** loadBalancerSourceRanges (and VIPs kube-proxy lets through), canonical CIDRs. */
   sourceRanges: string[];
   /** Maglev table size, when the algorithm is maglev. */

@@ -57,7 +57,7 @@ const sameInfo = (a: EndpointInfo, b: EndpointInfo) =>
   a.identity === b.identity && a.endpoint === b.endpoint && a.node === b.node && a.flags === b.flags;
 
 function sameService(a: PlannedService, b: PlannedService, algo: Algorithm, prevAlgo: Algorithm): boolean {
-  return algo === prevAlgo && a.index === b.index && a.flags === b.flags && a.affinityTimeout === b.affinityTimeout && a.maglevM === b.maglevM
+  return algo === prevAlgo && a.index === b.index && a.flags === b.flags && a.affinityTimeout === b.affinityTimeout && a.affinityGroup === b.affinityGroup && a.maglevM === b.maglevM
     && a.backends.length === b.backends.length && a.backends.every((x, i) => x === b.backends[i]);
 }
 
@@ -97,7 +97,7 @@ function maglevKeys(backends: BackendMap): (id: number) => string {
 function writeServiceEntry(dp: Dataplane, s: PlannedService, algo: Algorithm, keyOf: (id: number) => string): void {
   const maglev = algo === 'maglev' && s.backends.length > 0
     ? maglevTable(s.backends.map((id) => ({ key: keyOf(id) })), s.maglevM) : undefined;
-  dp.setService(s.index, { algo, flags: s.flags, affinityTimeout: s.affinityTimeout, backends: s.backends, maglev });
+  dp.setService(s.index, { algo, flags: s.flags, affinityTimeout: s.affinityTimeout, affinityGroup: s.affinityGroup, backends: s.backends, maglev });
 }
 
 /**

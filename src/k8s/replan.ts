@@ -2,6 +2,7 @@
 // to equal a full replan's (kube-proxy's endpointslicecache likewise rebuilds only the changed service's
 // endpoints); program.ts programEndpointsDelta writes what changed.
 
+import { hasTopologyHint } from './topology.js';
 import { Limits } from '../dataplane.js';
 import { ClusterModel, Endpoint, EndpointSlice, Protocol, Service } from './model.js';
 import { ProxyEndpoint } from './endpoints.js';
@@ -40,8 +41,8 @@ class IdCounts {
   }
 }
 
-const hasHints = (eps: Iterable<{ hintsForZones?: string[] }>) => {
-  for (const e of eps) if ((e.hintsForZones?.length ?? 0) > 0) return true;
+const hasHints = (eps: Iterable<{ hintsForZones?: string[]; hintsForNodes?: string[] }>) => {
+  for (const e of eps) if (hasTopologyHint(e)) return true;
   return false;
 };
 

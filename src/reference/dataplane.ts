@@ -39,7 +39,7 @@ interface Flow {
 interface ReplyEntry { flowKey: Tuple; packets: number; bytes: number }
 /** `active`: live flows; `inactive`: those of them IPVS counts as inactive connections (ipvsInactive). */
 interface RefBackend extends Required<Backend> { active: number; inactive: number }
-interface RefService { algo: Algorithm; flags: number; affinityMs: number; backends: number[]; maglev?: Uint16Array; rr: number; ipvs?: IpvsState }
+interface RefService { algo: Algorithm; flags: number; affinityMs: number; affinityGroup: number; backends: number[]; maglev?: Uint16Array; rr: number; ipvs?: IpvsState }
 interface Affinity { backend: number; lastUsed: number }
 
 type Out = Omit<PacketRecord, keyof Required<import('../packet.js').PacketIn>>;
@@ -125,7 +125,7 @@ export class ReferenceDataplane implements Dataplane {
     if (cells > l.maxMaglevCells) throw new CapacityError(`service ${index}: no room for ${m} Maglev cells (maxMaglevCells ${l.maxMaglevCells})`, 'maglevCells', l.maxMaglevCells);
     this.slotsUsed = slots; this.cellsUsed = cells;
     this.services.set(index, {
-      algo: s.algo, flags: s.flags ?? 0, affinityMs: Math.round((s.affinityTimeout ?? 0) * 1000),
+      algo: s.algo, flags: s.flags ?? 0, affinityMs: Math.round((s.affinityTimeout ?? 0) * 1000), affinityGroup: s.affinityGroup ?? index,
       backends: [...s.backends], maglev: m > 0 ? Uint16Array.from(s.maglev!) : undefined, rr: old?.rr ?? 0,
       ipvs: this.options.design === 'ipvs' ? ipvsServiceChanged(old?.ipvs, this.dests(s.backends)) : undefined,
     });
@@ -456,7 +456,8 @@ export class ReferenceDataplane implements Dataplane {
 
   private selectBackend(index: number, s: RefService, t: Tuple, now: number): { backend: number; byAffinity: boolean } {
     if (s.backends.length === 0) return { backend: NONE, byAffinity: false };
-    const key = `${t.saddr},${index}`;
+    // The client's affinity is kept per affinity group (the service port's under kube-proxy's rules).
+    const key = `${t.saddr},${s.affinityGroup ?? index}`;
     let backend = NONE, byAffinity = false;
     if (s.affinityMs !== 0) {
       const a = this.affinity.get(key);

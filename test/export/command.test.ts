@@ -25,4 +25,13 @@ describe('dpemu export', () => {
     expect(out).toContain('-a -u 10.96.0.10:53 -r 10.244.0.2:53 -m -w 1');
     expect(out.filter((l) => l.startsWith('-A ')).every((l) => /^-A (-t|-u|--sctp-service) [\d.]+:\d+ -s rr( -p \d+)?$/.test(l))).toBe(true);
   });
+  it('nft form: the kube-proxy table as an nft -f transaction, NodePorts on the primary address by default', () => {
+    const out = runExport({ ...base, format: 'nft' as const, node: 'node-b' });
+    expect(out.startsWith('add table ip kube-proxy { comment "rules for kube-proxy" ; }\n')).toBe(true);
+    expect(out).toMatch(/^add element ip kube-proxy nodeport-ips \{ [\d.]+ \}$/m);
+    expect(out).toMatch(/numgen random mod \d+ vmap/);
+  });
+  it('a bad --nodeport-addresses is a usage error naming the option', () => {
+    expect(() => runExport({ ...base, format: 'nft' as const, nodePortAddresses: ['10.0.0.0/33'] })).toThrow(/--nodeport-addresses: "10.0.0.0\/33" is not an IPv4 CIDR/);
+  });
 });

@@ -40,4 +40,10 @@ describe('export iptables-save', () => {
     expect(out).toContain('-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j KUBE-MARK-MASQ');
     expect(out).not.toContain('127.0.0.0/8 --dport');
   });
+  it('--nodeport-addresses: KUBE-NODEPORTS is reached for the selected node addresses only, and not on 127.0.0.1', () => {
+    const out = exportIptables(load(), { node: 'test-node', nodePortAddresses: ['192.168.0.0/24'] });
+    expect(out).toContain('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -d 192.168.0.2 -j KUBE-NODEPORTS');
+    expect(out).not.toContain('--dst-type LOCAL -j KUBE-NODEPORTS');
+    expect(out).not.toContain('127.0.0.0/8 --dport');
+  });
 });

@@ -165,6 +165,7 @@ export async function run(s: Scenario, design: Design = 'ebpf'): Promise<{ p: Pa
       }
       case 'local': {
         // What a Local traffic policy programs on one node: a scoped entry to a service of that node's endpoints.
+        // It shares the service's ClientIP affinity (kube-proxy: one affinity list per endpoint of the service port).
         flush();
         const svc = svcOf(e.service), n = c.nodes[e.node % c.nodes.length];
         const local = svc.backends.filter((id) => c.backends[id].node === n.id);
@@ -172,7 +173,7 @@ export async function run(s: Scenario, design: Design = 'ebpf'): Promise<{ p: Pa
         const maglev = svc.algo === 'maglev' && local.length
           ? maglevTable(local.map((id) => ({ key: `${c.backends[id].addr}:${c.backends[id].port}` })), maglevTableSize(local.length)) : undefined;
         both(p, (dp) => {
-          dp.setService(index, { algo: svc.algo, flags: SVC_FLAG.DROP_NO_BACKEND, affinityTimeout: svc.affinityTimeout, backends: local, maglev });
+          dp.setService(index, { algo: svc.algo, flags: SVC_FLAG.DROP_NO_BACKEND, affinityTimeout: svc.affinityTimeout, affinityGroup: svc.index, backends: local, maglev });
           const scope = e.internal ? 'internal' as const : 'external' as const;
           dp.upsertFrontend({ addr: svc.vip, port: svc.port, proto: svc.proto, scope, node: n.id }, index);
           dp.upsertFrontend({ addr: n.addr, port: 30000 + svc.index, proto: svc.proto, scope, node: n.id }, index);
