@@ -109,7 +109,15 @@ export interface PolicyInput {
 }
 
 export function compilePolicies(input: PolicyInput): CompiledPolicy {
-  return compilePolicyState(input).compiled;
+  const state = compilePolicyState(input);
+  states.set(state.compiled, state);
+  return state.compiled;
+}
+
+const states = new WeakMap<CompiledPolicy, PolicyState>();
+/** The state a compiled policy was made with (for incremental changes: incremental.ts). */
+export function policyStateOf(compiled: CompiledPolicy): PolicyState | undefined {
+  return states.get(compiled);
 }
 
 /**

@@ -11,8 +11,8 @@ export const PORTS = [53, 80, 443, 8080, 8443, 9000, 9001, 9002, 9003];
 export const CIDRS = ['10.0.0.0/16', '10.0.1.0/24', '10.0.1.0/28', '10.0.1.8/29', '10.0.1.12/32', '10.0.2.0/25', '10.0.2.128/25',
   '192.168.0.0/24', '192.168.0.2/32', '203.0.113.0/24', '203.0.113.0/28', '0.0.0.0/0'];
 export const EXTERNAL = ['203.0.113.5', '203.0.113.77', '10.0.1.200', '10.0.3.7', '8.8.8.8', '192.168.0.9'];
-const LABELS: Record<string, string[]> = { app: ['web', 'db', 'api'], tier: ['fe', 'be'] };
-const NS_LABELS: Record<string, string[]> = { team: ['x', 'y'], env: ['prod', 'dev'] };
+export const LABELS: Record<string, string[]> = { app: ['web', 'db', 'api'], tier: ['fe', 'be'] };
+export const NS_LABELS: Record<string, string[]> = { team: ['x', 'y'], env: ['prod', 'dev'] };
 
 export const labelsArb = (vocab: Record<string, string[]>) =>
   fc.record(Object.fromEntries(Object.entries(vocab).map(([k, vs]) => [k, fc.option(fc.constantFrom(...vs), { nil: undefined })])))
