@@ -245,18 +245,19 @@ export function subjectEntry(state: PolicyState, k: string, e: AddressEntry): Ad
   const s = state.compiled.subjects.get(sid)!;
   const flags = (e.info.flags & ~(IPC_FLAG.ENFORCE_INGRESS | IPC_FLAG.ENFORCE_EGRESS))
     | (s.enforce.ingress ? IPC_FLAG.ENFORCE_INGRESS : 0) | (s.enforce.egress ? IPC_FLAG.ENFORCE_EGRESS : 0);
-  return { ...e, info: { ...e.info, endpoint: sid, flags } };
+  return { cidr: e.cidr, addr: e.addr, plen: e.plen, what: e.what, info: { identity: e.info.identity, endpoint: sid, node: e.info.node, flags } };
 }
 
 /** Compile one subject's entries (both directions) into state.compiled.entries; its enforce flags are set. */
 export function compileSubject(state: PolicyState, s: SubjectInfo): void {
   const keys: string[] = [];
   const entries = state.compiled.entries;
-  const put = (key: PolicyKey, v: V) => {
-    const k = entryKey(key), n = entries.size;
+  const putKey = (k: string, key: PolicyKey, v: V) => {
+    const n = entries.size;
     entries.set(k, { key, value: { rule: v.rule, verdict: v.verdict } });
     if (entries.size > n) keys.push(k);
   };
+  const put = (key: PolicyKey, v: V) => putKey(entryKey(key), key, v);
   // The admin policies and NetworkPolicies that select the subject.
   const nsLabels = state.labelsOfNs(s.namespace);
   const sel = {
@@ -274,11 +275,13 @@ export function compileSubject(state: PolicyState, s: SubjectInfo): void {
     const dirNum = dir === 'ingress' ? DIR.INGRESS : DIR.EGRESS;
     if (t) {
       if (t.isolated) state.input.ids.rule(t.isolated[0], t.isolated[1]);
-      for (const e of t.entries) put({ endpoint: s.id, identity: e.identity, port: e.port, proto: e.proto, dir: dirNum, portPrefix: e.portPrefix }, e.v);
+      const endpoint = String(s.id);
+      for (const e of t.entries) putKey(endpoint + e.suffix, { endpoint: s.id, identity: e.identity, port: e.port, proto: e.proto, dir: dirNum, portPrefix: e.portPrefix }, e.v);
     } else {
       const rec: DirectionTemplate = { enforced: false, entries: [] };
       rec.enforced = compileSubjectDirection(state, s, dir, sel, rec, (key, v) => {
-        rec.entries.push({ identity: key.identity, port: key.port, proto: key.proto, portPrefix: key.portPrefix!, v });
+        rec.entries.push({ identity: key.identity, port: key.port, proto: key.proto, portPrefix: key.portPrefix!, v,
+          suffix: `,${key.identity},${key.port},${key.proto},${key.dir},${key.portPrefix}` });
         put(key, v);
       });
       state.templates.set(memoKey, (t = rec));
@@ -291,7 +294,8 @@ export function compileSubject(state: PolicyState, s: SubjectInfo): void {
 /** One direction of a subject, without its endpoint id: whether enforced, its entries, its isolated rule. */
 interface DirectionTemplate {
   enforced: boolean;
-  entries: { identity: number; port: number; proto: number; portPrefix: number; v: V }[];
+  /** `suffix`: the entry's key (entryKey) without the endpoint id it starts with. */
+  entries: { identity: number; port: number; proto: number; portPrefix: number; v: V; suffix: string }[];
   isolated?: [string, RuleInfo];
 }
 

@@ -127,7 +127,7 @@ export function allocateIdentities(
     } else {
       id = cidrIdentity(sig, e.info.flags);
     }
-    ipcache.set(e.cidr, { ...e, info: { ...e.info, identity: id } });
+    ipcache.set(e.cidr, { cidr: e.cidr, addr: e.addr, plen: e.plen, what: e.what, info: { identity: id, endpoint: e.info.endpoint, node: e.info.node, flags: e.info.flags } });
   }
   // Policy CIDRs that are not already a prefix of the ipcache: node and POD/HOST flags of the
   // longest cluster prefix containing them (an address keeps being in the pod network).
