@@ -48,7 +48,11 @@ export interface PolicyBenchResult {
    * replaced (a port changed) and a pod relabelled to another pod's labels: ms per change (median,
    * p99, max), and how many the incremental path declined (each then a full compile, timed too).
    */
-  incremental: { changes: number; declined: number; medianMs: number; p99Ms: number; maxMs: number; policyMedianMs: number; podMedianMs: number };
+  incremental: {
+    changes: number; declined: number; medianMs: number; p99Ms: number; maxMs: number; policyMedianMs: number; podMedianMs: number;
+    /** Median CPU time (user + system) of one change, ms: its cost when the process is not descheduled. */
+    cpuMedianMs: number;
+  };
   newflow: { nsWith: number; nsWithout: number; ratio: number; droppedWith: number };
   /** New flows over connections both allow only. */
   newflowAllowed: { nsWith: number; nsWithout: number; ratio: number };
@@ -294,7 +298,7 @@ function measureIncremental(model: ClusterModel, plan: Plan, alloc: Allocations,
   let nps = [...model.policies!.networkPolicies];
   const pods = [...model.pods];
   const half = Math.floor(pods.length / 2);
-  const times: number[] = [];
+  const times: number[] = [], cpuTimes: number[] = [];
   let declined = 0;
   for (let c = 0; c < changes; c++) {
     let apply: () => ReturnType<PolicyUpdater['podLabels']>;
@@ -314,6 +318,7 @@ function measureIncremental(model: ClusterModel, plan: Plan, alloc: Allocations,
       apply = () => updater.podLabels(pod.namespace, pod.name, labels);
       next = () => ({ ...model, pods, policies: { ...model.policies!, networkPolicies: nps } });
     }
+    const cpu0 = process.cpuUsage();
     const t = process.hrtime.bigint();
     const delta = apply();
     if (delta) programPolicyDelta(dp, updater.state, delta);
@@ -326,9 +331,11 @@ function measureIncremental(model: ClusterModel, plan: Plan, alloc: Allocations,
       updater = new PolicyUpdater(policyStateOf(p.policy!)!);
     }
     times.push(Number(process.hrtime.bigint() - t) / 1e6);
+    const cpu = process.cpuUsage(cpu0);
+    cpuTimes.push((cpu.user + cpu.system) / 1000);
   }
   const sorted = [...times].sort((a, b) => a - b);
-  const r = { changes, declined, medianMs: median(times), policyMedianMs: median(times.filter((_, i) => i % 2 === 0)),
+  const r = { changes, declined, medianMs: median(times), cpuMedianMs: median(cpuTimes), policyMedianMs: median(times.filter((_, i) => i % 2 === 0)),
     podMedianMs: median(times.filter((_, i) => i % 2 === 1)), p99Ms: sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)], maxMs: sorted[sorted.length - 1] };
   log(`incremental: ${changes} changes, median ${r.medianMs.toFixed(3)} ms, p99 ${r.p99Ms.toFixed(3)} ms, ${declined} declined`);
   return r;
@@ -340,7 +347,7 @@ export function formatPolicyBench(r: PolicyBenchResult): string {
     `policy benchmark: ${r.pods} pods, ${r.networkPolicies} NetworkPolicies, ${r.adminPolicies} admin policies`,
     `  compile           ${f(r.compileMs)} ms (program into the core ${f(r.programMs)} ms)`,
     `  one change        ${r.incremental.medianMs.toFixed(3)} ms median (NetworkPolicy ${r.incremental.policyMedianMs.toFixed(3)}, pod labels ${r.incremental.podMedianMs.toFixed(3)}), ${r.incremental.p99Ms.toFixed(3)} ms p99, ${r.incremental.maxMs.toFixed(1)} ms max`,
-    `                    over ${r.incremental.changes} changes written into the core, ${r.incremental.declined} of them by a full compile`,
+    `                    over ${r.incremental.changes} changes written into the core, ${r.incremental.declined} of them by a full compile; CPU time ${r.incremental.cpuMedianMs.toFixed(3)} ms median`,
     `  identities        ${r.identities}; subjects ${r.subjects}; rule ids ${r.ruleIds}`,
     `  map entries       policy ${r.policyEntries}, ipcache ${r.ipcacheEntries}`,
     `  new flow (SYN)    ${f(r.newflow.nsWith)} ns/packet with policies (${(100 * r.newflow.droppedWith).toFixed(1)}% dropped), ${f(r.newflow.nsWithout)} without: ${r.newflow.ratio.toFixed(2)}x`,
