@@ -14,7 +14,7 @@
 // that both dataplanes forwarded.
 
 import { createDataplane } from '../node.js';
-import { Allocations, planCluster, programPlan, resolveCompileOptions } from '../k8s/compile.js';
+import { Allocations, Plan, planCluster, programPlan, resolveCompileOptions } from '../k8s/compile.js';
 import type { ClusterModel, Namespace, Node, Pod } from '../k8s/model.js';
 import type { AdminPolicy, ClusterPolicies, LabelSelector, NetworkPolicy } from '../policy/model.js';
 import { Prng } from '../common/prng.js';
@@ -22,6 +22,8 @@ import { ip, formatIPv4 } from '../common/ip.js';
 import { PacketBatch, PROTO, TCP, VERDICT } from '../packet.js';
 import type { Dataplane } from '../dataplane.js';
 import { median } from './stats.js';
+import { policyStateOf } from '../policy/compile.js';
+import { PolicyUpdater, programPolicyDelta } from '../policy/incremental.js';
 
 export interface PolicyBenchConfig {
   pods?: number;
@@ -30,6 +32,8 @@ export interface PolicyBenchConfig {
   packets?: number;
   /** Timed rounds per dataplane and scenario (default 5), interleaved. */
   rounds?: number;
+  /** Single policy and pod-label changes applied incrementally, timed one by one (default 200). */
+  changes?: number;
   seed?: number;
   log?: (line: string) => void;
 }
@@ -39,6 +43,16 @@ export interface PolicyBenchResult {
   identities: number; subjects: number; ruleIds: number;
   policyEntries: number; ipcacheEntries: number;
   compileMs: number; programMs: number;
+  /**
+   * Single changes applied incrementally and written into the core, alternately a NetworkPolicy
+   * replaced (a port changed) and a pod relabelled to another pod's labels: ms per change (median,
+   * p99, max), and how many the incremental path declined (each then a full compile, timed too).
+   */
+  incremental: {
+    changes: number; declined: number; medianMs: number; p99Ms: number; maxMs: number; policyMedianMs: number; podMedianMs: number;
+    /** Median CPU time (user + system) of one change, ms: its cost when the process is not descheduled. */
+    cpuMedianMs: number;
+  };
   newflow: { nsWith: number; nsWithout: number; ratio: number; droppedWith: number };
   /** New flows over connections both allow only. */
   newflowAllowed: { nsWith: number; nsWithout: number; ratio: number };
@@ -252,12 +266,16 @@ export async function runPolicyBench(cfg: PolicyBenchConfig = {}): Promise<Polic
     allowedWithout.push(newflowRound(withoutDp, 100 + r, established).ns);
     log(`newflow (allowed only) round ${r + 1}: with ${allowedWith[r].toFixed(0)} ns/packet, without ${allowedWithout[r].toFixed(0)} ns/packet`);
   }
+  // Incremental changes (last: they change the policies), into a core of the same limits with room to grow.
+  const incDp = await createDataplane('wasm', { ...limits, maxPolicy: 2 * limits.maxPolicy });
+  programPlan(incDp, plan, undefined, alloc);
+  const incremental = measureIncremental(withModel, plan, alloc, incDp, cfg.changes ?? 200, cfg.seed ?? 1, log);
   const nfw = median(newWith), nfo = median(newWithout), fpw = median(fastWith), fpo = median(fastWithout);
   const pol = plan.policy!;
   return {
     pods: podCount, networkPolicies: policyCount, adminPolicies: withModel.policies!.adminPolicies.length,
     identities: pol.identities.size, subjects: pol.subjects.size, ruleIds: pol.rules.size,
-    policyEntries: entries, ipcacheEntries: plan.ipcache.size, compileMs, programMs,
+    policyEntries: entries, ipcacheEntries: plan.ipcache.size, compileMs, programMs, incremental,
     newflow: { nsWith: nfw, nsWithout: nfo, ratio: nfw / nfo, droppedWith },
     newflowAllowed: { nsWith: median(allowedWith), nsWithout: median(allowedWithout), ratio: median(allowedWith) / median(allowedWithout) },
     fastpath: { nsWith: fpw, nsWithout: fpo, ratio: fpw / fpo },
@@ -266,11 +284,75 @@ export async function runPolicyBench(cfg: PolicyBenchConfig = {}): Promise<Polic
   };
 }
 
+/**
+ * `changes` single changes, each applied through PolicyUpdater and written into `dp` (a full compile and
+ * program when the incremental path declines), timed one by one. Changes alternate: a NetworkPolicy
+ * replaced with its first port moved by one, and a pod of the second half relabelled to the labels of a
+ * pod of the first half of its namespace (a label set that has an identity already). As many changes
+ * run first, untimed (V8 compiles the path meanwhile).
+ */
+function measureIncremental(model: ClusterModel, plan: Plan, alloc: Allocations, dp: Dataplane, changes: number, seed: number,
+  log: (s: string) => void): PolicyBenchResult['incremental'] {
+  const rng = new Prng(seed + 99);
+  let current = plan;
+  let updater = new PolicyUpdater(policyStateOf(plan.policy!)!);
+  let nps = [...model.policies!.networkPolicies];
+  const pods = [...model.pods];
+  const half = Math.floor(pods.length / 2);
+  const times: number[] = [], cpuTimes: number[] = [], kinds: boolean[] = [];
+  let declined = 0;
+  // As many changes again run first, untimed, while V8 compiles the path (as bench --control-plane does).
+  for (let c = -changes; c < changes; c++) {
+    let apply: () => ReturnType<PolicyUpdater['podLabels']>;
+    let next: () => ClusterModel;
+    const isPolicy = (c + changes) % 2 === 0;
+    if (isPolicy) {
+      const k = rng.next() % nps.length, prev = nps[k];
+      const np = { ...prev, ingress: prev.ingress.map((r, i) => (i === 0 ? { ...r, ports: r.ports.map((p) => (typeof p.port === 'number' ? { ...p, port: p.port + (c & 2 ? -1 : 1), ...(p.endPort !== undefined ? { endPort: p.endPort + (c & 2 ? -1 : 1) } : {}) } : p)) } : r)) };
+      nps = nps.map((p) => (p === prev ? np : p));
+      apply = () => updater.networkPolicy(prev, np);
+      next = () => ({ ...model, pods, policies: { ...model.policies!, networkPolicies: nps } });
+    } else {
+      const i = half + (rng.next() % (pods.length - half - 1));
+      const pod = pods[i];
+      const sameNs = pods.slice(0, half).filter((p) => p.namespace === pod.namespace);
+      const labels = { ...sameNs[rng.next() % sameNs.length].labels };
+      pods[i] = { ...pod, labels };
+      apply = () => updater.podLabels(pod.namespace, pod.name, labels);
+      next = () => ({ ...model, pods, policies: { ...model.policies!, networkPolicies: nps } });
+    }
+    const cpu0 = process.cpuUsage();
+    const t = process.hrtime.bigint();
+    const delta = apply();
+    if (delta) programPolicyDelta(dp, updater.state, delta);
+    else {
+      if (c >= 0) declined++;
+      const m = next();
+      const p = planCluster(m, resolveCompileOptions(m), alloc);
+      programPlan(dp, p, current, alloc);
+      current = p;
+      updater = new PolicyUpdater(policyStateOf(p.policy!)!);
+    }
+    if (c < 0) continue;
+    times.push(Number(process.hrtime.bigint() - t) / 1e6);
+    kinds.push(isPolicy);
+    const cpu = process.cpuUsage(cpu0);
+    cpuTimes.push((cpu.user + cpu.system) / 1000);
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  const r = { changes, declined, medianMs: median(times), cpuMedianMs: median(cpuTimes), policyMedianMs: median(times.filter((_, i) => kinds[i])),
+    podMedianMs: median(times.filter((_, i) => !kinds[i])), p99Ms: sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)], maxMs: sorted[sorted.length - 1] };
+  log(`incremental: ${changes} changes, median ${r.medianMs.toFixed(3)} ms, p99 ${r.p99Ms.toFixed(3)} ms, ${declined} declined`);
+  return r;
+}
+
 export function formatPolicyBench(r: PolicyBenchResult): string {
   const f = (x: number) => x.toFixed(0);
   return [
     `policy benchmark: ${r.pods} pods, ${r.networkPolicies} NetworkPolicies, ${r.adminPolicies} admin policies`,
     `  compile           ${f(r.compileMs)} ms (program into the core ${f(r.programMs)} ms)`,
+    `  one change        ${r.incremental.medianMs.toFixed(3)} ms median (NetworkPolicy ${r.incremental.policyMedianMs.toFixed(3)}, pod labels ${r.incremental.podMedianMs.toFixed(3)}), ${r.incremental.p99Ms.toFixed(3)} ms p99, ${r.incremental.maxMs.toFixed(1)} ms max`,
+    `                    over ${r.incremental.changes} changes written into the core, ${r.incremental.declined} of them by a full compile; CPU time ${r.incremental.cpuMedianMs.toFixed(3)} ms median`,
     `  identities        ${r.identities}; subjects ${r.subjects}; rule ids ${r.ruleIds}`,
     `  map entries       policy ${r.policyEntries}, ipcache ${r.ipcacheEntries}`,
     `  new flow (SYN)    ${f(r.newflow.nsWith)} ns/packet with policies (${(100 * r.newflow.droppedWith).toFixed(1)}% dropped), ${f(r.newflow.nsWithout)} without: ${r.newflow.ratio.toFixed(2)}x`,

@@ -36,7 +36,7 @@ import { formatIPv4, parseIPv4 } from '../common/ip.js';
 import {
   ClusterConfig, ClusterModel, Diagnostic, EndpointSlice, Namespace, Node, Pod, SourceRef, formatSource,
 } from './model.js';
-import { deriveEndpointSlices } from './endpoints.js';
+import { PodIndex, deriveEndpointSlices } from './endpoints.js';
 import {
   ParseContext, ParsedPod, ParsedService, Workload, WorkloadKind, labelSelectorMatches, parseEndpointSlice,
   parseNamespace, parseNode, parsePod, parseService, parseWorkload,
@@ -454,10 +454,11 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
     const names = servedBySlices.get(s.namespace);
     if (names) names.add(s.serviceName); else servedBySlices.set(s.namespace, new Set([s.serviceName]));
   }
+  const derive = { maxEndpointsPerSlice: config.maxEndpointsPerSlice, podIndex: new PodIndex(allPods), nodeByName: new Map(nodes.map((n) => [n.name, n])) };
   for (const svc of finalServices) {
     if (!svc.selector) continue;
     if (servedBySlices.get(svc.namespace)?.has(svc.name)) continue;
-    endpointSlices.push(...deriveEndpointSlices(svc, allPods, nodes, { maxEndpointsPerSlice: config.maxEndpointsPerSlice }));
+    endpointSlices.push(...deriveEndpointSlices(svc, allPods, nodes, derive));
   }
 
   const model: ClusterModel = {

@@ -30,16 +30,16 @@
 import type { PolicyKey, PolicyValue } from '../dataplane.js';
 import { DIR, IPC_FLAG, POLICY_VERDICT } from '../dataplane.js';
 import { labelSelectorMatches } from '../k8s/parse.js';
-import type { Pod, Protocol, SourceRef } from '../k8s/model.js';
+import type { Pod, SourceRef } from '../k8s/model.js';
 import { formatSource } from '../k8s/model.js';
 import { parseCidr } from '../common/ip.js';
-import type { AdminPolicy, AdminPeer, ClusterPolicies, NetworkPolicy, NetworkPolicyPeer, PolicyKnobs, PortClause } from './model.js';
-import { AddressEntry, IdentityInfo, IdentityPlan, NamedPort, allocateIdentities, canonical, labelsKey, namedPortsOf } from './identity.js';
+import type { AdminPolicy, ClusterPolicies, NetworkPolicy, PolicyKnobs, PortClause } from './model.js';
+import { AddressEntry, IdentityInfo, IdentityPlan, NamedPort, allocateIdentities } from './identity.js';
+import { ALLOW_DEFAULT, MAX_PORT, PROTOCOLS, PROTO_NUMBER, PortSet, Segment, V, encodeProto, portSetHas, resolvePorts, sameV } from './encode.js';
+import { PeerIndex, PeerSet } from './peers.js';
 import { Direction, RuleInfo, adminOrder, adminRef, npOrder, npRef, ruleKey } from './explain.js';
 
-const PROTO_NUMBER: Record<Protocol, number> = { TCP: 6, UDP: 17, SCTP: 132 };
-const PROTOCOLS: Protocol[] = ['TCP', 'UDP', 'SCTP'];
-const MAX_PORT = 0xffff;
+export { portBlocks } from './encode.js';
 
 /** Stable ids across recompiles (a runtime keeps one): subjects and rules. */
 export class PolicyIds {
@@ -87,26 +87,16 @@ export interface CompiledPolicy {
   subjects: Map<number, SubjectInfo>;
 }
 
-/** A verdict with the rule that gave it (rule 0: allowed because nothing isolates). */
-interface V { verdict: number; rule: number }
-const sameV = (a: V, b: V) => a.verdict === b.verdict && a.rule === b.rule;
-const ALLOW_DEFAULT: V = { verdict: POLICY_VERDICT.ALLOW, rule: 0 };
-
-/** Per protocol number, inclusive port ranges; 'all': every protocol and port. */
-type PortSet = 'all' | Map<number, [number, number][]>;
-
-interface Clause {
+export interface Clause {
   tier: 'Admin' | 'NetworkPolicy' | 'Baseline';
   action: 'Allow' | 'Deny' | 'Pass';
   /** Peer identities, or every peer. */
-  peers: Set<number> | 'all';
+  peers: PeerSet | 'all';
   /** null: every port and protocol. */
   ports: PortClause[] | null;
   hasNamedPort: boolean;
   rule: number;
 }
-
-interface Segment { lo: number; hi: number; v: V }
 
 export interface PolicyInput {
   cluster: { namespaces: import('../k8s/model.js').Namespace[]; nodes: import('../k8s/model.js').Node[]; pods: Pod[] };
@@ -118,103 +108,59 @@ export interface PolicyInput {
   ids: PolicyIds;
 }
 
-/** Port ranges of a clause's ports, named ports resolved against `named` (the destination pod's). */
-function resolvePorts(ports: PortClause[] | null, named: NamedPort[]): PortSet {
-  if (ports === null) return 'all';
-  const out = new Map<number, [number, number][]>();
-  const add = (proto: Protocol, lo: number, hi: number) => {
-    const n = PROTO_NUMBER[proto];
-    let l = out.get(n);
-    if (!l) out.set(n, (l = []));
-    l.push([lo, hi]);
-  };
-  for (const pc of ports) {
-    if (typeof pc.port === 'string') {
-      for (const np of named) if (np.name === pc.port && (pc.anyProtocol || np.protocol === pc.protocol)) add(np.protocol, np.port, np.port);
-    } else if (pc.port === undefined) add(pc.protocol, 0, MAX_PORT);
-    else add(pc.protocol, pc.port, pc.endPort ?? pc.port);
-  }
-  return out;
+export function compilePolicies(input: PolicyInput): CompiledPolicy {
+  const state = compilePolicyState(input);
+  states.set(state.compiled, state);
+  return state.compiled;
 }
 
-function portSetHas(s: PortSet, proto: number, port: number): boolean {
-  if (s === 'all') return true;
-  const l = s.get(proto);
-  return l !== undefined && l.some(([lo, hi]) => port >= lo && port <= hi);
-}
-
-/** The aligned blocks (port, prefix length) covering [lo, hi] exactly, as a range becomes CIDRs. */
-export function portBlocks(lo: number, hi: number): { port: number; plen: number }[] {
-  const out: { port: number; plen: number }[] = [];
-  let p = lo;
-  while (p <= hi) {
-    let size = p === 0 ? 0x10000 : p & -p; // largest block aligned at p
-    while (p + size - 1 > hi) size >>= 1;
-    out.push({ port: p, plen: 16 - Math.log2(size) });
-    p += size;
-  }
-  return out;
-}
-
-/** The verdict `fall` gives at `port` (a constant, or segments covering every port). */
-function fallAt(fall: V | Segment[], port: number): V {
-  if (!Array.isArray(fall)) return fall;
-  for (const s of fall) if (port >= s.lo && port <= s.hi) return s.v;
-  throw new Error(`no segment covers port ${port}`);
-}
-
-/** Blocks of `segs` where they differ from `fall`. */
-function diffBlocks(segs: Segment[], fall: V | Segment[]): { port: number; plen: number; v: V }[] {
-  const out: { port: number; plen: number; v: V }[] = [];
-  const cuts = new Set<number>();
-  for (const s of segs) cuts.add(s.lo);
-  if (Array.isArray(fall)) for (const s of fall) cuts.add(s.lo);
-  const starts = [...cuts].sort((a, b) => a - b);
-  let runLo = -1, runV: V | undefined;
-  const flush = (hi: number) => { if (runV) for (const b of portBlocks(runLo, hi)) out.push({ ...b, v: runV }); runV = undefined; };
-  starts.forEach((lo, k) => {
-    const hi = k + 1 < starts.length ? starts[k + 1] - 1 : MAX_PORT;
-    const v = fallAt(segs, lo);
-    if (sameV(v, fallAt(fall, lo))) { flush(lo - 1); return; }
-    if (runV && sameV(runV, v)) return;
-    flush(lo - 1);
-    runLo = lo; runV = v;
-    void hi;
-  });
-  flush(MAX_PORT);
-  return out;
+const states = new WeakMap<CompiledPolicy, PolicyState>();
+/** The state a compiled policy was made with (for incremental changes: incremental.ts). */
+export function policyStateOf(compiled: CompiledPolicy): PolicyState | undefined {
+  return states.get(compiled);
 }
 
 /**
- * Entries of one protocol: blocks where `segs` differ from what a lookup falls through to, or, when
- * fewer, a whole-protocol entry with the verdict covering most ports plus blocks where they differ.
+ * What a compile knows beyond its result: the sorted policies, their clauses, the peer index and each
+ * subject's entries, which an incremental change (incremental.ts) reuses and updates.
  */
-function encodeProto(segs: Segment[], fall: V | Segment[]): { base?: V; blocks: { port: number; plen: number; v: V }[] } {
-  const plain = diffBlocks(segs, fall);
-  if (plain.length <= 1) return { blocks: plain };
-  const cover = new Map<string, { v: V; n: number }>();
-  for (const s of segs) {
-    const k = `${s.v.verdict}:${s.v.rule}`;
-    const c = cover.get(k) ?? { v: s.v, n: 0 };
-    c.n += s.hi - s.lo + 1;
-    cover.set(k, c);
-  }
-  let best: { v: V; n: number } | undefined;
-  for (const c of cover.values()) if (!best || c.n > best.n) best = c;
-  const withBase = diffBlocks(segs, best!.v);
-  return withBase.length + 1 < plain.length ? { base: best!.v, blocks: withBase } : { blocks: plain };
+export interface PolicyState {
+  input: PolicyInput;
+  compiled: CompiledPolicy;
+  idPlan: IdentityPlan;
+  peers: PeerIndex;
+  nps: NetworkPolicy[];
+  admins: AdminPolicy[];
+  npsByNs: Map<string, NetworkPolicy[]>;
+  adminClauses: Map<AdminPolicy, Record<Direction, Clause[]>>;
+  npClauses: Map<NetworkPolicy, Record<Direction, Clause[]>>;
+  labelsOfNs: (ns: string) => Record<string, string>;
+  /** Subject id of each pod ipcache entry (by ipcache key). */
+  subjectOfEntry: Map<string, number>;
+  /** Each subject's policy map keys. */
+  entriesOf: Map<number, string[]>;
+  /** Entries of a direction by the policies selecting a subject (see compileSubject). */
+  templates: Map<string, DirectionTemplate>;
 }
 
-export function compilePolicies(input: PolicyInput): CompiledPolicy {
-  const { cluster, policies, knobs, ids } = input;
-  if (!knobs.hostNetworkExempt) throw new Error('policy knob hostNetworkExempt=false is not supported: hostNetwork pods are their node');
-  const nsLabels = new Map(cluster.namespaces.map((n) => [n.name, n.labels]));
-  const labelsOfNs = (ns: string) => nsLabels.get(ns) ?? {};
-  const nps = [...policies.networkPolicies].sort(npOrder);
-  const admins = [...policies.adminPolicies].sort(adminOrder);
+export const entryKey = (key: PolicyKey) => `${key.endpoint},${key.identity},${key.port},${key.proto},${key.dir},${key.portPrefix}`;
+const hasNamed = (ports: PortClause[] | null) => ports !== null && ports.some((p) => typeof p.port === 'string');
 
-  // Identities: every CIDR the policies name becomes an ipcache prefix.
-  // (The loader validates; a model built by hand gets the same clear refusal here, naming the field.)
+/** The clauses of a NetworkPolicy, per direction (rule ids are allocated here, in rule order). */
+export function npClausesOf(np: NetworkPolicy, peers: PeerIndex, ids: PolicyIds): Record<Direction, Clause[]> {
+  const mk = (dir: Direction): Clause[] => (dir === 'ingress' ? np.ingress : np.egress).map((r, i) => {
+    const ref = npRef(np, dir, i);
+    const ports = r.ports.length === 0 ? null : r.ports;
+    return {
+      tier: 'NetworkPolicy', action: 'Allow', peers: r.peers.length === 0 ? 'all' : peers.union(r.peers.map((p) => peers.npPeer(np, p))),
+      ports, hasNamedPort: hasNamed(ports), rule: ids.rule(ruleKey(ref), { kind: 'rule', rule: ref, action: 'Allow' }),
+    };
+  });
+  return { ingress: mk('ingress'), egress: mk('egress') };
+}
+
+/** Every CIDR the policies name, validated (the loader validates; a model built by hand gets the same clear refusal here, naming the field). */
+export function policyCidrs(nps: NetworkPolicy[], admins: AdminPolicy[]): string[] {
   const cidrs: string[] = [];
   const addCidr = (c: string, where: string, src: SourceRef | undefined) => {
     if (!parseCidr(c)) throw new Error(`${src ? `${formatSource(src)}: ` : ''}${where}: ${JSON.stringify(c)} is not an IPv4 CIDR`);
@@ -229,214 +175,323 @@ export function compilePolicies(input: PolicyInput): CompiledPolicy {
   for (const ap of admins) for (const dir of ['ingress', 'egress'] as const) ap[dir].forEach((r, i) => r.peers.forEach((p, j) => {
     if (p.kind === 'networks') p.cidrs.forEach((c, k) => addCidr(c, `${ap.kind} ${ap.name}: spec.${dir}[${i}].${dir === 'ingress' ? 'from' : 'to'}[${j}].networks[${k}]`, ap.source));
   }));
-  const idPlan: IdentityPlan = allocateIdentities(cluster, input.infra, cidrs, input.identity);
-  const universe = [...idPlan.identities];
+  return cidrs;
+}
 
-  // Peer sets, computed once per distinct peer.
-  const peerCache = new Map<string, Set<number>>();
-  const inCidrs = (info: IdentityInfo, c: string) => info.cidrs.includes(canonical(c).cidr);
-  const npPeerSet = (np: NetworkPolicy, peer: NetworkPolicyPeer): Set<number> => {
-    const key = `np|${peer.kind === 'selector' && !peer.namespaceSelector ? np.namespace : ''}|${JSON.stringify(peer)}`;
-    let s = peerCache.get(key);
-    if (s) return s;
-    s = new Set();
-    for (const [id, info] of universe) {
-      let m: boolean;
-      if (peer.kind === 'ipBlock') {
-        m = (info.kind !== 'pod' || knobs.ipBlockMatchesPods) && inCidrs(info, peer.cidr) && !peer.except.some((e) => inCidrs(info, e));
-      } else {
-        m = info.kind === 'pod'
-          && (peer.namespaceSelector ? labelSelectorMatches(peer.namespaceSelector, labelsOfNs(info.namespace)) : info.namespace === np.namespace)
-          && (!peer.podSelector || labelSelectorMatches(peer.podSelector, info.labels));
-      }
-      if (m) s.add(id);
-    }
-    peerCache.set(key, s);
-    return s;
-  };
-  const adminPeerSet = (peer: AdminPeer): Set<number> => {
-    const key = `admin|${JSON.stringify(peer)}`;
-    let s = peerCache.get(key);
-    if (s) return s;
-    s = new Set();
-    for (const [id, info] of universe) {
-      let m = false;
-      switch (peer.kind) {
-        case 'namespaces': m = info.kind === 'pod' && labelSelectorMatches(peer.namespaceSelector, labelsOfNs(info.namespace)); break;
-        case 'pods': m = info.kind === 'pod' && labelSelectorMatches(peer.namespaceSelector, labelsOfNs(info.namespace))
-          && labelSelectorMatches(peer.podSelector, info.labels); break;
-        case 'nodes': m = info.kind === 'node' && labelSelectorMatches(peer.nodeSelector, info.labels); break;
-        case 'networks': m = peer.cidrs.some((c) => inCidrs(info, c)); break;
-      }
-      if (m) s.add(id);
-    }
-    peerCache.set(key, s);
-    return s;
-  };
-  const union = (sets: Set<number>[]) => { const u = new Set<number>(); for (const s of sets) for (const x of s) u.add(x); return u; };
-  const hasNamed = (ports: PortClause[] | null) => ports !== null && ports.some((p) => typeof p.port === 'string');
+export function compilePolicyState(input: PolicyInput): PolicyState {
+  const { cluster, policies, knobs, ids } = input;
+  if (!knobs.hostNetworkExempt) throw new Error('policy knob hostNetworkExempt=false is not supported: hostNetwork pods are their node');
+  const nsLabels = new Map(cluster.namespaces.map((n) => [n.name, n.labels]));
+  const labelsOfNs = (ns: string) => nsLabels.get(ns) ?? {};
+  const nps = [...policies.networkPolicies].sort(npOrder);
+  const admins = [...policies.adminPolicies].sort(adminOrder);
 
-  // Clauses of the admin policies, per policy and direction, built once.
+  // Identities: every CIDR the policies name becomes an ipcache prefix.
+  const idPlan: IdentityPlan = allocateIdentities(cluster, input.infra, policyCidrs(nps, admins), input.identity);
+  const peers = new PeerIndex(idPlan.identities, labelsOfNs, knobs);
+
+  // Clauses of the policies, per policy and direction, built once (admin policies first: rule ids in that order).
   const adminClauses = new Map<AdminPolicy, Record<Direction, Clause[]>>();
   for (const ap of admins) {
     const mk = (dir: Direction): Clause[] => (dir === 'ingress' ? ap.ingress : ap.egress).map((r, i) => {
       const ref = adminRef(ap, dir, i);
       const action = ap.tier === 'Baseline' && r.action === 'Pass' ? 'Pass' : r.action;
       return {
-        tier: ap.tier, action, peers: union(r.peers.map(adminPeerSet)), ports: r.ports ?? null, hasNamedPort: hasNamed(r.ports ?? null),
+        tier: ap.tier, action, peers: peers.union(r.peers.map((p) => peers.adminPeer(p))), ports: r.ports ?? null, hasNamedPort: hasNamed(r.ports ?? null),
         rule: action === 'Pass' ? 0 : ids.rule(ruleKey(ref), { kind: 'rule', rule: ref, action: action as 'Allow' | 'Deny' }),
       };
     });
     adminClauses.set(ap, { ingress: mk('ingress'), egress: mk('egress') });
   }
   const npClauses = new Map<NetworkPolicy, Record<Direction, Clause[]>>();
+  const npsByNs = new Map<string, NetworkPolicy[]>();
   for (const np of nps) {
-    const mk = (dir: Direction): Clause[] => (dir === 'ingress' ? np.ingress : np.egress).map((r, i) => {
-      const ref = npRef(np, dir, i);
-      const ports = r.ports.length === 0 ? null : r.ports;
-      return {
-        tier: 'NetworkPolicy', action: 'Allow', peers: r.peers.length === 0 ? 'all' : union(r.peers.map((p) => npPeerSet(np, p))),
-        ports, hasNamedPort: hasNamed(ports), rule: ids.rule(ruleKey(ref), { kind: 'rule', rule: ref, action: 'Allow' }),
-      };
-    });
-    npClauses.set(np, { ingress: mk('ingress'), egress: mk('egress') });
+    npClauses.set(np, npClausesOf(np, peers, ids));
+    const l = npsByNs.get(np.namespace);
+    if (l) l.push(np); else npsByNs.set(np.namespace, [np]);
   }
 
   // Subjects.
   const subjects = new Map<number, SubjectInfo>();
   const subjectOfEntry = new Map<string, number>();
+  const podsOf = new Map<number, Set<string>>();
   for (const [cidr, pod] of idPlan.podEntries) {
-    const namedPorts = namedPortsOf(pod);
-    const id = ids.subject(`${pod.namespace}|${labelsKey(pod.labels)}|${JSON.stringify(namedPorts)}`);
+    const { namedPorts, key } = idPlan.podKeys.get(pod)!;
+    const id = ids.subject(key);
     let s = subjects.get(id);
-    if (!s) subjects.set(id, (s = { id, namespace: pod.namespace, labels: pod.labels, namedPorts, pods: [], enforce: { ingress: false, egress: false } }));
-    if (!s.pods.includes(`${pod.namespace}/${pod.name}`)) s.pods.push(`${pod.namespace}/${pod.name}`);
+    if (!s) {
+      subjects.set(id, (s = { id, namespace: pod.namespace, labels: pod.labels, namedPorts, pods: [], enforce: { ingress: false, egress: false } }));
+      podsOf.set(id, new Set());
+    }
+    const name = `${pod.namespace}/${pod.name}`;
+    const names = podsOf.get(id)!;
+    if (!names.has(name)) { names.add(name); s.pods.push(name); }
     subjectOfEntry.set(cidr, id);
   }
 
-  const entries = new Map<string, { key: PolicyKey; value: PolicyValue }>();
-  const put = (key: PolicyKey, v: V) => {
-    const k = `${key.endpoint},${key.identity},${key.port},${key.proto},${key.dir},${key.portPrefix}`;
+  const compiled: CompiledPolicy = { ipcache: new Map(), entries: new Map(), rules: ids.ruleInfo, identities: idPlan.identities, subjects };
+  const state: PolicyState = { input, compiled, idPlan, peers, nps, admins, npsByNs, adminClauses, npClauses, labelsOfNs, subjectOfEntry, entriesOf: new Map(), templates: new Map() };
+  for (const s of subjects.values()) compileSubject(state, s);
+
+  // ipcache: pods carry their subject and its enforcement flags.
+  for (const [k, e] of idPlan.ipcache) compiled.ipcache.set(k, subjectEntry(state, k, e));
+  return state;
+}
+
+/** An ipcache entry as the policy compiler writes it: a pod's carries its subject and enforcement flags. */
+export function subjectEntry(state: PolicyState, k: string, e: AddressEntry): AddressEntry {
+  const sid = state.subjectOfEntry.get(k);
+  if (sid === undefined) return e;
+  const s = state.compiled.subjects.get(sid)!;
+  const flags = (e.info.flags & ~(IPC_FLAG.ENFORCE_INGRESS | IPC_FLAG.ENFORCE_EGRESS))
+    | (s.enforce.ingress ? IPC_FLAG.ENFORCE_INGRESS : 0) | (s.enforce.egress ? IPC_FLAG.ENFORCE_EGRESS : 0);
+  return { cidr: e.cidr, addr: e.addr, plen: e.plen, what: e.what, info: { identity: e.info.identity, endpoint: sid, node: e.info.node, flags } };
+}
+
+/** Compile one subject's entries (both directions) into state.compiled.entries; its enforce flags are set. */
+export function compileSubject(state: PolicyState, s: SubjectInfo): void {
+  const keys: string[] = [];
+  const entries = state.compiled.entries;
+  const putKey = (k: string, key: PolicyKey, v: V) => {
+    const n = entries.size;
     entries.set(k, { key, value: { rule: v.rule, verdict: v.verdict } });
+    if (entries.size > n) keys.push(k);
+  };
+  const put = (key: PolicyKey, v: V) => putKey(entryKey(key), key, v);
+  // The admin policies and NetworkPolicies that select the subject.
+  const nsLabels = state.labelsOfNs(s.namespace);
+  const sel = {
+    admins: state.admins.filter((ap) => labelSelectorMatches(ap.subject.namespaceSelector, nsLabels)
+      && (ap.subject.kind === 'namespaces' || labelSelectorMatches(ap.subject.podSelector, s.labels))),
+    nps: (state.npsByNs.get(s.namespace) ?? []).filter((p) => labelSelectorMatches(p.podSelector, s.labels)),
+  };
+  // Subjects selected by the same policies, with the same named ports, get the same entries but for
+  // their endpoint id: computed for the first, replayed for the others (rule ids are asked for in the
+  // same order either way).
+  const selection = `${sel.admins.map(serial).join(',')}|${sel.nps.map(serial).join(',')}|${JSON.stringify(s.namedPorts)}`;
+  for (const dir of ['ingress', 'egress'] as const) {
+    const memoKey = `${dir}|${selection}`;
+    let t = state.templates.get(memoKey);
+    const dirNum = dir === 'ingress' ? DIR.INGRESS : DIR.EGRESS;
+    if (t) {
+      if (t.isolated) state.input.ids.rule(t.isolated[0], t.isolated[1]);
+      const endpoint = String(s.id);
+      for (const e of t.entries) putKey(endpoint + e.suffix, { endpoint: s.id, identity: e.identity, port: e.port, proto: e.proto, dir: dirNum, portPrefix: e.portPrefix }, e.v);
+    } else {
+      const rec: DirectionTemplate = { enforced: false, entries: [] };
+      rec.enforced = compileSubjectDirection(state, s, dir, sel, rec, (key, v) => {
+        rec.entries.push({ identity: key.identity, port: key.port, proto: key.proto, portPrefix: key.portPrefix!, v,
+          suffix: `,${key.identity},${key.port},${key.proto},${key.dir},${key.portPrefix}` });
+        put(key, v);
+      });
+      state.templates.set(memoKey, (t = rec));
+    }
+    s.enforce[dir] = t.enforced;
+  }
+  state.entriesOf.set(s.id, keys);
+}
+
+/** One direction of a subject, without its endpoint id: whether enforced, its entries, its isolated rule. */
+interface DirectionTemplate {
+  enforced: boolean;
+  /** `suffix`: the entry's key (entryKey) without the endpoint id it starts with. */
+  entries: { identity: number; port: number; proto: number; portPrefix: number; v: V; suffix: string }[];
+  isolated?: [string, RuleInfo];
+}
+
+const serials = new WeakMap<object, number>();
+/** A number naming a policy object (for memo keys). */
+function serial(o: object): number {
+  let n = serials.get(o);
+  if (n === undefined) serials.set(o, (n = nextSerial++));
+  return n;
+}
+let nextSerial = 1;
+
+/** Scratch arrays of the universe partition, grown as needed (one compile runs at a time). */
+let scratch = { groupOf: new Int32Array(0), stamp: new Int32Array(0), splitTo: new Int32Array(0), stampNow: 0 };
+
+/**
+ * The universe split into groups of identities that are members of the same clauses (and, when
+ * `portsClass` is given, have the same class): partition refinement over each clause's members, then
+ * the groups in order of their first identity, each with its identities in universe order, and which
+ * group is the largest (the first of them on a tie).
+ */
+function partition(universe: [number, IdentityInfo][], clauses: Clause[], portsClass: Int32Array | undefined): { groups: Group[]; major: number } {
+  const U = universe.length;
+  let cap = 1;
+  for (const c of clauses) if (c.peers !== 'all') cap += c.peers.at.length;
+  if (portsClass) cap += U;
+  if (scratch.groupOf.length < U) scratch.groupOf = new Int32Array(U);
+  if (scratch.stamp.length < cap) { scratch.stamp = new Int32Array(cap * 2); scratch.splitTo = new Int32Array(cap * 2); scratch.stampNow = 0; }
+  const { groupOf, stamp, splitTo } = scratch;
+  groupOf.fill(0, 0, U);
+  let n = 1;
+  for (const c of clauses) {
+    if (c.peers === 'all') continue;
+    const st = ++scratch.stampNow;
+    const at = c.peers.at;
+    for (let k = 0; k < at.length; k++) {
+      const i = at[k], g = groupOf[i];
+      if (stamp[g] !== st) { stamp[g] = st; splitTo[g] = n++; }
+      groupOf[i] = splitTo[g];
+    }
+  }
+  if (portsClass) {
+    const to = new Map<number, number>();
+    for (let i = 0; i < U; i++) {
+      const k = groupOf[i] * U + portsClass[i];
+      let t = to.get(k);
+      if (t === undefined) to.set(k, (t = to.size));
+      groupOf[i] = t;
+    }
+    n = to.size;
+  }
+  // Groups in order of their first identity; identities are listed for every group but the largest
+  // (the first of the largest: what the any-identity layer says), whose members get no entries.
+  const order = new Int32Array(n).fill(-1);
+  const sizes: number[] = [];
+  for (let i = 0; i < U; i++) {
+    const g = groupOf[i];
+    let o = order[g];
+    if (o < 0) { o = order[g] = sizes.length; sizes.push(0); }
+    sizes[o]++;
+  }
+  let major = 0;
+  for (let o = 1; o < sizes.length; o++) if (sizes[o] > sizes[major]) major = o;
+  const groups: Group[] = sizes.map(() => ({ rep: -1, ids: [] }));
+  for (let i = 0; i < U; i++) {
+    const o = order[groupOf[i]];
+    const g = groups[o];
+    if (g.rep < 0) g.rep = universe[i][0];
+    if (o !== major) g.ids.push(universe[i][0]);
+  }
+  return { groups, major };
+}
+
+/** Identities that match the same clauses: one of them, and all of them (empty for the largest group). */
+interface Group { rep: number; ids: number[] }
+
+const portsClasses = new WeakMap<PeerIndex, Int32Array>();
+/** Per universe position, a class of the named ports egress rules resolve against (equal ports, equal class). */
+function portsClassOf(peers: PeerIndex): Int32Array {
+  let c = portsClasses.get(peers);
+  if (c) return c;
+  const byKey = new Map<string, number>();
+  c = new Int32Array(peers.universe.length);
+  peers.universe.forEach(([, info], i) => {
+    const k = JSON.stringify(info.kind === 'pod' ? info.namedPorts : []);
+    let v = byKey.get(k);
+    if (v === undefined) byKey.set(k, (v = byKey.size));
+    c![i] = v;
+  });
+  portsClasses.set(peers, c);
+  return c;
+}
+
+/** One subject and direction: its entries, through `put`; whether it is enforced. */
+function compileSubjectDirection(state: PolicyState, s: SubjectInfo, dir: Direction, sel: { admins: AdminPolicy[]; nps: NetworkPolicy[] },
+  rec: DirectionTemplate, put: (key: PolicyKey, v: V) => void): boolean {
+  const ids = state.input.ids;
+  const type = dir === 'ingress' ? 'Ingress' : 'Egress';
+  const admin: Clause[] = [], baseline: Clause[] = [], np: Clause[] = [];
+  for (const ap of sel.admins) (ap.tier === 'Admin' ? admin : baseline).push(...state.adminClauses.get(ap)![dir]);
+  const isolating = sel.nps.filter((p) => p.policyTypes.includes(type));
+  for (const p of isolating) np.push(...state.npClauses.get(p)![dir]);
+  if (isolating.length === 0 && admin.length === 0 && baseline.length === 0) return false;
+  const dirNum = dir === 'ingress' ? DIR.INGRESS : DIR.EGRESS;
+  let denied = ALLOW_DEFAULT;
+  if (isolating.length > 0) {
+    const names = isolating.map((p) => `${p.namespace}/${p.name}`);
+    rec.isolated = [`isolated|${dir}|${names.join(',')}`, { kind: 'isolated', direction: dir, policies: names }];
+    denied = { verdict: POLICY_VERDICT.DENIED, rule: ids.rule(rec.isolated[0], rec.isolated[1]) };
+  }
+  const clauses = [...admin, ...np, ...baseline];
+
+  /** D for identities matching `member` clauses, with `named` the named ports egress rules resolve against. */
+  const portSets = new Map<NamedPort[], PortSet[]>();
+  const decide = (member: boolean[], named: NamedPort[]) => {
+    const against = dir === 'ingress' ? s.namedPorts : named;
+    let sets = portSets.get(against);
+    if (!sets) portSets.set(against, (sets = clauses.map((c) => resolvePorts(c.ports, against))));
+    const at = (proto: number, port: number): V => {
+      let i = 0;
+      for (; i < admin.length; i++) {
+        if (!member[i] || !portSetHas(sets[i], proto, port)) continue;
+        const c = clauses[i];
+        if (c.action === 'Pass') break;
+        return { verdict: c.action === 'Allow' ? POLICY_VERDICT.ALLOW : POLICY_VERDICT.DENY, rule: c.rule };
+      }
+      if (isolating.length > 0) {
+        for (let j = admin.length; j < admin.length + np.length; j++) {
+          if (member[j] && portSetHas(sets[j], proto, port)) return { verdict: POLICY_VERDICT.ALLOW, rule: clauses[j].rule };
+        }
+        return denied;
+      }
+      for (let j = admin.length + np.length; j < clauses.length; j++) {
+        if (!member[j] || !portSetHas(sets[j], proto, port)) continue;
+        const c = clauses[j];
+        if (c.action === 'Pass') return ALLOW_DEFAULT;
+        return { verdict: c.action === 'Allow' ? POLICY_VERDICT.ALLOW : POLICY_VERDICT.DENY, rule: c.rule };
+      }
+      return ALLOW_DEFAULT;
+    };
+    const other = at(0, 0); // a protocol no port clause names (ICMP)
+    const perProto = new Map<number, Segment[]>();
+    for (const p of PROTOCOLS) {
+      const proto = PROTO_NUMBER[p];
+      const cuts = new Set<number>([0]);
+      sets!.forEach((set, i) => {
+        if (!member[i] || set === 'all') return;
+        for (const [lo, hi] of set.get(proto) ?? []) { cuts.add(lo); if (hi < MAX_PORT) cuts.add(hi + 1); }
+      });
+      const starts = [...cuts].sort((a, b) => a - b);
+      const segs: Segment[] = [];
+      starts.forEach((lo, k) => {
+        const hi = k + 1 < starts.length ? starts[k + 1] - 1 : MAX_PORT;
+        const v = at(proto, lo);
+        const last = segs[segs.length - 1];
+        if (last && sameV(last.v, v)) last.hi = hi; else segs.push({ lo, hi, v });
+      });
+      perProto.set(proto, segs);
+    }
+    return { other, perProto };
   };
 
-  for (const s of subjects.values()) {
-    for (const dir of ['ingress', 'egress'] as Direction[]) {
-      const type = dir === 'ingress' ? 'Ingress' : 'Egress';
-      const selectsAdmin = (ap: AdminPolicy) => labelSelectorMatches(ap.subject.namespaceSelector, labelsOfNs(s.namespace))
-        && (ap.subject.kind === 'namespaces' || labelSelectorMatches(ap.subject.podSelector, s.labels));
-      const admin: Clause[] = [], baseline: Clause[] = [], np: Clause[] = [];
-      for (const ap of admins) if (selectsAdmin(ap)) (ap.tier === 'Admin' ? admin : baseline).push(...adminClauses.get(ap)![dir]);
-      const isolating = nps.filter((p) => p.namespace === s.namespace && labelSelectorMatches(p.podSelector, s.labels) && p.policyTypes.includes(type));
-      for (const p of isolating) np.push(...npClauses.get(p)![dir]);
-      if (isolating.length === 0 && admin.length === 0 && baseline.length === 0) continue;
-      s.enforce[dir] = true;
-      const dirNum = dir === 'ingress' ? DIR.INGRESS : DIR.EGRESS;
-      const denied: V = isolating.length > 0 ? {
-        verdict: POLICY_VERDICT.DENIED,
-        rule: ids.rule(`isolated|${dir}|${isolating.map((p) => `${p.namespace}/${p.name}`).join(',')}`,
-          { kind: 'isolated', direction: dir, policies: isolating.map((p) => `${p.namespace}/${p.name}`) }),
-      } : ALLOW_DEFAULT;
-      const clauses = [...admin, ...np, ...baseline];
-
-      /** D for identities matching `member` clauses, with `named` the named ports egress rules resolve against. */
-      const decide = (member: boolean[], named: NamedPort[]) => {
-        const sets = clauses.map((c) => resolvePorts(c.ports, dir === 'ingress' ? s.namedPorts : named));
-        const at = (proto: number, port: number): V => {
-          let i = 0;
-          for (; i < admin.length; i++) {
-            if (!member[i] || !portSetHas(sets[i], proto, port)) continue;
-            const c = clauses[i];
-            if (c.action === 'Pass') break;
-            return { verdict: c.action === 'Allow' ? POLICY_VERDICT.ALLOW : POLICY_VERDICT.DENY, rule: c.rule };
-          }
-          if (isolating.length > 0) {
-            for (let j = admin.length; j < admin.length + np.length; j++) {
-              if (member[j] && portSetHas(sets[j], proto, port)) return { verdict: POLICY_VERDICT.ALLOW, rule: clauses[j].rule };
-            }
-            return denied;
-          }
-          for (let j = admin.length + np.length; j < clauses.length; j++) {
-            if (!member[j] || !portSetHas(sets[j], proto, port)) continue;
-            const c = clauses[j];
-            if (c.action === 'Pass') return ALLOW_DEFAULT;
-            return { verdict: c.action === 'Allow' ? POLICY_VERDICT.ALLOW : POLICY_VERDICT.DENY, rule: c.rule };
-          }
-          return ALLOW_DEFAULT;
-        };
-        const other = at(0, 0); // a protocol no port clause names (ICMP)
-        const perProto = new Map<number, Segment[]>();
-        for (const p of PROTOCOLS) {
-          const proto = PROTO_NUMBER[p];
-          const cuts = new Set<number>([0]);
-          sets.forEach((set, i) => {
-            if (!member[i] || set === 'all') return;
-            for (const [lo, hi] of set.get(proto) ?? []) { cuts.add(lo); if (hi < MAX_PORT) cuts.add(hi + 1); }
-          });
-          const starts = [...cuts].sort((a, b) => a - b);
-          const segs: Segment[] = [];
-          starts.forEach((lo, k) => {
-            const hi = k + 1 < starts.length ? starts[k + 1] - 1 : MAX_PORT;
-            const v = at(proto, lo);
-            const last = segs[segs.length - 1];
-            if (last && sameV(last.v, v)) last.hi = hi; else segs.push({ lo, hi, v });
-          });
-          perProto.set(proto, segs);
-        }
-        return { other, perProto };
-      };
-
-      // Every identity's decision, computed once per group of identities that match the same clauses
-      // (and, for egress named ports, have the same named ports).
-      const egressNamed = dir === 'egress' && clauses.some((c) => c.hasNamedPort);
-      const groups = new Map<string, { member: boolean[]; ports: NamedPort[]; ids: number[] }>();
-      for (const [id, info] of universe) {
-        let key = '';
-        for (const c of clauses) key += c.peers === 'all' || c.peers.has(id) ? '1' : '0';
-        const ports = egressNamed && info.kind === 'pod' ? info.namedPorts : [];
-        if (egressNamed) key += `|${JSON.stringify(ports)}`;
-        let g = groups.get(key);
-        if (!g) groups.set(key, (g = { member: clauses.map((c) => c.peers === 'all' || c.peers.has(id)), ports, ids: [] }));
-        g.ids.push(id);
-      }
-      // The largest group is what the any-identity layer says (every address has an identity of the
-      // universe: world for the unknown); the others get entries where they differ from it.
-      let major = [...groups.values()][0];
-      for (const g of groups.values()) if (g.ids.length > major.ids.length) major = g;
-      const base = decide(major.member, major.ports);
-      put({ endpoint: s.id, identity: 0, port: 0, proto: 0, dir: dirNum, portPrefix: 0 }, base.other);
-      for (const [proto, segs] of base.perProto) {
-        const enc = encodeProto(segs, base.other);
-        if (enc.base) put({ endpoint: s.id, identity: 0, port: 0, proto, dir: dirNum, portPrefix: 0 }, enc.base);
-        for (const b of enc.blocks) put({ endpoint: s.id, identity: 0, port: b.port, proto, dir: dirNum, portPrefix: b.plen }, b.v);
-      }
-      for (const g of groups.values()) {
-        if (g === major) continue;
-        const d = decide(g.member, g.ports);
-        const ownCatchAll = !sameV(d.other, base.other);
-        const encs = [...d.perProto].map(([proto, segs]) => ({ proto, enc: encodeProto(segs, ownCatchAll ? d.other : base.perProto.get(proto)!) }));
-        for (const id of g.ids) {
-          if (ownCatchAll) put({ endpoint: s.id, identity: id, port: 0, proto: 0, dir: dirNum, portPrefix: 0 }, d.other);
-          for (const { proto, enc } of encs) {
-            if (enc.base) put({ endpoint: s.id, identity: id, port: 0, proto, dir: dirNum, portPrefix: 0 }, enc.base);
-            for (const b of enc.blocks) put({ endpoint: s.id, identity: id, port: b.port, proto, dir: dirNum, portPrefix: b.plen }, b.v);
-          }
-        }
+  // Every identity's decision, computed once per group of identities that match the same clauses
+  // (and, for egress named ports, have the same named ports).
+  const egressNamed = dir === 'egress' && clauses.some((c) => c.hasNamedPort);
+  const { universe } = state.peers;
+  const infoOf = state.compiled.identities;
+  const parts = partition(universe, clauses, egressNamed ? portsClassOf(state.peers) : undefined);
+  const groups = parts.groups.map((g) => {
+    const info = infoOf.get(g.rep)!;
+    return { ids: g.ids, member: clauses.map((c) => c.peers === 'all' || c.peers.ids.has(g.rep)), ports: egressNamed && info.kind === 'pod' ? info.namedPorts : [] };
+  });
+  // The largest group is what the any-identity layer says (every address has an identity of the
+  // universe: world for the unknown); the others get entries where they differ from it.
+  const major = groups[parts.major];
+  const base = decide(major.member, major.ports);
+  put({ endpoint: s.id, identity: 0, port: 0, proto: 0, dir: dirNum, portPrefix: 0 }, base.other);
+  for (const [proto, segs] of base.perProto) {
+    const enc = encodeProto(segs, base.other);
+    if (enc.base) put({ endpoint: s.id, identity: 0, port: 0, proto, dir: dirNum, portPrefix: 0 }, enc.base);
+    for (const b of enc.blocks) put({ endpoint: s.id, identity: 0, port: b.port, proto, dir: dirNum, portPrefix: b.plen }, b.v);
+  }
+  for (const g of groups) {
+    if (g === major) continue;
+    const d = decide(g.member, g.ports);
+    const ownCatchAll = !sameV(d.other, base.other);
+    const encs = [...d.perProto].map(([proto, segs]) => ({ proto, enc: encodeProto(segs, ownCatchAll ? d.other : base.perProto.get(proto)!) }));
+    for (const id of g.ids) {
+      if (ownCatchAll) put({ endpoint: s.id, identity: id, port: 0, proto: 0, dir: dirNum, portPrefix: 0 }, d.other);
+      for (const { proto, enc } of encs) {
+        if (enc.base) put({ endpoint: s.id, identity: id, port: 0, proto, dir: dirNum, portPrefix: 0 }, enc.base);
+        for (const b of enc.blocks) put({ endpoint: s.id, identity: id, port: b.port, proto, dir: dirNum, portPrefix: b.plen }, b.v);
       }
     }
   }
-
-  // ipcache: pods carry their subject and its enforcement flags.
-  const ipcache = new Map<string, AddressEntry>();
-  for (const [k, e] of idPlan.ipcache) {
-    const sid = subjectOfEntry.get(k);
-    if (sid === undefined) { ipcache.set(k, e); continue; }
-    const s = subjects.get(sid)!;
-    const flags = (e.info.flags & ~(IPC_FLAG.ENFORCE_INGRESS | IPC_FLAG.ENFORCE_EGRESS))
-      | (s.enforce.ingress ? IPC_FLAG.ENFORCE_INGRESS : 0) | (s.enforce.egress ? IPC_FLAG.ENFORCE_EGRESS : 0);
-    ipcache.set(k, { ...e, info: { ...e.info, endpoint: sid, flags } });
-  }
-  return { ipcache, entries, rules: ids.ruleInfo, identities: idPlan.identities, subjects };
+  return true;
 }
 
 /** Write `next` into `dp` where it differs from `prev` (deletions first, so a full map has room). */

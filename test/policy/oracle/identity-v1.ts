@@ -1,0 +1,133 @@
+// Identity allocation as it was before it was made fast (a frozen copy of src/policy/identity.ts): the
+// oracle of test/policy/compile-oracle.test.ts. Not used by the product.
+// Numeric identities, as Cilium allocates them, and the ipcache that gives
+// every address its identity by longest prefix match.
+//
+// - A pod's identity stands for everything a policy can ask about it: its
+//   namespace (and so the namespace's labels), its labels, its named container
+//   ports (egress rules with named ports resolve against the destination pod)
+//   and the set of policy CIDRs (ipBlock cidr/except, admin `networks`) that
+//   contain its address. Pods equal in all of that share one identity. The last
+//   part is how an ipBlock can match pod addresses (the ipBlockMatchesPods knob)
+//   exactly: two pods with the same labels, one inside 10.0.1.0/24 and one not,
+//   get two identities. (Cilium gives pods only label identities and lets CIDR
+//   rules miss them; the upstream e2e suite expects ipBlock to match pods.)
+// - A node's identity: its labels and policy CIDRs (for admin `nodes` peers).
+//   Cilium uses reserved:host / remote-node; one emulated dataplane stands for
+//   every node here, so nodes are told apart by labels. The ingress exemption of
+//   a pod's own node does not use identities (ipcache flags and node ids).
+// - Any other prefix: a CIDR identity per set of policy CIDRs containing it;
+//   none of them: reserved:world (2), or reserved:unmanaged (3) inside the pod
+//   network (an address there that no known pod has).
+// For a prefix P of the ipcache, the policy CIDRs containing an address that
+// P is the longest match of are exactly those containing P (prefixes that share
+// an address are nested), so one identity per prefix is exact.
+
+import type { EndpointInfo } from '../../../src/dataplane.js';
+import { IDENTITY, IPC_FLAG } from '../../../src/dataplane.js';
+import { formatIPv4, parseCidr, prefixMask } from '../../../src/common/ip.js';
+import type { Namespace, Node, Pod, Protocol } from '../../../src/k8s/model.js';
+
+export const IDENTITY_UNMANAGED = 3; // Cilium reserved:unmanaged
+const NODE_NONE = 0xffff;
+
+export interface NamedPort { name: string; protocol: Protocol; port: number }
+
+export type IdentityInfo =
+  | { kind: 'pod'; namespace: string; labels: Record<string, string>; namedPorts: NamedPort[]; cidrs: string[] }
+  | { kind: 'node'; labels: Record<string, string>; cidrs: string[] }
+  | { kind: 'cidr'; cidrs: string[] };
+
+/** An ipcache entry (the shape of src/k8s/compile.ts PlannedIpcache). */
+export interface AddressEntry { cidr: string; addr: number; plen: number; info: EndpointInfo; what: string }
+
+export interface IdentityPlan {
+  /** Every identity in use, with what it stands for (world and unmanaged included). */
+  identities: Map<number, IdentityInfo>;
+  /** The ipcache: the given entries with their identities, plus one entry per policy CIDR. */
+  ipcache: Map<string, AddressEntry>;
+  /** Pod of each pod entry (by ipcache key). */
+  podEntries: Map<string, Pod>;
+}
+
+export function namedPortsOf(pod: Pod): NamedPort[] {
+  const out: NamedPort[] = [];
+  for (const c of pod.ports) if (c.name) out.push({ name: c.name, protocol: c.protocol, port: c.containerPort });
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) || a.port - b.port || (a.protocol < b.protocol ? -1 : 1));
+}
+
+export const labelsKey = (l: Record<string, string>) => JSON.stringify(Object.entries(l).sort());
+
+export function canonical(cidr: string): { cidr: string; addr: number; plen: number } {
+  const c = parseCidr(cidr);
+  if (!c) throw new Error(`not an IPv4 CIDR: ${JSON.stringify(cidr)}`);
+  const addr = (c.addr & prefixMask(c.plen)) >>> 0;
+  return { cidr: `${formatIPv4(addr)}/${c.plen}`, addr, plen: c.plen };
+}
+
+/** Whether prefix `outer` contains prefix `inner` (equal included). */
+export function prefixContains(outer: { addr: number; plen: number }, inner: { addr: number; plen: number }): boolean {
+  return outer.plen <= inner.plen && ((inner.addr & prefixMask(outer.plen)) >>> 0) === outer.addr;
+}
+
+/**
+ * Give every ipcache prefix its identity. `infra` is what the cluster compiler made (pod /32s
+ * named "pod ns/name", node /32s named "node name", pod CIDRs, the cluster CIDR); `policyCidrs`
+ * every CIDR the policies name. `identity(key)` allocates (stable across recompiles).
+ */
+export function allocateIdentities(
+  cluster: { namespaces: Namespace[]; nodes: Node[]; pods: Pod[] },
+  infra: Map<string, AddressEntry>, policyCidrs: Iterable<string>, identity: (key: string) => number,
+): IdentityPlan {
+  const cidrs = [...new Set([...policyCidrs].map((c) => canonical(c).cidr))].map(canonical);
+  const containing = (p: { addr: number; plen: number }) =>
+    cidrs.filter((c) => prefixContains(c, p)).map((c) => c.cidr).sort();
+  const podByName = new Map(cluster.pods.map((p) => [`${p.namespace}/${p.name}`, p]));
+  const nodeByName = new Map(cluster.nodes.map((n) => [n.name, n]));
+  const infraList = [...infra.values()];
+
+  const identities = new Map<number, IdentityInfo>([
+    [IDENTITY.WORLD, { kind: 'cidr', cidrs: [] }], [IDENTITY_UNMANAGED, { kind: 'cidr', cidrs: [] }],
+  ]);
+  const ipcache = new Map<string, AddressEntry>();
+  const podEntries = new Map<string, Pod>();
+
+  const cidrIdentity = (sig: string[], flags: number): number => {
+    if (sig.length === 0) return (flags & IPC_FLAG.POD) !== 0 ? IDENTITY_UNMANAGED : IDENTITY.WORLD;
+    const id = identity(`cidr|${sig.join(',')}`);
+    identities.set(id, { kind: 'cidr', cidrs: sig });
+    return id;
+  };
+
+  for (const e of infraList) {
+    const sig = containing(e);
+    let id: number;
+    const pod = e.what.startsWith('pod ') ? podByName.get(e.what.slice(4)) : undefined;
+    const node = e.what.startsWith('node ') ? nodeByName.get(e.what.slice(5)) : undefined;
+    if (pod) {
+      const namedPorts = namedPortsOf(pod);
+      id = identity(`pod|${pod.namespace}|${labelsKey(pod.labels)}|${JSON.stringify(namedPorts)}|${sig.join(',')}`);
+      identities.set(id, { kind: 'pod', namespace: pod.namespace, labels: pod.labels, namedPorts, cidrs: sig });
+      podEntries.set(e.cidr, pod);
+    } else if (node) {
+      id = identity(`node|${labelsKey(node.labels)}|${sig.join(',')}`);
+      identities.set(id, { kind: 'node', labels: node.labels, cidrs: sig });
+    } else {
+      id = cidrIdentity(sig, e.info.flags);
+    }
+    ipcache.set(e.cidr, { ...e, info: { ...e.info, identity: id } });
+  }
+  // Policy CIDRs that are not already a prefix of the ipcache: node and POD/HOST flags of the
+  // longest cluster prefix containing them (an address keeps being in the pod network).
+  for (const c of cidrs) {
+    if (ipcache.has(c.cidr)) continue;
+    let outer: AddressEntry | undefined;
+    for (const e of infraList) if (prefixContains(e, c) && (!outer || e.plen > outer.plen)) outer = e;
+    const flags = outer && outer.plen < 32 ? outer.info.flags & (IPC_FLAG.POD | IPC_FLAG.HOST) : 0;
+    const node = outer && outer.plen < 32 ? outer.info.node : NODE_NONE;
+    const sig = containing(c);
+    ipcache.set(c.cidr, { cidr: c.cidr, addr: c.addr, plen: c.plen, what: `policy CIDR ${c.cidr}`,
+      info: { identity: cidrIdentity(sig, flags), endpoint: 0, node, flags } });
+  }
+  return { identities, ipcache, podEntries };
+}
