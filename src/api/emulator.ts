@@ -441,7 +441,8 @@ async function build(options: EmulatorOptions, core: CoreLoader, limits?: Limits
   const runtime = ClusterRuntime.create(dp, [], { ...split.compile, load: split.load });
   const tracer = new Tracer(dp, runtime);
   const { wasm: _w, cluster: _c, ...rest } = options;
-  const emu = new EmulatorImpl(dp, runtime, tracer, { ...rest, limits: resolvedLimits }, buildIdOf(dp));
+  // The backend is stored as it ran (also when defaulted), so a restored copy stores the same options.
+  const emu = new EmulatorImpl(dp, runtime, tracer, { ...rest, backend: dp.kind, limits: resolvedLimits }, buildIdOf(dp));
   // Control lines of trace() change the cluster through the emulator, so that snapshots see them.
   tracer.options.change = (op, targets) => emu.replay(op === 'apply' ? { op, files: targets as ManifestFile[] } : { op, targets });
   return { emu, initial };

@@ -362,3 +362,11 @@ spec: {policyTypes: [Ingress]}
     }
   });
 });
+
+it('a default emulator and its restored copy take the same snapshot, byte for byte', async () => {
+  const { createEmulator: create, restoreEmulator: restore } = await import('../../src/index.node.js');
+  const emu = await create();
+  const a = emu.snapshot();
+  const copy = await restore(a);
+  expect(Buffer.from(copy.snapshot()).equals(Buffer.from(a))).toBe(true);
+});
