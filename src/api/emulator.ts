@@ -349,8 +349,9 @@ class EmulatorImpl implements Emulator {
       if (p.hostNetwork || p.phase === 'Succeeded' || p.phase === 'Failed') continue;
       for (const a of p.podIPs) {
         const info = identityOf(a);
+        // The pod's own endpoint number (the ipcache's `endpoint` is the policy subject once policies exist).
         out.push({ address: a, kind: 'pod', namespace: p.namespace, name: p.name, labels: { ...p.labels }, node: p.nodeName ?? null,
-          identity: info?.identity ?? 0, endpointId: info?.endpoint ?? 0, owner: p.owner ? { kind: p.owner.kind, name: p.owner.name } : null });
+          identity: info?.identity ?? 0, endpointId: cc.alloc.endpointIds.get(`${p.namespace}/${p.name}`) ?? 0, owner: p.owner ? { kind: p.owner.kind, name: p.owner.name } : null });
       }
     }
     return out;
