@@ -362,6 +362,8 @@ class EmulatorImpl implements Emulator {
     return { flows: o.limits.maxFlows, natPorts: { min: o.natPorts.min, max: o.natPorts.max } };
   }
 
+  conntrackCount(): number { return this.dp.ctCount(); }
+
   explain(packet: PacketInput): FlowRecord {
     // The packet runs for real and everything it changed is put back: the core's memory and globals (or the
     // reference's maps) and the clock.

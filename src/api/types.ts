@@ -270,6 +270,11 @@ export interface Emulator {
   endpoints(): EndpointAddress[];
   /** The dataplane's fixed sizes: conntrack entries, masquerade ports. */
   capacity(): EmulatorCapacity;
+  /**
+   * Entries the conntrack table holds now, without listing them (cheap enough to call per batch): expired
+   * entries count until the clock's garbage collection removes them.
+   */
+  conntrackCount(): number;
   /** What would happen to a packet, without changing any state. */
   explain(packet: PacketInput): FlowRecord;
   /** Call `listener` with every record send() produces. Returns a function that removes it. */

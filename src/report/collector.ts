@@ -229,7 +229,8 @@ export class RunCollector {
     const seen = new Set<number>();
     for (const s of services) {
       seen.add(s.index);
-      const ids = s.backends.map((name) => this.backendIdOf(name, backends));
+      const proto = s.frontends[0]?.address.split('/')[1];
+      const ids = s.backends.map((name) => this.backendIdOf(name, proto, backends));
       const prev = this.entries.get(s.index);
       if (prev && prev.info.service === s.service && prev.info.scope === s.scope && sameList(prev.backendIds, ids)) {
         prev.info = s;
@@ -243,11 +244,17 @@ export class RunCollector {
     }
   }
 
-  private backendIdOf(name: string, backends: readonly BackendInfo[]): number {
+  private backendIdOf(name: string, proto: string | undefined, backends: readonly BackendInfo[]): number {
     if (name.startsWith('#')) return Number(name.slice(1));
-    // Service entries list backends as ip:port; several protocols may share one: take the one of this name.
-    for (const b of backends) if (b.backend === name) return b.id;
-    return -1;
+    // Service entries list backends as ip:port, and one ip:port may serve several protocols (kube-dns: 53
+    // over UDP and TCP): the entry's frontend protocol tells which backend it is.
+    let any = -1;
+    for (const b of backends) {
+      if (b.backend !== name) continue;
+      if (proto === undefined || b.protocol === proto) return b.id;
+      if (any < 0) any = b.id;
+    }
+    return any;
   }
 
   /** The entry's flows so far as a finished period (when it had any); its counters start again. */

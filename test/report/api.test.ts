@@ -27,6 +27,8 @@ describe('Emulator additions', () => {
     });
     expect(emu.policyRules().find((r) => r.action === 'Allow')).toMatchObject({ text: 'allowed by NetworkPolicy shop/db-ingress ingress[0]', direction: 'ingress' });
     expect(emu.capacity()).toEqual({ flows: 1250, natPorts: { min: 40000, max: 40099 } });
+    expect(emu.conntrackCount()).toBe(1); // the Service connection; the dropped one made no entry
+    expect(emu.conntrack()).toHaveLength(1);
   });
 
   it('lists every pod and node address with its identity, endpoint and owner', async () => {

@@ -26,7 +26,7 @@ function run(emu: Emulator, col: RunCollector, packets: PacketInput[]): void {
     emu.process(batch, n);
     col.addBatch(batch, n);
   }
-  col.sample(emu.now, emu.conntrack().length);
+  col.sample(emu.now, emu.conntrackCount());
 }
 
 const syns = (n: number, from: number): PacketInput[] =>
@@ -106,6 +106,20 @@ describe('RunCollector', () => {
     ]);
     expect(report.services[1].chiSquare!.df).toBe(1);
     expect(report.services[1].backends.every((b) => b.weight === 1)).toBe(true);
+  });
+
+  it('tells apart one address and port serving two protocols (kube-dns: 53 over UDP and TCP)', async () => {
+    const emu = await createEmulator({ cluster: { files: readManifestFiles('examples/netpol') } });
+    const col = new RunCollector();
+    col.noteCluster(emu.services(), emu.backends());
+    run(emu, col, Array.from({ length: 40 }, (_, i): PacketInput => (i % 2
+      ? { src: '10.244.1.7', dst: '10.96.0.10', sport: 20000 + i, dport: 53, proto: 'UDP' }
+      : { src: '10.244.1.7', dst: '10.96.0.10', sport: 20000 + i, dport: 53, flags: 'S' })));
+    const report = col.finish(runFinalOf(emu, { wallMs: 1, generated: 40 }));
+    expect(report.services.map((s) => [s.service, s.flows, s.backends.map((b) => [b.backend, b.weight, b.flows])])).toEqual([
+      ['kube-system/kube-dns:dns', 20, [['10.244.1.2:53', 1, 20]]],
+      ['kube-system/kube-dns:dns-tcp', 20, [['10.244.1.2:53', 1, 20]]],
+    ]);
   });
 
   it('gives a skewed split a vanishing p-value', () => {
