@@ -14,3 +14,9 @@ export { chiSquareTest, chiSquarePValue } from './chisquare.js';
 export { HubbleConverter, hubbleConverter, HUBBLE_DROP_CODES } from '../output/hubble.js';
 export type { HubbleFlow, HubbleFlowEvent, HubbleOptions, HubbleEndpoint } from '../output/hubble.js';
 export { traceStreamHubble } from '../output/hubble-stream.js';
+
+import type { RunReport } from './types.js';
+/** `--json`: the report itself, indented, with a final newline. */
+export function renderJson(report: RunReport): string {
+  return `${JSON.stringify(report, null, 2)}\n`;
+}
