@@ -86,6 +86,8 @@ export class RunCollector {
   private flowCounts: Float64Array<ArrayBuffer> = new Float64Array(1024);
   private slotKeys: Float64Array<ArrayBuffer> = new Float64Array(1024);
   private slotCount = 0;
+  /** The slots of each service entry (made once per new entry-backend pair, not per packet). */
+  private readonly entrySlots = new Map<number, number[]>();
 
   /** Policy drops by rule id (index), and those without a rule id. */
   private policyDrops: Float64Array<ArrayBuffer> = new Float64Array(64);
@@ -168,6 +170,10 @@ export class RunCollector {
       }
       this.flowSlots.set(key, slot);
       this.slotKeys[slot] = key;
+      const entry = Math.floor(key / FLOW_KEY_BASE);
+      let list = this.entrySlots.get(entry);
+      if (!list) this.entrySlots.set(entry, (list = []));
+      list.push(slot);
     }
     this.flowCounts[slot]++;
   }
@@ -266,9 +272,8 @@ export class RunCollector {
   private distribution(entry: NotedEntry, to: number | null, reset: boolean): ServiceDistribution {
     const index = entry.info.index;
     const counts = new Map<number, number>();
-    for (let slot = 0; slot < this.slotCount; slot++) {
+    for (const slot of this.entrySlots.get(index) ?? []) {
       const key = this.slotKeys[slot];
-      if (Math.floor(key / FLOW_KEY_BASE) !== index) continue;
       const n = this.flowCounts[slot];
       if (n > 0) counts.set(key % FLOW_KEY_BASE, n);
       if (reset) this.flowCounts[slot] = 0;
@@ -289,7 +294,8 @@ export class RunCollector {
         expectedShare: wsum ? weight / wsum : 0, flows, share: total ? flows / total : 0,
       };
     });
-    const test = backends.length >= 2 && total > 0 ? chiSquareTest(backends.map((b) => b.flows), backends.map((b) => b.weight)) : null;
+    // An entry never noted has no expected split to test against.
+    const test = backends.length >= 2 && total > 0 && wsum > 0 ? chiSquareTest(backends.map((b) => b.flows), backends.map((b) => b.weight)) : null;
     return {
       service: entry.info.service, scope: entry.info.scope, node: entry.info.node, algorithm: entry.info.algorithm,
       from: entry.from, to, flows: total, backends, chiSquare: test,
@@ -307,9 +313,8 @@ export class RunCollector {
     // Flows to entries never noted (the run did not call noteCluster before they were used).
     const noted = new Set(this.entries.keys());
     const unnoted = new Map<number, NotedEntry>();
-    for (let slot = 0; slot < this.slotCount; slot++) {
-      const index = Math.floor(this.slotKeys[slot] / FLOW_KEY_BASE);
-      if (!noted.has(index) && this.flowCounts[slot] > 0 && !unnoted.has(index)) {
+    for (const [index, slots] of this.entrySlots) {
+      if (!noted.has(index) && slots.some((slot) => this.flowCounts[slot] > 0)) {
         unnoted.set(index, { info: { service: `#${index}`, index, scope: 'any', node: null, frontends: [], backends: [], algorithm: '', rule: '' }, backendIds: [], from: null });
       }
     }

@@ -146,6 +146,12 @@ describe('RunCollector', () => {
       ],
       capacity: { flows: 100, natPorts: { min: 40000, max: 40009 } }, services: [svc], backends, wallMs: 500, virtualSeconds: 2, generated: 1000,
     };
+    // Without noteCluster the flows are still counted, under the entry's number, and nothing is tested.
+    const blind = new RunCollector();
+    blind.addProcessed(new Uint8Array(buffer), 0, 1000);
+    const unnamed = blind.finish({ ...final, services: [], backends: [] }).services;
+    expect(unnamed.map((u) => [u.service, u.flows, u.chiSquare, u.backends.map((b) => [b.backend, b.flows])])).toEqual([['#0', 1000, null, [['#0', 900], ['#1', 50], ['#2', 50]]]]);
+
     const report = col.finish(final);
     const s = report.services[0];
     expect(s.backends.map((b) => b.flows)).toEqual([900, 50, 50]);
