@@ -26,6 +26,7 @@ import { formatSource } from './k8s/model.js';
 import { UsageError } from './errors.js';
 import { createEmulator, DpemuError } from './index.node.js';
 import { readManifestFiles, traceStream } from './node-api.js';
+import { traceStreamHubble } from './output/hubble-stream.js';
 
 // A larger young generation for the short-lived objects of every traced packet (JSON values, records):
 // measured with `bench --api`-sized traffic, it halves the time `trace` spends in garbage collection.
@@ -117,7 +118,7 @@ function formatDiagnostic(d: Diagnostic): string {
   return `${sev} ${paint('dim', `[${d.code}]`)} ${d.message}${where}`;
 }
 
-interface TraceOpts extends ClusterCliOptions { packets?: string; backend: 'wasm' | 'reference'; design: Design; algo?: Algorithm; masqueradeAll?: boolean; seed: number }
+interface TraceOpts extends ClusterCliOptions { packets?: string; backend: 'wasm' | 'reference'; design: Design; algo?: Algorithm; masqueradeAll?: boolean; seed: number; output: 'json' | 'hubble' }
 
 async function trace(opts: TraceOpts): Promise<void> {
   // Read once: the files are loaded by the emulator itself (its maps sized for them); its warnings printed.
@@ -139,9 +140,13 @@ async function trace(opts: TraceOpts): Promise<void> {
   for (const w of emu.warnings()) if (w.severity !== 'info') process.stderr.write(`dpemu: ${w.severity}: ${w.message}\n`);
   const input = opts.packets === undefined || opts.packets === '-' ? process.stdin : createReadStream(opts.packets);
   // {"apply": ...} and {"delete": ...} lines change the cluster (paths relative to the current directory).
-  const { errors } = await traceStream(emu, input, (line) => process.stdout.write(line + '\n'),
-    { drain: () => new Promise<void>((ok) => process.stdout.once('drain', ok)) });
-  if (errors > 0) process.stderr.write(`dpemu: ${errors} input line${errors === 1 ? '' : 's'} could not be traced (see the "error" records)\n`);
+  const write = (line: string) => process.stdout.write(line + '\n');
+  const drain = () => new Promise<void>((ok) => process.stdout.once('drain', ok));
+  // Hubble's flows have no form for an error: those go to stderr, one line each.
+  const { errors } = opts.output === 'hubble'
+    ? await traceStreamHubble(emu, input, write, { drain, onError: (e) => process.stderr.write(`dpemu: ${e.error}\n`) })
+    : await traceStream(emu, input, write, { drain });
+  if (errors > 0) process.stderr.write(`dpemu: ${errors} input line${errors === 1 ? '' : 's'} could not be traced${opts.output === 'hubble' ? '' : ' (see the "error" records)'}\n`);
 }
 
 /** A user's mistake (bad manifest, unreadable path, bad option): one line on stderr and exit status 1. */
@@ -179,6 +184,7 @@ clusterOptions(cli.command('trace'))
   .addOption(new Option('--algo <name>', "endpoint selection (default: the design's, random; ipvs: rr)").choices(ALGO_NAMES))
   .option('--masquerade-all', 'kube-proxy --masquerade-all: SNAT all traffic to cluster IPs')
   .option('--seed <n>', 'seed of the random endpoint choice', integer('--seed'), 1)
+  .addOption(new Option('--output <format>', 'json: dpemu\'s records; hubble: flows as `hubble observe -o json` prints them (errors on stderr)').choices(['json', 'hubble']).default('json'))
   .action((opts: TraceOpts) => trace(opts));
 
 clusterOptions(cli.command('check'))

@@ -4,7 +4,7 @@
 // explained records). Browser-safe: nothing here names a node: module; where the core comes from is the
 // entry's business (src/index.ts fetches it by URL, src/index.node.ts reads it from the package).
 
-import { Dataplane, Options, Limits, DEFAULT_LIMITS, resolveOptions, DESIGN_NAMES, ALGO_NAMES } from '../dataplane.js';
+import { Dataplane, Options, Limits, DEFAULT_LIMITS, resolveOptions, DESIGN_NAMES, ALGO_NAMES, IDENTITY } from '../dataplane.js';
 import { DataplaneError, DpemuError, InputError } from '../errors.js';
 import { WasmDataplane } from '../wasm.js';
 import { ReferenceDataplane } from '../reference/dataplane.js';
@@ -17,8 +17,9 @@ import { formatIPv4 } from '../common/ip.js';
 import { PROTO_NAMES, PacketBatch, NONE, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE_NAMES, PROTO } from '../packet.js';
 import type {
   Emulator, EmulatorOptions, EmulatorBatch, BatchOutcome, PacketInput, FlowRecord, ManifestInput, ConntrackEntry, ServiceInfo,
-  BackendInfo, CoreSource, Design, ManifestText, TraceOptions,
+  BackendInfo, CoreSource, Design, ManifestText, TraceOptions, PolicyRuleInfo, EndpointAddress, EmulatorCapacity,
 } from './types.js';
+import { formatRuleInfo } from '../policy/explain.js';
 import { ControlEntry, SnapshotContent, encodeSnapshot, decodeSnapshot } from './snapshot.js';
 
 /** Where an entry gets the core when the caller gives none. */
@@ -306,6 +307,7 @@ class EmulatorImpl implements Emulator {
     }
     return [...plan.services.values()].sort((a, b) => a.index - b.index).map((s) => ({
       service: s.label,
+      index: s.index,
       scope: s.scope,
       node: s.node ?? null,
       frontends: frontends.get(s.key) ?? [],
@@ -318,10 +320,56 @@ class EmulatorImpl implements Emulator {
   backends(): BackendInfo[] {
     const cc = this.runtime.compiled;
     return [...cc.plan.backends.values()].sort((a, b) => a.id - b.id).map((b) => ({
-      backend: `${formatIPv4(b.addr)}:${b.port}`, protocol: b.protocol, node: b.node ?? null, pod: b.target ?? null,
+      backend: `${formatIPv4(b.addr)}:${b.port}`, id: b.id, protocol: b.protocol, node: b.node ?? null, pod: b.target ?? null,
       activeFlows: this.dp.backendActive(b.id),
     }));
   }
+
+  policyRules(): PolicyRuleInfo[] {
+    const rules = this.runtime.compiled.plan.policy?.rules;
+    if (!rules) return [];
+    return [...rules.entries()].sort((a, b) => a[0] - b[0]).map(([id, info]) => {
+      const text = formatRuleInfo(info);
+      if (info.kind === 'isolated') {
+        return { id, text, direction: info.direction, action: 'Isolated', policies: info.policies.map((p) => {
+          const slash = p.indexOf('/');
+          return { kind: 'NetworkPolicy', namespace: p.slice(0, slash), name: p.slice(slash + 1) };
+        }) };
+      }
+      const r = info.rule;
+      return { id, text, direction: r.direction, action: info.action,
+        policies: [r.kind === 'NetworkPolicy' ? { kind: r.kind, namespace: r.namespace, name: r.name } : { kind: r.kind, name: r.name }] };
+    });
+  }
+
+  endpoints(): EndpointAddress[] {
+    const cc = this.runtime.compiled;
+    const ipcache = cc.plan.ipcache;
+    const identityOf = (a: string) => ipcache.get(`${a}/32`)?.info;
+    const out: EndpointAddress[] = [];
+    for (const n of cc.model.nodes) {
+      for (const a of new Set(n.addresses.map((x) => x.address))) {
+        out.push({ address: a, kind: 'node', namespace: '', name: n.name, labels: { ...n.labels }, node: n.name, identity: IDENTITY.HOST, endpointId: 0, owner: null });
+      }
+    }
+    for (const p of cc.model.pods) {
+      if (p.hostNetwork || p.phase === 'Succeeded' || p.phase === 'Failed') continue;
+      for (const a of p.podIPs) {
+        const info = identityOf(a);
+        // The pod's own endpoint number (the ipcache's `endpoint` is the policy subject once policies exist).
+        out.push({ address: a, kind: 'pod', namespace: p.namespace, name: p.name, labels: { ...p.labels }, node: p.nodeName ?? null,
+          identity: info?.identity ?? 0, endpointId: cc.alloc.endpointIds.get(`${p.namespace}/${p.name}`) ?? 0, owner: p.owner ? { kind: p.owner.kind, name: p.owner.name } : null });
+      }
+    }
+    return out;
+  }
+
+  capacity(): EmulatorCapacity {
+    const o = this.dp.options;
+    return { flows: o.limits.maxFlows, natPorts: { min: o.natPorts.min, max: o.natPorts.max } };
+  }
+
+  conntrackCount(): number { return this.dp.ctCount(); }
 
   explain(packet: PacketInput): FlowRecord {
     // The packet runs for real and everything it changed is put back: the core's memory and globals (or the

@@ -4,7 +4,7 @@
 export type {
   Emulator, EmulatorOptions, EmulatorBatch, BatchOutcome, PacketInput, FlowRecord, ManifestInput, ManifestText, ConntrackEntry,
   ServiceInfo, BackendInfo, CoreSource, Counters, Design, Algorithm, Limits, ApplyReport, ObjectRef, TraceOptions, TraceOutput,
-  TraceError, TraceChange, Diagnostic,
+  TraceError, TraceChange, Diagnostic, PolicyRuleInfo, EndpointAddress, EmulatorCapacity,
 } from './types.js';
 export type { TraceRecord, TraceFrontend, TraceExcluded } from '../tracer.js';
 export type { HttpDecision } from '../gateway/router.js';

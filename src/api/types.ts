@@ -158,6 +158,8 @@ export interface ConntrackEntry {
 export interface ServiceInfo {
   /** `ns/name:port` (port name or number). */
   service: string;
+  /** The entry's number, as a processed descriptor's SERVICE field (`PKT.SERVICE`) carries it. */
+  index: number;
   /**
    * Which of the service port's entries this is: `any` (every node, every source), or one node's entry
    * for `external` or `internal` sources (what a Local traffic policy or topology hints program per node).
@@ -177,12 +179,55 @@ export interface ServiceInfo {
 export interface BackendInfo {
   /** `ip:port`. */
   backend: string;
+  /** The backend's id, as a processed descriptor's BACKEND field (`PKT.BACKEND`) carries it (never reused). */
+  id: number;
   protocol: string;
   /** The endpoint's node and its pod (targetRef name), when the EndpointSlice names them. */
   node: string | null;
   pod: string | null;
   /** Live flows to it. */
   activeFlows: number;
+}
+
+/** A rule of the compiled policy table: what a processed descriptor's POLICY_RULE id stands for. */
+export interface PolicyRuleInfo {
+  /** The id in `PKT.POLICY_RULE` (stable across policy changes). */
+  id: number;
+  /** The rule in words, as a record's `policy` field names it. */
+  text: string;
+  direction: 'ingress' | 'egress';
+  /** `Allow` or `Deny` for a rule; `Isolated` for the default of a subject some NetworkPolicy isolates. */
+  action: 'Allow' | 'Deny' | 'Isolated';
+  /** The policy objects behind it (`kind`, `namespace` for a NetworkPolicy, `name`). */
+  policies: { kind: string; namespace?: string; name: string }[];
+}
+
+/** An address the cluster knows: a pod's or a node's, with what flow tools (Hubble) show of it. */
+export interface EndpointAddress {
+  address: string;
+  kind: 'pod' | 'node';
+  /** The pod's namespace (empty for a node). */
+  namespace: string;
+  /** The pod's or the node's name. */
+  name: string;
+  /** The pod's labels (a node's labels for a node). */
+  labels: Record<string, string>;
+  /** The node the pod runs on (the node itself for a node). */
+  node: string | null;
+  /** The security identity of the address in the ipcache (Cilium's: 1 host, pods from 256). */
+  identity: number;
+  /** The pod's endpoint id (0 for a node). */
+  endpointId: number;
+  /** The controller owning the pod (metadata.ownerReferences, or the workload dpemu expanded). */
+  owner: { kind: string; name: string } | null;
+}
+
+/** The fixed sizes of an emulator's dataplane. */
+export interface EmulatorCapacity {
+  /** Entries the conntrack table holds. */
+  flows: number;
+  /** The masquerade source-port range (inclusive). */
+  natPorts: { min: number; max: number };
 }
 
 /**
@@ -241,6 +286,17 @@ export interface Emulator {
   conntrack(): ConntrackEntry[];
   services(): ServiceInfo[];
   backends(): BackendInfo[];
+  /** The policy rule table: what each POLICY_RULE id of a processed descriptor stands for (empty without policies). */
+  policyRules(): PolicyRuleInfo[];
+  /** Every pod and node address of the cluster, by address. */
+  endpoints(): EndpointAddress[];
+  /** The dataplane's fixed sizes: conntrack entries, masquerade ports. */
+  capacity(): EmulatorCapacity;
+  /**
+   * Entries the conntrack table holds now, without listing them (cheap enough to call per batch): expired
+   * entries count until the clock's garbage collection removes them.
+   */
+  conntrackCount(): number;
   /** What would happen to a packet, without changing any state. */
   explain(packet: PacketInput): FlowRecord;
   /** Call `listener` with every record send() produces. Returns a function that removes it. */
