@@ -77,6 +77,18 @@ ${table(['verdict', 'packets', 'share', 'flows', 'share'], Object.keys(report.pa
 <p>conntrack state of the packets: ${esc(Object.entries(report.packets.byCtState).filter(([, x]) => x > 0).map(([s, x]) => `${s} ${count(x)}`).join(', ') || 'none')};
 translated: ${esc(Object.entries(report.packets.nat).filter(([, x]) => x > 0).map(([s, x]) => `${s} ${count(x)}`).join(', ') || 'none')}</p>`);
 
+  const tr = report.traffic;
+  if (tr) {
+    parts.push(`<h2>Connections by traffic entry</h2>
+${table(['from → to', 'proto', 'opened', 'completed', 'failed', 'failed at', 'DNS lookups', 'queries each', 'DNS failed'], tr.entries.map((e) => [
+    `${e.from} → ${e.to.join(', ')}`, e.proto, count(e.opened), count(e.completed), count(e.failed),
+    Object.entries(e.failedAt).filter(([, x]) => x > 0).map(([s, x]) => `${s} ${count(x)}`).join(', '),
+    e.dns.lookups ? count(e.dns.lookups) : '', e.dns.lookups ? (e.dns.queries / e.dns.lookups).toFixed(2) : '', e.dns.lookups ? count(e.dns.failed) : '']),
+  [false, false, true, true, true, false, true, true, true])}
+${tr.changes.length ? `<p>${tr.changes.map((ch) => `at ${esc(seconds(ch.at))}: ${esc(ch.what)}`).join('<br>')}</p>` : ''}
+${tr.notes.length ? `<p class="notes">${tr.notes.map((n) => `note: ${esc(n)}`).join('<br>')}</p>` : ''}`);
+  }
+
   if (report.drops.length) {
     parts.push(`<h2>Drop reasons</h2><div class="chart" id="drops"></div>
 ${table(['reason', 'packets', 'share'], report.drops.map((d) => [d.reason, count(d.packets), percent(d.share)]))}`);

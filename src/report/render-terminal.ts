@@ -33,6 +33,7 @@ export function renderTerminal(report: RunReport, options: TerminalOptions = {})
   const r = report.run;
 
   const what = [r.design && `design ${r.design}`, r.backend && `${r.backend} backend`, r.seed !== null && `seed ${r.seed}`].filter(Boolean).join(', ');
+  for (const n of report.traffic?.notes ?? []) out.push(c.dim(`note: ${n}`));
   out.push(c.bold(`dpemu run${what ? ` (${what})` : ''}`));
   for (const [k, v] of Object.entries(r.inputs)) out.push(`  ${k}: ${v}`);
   out.push(`  ${count(r.processed)} packets (${count(r.generated)} generated) over ${seconds(r.virtualSeconds)} of virtual time, in ${seconds(r.wallMs / 1000)}: ` +
@@ -51,6 +52,21 @@ export function renderTerminal(report: RunReport, options: TerminalOptions = {})
   const ct = report.packets.byCtState, nat = report.packets.nat;
   out.push(`  conntrack: ${Object.entries(ct).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${count(n)}`).join(', ') || 'none'}`);
   out.push(`  translated: ${Object.entries(nat).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${count(n)}`).join(', ') || 'none'}`);
+
+  const tr = report.traffic;
+  if (tr) {
+    section('Connections by traffic entry');
+    const ctab = table(['from -> to', 'proto', 'opened', 'completed', 'failed', 'failed at', 'DNS lookups', 'queries each', 'DNS failed'],
+      ['left', 'left', 'right', 'right', 'right', 'left', 'right', 'right', 'right']);
+    for (const e of tr.entries) {
+      const at = Object.entries(e.failedAt).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${count(n)}`).join(', ');
+      ctab.push([`${e.from} -> ${e.to.join(', ')}`, e.proto, count(e.opened), count(e.completed), e.failed ? c.red(count(e.failed)) : '0', at,
+        e.dns.lookups ? count(e.dns.lookups) : '', e.dns.lookups ? (e.dns.queries / e.dns.lookups).toFixed(2) : '',
+        e.dns.lookups ? (e.dns.failed ? c.red(count(e.dns.failed)) : '0') : '']);
+    }
+    out.push(ctab.toString());
+    for (const ch of tr.changes) out.push(`  at ${seconds(ch.at)}: ${ch.what}`);
+  }
 
   if (report.drops.length) {
     section('Drop reasons');

@@ -76,6 +76,25 @@ export interface RunReport {
   };
   /** Cumulative counts at the virtual times the run sampled (at most about 2,000 points, evenly thinned). */
   timeline: TimelinePoint[];
+  /** What the traffic generator of `dpemu run` knows (absent for a capture or a caller's own packets). */
+  traffic?: TrafficSummary;
+}
+
+/** The generated traffic by entry of the spec, the cluster changes made during the run, and the defaults applied. */
+export interface TrafficSummary {
+  /** What dpemu assumed for the cluster (default nodes, load-balancer addresses, the cluster DNS added). */
+  notes: string[];
+  entries: {
+    from: string; to: string[]; proto: string; rate: number;
+    /** Connections opened, completed (every packet of their lifecycle forwarded), and failed, by the step that failed. */
+    opened: number; completed: number; failed: number;
+    failedAt: Record<string, number>;
+    /** Name lookups before the connections: lookups, queries (search-list tries), failed, and failed because a query was dropped. */
+    dns: { lookups: number; queries: number; failed: number; blocked: number };
+    packets: number; retransmissions: number;
+  }[];
+  /** Cluster changes during the run, at virtual seconds. */
+  changes: { at: number; what: string }[];
 }
 
 export interface ServiceDistribution {

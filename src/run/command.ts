@@ -14,7 +14,7 @@ import { createEmulator } from '../index.node.js';
 import { readManifestFiles } from '../node-api.js';
 import { internalsOf } from '../api/emulator.js';
 import type { Emulator, ManifestText } from '../api/types.js';
-import { DESIGN_NAMES, ALGO_NAMES, type Design, type Algorithm, type Counters } from '../dataplane.js';
+import { DESIGN_NAMES, ALGO_NAMES, type Design, type Algorithm } from '../dataplane.js';
 import { InputError, UsageError } from '../errors.js';
 import { loadManifests } from '../k8s/load.js';
 import { clusterDnsIP } from '../dns/stub.js';
@@ -25,7 +25,8 @@ import { coreDnsManifest } from './coredns.js';
 import { runCapture } from '../pcap/run.js';
 import { PcapWriter } from '../pcap/write.js';
 import { packageRoot } from '../bench/compare.js';
-import { formatIPv4 } from '../common/ip.js';
+import { RunCollector, RunProgress, renderHtml, renderJson, renderTerminal, runFinalOf, useColor } from '../report/index.js';
+import type { TrafficSummary } from '../report/types.js';
 
 export interface RunCliOptions extends ClusterCliOptions {
   traffic?: string; pcapIn?: string; pcapOut?: string; sidecar?: string;
@@ -118,21 +119,47 @@ export async function runCommand(opts: RunCliOptions): Promise<void> {
   if (!spec) return replayCapture(emu, opts, notes);
   const base = dirname(resolvePath(trafficPath!));
   const writer = opts.pcapOut ? new PcapWriter({ serviceName: (id) => runtime.compiled.servicesByIndex.get(id)?.label }, opts.sidecar !== undefined) : undefined;
-  const progress = opts.progress !== false ? startProgress() : undefined;
+  const collector = new RunCollector();
+  collector.noteCluster(emu.services(), emu.backends());
+  const progress = opts.progress !== false ? new RunProgress({ total: Math.round(spec.duration * 1000), unit: 'ms of traffic' }) : undefined;
   const result = await runTraffic(emu, spec, {
     clusterFiles: files,
     readFiles: (paths) => readManifestFiles(paths.map((p) => resolvePath(base, p))),
-    onBatch: writer ? (_b, n, batch, nowMs) => writer.add(batch, n, nowMs) : undefined,
-    onProgress: progress?.update,
+    onBatch: (bytes, n, batch, nowMs) => {
+      collector.addProcessed(bytes, 0, n);
+      collector.sample(emu.now, emu.conntrackCount());
+      writer?.add(batch, n, nowMs);
+    },
+    onDns: (e) => collector.addDns(e),
+    onChange: () => collector.noteCluster(emu.services(), emu.backends(), emu.now),
+    onProgress: (done, total) => progress?.update(done, total),
   });
   progress?.stop();
   if (writer) {
     writeFileSync(opts.pcapOut!, writer.bytes());
     if (opts.sidecar) writeFileSync(opts.sidecar, writer.sidecarText());
   }
-  const summary = summarize(emu, result, notes, opts);
-  if (opts.html) writeFileSync(opts.html, htmlPage(summary));
-  process.stdout.write(opts.json ? JSON.stringify(summary) + '\n' : terminalSummary(summary));
+  const report = collector.finish(runFinalOf(emu, {
+    wallMs: result.wallMs, generated: result.packets, virtualSeconds: result.virtualMs / 1000, seed: spec.seed,
+    inputs: { cluster: clusterPaths.map(shown).join(', '), traffic: shown(trafficPath!) },
+  }));
+  report.traffic = trafficSummary(result, notes);
+  if (opts.html) writeFileSync(opts.html, renderHtml(report));
+  process.stdout.write(opts.json ? renderJson(report) : renderTerminal(report, { color: useColor(process.stdout) }));
+}
+
+/** The run's own figures, by traffic entry, for the report. */
+function trafficSummary(r: RunResult, notes: string[]): TrafficSummary {
+  return {
+    notes,
+    entries: r.entries.map((e) => ({
+      from: e.from, to: e.to, proto: e.proto, rate: e.rate,
+      opened: e.stats.opened, completed: e.stats.completed, failed: e.stats.failed, failedAt: { ...e.stats.failedAt },
+      dns: { lookups: e.stats.dnsLookups, queries: e.stats.dnsQueries, failed: e.stats.dnsFailed, blocked: e.stats.dnsBlocked },
+      packets: e.stats.packets, retransmissions: e.stats.retransmissions,
+    })),
+    changes: r.changes.map((c) => ({ at: c.at, what: c.what })),
+  };
 }
 
 /** A capture as the traffic: every frame through the dataplane at its capture time. */
@@ -156,61 +183,4 @@ function replayCapture(emu: Emulator, opts: RunCliOptions, notes: string[]): voi
       `${Object.keys(counters.drops).length ? `drops: ${Object.entries(counters.drops).map(([k, v]) => `${k} ${v}`).join(', ')}\n` : ''}`);
 }
 
-export interface RunSummary {
-  notes: string[];
-  design: string; backend: string; seed: number; duration: number;
-  packets: number; wallMs: number; packetsPerSecond: number;
-  counters: Counters;
-  conntrack: { live: number };
-  entries: RunResult['entries'];
-  changes: RunResult['changes'];
-}
 
-function summarize(emu: Emulator, r: RunResult, notes: string[], opts: RunCliOptions): RunSummary {
-  return {
-    notes, design: emu.design, backend: emu.backend, seed: r.seed, duration: r.duration,
-    packets: r.packets, wallMs: Math.round(r.wallMs), packetsPerSecond: Math.round(r.packets / Math.max(r.wallMs, 1e-3) * 1000),
-    counters: emu.counters(), conntrack: { live: emu.conntrack().length }, entries: r.entries, changes: r.changes,
-  };
-  void opts;
-}
-
-function terminalSummary(s: RunSummary): string {
-  const lines: string[] = [];
-  for (const n of s.notes) lines.push(`note: ${n}`);
-  lines.push(`${s.duration} s of traffic, ${s.packets} packets in ${s.wallMs} ms (${(s.packetsPerSecond / 1e6).toFixed(2)} Mpps), design ${s.design}, seed ${s.seed}`);
-  lines.push(`verdicts: ${Object.entries(s.counters.verdicts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  if (Object.keys(s.counters.drops).length) lines.push(`drops: ${Object.entries(s.counters.drops).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  for (const e of s.entries) {
-    const st = e.stats;
-    const failed = Object.entries(st.failedAt).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ');
-    lines.push(`  ${e.from} -> ${e.to.join(', ')} ${e.proto}: ${st.opened} connections, ${st.completed} completed, ${st.failed} failed${failed ? ` (${failed})` : ''}` +
-      `${st.dnsLookups ? `; DNS ${st.dnsLookups} lookups, ${(st.dnsQueries / st.dnsLookups).toFixed(1)} queries each, ${st.dnsFailed} failed` : ''}`);
-  }
-  for (const c of s.changes) lines.push(`  at ${c.at} s: ${c.what}`);
-  lines.push(`conntrack: ${s.conntrack.live} live flows, ${s.counters.ctCreated} created, ${s.counters.ctExpired} expired, ${s.counters.ctEvicted} evicted`);
-  return lines.join('\n') + '\n';
-}
-
-function htmlPage(s: RunSummary): string {
-  const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;');
-  return `<!doctype html><meta charset="utf-8"><title>dpemu run</title><pre>${esc(terminalSummary(s))}</pre><script type="application/json" id="data">${esc(JSON.stringify(s))}</script>`;
-}
-
-/** A progress bar on stderr (only on a terminal, and only once the run has taken a second). */
-function startProgress(): { update: (done: number, total: number) => void; stop: () => void } | undefined {
-  if (!process.stderr.isTTY) return undefined;
-  const t0 = Date.now();
-  let shown = false;
-  return {
-    update: (done, total) => {
-      if (Date.now() - t0 < 1000) return;
-      shown = true;
-      const w = 30, f = Math.round((done / Math.max(total, 1)) * w);
-      process.stderr.write(`\r[${'#'.repeat(f)}${'.'.repeat(w - f)}] ${(done / 1000).toFixed(1)}/${(total / 1000).toFixed(1)} s virtual`);
-    },
-    stop: () => { if (shown) process.stderr.write('\n'); },
-  };
-}
-
-void formatIPv4;

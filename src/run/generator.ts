@@ -32,6 +32,8 @@ export interface NewConnection {
   dnsAddr: number;
   /** The lookup found no address: the connection ends after its queries. */
   dnsFails: boolean;
+  /** The caller's id of the lookup (told to `onLookupDone` when it ends), or -1. */
+  lookup?: number;
   retransmit: number;
 }
 
@@ -117,6 +119,9 @@ export class Generator {
   private gap!: Uint32Array; private rst!: Uint8Array; private retransmit!: Float32Array;
   private phase!: Uint8Array; private step!: Uint16Array; private steps!: Uint16Array;
   private dnsLeft!: Uint8Array; private dnsFails!: Uint8Array; private dnsAddr!: Uint32Array; private dnsPort!: Uint16Array;
+  private lookup!: Int32Array;
+  /** Called when a connection's name lookup ends: answered, or not because a query or reply was dropped. */
+  onLookupDone?: (lookup: number, blocked: boolean) => void;
   // what the first packet of the current exchange was translated to (the reply's addresses)
   private bAddr!: Uint32Array; private bPort!: Uint16Array; private sAddr!: Uint32Array; private sPort!: Uint16Array; private bNode!: Uint16Array;
   // schedule
@@ -157,7 +162,7 @@ export class Generator {
     this.phase = g((k) => new Uint8Array(k), this.phase); this.step = g((k) => new Uint16Array(k), this.step);
     this.steps = g((k) => new Uint16Array(k), this.steps); this.dnsLeft = g((k) => new Uint8Array(k), this.dnsLeft);
     this.dnsFails = g((k) => new Uint8Array(k), this.dnsFails); this.dnsAddr = g((k) => new Uint32Array(k), this.dnsAddr);
-    this.dnsPort = g((k) => new Uint16Array(k), this.dnsPort);
+    this.dnsPort = g((k) => new Uint16Array(k), this.dnsPort); this.lookup = g((k) => new Int32Array(k), this.lookup);
     this.bAddr = g((k) => new Uint32Array(k), this.bAddr); this.bPort = g((k) => new Uint16Array(k), this.bPort);
     this.sAddr = g((k) => new Uint32Array(k), this.sAddr); this.sPort = g((k) => new Uint16Array(k), this.sPort);
     this.bNode = g((k) => new Uint16Array(k), this.bNode);
@@ -191,11 +196,17 @@ export class Generator {
     this.step[r] = 0;
     this.dnsLeft[r] = Math.min(c.dnsQueries, 255); this.dnsFails[r] = c.dnsFails ? 1 : 0; this.dnsAddr[r] = c.dnsAddr;
     this.dnsPort[r] = c.dnsQueries ? 32768 + this.random.int(28232) : 0;
+    this.lookup[r] = c.lookup ?? -1;
     this.phase[r] = c.dnsQueries ? PHASE_DNS : PHASE_MAIN;
     const st = this.stats[c.entry];
     st.opened++;
     if (c.dnsQueries) { st.dnsLookups++; st.dnsQueries += c.dnsQueries; }
     this.schedule(r, tick);
+  }
+
+  private lookupDone(row: number, blocked: boolean): void {
+    const id = this.lookup[row];
+    if (id >= 0) { this.lookup[row] = -1; this.onLookupDone?.(id, blocked); }
   }
 
   private close(row: number, failedAt?: keyof ConnectionStats['failedAt']): void {
@@ -300,7 +311,7 @@ export class Generator {
       const server = dns ? (s & 1) === 1 : this.serverStep(r, s);
       if (verdict !== VERDICT.FORWARDED) {
         const st = this.stats[this.entry[r]];
-        if (dns) { st.dnsFailed++; st.dnsBlocked++; this.close(r, 'dns'); continue; }
+        if (dns) { st.dnsFailed++; st.dnsBlocked++; this.lookupDone(r, true); this.close(r, 'dns'); continue; }
         const R = this.requests[r];
         this.close(r, s === 0 ? 'connect' : server ? 'reply' : this.proto[r] === PROTO.TCP && s >= 3 + 2 * R ? 'close' : 'data');
         continue;
@@ -318,6 +329,7 @@ export class Generator {
         this.step[r] = s + 1;
         if (server && ((s + 1) >> 1) >= this.dnsLeft[r]) {
           // The last name tried has answered: connect, or give up when nothing was found.
+          this.lookupDone(r, false);
           if (this.dnsFails[r]) { this.stats[this.entry[r]].dnsFailed++; this.close(r, 'dns'); continue; }
           this.phase[r] = PHASE_MAIN;
           this.step[r] = 0;

@@ -29,8 +29,13 @@ export interface RunOptions {
   onBatch?: (bytes: Uint8Array, count: number, batch: PacketBatch, nowMs: number) => void;
   /** Called about every 50 ms of virtual time with the virtual ms done and the total. */
   onProgress?: (doneMs: number, totalMs: number) => void;
-  /** DNS lookups, one call each (client address, name, names tried, rcode, blocked by the dataplane). */
+  /**
+   * DNS lookups, one call each when the lookup ends (client address, name, queries sent, the answer's rcode —
+   * TIMEOUT when a query or its reply was dropped — and whether the dataplane blocked it).
+   */
   onDns?: (e: { client: string; name: string; type: string; queries: number; rcode: string; blocked: boolean }) => void;
+  /** After every change of the cluster during the run (collectors note the new service entries here). */
+  onChange?: (change: RunChange) => void;
   /** Packets per process() call at most (default 4096). */
   batchSize?: number;
 }
@@ -111,6 +116,15 @@ export async function runTraffic(emu: Emulator, spec: TrafficSpec, options: RunO
   };
   const dnsService = () => (cur.dnsIP !== undefined ? { addr: parseIPv4(cur.dnsIP)!, port: 53 } : undefined);
   const gen = new Generator(spec.traffic.length, random, nodeOf, dnsService());
+  // Lookups under way, by id: told to onDns when their packets have gone through (or been dropped).
+  const lookups: ({ client: string; name: string; queries: number; rcode: string } | undefined)[] = [];
+  const freeLookups: number[] = [];
+  gen.onLookupDone = (id, blocked) => {
+    const l = lookups[id]!;
+    lookups[id] = undefined;
+    freeLookups.push(id);
+    options.onDns?.({ client: l.client, name: l.name, type: 'A', queries: l.queries, rcode: blocked ? 'TIMEOUT' : l.rcode, blocked });
+  };
 
   // Popularity over each entry's targets.
   const cdfs = spec.traffic.map((e) => {
@@ -134,7 +148,7 @@ export async function runTraffic(emu: Emulator, spec: TrafficSpec, options: RunO
     const target = cur.targets[ei][pick(cdfs[ei], random.next())];
     const proto = e.proto === 'TCP' ? PROTO.TCP : e.proto === 'UDP' ? PROTO.UDP : PROTO.SCTP;
     let node = client.node === '' ? -1 : cur.nodeIds.get(client.node) ?? -1;
-    let dst = 0, dport = 0, dnsQueries = 0, dnsFails = false;
+    let dst = 0, dport = 0, dnsQueries = 0, dnsFails = false, lookup = -1;
     switch (target.form) {
       case 'address': dst = target.addr; dport = target.port; break;
       case 'pods': { const p = target.pods[random.int(target.pods.length)]; dst = parseIPv4(p.podIP!)!; dport = target.port; break; }
@@ -174,7 +188,10 @@ export async function runTraffic(emu: Emulator, spec: TrafficSpec, options: RunO
         dnsQueries = r.tried.length;
         if (answers.length) dst = parseIPv4(answers[random.int(answers.length)].data)!;
         else dnsFails = true;
-        options.onDns?.({ client: formatAddr(client.addr), name: target.name, type: 'A', queries: dnsQueries, rcode: r.rcode, blocked: false });
+        if (options.onDns) {
+          lookup = freeLookups.length ? freeLookups.pop()! : lookups.length;
+          lookups[lookup] = { client: formatAddr(client.addr), name: target.name, queries: dnsQueries, rcode: r.rcode };
+        }
         break;
       }
     }
@@ -184,13 +201,13 @@ export async function runTraffic(emu: Emulator, spec: TrafficSpec, options: RunO
       client: client.addr, clientPort: portFor(client.addr), node, dst, dport, proto, entry: ei,
       requests: e.requests, requestBytes: e.requestBytes, responseBytes: e.responseBytes,
       lifetimeMs: Math.round(e.lifetime * 1000), rst: e.rstRatio > 0 && random.next() < e.rstRatio,
-      dnsQueries, dnsAddr: 0, dnsFails, retransmit: e.retransmit,
+      dnsQueries, dnsAddr: 0, dnsFails, retransmit: e.retransmit, lookup,
     }, tick);
   };
 
   // Churn: cluster changes at their times.
   const changes: RunChange[] = [];
-  const restarts: { at: number; slices: { kind: string; namespace: string; name: string }[] }[] = [];
+  const restarts: { at: number; ref: string; slices: { kind: string; namespace: string; name: string }[] }[] = [];
   const applyChange = (ev: ChurnEvent): void => {
     let what: string;
     if (ev.kind === 'apply') {
@@ -212,12 +229,13 @@ export async function runTraffic(emu: Emulator, spec: TrafficSpec, options: RunO
     } else {
       const slices = notReadySlices(cur.model, ev.ref);
       emu.apply(slices);
-      restarts.push({ at: ev.at + ev.for, slices: slices.map((s) => ({ kind: 'EndpointSlice', namespace: (s.metadata as { namespace: string }).namespace, name: (s.metadata as { name: string }).name })) });
+      restarts.push({ at: ev.at + ev.for, ref: ev.ref, slices: slices.map((s) => ({ kind: 'EndpointSlice', namespace: (s.metadata as { namespace: string }).namespace, name: (s.metadata as { name: string }).name })) });
       restarts.sort((a, b) => a.at - b.at);
       what = `restart ${ev.ref} (not ready for ${ev.for} s)`;
     }
     changes.push({ at: ev.at, what, services: emu.services().length });
     cur = resolve();
+    options.onChange?.(changes[changes.length - 1]);
   };
 
   const durationMs = Math.round(spec.duration * 1000);
@@ -235,8 +253,9 @@ export async function runTraffic(emu: Emulator, spec: TrafficSpec, options: RunO
     while (restarts.length && restarts[0].at * 1000 <= tick) {
       const r = restarts.shift()!;
       emu.delete(r.slices);
-      changes.push({ at: r.at, what: `ready again: ${r.slices.map((s) => s.name).join(', ')}`, services: emu.services().length });
+      changes.push({ at: r.at, what: `${r.ref} ready again`, services: emu.services().length });
       cur = resolve();
+      options.onChange?.(changes[changes.length - 1]);
     }
     if (tick < durationMs) {
       for (let ei = 0; ei < spec.traffic.length; ei++) {

@@ -20,19 +20,29 @@ describe('dpemu run', () => {
     const r = dpemu('run', '--json');
     expect(r.status).toBe(0);
     const s = JSON.parse(r.stdout);
-    expect(s.notes.join('\n')).toMatch(/default cluster of 3 nodes/);
-    const byTarget = (from: string, to: string) => s.entries.find((e: { from: string; to: string[] }) => e.from === from && e.to[0] === to).stats;
+    expect(s.traffic.notes.join('\n')).toMatch(/default cluster of 3 nodes/);
+    const byTarget = (from: string, to: string) => s.traffic.entries.find((e: { from: string; to: string[] }) => e.from === from && e.to[0] === to);
     // Allowed paths complete; the gateway may not reach the ledger (default-deny, no allow): every try dropped.
     expect(byTarget('deploy/payments/gateway', 'checkout:8080').failed).toBe(0);
     const denied = byTarget('deploy/payments/gateway', 'ledger:5432');
     expect(denied.opened).toBeGreaterThan(0);
     expect(denied.failedAt.connect).toBe(denied.opened);
-    expect(s.counters.drops.POLICY_DENIED).toBeGreaterThan(0);
-    expect(s.changes.map((c: { what: string }) => c.what)).toContain('scale deploy/payments/checkout-canary to 2');
+    const html = join(dir, 'report.html');
+    expect(dpemu('run', '--duration', '0.3', '--html', html, '--json').status).toBe(0);
+    expect(readFileSync(html, 'utf8')).toMatch(/Connections by traffic entry/);
+    expect(s.drops.find((d: { reason: string }) => d.reason === 'POLICY_DENIED').packets).toBeGreaterThan(0);
+    expect(s.policy.byRule.map((r: { text: string }) => r.text)).toContain('dropped: egress isolated by NetworkPolicy payments/allow-dns, NetworkPolicy payments/default-deny, NetworkPolicy payments/gateway; no rule matched');
+    expect(s.traffic.changes.map((c: { what: string }) => c.what)).toContain('scale deploy/payments/checkout-canary to 2');
+    // The canary split: before the scale-up one canary pod of four endpoints, after it two of five.
+    const checkout = s.services.filter((x: { service: string }) => x.service === 'payments/checkout:http');
+    expect(checkout.map((x: { backends: unknown[] }) => x.backends.length)).toEqual(expect.arrayContaining([4, 5]));
+    for (const period of checkout) expect(period.chiSquare.pValue).toBeGreaterThan(1e-4);
+    expect(s.dns.lookups).toBeGreaterThan(1000);
     // The table form names the same figures.
     const t = dpemu('run');
     expect(t.status).toBe(0);
-    expect(t.stdout).toMatch(/deploy\/payments\/gateway -> ledger:5432 TCP: \d+ connections, 0 completed/);
+    expect(t.stdout).toMatch(/deploy\/payments\/gateway -> ledger:5432 +│ TCP +│ +[\d,]+ │ +0 │/);
+    expect(t.stdout).toMatch(/Backend distribution of new flows/);
   });
 
   it('writes the packets after NAT as pcap, which runs back in as the traffic', () => {
@@ -46,8 +56,8 @@ describe('dpemu run', () => {
     const batch = new PacketBatch(() => buf, 0, 1024);
     let frames = 0;
     for (let n; (n = reader.fill(batch)) > 0;) frames += n;
-    expect(frames).toBe(s.counters.verdicts.FORWARDED);
-    expect(readFileSync(side, 'utf8').trim().split('\n')).toHaveLength(s.packets);
+    expect(frames).toBe(s.packets.byVerdict.FORWARDED);
+    expect(readFileSync(side, 'utf8').trim().split('\n')).toHaveLength(s.run.processed);
     const back = dpemu('run', '--cluster', 'examples/payments/cluster', '--pcap-in', out, '--json');
     expect(back.status).toBe(0);
     expect(JSON.parse(back.stdout).capture.packets).toBe(frames);
