@@ -7,7 +7,7 @@
 // With --pcap-in and no --traffic, the capture is the traffic. The summary goes to stdout (a table, or
 // --json); a progress bar to stderr when it is a terminal and the run takes more than a second.
 
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join, relative, resolve as resolvePath } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createEmulator } from '../index.node.js';
@@ -25,13 +25,14 @@ import { coreDnsManifest } from './coredns.js';
 import { runCapture } from '../pcap/run.js';
 import { PcapWriter } from '../pcap/write.js';
 import { packageRoot } from '../bench/compare.js';
-import { RunCollector, RunProgress, renderHtml, renderJson, renderTerminal, runFinalOf, useColor } from '../report/index.js';
+import { RunCollector, RunProgress, hubbleConverter, renderHtml, renderJson, renderTerminal, runFinalOf, useColor } from '../report/index.js';
+import type { PacketBatch } from '../packet.js';
 import type { TrafficSummary } from '../report/types.js';
 
 export interface RunCliOptions extends ClusterCliOptions {
   traffic?: string; pcapIn?: string; pcapOut?: string; sidecar?: string;
   json?: boolean; html?: string; design: Design; backend: 'wasm' | 'reference'; algo?: Algorithm;
-  seed?: number; duration?: number; progress?: boolean;
+  seed?: number; duration?: number; progress?: boolean; flows?: string; output?: 'json' | 'hubble';
 }
 
 /**
@@ -74,7 +75,9 @@ export function registerRun(cli: Command): void {
     .option('--pcap-in <file>', 'a capture (pcap or pcapng) to run through the dataplane; without --traffic it is the traffic')
     .option('--pcap-out <file>', 'write the packets as they leave the dataplane (after NAT) as pcap')
     .option('--sidecar <file>', 'with --pcap-out: one JSON line per packet (verdict, drop reason, service, backend)')
-    .option('--json', 'the summary as one JSON object')
+    .option('--json', 'the report as one JSON object')
+    .option('--flows <file>', 'also write one record per packet (JSON lines, as dpemu trace prints them)')
+    .addOption(new Option('--output <format>', 'with --flows: dpemu records, or flows in the shape of hubble observe -o json').choices(['json', 'hubble']).default('json'))
     .option('--html <file>', 'also write the summary as a self-contained HTML page')
     .addOption(new Option('--design <name>', 'dataplane design').choices(DESIGN_NAMES).default('ebpf'))
     .addOption(new Option('--backend <kind>', 'dataplane implementation').choices(['wasm', 'reference']).default('wasm'))
@@ -119,6 +122,7 @@ export async function runCommand(opts: RunCliOptions): Promise<void> {
   if (!spec) return replayCapture(emu, opts, notes);
   const base = dirname(resolvePath(trafficPath!));
   const writer = opts.pcapOut ? new PcapWriter({ serviceName: (id) => runtime.compiled.servicesByIndex.get(id)?.label }, opts.sidecar !== undefined) : undefined;
+  const flows = opts.flows ? flowWriter(emu, opts.flows, opts.output ?? 'json') : undefined;
   const collector = new RunCollector();
   collector.noteCluster(emu.services(), emu.backends());
   const progress = opts.progress !== false ? new RunProgress({ total: Math.round(spec.duration * 1000), unit: 'ms of traffic' }) : undefined;
@@ -129,12 +133,14 @@ export async function runCommand(opts: RunCliOptions): Promise<void> {
       collector.addProcessed(bytes, 0, n);
       collector.sample(emu.now, emu.conntrackCount());
       writer?.add(batch, n, nowMs);
+      flows?.add(batch, n);
     },
     onDns: (e) => collector.addDns(e),
-    onChange: () => collector.noteCluster(emu.services(), emu.backends(), emu.now),
+    onChange: () => { collector.noteCluster(emu.services(), emu.backends(), emu.now); flows?.changed(); },
     onProgress: (done, total) => progress?.update(done, total),
   });
   progress?.stop();
+  flows?.close();
   if (writer) {
     writeFileSync(opts.pcapOut!, writer.bytes());
     if (opts.sidecar) writeFileSync(opts.sidecar, writer.sidecarText());
@@ -146,6 +152,34 @@ export async function runCommand(opts: RunCliOptions): Promise<void> {
   report.traffic = trafficSummary(result, notes);
   if (opts.html) writeFileSync(opts.html, renderHtml(report));
   process.stdout.write(opts.json ? renderJson(report) : renderTerminal(report, { color: useColor(process.stdout) }));
+}
+
+/**
+ * Per-packet records of a run, written as they come (an object per packet: only when asked for). The file is
+ * written synchronously in blocks, so a run's memory does not grow with its length.
+ */
+function flowWriter(emu: Emulator, path: string, format: 'json' | 'hubble') {
+  const { tracer, runtime } = internalsOf(emu);
+  const fd = openSync(path, 'w');
+  let hubble = format === 'hubble' ? hubbleConverter(emu) : undefined;
+  let names = new Map([...runtime.compiled.nodeIdByName].map(([n, id]) => [id, n]));
+  let buf: string[] = [];
+  const flush = () => { if (buf.length) { writeSync(fd, buf.join('\n') + '\n'); buf = []; } };
+  return {
+    add(batch: PacketBatch, n: number) {
+      for (let i = 0; i < n; i++) {
+        const r = batch.get(i);
+        const rec = tracer.recordOf(r, names.get(r.node) ?? String(r.node));
+        buf.push(hubble ? hubble.json(rec) : JSON.stringify(rec));
+      }
+      if (buf.length >= 4096) flush();
+    },
+    changed() {
+      names = new Map([...runtime.compiled.nodeIdByName].map(([nm, id]) => [id, nm]));
+      if (hubble) hubble = hubbleConverter(emu);
+    },
+    close() { flush(); closeSync(fd); },
+  };
 }
 
 /** The run's own figures, by traffic entry, for the report. */

@@ -63,6 +63,21 @@ describe('dpemu run', () => {
     expect(JSON.parse(back.stdout).capture.packets).toBe(frames);
   });
 
+  it('writes one record per packet, as dpemu records or as Hubble flows', () => {
+    for (const output of ['json', 'hubble']) {
+      const f = join(dir, `flows-${output}.jsonl`);
+      const r = dpemu('run', '--duration', '0.2', '--flows', f, '--output', output, '--json');
+      expect(r.status).toBe(0);
+      const s = JSON.parse(r.stdout);
+      const lines = readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(lines).toHaveLength(s.run.processed);
+      const dropped = lines.filter((l) => (output === 'json' ? l.verdict : l.flow.verdict) === 'DROPPED');
+      expect(dropped.length).toBe(s.packets.byVerdict.DROPPED);
+      if (output === 'hubble') expect(dropped[0].flow).toMatchObject({ drop_reason_desc: 'POLICY_DENIED', destination_service: { namespace: 'payments' } });
+      else expect(lines.some((l) => l.service === 'kube-system/kube-dns:dns')).toBe(true);
+    }
+  });
+
   it('reports a bad spec on stderr, naming the file and field, with exit status 1', () => {
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'traffic:\n- {from: deploy/payments/gateway, to: "checkout:8080", rate: fast}\n');
