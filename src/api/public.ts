@@ -9,7 +9,7 @@ export type {
 export type { TraceRecord, TraceFrontend, TraceExcluded } from '../tracer.js';
 export type { HttpDecision } from '../gateway/router.js';
 export type { HealthCheckAnswer } from '../k8s/health-check.js';
-export type { SourceRef } from '../k8s/model.js';
+export type { SourceRef, DiagnosticCode } from '../k8s/model.js';
 export type { PacketBatch, PacketIn, PacketRecord } from '../packet.js';
 export { DpemuError, InputError, CapacityError, DataplaneError, SnapshotError, UsageError } from '../errors.js';
 export type { DpemuErrorCode } from '../errors.js';
