@@ -157,6 +157,7 @@ export function deriveEndpointSlices(svc: Service, pods: readonly Pod[], nodes: 
     let g = groups.get(key);
     if (!g) groups.set(key, (g = { ports, endpoints: [] }));
     const ep = podToEndpoint(pod, node, svc);
+    trafficDistributionHints(ep, svc.trafficDistribution);
     if (ep.addresses.length > 0) g.endpoints.push(ep);
   }
   const labels: Record<string, string> = {};
@@ -314,4 +315,18 @@ export function eligibleEndpoints(slices: readonly EndpointSlice[], port: { name
     }
   }
   return { endpoints, usingTerminating: !anyReady && endpoints.length > 0, excluded };
+}
+
+/**
+ * The hints the EndpointSlice controller writes for spec.trafficDistribution (staging/src/k8s.io/endpointslice/
+ * trafficdist): PreferClose, and PreferSameZone (its new name, KEP-3015), give each endpoint with a zone the
+ * hint forZones [its zone]; PreferSameNode gives forNodes [its node] and, where it has a zone, forZones [its
+ * zone] too (so that a proxy without node hints still prefers the zone). Any other value is treated as unset:
+ * no hints.
+ */
+export function trafficDistributionHints(ep: Endpoint, distribution: string | undefined): void {
+  if (distribution === 'PreferClose' || distribution === 'PreferSameZone' || distribution === 'PreferSameNode') {
+    if (ep.zone !== undefined) ep.hintsForZones = [ep.zone];
+    if (distribution === 'PreferSameNode' && ep.nodeName !== undefined) ep.hintsForNodes = [ep.nodeName];
+  }
 }

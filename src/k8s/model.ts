@@ -210,6 +210,11 @@ export interface Service {
   loadBalancerHostnames: string[];
   externalTrafficPolicy: TrafficPolicy;
   internalTrafficPolicy: TrafficPolicy;
+  /**
+   * spec.trafficDistribution (PreferClose, PreferSameZone, PreferSameNode; other values are kept and act as
+   * unset): the EndpointSlice controller derives the hints kube-proxy reads from it (endpoints.ts).
+   */
+  trafficDistribution?: string;
   sessionAffinity: 'None' | 'ClientIP';
   /** sessionAffinityConfig.clientIP.timeoutSeconds (default 10800); only meaningful with ClientIP affinity. */
   sessionAffinityTimeout: number;

@@ -608,6 +608,8 @@ export function parseService(r: Reader, o: Obj, pc: ParseContext): ParsedService
     source: r.ctx.source,
   };
   if (hasSelector) svc.selector = selectorMap;
+  const td = r.str(spec.trafficDistribution, 'spec.trafficDistribution');
+  if (td) svc.trafficDistribution = td;
   if (clusterIPs.length) svc.clusterIP = clusterIPs[0];
   if (ipv6ClusterIPs.length) svc.ipv6ClusterIPs = ipv6ClusterIPs;
   if (type === 'ExternalName') {
