@@ -13,6 +13,7 @@ import { PacketBatch, PKT, VERDICT, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE_N
 
 export const LINKTYPE_RAW = 101;
 const MAX_FRAME = 16 + 20 + 20; // record header + IPv4 + largest L4 header
+const BLOCK = 4 << 20;
 
 export interface WriterOptions {
   /** Keep dropped and rejected packets in the capture (they are always in the sidecar). Default false. */
@@ -25,7 +26,8 @@ export interface WriterOptions {
 }
 
 export class PcapWriter {
-  private buf = new Uint8Array(1 << 20);
+  private buf = new Uint8Array(BLOCK);
+  private readonly blocks: Uint8Array[] = [];
   private dv = new DataView(this.buf.buffer);
   private len = 0;
   private index = 0;
@@ -54,9 +56,13 @@ export class PcapWriter {
     }
   }
 
+  /**
+   * A full block is kept and a new one started: the capture is a list of blocks joined once at the end (a
+   * buffer doubled and copied as it grows cost as much as writing the frames, in copies and page faults).
+   */
   private grow(): void {
-    const b = new Uint8Array(this.buf.length * 2); b.set(this.buf.subarray(0, this.len));
-    this.buf = b; this.dv = new DataView(b.buffer);
+    this.blocks.push(this.buf.subarray(0, this.len));
+    this.buf = new Uint8Array(BLOCK); this.dv = new DataView(this.buf.buffer); this.len = 0;
   }
 
   private frame(inp: DataView, o: number, sec: number, usec: number): void {
@@ -101,7 +107,14 @@ export class PcapWriter {
   }
 
   /** The capture's bytes so far. */
-  bytes(): Uint8Array { return this.buf.subarray(0, this.len); }
+  bytes(): Uint8Array {
+    if (this.blocks.length === 0) return this.buf.subarray(0, this.len);
+    const parts = [...this.blocks, this.buf.subarray(0, this.len)];
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) { out.set(p, at); at += p.length; }
+    return out;
+  }
   /** The sidecar JSON lines (one per packet added, dropped or not), each ending in a newline. */
   sidecarText(): string { return this.side.length ? this.side.join('\n') + '\n' : ''; }
 }
