@@ -32,7 +32,7 @@ export class PacketNames {
   }
 
   /** A destination name with its port, resolved from `client`'s namespace (no client: names must be absolute). */
-  destination(text: string, proto: string, client: Pod | undefined): { addr: number; port: number; label: string } {
+  destination(text: string, proto: string, client: Pod | undefined): { addr: number; port: number; label: string; dns?: { server: number; queries: number } } {
     if (text.length > MAX_NAME) throw new InputError(`"dst": ${showValue(text)} is too long for a name with a port`, 'dst');
     const t = parseTarget(this.model, text, proto, '"dst"');
     switch (t.form) {
@@ -54,7 +54,10 @@ export class PacketNames {
         const r = resolveAsPod(this.dns, conf, t.name, 'A', dnsIP);
         const a = r.answer.find((x) => x.type === 'A');
         if (!a) throw new InputError(`"dst": ${t.name} does not resolve${client ? ` from ${client.namespace}/${client.name}` : ''} (${r.rcode}; tried ${r.tried.join(', ')})`, 'dst');
-        return { addr: parseIPv4(a.data)!, port: t.port, label: `${text} (${r.name} A ${a.data})` };
+        // The queries travel as packets when the client asks the cluster DNS (the tracer sends them first).
+        const served = client !== undefined && dnsIP !== undefined && conf.nameservers.includes(dnsIP);
+        return { addr: parseIPv4(a.data)!, port: t.port, label: `${text} (${r.name} A ${a.data})`,
+          ...(served ? { dns: { server: parseIPv4(dnsIP)!, queries: r.tried.length } } : {}) };
       }
     }
   }

@@ -164,6 +164,11 @@ interface ParsedPacket {
   http?: HttpStep; httpDst?: { dst: string; dport: number }; answered?: TraceRecord;
   /** The names the packet gave for its endpoints (names.ts). */
   names?: { src?: string; dst?: string };
+  /**
+   * A destination named by DNS and resolved through the cluster DNS: the client's queries (one per name its
+   * resolver tried) go through the dataplane to the kube-dns Service first, from source port `sport`.
+   */
+  dns?: { server: number; queries: number; sport: number };
 }
 
 /** How many packets go through the core in one process() call at most. */
@@ -322,8 +327,11 @@ export class Tracer {
     }
     for (let a = 0; a < parsed.length; a += CHUNK) {
       const chunk = parsed.slice(a, a + CHUNK);
-      this.process(chunk);
-      for (let i = 0; i < chunk.length; i++) out[slots[a + i]] = ok(chunk[i], this.batch.get(i));
+      const unresolved = this.process(chunk);
+      for (let i = 0; i < chunk.length; i++) {
+        const failed = unresolved?.get(i);
+        out[slots[a + i]] = failed ? ok(failed.p, failed.r) : ok(chunk[i], this.batch.get(i));
+      }
     }
     return out;
   }
@@ -352,7 +360,7 @@ export class Tracer {
     const proto = field(o, 'proto', asProto, 'TCP, UDP, SCTP or ICMP', PROTO.TCP);
     // Endpoints may be named (pod/ns/name, deploy/ns/name; svc/ns/name:port, name:port): names.ts.
     let names: ParsedPacket['names'];
-    let src: number, dst: number, namedPort: number | undefined, client: Pod | undefined;
+    let src: number, dst: number, namedPort: number | undefined, client: Pod | undefined, dns: ParsedPacket['dns'];
     if (isName(o.src)) {
       const n = this.packetNames().source(o.src);
       src = n.addr; client = n.pod; names = { src: n.label };
@@ -360,12 +368,13 @@ export class Tracer {
     if (isName(o.dst)) {
       const n = this.packetNames().destination(o.dst, PROTO_NAMES[proto], client);
       dst = n.addr; namedPort = n.port; names = { ...names, dst: n.label };
+      if (n.dns) dns = { ...n.dns, sport: 32768 + ((line + 14116) % 28232) };
       if (o.dport !== undefined && o.dport !== n.port) throw new InputError(`"dport": ${showValue(o.dport)} differs from the port of "dst" (${n.port})`, 'dport');
     } else dst = field(o, 'dst', asIP, 'an IPv4 address, or a Service or DNS name with a port (svc/ns/name:port, name:port)');
     // ICMP has no ports (the descriptor's port fields stay 0).
     const sport = !hasPorts(proto) ? field(o, 'sport', asPort, 'a number 0..65535', 0) : field(o, 'sport', asPort, 'a port number 0..65535', names?.src ? 32768 + (line % 28232) : undefined);
     const dport = namedPort ?? (!hasPorts(proto) ? field(o, 'dport', asPort, 'a number 0..65535', 0) : field(o, 'dport', asPort, 'a port number 0..65535'));
-    return { o, src, dst, proto, sport, dport, names };
+    return { o, src, dst, proto, sport, dport, names, dns };
   }
 
   /**
@@ -395,7 +404,7 @@ export class Tracer {
    */
   private parse(input: unknown, line: number, t0: number, decided?: HttpStep | null): ParsedPacket {
     const h = this.head(input, line);
-    const { o, src, proto, sport, names } = h;
+    const { o, src, proto, sport, names, dns } = h;
     let { dst, dport } = h;
     const cc = this.compiled;
     // North-south: an HTTP request is routed by its Gateway or Ingress first (src/gateway/trace-hook.ts).
@@ -447,23 +456,63 @@ export class Tracer {
     if (health) {
       return { line, t, nodeName, pkt: { saddr: src, daddr: dst, sport, dport, proto }, answered: healthCheckAnswered(line, t, nodeName, formatIPv4(src), sport, formatIPv4(dst), dport, health) };
     }
-    return { line, t, nodeName, pkt: { saddr: src, daddr: dst, sport, dport, proto, tcpFlags, node, len: 64 }, http, httpDst, ...(names ? { names } : {}) };
+    return { line, t, nodeName, pkt: { saddr: src, daddr: dst, sport, dport, proto, tcpFlags, node, len: 64 }, http, httpDst, ...(names ? { names } : {}), ...(dns ? { dns } : {}) };
   }
 
   /** Run parsed packets (at most CHUNK) through the core, runs of equal time in one call each; outcomes stay in the batch. */
-  private process(packets: readonly ParsedPacket[]): void {
+  private process(packets: readonly ParsedPacket[]): Map<number, { p: ParsedPacket; r: PacketRecord }> | undefined {
     const batch = this.batch;
+    let unresolved: Map<number, { p: ParsedPacket; r: PacketRecord }> | undefined;
     for (let i = 0; i < packets.length; i++) batch.set(i, packets[i].pkt);
     for (let a = 0; a < packets.length;) {
       const t = packets[a].t;
-      let b = a + 1;
-      while (b < packets.length && packets[b].t === t) b++;
       this.t = t;
       const nowMs = Math.round(t * 1000);
       this.collect(nowMs);
+      // A packet to a DNS name: the client's queries first, in order with the packets before it.
+      if (packets[a].dns) {
+        const failed = this.resolveByPackets(packets[a], nowMs);
+        if (failed) { (unresolved ??= new Map()).set(a, failed); a++; continue; }
+      }
+      let b = a + 1;
+      while (b < packets.length && packets[b].t === t && !packets[b].dns) b++;
       this.dp.process(a === 0 ? batch : batch.slice(a, b - a), b - a, nowMs);
       a = b;
     }
+    return unresolved;
+  }
+
+  private dnsBatch?: PacketBatch;
+
+  /**
+   * The name lookup of a packet to a DNS name, as packets: for every name the client's resolver tries, a UDP
+   * query from the client to the kube-dns Service (port 53) and the reply of the CoreDNS pod it reached,
+   * through the dataplane (so an egress policy without a DNS allowance fails the lookup, as in a cluster).
+   * Undefined when every query and reply went through; else the dropped one, whose record stands for the line.
+   */
+  private resolveByPackets(p: ParsedPacket, nowMs: number): { p: ParsedPacket; r: PacketRecord } | undefined {
+    const d = p.dns!, cc = this.compiled;
+    const b = (this.dnsBatch ??= this.dp.allocBatch(1));
+    const step = (pkt: PacketIn, nodeName: string, what: string) => {
+      b.set(0, pkt);
+      this.dp.process(b, 1, nowMs);
+      const r = b.get(0);
+      if (r.verdict === VERDICT.FORWARDED) return { r };
+      const names = { ...p.names, dst: `${p.names?.dst ?? ''}: not resolved, ${what} was ${VERDICT_NAMES[r.verdict] ?? r.verdict}` };
+      return { failed: { p: { line: p.line, t: p.t, nodeName, pkt: r, names }, r } };
+    };
+    for (let q = 0; q < d.queries; q++) {
+      const query = step({ saddr: p.pkt.saddr, daddr: d.server, sport: d.sport, dport: 53, proto: PROTO.UDP, node: p.pkt.node, len: 70 }, p.nodeName,
+        `the DNS query ${q + 1} of ${d.queries} to ${formatIPv4(d.server)}:53`);
+      if (query.failed) return query.failed;
+      const r = query.r!;
+      const owner = cc.owner(r.outDaddr);
+      const node = owner ? cc.nodeIdByName.get(owner.node) ?? p.pkt.node ?? 0 : p.pkt.node ?? 0;
+      const reply = step({ saddr: r.outDaddr, daddr: r.outSaddr, sport: r.outDport, dport: r.outSport, proto: PROTO.UDP, node, len: 130 }, owner?.node ?? p.nodeName,
+        `the reply to DNS query ${q + 1} from ${formatIPv4(r.outDaddr)}:${r.outDport}`);
+      if (reply.failed) return reply.failed;
+    }
+    return undefined;
   }
 
   // What record() and recordJson() derive from a processed descriptor, kept in fields rather than a fresh

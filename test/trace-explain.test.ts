@@ -46,3 +46,22 @@ it('takes endpoints by name: a workload as source, a Service or a DNS name resol
   const [badSrc] = emu.trace([JSON.stringify({ src: 'deploy/payments/nothing', dst: 'checkout:8080' })]);
   expect(badSrc).toMatchObject({ error: expect.stringMatching(/Deployment payments\/nothing has no pods/) });
 });
+
+it('resolves a DNS name with real queries through the dataplane: a policy that blocks DNS fails the lookup', async () => {
+  const emu = await createEmulator({ cluster: { files: readManifestFiles('examples/payments/cluster') } });
+  const [ok] = emu.send({ src: 'deploy/payments/gateway', dst: 'checkout:8080' });
+  expect(ok).toMatchObject({ verdict: 'FORWARDED', service: 'payments/checkout:http' });
+  // The query went to kube-dns as a UDP packet, and its reply came back through conntrack.
+  const dnsFlows = emu.conntrack().filter((f) => f.proto === 'UDP' && f.dport === 53 && f.src === ok.in.src);
+  expect(dnsFlows).toHaveLength(1);
+  expect(dnsFlows[0]).toMatchObject({ service: 'kube-system/kube-dns:dns' });
+  emu.delete({ kind: 'NetworkPolicy', namespace: 'payments', name: 'allow-dns' });
+  const [blocked] = emu.send({ src: 'deploy/payments/gateway', dst: 'checkout:8080', sport: 41000 });
+  expect(blocked).toMatchObject({ verdict: 'DROPPED', drop_reason: 'POLICY_DENIED', proto: 'UDP', in: { dport: 53 } });
+  expect(blocked.names!.dst).toMatch(/checkout:8080 .*: not resolved, the DNS query 1 of 1 to 10\.96\.0\.10:53 was DROPPED/);
+  expect(blocked.policy).toMatch(/egress isolated/);
+  // An address or a Service reference needs no lookup: no DNS packet.
+  const before = emu.counters().packets;
+  emu.send({ src: 'deploy/payments/gateway', dst: 'svc/payments/checkout:http', sport: 41001 });
+  expect(emu.counters().packets).toBe(before + 1);
+});
