@@ -22,6 +22,7 @@ import { ClusterCliOptions, clusterOptions, loadOptionsOf } from '../cluster-opt
 import { TrafficSpec, parseTrafficSpec } from './spec.js';
 import { RunResult, runTraffic } from './run.js';
 import { coreDnsManifest } from './coredns.js';
+import { defaultTrafficSpec } from './default-traffic.js';
 import { runCapture } from '../pcap/run.js';
 import { PcapWriter } from '../pcap/write.js';
 import { packageRoot } from '../bench/compare.js';
@@ -71,7 +72,7 @@ export function registerRun(cli: Command): void {
   clusterOptions(cli.command('run'), true)
     .description('generate traffic over a cluster (or replay a capture) through the dataplane and report what happened: ' +
       'connections with full TCP lifecycles and UDP exchanges, DNS lookups as UDP packets to kube-dns, churn; with no options, the built-in payments example')
-    .option('--traffic <file>', 'traffic spec (YAML or JSON: clients, traffic, churn, duration, seed)')
+    .option('--traffic <file>', 'traffic spec (YAML or JSON: clients, traffic, churn, duration, seed); without it (and without --pcap-in), every workload calls the Services of its namespace and outside clients the LoadBalancer and NodePort Services')
     .option('--pcap-in <file>', 'a capture (pcap or pcapng) to run through the dataplane; without --traffic it is the traffic')
     .option('--pcap-out <file>', 'write the packets as they leave the dataplane (after NAT) as pcap')
     .option('--sidecar <file>', 'with --pcap-out: one JSON line per packet (verdict, drop reason, service, backend)')
@@ -99,6 +100,7 @@ export async function runCommand(opts: RunCliOptions): Promise<void> {
     notes.push(`the built-in example: --cluster ${shown(ex.cluster)} --traffic ${shown(ex.traffic)}`);
   }
   if (!clusterPaths) throw new UsageError('--cluster is required with --traffic or --pcap-in (or give neither for the built-in example)');
+  const useDefaultTraffic = !trafficPath && !opts.pcapIn;
   const files = withClusterDns(readManifestFiles(clusterPaths, { recursive: opts.recursive }), opts, notes);
   let spec: TrafficSpec | undefined;
   if (trafficPath) {
@@ -108,6 +110,16 @@ export async function runCommand(opts: RunCliOptions): Promise<void> {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new InputError(`${trafficPath}: no such file`);
       throw e;
     }
+  } else if (useDefaultTraffic) {
+    try {
+      const d = defaultTrafficSpec(loadManifests(files, loadOptionsOf(opts)).model);
+      spec = d.spec;
+      notes.push(d.note);
+    } catch (e) {
+      throw new InputError((e as Error).message);
+    }
+  }
+  if (spec) {
     if (opts.seed !== undefined) spec.seed = opts.seed;
     if (opts.duration !== undefined) spec.duration = opts.duration;
   }
@@ -120,7 +132,7 @@ export async function runCommand(opts: RunCliOptions): Promise<void> {
   for (const n of loadNotes) notes.push(n.message);
 
   if (!spec) return replayCapture(emu, opts, notes);
-  const base = dirname(resolvePath(trafficPath!));
+  const base = trafficPath ? dirname(resolvePath(trafficPath)) : process.cwd();
   const writer = opts.pcapOut ? new PcapWriter({ serviceName: (id) => runtime.compiled.servicesByIndex.get(id)?.label }, opts.sidecar !== undefined) : undefined;
   const flows = opts.flows ? flowWriter(emu, opts.flows, opts.output ?? 'json') : undefined;
   const collector = new RunCollector();
@@ -147,7 +159,7 @@ export async function runCommand(opts: RunCliOptions): Promise<void> {
   }
   const report = collector.finish(runFinalOf(emu, {
     wallMs: result.wallMs, generated: result.packets, virtualSeconds: result.virtualMs / 1000, seed: spec.seed,
-    inputs: { cluster: clusterPaths.map(shown).join(', '), traffic: shown(trafficPath!) },
+    inputs: { cluster: clusterPaths.map(shown).join(', '), traffic: trafficPath ? shown(trafficPath) : 'default (no --traffic)' },
   }));
   report.traffic = trafficSummary(result, notes);
   if (opts.html) writeFileSync(opts.html, renderHtml(report));

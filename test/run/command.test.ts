@@ -78,6 +78,16 @@ describe('dpemu run', () => {
     }
   });
 
+  it('runs a cluster given without traffic: its workloads call its Services, outside clients its LoadBalancers', () => {
+    const r = dpemu('run', '--cluster', 'examples/shop', '--duration', '1', '--json');
+    expect(r.status).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.traffic.notes.join('\n')).toMatch(/no --traffic: a default traffic spec of \d+ entries/);
+    expect(s.traffic.entries.some((e: { from: string; to: string[] }) => e.from === 'deploy/shop/web' && e.to[0] === 'api:8000')).toBe(true);
+    expect(s.traffic.entries.some((e: { from: string }) => e.from === 'internet')).toBe(true);
+    expect(s.traffic.entries.reduce((n: number, e: { completed: number }) => n + e.completed, 0)).toBeGreaterThan(100);
+  });
+
   it('reports a bad spec on stderr, naming the file and field, with exit status 1', () => {
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'traffic:\n- {from: deploy/payments/gateway, to: "checkout:8080", rate: fast}\n');
