@@ -4,11 +4,13 @@
 
 import type { Protocol } from '../k8s/model.js';
 import { POLICY_VERDICT } from '../dataplane.js';
+import { KUBERNETES_PROTOCOLS, PROTO } from '../protocols.js';
 import type { PortClause } from './model.js';
 import type { NamedPort } from './identity.js';
 
-export const PROTO_NUMBER: Record<Protocol, number> = { TCP: 6, UDP: 17, SCTP: 132 };
-export const PROTOCOLS: Protocol[] = ['TCP', 'UDP', 'SCTP'];
+/** The protocols a policy port names, and their numbers: the protocol table's (src/protocols.ts). */
+export const PROTO_NUMBER: Record<Protocol, number> = { TCP: PROTO.TCP, UDP: PROTO.UDP, SCTP: PROTO.SCTP };
+export const PROTOCOLS: readonly Protocol[] = KUBERNETES_PROTOCOLS;
 export const MAX_PORT = 0xffff;
 
 /** A verdict with the rule that gave it (rule 0: allowed because nothing isolates). */
