@@ -65,6 +65,9 @@ export function renderTerminal(report: RunReport, options: TerminalOptions = {})
         e.dns.lookups ? (e.dns.failed ? c.red(count(e.dns.failed)) : '0') : '']);
     }
     out.push(ctab.toString());
+    for (const e of tr.entries) {
+      if (e.http) out.push(`  ${e.from} -> ${e.to.join(', ')}: HTTP ${Object.entries(e.http).map(([s, n]) => `${s} ${count(n)}`).join(', ')}`);
+    }
     for (const ch of tr.changes) out.push(`  at ${seconds(ch.at)}: ${ch.what}`);
   }
 

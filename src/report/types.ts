@@ -92,6 +92,8 @@ export interface TrafficSummary {
     /** Name lookups before the connections: lookups, queries (search-list tries), failed, and failed because a query was dropped. */
     dns: { lookups: number; queries: number; failed: number; blocked: number };
     packets: number; retransmissions: number;
+    /** HTTP requests by the status the Gateway or Ingress gave (entries with an `http` request only). */
+    http?: Record<string, number>;
   }[];
   /** Cluster changes during the run, at virtual seconds. */
   changes: { at: number; what: string }[];

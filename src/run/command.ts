@@ -203,6 +203,7 @@ function trafficSummary(r: RunResult, notes: string[]): TrafficSummary {
       opened: e.stats.opened, completed: e.stats.completed, failed: e.stats.failed, failedAt: { ...e.stats.failedAt },
       dns: { lookups: e.stats.dnsLookups, queries: e.stats.dnsQueries, failed: e.stats.dnsFailed, blocked: e.stats.dnsBlocked },
       packets: e.stats.packets, retransmissions: e.stats.retransmissions,
+      ...(Object.keys(e.stats.http).length ? { http: { ...e.stats.http } } : {}),
     })),
     changes: r.changes.map((c) => ({ at: c.at, what: c.what })),
   };

@@ -42,13 +42,15 @@ export interface ConnectionStats {
   opened: number; completed: number; failed: number;
   /** Failures by the step that failed: connect (first packet), reply (a server packet), data, close, dns. */
   failedAt: Record<'connect' | 'reply' | 'data' | 'close' | 'dns', number>;
+  /** HTTP requests by the status the Gateway or Ingress gave (a routed request's connection goes on to its Service). */
+  http: Record<string, number>;
   dnsLookups: number; dnsQueries: number; dnsFailed: number; dnsBlocked: number;
   packets: number; retransmissions: number;
 }
 
 export const emptyStats = (): ConnectionStats => ({
   opened: 0, completed: 0, failed: 0, failedAt: { connect: 0, reply: 0, data: 0, close: 0, dns: 0 },
-  dnsLookups: 0, dnsQueries: 0, dnsFailed: 0, dnsBlocked: 0, packets: 0, retransmissions: 0,
+  dnsLookups: 0, dnsQueries: 0, dnsFailed: 0, dnsBlocked: 0, packets: 0, retransmissions: 0, http: {},
 });
 
 /** Seeded PRNG (mulberry32): the run's only source of randomness. */

@@ -16,6 +16,7 @@ import { ResolvConf, StubResult, clusterDnsIP, resolvConf, resolveAsPod } from '
 import type { TrafficSpec, ChurnEvent } from './spec.js';
 import { Client, TargetSpec, clientsOf, entryNodes, externalFrontend, podsOf, splitRef, targetsOf } from './targets.js';
 import { ConnectionStats, Generator, Random, pick, zipfCdf } from './generator.js';
+import { routeHttpPacket } from '../gateway/trace-hook.js';
 
 export interface RunOptions {
   /** Manifest files for churn `apply` paths and the workloads `scale` changes (the cluster's own files). */
@@ -74,7 +75,7 @@ interface Resolved {
 const TICK_MS = 1;
 
 export async function runTraffic(emu: Emulator, spec: TrafficSpec, options: RunOptions = {}): Promise<RunResult> {
-  const { runtime, tracer } = internalsOf(emu);
+  const { runtime, tracer, dp } = internalsOf(emu);
   const random = new Random(spec.seed);
   const batchSize = options.batchSize ?? 4096;
   const batch = emu.createBatch(batchSize);
@@ -196,7 +197,18 @@ export async function runTraffic(emu: Emulator, spec: TrafficSpec, options: RunO
       }
     }
     if (node < 0) node = nodeOf(client.addr);
-    if (node < 0) node = 0;
+    if (node < 0) node = cur.nodeIds.values().next().value ?? 0;
+    if (e.http) {
+      // North-south: the Gateway or Ingress at the target decides first (in the core, src/gateway); a request
+      // it answers itself (404, 500, 503, a redirect) sends no packet, a routed one connects to the chosen
+      // Service from the node it entered on.
+      const step = routeHttpPacket(dp, cur.model, formatAddr(dst), dport, e.http);
+      const st = gen.stats[ei];
+      const status = step ? String(step.http.status) : 'no listener';
+      st.http[status] = (st.http[status] ?? 0) + 1;
+      if (!step?.forward) { st.opened++; st.completed++; return; } // answered by the proxy: no dataplane packet
+      dst = parseIPv4(step.forward.dst)!; dport = step.forward.dport;
+    }
     gen.open({
       client: client.addr, clientPort: portFor(client.addr), node, dst, dport, proto, entry: ei,
       requests: e.requests, requestBytes: e.requestBytes, responseBytes: e.responseBytes,

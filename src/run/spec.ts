@@ -32,6 +32,7 @@
 import { parse as parseYaml } from 'yaml';
 import { InputError } from '../errors.js';
 import { showValue } from '../packet.js';
+import { parseHttpField } from '../gateway/trace-hook.js';
 
 export type Popularity = { kind: 'uniform' } | { kind: 'zipf'; s: number };
 export type Via = 'loadBalancer' | 'nodePort' | 'externalIP' | 'clusterIP';
@@ -57,6 +58,11 @@ export interface TrafficEntry {
   retransmit: number;
   popularity: Popularity;
   via?: Via;
+  /**
+   * An HTTP request each connection makes to a Gateway listener or an Ingress address (`to` is that address,
+   * `ip:port` or `gateway/ns/name:port`): routed by its rules first, then sent to the Service they choose.
+   */
+  http?: { method?: string; host?: string; path?: string; headers?: Record<string, string> };
 }
 
 export type ChurnEvent =
@@ -142,7 +148,7 @@ function parseClients(v: unknown): ClientGroup[] {
   });
 }
 
-const TRAFFIC_KEYS = ['from', 'to', 'proto', 'rate', 'connections', 'requests', 'size', 'lifetime', 'close', 'rstRatio', 'retransmit', 'popularity', 'via'] as const;
+const TRAFFIC_KEYS = ['from', 'to', 'proto', 'rate', 'connections', 'requests', 'size', 'lifetime', 'close', 'rstRatio', 'retransmit', 'popularity', 'via', 'http'] as const;
 
 function parseEntry(v: unknown, index: number, duration: number, clients: ClientGroup[]): TrafficEntry {
   const path = `traffic[${index}]`;
@@ -191,8 +197,14 @@ function parseEntry(v: unknown, index: number, duration: number, clients: Client
     if (!['loadBalancer', 'nodePort', 'externalIP', 'clusterIP'].includes(w)) fail(`${path}.via`, `${showValue(w)} is not loadBalancer, nodePort, externalIP or clusterIP`);
     via = w as Via;
   }
+  let http: TrafficEntry['http'];
+  if (v.http !== undefined) {
+    if (proto !== 'TCP') fail(`${path}.http`, `an HTTP request needs proto TCP, not ${proto}`);
+    try { parseHttpField(v.http); } catch (e) { fail(`${path}.http`, (e as Error).message.replace(/^"http(\.\w+)?": /, '')); }
+    http = v.http as TrafficEntry['http'];
+  }
   return {
-    index, from, to, proto, rate,
+    index, from, to, proto, rate, ...(http ? { http } : {}),
     requests: v.requests === undefined ? 1 : num(v.requests, `${path}.requests`, 0, 10000, true),
     requestBytes, responseBytes,
     lifetime: v.lifetime === undefined ? 0.02 : seconds(v.lifetime, `${path}.lifetime`),

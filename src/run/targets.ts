@@ -115,6 +115,15 @@ export function parseTarget(model: ClusterModel, text: string, proto: string, wh
     return { form: 'address', text, addr, port: Number(port) };
   }
   const ref = host.includes('/') ? splitRef(host) : undefined;
+  if (ref && (ref.kind === 'gateway' || ref.kind === 'gw')) {
+    // A Gateway by name: its address (status.addresses[0], else spec.addresses[0]) and the listener's port.
+    const gw = model.northSouth?.gateways.find((g) => g.namespace === ref.namespace && g.name === ref.name);
+    if (!gw) throw new InputError(`${where}: no Gateway ${ref.namespace}/${ref.name} in the cluster`, where);
+    const a = gw.address === undefined ? undefined : parseIPv4(gw.address);
+    if (a === undefined) throw new InputError(`${where}: Gateway ${ref.namespace}/${ref.name} has no IPv4 address (status.addresses or spec.addresses)`, where);
+    if (!/^\d+$/.test(port)) throw new InputError(`${where}: a Gateway target takes a listener port number, got ${showValue(port)}`, where);
+    return { form: 'address', text, addr: a, port: Number(port) };
+  }
   if (ref && (ref.kind === 'svc' || ref.kind === 'service' || ref.kind === 'services')) {
     const svc = model.services.find((s) => s.namespace === ref.namespace && s.name === ref.name);
     if (!svc) throw new InputError(`${where}: no Service ${ref.namespace}/${ref.name} in the cluster`, where);

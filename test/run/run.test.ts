@@ -188,3 +188,27 @@ spec: {podSelector: {}, policyTypes: [Egress]}`;
     expect(spec.traffic.length).toBeGreaterThan(5);
   });
 });
+
+describe('dpemu run with HTTP requests', () => {
+  it('routes each connection\'s request by the Gateway first, then connects to the Service it chose', async () => {
+    const emu = await createEmulator({ cluster: { files: readManifestFiles('examples/gateway') } });
+    const spec = parseTrafficSpec({ duration: 1, clients: { internet: { external: '198.51.100.0/28', count: 4 } }, traffic: [
+      { from: 'internet', to: 'gateway/infra/public:80', rate: 100, http: { method: 'GET', host: 'shop.example.com', path: '/cart' } },
+      { from: 'internet', to: '203.0.113.50:80', rate: 50, http: { host: 'nobody.example.org', path: '/' } },
+    ] });
+    const r = await runTraffic(emu, spec);
+    const [routed, unknown] = r.entries.map((e) => e.stats);
+    expect(Object.keys(routed.http)).toEqual(['200']);
+    expect(routed.http['200']).toBe(routed.opened);
+    expect(routed.completed).toBe(routed.opened);
+    expect(routed.packets).toBe(routed.opened * 8); // the connections went on to the Service, full lifecycles
+    expect(emu.conntrack().some((f) => f.service?.startsWith('store/store-v'))).toBe(true);
+    expect(Object.keys(unknown.http)).toEqual(['404']);
+    expect(unknown.packets).toBe(0); // the proxy answered: no dataplane packet
+  });
+
+  it('names a bad http field and refuses it over UDP', () => {
+    expect(() => parseTrafficSpec({ traffic: [{ from: 'deploy/a/b', to: '1.2.3.4:80', rate: 1, http: { path: 7 } }] })).toThrow(/traffic\[0\]\.http: 7 is not a string/);
+    expect(() => parseTrafficSpec({ traffic: [{ from: 'deploy/a/b', to: '1.2.3.4:80', proto: 'UDP', rate: 1, http: {} }] })).toThrow(/needs proto TCP/);
+  });
+});
