@@ -4,6 +4,7 @@
 // explained records). Browser-safe: nothing here names a node: module; where the core comes from is the
 // entry's business (src/index.ts fetches it by URL, src/index.node.ts reads it from the package).
 
+import { httpDrawState, setHttpDrawState } from '../gateway/trace-hook.js';
 import { Dataplane, Options, Limits, DEFAULT_LIMITS, resolveOptions, DESIGN_NAMES, ALGO_NAMES, IDENTITY } from '../dataplane.js';
 import { DataplaneError, DpemuError, InputError } from '../errors.js';
 import { WasmDataplane } from '../wasm.js';
@@ -415,6 +416,7 @@ class EmulatorImpl implements Emulator {
     const content: SnapshotContent = {
       backend: this.dp.kind, buildId: this.buildId, options: this.stored, log: this.log, clock: this.tracer.clock,
       sequence: this.sequence, state: this.dp.exportState(),
+      ...(this.runtime.model.northSouth ? { httpDraw: httpDrawState(this.dp, this.runtime.model) } : {}),
     };
     return encodeSnapshot(content);
   }
@@ -518,5 +520,6 @@ export async function restoreEmulatorWith(core: CoreLoader, bytes: Uint8Array, o
   for (const entry of content.log) emu.replay(entry);
   emu.dp.importState(content.state);
   emu.resume(content.clock, content.sequence);
+  if (content.httpDraw !== undefined && emu.runtime.model.northSouth) setHttpDrawState(emu.dp, emu.runtime.model, content.httpDraw);
   return emu;
 }

@@ -33,6 +33,8 @@ export interface SnapshotContent {
   clock: { t: number; gcMs: number };
   sequence: number;
   state: DataplaneState;
+  /** The north-south weighted choice's draw state for the current cluster (absent: never drawn from). */
+  httpDraw?: number;
 }
 
 const MAGIC = 'DPEMUSNP';

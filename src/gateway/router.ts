@@ -52,7 +52,8 @@ export class NorthSouthRouter {
   /** (gateway, listener, route) for every attached route, in route order (read by the table compiler). */
   readonly attachments: Attachment[] = [];
   private readonly services = new Map<string, Service>();
-  private readonly prng: Prng;
+  /** The weighted choice's generator (its state is part of an emulator's snapshot: trace-hook.ts httpDrawState). */
+  readonly prng: Prng;
 
   constructor(readonly model: ClusterModel, opts: RouterOptions = {}) {
     this.ns = model.northSouth ?? emptyNorthSouth();

@@ -111,3 +111,17 @@ function step(out: { decision: HttpDecision; target?: HttpTarget }): HttpStep {
   }
   return { http: out.decision, forward: { dst: out.target.clusterIP, dport: out.target.port } };
 }
+
+/**
+ * The state of the weighted choice of a cluster model's north-south decisions (the core's draw when the
+ * dataplane is the WebAssembly one, the reference router's otherwise): kept in snapshots, so that a restored
+ * emulator draws on where the original was.
+ */
+export function httpDrawState(dp: Dataplane | undefined, model: ClusterModel): number {
+  return coreOf(dp) ? planOf(model).prng.state : routerOf(model).prng.state;
+}
+
+export function setHttpDrawState(dp: Dataplane | undefined, model: ClusterModel, state: number): void {
+  if (coreOf(dp)) planOf(model).prng.state = state >>> 0;
+  else routerOf(model).prng.state = state >>> 0;
+}

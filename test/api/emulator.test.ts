@@ -370,3 +370,17 @@ it('a default emulator and its restored copy take the same snapshot, byte for by
   const copy = await restore(a);
   expect(Buffer.from(copy.snapshot()).equals(Buffer.from(a))).toBe(true);
 });
+
+it('a restored emulator makes the same weighted north-south choices as the original (the draw is in the snapshot)', async () => {
+  const { createEmulator: create, restoreEmulator: restore } = await import('../../src/index.node.js');
+  const { readManifestFiles: read } = await import('../../src/node-api.js');
+  for (const backend of ['wasm', 'reference'] as const) {
+    const emu = await create({ backend, cluster: { files: read('examples/gateway') } });
+    // /cart with no header splits 90/10 between store-v1 and store-v2 by weight.
+    const req = (i: number) => ({ src: '198.51.100.7', sport: 42000 + i, dst: '203.0.113.50', dport: 80, http: { method: 'GET', host: 'shop.example.com', path: '/cart' } });
+    emu.send(Array.from({ length: 7 }, (_, i) => req(i)));
+    const copy = await restore(emu.snapshot());
+    const after = (e: typeof emu) => e.send(Array.from({ length: 40 }, (_, i) => req(100 + i))).map((r) => r.http?.backend_service);
+    expect(after(copy)).toEqual(after(emu));
+  }
+});
