@@ -212,3 +212,29 @@ describe('dpemu run with HTTP requests', () => {
     expect(() => parseTrafficSpec({ traffic: [{ from: 'deploy/a/b', to: '1.2.3.4:80', proto: 'UDP', rate: 1, http: {} }] })).toThrow(/needs proto TCP/);
   });
 });
+
+describe('dpemu run churn', () => {
+  it('applies and deletes manifests at their times; new connections follow, established ones keep their backend', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'dpemu-churn-'));
+    writeFileSync(join(dir, 'extra.yaml'), `
+apiVersion: v1
+kind: Service
+metadata: {name: late, namespace: x}
+spec: {selector: {app: web}, ports: [{port: 81, targetPort: 8080}]}
+`);
+    const emu = await createEmulator({ cluster: cluster() });
+    const spec = parseTrafficSpec({ duration: 2, traffic: [{ from: 'deploy/x/client', to: 'svc/x/a:80', rate: 200, lifetime: 0.3, requests: 2 }],
+      churn: [{ at: 0.5, apply: 'extra.yaml' }, { at: 1, delete: { kind: 'Service', namespace: 'x', name: 'b' } }] });
+    const r = await runTraffic(emu, spec, { clusterFiles: cluster().files, readFiles: (paths) => readManifestFiles(paths.map((p) => join(dir, p))) });
+    expect(r.changes.map((c) => c.what)).toEqual(['apply extra.yaml', 'delete Service x/b']);
+    expect(emu.services().map((s) => s.service)).toContain('x/late:81');
+    expect(emu.services().map((s) => s.service)).not.toContain('x/b:80');
+    expect(r.entries[0].stats.failed).toBe(0);
+    // A churn event the cluster cannot take is an error naming it, before the run goes on.
+    const bad = parseTrafficSpec({ duration: 1, traffic: [{ from: 'deploy/x/client', to: 'svc/x/a:80', rate: 10 }], churn: [{ at: 0.1, scale: 'deploy/x/nothing', replicas: 2 }] });
+    await expect(runTraffic(await createEmulator({ cluster: cluster() }), bad, { clusterFiles: cluster().files })).rejects.toThrow(/churn scale: no Deployment x\/nothing/);
+  });
+});
