@@ -16,7 +16,7 @@ import { internalsOf } from '../api/emulator.js';
 import type { Emulator, ManifestText } from '../api/types.js';
 import { DESIGN_NAMES, ALGO_NAMES, type Design, type Algorithm } from '../dataplane.js';
 import { InputError, UsageError } from '../errors.js';
-import { loadManifests } from '../k8s/load.js';
+import { type LoadResult, loadManifests } from '../k8s/load.js';
 import { clusterDnsIP } from '../dns/stub.js';
 import { ClusterCliOptions, clusterOptions, loadOptionsOf } from '../cluster-options.js';
 import { TrafficSpec, parseTrafficSpec } from './spec.js';
@@ -54,12 +54,16 @@ export function exampleCluster(): { cluster: string; traffic: string } {
   return { cluster: join(root, 'cluster'), traffic: join(root, 'traffic.yaml') };
 }
 
-/** The cluster's files, with CoreDNS as kubeadm deploys it when they have no kube-dns Service. */
-export function withClusterDns(files: ManifestText[], opts: ClusterCliOptions, notes: string[]): ManifestText[] {
-  const { model } = loadManifests(files, loadOptionsOf(opts));
-  if (clusterDnsIP(model) !== undefined) return files;
+/**
+ * The cluster's files, with CoreDNS as kubeadm deploys it when they have no kube-dns Service, and what they
+ * load to (loaded once more only when CoreDNS was added: a large cluster's load is the run's longest step).
+ */
+export function withClusterDns(files: ManifestText[], opts: ClusterCliOptions, notes: string[]): { files: ManifestText[]; loaded: LoadResult } {
+  const loaded = loadManifests(files, loadOptionsOf(opts));
+  if (clusterDnsIP(loaded.model) !== undefined) return { files, loaded };
   notes.push('no kube-system/kube-dns Service: CoreDNS added as kubeadm deploys it (kube-dns at the tenth address of the service CIDR, two coredns pods)');
-  return [...files, { path: '<built-in coredns.yaml>', text: coreDnsManifest() }];
+  const withDns = [...files, { path: '<built-in coredns.yaml>', text: coreDnsManifest() }];
+  return { files: withDns, loaded: loadManifests(withDns, loadOptionsOf(opts)) };
 }
 
 const number = (name: string, min: number) => (v: string): number => {
@@ -101,7 +105,8 @@ export async function runCommand(opts: RunCliOptions): Promise<void> {
   }
   if (!clusterPaths) throw new UsageError('--cluster is required with --traffic or --pcap-in (or give neither for the built-in example)');
   const useDefaultTraffic = !trafficPath && !opts.pcapIn;
-  const files = withClusterDns(readManifestFiles(clusterPaths, { recursive: opts.recursive }), opts, notes);
+  const { files, loaded } = withClusterDns(readManifestFiles(clusterPaths, { recursive: opts.recursive }), opts, notes);
+  for (const n of loaded.notes) notes.push(n.message);
   let spec: TrafficSpec | undefined;
   if (trafficPath) {
     try {
@@ -112,7 +117,7 @@ export async function runCommand(opts: RunCliOptions): Promise<void> {
     }
   } else if (useDefaultTraffic) {
     try {
-      const d = defaultTrafficSpec(loadManifests(files, loadOptionsOf(opts)).model);
+      const d = defaultTrafficSpec(loaded.model);
       spec = d.spec;
       notes.push(d.note);
     } catch (e) {
@@ -128,8 +133,6 @@ export async function runCommand(opts: RunCliOptions): Promise<void> {
     ...loadOptionsOf(opts),
   });
   const { runtime } = internalsOf(emu);
-  const loadNotes = loadManifests(files, loadOptionsOf(opts)).notes;
-  for (const n of loadNotes) notes.push(n.message);
 
   if (!spec) return replayCapture(emu, opts, notes);
   const base = trafficPath ? dirname(resolvePath(trafficPath)) : process.cwd();
