@@ -20,6 +20,7 @@
 // comes from one seeded generator, so a run is reproducible.
 
 import { PKT, TCP, VERDICT, PROTO } from '../packet.js';
+import { Prng } from '../common/prng.js';
 
 /** Where a connection's packets go, as the run resolved them for it (plain numbers). */
 export interface NewConnection {
@@ -53,17 +54,12 @@ export const emptyStats = (): ConnectionStats => ({
   dnsLookups: 0, dnsQueries: 0, dnsFailed: 0, dnsBlocked: 0, packets: 0, retransmissions: 0, http: {},
 });
 
-/** Seeded PRNG (mulberry32): the run's only source of randomness. */
+/** The run's only source of randomness: the project's seeded PRNG (common/prng.ts), as fractions and choices. */
 export class Random {
-  private s: number;
-  constructor(seed: number) { this.s = seed >>> 0; }
+  private readonly prng: Prng;
+  constructor(seed: number) { this.prng = new Prng(seed); }
   /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
+  next(): number { return this.prng.next() / 4294967296; }
   /** Uniform integer in [0, n). */
   int(n: number): number { return Math.floor(this.next() * n); }
   /** Exponential with the given rate (per unit). */

@@ -4,17 +4,17 @@
 // processes the batch, and the generator reads the outcome back to schedule replies and next steps.
 // Browser-safe: files for churn come through `readFiles`.
 
-import { parseAllDocuments } from 'yaml';
+import { jsonDocuments, yamlDocuments } from '../k8s/load.js';
 import type { Emulator, ManifestText } from '../api/types.js';
 import { internalsOf } from '../api/emulator.js';
 import { InputError } from '../errors.js';
-import { parseIPv4 } from '../common/ip.js';
+import { formatIPv4, parseIPv4 } from '../common/ip.js';
 import { PROTO, PacketBatch } from '../packet.js';
 import type { ClusterModel, Pod } from '../k8s/model.js';
 import { ClusterDns } from '../dns/server.js';
 import { ResolvConf, StubResult, clusterDnsIP, resolvConf, resolveAsPod } from '../dns/stub.js';
 import type { TrafficSpec, ChurnEvent } from './spec.js';
-import { Client, TargetSpec, clientsOf, entryNodes, externalFrontend, podsOf, splitRef, targetsOf } from './targets.js';
+import { Client, TargetSpec, WORKLOAD_KINDS, clientsOf, entryNodes, externalFrontend, podsOf, splitRef, targetsOf } from './targets.js';
 import { ConnectionStats, Generator, Random, pick, zipfCdf } from './generator.js';
 import { routeHttpPacket } from '../gateway/trace-hook.js';
 
@@ -70,6 +70,9 @@ interface Resolved {
   targets: TargetSpec[][];
   nodeIds: Map<string, number>;
   nodeOfAddr: Map<number, number>;
+  /** Nodes' InternalIPs by name, and the nodes an external client may enter on, per Service and `via` (made once). */
+  nodeIPs: Map<string, string | undefined>;
+  entryNodes: Map<string, string[]>;
 }
 
 const TICK_MS = 1;
@@ -102,7 +105,8 @@ export async function runTraffic(emu: Emulator, spec: TrafficSpec, options: RunO
       }
       return ts;
     });
-    return { model, dns, dnsIP: clusterDnsIP(model), dnsCache: new Map(), clients, targets, nodeIds: cc.nodeIdByName, nodeOfAddr: new Map() };
+    return { model, dns, dnsIP: clusterDnsIP(model), dnsCache: new Map(), clients, targets, nodeIds: cc.nodeIdByName, nodeOfAddr: new Map(),
+      nodeIPs: new Map(model.nodes.map((n) => [n.name, n.internalIP])), entryNodes: new Map() };
   };
   let cur = resolve();
 
@@ -157,13 +161,16 @@ export async function runTraffic(emu: Emulator, spec: TrafficSpec, options: RunO
         const svc = target.svc, sp = target.port;
         if (!client.pod) {
           // An external client enters on a node the load balancer (or the client) picks.
-          const names = entryNodes(cur.model, svc, e.via ?? (svc.loadBalancerIngress.length ? 'loadBalancer' : undefined));
+          const via = e.via ?? (svc.loadBalancerIngress.length ? 'loadBalancer' : undefined);
+          const entryKey = `${svc.namespace}/${svc.name}|${via}`;
+          let names = cur.entryNodes.get(entryKey);
+          if (!names) cur.entryNodes.set(entryKey, (names = entryNodes(cur.model, svc, via)));
           const name = client.node !== '' ? client.node : names[random.int(names.length)];
           node = cur.nodeIds.get(name) ?? -1;
-          const fe = externalFrontend(svc, sp, e.via, cur.model.nodes.find((n) => n.name === name)?.internalIP, `traffic[${ei}].to`);
+          const fe = externalFrontend(svc, sp, e.via, cur.nodeIPs.get(name), `traffic[${ei}].to`);
           dst = fe.addr; dport = fe.port;
         } else if (e.via && e.via !== 'clusterIP') {
-          const fe = externalFrontend(svc, sp, e.via, cur.model.nodes.find((n) => n.name === client.node)?.internalIP, `traffic[${ei}].to`);
+          const fe = externalFrontend(svc, sp, e.via, cur.nodeIPs.get(client.node), `traffic[${ei}].to`);
           dst = fe.addr; dport = fe.port;
         } else {
           if (svc.clusterIP === undefined) throw new InputError(`traffic[${ei}].to: Service ${svc.namespace}/${svc.name} has no cluster IP (headless: name its DNS name instead)`, `traffic[${ei}].to`);
@@ -183,7 +190,7 @@ export async function runTraffic(emu: Emulator, spec: TrafficSpec, options: RunO
           // The pod's resolver is not the cluster DNS (dnsPolicy Default, None): cluster names do not resolve.
           const st = gen.stats[ei];
           st.opened++; st.failed++; st.failedAt.dns++; st.dnsLookups++; st.dnsFailed++;
-          options.onDns?.({ client: formatAddr(client.addr), name: target.name, type: 'A', queries: 0, rcode: 'SERVFAIL', blocked: false });
+          options.onDns?.({ client: formatIPv4(client.addr), name: target.name, type: 'A', queries: 0, rcode: 'SERVFAIL', blocked: false });
           return;
         }
         dnsQueries = r.tried.length;
@@ -191,7 +198,7 @@ export async function runTraffic(emu: Emulator, spec: TrafficSpec, options: RunO
         else dnsFails = true;
         if (options.onDns) {
           lookup = freeLookups.length ? freeLookups.pop()! : lookups.length;
-          lookups[lookup] = { client: formatAddr(client.addr), name: target.name, queries: dnsQueries, rcode: r.rcode };
+          lookups[lookup] = { client: formatIPv4(client.addr), name: target.name, queries: dnsQueries, rcode: r.rcode };
         }
         break;
       }
@@ -202,7 +209,7 @@ export async function runTraffic(emu: Emulator, spec: TrafficSpec, options: RunO
       // North-south: the Gateway or Ingress at the target decides first (in the core, src/gateway); a request
       // it answers itself (404, 500, 503, a redirect) sends no packet, a routed one connects to the chosen
       // Service from the node it entered on.
-      const step = routeHttpPacket(dp, cur.model, formatAddr(dst), dport, e.http);
+      const step = routeHttpPacket(dp, cur.model, formatIPv4(dst), dport, e.http);
       const st = gen.stats[ei];
       const status = step ? String(step.http.status) : 'no listener';
       st.http[status] = (st.http[status] ?? 0) + 1;
@@ -300,13 +307,10 @@ export async function runTraffic(emu: Emulator, spec: TrafficSpec, options: RunO
   };
 }
 
-const formatAddr = (a: number) => `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
-
 /** The workload a `scale` event names, from the cluster's files, with its new replica count. */
 function scaledWorkload(files: readonly ManifestText[], ref: string, replicas: number): Record<string, unknown> {
   const r = splitRef(ref);
-  const kinds: Record<string, string> = { deploy: 'Deployment', deployment: 'Deployment', sts: 'StatefulSet', statefulset: 'StatefulSet', rs: 'ReplicaSet', replicaset: 'ReplicaSet', rc: 'ReplicationController', replicationcontroller: 'ReplicationController' };
-  const kind = r && Object.hasOwn(kinds, r.kind) ? kinds[r.kind] : undefined;
+  const kind = r && Object.hasOwn(WORKLOAD_KINDS, r.kind) && WORKLOAD_KINDS[r.kind] !== 'DaemonSet' ? WORKLOAD_KINDS[r.kind] : undefined;
   if (!r || !kind) throw new InputError(`churn scale: ${JSON.stringify(ref)} is not a workload reference (deploy/ns/name, sts/..., rs/..., rc/...)`, 'churn.scale');
   for (const f of files) {
     for (const doc of documentsOf(f)) {
@@ -319,21 +323,16 @@ function scaledWorkload(files: readonly ManifestText[], ref: string, replicas: n
   throw new InputError(`churn scale: no ${kind} ${r.namespace}/${r.name} in the cluster's manifests`, 'churn.scale');
 }
 
-/** A file's objects (List items spread out). */
+/** A file's objects (List items spread out), read as the loader reads them (JSON, else YAML). */
 function documentsOf(f: ManifestText): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
-  for (const d of yamlDocs(f.text)) {
-    if (d && typeof d === 'object' && !Array.isArray(d)) {
-      const o = d as Record<string, unknown>;
-      if (Array.isArray(o.items)) for (const it of o.items) { if (it && typeof it === 'object') out.push(it as Record<string, unknown>); }
-      else out.push(o);
-    }
+  for (const d of jsonDocuments(f.text) ?? yamlDocuments(f)) {
+    if (!d || typeof d !== 'object' || Array.isArray(d)) continue;
+    const o = d as Record<string, unknown>;
+    if (Array.isArray(o.items)) for (const it of o.items) { if (it && typeof it === 'object') out.push(it as Record<string, unknown>); }
+    else out.push(o);
   }
   return out;
-}
-
-function yamlDocs(text: string): unknown[] {
-  return parseAllDocuments(text, { merge: true }).map((d) => (d.errors.length ? undefined : d.toJS({ maxAliasCount: 100 })));
 }
 
 /**

@@ -18,7 +18,7 @@ export interface Client {
 }
 
 /** Short names of workload kinds, as kubectl takes them. */
-const WORKLOAD_KINDS: Record<string, string> = {
+export const WORKLOAD_KINDS: Record<string, string> = {
   deploy: 'Deployment', deployment: 'Deployment', deployments: 'Deployment',
   sts: 'StatefulSet', statefulset: 'StatefulSet', statefulsets: 'StatefulSet',
   ds: 'DaemonSet', daemonset: 'DaemonSet', daemonsets: 'DaemonSet',
@@ -173,9 +173,6 @@ export function entryNodes(model: ClusterModel, svc: Service | undefined, via: V
   const healthy = all.filter((n) => local.has(n));
   return healthy.length ? healthy : all;
 }
-
-/** Text of an address for reports. */
-export const addrText = formatIPv4;
 
 /** Every target of an entry parsed, with errors naming `traffic[i].to[j]`. */
 export function targetsOf(model: ClusterModel, e: TrafficEntry): TargetSpec[] {
