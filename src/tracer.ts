@@ -361,11 +361,15 @@ export class Tracer {
     // Endpoints may be named (pod/ns/name, deploy/ns/name; svc/ns/name:port, name:port): names.ts.
     let names: ParsedPacket['names'];
     let src: number, dst: number, namedPort: number | undefined, client: Pod | undefined, dns: ParsedPacket['dns'];
-    if (isName(o.src)) {
+    // Addresses first (one parse each): a name is looked at only when the field is not an address.
+    const srcIP = asIP(o.src), dstIP = asIP(o.dst);
+    if (srcIP !== undefined) src = srcIP;
+    else if (isName(o.src)) {
       const n = this.packetNames().source(o.src);
       src = n.addr; client = n.pod; names = { src: n.label };
     } else src = field(o, 'src', asIP, 'an IPv4 address or a pod (pod/ns/name, deploy/ns/name)');
-    if (isName(o.dst)) {
+    if (dstIP !== undefined) dst = dstIP;
+    else if (isName(o.dst)) {
       const n = this.packetNames().destination(o.dst, PROTO_NAMES[proto], client);
       dst = n.addr; namedPort = n.port; names = { ...names, dst: n.label };
       if (n.dns) dns = { ...n.dns, sport: 32768 + ((line + 14116) % 28232) };
