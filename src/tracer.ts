@@ -460,7 +460,8 @@ export class Tracer {
     if (health) {
       return { line, t, nodeName, pkt: { saddr: src, daddr: dst, sport, dport, proto }, answered: healthCheckAnswered(line, t, nodeName, formatIPv4(src), sport, formatIPv4(dst), dport, health) };
     }
-    return { line, t, nodeName, pkt: { saddr: src, daddr: dst, sport, dport, proto, tcpFlags, node, len: 64 }, http, httpDst, ...(names ? { names } : {}), ...(dns ? { dns } : {}) };
+    // One shape for every packet (names and dns undefined unless given): no spread, no dictionary-mode object.
+    return { line, t, nodeName, pkt: { saddr: src, daddr: dst, sport, dport, proto, tcpFlags, node, len: 64 }, http, httpDst, names, dns };
   }
 
   /** Run parsed packets (at most CHUNK) through the core, runs of equal time in one call each; outcomes stay in the batch. */
