@@ -50,7 +50,7 @@ export function lookupService(vip: u32, port: u16, proto: u8, node: u32, interna
 }
 
 // Prefetch for the packets of a batch group that are probably new flows
-// (pipeline.ts prepareGroup): their service lookup is a chain of dependent
+// (prefetch.ts prepareGroup): their service lookup is a chain of dependent
 // misses (frontend entry, service, backend slot, backend, then the backend's
 // ipcache entry), so each step is touched for the whole group before the
 // next, and the group's misses overlap. Established packets never take these

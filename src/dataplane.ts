@@ -6,6 +6,7 @@
 // same message, before anything is written.
 
 import { PacketBatch, COUNTER, VERDICT_NAMES, DROP_REASON_NAMES } from './packet.js';
+import { PROTO, KUBERNETES_PROTOCOLS, isKnownProtocol } from './protocols.js';
 import { DataplaneError, CapacityError } from './errors.js';
 
 /** Endpoint-selection algorithms (assembly/lb.ts ALGO_*); which design has which: DESIGN_ALGOS. */
@@ -288,7 +289,7 @@ export const check = {
   frontend(l: Limits, fe: Frontend, index: number): void {
     need(u32(fe.addr), `frontend ${fe.addr}: address is not an IPv4 u32`);
     need(u16(fe.port) && fe.port !== 0, `frontend port ${fe.port} is not in 1..65535`);
-    need(fe.proto === 6 || fe.proto === 17 || fe.proto === 132, `frontend protocol ${fe.proto} is not TCP, UDP or SCTP`);
+    need(KUBERNETES_PROTOCOLS.some((name) => PROTO[name] === fe.proto), `frontend protocol ${fe.proto} is not TCP, UDP or SCTP`);
     need(Number.isInteger(index) && index >= 0 && index < l.maxServices, `frontend service index ${index} outside 0..${l.maxServices - 1}`);
     need(fe.scope === undefined || fe.scope in SCOPE, `frontend scope ${fe.scope} is not any, external or internal`);
     if (fe.scope && fe.scope !== 'any') need(fe.node !== undefined && Number.isInteger(fe.node) && fe.node >= 0 && fe.node < l.maxNodes, `frontend scoped to node ${fe.node}: not a node id`);
@@ -327,7 +328,7 @@ export const check = {
   },
   flush(l: Limits, backend: number, proto: number): void {
     check.backendId(l, backend, 'flushBackend');
-    need(proto === 0 || proto === 1 || proto === 6 || proto === 17 || proto === 132, `flushBackend: protocol ${proto} is not 0 (all), 1, 6, 17 or 132`);
+    need(proto === 0 || isKnownProtocol(proto), `flushBackend: protocol ${proto} is not 0 (all), 1, 6, 17 or 132`);
   },
   prefix(addr: number, plen: number, what: string): void {
     need(u32(addr) && Number.isInteger(plen) && plen >= 0 && plen <= 32, `${what}: ${addr}/${plen} is not an IPv4 CIDR`);

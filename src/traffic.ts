@@ -2,7 +2,7 @@
 // bytes (no per-packet objects): flow f is a fixed client:port -> service pair,
 // so the same flow id always makes the same packet.
 
-import { PacketBatch, PKT, TCP } from './packet.js';
+import { PacketBatch, PKT, TCP, PROTO } from './packet.js';
 import type { SyntheticCluster } from './controlplane/synthetic.js';
 import { fmix32 } from './common/hash.js';
 
@@ -30,7 +30,7 @@ export function fillBatch(batch: PacketBatch, c: SyntheticCluster, count: number
     const o = k * PKT.STRIDE;
     d.setUint32(o + PKT.SADDR, p.saddr, true); d.setUint32(o + PKT.DADDR, p.daddr, true);
     d.setUint16(o + PKT.SPORT, p.sport, true); d.setUint16(o + PKT.DPORT, p.dport, true);
-    d.setUint8(o + PKT.PROTO, p.proto); d.setUint8(o + PKT.TCP_FLAGS, p.proto === 6 ? flags : 0);
+    d.setUint8(o + PKT.PROTO, p.proto); d.setUint8(o + PKT.TCP_FLAGS, p.proto === PROTO.TCP ? flags : 0);
     d.setUint16(o + PKT.NODE, p.node, true); d.setUint16(o + PKT.LEN, len, true);
   }
 }

@@ -17,7 +17,7 @@ describe('WASM core vs reference backend', () => {
   }, 120_000);
 
   // The core takes a batch 64 packets at a time and prefetches for each group, predicting the backends of
-  // its new flows (assembly/pipeline.ts prepareGroup): batches of several groups, with new flows, replies
+  // its new flows (assembly/prefetch.ts prepareGroup): batches of several groups, with new flows, replies
   // and established packets mixed, in every design, must still give exactly the reference's records.
   it('agree with batches of several prefetch groups (65 to 300 packets), in every design', async () => {
     const big = scenarioArb.chain((s) => fc.record({

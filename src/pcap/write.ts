@@ -9,7 +9,7 @@
 // have, so they are left 0 (Wireshark flags them unverified by default).
 // Hand-written for the reason given in read.ts.
 
-import { PacketBatch, PKT, VERDICT, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE_NAMES, NONE } from '../packet.js';
+import { PacketBatch, PKT, VERDICT, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE_NAMES, NONE, PROTO } from '../packet.js';
 
 export const LINKTYPE_RAW = 101;
 const MAX_FRAME = 16 + 20 + 20; // record header + IPv4 + largest L4 header
@@ -68,7 +68,7 @@ export class PcapWriter {
   private frame(inp: DataView, o: number, sec: number, usec: number): void {
     const d = this.dv, b = this.buf, r = this.len, ip = r + 16;
     const proto = inp.getUint8(o + PKT.PROTO);
-    const l4len = proto === 6 ? 20 : proto === 132 ? 12 : 8;
+    const l4len = proto === PROTO.TCP ? 20 : proto === PROTO.SCTP ? 12 : 8;
     const caplen = 20 + l4len;
     const total = Math.max(inp.getUint16(o + PKT.LEN, true), caplen);
     d.setUint32(r, sec, true); d.setUint32(r + 4, usec, true);
@@ -88,8 +88,8 @@ export class PcapWriter {
       d.setUint8(l4, 8); d.setUint16(l4 + 4, sport, false); // echo request with its identifier
     } else {
       d.setUint16(l4, sport, false); d.setUint16(l4 + 2, dport, false);
-      if (proto === 6) { d.setUint8(l4 + 12, 0x50); d.setUint8(l4 + 13, inp.getUint8(o + PKT.TCP_FLAGS)); d.setUint16(l4 + 14, 65535, false); }
-      else if (proto === 17) d.setUint16(l4 + 4, total - 20, false);
+      if (proto === PROTO.TCP) { d.setUint8(l4 + 12, 0x50); d.setUint8(l4 + 13, inp.getUint8(o + PKT.TCP_FLAGS)); d.setUint16(l4 + 14, 65535, false); }
+      else if (proto === PROTO.UDP) d.setUint16(l4 + 4, total - 20, false);
     }
     this.len = ip + caplen;
     this.written++;

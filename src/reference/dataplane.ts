@@ -17,10 +17,14 @@ import { PacketBatch, PacketRecord, NONE, PROTO, TCP, VERDICT, DROP, CT_STATE, N
 import { hasPorts, isKnownProtocol } from '../protocols.js';
 import { Prng } from '../common/prng.js';
 import { encodeFields, restoreFields } from '../common/serial.js';
-import { hashTuple, hashAddr } from '../common/hash.js';
+import { hashTuple } from '../common/hash.js';
 import { prefixMask } from '../common/ip.js';
 import { KubeServicesChain } from '../controlplane/kubeServices.js';
-import { iptablesPick, nftPick, iptablesMark, MARK_MASQ, ipvsSchedule, ipvsServiceChanged, IpvsState } from './designs.js';
+// One module per design (src/reference/designs/): each design's endpoint choice, as assembly/designs/ has the core's.
+import { ebpfPick } from './designs/ebpf.js';
+import { iptablesPick, iptablesMark, MARK_MASQ } from './designs/iptables.js';
+import { nftPick } from './designs/nftables.js';
+import { ipvsSchedule, ipvsServiceChanged, IpvsState } from './designs/ipvs.js';
 
 interface Tuple { saddr: number; daddr: number; sport: number; dport: number; proto: number }
 const tupleKey = (t: Tuple) => `${t.saddr},${t.daddr},${t.sport},${t.dport},${t.proto}`;
@@ -419,38 +423,7 @@ export class ReferenceDataplane implements Dataplane {
       case 'iptables': return iptablesPick(this.prng, n);
       case 'nftables': return nftPick(this.prng, n);
       case 'ipvs': { const i = ipvsSchedule(s.ipvs!, s.algo, this.dests(s.backends), t.saddr, t.daddr); return i < 0 ? NONE : i; }
-      case 'ebpf': break;
-    }
-    switch (s.algo) {
-      case 'maglev':
-        return s.maglev![hashTuple(t.saddr, t.daddr, t.sport, t.dport, t.proto, this.options.hashSeed) % s.maglev!.length];
-      case 'weighted': {
-        const weights = s.backends.map((id) => this.backends.get(id)!.weight);
-        const total = weights.reduce((a, b) => a + b, 0);
-        if (total === 0) return NONE;
-        const r = this.prng.next() % total;
-        let acc = 0;
-        for (let i = 0; i < n; i++) { acc += weights[i]; if (r < acc) return i; }
-        return NONE;
-      }
-      case 'rr': {
-        const c = s.rr;
-        s.rr = (s.rr + 1) >>> 0;
-        return c % n;
-      }
-      case 'lc': {
-        let best = 0;
-        for (let i = 1; i < n; i++) {
-          if (this.backends.get(s.backends[i])!.active < this.backends.get(s.backends[best])!.active) best = i;
-        }
-        return best;
-      }
-      case 'sh':
-        return hashAddr(t.saddr, this.options.hashSeed) % n;
-      case 'random':
-        return this.prng.next() % n;
-      default:
-        throw new DataplaneError(`service: algorithm ${s.algo} is not available in the ebpf design`); // refused by setService
+      case 'ebpf': return ebpfPick(this.prng, s, t, this.options.hashSeed, (id) => this.backends.get(id)!);
     }
   }
 

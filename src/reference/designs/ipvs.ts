@@ -1,43 +1,12 @@
-// The reference backend's endpoint choice for the iptables, nftables and
-// ipvs designs, written the obvious way over plain arrays. The rules are
-// stated (with their upstream sources) in assembly/designs/*.ts; the PRNG
-// draws happen in the same order, so both backends choose alike.
+// The reference ipvs design: the kernel's schedulers over plain arrays (the rules and their sources:
+// assembly/designs/ipvs.ts).
 
-import { Algorithm } from '../dataplane.js';
-import { Prng } from '../common/prng.js';
+import { Algorithm } from '../../dataplane.js';
 
 /** A destination's weight and IPVS connection counts (activeconns, inactconns). */
 export interface Dest { weight: number; active: number; inactive: number }
 /** ip_vs_dest_conn_overhead: (activeconns << 8) + inactconns. */
 const overhead = (x: Dest) => x.active * 256 + x.inactive;
-
-/** iptables `--probability` of the first of k remaining endpoints, as xt_statistic holds it. */
-export function statisticThreshold(k: number): number {
-  const p = Math.round(1e10 / k) / 1e10;
-  return Math.round(2147483648 * p) >>> 0;
-}
-
-/** KUBE-SVC chain: endpoint i is taken with probability 1/(n-i), one draw per rule tried, the last unconditionally. */
-export function iptablesPick(prng: Prng, n: number): number {
-  for (let i = 0; i + 1 < n; i++) {
-    if (((prng.next() & 0x7fffffff) >>> 0) < statisticThreshold(n - i)) return i;
-  }
-  return n - 1;
-}
-
-/** `numgen random mod N`: reciprocal_scale(random, N). */
-export function nftPick(prng: Prng, n: number): number {
-  return Number((BigInt(prng.next()) * BigInt(n)) >> 32n);
-}
-
-/** KUBE-MARK-MASQ (0x4000) set by the service and endpoint chains, acted on by KUBE-POSTROUTING. */
-export const MARK_MASQ = 0x4000;
-export function iptablesMark(masqAll: boolean, masqExternal: boolean, srcIsPod: boolean, saddr: number, backendAddr: number): number {
-  let mark = 0;
-  if (masqAll || (masqExternal && !srcIsPod)) mark |= MARK_MASQ;
-  if (saddr === backendAddr) mark |= MARK_MASQ;
-  return mark;
-}
 
 /** IPVS scheduler state of one service (assembly/designs/ipvs.ts). */
 export interface IpvsState { rr: number; cl: number; cw: number }
