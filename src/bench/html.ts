@@ -2,7 +2,7 @@
 // styles) with inline SVG charts. renderChart is a pure function of its points,
 // so it is unit-tested on hand-made data (test/sweep.test.ts).
 
-import type { SweepResult, SweepPoint } from './sweep.js';
+import type { SweepResult, SweepPoint } from './sweep-result.js';
 
 export interface XY { x: number; y: number }
 /** A measured line: drawn as one <path class="series"> with a marker per point. */

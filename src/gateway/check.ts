@@ -2,7 +2,7 @@
 // spec's reasons) and the parts the emulator accepts but does not emulate.
 
 import type { ClusterModel, Diagnostic } from '../k8s/model.js';
-import { formatSource } from '../k8s/model.js';
+import { formatSource } from '../k8s/basics.js';
 import { NorthSouthRouter } from './router.js';
 import { regexUnsupported } from './regex.js';
 

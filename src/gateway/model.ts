@@ -2,8 +2,8 @@
 // and Ingress / IngressClass (networking.k8s.io/v1). Defaults are applied by the parser (parse.ts) as the
 // CRDs' OpenAPI defaults and the API server do, so the router (route.ts) never has to guess.
 
-import type { LabelSelector } from '../policy/model.js';
-import type { SourceRef } from '../k8s/model.js';
+import type { LabelSelector } from '../k8s/labels.js';
+import type { SourceRef } from '../k8s/basics.js';
 
 export interface GatewayClass { name: string; controllerName: string; source?: SourceRef }
 

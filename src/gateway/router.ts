@@ -2,7 +2,7 @@
 // (listener, match, precedence, filters, weighted backend choice) written the obvious way, straight from the
 // Gateway API's apis/v1 documentation and its conformance tests, and from the Ingress documentation.
 
-import { labelSelectorMatches } from '../k8s/parse.js';
+import { labelSelectorMatches } from '../k8s/labels.js';
 import { LABEL_NAMESPACE_NAME } from '../k8s/load.js';
 import { ClusterModel, Service, slicesForService } from '../k8s/model.js';
 import { Prng } from '../common/prng.js';

@@ -14,7 +14,7 @@
 
 import type { AdminPeer, AdminPolicy, AdminRule, LabelSelector, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyRule, PortClause } from '../policy/model.js';
 import { ClusterModel, Diagnostic, IP, Pod, Protocol, formatSource } from './model.js';
-import { formatSelector, labelSelectorMatches } from './parse.js';
+import { formatSelector, labelSelectorMatches } from './labels.js';
 import { cidrContains } from './validate.js';
 
 /** What the cluster DNS looks like in kubeadm/kind clusters (the CoreDNS Deployment keeps the kube-dns labels). */

@@ -18,20 +18,10 @@
 
 import type { ClusterPolicies } from '../policy/model.js';
 import type { NorthSouth } from '../gateway/model.js';
-import { KUBERNETES_PROTOCOLS, KubernetesProtocol } from '../protocols.js';
 
-export type IP = string;
-export type CIDR = string;
-/** A Kubernetes port protocol; the list is src/protocols.ts's. */
-export type Protocol = KubernetesProtocol;
-export const PROTOCOLS: readonly Protocol[] = KUBERNETES_PROTOCOLS;
-
-/** Where an object came from: file, 1-based document index, 0-based List item index. */
-export interface SourceRef {
-  file: string;
-  document: number;
-  item?: number;
-}
+export { PROTOCOLS, formatSource } from './basics.js';
+export type { IP, CIDR, Protocol, SourceRef } from './basics.js';
+import type { IP, CIDR, Protocol, SourceRef } from './basics.js';
 
 /** A finding of the loader (warnings) or of checkCluster (errors and warnings). */
 /**
@@ -302,10 +292,6 @@ export function objectName(kind: string, namespace: string | undefined, name: st
   return namespace ? `${kind} ${namespace}/${name}` : `${kind} ${name}`;
 }
 
-export function formatSource(s: SourceRef): string {
-  // Document 0: the file itself (it could not be read as documents).
-  return `${s.file}${s.document > 0 ? `: document ${s.document}` : ''}${s.item !== undefined ? `, items[${s.item}]` : ''}`;
-}
 
 /** The slices of one Service (by the kubernetes.io/service-name label, in the Service's namespace). */
 export function slicesForService(model: Pick<ClusterModel, 'endpointSlices'>, svc: Pick<Service, 'namespace' | 'name'>): EndpointSlice[] {

@@ -302,12 +302,11 @@ export function parsePod(r: Reader, o: Obj, pc: ParseContext): ParsedPod {
   return { pod, spec, hasStatus };
 }
 
-// ---- label selectors ----------------------------------------------------------------
+export { labelSelectorMatches, formatSelector, formatLabels } from './labels.js';
+export type { LabelSelector } from './labels.js';
+import { LabelSelector, labelSelectorMatches, formatSelector, formatLabels } from './labels.js';
 
-export interface LabelSelector {
-  matchLabels: Record<string, string>;
-  matchExpressions: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values: string[] }[];
-}
+// ---- label selectors ----------------------------------------------------------------
 
 export interface LabelSelectorOptions {
   /**
@@ -343,20 +342,6 @@ export function parseLabelSelector(r: Reader, v: unknown, path: string, opts: La
   };
   if (!opts.allowEmpty && Object.keys(sel.matchLabels).length === 0 && sel.matchExpressions.length === 0) r.fail(path, 'empty selector is invalid (it would select every pod)');
   return sel;
-}
-
-export function labelSelectorMatches(sel: LabelSelector, labels: Record<string, string>): boolean {
-  for (const [k, v] of Object.entries(sel.matchLabels)) if (labels[k] !== v) return false;
-  for (const e of sel.matchExpressions) {
-    const has = Object.prototype.hasOwnProperty.call(labels, e.key);
-    switch (e.operator) {
-      case 'In': if (!has || !e.values.includes(labels[e.key])) return false; break;
-      case 'NotIn': if (has && e.values.includes(labels[e.key])) return false; break;
-      case 'Exists': if (!has) return false; break;
-      case 'DoesNotExist': if (has) return false; break;
-    }
-  }
-  return true;
 }
 
 // ---- workloads ----------------------------------------------------------------------
@@ -409,19 +394,6 @@ export function parseWorkload(r: Reader, o: Obj, kind: WorkloadKind): Workload {
   }
   if (m.owner) w.owner = m.owner;
   return w;
-}
-
-export function formatLabels(l: Record<string, string>): string {
-  const e = Object.entries(l);
-  return e.length ? e.map(([k, v]) => `${k}=${v}`).join(',') : '<none>';
-}
-
-export function formatSelector(s: LabelSelector): string {
-  const parts = Object.entries(s.matchLabels).map(([k, v]) => `${k}=${v}`);
-  for (const e of s.matchExpressions) {
-    parts.push(e.operator === 'Exists' ? e.key : e.operator === 'DoesNotExist' ? `!${e.key}` : `${e.key} ${e.operator.toLowerCase()} (${e.values.join(',')})`);
-  }
-  return parts.join(',');
 }
 
 // ---- Service ------------------------------------------------------------------------

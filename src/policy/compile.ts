@@ -29,9 +29,9 @@
 
 import type { PolicyKey, PolicyValue } from '../dataplane.js';
 import { DIR, IPC_FLAG, POLICY_VERDICT } from '../dataplane.js';
-import { labelSelectorMatches } from '../k8s/parse.js';
+import { labelSelectorMatches } from '../k8s/labels.js';
 import type { Pod, SourceRef } from '../k8s/model.js';
-import { formatSource } from '../k8s/model.js';
+import { formatSource } from '../k8s/basics.js';
 import { parseCidr } from '../common/ip.js';
 import type { AdminPolicy, ClusterPolicies, NetworkPolicy, PolicyKnobs, PortClause } from './model.js';
 import { AddressEntry, IdentityInfo, IdentityPlan, NamedPort, allocateIdentities } from './identity.js';

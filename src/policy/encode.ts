@@ -2,7 +2,7 @@
 // clauses cuts, and the prefix-aligned blocks (as CIDRs are) that make the core's "most specific
 // entry" lookup give each port its verdict (see compile.ts).
 
-import type { Protocol } from '../k8s/model.js';
+import type { Protocol } from '../k8s/basics.js';
 import { POLICY_VERDICT } from '../dataplane.js';
 import { KUBERNETES_PROTOCOLS, PROTO } from '../protocols.js';
 import type { PortClause } from './model.js';

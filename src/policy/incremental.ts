@@ -16,7 +16,7 @@
 
 import type { Dataplane, PolicyKey } from '../dataplane.js';
 import type { Pod } from '../k8s/model.js';
-import { labelSelectorMatches } from '../k8s/parse.js';
+import { labelSelectorMatches } from '../k8s/labels.js';
 import type { NetworkPolicy } from './model.js';
 import { PolicyState, SubjectInfo, compileSubject, npClausesOf, policyCidrs, subjectEntry } from './compile.js';
 import { AddressEntry, canonical, podKeys } from './identity.js';

@@ -11,15 +11,15 @@
 // manifest had them set), every optional field defaulted as the API server
 // defaults it, lists sorted deterministically.
 
-import type { CIDR, Protocol, SourceRef } from '../k8s/model.js';
+import type { CIDR, Protocol, SourceRef } from '../k8s/basics.js';
 
 /**
  * metav1.LabelSelector (the same type the workload parser uses; match with
  * labelSelectorMatches of src/k8s/parse.ts). In policies an empty selector
  * ({}: no labels, no expressions) selects everything.
  */
-export type { LabelSelector } from '../k8s/parse.js';
-import type { LabelSelector } from '../k8s/parse.js';
+export type { LabelSelector } from '../k8s/labels.js';
+import type { LabelSelector } from '../k8s/labels.js';
 
 /**
  * One port clause. NetworkPolicyPort: protocol defaults to TCP; `port`

@@ -6,7 +6,7 @@
 // A peer set is kept twice: identity ids (membership tests) and positions in the universe, sorted and
 // without duplicates (the compiler partitions the universe by them, see compile.ts).
 
-import { labelSelectorMatches } from '../k8s/parse.js';
+import { labelSelectorMatches } from '../k8s/labels.js';
 import type { AdminPeer, NetworkPolicy, NetworkPolicyPeer, PolicyKnobs } from './model.js';
 import { IdentityInfo, canonical } from './identity.js';
 
