@@ -15,12 +15,33 @@ export const LINKTYPE = { ETHERNET: 1, RAW: 101, IPV4: 228, LINUX_SLL: 113, LINU
 /** Why a frame was skipped; index = slot in PcapReader.skipped. */
 export const SKIP_REASONS = [
   'truncated_frame', 'unsupported_link_type', 'not_ipv4', 'bad_ip_version', 'bad_ihl', 'bad_ip_total_length',
-  'ip_fragment', 'unsupported_l4_protocol', 'truncated_l4_header', 'bad_block',
+  'ip_fragment', 'unsupported_l4_protocol', 'truncated_l4_header', 'bad_block', 'oversized_frame',
 ] as const;
 export type SkipReason = typeof SKIP_REASONS[number];
 const SKIP = Object.fromEntries(SKIP_REASONS.map((r, i) => [r, i])) as Record<SkipReason, number>;
 
 interface Iface { link: number; tsDiv: number /* ticks per ms */ }
+
+/**
+ * Where more of a capture comes from when it is read in pieces (a file, by `fileSource`): `read` fills
+ * `into` from its start and returns the bytes written, 0 at the end. A reader over a source keeps one
+ * buffer and moves the unread tail to its front before each read, so a file of any size is read with one
+ * allocation and without a copy of the whole file (which, in page faults alone, cost as much as parsing it).
+ */
+export interface CaptureSource { read(into: Uint8Array): number }
+
+/** A CaptureSource reading an open file descriptor from its current position. */
+export function fdSource(readSync: (fd: number, b: Uint8Array, off: number, len: number, pos: null) => number, fd: number): CaptureSource {
+  return { read: (into) => readSync(fd, into, 0, into.length, null) };
+}
+
+const CHUNK = 4 << 20;
+/**
+ * The longest record or block read (16 MiB: libpcap's largest snaplen is 256 KiB, MAXIMUM_SNAPLEN). A longer
+ * length field is damage: the rest of the file is skipped as oversized_frame, rather than a buffer of up to
+ * 4 GiB being made for it, whether the capture is in memory or read in pieces.
+ */
+const MAX_RECORD = 16 << 20;
 
 /**
  * Reads a whole capture held in memory. `fill` writes the next packets into a
@@ -37,7 +58,11 @@ export class PcapReader {
   readonly skipped = new Float64Array(SKIP_REASONS.length);
   /** Frames read (kept + skipped). */
   frames = 0;
-  private readonly dv: DataView;
+  private bytes: Uint8Array;
+  private dv: DataView;
+  /** Bytes of `bytes` that hold capture data (the rest of a source's buffer is not read yet). */
+  private end: number;
+  private eof: boolean;
   private pos = 0;
   private le = true;
   private ng = false;
@@ -50,8 +75,17 @@ export class PcapReader {
   private pendingMs = -1;
   private readonly pend = new Uint8Array(PKT.STRIDE);
 
-  constructor(private readonly bytes: Uint8Array) {
-    this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  /** A capture held in memory, or (with `source`) read from it in pieces; `bytes` is then the buffer to use. */
+  constructor(bytes: Uint8Array, private readonly source?: CaptureSource) {
+    if (source) {
+      if (bytes.length < 64) bytes = new Uint8Array(CHUNK);
+      this.bytes = bytes; this.end = 0; this.eof = false;
+      this.end = this.readMore(0);
+      bytes = bytes.subarray(0, this.end);
+    } else {
+      this.bytes = bytes; this.end = bytes.length; this.eof = true;
+    }
+    this.dv = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
     if (bytes.length < 4) throw new Error('not a capture: file shorter than 4 bytes');
     const magic = this.dv.getUint32(0, false);
     if (magic === 0x0a0d0d0a) { this.ng = true; return; }
@@ -66,6 +100,39 @@ export class PcapReader {
     this.ifaces.push({ link, tsDiv: ns ? 1e6 : 1e3 });
     this.pos = 24;
   }
+
+  /** Read from the source into the buffer from `at` until it is full or the source ends; returns the new end. */
+  private readMore(at: number): number {
+    while (at < this.bytes.length && !this.eof) {
+      const got = this.source!.read(this.bytes.subarray(at));
+      if (got === 0) this.eof = true;
+      at += got;
+    }
+    return at;
+  }
+
+  /**
+   * Make bytes [p, p + n) available: with a source, the unread tail moves to the buffer's front (the buffer
+   * grows for a block longer than it) and more is read. Returns where p is now; fewer than n bytes remain
+   * only at the end of the capture.
+   */
+  private need(p: number, n: number): number {
+    if (p + n <= this.end || this.eof) return p;
+    const tail = this.end - p;
+    if (n > this.bytes.length) {
+      const bigger = new Uint8Array(Math.max(n, this.bytes.length * 2));
+      bigger.set(this.bytes.subarray(p, this.end));
+      this.bytes = bigger;
+      this.dv = new DataView(bigger.buffer);
+    } else {
+      this.bytes.copyWithin(0, p, this.end);
+    }
+    this.end = this.readMore(tail);
+    return 0;
+  }
+
+  /** Stop reading: what follows a damaged length cannot be found again. */
+  private eofNow(): void { this.eof = true; }
 
   skippedByReason(): Record<string, number> {
     const r: Record<string, number> = {};
@@ -97,36 +164,44 @@ export class PcapReader {
 
   /** -2 end, -1 skipped, else the packet's ms. */
   private nextPcap(out: DataView, o: number): number {
-    const dv = this.dv, p = this.pos, le = this.le;
-    if (p >= dv.byteLength) return -2;
+    const le = this.le;
+    let p = this.pos;
+    if (p + 16 > this.end) p = this.need(p, 16);
+    if (p >= this.end) return -2;
     this.frames++;
-    if (p + 16 > dv.byteLength) { this.pos = dv.byteLength; this.skipped[SKIP.truncated_frame]++; return -1; }
-    const sec = dv.getUint32(p, le), sub = dv.getUint32(p + 4, le);
-    const incl = dv.getUint32(p + 8, le), orig = dv.getUint32(p + 12, le);
+    if (p + 16 > this.end) { this.pos = this.end; this.eofNow(); this.skipped[SKIP.truncated_frame]++; return -1; }
+    const incl = this.dv.getUint32(p + 8, le);
+    if (incl > MAX_RECORD) { this.pos = this.end; this.eofNow(); this.skipped[SKIP.oversized_frame]++; return -1; }
+    if (p + 16 + incl > this.end) p = this.need(p, 16 + incl);
+    const dv = this.dv;
+    const sec = dv.getUint32(p, le), sub = dv.getUint32(p + 4, le), orig = dv.getUint32(p + 12, le);
     const start = p + 16;
-    if (start + incl > dv.byteLength) { this.pos = dv.byteLength; this.skipped[SKIP.truncated_frame]++; return -1; }
+    if (start + incl > this.end) { this.pos = this.end; this.eofNow(); this.skipped[SKIP.truncated_frame]++; return -1; }
     this.pos = start + incl;
     const ifc = this.ifaces[0];
     return this.frame(out, o, ifc.link, start, incl, orig, sec * 1000 + Math.floor(sub / ifc.tsDiv));
   }
 
   private nextNg(out: DataView, o: number): number {
-    const dv = this.dv;
     for (;;) {
-      const p = this.pos;
-      if (p >= dv.byteLength) return -2;
-      if (p + 12 > dv.byteLength) { this.pos = dv.byteLength; this.frames++; this.skipped[SKIP.bad_block]++; return -1; }
+      let p = this.pos;
+      if (p + 12 > this.end) p = this.need(p, 12);
+      let dv = this.dv;
+      if (p >= this.end) return -2;
+      if (p + 12 > this.end) { this.pos = this.end; this.eofNow(); this.frames++; this.skipped[SKIP.bad_block]++; return -1; }
       let type = dv.getUint32(p, this.le);
       if (dv.getUint32(p, false) === 0x0a0d0d0a) { // section header: byte order from its magic
         type = 0x0a0d0d0a;
         const bom = dv.getUint32(p + 8, true);
         if (bom === 0x1a2b3c4d) this.le = true;
         else if (bom === 0x4d3c2b1a) this.le = false;
-        else { this.pos = dv.byteLength; this.frames++; this.skipped[SKIP.bad_block]++; return -1; }
+        else { this.pos = this.end; this.eofNow(); this.frames++; this.skipped[SKIP.bad_block]++; return -1; }
       }
       const len = dv.getUint32(p + 4, this.le);
-      if (len < 12 || len % 4 !== 0 || p + len > dv.byteLength) {
-        this.pos = dv.byteLength; this.frames++; this.skipped[SKIP.bad_block]++; return -1;
+      if (len > MAX_RECORD) { this.pos = this.end; this.eofNow(); this.frames++; this.skipped[SKIP.oversized_frame]++; return -1; }
+      if (len >= 12 && len % 4 === 0 && p + len > this.end) { p = this.need(p, len); dv = this.dv; }
+      if (len < 12 || len % 4 !== 0 || p + len > this.end) {
+        this.pos = this.end; this.eofNow(); this.frames++; this.skipped[SKIP.bad_block]++; return -1;
       }
       this.pos = p + len;
       if (type === 0x0a0d0d0a) { this.ifaces = []; continue; }

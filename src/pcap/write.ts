@@ -20,6 +20,11 @@ export interface WriterOptions {
   keepDropped?: boolean;
   /** Capture time of virtual time 0, in seconds since the epoch. Default 0. */
   epochSeconds?: number;
+  /**
+   * Where full blocks of the capture go as it is written (a file: runPcapFile). Without it the capture is
+   * kept in memory for bytes(). A sink lets one block be reused: no memory grows with the capture.
+   */
+  sink?: (block: Uint8Array) => void;
   /** Names for service and backend ids in the sidecar. */
   serviceName?: (id: number) => string | undefined;
   backendName?: (id: number) => string | undefined;
@@ -61,8 +66,14 @@ export class PcapWriter {
    * buffer doubled and copied as it grows cost as much as writing the frames, in copies and page faults).
    */
   private grow(): void {
+    if (this.opts.sink) { this.opts.sink(this.buf.subarray(0, this.len)); this.len = 0; return; }
     this.blocks.push(this.buf.subarray(0, this.len));
     this.buf = new Uint8Array(BLOCK); this.dv = new DataView(this.buf.buffer); this.len = 0;
+  }
+
+  /** With a sink: hand it what is left (call once, after the last add). */
+  flush(): void {
+    if (this.opts.sink && this.len > 0) { this.opts.sink(this.buf.subarray(0, this.len)); this.len = 0; }
   }
 
   private frame(inp: DataView, o: number, sec: number, usec: number): void {
@@ -71,25 +82,33 @@ export class PcapWriter {
     const l4len = proto === PROTO.TCP ? 20 : proto === PROTO.SCTP ? 12 : 8;
     const caplen = 20 + l4len;
     const total = Math.max(inp.getUint16(o + PKT.LEN, true), caplen);
+    const saddr = inp.getUint32(o + PKT.OUT_SADDR, true), daddr = inp.getUint32(o + PKT.OUT_DADDR, true);
     d.setUint32(r, sec, true); d.setUint32(r + 4, usec, true);
     d.setUint32(r + 8, caplen, true); d.setUint32(r + 12, total, true);
-    b.fill(0, ip, ip + caplen);
-    d.setUint8(ip, 0x45); d.setUint16(ip + 2, total, false);
-    d.setUint16(ip + 6, 0x4000, false); // DF
-    d.setUint8(ip + 8, 64); d.setUint8(ip + 9, proto);
-    d.setUint32(ip + 12, inp.getUint32(o + PKT.OUT_SADDR, true), false);
-    d.setUint32(ip + 16, inp.getUint32(o + PKT.OUT_DADDR, true), false);
-    let sum = 0;
-    for (let k = 0; k < 20; k += 2) sum += d.getUint16(ip + k, false);
-    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-    d.setUint16(ip + 10, ~sum & 0xffff, false);
+    // The IPv4 header in 32-bit words (every field is written: no zero-fill first). Its checksum (RFC 791,
+    // RFC 1071) is summed from the values rather than read back: the words are 0x4500, total, id 0, DF,
+    // TTL 64 and the protocol, the checksum's own 0, and the two addresses.
+    let sum = 0x4500 + total + 0x4000 + (64 << 8 | proto) + (saddr >>> 16) + (saddr & 0xffff) + (daddr >>> 16) + (daddr & 0xffff);
+    sum = (sum & 0xffff) + (sum >>> 16); sum = (sum & 0xffff) + (sum >>> 16);
+    d.setUint32(ip, 0x45000000 | total, false);
+    d.setUint32(ip + 4, 0x00004000, false); // id 0, DF
+    d.setUint32(ip + 8, ((64 << 24) | (proto << 16) | (~sum & 0xffff)) >>> 0, false);
+    d.setUint32(ip + 12, saddr, false);
+    d.setUint32(ip + 16, daddr, false);
     const l4 = ip + 20, sport = inp.getUint16(o + PKT.OUT_SPORT, true), dport = inp.getUint16(o + PKT.OUT_DPORT, true);
-    if (proto === 1) {
-      d.setUint8(l4, 8); d.setUint16(l4 + 4, sport, false); // echo request with its identifier
+    if (proto === PROTO.ICMP) {
+      d.setUint32(l4, 0x08000000, false); d.setUint32(l4 + 4, (sport << 16) >>> 0, false); // echo request with its identifier
     } else {
-      d.setUint16(l4, sport, false); d.setUint16(l4 + 2, dport, false);
-      if (proto === PROTO.TCP) { d.setUint8(l4 + 12, 0x50); d.setUint8(l4 + 13, inp.getUint8(o + PKT.TCP_FLAGS)); d.setUint16(l4 + 14, 65535, false); }
-      else if (proto === PROTO.UDP) d.setUint16(l4 + 4, total - 20, false);
+      d.setUint32(l4, ((sport << 16) | dport) >>> 0, false);
+      if (proto === PROTO.TCP) {
+        d.setUint32(l4 + 4, 0, false); d.setUint32(l4 + 8, 0, false); // sequence and acknowledgment numbers
+        d.setUint32(l4 + 12, ((0x50 << 24) | (inp.getUint8(o + PKT.TCP_FLAGS) << 16) | 65535) >>> 0, false);
+        d.setUint32(l4 + 16, 0, false); // checksum, urgent pointer
+      } else if (proto === PROTO.UDP) {
+        d.setUint32(l4 + 4, ((total - 20) << 16) >>> 0, false); // length, checksum 0 (none)
+      } else {
+        d.setUint32(l4 + 4, 0, false); d.setUint32(l4 + 8, 0, false); // SCTP verification tag, checksum
+      }
     }
     this.len = ip + caplen;
     this.written++;
