@@ -2,6 +2,7 @@
 // which entry, whose address).
 
 import { ClusterModel } from './model.js';
+import { PROTO } from '../protocols.js';
 import { PolicySpec } from '../policy/spec.js';
 import { Allocations, PlannedBackend } from './ids.js';
 import { PROTOCOL_NUMBER, Plan, PlannedFrontend, PlannedService, PlannedServicePort, ResolvedCompileOptions } from './plan.js';
@@ -9,7 +10,13 @@ import { ipNum } from './plan-service.js';
 import type { EndpointsDelta } from './replan.js';
 
 /** (address, port, protocol) as one number: address x 2^24 + port x 2^8 + protocol (< 2^56, exact in a double). */
-const frontendNumber = (addr: number, port: number, proto: number) => addr * 0x1000000 + port * 0x100 + (proto & 0xff);
+/**
+ * A frontend as one exact number: address (32 bits), port (16) and the protocol as 2 bits (TCP, UDP, SCTP,
+ * other) make 50 bits, inside a double's 53 (a full protocol byte would make 56, and rounding would merge
+ * frontends of addresses above 2^29 that differ only in protocol).
+ */
+const protoBits = (proto: number) => (proto === PROTO.TCP ? 0 : proto === PROTO.UDP ? 1 : proto === PROTO.SCTP ? 2 : 3);
+const frontendNumber = (addr: number, port: number, proto: number) => (addr * 0x10000 + port) * 4 + protoBits(proto);
 
 /** What was compiled, with the lookups `dpemu trace` needs to explain a packet. */
 export class CompiledCluster {
