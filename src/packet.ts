@@ -94,6 +94,17 @@ export class PacketBatch {
     return this.u8.subarray(0, count * PKT.STRIDE);
   }
 
+  /** set() with the fields as arguments (no object per packet). */
+  write(i: number, saddr: number, daddr: number, sport: number, dport: number, proto: number, tcpFlags: number, node: number, len: number): void {
+    if (!(i >= 0 && i < this.capacity)) throw new RangeError(`packet index ${i} outside batch of ${this.capacity}`);
+    const d = this.view(), o = i * PKT.STRIDE;
+    this.u8.fill(0, o, o + PKT.STRIDE);
+    d.setUint32(o + PKT.SADDR, saddr, true); d.setUint32(o + PKT.DADDR, daddr, true);
+    d.setUint16(o + PKT.SPORT, sport, true); d.setUint16(o + PKT.DPORT, dport, true);
+    d.setUint8(o + PKT.PROTO, proto); d.setUint8(o + PKT.TCP_FLAGS, tcpFlags);
+    d.setUint16(o + PKT.NODE, node, true); d.setUint16(o + PKT.LEN, len, true);
+  }
+
   set(i: number, p: PacketIn): void {
     if (!(i >= 0 && i < this.capacity)) throw new RangeError(`packet index ${i} outside batch of ${this.capacity}`);
     const d = this.view(), o = i * PKT.STRIDE;
@@ -119,6 +130,23 @@ export class PacketBatch {
       service: d.getUint32(o + PKT.SERVICE, true), backend: d.getUint32(o + PKT.BACKEND, true),
       policyRule: d.getUint32(o + PKT.POLICY_RULE, true),
     };
+  }
+
+  /** get(), into a record the caller keeps (made by get()): no object per packet where records are read in a loop. */
+  read(i: number, r: PacketRecord): PacketRecord {
+    if (!(i >= 0 && i < this.capacity)) throw new RangeError(`packet index ${i} outside batch of ${this.capacity}`);
+    const d = this.view(), o = i * PKT.STRIDE;
+    r.saddr = d.getUint32(o + PKT.SADDR, true); r.daddr = d.getUint32(o + PKT.DADDR, true);
+    r.sport = d.getUint16(o + PKT.SPORT, true); r.dport = d.getUint16(o + PKT.DPORT, true);
+    r.proto = d.getUint8(o + PKT.PROTO); r.tcpFlags = d.getUint8(o + PKT.TCP_FLAGS);
+    r.node = d.getUint16(o + PKT.NODE, true); r.len = d.getUint16(o + PKT.LEN, true);
+    r.outSaddr = d.getUint32(o + PKT.OUT_SADDR, true); r.outDaddr = d.getUint32(o + PKT.OUT_DADDR, true);
+    r.outSport = d.getUint16(o + PKT.OUT_SPORT, true); r.outDport = d.getUint16(o + PKT.OUT_DPORT, true);
+    r.verdict = d.getUint8(o + PKT.VERDICT); r.dropReason = d.getUint8(o + PKT.DROP_REASON);
+    r.ctState = d.getUint8(o + PKT.CT_STATE); r.natFlags = d.getUint8(o + PKT.NAT_FLAGS);
+    r.service = d.getUint32(o + PKT.SERVICE, true); r.backend = d.getUint32(o + PKT.BACKEND, true);
+    r.policyRule = d.getUint32(o + PKT.POLICY_RULE, true);
+    return r;
   }
 
   /** Write the output fields of packet i (the reference backend's way of answering). */

@@ -25,7 +25,7 @@ import { InputError } from './errors.js';
 import { healthCheckAnswer, HealthCheckAnswer } from './k8s/health-check.js';
 import { formatIPv4, parseIPv4 } from './common/ip.js';
 import {
-  PacketBatch, PacketIn, PacketRecord, showValue, NONE, NAT, PROTO, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags,
+  PacketBatch, PacketIn, PacketRecord, showValue, NONE, NAT, PROTO, TCP, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags,
 } from './packet.js';
 import { PROTO_NAMES, hasPorts, protocolNumber } from './protocols.js';
 import { EXCLUSION_TEXT } from './k8s/endpoints.js';
@@ -33,6 +33,7 @@ import { CompiledCluster, PlannedService, PlannedBackend } from './k8s/compile.j
 import type { ManifestFile } from './k8s/load.js';
 import type { Pod, Service } from './k8s/model.js';
 import { PacketNames, isName } from './names.js';
+import { ScannedLine, newScannedLine, scanPacketLine } from './trace-scan.js';
 import { ApplyReport, ClusterRuntime, ObjectRef } from './k8s/runtime.js';
 import { formatRuleInfo } from './policy/explain.js';
 import type { Connection } from './policy/spec.js';
@@ -122,16 +123,27 @@ const KNOWN_FIELDS = new Set<string>(PACKET_FIELDS);
 const NAT_LISTS: readonly string[][] = Array.from({ length: 32 }, (_, f) => Object.freeze(NAT_NAMES.filter(([, bit]) => f & bit).map(([n]) => n)) as string[]);
 const NAT_JSON: readonly string[] = NAT_LISTS.map((l) => JSON.stringify(l));
 
-/** Dotted quads of recently seen addresses: records name the same few addresses again and again. */
+/** TCP flag bits by letter (parseTcpFlags' letters, either case), 0 for any other character. */
+const TCP_FLAG_OF = (() => {
+  const t = new Uint8Array(128);
+  for (const [c, f] of [['S', TCP.SYN], ['A', TCP.ACK], ['F', TCP.FIN], ['R', TCP.RST], ['P', TCP.PSH]] as const) {
+    t[c.charCodeAt(0)] = f; t[c.toLowerCase().charCodeAt(0)] = f;
+  }
+  return t;
+})();
+
+/**
+ * Dotted quads of recently seen addresses: records name the same few addresses again and again. A
+ * direct-mapped table (4,096 slots by a hash of the address): a hit is two array reads.
+ */
 class AddressNames {
-  private readonly names = new Map<number, string>();
+  private readonly keys = new Float64Array(4096).fill(-1);
+  private readonly texts: string[] = new Array(4096).fill('');
   get(a: number): string {
-    let n = this.names.get(a);
-    if (n === undefined) {
-      if (this.names.size >= 1 << 16) this.names.clear();
-      n = formatIPv4(a);
-      this.names.set(a, n);
-    }
+    const slot = (Math.imul(a, 0x9e3779b1) >>> 20) & 4095;
+    if (this.keys[slot] === a) return this.texts[slot];
+    const n = formatIPv4(a);
+    this.keys[slot] = a; this.texts[slot] = n;
     return n;
   }
 }
@@ -173,6 +185,7 @@ interface ParsedPacket {
 
 /** How many packets go through the core in one process() call at most. */
 const CHUNK = 1024;
+
 
 export class Tracer {
   private batch: PacketBatch;
@@ -336,6 +349,132 @@ export class Tracer {
     return out;
   }
 
+  private readonly scanned: ScannedLine = newScannedLine();
+
+  /**
+   * JSON lines in, JSON texts out (records, error and change records), in order: traceTextsJson. A packet line
+   * of the common shape (trace-scan.ts) is read without JSON.parse and checked here; when it reads and checks
+   * clean, its packet goes straight into the batch; every other line (control lines, named endpoints, HTTP
+   * requests, anything that would be an error) goes the plain way, so messages come from one place.
+   */
+  runLinesJson(lines: readonly { text: string; line: number }[], st: TraceStats): string[] {
+    const out: string[] = [];
+    let plain: { text: string; line: number }[] = [];
+    let n = 0; // packets read the fast way, waiting in the batch (slots 0..n-1)
+    let t0 = this.t;
+    const flushPlain = () => {
+      if (plain.length === 0) return;
+      for (const s of traceLinesJson(this, plain, st)) out.push(s);
+      plain = [];
+      t0 = this.t;
+    };
+    const flushFast = () => {
+      if (n === 0) return;
+      this.processFast(n);
+      const r = this.scratchRecord ??= this.batch.get(0);
+      for (let i = 0; i < n; i++) out.push(this.recordJsonOf(this.fastLine[i], this.fastT[i], this.fastNode[i], this.batch.read(i, r)));
+      st.packets += n;
+      n = 0;
+    };
+    for (let k = 0; k < lines.length; k++) {
+      const { text, line } = lines[k];
+      if (scanPacketLine(text, this.scanned)) {
+        flushPlain();
+        if (this.fastPacket(this.scanned, line, t0, n)) {
+          t0 = this.fastT[n++];
+          if (n === CHUNK) flushFast();
+          continue;
+        }
+      } else if (isBlank(text)) continue;
+      flushFast();
+      plain.push(lines[k]);
+    }
+    flushFast();
+    flushPlain();
+    return out;
+  }
+
+  private readonly fastLine = new Float64Array(CHUNK);
+  private readonly fastT = new Float64Array(CHUNK);
+  private readonly fastNode: string[] = new Array(CHUNK).fill('');
+  private scratchRecord?: PacketRecord;
+
+  /**
+   * Read a scanned line's packet as parse() would into batch slot `slot` (with its line, time and node in
+   * fastLine/fastT/fastNode); false wherever parse() would do more than read it (an error to report, a named
+   * endpoint, a health-check answer): then the line goes the plain way.
+   */
+  private fastPacket(s: ScannedLine, line: number, t0: number, slot: number): boolean {
+    let proto: number = PROTO.TCP;
+    if (s.proto !== undefined) { const n = protocolNumber(s.proto); if (n === undefined) return false; proto = n; }
+    if (s.src === undefined || s.dst === undefined) return false;
+    const src = parseIPv4(s.src), dst = parseIPv4(s.dst);
+    if (src === undefined || dst === undefined) return false;
+    const ports = hasPorts(proto);
+    let sport = s.sport, dport = s.dport;
+    if (sport === undefined) { if (ports) return false; sport = 0; } else if (asPort(sport) === undefined) return false;
+    if (dport === undefined) { if (ports) return false; dport = 0; } else if (asPort(dport) === undefined) return false;
+    let tcpFlags = 0;
+    if (proto === PROTO.TCP) {
+      const text = s.flags ?? 'S';
+      for (let i = 0; i < text.length; i++) { // parseTcpFlags' letters; any other: the plain way reports it
+        const c = text.charCodeAt(i);
+        const f = c < 128 ? TCP_FLAG_OF[c] : 0;
+        if (f === 0) return false;
+        tcpFlags |= f;
+      }
+    } else if (s.flags !== undefined) return false;
+    let t = t0;
+    if (s.t !== undefined) { if (asTime(s.t) === undefined || s.t < t0) return false; t = s.t; }
+    const cc = this.compiled;
+    let nodeName: string;
+    if (s.node !== undefined) {
+      if (!cc.nodeIdByName.has(s.node)) return false;
+      nodeName = s.node;
+    } else {
+      const n = this.entryNode(src, dst, dport, proto);
+      if (n === undefined) return false;
+      nodeName = n;
+    }
+    if (this.healthAnswer(proto, false, src, dst, dport, nodeName)) return false;
+    this.batch.write(slot, src, dst, sport, dport, proto, tcpFlags, cc.nodeIdByName.get(nodeName)!, 64);
+    this.fastLine[slot] = line; this.fastT[slot] = t; this.fastNode[slot] = nodeName;
+    return true;
+  }
+
+  /** Run the fast packets in the batch's slots 0..n-1 through the core: runs of equal time in one call each (process()). */
+  private processFast(n: number): void {
+    for (let a = 0; a < n;) {
+      const t = this.fastT[a];
+      this.t = t;
+      const nowMs = Math.round(t * 1000);
+      this.collect(nowMs);
+      let b = a + 1;
+      while (b < n && this.fastT[b] === t) b++;
+      this.dp.process(a === 0 ? this.batch : this.batch.slice(a, b - a), b - a, nowMs);
+      a = b;
+    }
+  }
+
+  /** The node a packet without "node" enters on: see parse(); undefined when none can be told. */
+  private entryNode(src: number, dst: number, dport: number, proto: number): string | undefined {
+    const cc = this.compiled;
+    const srcOwner = cc.owner(src);
+    const dstOwner = cc.owner(dst);
+    if (dstOwner && !dstOwner.pod && cc.frontend(dst, dport, proto)?.kind === 'NodePort') return dstOwner.node;
+    if (srcOwner) return srcOwner.node;
+    if (dstOwner) return dstOwner.node;
+    return undefined;
+  }
+
+  /** kube-proxy's health check server answers a node's healthCheckNodePorts itself (src/k8s/health-check.ts). */
+  private healthAnswer(proto: number, http: boolean, src: number, dst: number, dport: number, nodeName: string): HealthCheckAnswer | undefined {
+    const cc = this.compiled;
+    void src;
+    return proto === PROTO.TCP && !http && !cc.frontend(dst, dport, proto) && cc.owner(dst)?.pod === undefined
+      ? healthCheckAnswer(cc.plan, cc.model, cc.owner(dst)?.node ?? nodeName, dst, dport) : undefined;
+  }
+
   /** A packet object as a descriptor and the node name it enters on (InputError naming the field when invalid). */
   packet(input: unknown): { pkt: PacketIn; nodeName: string; t: number } {
     const p = this.parse(input, 0, this.t);
@@ -446,17 +585,12 @@ export class Tracer {
       }
       nodeName = nodeGiven;
     } else {
-      const srcOwner = cc.owner(src);
-      const dstOwner = cc.owner(dst);
-      if (dstOwner && !dstOwner.pod && cc.frontend(dst, dport, proto)?.kind === 'NodePort') nodeName = dstOwner.node;
-      else if (srcOwner) nodeName = srcOwner.node;
-      else if (dstOwner) nodeName = dstOwner.node;
+      const n = this.entryNode(src, dst, dport, proto);
+      if (n !== undefined) nodeName = n;
       else throw new InputError(`"node" is required: ${formatIPv4(src)} is outside the cluster (no pod or node has it) and ${formatIPv4(dst)} belongs to no node, so name the node the packet enters on`, 'node');
     }
     const node = cc.nodeIdByName.get(nodeName)!;
-    // kube-proxy's health check server answers a node's healthCheckNodePorts itself (src/k8s/health-check.ts).
-    const health = proto === PROTO.TCP && !http && !cc.frontend(dst, dport, proto) && cc.owner(dst)?.pod === undefined
-      ? healthCheckAnswer(cc.plan, cc.model, cc.owner(dst)?.node ?? nodeName, dst, dport) : undefined;
+    const health = this.healthAnswer(proto, http !== undefined, src, dst, dport, nodeName);
     if (health) {
       return { line, t, nodeName, pkt: { saddr: src, daddr: dst, sport, dport, proto }, answered: healthCheckAnswered(line, t, nodeName, formatIPv4(src), sport, formatIPv4(dst), dport, health) };
     }
@@ -642,23 +776,95 @@ export class Tracer {
    */
   private recordJson(p: ParsedPacket, r: PacketRecord): string {
     if (p.http || p.names) return JSON.stringify(this.record(p, r)); // a request, or named endpoints: written the plain way
+    return this.recordJsonOf(p.line, p.t, p.nodeName, r);
+  }
+
+  private recordJsonOf(line: number, t: number, nodeName: string, r: PacketRecord): string {
+    return `{"line":${line},"t":${t},` + this.recordRest(nodeName, r);
+  }
+
+  /** A record's text after its "t" field: a function of the descriptor (its node names nodeName) and the cluster. */
+  private recordRest(nodeName: string, r: PacketRecord): string {
+    const names = this.names, proto = r.proto;
+    return this.nodeProtoFlagsJson(nodeName, proto, r.tcpFlags)
+      + `"in":{"src":"${names.get(r.saddr)}","sport":${r.sport},"dst":"${names.get(r.daddr)}","dport":${r.dport}},`
+      + this.outcomeJson(r.verdict, r.dropReason, r.ctState)
+      + `"src":"${names.get(r.outSaddr)}","sport":${r.outSport},"dst":"${names.get(r.outDaddr)}","dport":${r.outDport},"nat":${NAT_JSON[r.natFlags & 31]},`
+      + this.tailJson(nodeName, r);
+  }
+
+  /** `"node":..,"proto":..,"flags":..,` of a record, made once per node, protocol and flags. */
+  private readonly headParts = new Map<string, string[]>();
+  private nodeProtoFlagsJson(nodeName: string, proto: number, tcpFlags: number): string {
+    let byNode = this.headParts.get(nodeName);
+    if (!byNode) { if (this.headParts.size >= 4096) this.headParts.clear(); this.headParts.set(nodeName, (byNode = [])); }
+    const k = proto === PROTO.TCP ? tcpFlags & 0xff : 256 + proto;
+    let j = byNode[k];
+    if (j === undefined) {
+      j = byNode[k] = `"node":${this.quote(nodeName)},"proto":"${PROTO_NAMES[proto]}",`
+        + `"flags":${proto === PROTO.TCP ? `"${formatTcpFlags(tcpFlags)}"` : 'null'},`;
+    }
+    return j;
+  }
+
+  /** `"verdict":..,"drop_reason":..,"ct_state":..,` of a record, made once per combination. */
+  private readonly outcomeParts: string[] = [];
+  private outcomeJson(verdict: number, dropReason: number, ctState: number): string {
+    const k = (verdict << 16) | (dropReason << 8) | ctState;
+    let j = this.outcomeParts[k];
+    if (j === undefined) {
+      j = this.outcomeParts[k] = `"verdict":"${VERDICT_NAMES[verdict] ?? verdict}","drop_reason":${dropReason ? `"${DROP_REASON_NAMES[dropReason] ?? dropReason}"` : 'null'},`
+        + `"ct_state":"${CT_STATE_NAMES[ctState] ?? ctState}",`;
+    }
+    return j;
+  }
+
+  /**
+   * A record's text from "service" to its end. It depends on the service entry, the backend, the frontend
+   * (the destination, or for a reply the source), the outcome, the policy rule, the entry node and where the
+   * packet is delivered, all of them numbers of the descriptor: so it is kept per such combination, for the
+   * current cluster (a new CompiledCluster starts afresh), except for a new connection's first packet, whose
+   * policy text names its addresses. Packets of one service, backend and node share one text.
+   */
+  private tails = new Map<number, { k: number[]; text: string }>();
+  private tailsOf?: CompiledCluster;
+  private tailJson(nodeName: string, r: PacketRecord): string {
+    const cc = this.compiled;
+    if (this.tailsOf !== cc) { this.tails = new Map(); this.tailsOf = cc; }
+    const cacheable = !(r.verdict === VERDICT.FORWARDED && r.ctState === CT_STATE.NEW);
+    const reply = r.ctState === CT_STATE.REPLY;
+    const node = cc.nodeIdByName.get(nodeName) ?? -1;
+    // the key: everything the text is made from (see derive(), noServiceRule(), policyOf())
+    const k0 = r.service, k1 = r.backend, k2 = r.daddr, k3 = (r.dport << 16) | (r.proto << 8) | r.verdict;
+    const k4 = ((r.ctState << 24) | (r.dropReason << 16) | (node & 0xffff)) >>> 0, k5 = r.policyRule, k6 = r.outDaddr;
+    const k7 = reply ? r.outSaddr : 0, k8 = reply ? r.outSport : 0;
+    let h = 0;
+    if (cacheable) {
+      h = Math.imul(k0 ^ 0x9e3779b9, 0x85ebca6b);
+      h = Math.imul(h ^ k1, 0xc2b2ae35); h = Math.imul(h ^ k2, 0x85ebca6b); h = Math.imul(h ^ k3, 0xc2b2ae35);
+      h = Math.imul(h ^ k4, 0x85ebca6b); h = Math.imul(h ^ k5, 0xc2b2ae35); h = Math.imul(h ^ k6, 0x85ebca6b);
+      h = Math.imul(h ^ k7, 0xc2b2ae35); h = Math.imul(h ^ k8, 0x85ebca6b);
+      h ^= h >>> 15;
+      const e = this.tails.get(h);
+      if (e && e.k[0] === k0 && e.k[1] === k1 && e.k[2] === k2 && e.k[3] === k3 && e.k[4] === k4 && e.k[5] === k5 && e.k[6] === k6
+        && e.k[7] === k7 && e.k[8] === k8) return e.text;
+    }
     this.derive(r);
     const names = this.names, q = this.quote, entry = this.dEntry, delivered = this.dDelivered;
-    const proto = r.proto;
     const backend = this.backendName(r);
-    return `{"line":${p.line},"t":${p.t},"node":${q(p.nodeName)},"proto":"${PROTO_NAMES[proto]}",`
-      + `"flags":${proto === PROTO.TCP ? `"${formatTcpFlags(r.tcpFlags)}"` : 'null'},`
-      + `"in":{"src":"${names.get(r.saddr)}","sport":${r.sport},"dst":"${names.get(r.daddr)}","dport":${r.dport}},`
-      + `"verdict":"${VERDICT_NAMES[r.verdict] ?? r.verdict}","drop_reason":${r.dropReason ? `"${DROP_REASON_NAMES[r.dropReason] ?? r.dropReason}"` : 'null'},`
-      + `"ct_state":"${CT_STATE_NAMES[r.ctState] ?? r.ctState}",`
-      + `"src":"${names.get(r.outSaddr)}","sport":${r.outSport},"dst":"${names.get(r.outDaddr)}","dport":${r.outDport},"nat":${NAT_JSON[r.natFlags & 31]},`
-      + `"service":${entry ? q(entry.label) : 'null'},"frontend":${entry
+    const text = `"service":${entry ? q(entry.label) : 'null'},"frontend":${entry
         ? `{"kind":"${this.dFrontendKind}","address":"${names.get(this.dFrontendAddr)}:${this.dFrontendPort}","scope":"${entry.scope}","node":${entry.node === undefined ? 'null' : q(entry.node)}}`
         : 'null'},`
       + `"backend":${backend === null ? 'null' : `"${backend}"`},"delivered_node":${delivered === null ? 'null' : q(delivered)},`
-      + `"cross_node":${delivered !== null && delivered !== p.nodeName},`
-      + `"rule":${q(entry ? entry.rule : this.noServiceRule(r))},"policy":${q(this.policyOf(r))},"excluded":${entry ? this.jsonOf(this.excluded(this.compiled, entry)) : '[]'}}`;
+      + `"cross_node":${delivered !== null && delivered !== nodeName},`
+      + `"rule":${q(entry ? entry.rule : this.noServiceRule(r))},"policy":${q(this.policyOf(r))},"excluded":${entry ? this.jsonOf(this.excluded(cc, entry)) : '[]'}}`;
+    if (cacheable) {
+      if (this.tails.size >= 1 << 16) this.tails.clear();
+      this.tails.set(h, { k: [k0, k1, k2, k3, k4, k5, k6, k7, k8], text });
+    }
+    return text;
   }
+
 
   /** JSON of strings, cached (records repeat the same names, rules and policy texts). */
   private readonly quoted = new Map<string, string>();
@@ -743,7 +949,11 @@ export interface TraceStats { packets: number; errors: number; changes: number }
 
 /** traceTexts with each output as its JSON text (records through Tracer.runJson), counted into `stats`. */
 export function traceTextsJson(tracer: Tracer, lines: readonly { text: string; line: number }[], stats?: TraceStats): string[] {
-  const st = stats ?? { packets: 0, errors: 0, changes: 0 };
+  return tracer.runLinesJson(lines, stats ?? { packets: 0, errors: 0, changes: 0 });
+}
+
+/** traceTextsJson the plain way: every line through JSON.parse (Tracer.runLinesJson sends it what it does not read itself). */
+export function traceLinesJson(tracer: Tracer, lines: readonly { text: string; line: number }[], st: TraceStats): string[] {
   return traceLinesAs<string>(tracer, lines,
     (packets, out) => { for (const r of tracer.runJson(packets)) { out.push(r.text); if (r.record) st.packets++; else st.errors++; } },
     (r) => { if ('error' in r) st.errors++; else st.changes++; return JSON.stringify(r); });

@@ -1,0 +1,116 @@
+// A reader for the common shape of a `dpemu trace` packet line, without JSON.parse: a flat object whose keys
+// are among src, dst, sport, dport, proto, flags, node and t, whose strings need no unescaping and whose
+// numbers are plain JSON numbers, e.g. {"src":"10.0.0.1","dst":"10.96.0.10","sport":40000,"dport":80,"flags":"A"}.
+// It only reads: anything else (another key, a nested value, an escape, null, a duplicate key, bad JSON) makes
+// it answer false, and the line goes the plain way (JSON.parse, then the tracer's checks and error messages),
+// so the two ways cannot differ in what a line means (test/trace-scan.test.ts holds them equal on random lines).
+// Why: JSON.parse builds an object the tracer reads once and drops; for the short lines of a trace that and
+// the field checks over the object cost more than the packet's trip through the core.
+
+/** The fields of a scanned line (undefined: absent), by the type JSON gave them. */
+export interface ScannedLine {
+  src: string | undefined; dst: string | undefined; proto: string | undefined; flags: string | undefined; node: string | undefined;
+  sport: number | undefined; dport: number | undefined; t: number | undefined;
+}
+
+export function newScannedLine(): ScannedLine {
+  return { src: undefined, dst: undefined, proto: undefined, flags: undefined, node: undefined, sport: undefined, dport: undefined, t: undefined };
+}
+
+const QUOTE = 34, BACKSLASH = 92, COMMA = 44, COLON = 58, OPEN = 123, CLOSE = 125, MINUS = 45, PLUS = 43, DOT = 46;
+const isWs = (c: number) => c === 32 || c === 9 || c === 10 || c === 13;
+const isDigit = (c: number) => c >= 48 && c <= 57;
+
+/** Read `text` into `out`; false when the line is not of the common shape (out is then meaningless). */
+export function scanPacketLine(text: string, out: ScannedLine): boolean {
+  out.src = out.dst = out.proto = out.flags = out.node = undefined;
+  out.sport = out.dport = out.t = undefined;
+  const n = text.length;
+  let i = 0;
+  while (i < n && isWs(text.charCodeAt(i))) i++;
+  if (text.charCodeAt(i) !== OPEN) return false;
+  i++;
+  for (;;) {
+    while (i < n && isWs(text.charCodeAt(i))) i++;
+    if (text.charCodeAt(i) !== QUOTE) return false;
+    // the key: one of the eight, matched in place
+    const k = i + 1;
+    let key = 0;
+    switch (text.charCodeAt(k)) {
+      case 115: key = text.startsWith('src"', k) ? 1 : text.startsWith('sport"', k) ? 3 : 0; break; // s
+      case 100: key = text.startsWith('dst"', k) ? 2 : text.startsWith('dport"', k) ? 4 : 0; break; // d
+      case 112: key = text.startsWith('proto"', k) ? 5 : 0; break;                                    // p
+      case 102: key = text.startsWith('flags"', k) ? 6 : 0; break;                                    // f
+      case 110: key = text.startsWith('node"', k) ? 7 : 0; break;                                     // n
+      case 116: key = text.startsWith('t"', k) ? 8 : 0; break;                                        // t
+    }
+    if (key === 0) return false;
+    i = k + KEY_LENGTH[key] + 1;
+    while (i < n && isWs(text.charCodeAt(i))) i++;
+    if (text.charCodeAt(i) !== COLON) return false;
+    i++;
+    while (i < n && isWs(text.charCodeAt(i))) i++;
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      const a = i + 1;
+      let b = a;
+      for (; b < n; b++) {
+        const d = text.charCodeAt(b);
+        if (d === QUOTE) break;
+        if (d === BACKSLASH || d < 0x20) return false;
+      }
+      if (b >= n) return false;
+      const s = text.slice(a, b);
+      switch (key) {
+        case 1: if (out.src !== undefined) return false; out.src = s; break;
+        case 2: if (out.dst !== undefined) return false; out.dst = s; break;
+        case 5: if (out.proto !== undefined) return false; out.proto = s; break;
+        case 6: if (out.flags !== undefined) return false; out.flags = s; break;
+        case 7: if (out.node !== undefined) return false; out.node = s; break;
+        default: return false; // a string where a number belongs: the plain way says so
+      }
+      i = b + 1;
+    } else if (c === MINUS || isDigit(c)) {
+      // JSON's number grammar: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+      const a = i;
+      let simple = true;
+      if (c === MINUS) { i++; simple = false; }
+      if (text.charCodeAt(i) === 48) i++;
+      else if (isDigit(text.charCodeAt(i))) while (isDigit(text.charCodeAt(i))) i++;
+      else return false;
+      if (text.charCodeAt(i) === DOT) {
+        i++; simple = false;
+        if (!isDigit(text.charCodeAt(i))) return false;
+        while (isDigit(text.charCodeAt(i))) i++;
+      }
+      const e = text.charCodeAt(i);
+      if (e === 101 || e === 69) {
+        i++; simple = false;
+        const sgn = text.charCodeAt(i);
+        if (sgn === PLUS || sgn === MINUS) i++;
+        if (!isDigit(text.charCodeAt(i))) return false;
+        while (isDigit(text.charCodeAt(i))) i++;
+      }
+      let v: number;
+      if (simple && i - a <= 15) { v = 0; for (let j = a; j < i; j++) v = v * 10 + (text.charCodeAt(j) - 48); }
+      else v = Number(text.slice(a, i));
+      switch (key) {
+        case 3: if (out.sport !== undefined) return false; out.sport = v; break;
+        case 4: if (out.dport !== undefined) return false; out.dport = v; break;
+        case 8: if (out.t !== undefined) return false; out.t = v; break;
+        default: return false;
+      }
+    } else {
+      return false; // an object, array, true, false or null: the plain way
+    }
+    while (i < n && isWs(text.charCodeAt(i))) i++;
+    const sep = text.charCodeAt(i);
+    i++;
+    if (sep === COMMA) continue;
+    if (sep !== CLOSE) return false;
+    while (i < n && isWs(text.charCodeAt(i))) i++;
+    return i === n;
+  }
+}
+
+const KEY_LENGTH = [0, 3, 3, 5, 5, 5, 5, 4, 1];
