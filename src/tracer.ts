@@ -436,7 +436,7 @@ export class Tracer {
       if (n === undefined) return false;
       nodeName = n;
     }
-    if (this.healthAnswer(proto, false, src, dst, dport, nodeName)) return false;
+    if (this.healthAnswer(proto, false, dst, dport, nodeName)) return false;
     this.batch.write(slot, src, dst, sport, dport, proto, tcpFlags, cc.nodeIdByName.get(nodeName)!, 64);
     this.fastLine[slot] = line; this.fastT[slot] = t; this.fastNode[slot] = nodeName;
     return true;
@@ -468,9 +468,8 @@ export class Tracer {
   }
 
   /** kube-proxy's health check server answers a node's healthCheckNodePorts itself (src/k8s/health-check.ts). */
-  private healthAnswer(proto: number, http: boolean, src: number, dst: number, dport: number, nodeName: string): HealthCheckAnswer | undefined {
+  private healthAnswer(proto: number, http: boolean, dst: number, dport: number, nodeName: string): HealthCheckAnswer | undefined {
     const cc = this.compiled;
-    void src;
     return proto === PROTO.TCP && !http && !cc.frontend(dst, dport, proto) && cc.owner(dst)?.pod === undefined
       ? healthCheckAnswer(cc.plan, cc.model, cc.owner(dst)?.node ?? nodeName, dst, dport) : undefined;
   }
@@ -590,7 +589,7 @@ export class Tracer {
       else throw new InputError(`"node" is required: ${formatIPv4(src)} is outside the cluster (no pod or node has it) and ${formatIPv4(dst)} belongs to no node, so name the node the packet enters on`, 'node');
     }
     const node = cc.nodeIdByName.get(nodeName)!;
-    const health = this.healthAnswer(proto, http !== undefined, src, dst, dport, nodeName);
+    const health = this.healthAnswer(proto, http !== undefined, dst, dport, nodeName);
     if (health) {
       return { line, t, nodeName, pkt: { saddr: src, daddr: dst, sport, dport, proto }, answered: healthCheckAnswered(line, t, nodeName, formatIPv4(src), sport, formatIPv4(dst), dport, health) };
     }
