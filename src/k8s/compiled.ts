@@ -64,6 +64,9 @@ export class CompiledCluster {
     return (this.spec ??= new PolicySpec(this.model, this.model.policies, this.plan.options.policyKnobs));
   }
 
+  /** The model's NetworkPolicies changed in place (the runtime's single-policy path): explanations start afresh. */
+  notePoliciesChanged(): void { this.spec = undefined; }
+
   /** The frontend (address, port, protocol) is: ClusterIP, NodePort, LoadBalancer or externalIP, and whose. */
   frontend(addr: number, port: number, proto: number): PlannedFrontend | undefined {
     return this.frontendKinds.get(frontendNumber(addr, port, proto));

@@ -505,6 +505,23 @@ export function loadEndpointSliceObject(obj: Obj, source: SourceRef): { slice?: 
   return { ...(slice ? { slice } : {}), warnings };
 }
 
+/**
+ * One NetworkPolicy object as loadManifests would read it, for the runtime's single-policy change
+ * (runtime.ts applyNetworkPolicy): the policy and the warnings reading it gave. Throws as the loader would.
+ */
+export function loadNetworkPolicyObject(obj: Obj, source: SourceRef): { policy: NetworkPolicy; warnings: Diagnostic[] } {
+  const warnings: Diagnostic[] = [];
+  const pc = new ParseContext(warnings);
+  const md = isObj(obj.metadata) ? obj.metadata : {};
+  const r: Reader = new Reader({ source, kind: 'NetworkPolicy' });
+  if (typeof md.name === 'string' && md.name) r.ctx.name = md.name;
+  r.ctx.namespace = typeof md.namespace === 'string' && md.namespace ? md.namespace : 'default';
+  const expected = API_VERSIONS.NetworkPolicy;
+  const apiVersion = r.str(obj.apiVersion, 'apiVersion');
+  if (apiVersion !== expected) r.fail('apiVersion', `NetworkPolicy is served as ${expected}, got ${show(apiVersion)}`);
+  return { policy: parseNetworkPolicy(r, obj, pc), warnings };
+}
+
 /** `xs` sorted in place by `cmp`; a list already in order (a `kubectl get` dump is) is only checked. */
 function sortedBy<T>(xs: T[], cmp: (a: T, b: T) => number): T[] {
   for (let i = 1; i < xs.length; i++) if (cmp(xs[i - 1], xs[i]) > 0) return xs.sort(cmp);

@@ -12,7 +12,10 @@ import type { Dataplane } from '../dataplane.js';
 import { InputError } from '../errors.js';
 import { isClusterScoped } from './kinds.js';
 import { ClusterModel, Diagnostic } from './model.js';
-import { LoadOptions, ManifestFile, jsonDocuments, yamlDocuments, loadEndpointSliceObject, loadManifests } from './load.js';
+import { LoadOptions, ManifestFile, jsonDocuments, yamlDocuments, loadEndpointSliceObject, loadManifests, loadNetworkPolicyObject } from './load.js';
+import { policyStateOf } from '../policy/compile.js';
+import { PolicyUpdater, programPolicyDelta } from '../policy/incremental.js';
+import type { NetworkPolicy } from '../policy/model.js';
 import {
   Allocations, CompileOptions, CompiledCluster, Plan, ProgramReport, planCluster, programPlan, resolveCompileOptions, checkCapacity,
   replanServiceEndpoints, programEndpointsDelta, undoEndpointsDelta,
@@ -26,8 +29,9 @@ export interface RuntimeOptions extends CompileOptions {
   /** Loader options (service CIDR, node port range, cluster CIDR, ...). */
   load?: LoadOptions;
   /**
-   * Apply a change of one EndpointSlice by re-planning only its service (default true); false: every change
-   * reloads and replans the whole cluster (the reference the tests hold the fast path to).
+   * Apply a change of one EndpointSlice by re-planning only its service, and of one NetworkPolicy by
+   * re-planning only the pods it selects (default true); false: every change reloads and replans the whole
+   * cluster (the reference the tests hold the fast paths to).
    */
   incremental?: boolean;
 }
@@ -205,6 +209,8 @@ export class ClusterRuntime {
   private readonly options: RuntimeOptions;
   /** How many apply() calls took the single-EndpointSlice fast path, and how many reloaded everything. */
   readonly applied = { incremental: 0, full: 0 };
+  /** The policy updater over the current plan's compiled policies (made on first use after each full commit). */
+  private policyUpdater?: PolicyUpdater;
 
   private constructor(readonly dp: Dataplane, files: ManifestFile[], options: RuntimeOptions) {
     this.options = options;
@@ -232,7 +238,7 @@ export class ClusterRuntime {
   apply(files: ManifestFile[]): ApplyReport {
     const incoming = files.map((f) => ({ file: f, objects: objectsOf(f) }));
     if (this.options.incremental !== false) {
-      const fast = this.applyEndpointSlice(incoming);
+      const fast = this.applyEndpointSlice(incoming) ?? this.applyNetworkPolicy(incoming);
       if (fast) { this.applied.incremental++; return fast; }
     }
     this.applied.full++;
@@ -356,6 +362,67 @@ export class ClusterRuntime {
   }
 
   /**
+   * The fast path of apply() for one NetworkPolicy added or replaced (alone in its file, in a namespace the
+   * cluster has): src/policy/incremental.ts re-plans only the pods either version selects and the map entries
+   * that differ are written, as a full reload would write them (test/k8s/runtime-policy.test.ts holds the two
+   * equal). Undefined when the change is anything else or could differ from the full reload (a warning reading
+   * it, a policy CIDR added or removed, which renumbers identities): apply() then takes the full path.
+   */
+  private applyNetworkPolicy(incoming: { file: ManifestFile; objects: StoredObject[] }[]): ApplyReport | undefined {
+    if (incoming.length !== 1 || incoming[0].objects.length !== 1) return undefined;
+    const { file, objects: [o] } = incoming[0];
+    if (o.obj.kind !== 'NetworkPolicy') return undefined;
+    const model = this.current.model;
+    const state = this.plan.policy ? policyStateOf(this.plan.policy) : undefined;
+    if (!state || !model.policies) return undefined;
+    const stored = this.objects.get(o.key);
+    const idx = this.modelIndex();
+    if ((idx.paths.get(file.path) ?? 0) !== (stored?.path === file.path ? 1 : 0)) return undefined;
+    let next: NetworkPolicy;
+    try {
+      const loaded = loadNetworkPolicyObject(o.obj, { file: file.path, document: o.seq + 1 });
+      if (loaded.warnings.length) return undefined;
+      next = loaded.policy;
+    } catch { return undefined; } // the full path reports it
+    if (!model.namespaces.some((n) => n.name === next.namespace)) return undefined; // a new namespace: the model grows
+    const list = model.policies.networkPolicies;
+    const at = list.findIndex((p) => p.namespace === next.namespace && p.name === next.name);
+    const prev = at >= 0 ? list[at] : undefined;
+    if ((prev !== undefined) !== (stored !== undefined)) return undefined;
+    if (prev && idx.warned.size > 0 && idx.warned.has(`NetworkPolicy ${prev.namespace}/${prev.name}`)) return undefined;
+    const updater = (this.policyUpdater ??= new PolicyUpdater(state));
+    let delta;
+    try { delta = updater.networkPolicy(prev, next); } catch { return undefined; } // not the compiled object: the full path
+    if (!delta) return undefined;
+    try {
+      checkCapacity(this.plan, this.dp.options.limits); // as the full path would refuse it, before anything is written
+    } catch (e) {
+      updater.networkPolicy(next, prev); // back to the policies as they were
+      throw e;
+    }
+    const written = programPolicyDelta(this.dp, state, delta);
+    if (at >= 0) list[at] = next;
+    else {
+      let i = 0;
+      while (i < list.length && (list[i].namespace < next.namespace || (list[i].namespace === next.namespace && list[i].name < next.name))) i++;
+      list.splice(i, 0, next);
+    }
+    this.current.notePoliciesChanged();
+    if (stored) this.objects.delete(o.key);
+    this.objects.set(o.key, o);
+    if (stored && stored.path !== file.path) {
+      const left = (idx.paths.get(stored.path) ?? 1) - 1;
+      if (left > 0) idx.paths.set(stored.path, left); else idx.paths.delete(stored.path);
+    }
+    if (!stored || stored.path !== file.path) idx.paths.set(file.path, (idx.paths.get(file.path) ?? 0) + 1);
+    return {
+      nodes: 0, ipcache: { upserted: written.ipcache, deleted: 0 }, backends: { set: 0 }, services: { set: 0, removed: 0 },
+      frontends: { upserted: 0, deleted: 0 }, sourceRanges: { upserted: 0, deleted: 0 }, policy: { upserted: written.upserted, deleted: written.deleted },
+      flushed: [], warnings: this.lastWarnings, objects: stored ? { added: [], replaced: [o.key], removed: [] } : { added: [o.key], replaced: [], removed: [] },
+    };
+  }
+
+  /**
    * Load the new object set; if it loads and fits the maps, program the difference and make it current.
    * Atomic: a change that fails (a bad manifest, a map it would overfill) throws and leaves the runtime, its
    * ids and the dataplane as they were.
@@ -386,6 +453,7 @@ export class ClusterRuntime {
     plan.backends.index();
     this.objects = next;
     this.index = undefined;
+    this.policyUpdater = undefined;
     this.plan = plan;
     this.current = new CompiledCluster(model, plan, this.alloc, this.current);
     this.lastWarnings = warnings;
