@@ -256,6 +256,10 @@ export class ClusterRuntime {
 
   /** Remove objects: those of manifest files, or named ones. Unknown ones are an error (nothing changes). */
   delete(targets: (ManifestFile | ObjectRef)[]): ApplyReport {
+    if (this.options.incremental !== false && targets.length === 1 && !('text' in targets[0]) && targets[0].kind === 'NetworkPolicy') {
+      const fast = this.deleteNetworkPolicy(refKey(targets[0].kind, targets[0].namespace, targets[0].name));
+      if (fast) { this.applied.incremental++; return fast; }
+    }
     const next = new Map(this.objects);
     const removed: string[] = [];
     for (const t of targets) {
@@ -390,6 +394,49 @@ export class ClusterRuntime {
     const prev = at >= 0 ? list[at] : undefined;
     if ((prev !== undefined) !== (stored !== undefined)) return undefined;
     if (prev && idx.warned.size > 0 && idx.warned.has(`NetworkPolicy ${prev.namespace}/${prev.name}`)) return undefined;
+    const written = this.changeNetworkPolicy(prev, next, at);
+    if (!written) return undefined;
+    if (stored) this.objects.delete(o.key);
+    this.objects.set(o.key, o);
+    if (stored && stored.path !== file.path) {
+      const left = (idx.paths.get(stored.path) ?? 1) - 1;
+      if (left > 0) idx.paths.set(stored.path, left); else idx.paths.delete(stored.path);
+    }
+    if (!stored || stored.path !== file.path) idx.paths.set(file.path, (idx.paths.get(file.path) ?? 0) + 1);
+    return this.policyReport(written, stored ? { added: [], replaced: [o.key], removed: [] } : { added: [o.key], replaced: [], removed: [] });
+  }
+
+  /** delete()'s fast path for one NetworkPolicy named by reference (see applyNetworkPolicy). */
+  private deleteNetworkPolicy(key: string): ApplyReport | undefined {
+    const stored = this.objects.get(key);
+    const model = this.current.model;
+    if (!stored || !model.policies || !this.plan.policy) return undefined;
+    const list = model.policies.networkPolicies;
+    const md = (stored.obj.metadata ?? {}) as Record<string, unknown>;
+    const at = list.findIndex((p) => p.namespace === (typeof md.namespace === 'string' && md.namespace ? md.namespace : 'default') && p.name === md.name);
+    if (at < 0) return undefined;
+    // The full reload would drop the policies altogether (the last one gone), or a namespace only this policy names.
+    if (list.length === 1 && model.policies.adminPolicies.length === 0) return undefined;
+    const ns = list[at].namespace;
+    if (!model.pods.some((p) => p.namespace === ns) && !model.services.some((sv) => sv.namespace === ns)) return undefined;
+    const idx = this.modelIndex();
+    if (idx.warned.size > 0 && idx.warned.has(`NetworkPolicy ${list[at].namespace}/${list[at].name}`)) return undefined;
+    // Its file's other objects keep their document numbers in later messages, as with apply's fast paths.
+    const written = this.changeNetworkPolicy(list[at], undefined, at);
+    if (!written) return undefined;
+    this.objects.delete(key);
+    const left = (idx.paths.get(stored.path) ?? 1) - 1;
+    if (left > 0) idx.paths.set(stored.path, left); else idx.paths.delete(stored.path);
+    return this.policyReport(written, { added: [], replaced: [], removed: [key] });
+  }
+
+  /**
+   * Replace NetworkPolicy `prev` (at `at` in the model's list; undefined: add) by `next` (undefined: delete)
+   * through the policy updater, checking capacity first and writing the map entries that differ. Undefined
+   * when the updater declines: nothing changed.
+   */
+  private changeNetworkPolicy(prev: NetworkPolicy | undefined, next: NetworkPolicy | undefined, at: number) {
+    const state = policyStateOf(this.plan.policy!)!;
     const updater = (this.policyUpdater ??= new PolicyUpdater(state));
     let delta;
     try { delta = updater.networkPolicy(prev, next); } catch { return undefined; } // not the compiled object: the full path
@@ -401,24 +448,23 @@ export class ClusterRuntime {
       throw e;
     }
     const written = programPolicyDelta(this.dp, state, delta);
-    if (at >= 0) list[at] = next;
+    const list = this.current.model.policies!.networkPolicies;
+    if (!next) list.splice(at, 1);
+    else if (at >= 0) list[at] = next;
     else {
       let i = 0;
       while (i < list.length && (list[i].namespace < next.namespace || (list[i].namespace === next.namespace && list[i].name < next.name))) i++;
       list.splice(i, 0, next);
     }
     this.current.notePoliciesChanged();
-    if (stored) this.objects.delete(o.key);
-    this.objects.set(o.key, o);
-    if (stored && stored.path !== file.path) {
-      const left = (idx.paths.get(stored.path) ?? 1) - 1;
-      if (left > 0) idx.paths.set(stored.path, left); else idx.paths.delete(stored.path);
-    }
-    if (!stored || stored.path !== file.path) idx.paths.set(file.path, (idx.paths.get(file.path) ?? 0) + 1);
+    return written;
+  }
+
+  private policyReport(written: { upserted: number; deleted: number; ipcache: number }, objects: ApplyReport['objects']): ApplyReport {
     return {
       nodes: 0, ipcache: { upserted: written.ipcache, deleted: 0 }, backends: { set: 0 }, services: { set: 0, removed: 0 },
       frontends: { upserted: 0, deleted: 0 }, sourceRanges: { upserted: 0, deleted: 0 }, policy: { upserted: written.upserted, deleted: written.deleted },
-      flushed: [], warnings: this.lastWarnings, objects: stored ? { added: [], replaced: [o.key], removed: [] } : { added: [o.key], replaced: [], removed: [] },
+      flushed: [], warnings: this.lastWarnings, objects,
     };
   }
 

@@ -42,7 +42,7 @@ spec:
 }
 
 describe('a single NetworkPolicy change, incremental vs full reload', () => {
-  it.each(['wasm', 'reference'] as const)('the same records after each of 30 random changes (%s)', async (backend) => {
+  it.each(['wasm', 'reference'] as const)('the same records after each of 30 random changes and deletions (%s)', async (backend) => {
     const model = loadManifests(base).model;
     const limits = limitsForModel(model, 4096);
     const [dpA, dpB] = await Promise.all([createDataplane(backend, limits), createDataplane(backend, limits)]);
@@ -51,6 +51,7 @@ describe('a single NetworkPolicy change, incremental vs full reload', () => {
     const ta = new Tracer(dpA, fast), tb = new Tracer(dpB, full);
     const pods = model.pods.filter((p) => p.podIP).map((p) => p.podIP!);
     const rng = new Prng(backend === 'wasm' ? 21 : 22);
+    let deleted = 0, deletedFast = 0;
     let t = 1, sport = 30000, line = 1;
     // Connections opened once and sent on after every change: established flows are judged again.
     const kept = pods.flatMap((src, i) => pods.filter((_, j) => (i + j) % 3 === 0).map((dst) => ({ src, dst, sport: sport++, dport: [8080, 8000][i % 2] })));
@@ -64,8 +65,16 @@ describe('a single NetworkPolicy change, incremental vs full reload', () => {
     round('S', kept);
     let denied = 0, allowed = 0;
     for (let step = 0; step < 30; step++) {
-      const file: ManifestFile = { path: `change-${step}.yaml`, text: policy(rng, `p${rng.next() % 4}`, step % 7 === 6) };
-      const ra = fast.apply([file]), rb = full.apply([file]);
+      const name = `p${rng.next() % 4}`;
+      const exists = fast.model.policies!.networkPolicies.some((p) => p.namespace === 'shop' && p.name === name);
+      const file: ManifestFile = { path: `change-${step}.yaml`, text: policy(rng, name, step % 7 === 6) };
+      // now and then a policy is deleted instead, by reference (kubectl delete networkpolicy NAME -n shop)
+      const del = exists && step % 5 === 4;
+      const ref = { kind: 'NetworkPolicy', namespace: 'shop', name };
+      const before = fast.applied.incremental;
+      const ra = del ? fast.delete([ref]) : fast.apply([file]), rb = del ? full.delete([ref]) : full.apply([file]);
+      if (del && fast.applied.incremental > before) deletedFast++;
+      if (del) deleted++;
       expect(ra.objects, `step ${step}`).toEqual(rb.objects);
       expect(ra.policy, `step ${step}`).toEqual(rb.policy);
       round('A', kept);
@@ -76,6 +85,8 @@ describe('a single NetworkPolicy change, incremental vs full reload', () => {
     expect(fast.applied.incremental).toBeGreaterThan(10);
     expect(fast.applied.full).toBeGreaterThan(0);
     expect(full.applied.incremental).toBe(0);
+    expect(deleted).toBeGreaterThan(0);
+    expect(deletedFast).toBeGreaterThan(0); // deletions took the single-policy path too
     expect(denied).toBeGreaterThan(0);
     expect(allowed).toBeGreaterThan(0);
   });
