@@ -106,14 +106,9 @@ export class PacketBatch {
   }
 
   set(i: number, p: PacketIn): void {
-    if (!(i >= 0 && i < this.capacity)) throw new RangeError(`packet index ${i} outside batch of ${this.capacity}`);
-    const d = this.view(), o = i * PKT.STRIDE;
-    this.u8.fill(0, o, o + PKT.STRIDE);
-    d.setUint32(o + PKT.SADDR, p.saddr, true); d.setUint32(o + PKT.DADDR, p.daddr, true);
-    d.setUint16(o + PKT.SPORT, p.sport, true); d.setUint16(o + PKT.DPORT, p.dport, true);
-    d.setUint8(o + PKT.PROTO, p.proto); d.setUint8(o + PKT.TCP_FLAGS, p.tcpFlags ?? 0);
-    d.setUint16(o + PKT.NODE, p.node ?? 0, true); d.setUint16(o + PKT.LEN, p.len ?? 64, true);
+    this.write(i, p.saddr, p.daddr, p.sport, p.dport, p.proto, p.tcpFlags ?? 0, p.node ?? 0, p.len ?? 64);
   }
+
 
   get(i: number): PacketRecord {
     if (!(i >= 0 && i < this.capacity)) throw new RangeError(`packet index ${i} outside batch of ${this.capacity}`);
@@ -163,18 +158,24 @@ export class PacketBatch {
 }
 
 /** Parse TCP flags written as letters: S SYN, A ACK, F FIN, R RST, P PSH ("SA" = SYN+ACK). */
+/** TCP flag bits by the char code of their letter (S, A, F, R, P, either case); 0 for any other character. */
+const TCP_FLAG_BITS = (() => {
+  const t = new Uint8Array(128);
+  for (const [c, f] of [['S', TCP.SYN], ['A', TCP.ACK], ['F', TCP.FIN], ['R', TCP.RST], ['P', TCP.PSH]] as const) {
+    t[c.charCodeAt(0)] = f; t[c.toLowerCase().charCodeAt(0)] = f;
+  }
+  return t;
+})();
+/** The flag bit of one character code of a flags string, 0 when it names no flag. */
+export const tcpFlagBit = (code: number): number => (code < 128 ? TCP_FLAG_BITS[code] : 0);
+
 export function parseTcpFlags(text: string): number {
   let f = 0;
   // Letter by letter, without toUpperCase: Unicode case mapping would read "ß" as "SS" (a SYN).
   for (const c of text) {
-    switch (c) {
-      case 'S': case 's': f |= TCP.SYN; break;
-      case 'A': case 'a': f |= TCP.ACK; break;
-      case 'F': case 'f': f |= TCP.FIN; break;
-      case 'R': case 'r': f |= TCP.RST; break;
-      case 'P': case 'p': f |= TCP.PSH; break;
-      default: throw new Error(`unknown TCP flag ${JSON.stringify(c)} in ${showValue(text)} (use S, A, F, R, P)`);
-    }
+    const bit = c.length === 1 ? tcpFlagBit(c.charCodeAt(0)) : 0;
+    if (bit === 0) throw new Error(`unknown TCP flag ${JSON.stringify(c)} in ${showValue(text)} (use S, A, F, R, P)`);
+    f |= bit;
   }
   return f;
 }

@@ -25,7 +25,7 @@ import { InputError } from './errors.js';
 import { healthCheckAnswer, HealthCheckAnswer } from './k8s/health-check.js';
 import { formatIPv4, parseIPv4 } from './common/ip.js';
 import {
-  PacketBatch, PacketIn, PacketRecord, showValue, NONE, NAT, PROTO, TCP, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags,
+  PacketBatch, PacketIn, PacketRecord, showValue, NONE, NAT, PROTO, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags, tcpFlagBit,
 } from './packet.js';
 import { PROTO_NAMES, hasPorts, protocolNumber } from './protocols.js';
 import { EXCLUSION_TEXT } from './k8s/endpoints.js';
@@ -122,15 +122,6 @@ const KNOWN_FIELDS = new Set<string>(PACKET_FIELDS);
 /** A record's `nat` list for each combination of NAT flags, made once (the lists are frozen and shared). */
 const NAT_LISTS: readonly string[][] = Array.from({ length: 32 }, (_, f) => Object.freeze(NAT_NAMES.filter(([, bit]) => f & bit).map(([n]) => n)) as string[]);
 const NAT_JSON: readonly string[] = NAT_LISTS.map((l) => JSON.stringify(l));
-
-/** TCP flag bits by letter (parseTcpFlags' letters, either case), 0 for any other character. */
-const TCP_FLAG_OF = (() => {
-  const t = new Uint8Array(128);
-  for (const [c, f] of [['S', TCP.SYN], ['A', TCP.ACK], ['F', TCP.FIN], ['R', TCP.RST], ['P', TCP.PSH]] as const) {
-    t[c.charCodeAt(0)] = f; t[c.toLowerCase().charCodeAt(0)] = f;
-  }
-  return t;
-})();
 
 /**
  * Dotted quads of recently seen addresses: records name the same few addresses again and again. A
@@ -418,8 +409,7 @@ export class Tracer {
     if (proto === PROTO.TCP) {
       const text = s.flags ?? 'S';
       for (let i = 0; i < text.length; i++) { // parseTcpFlags' letters; any other: the plain way reports it
-        const c = text.charCodeAt(i);
-        const f = c < 128 ? TCP_FLAG_OF[c] : 0;
+        const f = tcpFlagBit(text.charCodeAt(i));
         if (f === 0) return false;
         tcpFlags |= f;
       }

@@ -318,10 +318,7 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
         else unused.push({ r, kind, what });
         continue;
       }
-      const apiVersion = r.str(obj.apiVersion, 'apiVersion');
-      if (!apiVersion) r.fail('apiVersion', `required (${kind} is ${expected})`);
-      if (apiVersion !== expected && groupOf(apiVersion) !== groupOf(expected)) r.fail('apiVersion', `${kind} is served as ${expected}, got ${show(apiVersion)}`);
-      if (apiVersion !== expected) pc.warn(r, 'api-version', 'apiVersion', `${apiVersion} read as ${expected}`);
+      checkApiVersion(r, pc, kind, obj);
 
       let key: string;
       switch (kind) {
@@ -485,17 +482,7 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
  * and the warnings the loader would give. Throws the loader's ManifestError on bad input.
  */
 export function loadEndpointSliceObject(obj: Obj, source: SourceRef): { slice?: EndpointSlice; warnings: Diagnostic[] } {
-  const warnings: Diagnostic[] = [];
-  const pc = new ParseContext(warnings);
-  const md = isObj(obj.metadata) ? obj.metadata : {};
-  const r: Reader = new Reader({ source, kind: 'EndpointSlice' });
-  if (typeof md.name === 'string' && md.name) r.ctx.name = md.name;
-  r.ctx.namespace = typeof md.namespace === 'string' && md.namespace ? md.namespace : 'default';
-  const expected = API_VERSIONS.EndpointSlice;
-  const apiVersion = r.str(obj.apiVersion, 'apiVersion');
-  if (!apiVersion) r.fail('apiVersion', `required (EndpointSlice is ${expected})`);
-  if (apiVersion !== expected && groupOf(apiVersion) !== groupOf(expected)) r.fail('apiVersion', `EndpointSlice is served as ${expected}, got ${show(apiVersion)}`);
-  if (apiVersion !== expected) pc.warn(r, 'api-version', 'apiVersion', `${apiVersion} read as ${expected}`);
+  const { r, pc, warnings } = namespacedObject(obj, source, 'EndpointSlice');
   const slice = parseEndpointSlice(r, obj, pc);
   // The runtime programs the dataplane, which is IPv4-only: an IPv6 slice applied mid-stream is skipped.
   if (slice?.addressType === 'IPv6') {
@@ -510,16 +497,29 @@ export function loadEndpointSliceObject(obj: Obj, source: SourceRef): { slice?: 
  * (runtime.ts applyNetworkPolicy): the policy and the warnings reading it gave. Throws as the loader would.
  */
 export function loadNetworkPolicyObject(obj: Obj, source: SourceRef): { policy: NetworkPolicy; warnings: Diagnostic[] } {
+  const { r, pc, warnings } = namespacedObject(obj, source, 'NetworkPolicy');
+  return { policy: parseNetworkPolicy(r, obj, pc), warnings };
+}
+
+/** The loader's apiVersion rule: required; another version of the kind's group is read as the served one, with a warning. */
+function checkApiVersion(r: Reader, pc: ParseContext, kind: string, obj: Obj): void {
+  const expected = API_VERSIONS[kind];
+  const apiVersion = r.str(obj.apiVersion, 'apiVersion');
+  if (!apiVersion) r.fail('apiVersion', `required (${kind} is ${expected})`);
+  if (apiVersion !== expected && groupOf(apiVersion) !== groupOf(expected)) r.fail('apiVersion', `${kind} is served as ${expected}, got ${show(apiVersion)}`);
+  if (apiVersion !== expected) pc.warn(r, 'api-version', 'apiVersion', `${apiVersion} read as ${expected}`);
+}
+
+/** A reader over one object of a namespaced kind as loadManifests sets it up (namespace "default" when unset), its apiVersion checked. */
+function namespacedObject(obj: Obj, source: SourceRef, kind: string): { r: Reader; pc: ParseContext; warnings: Diagnostic[] } {
   const warnings: Diagnostic[] = [];
   const pc = new ParseContext(warnings);
   const md = isObj(obj.metadata) ? obj.metadata : {};
-  const r: Reader = new Reader({ source, kind: 'NetworkPolicy' });
+  const r: Reader = new Reader({ source, kind });
   if (typeof md.name === 'string' && md.name) r.ctx.name = md.name;
   r.ctx.namespace = typeof md.namespace === 'string' && md.namespace ? md.namespace : 'default';
-  const expected = API_VERSIONS.NetworkPolicy;
-  const apiVersion = r.str(obj.apiVersion, 'apiVersion');
-  if (apiVersion !== expected) r.fail('apiVersion', `NetworkPolicy is served as ${expected}, got ${show(apiVersion)}`);
-  return { policy: parseNetworkPolicy(r, obj, pc), warnings };
+  checkApiVersion(r, pc, kind, obj);
+  return { r, pc, warnings };
 }
 
 /** `xs` sorted in place by `cmp`; a list already in order (a `kubectl get` dump is) is only checked. */
@@ -528,7 +528,8 @@ function sortedBy<T>(xs: T[], cmp: (a: T, b: T) => number): T[] {
   return xs;
 }
 
-function cmpNsName(a: { namespace: string; name: string }, b: { namespace: string; name: string }): number {
+/** The order of the model's lists: by namespace, then name. */
+export function cmpNsName(a: { namespace: string; name: string }, b: { namespace: string; name: string }): number {
   if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }

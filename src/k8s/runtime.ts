@@ -12,7 +12,7 @@ import type { Dataplane } from '../dataplane.js';
 import { InputError } from '../errors.js';
 import { isClusterScoped } from './kinds.js';
 import { ClusterModel, Diagnostic } from './model.js';
-import { LoadOptions, ManifestFile, jsonDocuments, yamlDocuments, loadEndpointSliceObject, loadManifests, loadNetworkPolicyObject } from './load.js';
+import { LoadOptions, ManifestFile, cmpNsName, jsonDocuments, yamlDocuments, loadEndpointSliceObject, loadManifests, loadNetworkPolicyObject } from './load.js';
 import { policyStateOf } from '../policy/compile.js';
 import { PolicyUpdater, programPolicyDelta } from '../policy/incremental.js';
 import type { NetworkPolicy } from '../policy/model.js';
@@ -351,13 +351,7 @@ export class ClusterRuntime {
     model.endpointSlices[at] = slice;
     group.slices = slices;
     this.current.noteEndpointsDelta(delta);
-    this.objects.delete(o.key); // the object now comes from this file (as in apply's full path)
-    this.objects.set(o.key, o);
-    if (stored.path !== file.path) {
-      const left = (idx.paths.get(stored.path) ?? 1) - 1;
-      if (left > 0) idx.paths.set(stored.path, left); else idx.paths.delete(stored.path);
-      idx.paths.set(file.path, (idx.paths.get(file.path) ?? 0) + 1);
-    }
+    this.storeObject(o.key, stored, o);
     // The report made into the apply report (not copied: it is this change's own).
     const out = report as ApplyReport;
     out.warnings = this.lastWarnings;
@@ -377,8 +371,7 @@ export class ClusterRuntime {
     const { file, objects: [o] } = incoming[0];
     if (o.obj.kind !== 'NetworkPolicy') return undefined;
     const model = this.current.model;
-    const state = this.plan.policy ? policyStateOf(this.plan.policy) : undefined;
-    if (!state || !model.policies) return undefined;
+    if (!this.plan.policy || !model.policies) return undefined;
     const stored = this.objects.get(o.key);
     const idx = this.modelIndex();
     if ((idx.paths.get(file.path) ?? 0) !== (stored?.path === file.path ? 1 : 0)) return undefined;
@@ -396,13 +389,7 @@ export class ClusterRuntime {
     if (prev && idx.warned.size > 0 && idx.warned.has(`NetworkPolicy ${prev.namespace}/${prev.name}`)) return undefined;
     const written = this.changeNetworkPolicy(prev, next, at);
     if (!written) return undefined;
-    if (stored) this.objects.delete(o.key);
-    this.objects.set(o.key, o);
-    if (stored && stored.path !== file.path) {
-      const left = (idx.paths.get(stored.path) ?? 1) - 1;
-      if (left > 0) idx.paths.set(stored.path, left); else idx.paths.delete(stored.path);
-    }
-    if (!stored || stored.path !== file.path) idx.paths.set(file.path, (idx.paths.get(file.path) ?? 0) + 1);
+    this.storeObject(o.key, stored, o);
     return this.policyReport(written, stored ? { added: [], replaced: [o.key], removed: [] } : { added: [o.key], replaced: [], removed: [] });
   }
 
@@ -424,9 +411,7 @@ export class ClusterRuntime {
     // Its file's other objects keep their document numbers in later messages, as with apply's fast paths.
     const written = this.changeNetworkPolicy(list[at], undefined, at);
     if (!written) return undefined;
-    this.objects.delete(key);
-    const left = (idx.paths.get(stored.path) ?? 1) - 1;
-    if (left > 0) idx.paths.set(stored.path, left); else idx.paths.delete(stored.path);
+    this.storeObject(key, stored, undefined);
     return this.policyReport(written, { added: [], replaced: [], removed: [key] });
   }
 
@@ -453,11 +438,25 @@ export class ClusterRuntime {
     else if (at >= 0) list[at] = next;
     else {
       let i = 0;
-      while (i < list.length && (list[i].namespace < next.namespace || (list[i].namespace === next.namespace && list[i].name < next.name))) i++;
+      while (i < list.length && cmpNsName(list[i], next) < 0) i++;
       list.splice(i, 0, next);
     }
     this.current.notePoliciesChanged();
     return written;
+  }
+
+  /**
+   * A fast path's object change in the runtime's books: object `key` (`stored` before, undefined when new) now
+   * comes from `o`'s file (undefined: deleted); it goes to the end of the object order, as in apply's full path,
+   * and the per-path object counts of the model index follow.
+   */
+  private storeObject(key: string, stored: StoredObject | undefined, o: StoredObject | undefined): void {
+    const paths = this.modelIndex().paths;
+    if (stored) this.objects.delete(key);
+    if (o) this.objects.set(key, o);
+    if (stored?.path === o?.path) return;
+    if (stored) { const left = (paths.get(stored.path) ?? 1) - 1; if (left > 0) paths.set(stored.path, left); else paths.delete(stored.path); }
+    if (o) paths.set(o.path, (paths.get(o.path) ?? 0) + 1);
   }
 
   private policyReport(written: { upserted: number; deleted: number; ipcache: number }, objects: ApplyReport['objects']): ApplyReport {
