@@ -48,13 +48,29 @@ export function scanPacketLine(text: string, out: ScannedLine): boolean {
     // the key: one of the eight, matched in place
     const k = i + 1;
     let key = 0;
+    // (character by character: cheaper here than startsWith)
+    const c1 = text.charCodeAt(k + 1), c2 = text.charCodeAt(k + 2), c3 = text.charCodeAt(k + 3);
     switch (text.charCodeAt(k)) {
-      case 115: key = text.startsWith('src"', k) ? 1 : text.startsWith('sport"', k) ? 3 : 0; break; // s
-      case 100: key = text.startsWith('dst"', k) ? 2 : text.startsWith('dport"', k) ? 4 : 0; break; // d
-      case 112: key = text.startsWith('proto"', k) ? 5 : 0; break;                                    // p
-      case 102: key = text.startsWith('flags"', k) ? 6 : 0; break;                                    // f
-      case 110: key = text.startsWith('node"', k) ? 7 : 0; break;                                     // n
-      case 116: key = text.startsWith('t"', k) ? 8 : 0; break;                                        // t
+      case 115: // s: src, sport
+        if (c1 === 114) key = c2 === 99 && c3 === QUOTE ? 1 : 0;
+        else if (c1 === 112) key = c2 === 111 && c3 === 114 && text.charCodeAt(k + 4) === 116 && text.charCodeAt(k + 5) === QUOTE ? 3 : 0;
+        break;
+      case 100: // d: dst, dport
+        if (c1 === 115) key = c2 === 116 && c3 === QUOTE ? 2 : 0;
+        else if (c1 === 112) key = c2 === 111 && c3 === 114 && text.charCodeAt(k + 4) === 116 && text.charCodeAt(k + 5) === QUOTE ? 4 : 0;
+        break;
+      case 112: // p: proto
+        key = c1 === 114 && c2 === 111 && c3 === 116 && text.charCodeAt(k + 4) === 111 && text.charCodeAt(k + 5) === QUOTE ? 5 : 0;
+        break;
+      case 102: // f: flags
+        key = c1 === 108 && c2 === 97 && c3 === 103 && text.charCodeAt(k + 4) === 115 && text.charCodeAt(k + 5) === QUOTE ? 6 : 0;
+        break;
+      case 110: // n: node
+        key = c1 === 111 && c2 === 100 && c3 === 101 && text.charCodeAt(k + 4) === QUOTE ? 7 : 0;
+        break;
+      case 116: // t
+        key = c1 === QUOTE ? 8 : 0;
+        break;
     }
     if (key === 0) return false;
     i = k + KEY_LENGTH[key] + 1;

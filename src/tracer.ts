@@ -205,8 +205,10 @@ interface ParsedPacket {
   dns?: { server: number; queries: number; sport: number };
 }
 
-/** Slots of the table of record tails (Tracer.tailJson): a power of two (131,072 slots, 4.7 MB of keys). */
+/** Slots of the table of record tails (Tracer.tailJson): a power of two (131,072 slots, 5.2 MB of keys). */
 const TAIL_SLOTS = 1 << 17;
+/** Numbers in a record tail's key. */
+const TAIL_KEY = 10;
 
 /** How many packets go through the core in one process() call at most. */
 const CHUNK = 1024;
@@ -860,8 +862,7 @@ export class Tracer {
     return this.nodeProtoFlagsJson(nodeName, r.proto, r.tcpFlags)
       + (srcName === '' ? names.srcPart(r.saddr) : srcName + '","sport":') + portBeforeDst(r.sport) + names.dstPart(r.daddr) + portText(r.dport)
       + this.outcomeJson(r.verdict, r.dropReason, r.ctState)
-      + names.srcPart(r.outSaddr) + portBeforeDst(r.outSport) + names.dstPart(r.outDaddr) + portText(r.outDport)
-      + NAT_JSON[r.natFlags & 31] + this.tailJson(nodeName, r, node);
+      + names.srcPart(r.outSaddr) + portBeforeDst(r.outSport) + this.tailJson(nodeName, r, node);
   }
 
   /** `"node":..,"proto":..,"flags":..,"in":{"src":"` of a record, made once per node, protocol and flags. */
@@ -891,15 +892,17 @@ export class Tracer {
   }
 
   /**
-   * A record's text from "service" to its end. It depends on the service entry, the backend, the frontend
-   * (the destination, or for a reply the source), the outcome, the policy rule, the entry node and where the
-   * packet is delivered, all of them numbers of the descriptor: so it is kept per such combination, for the
-   * current cluster (a new CompiledCluster starts afresh), except for a new connection's first packet, whose
-   * policy text names its addresses. Packets of one service, backend and node share one text.
+   * A record's text from the outgoing packet's "dst" address to its end. It depends on that address and port,
+   * the NAT done, the service entry, the backend, the frontend (the destination, or for a reply the source),
+   * the outcome, the policy rule, the entry node and where the packet is delivered, all of them numbers of the
+   * descriptor: so it is kept per such combination, for the current cluster (a new CompiledCluster starts
+   * afresh), except for a new connection's first packet, whose policy text names its addresses. Packets of one
+   * service, backend and node share one text.
    */
-  // A direct-mapped table (TAIL_SLOTS slots by a hash of the key; a new key takes its slot): a slot's key is
-  // nine numbers side by side in tailKeys, so a hit reads one stretch of memory and makes nothing.
-  private readonly tailKeys = new Uint32Array(TAIL_SLOTS * 9);
+  // A two-way set-associative table (TAIL_SLOTS slots in pairs by a hash of the key; a new key takes the pair's
+  // less recently used slot): a slot's key is TAIL_KEY numbers side by side in tailKeys, so a hit reads one
+  // stretch of memory and makes nothing.
+  private readonly tailKeys = new Uint32Array(TAIL_SLOTS * TAIL_KEY);
   private readonly tailTexts: string[] = new Array(TAIL_SLOTS).fill('');
   private readonly tailUsed = new Uint8Array(TAIL_SLOTS);
   private tailsOf?: CompiledCluster;
@@ -911,20 +914,20 @@ export class Tracer {
     // the key: everything the text is made from (see derive(), noServiceRule(), policyOf())
     const k0 = r.service >>> 0, k1 = r.backend >>> 0, k2 = r.daddr >>> 0, k3 = ((r.dport << 16) | (r.proto << 8) | r.verdict) >>> 0;
     const k4 = ((r.ctState << 24) | (r.dropReason << 16) | (node & 0xffff)) >>> 0, k5 = r.policyRule >>> 0, k6 = r.outDaddr >>> 0;
-    const k7 = reply ? r.outSaddr >>> 0 : 0, k8 = reply ? r.outSport : 0;
+    const k7 = reply ? r.outSaddr >>> 0 : 0, k8 = reply ? r.outSport : 0, k9 = ((r.outDport << 8) | (r.natFlags & 31)) >>> 0;
     let slot = 0;
     if (cacheable) {
       let h = Math.imul(k0 ^ 0x9e3779b9, 0x85ebca6b);
       h = Math.imul(h ^ k1, 0xc2b2ae35); h = Math.imul(h ^ k2, 0x85ebca6b); h = Math.imul(h ^ k3, 0xc2b2ae35);
       h = Math.imul(h ^ k4, 0x85ebca6b); h = Math.imul(h ^ k5, 0xc2b2ae35); h = Math.imul(h ^ k6, 0x85ebca6b);
-      h = Math.imul(h ^ k7, 0xc2b2ae35); h = Math.imul(h ^ k8, 0x85ebca6b);
+      h = Math.imul(h ^ k7, 0xc2b2ae35); h = Math.imul(h ^ k8, 0x85ebca6b); h = Math.imul(h ^ k9, 0xc2b2ae35);
       h ^= h >>> 16;
       // two ways: the key may be in either slot of its pair
       const pair = h & (TAIL_SLOTS - 2), k = this.tailKeys, used = this.tailUsed;
       for (let s = pair; s < pair + 2; s++) {
-        const o = s * 9;
+        const o = s * TAIL_KEY;
         if (used[s] !== 0 && k[o] === k0 && k[o + 1] === k1 && k[o + 2] === k2 && k[o + 3] === k3 && k[o + 4] === k4
-          && k[o + 5] === k5 && k[o + 6] === k6 && k[o + 7] === k7 && k[o + 8] === k8) {
+          && k[o + 5] === k5 && k[o + 6] === k6 && k[o + 7] === k7 && k[o + 8] === k8 && k[o + 9] === k9) {
           used[s] = 2; used[s ^ 1] = used[s ^ 1] === 0 ? 0 : 1; // s the more recent of the two
           return this.tailTexts[s];
         }
@@ -935,15 +938,16 @@ export class Tracer {
     this.derive(r);
     const names = this.names, q = this.quote, entry = this.dEntry, delivered = this.dDelivered;
     const backend = this.backendName(r);
-    const text = `"service":${entry ? q(entry.label) : 'null'},"frontend":${entry
+    const text = names.dstPart(r.outDaddr) + portText(r.outDport) + NAT_JSON[r.natFlags & 31]
+      + `"service":${entry ? q(entry.label) : 'null'},"frontend":${entry
         ? `{"kind":"${this.dFrontendKind}","address":"${names.get(this.dFrontendAddr)}:${this.dFrontendPort}","scope":"${entry.scope}","node":${entry.node === undefined ? 'null' : q(entry.node)}}`
         : 'null'},`
       + `"backend":${backend === null ? 'null' : `"${backend}"`},"delivered_node":${delivered === null ? 'null' : q(delivered)},`
       + `"cross_node":${delivered !== null && delivered !== nodeName},`
       + `"rule":${q(entry ? entry.rule : this.noServiceRule(r))},"policy":${q(this.policyOf(r))},"excluded":${entry ? this.jsonOf(this.excluded(cc, entry)) : '[]'}}`;
     if (cacheable) {
-      const k = this.tailKeys, o = slot * 9;
-      k[o] = k0; k[o + 1] = k1; k[o + 2] = k2; k[o + 3] = k3; k[o + 4] = k4; k[o + 5] = k5; k[o + 6] = k6; k[o + 7] = k7; k[o + 8] = k8;
+      const k = this.tailKeys, o = slot * TAIL_KEY;
+      k[o] = k0; k[o + 1] = k1; k[o + 2] = k2; k[o + 3] = k3; k[o + 4] = k4; k[o + 5] = k5; k[o + 6] = k6; k[o + 7] = k7; k[o + 8] = k8; k[o + 9] = k9;
       this.tailTexts[slot] = text; this.tailUsed[slot] = 2;
       if (this.tailUsed[slot ^ 1] !== 0) this.tailUsed[slot ^ 1] = 1;
     }
