@@ -140,8 +140,8 @@ const TCP_FLAG_OF = (() => {
   return t;
 })();
 
-/** Address names kept (AddressNames): 16,384, room for the backends of a large cluster. */
-const ADDRESS_BITS = 14;
+/** Address names kept (AddressNames): 4,096 (a record names a packet's source from its line, its backend from the cached tail). */
+const ADDRESS_BITS = 12;
 const ADDRESS_SLOTS = 1 << ADDRESS_BITS;
 
 /**
@@ -157,17 +157,22 @@ class AddressNames {
   private slot(a: number): number {
     const slot = Math.imul(a, 0x9e3779b1) >>> (32 - ADDRESS_BITS);
     if (this.keys[slot] !== a) {
-      const n = formatIPv4(a);
-      this.keys[slot] = a; this.texts[slot] = n;
-      this.beforeSport[slot] = n + '","sport":'; this.beforeDport[slot] = n + '","dport":';
+      this.keys[slot] = a; this.texts[slot] = formatIPv4(a);
+      this.beforeSport[slot] = ''; this.beforeDport[slot] = ''; // made when first asked for
     }
     return slot;
   }
   get(a: number): string { return this.texts[this.slot(a)]; }
   /** `a.b.c.d","sport":` */
-  srcPart(a: number): string { return this.beforeSport[this.slot(a)]; }
+  srcPart(a: number): string {
+    const s = this.slot(a);
+    return this.beforeSport[s] || (this.beforeSport[s] = this.texts[s] + '","sport":');
+  }
   /** `a.b.c.d","dport":` */
-  dstPart(a: number): string { return this.beforeDport[this.slot(a)]; }
+  dstPart(a: number): string {
+    const s = this.slot(a);
+    return this.beforeDport[s] || (this.beforeDport[s] = this.texts[s] + '","dport":');
+  }
 }
 
 function field<T>(o: Record<string, unknown>, name: string, check: (v: unknown) => T | undefined, what: string, dflt?: T): T {
