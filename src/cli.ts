@@ -27,6 +27,7 @@ import { UsageError } from './errors.js';
 import { createEmulator, DpemuError } from './index.node.js';
 import { readManifestFiles, traceStream } from './node-api.js';
 import { traceStreamHubble } from './output/hubble-stream.js';
+import { LineWriter } from './output/line-writer.js';
 
 // A larger young generation for the short-lived objects of every traced packet (JSON values, records):
 // measured with `bench --api`-sized traffic, it halves the time `trace` spends in garbage collection.
@@ -140,12 +141,13 @@ async function trace(opts: TraceOpts): Promise<void> {
   for (const w of emu.warnings()) if (w.severity !== 'info') process.stderr.write(`dpemu: ${w.severity}: ${w.message}\n`);
   const input = opts.packets === undefined || opts.packets === '-' ? process.stdin : createReadStream(opts.packets);
   // {"apply": ...} and {"delete": ...} lines change the cluster (paths relative to the current directory).
-  const write = (line: string) => process.stdout.write(line + '\n');
+  const { write, flush } = new LineWriter(process.stdout); // records in blocks (src/output/line-writer.ts)
   const drain = () => new Promise<void>((ok) => process.stdout.once('drain', ok));
   // Hubble's flows have no form for an error: those go to stderr, one line each.
   const { errors } = opts.output === 'hubble'
     ? await traceStreamHubble(emu, input, write, { drain, onError: (e) => process.stderr.write(`dpemu: ${e.error}\n`) })
     : await traceStream(emu, input, write, { drain });
+  flush();
   if (errors > 0) process.stderr.write(`dpemu: ${errors} input line${errors === 1 ? '' : 's'} could not be traced${opts.output === 'hubble' ? '' : ' (see the "error" records)'}\n`);
 }
 

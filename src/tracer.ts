@@ -25,7 +25,7 @@ import { InputError } from './errors.js';
 import { healthCheckAnswer, HealthCheckAnswer } from './k8s/health-check.js';
 import { formatIPv4, parseIPv4 } from './common/ip.js';
 import {
-  PacketBatch, PacketIn, PacketRecord, showValue, NONE, NAT, PROTO, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags, tcpFlagBit,
+  PacketBatch, PacketIn, PacketRecord, showValue, NONE, NAT, PROTO, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags, tcpFlagBit, TCP,
 } from './packet.js';
 import { PROTO_NAMES, hasPorts, protocolNumber } from './protocols.js';
 import { EXCLUSION_TEXT } from './k8s/endpoints.js';
@@ -33,7 +33,7 @@ import { CompiledCluster, PlannedService, PlannedBackend } from './k8s/compile.j
 import type { ManifestFile } from './k8s/load.js';
 import type { Pod, Service } from './k8s/model.js';
 import { PacketNames, isName } from './names.js';
-import { ScannedLine, newScannedLine, scanPacketLine } from './trace-scan.js';
+import { ScannedLine, dottedQuadAt, newScannedLine, scanPacketLine } from './trace-scan.js';
 import { ApplyReport, ClusterRuntime, ObjectRef } from './k8s/runtime.js';
 import { formatRuleInfo } from './policy/explain.js';
 import type { Connection } from './policy/spec.js';
@@ -121,21 +121,48 @@ const KNOWN_FIELDS = new Set<string>(PACKET_FIELDS);
 
 /** A record's `nat` list for each combination of NAT flags, made once (the lists are frozen and shared). */
 const NAT_LISTS: readonly string[][] = Array.from({ length: 32 }, (_, f) => Object.freeze(NAT_NAMES.filter(([, bit]) => f & bit).map(([n]) => n)) as string[]);
-const NAT_JSON: readonly string[] = NAT_LISTS.map((l) => JSON.stringify(l));
+/** `,"nat":[...],` of a record, by NAT flags. */
+const NAT_JSON: readonly string[] = NAT_LISTS.map((l) => `,"nat":${JSON.stringify(l)},`);
+
+/** Port numbers as text, made once each (records repeat ports; a number's text is a fresh string each time). */
+const PORT_TEXT: string[] = new Array(65536).fill('');
+const portText = (p: number): string => PORT_TEXT[p] || (PORT_TEXT[p] = String(p));
+/** `port,"dst":"`: a record's source port with what follows it. */
+const PORT_BEFORE_DST: string[] = new Array(65536).fill('');
+const portBeforeDst = (p: number): string => PORT_BEFORE_DST[p] || (PORT_BEFORE_DST[p] = `${p},"dst":"`);
+
+/** Address names kept (AddressNames): 4,096 (a record names a packet's source from its line, its backend from the cached tail). */
+const ADDRESS_BITS = 12;
+const ADDRESS_SLOTS = 1 << ADDRESS_BITS;
 
 /**
  * Dotted quads of recently seen addresses: records name the same few addresses again and again. A
- * direct-mapped table (4,096 slots by a hash of the address): a hit is two array reads.
+ * direct-mapped table (ADDRESS_SLOTS slots by a hash of the address): a hit is two array reads.
  */
 class AddressNames {
-  private readonly keys = new Float64Array(4096).fill(-1);
-  private readonly texts: string[] = new Array(4096).fill('');
-  get(a: number): string {
-    const slot = (Math.imul(a, 0x9e3779b1) >>> 20) & 4095;
-    if (this.keys[slot] === a) return this.texts[slot];
-    const n = formatIPv4(a);
-    this.keys[slot] = a; this.texts[slot] = n;
-    return n;
+  private readonly keys = new Float64Array(ADDRESS_SLOTS).fill(-1);
+  private readonly texts: string[] = new Array(ADDRESS_SLOTS).fill('');
+  // a record's address with what follows it there, so that a record is fewer, longer pieces
+  private readonly beforeSport: string[] = new Array(ADDRESS_SLOTS).fill('');
+  private readonly beforeDport: string[] = new Array(ADDRESS_SLOTS).fill('');
+  private slot(a: number): number {
+    const slot = Math.imul(a, 0x9e3779b1) >>> (32 - ADDRESS_BITS);
+    if (this.keys[slot] !== a) {
+      this.keys[slot] = a; this.texts[slot] = formatIPv4(a);
+      this.beforeSport[slot] = ''; this.beforeDport[slot] = ''; // made when first asked for
+    }
+    return slot;
+  }
+  get(a: number): string { return this.texts[this.slot(a)]; }
+  /** `a.b.c.d","sport":` */
+  srcPart(a: number): string {
+    const s = this.slot(a);
+    return this.beforeSport[s] || (this.beforeSport[s] = this.texts[s] + '","sport":');
+  }
+  /** `a.b.c.d","dport":` */
+  dstPart(a: number): string {
+    const s = this.slot(a);
+    return this.beforeDport[s] || (this.beforeDport[s] = this.texts[s] + '","dport":');
   }
 }
 
@@ -173,6 +200,11 @@ interface ParsedPacket {
    */
   dns?: { server: number; queries: number; sport: number };
 }
+
+/** Slots of the table of record tails (Tracer.tailJson): a power of two (131,072 slots, 5.2 MB of keys). */
+const TAIL_SLOTS = 1 << 17;
+/** Numbers in a record tail's key. */
+const TAIL_KEY = 10;
 
 /** How many packets go through the core in one process() call at most. */
 const CHUNK = 1024;
@@ -363,7 +395,10 @@ export class Tracer {
       if (n === 0) return;
       this.processFast(n);
       const r = this.scratchRecord ??= this.batch.get(0);
-      for (let i = 0; i < n; i++) out.push(this.recordJsonOf(this.fastLine[i], this.fastT[i], this.fastNode[i], this.batch.read(i, r)));
+      for (let i = 0; i < n; i++) {
+        out.push(this.recordJsonOf(this.fastLine[i], this.fastT[i], this.fastNode[i], this.batch.read(i, r), this.fastNodeId[i], this.fastSrc[i]));
+        this.fastSrc[i] = '';
+      }
       st.packets += n;
       n = 0;
     };
@@ -388,6 +423,9 @@ export class Tracer {
   private readonly fastLine = new Float64Array(CHUNK);
   private readonly fastT = new Float64Array(CHUNK);
   private readonly fastNode: string[] = new Array(CHUNK).fill('');
+  private readonly fastNodeId = new Int32Array(CHUNK);
+  /** The source address as the line wrote it when that is its name, else ''. */
+  private readonly fastSrc: string[] = new Array(CHUNK).fill('');
   private scratchRecord?: PacketRecord;
 
   /**
@@ -396,40 +434,75 @@ export class Tracer {
    * endpoint, a health-check answer): then the line goes the plain way.
    */
   private fastPacket(s: ScannedLine, line: number, t0: number, slot: number): boolean {
+    const text = s.text;
     let proto: number = PROTO.TCP;
-    if (s.proto !== undefined) { const n = protocolNumber(s.proto); if (n === undefined) return false; proto = n; }
-    if (s.src === undefined || s.dst === undefined) return false;
-    const src = parseIPv4(s.src), dst = parseIPv4(s.dst);
-    if (src === undefined || dst === undefined) return false;
-    const ports = hasPorts(proto);
+    if (s.protoAt >= 0) {
+      const n = s.protoEnd - s.protoAt === 3 && text.startsWith('TCP', s.protoAt) ? PROTO.TCP
+        : s.protoEnd - s.protoAt === 3 && text.startsWith('UDP', s.protoAt) ? PROTO.UDP : protocolNumber(s.proto!);
+      if (n === undefined) return false;
+      proto = n;
+    }
+    if (s.srcAt < 0 || s.dstAt < 0) return false;
+    // addresses read in place; anything but a plain dotted quad through parseIPv4 as parse() would
+    let src = dottedQuadAt(text, s.srcAt, s.srcEnd), dst = dottedQuadAt(text, s.dstAt, s.dstEnd);
+    // the source as written is its name in the record (formatIPv4's form): sources are many, so not cached
+    let srcName = '';
+    if (src >= 0) srcName = text.slice(s.srcAt, s.srcEnd);
+    else { const v = parseIPv4(s.src!); if (v === undefined) return false; src = v; }
+    if (dst < 0) { const v = parseIPv4(s.dst!); if (v === undefined) return false; dst = v; }
+    const ports = proto === PROTO.TCP || hasPorts(proto);
     let sport = s.sport, dport = s.dport;
     if (sport === undefined) { if (ports) return false; sport = 0; } else if (asPort(sport) === undefined) return false;
     if (dport === undefined) { if (ports) return false; dport = 0; } else if (asPort(dport) === undefined) return false;
     let tcpFlags = 0;
     if (proto === PROTO.TCP) {
-      const text = s.flags ?? 'S';
-      for (let i = 0; i < text.length; i++) { // parseTcpFlags' letters; any other: the plain way reports it
+      if (s.flagsAt < 0) tcpFlags = TCP.SYN; // "S", the default
+      for (let i = s.flagsAt; i < s.flagsEnd; i++) { // parseTcpFlags' letters; any other: the plain way reports it
         const f = tcpFlagBit(text.charCodeAt(i));
         if (f === 0) return false;
         tcpFlags |= f;
       }
-    } else if (s.flags !== undefined) return false;
+    } else if (s.flagsAt >= 0) return false;
     let t = t0;
     if (s.t !== undefined) { if (asTime(s.t) === undefined || s.t < t0) return false; t = s.t; }
     const cc = this.compiled;
-    let nodeName: string;
-    if (s.node !== undefined) {
-      if (!cc.nodeIdByName.has(s.node)) return false;
-      nodeName = s.node;
+    let nodeName: string, node: number;
+    if (s.nodeAt >= 0) {
+      const k = this.nodeSlot(cc, text, s.nodeAt, s.nodeEnd);
+      if (k < 0) return false;
+      nodeName = this.nodeNames[k]; node = this.nodeIds[k];
     } else {
       const n = this.entryNode(src, dst, dport, proto);
       if (n === undefined) return false;
-      nodeName = n;
+      nodeName = n; node = cc.nodeIdByName.get(n)!;
     }
     if (this.healthAnswer(proto, false, dst, dport, nodeName)) return false;
-    this.batch.write(slot, src, dst, sport, dport, proto, tcpFlags, cc.nodeIdByName.get(nodeName)!, 64);
-    this.fastLine[slot] = line; this.fastT[slot] = t; this.fastNode[slot] = nodeName;
+    this.batch.write(slot, src, dst, sport, dport, proto, tcpFlags, node, 64);
+    this.fastLine[slot] = line; this.fastT[slot] = t; this.fastNode[slot] = nodeName; this.fastNodeId[slot] = node;
+    this.fastSrc[slot] = srcName;
     return true;
+  }
+
+  /**
+   * Node names read in place: a direct-mapped table (256 slots by a hash of the name's characters) of the
+   * names seen, with their node ids, for the current cluster; the slot of text[a..b)'s node, or -1 when it
+   * names no node of the cluster.
+   */
+  private readonly nodeNames: string[] = new Array(256).fill('');
+  private readonly nodeIds = new Int32Array(256).fill(-1);
+  private nodesOf?: CompiledCluster;
+  private nodeSlot(cc: CompiledCluster, text: string, a: number, b: number): number {
+    if (this.nodesOf !== cc) { this.nodesOf = cc; this.nodeIds.fill(-1); this.nodeNames.fill(''); }
+    let h = b - a;
+    for (let i = a; i < b; i++) h = Math.imul(h, 31) + text.charCodeAt(i);
+    const k = (Math.imul(h, 0x9e3779b1) >>> 24) & 255;
+    const known = this.nodeNames[k];
+    if (this.nodeIds[k] >= 0 && known.length === b - a && text.startsWith(known, a)) return k;
+    const name = text.slice(a, b);
+    const id = cc.nodeIdByName.get(name);
+    if (id === undefined) return -1;
+    this.nodeNames[k] = name; this.nodeIds[k] = id;
+    return k;
   }
 
   /** Run the fast packets in the batch's slots 0..n-1 through the core: runs of equal time in one call each (process()). */
@@ -768,21 +841,26 @@ export class Tracer {
     return this.recordJsonOf(p.line, p.t, p.nodeName, r);
   }
 
-  private recordJsonOf(line: number, t: number, nodeName: string, r: PacketRecord): string {
-    return `{"line":${line},"t":${t},` + this.recordRest(nodeName, r);
+  private recordJsonOf(line: number, t: number, nodeName: string, r: PacketRecord, node = this.compiled.nodeIdByName.get(nodeName) ?? -1, srcName = ''): string {
+    if (t !== this.tLast) { this.tLast = t; this.tText = `,"t":${t},`; }
+    return '{"line":' + line + this.tText + this.recordRest(nodeName, r, node, srcName);
   }
+  /** The `,"t":..,` of the last record's time (packets of a chunk mostly share it). */
+  private tLast = -1;
+  private tText = '';
 
-  /** A record's text after its "t" field: a function of the descriptor (its node names nodeName) and the cluster. */
-  private recordRest(nodeName: string, r: PacketRecord): string {
-    const names = this.names, proto = r.proto;
-    return this.nodeProtoFlagsJson(nodeName, proto, r.tcpFlags)
-      + `"in":{"src":"${names.get(r.saddr)}","sport":${r.sport},"dst":"${names.get(r.daddr)}","dport":${r.dport}},`
+  /** A record's text after its "t" field: a function of the descriptor (its node names nodeName, id `node`) and the cluster. */
+  private recordRest(nodeName: string, r: PacketRecord, node: number, srcName: string): string {
+    const names = this.names;
+    // pieces that carry the punctuation around them: 12 concatenations for a record (13 with srcName: the
+    // packet's source as its line wrote it, which spares the table of names an address seen once)
+    return this.nodeProtoFlagsJson(nodeName, r.proto, r.tcpFlags)
+      + (srcName === '' ? names.srcPart(r.saddr) : srcName + '","sport":') + portBeforeDst(r.sport) + names.dstPart(r.daddr) + portText(r.dport)
       + this.outcomeJson(r.verdict, r.dropReason, r.ctState)
-      + `"src":"${names.get(r.outSaddr)}","sport":${r.outSport},"dst":"${names.get(r.outDaddr)}","dport":${r.outDport},"nat":${NAT_JSON[r.natFlags & 31]},`
-      + this.tailJson(nodeName, r);
+      + names.srcPart(r.outSaddr) + portBeforeDst(r.outSport) + this.tailJson(nodeName, r, node);
   }
 
-  /** `"node":..,"proto":..,"flags":..,` of a record, made once per node, protocol and flags. */
+  /** `"node":..,"proto":..,"flags":..,"in":{"src":"` of a record, made once per node, protocol and flags. */
   private readonly headParts = new Map<string, string[]>();
   private nodeProtoFlagsJson(nodeName: string, proto: number, tcpFlags: number): string {
     let byNode = this.headParts.get(nodeName);
@@ -791,65 +869,82 @@ export class Tracer {
     let j = byNode[k];
     if (j === undefined) {
       j = byNode[k] = `"node":${this.quote(nodeName)},"proto":"${PROTO_NAMES[proto]}",`
-        + `"flags":${proto === PROTO.TCP ? `"${formatTcpFlags(tcpFlags)}"` : 'null'},`;
+        + `"flags":${proto === PROTO.TCP ? `"${formatTcpFlags(tcpFlags)}"` : 'null'},"in":{"src":"`;
     }
     return j;
   }
 
-  /** `"verdict":..,"drop_reason":..,"ct_state":..,` of a record, made once per combination. */
+  /** `},"verdict":..,"drop_reason":..,"ct_state":..,"src":"` of a record, made once per combination. */
   private readonly outcomeParts: string[] = [];
   private outcomeJson(verdict: number, dropReason: number, ctState: number): string {
     const k = (verdict << 16) | (dropReason << 8) | ctState;
     let j = this.outcomeParts[k];
     if (j === undefined) {
-      j = this.outcomeParts[k] = `"verdict":"${VERDICT_NAMES[verdict] ?? verdict}","drop_reason":${dropReason ? `"${DROP_REASON_NAMES[dropReason] ?? dropReason}"` : 'null'},`
-        + `"ct_state":"${CT_STATE_NAMES[ctState] ?? ctState}",`;
+      j = this.outcomeParts[k] = `},"verdict":"${VERDICT_NAMES[verdict] ?? verdict}","drop_reason":${dropReason ? `"${DROP_REASON_NAMES[dropReason] ?? dropReason}"` : 'null'},`
+        + `"ct_state":"${CT_STATE_NAMES[ctState] ?? ctState}","src":"`;
     }
     return j;
   }
 
   /**
-   * A record's text from "service" to its end. It depends on the service entry, the backend, the frontend
-   * (the destination, or for a reply the source), the outcome, the policy rule, the entry node and where the
-   * packet is delivered, all of them numbers of the descriptor: so it is kept per such combination, for the
-   * current cluster (a new CompiledCluster starts afresh), except for a new connection's first packet, whose
-   * policy text names its addresses. Packets of one service, backend and node share one text.
+   * A record's text from the outgoing packet's "dst" address to its end. It depends on that address and port,
+   * the NAT done, the service entry, the backend, the frontend (the destination, or for a reply the source),
+   * the outcome, the policy rule, the entry node and where the packet is delivered, all of them numbers of the
+   * descriptor: so it is kept per such combination, for the current cluster (a new CompiledCluster starts
+   * afresh), except for a new connection's first packet, whose policy text names its addresses. Packets of one
+   * service, backend and node share one text.
    */
-  private tails = new Map<number, { k: number[]; text: string }>();
+  // A two-way set-associative table (TAIL_SLOTS slots in pairs by a hash of the key; a new key takes the pair's
+  // less recently used slot): a slot's key is TAIL_KEY numbers side by side in tailKeys, so a hit reads one
+  // stretch of memory and makes nothing.
+  private readonly tailKeys = new Uint32Array(TAIL_SLOTS * TAIL_KEY);
+  private readonly tailTexts: string[] = new Array(TAIL_SLOTS).fill('');
+  private readonly tailUsed = new Uint8Array(TAIL_SLOTS);
   private tailsOf?: CompiledCluster;
-  private tailJson(nodeName: string, r: PacketRecord): string {
+  private tailJson(nodeName: string, r: PacketRecord, node: number): string {
     const cc = this.compiled;
-    if (this.tailsOf !== cc) { this.tails = new Map(); this.tailsOf = cc; }
+    if (this.tailsOf !== cc) { this.tailUsed.fill(0); this.tailsOf = cc; }
     const cacheable = !(r.verdict === VERDICT.FORWARDED && r.ctState === CT_STATE.NEW);
     const reply = r.ctState === CT_STATE.REPLY;
-    const node = cc.nodeIdByName.get(nodeName) ?? -1;
     // the key: everything the text is made from (see derive(), noServiceRule(), policyOf())
-    const k0 = r.service, k1 = r.backend, k2 = r.daddr, k3 = (r.dport << 16) | (r.proto << 8) | r.verdict;
-    const k4 = ((r.ctState << 24) | (r.dropReason << 16) | (node & 0xffff)) >>> 0, k5 = r.policyRule, k6 = r.outDaddr;
-    const k7 = reply ? r.outSaddr : 0, k8 = reply ? r.outSport : 0;
-    let h = 0;
+    const k0 = r.service >>> 0, k1 = r.backend >>> 0, k2 = r.daddr >>> 0, k3 = ((r.dport << 16) | (r.proto << 8) | r.verdict) >>> 0;
+    const k4 = ((r.ctState << 24) | (r.dropReason << 16) | (node & 0xffff)) >>> 0, k5 = r.policyRule >>> 0, k6 = r.outDaddr >>> 0;
+    const k7 = reply ? r.outSaddr >>> 0 : 0, k8 = reply ? r.outSport : 0, k9 = ((r.outDport << 8) | (r.natFlags & 31)) >>> 0;
+    let slot = 0;
     if (cacheable) {
-      h = Math.imul(k0 ^ 0x9e3779b9, 0x85ebca6b);
+      let h = Math.imul(k0 ^ 0x9e3779b9, 0x85ebca6b);
       h = Math.imul(h ^ k1, 0xc2b2ae35); h = Math.imul(h ^ k2, 0x85ebca6b); h = Math.imul(h ^ k3, 0xc2b2ae35);
       h = Math.imul(h ^ k4, 0x85ebca6b); h = Math.imul(h ^ k5, 0xc2b2ae35); h = Math.imul(h ^ k6, 0x85ebca6b);
-      h = Math.imul(h ^ k7, 0xc2b2ae35); h = Math.imul(h ^ k8, 0x85ebca6b);
-      h ^= h >>> 15;
-      const e = this.tails.get(h);
-      if (e && e.k[0] === k0 && e.k[1] === k1 && e.k[2] === k2 && e.k[3] === k3 && e.k[4] === k4 && e.k[5] === k5 && e.k[6] === k6
-        && e.k[7] === k7 && e.k[8] === k8) return e.text;
+      h = Math.imul(h ^ k7, 0xc2b2ae35); h = Math.imul(h ^ k8, 0x85ebca6b); h = Math.imul(h ^ k9, 0xc2b2ae35);
+      h ^= h >>> 16;
+      // two ways: the key may be in either slot of its pair
+      const pair = h & (TAIL_SLOTS - 2), k = this.tailKeys, used = this.tailUsed;
+      for (let s = pair; s < pair + 2; s++) {
+        const o = s * TAIL_KEY;
+        if (used[s] !== 0 && k[o] === k0 && k[o + 1] === k1 && k[o + 2] === k2 && k[o + 3] === k3 && k[o + 4] === k4
+          && k[o + 5] === k5 && k[o + 6] === k6 && k[o + 7] === k7 && k[o + 8] === k8 && k[o + 9] === k9) {
+          used[s] = 2; used[s ^ 1] = used[s ^ 1] === 0 ? 0 : 1; // s the more recent of the two
+          return this.tailTexts[s];
+        }
+      }
+      // a new key takes a free slot of the pair, else the less recently used one
+      slot = used[pair] === 0 ? pair : used[pair + 1] === 0 ? pair + 1 : used[pair] === 1 ? pair : pair + 1;
     }
     this.derive(r);
     const names = this.names, q = this.quote, entry = this.dEntry, delivered = this.dDelivered;
     const backend = this.backendName(r);
-    const text = `"service":${entry ? q(entry.label) : 'null'},"frontend":${entry
+    const text = names.dstPart(r.outDaddr) + portText(r.outDport) + NAT_JSON[r.natFlags & 31]
+      + `"service":${entry ? q(entry.label) : 'null'},"frontend":${entry
         ? `{"kind":"${this.dFrontendKind}","address":"${names.get(this.dFrontendAddr)}:${this.dFrontendPort}","scope":"${entry.scope}","node":${entry.node === undefined ? 'null' : q(entry.node)}}`
         : 'null'},`
       + `"backend":${backend === null ? 'null' : `"${backend}"`},"delivered_node":${delivered === null ? 'null' : q(delivered)},`
       + `"cross_node":${delivered !== null && delivered !== nodeName},`
       + `"rule":${q(entry ? entry.rule : this.noServiceRule(r))},"policy":${q(this.policyOf(r))},"excluded":${entry ? this.jsonOf(this.excluded(cc, entry)) : '[]'}}`;
     if (cacheable) {
-      if (this.tails.size >= 1 << 16) this.tails.clear();
-      this.tails.set(h, { k: [k0, k1, k2, k3, k4, k5, k6, k7, k8], text });
+      const k = this.tailKeys, o = slot * TAIL_KEY;
+      k[o] = k0; k[o + 1] = k1; k[o + 2] = k2; k[o + 3] = k3; k[o + 4] = k4; k[o + 5] = k5; k[o + 6] = k6; k[o + 7] = k7; k[o + 8] = k8; k[o + 9] = k9;
+      this.tailTexts[slot] = text; this.tailUsed[slot] = 2;
+      if (this.tailUsed[slot ^ 1] !== 0) this.tailUsed[slot ^ 1] = 1;
     }
     return text;
   }

@@ -227,7 +227,8 @@ class EmulatorImpl implements Emulator {
     if (!Array.isArray(lines)) throw new InputError('trace: lines must be a list of strings', 'lines');
     const first = this.traced;
     const items = lines.map((l, i) => (typeof l === 'string' ? { text: l, line: first + i + 1 } : l));
-    for (const [i, it] of items.entries()) {
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i];
       if (typeof it !== 'object' || it === null || typeof it.text !== 'string' || !Number.isInteger(it.line)) throw new InputError(`trace: line ${i} is not a string`, `lines[${i}]`);
     }
     if (items.length) this.traced = Math.max(first, items[items.length - 1].line);
