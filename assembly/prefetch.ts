@@ -7,7 +7,7 @@
 // (the differential test of several groups per batch holds this: test/differential.test.ts).
 
 import * as P from "./packet";
-import { K_SADDR, K_SPORT, K_DADDR, K_PROTO, K_PORTS_WORD, B_ADDR, B_PORT } from "./records";
+import { K_SADDR, K_SPORT, K_DADDR, K_PROTO, K_NODE, K_PORTS_WORD, B_ADDR, B_PORT } from "./records";
 import { ctWriteKey } from "./conntrack";
 import { lbPrefetchFrontend, lbPrefetchService, lbPrefetchState, lbPredictBegin, lbPredictSlot, lbSlotBackend } from "./lb";
 import { lpmHomeSlot } from "./maps/lpm";
@@ -53,10 +53,11 @@ let prefetchSink: u32 = 0;
     const p = batch + <usize>(first + j) * P.PKT_STRIDE;
     const key = groupKeys + (<usize>j << 4);
     const saddr = load<u32>(p, P.PKT_SADDR); const daddr = load<u32>(p, P.PKT_DADDR);
-    const ports = load<u32>(p, P.PKT_SPORT); const proto = <u32>load<u8>(p, P.PKT_PROTO);
+    const ports = load<u32>(p, P.PKT_SPORT);
+    const protoNode = <u32>load<u8>(p, P.PKT_PROTO) | (<u32>load<u16>(p, P.PKT_NODE) << 16); // the key's last word
     store<u64>(key, <u64>saddr | (<u64>daddr << 32)); // the layout of ctWriteKey
-    store<u64>(key, <u64>ports | (<u64>proto << 32), K_PORTS_WORD);
-    store<u32>(groupHomes + (<usize>j << 2), lruHome4(ctFlows, saddr, daddr, ports, proto));
+    store<u64>(key, <u64>ports | (<u64>protoNode << 32), K_PORTS_WORD);
+    store<u32>(groupHomes + (<usize>j << 2), lruHome4(ctFlows, saddr, daddr, ports, protoNode));
   }
   // The touches in a loop of their own: a few instructions each, so all of the
   // group's misses fit in the CPU's reorder window at once.
@@ -123,7 +124,8 @@ let prefetchSink: u32 = 0;
         const key = groupKeys + (<usize>j << 4);
         const addr = load<u32>(b, B_ADDR);
         ipc = lpmHomeSlot(ipcache, addr, 32);
-        ctWriteKey(groupScratch, addr, load<u32>(key, K_SADDR), load<u16>(b, B_PORT), load<u16>(key, K_SPORT), <u8>load<u32>(key, K_PROTO));
+        ctWriteKey(groupScratch, addr, load<u32>(key, K_SADDR), load<u16>(b, B_PORT), load<u16>(key, K_SPORT), <u8>load<u32>(key, K_PROTO),
+          load<u16>(key, K_NODE));
         reply = hashHomeSlot(ctReplies, groupScratch);
       }
       store<usize>(groupA + (<usize>j << 2), ipc);
@@ -146,7 +148,7 @@ export function prefetchGroup(batch: usize, first: u32, count: u32): void {
   prefetchSink += prepareGroup(batch, first, count);
 }
 
-/** Packet j of the group prepared last: its conntrack key (16 bytes, the layout of ctWriteKey) ... */
+/** Packet j of the group prepared last: its conntrack key on its entry node (16 bytes, the layout of ctWriteKey) ... */
 // @ts-ignore: decorator
 @inline export function groupKey(j: u32): usize { return groupKeys + (<usize>j << 4); }
 /** ... and its home slot in ctFlows. */
