@@ -15,7 +15,7 @@
 
 import * as P from "./packet";
 import { K_SADDR, K_DADDR, K_SPORT, K_DPORT, R_FLOW_KEY, F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT,
-  F_SERVICE, F_BACKEND, F_STATE, F_PACKETS, F_BYTES, R_PACKETS, R_BYTES, R_RETURN_NODE, S_FLAGS, B_ADDR, B_PORT, N_ADDR, N_UP,
+  F_SERVICE, F_BACKEND, F_STATE, F_PACKETS, F_BYTES, R_PACKETS, R_BYTES, R_RETURN_NODE, S_FLAGS, B_ADDR, B_PORT, B_NODE, N_ADDR, N_UP,
   SVC_SOURCE_RANGES, SVC_DROP_NO_BACKEND, SVC_MASQ_ALWAYS, SVC_MASQ_EXTERNAL } from "./records";
 import { ctLookupFlowFrom, ctLookupFlow, ctLookupReply, ctReplyFlow, ctRefresh, ctCreate, ctWriteKey, CTF_SNAT,
   CTF_DST_REMOTE } from "./conntrack";
@@ -149,8 +149,19 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
   if (hop != P.NODE_NONE) secondHop(p, hop, proto, flags, node, len, now);
 }
 
-/** The second hop goes to the node owning the packet's destination (resolved then). */
+/** The second hop goes to the node owning the packet's destination (destinationNode). */
 const HOP_TO_DESTINATION: u32 = 0x10000;
+
+/**
+ * The node owning a flow's destination: its backend's node (the endpoint's nodeName; one array load, no
+ * ipcache lookup on the fast path), or for a flow without a backend the ipcache's owner of `daddr`.
+ */
+// @ts-ignore: decorator
+@inline function destinationNode(backend: u32, daddr: u32): u16 {
+  if (backend != P.NONE) return load<u16>(arrayGet(backends, backend), B_NODE);
+  ipcacheResolve(daddr);
+  return ownerNode();
+}
 
 /**
  * The fast path: a packet of a live flow, original direction. It leaves with the flow's NAT; policy is
@@ -265,7 +276,8 @@ function admitNewFlow(p: usize, key: usize, saddr: u32, daddr: u32, sport: u16, 
   // 6. Create the flow and forward.
   // Where a second hop is due: toward the destination's node, and replies toward the client's.
   const srcOwner = (srcFlags & (IPC_POD | IPC_HOST)) != 0 ? srcNode : P.NODE_NONE;
-  const remote = dstOwner != P.NODE_NONE && dstOwner != node ? CTF_DST_REMOTE : 0;
+  const dstNode = backend != P.NONE ? load<u16>(arrayGet(backends, backend), B_NODE) : dstOwner;
+  const remote = dstNode != P.NODE_NONE && dstNode != node ? CTF_DST_REMOTE : 0;
   const flow = ctCreate(key, natSaddr, dstAddr, <u16>port, dstPort, index, backend, (snat ? CTF_SNAT : 0) | remote,
     policyRevision & 0xffffff, srcOwner != node ? srcOwner : P.NODE_NONE, now);
   if (flow == 0) { drop(p, P.VERDICT_DROPPED, P.DROP_CT_MAP_INSERTION_FAILED); return false; }
@@ -292,8 +304,7 @@ let hopKey: usize = 0;
 function secondHop(p: usize, hop: u32, proto: u8, flags: u8, entry: u16, len: u32, now: u32): void {
   const saddr = load<u32>(p, P.PKT_OUT_SADDR); const daddr = load<u32>(p, P.PKT_OUT_DADDR);
   const sport = load<u16>(p, P.PKT_OUT_SPORT); const dport = load<u16>(p, P.PKT_OUT_DPORT);
-  let node = <u16>hop;
-  if (hop == HOP_TO_DESTINATION) { ipcacheResolve(daddr); node = ownerNode(); }
+  const node = hop == HOP_TO_DESTINATION ? destinationNode(load<u32>(p, P.PKT_BACKEND), daddr) : <u16>hop;
   if (node == P.NODE_NONE || node == entry) return;
   const n = arrayGet(nodes, <u32>node);
   if (n == 0 || load<u32>(n, N_ADDR) == 0) return; // a node the dataplane does not know: the packet leaves

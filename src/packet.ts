@@ -171,6 +171,7 @@ export class PacketBatch {
     d.setUint32(o + PKT.POLICY_RULE, r.policyRule, true);
     d.setUint16(o + PKT.HOP_NODE, r.hopNode ?? NODE_NONE, true); d.setUint8(o + PKT.HOP_VERDICT, r.hopVerdict ?? 0);
     d.setUint8(o + PKT.HOP_CT_STATE, r.hopCtState ?? 0); d.setUint8(o + PKT.HOP_NAT_FLAGS, r.hopNatFlags ?? 0);
+    d.setUint8(o + PKT.HOP_NAT_FLAGS + 1, 0); d.setUint16(o + PKT.HOP_NAT_FLAGS + 2, 0, true); // reserved: zero, as the core writes it
   }
 }
 

@@ -25,7 +25,7 @@ import { InputError } from './errors.js';
 import { healthCheckAnswer, HealthCheckAnswer } from './k8s/health-check.js';
 import { formatIPv4, parseIPv4 } from './common/ip.js';
 import {
-  PacketBatch, PacketIn, PacketRecord, showValue, NONE, NAT, PROTO, TCP, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags,
+  PacketBatch, PacketIn, PacketRecord, showValue, NONE, NODE_NONE, NAT, PROTO, TCP, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags,
 } from './packet.js';
 import { PROTO_NAMES, hasPorts, protocolNumber } from './protocols.js';
 import { EXCLUSION_TEXT } from './k8s/endpoints.js';
@@ -93,7 +93,16 @@ export interface TraceRecord {
   names?: { src?: string; dst?: string };
   /** kube-proxy's health check server's answer, when the packet went to a node's healthCheckNodePort. */
   health_check?: HealthCheckAnswer;
+  /**
+   * The nodes that processed the packet, when it crossed to a second one (the node owning its destination, or
+   * for a reply the node that NATed it): each node's conntrack state for it ("stage"), its verdict there and the
+   * NAT done there. Absent when the packet was processed on its entry node alone.
+   */
+  hops?: TraceHop[];
 }
+
+/** One node's part in a packet's fate (TraceRecord.hops). */
+export interface TraceHop { node: string; stage: string; verdict: string; nat: string[] }
 
 export interface TraceError { line: number; error: string }
 
@@ -764,7 +773,17 @@ export class Tracer {
     };
     if (p.http) { rec.http = p.http.http; rec.in.dst = p.httpDst!.dst; rec.in.dport = p.httpDst!.dport; }
     if (p.names) rec.names = p.names;
+    if (r.hopNode !== NODE_NONE) rec.hops = JSON.parse(this.hopsJson(p.nodeName, r)) as TraceHop[];
     return rec;
+  }
+
+  /** The hops of a packet processed on two nodes, as JSON (TraceRecord.hops). */
+  private hopsJson(nodeName: string, r: PacketRecord): string {
+    const cc = this.compiled;
+    const second = cc.nodeNameById.get(r.hopNode) ?? `#${r.hopNode}`;
+    const first = NAT_JSON[(r.natFlags & ~r.hopNatFlags) & 31]; // what the entry node did (natFlags holds both nodes')
+    return `[{"node":${this.quote(nodeName)},"stage":"${CT_STATE_NAMES[r.ctState] ?? r.ctState}","verdict":"FORWARDED","nat":${first}},`
+      + `{"node":${this.quote(second)},"stage":"${CT_STATE_NAMES[r.hopCtState] ?? r.hopCtState}","verdict":"${VERDICT_NAMES[r.hopVerdict] ?? r.hopVerdict}","nat":${NAT_JSON[r.hopNatFlags & 31]}}]`;
   }
 
   /**
@@ -779,7 +798,8 @@ export class Tracer {
   }
 
   private recordJsonOf(line: number, t: number, nodeName: string, r: PacketRecord): string {
-    return `{"line":${line},"t":${t},` + this.recordRest(nodeName, r);
+    const text = `{"line":${line},"t":${t},` + this.recordRest(nodeName, r);
+    return r.hopNode === NODE_NONE ? text : `${text.slice(0, -1)},"hops":${this.hopsJson(nodeName, r)}}`;
   }
 
   /** A record's text after its "t" field: a function of the descriptor (its node names nodeName) and the cluster. */

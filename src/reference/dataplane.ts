@@ -521,8 +521,13 @@ export class ReferenceDataplane implements Dataplane {
     if (bad) return this.drop(out, VERDICT.DROPPED, bad);
     this.bump(COUNTER.PACKETS); this.bump(COUNTER.BYTES, p.len);
     const hop = this.firstHop(p, out, now);
-    if (hop !== NODE_NONE) this.secondHop(p, out, hop === 'destination' ? this.owner(out.outDaddr) : hop, now);
+    if (hop !== NODE_NONE) this.secondHop(p, out, hop === 'destination' ? this.destinationNode(out.backend, out.outDaddr) : hop, now);
     return out;
+  }
+
+  /** The node owning a flow's destination: its backend's node, or for a flow without one the address's owner. */
+  private destinationNode(backend: number, daddr: number): number {
+    return backend !== NONE ? this.backends.get(backend)!.node : this.owner(daddr);
   }
 
   private drop(out: Out, verdict: number, reason: number): Out {
@@ -605,8 +610,8 @@ export class ReferenceDataplane implements Dataplane {
     if (snat) natFlags |= NAT.SNAT;
 
     // Where a second hop is due: toward the destination's node, and replies toward the client's.
-    const dstOwner = this.owner(dstAddr), srcOwner = this.owner(p.saddr);
-    const remote = dstOwner !== NODE_NONE && dstOwner !== p.node ? DST_REMOTE : 0;
+    const dstNode = this.destinationNode(backend, dstAddr), srcOwner = this.owner(p.saddr);
+    const remote = dstNode !== NODE_NONE && dstNode !== p.node ? DST_REMOTE : 0;
     const flow = this.createFlow(t, p.node, { saddr: natSaddr, daddr: dstAddr, sport: port, dport: dstPort, proto: p.proto },
       index ?? NONE, backend, (snat ? SNAT : 0) | remote, srcOwner !== p.node ? srcOwner : NODE_NONE, now);
     this.refresh(flow, p.proto, p.tcpFlags, false, now);
