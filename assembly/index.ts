@@ -9,6 +9,8 @@ import { NODE_SIZE } from "./records";
 import { arrayGet, arrayCapacity, arrayBase } from "./maps/array";
 import { hashUpdate, hashDelete, hashLookup } from "./maps/hash";
 import { lpmUpdate, lpmDelete, lpmUpdateScoped, lpmDeleteScoped } from "./maps/lpm";
+import { ctFlushNode } from "./conntrack";
+import { affinityFlushNode } from "./lb";
 import { ctFlushBackend, ctInit, ctGc, ctRebase, ctFlowCount, ctReplyCount, ctClearRevisions, ctLookupFlow, ctWriteKey, ctScratchKey } from "./conntrack";
 import { lbInit, affinityRebase, serviceWrite, backendWrite, backendActive as backendFlows } from "./lb";
 import { ebpfFrontendUpsert, ebpfFrontendDelete } from "./designs/ebpf";
@@ -113,6 +115,12 @@ export function sourceRangeDelete(index: u32, addr: u32, plen: u32): bool {
 
 /** Drop the flows to a backend of one protocol (0: all); returns how many. */
 export function ctFlush(backend: u32, proto: u32): u32 { return ready ? ctFlushBackend(backend, <u8>proto) : 0; }
+/** Node `node` failed: its conntrack entries and ClientIP affinity go. Returns the conntrack entries removed. */
+export function nodeFail(node: u32): u32 {
+  if (!ready) return 0;
+  affinityFlushNode(<u16>node);
+  return ctFlushNode(<u16>node);
+}
 
 /** Point service `index` at `count` backend slots from `slots` and (Maglev) M cells from `maglev`. */
 export function serviceSet(index: u32, slots: u32, count: u32, algo: u32, flags: u32, affinityMs: u32,

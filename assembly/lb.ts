@@ -16,7 +16,7 @@
 
 import { services, backends, affinity } from "./tables";
 import { arrayGet } from "./maps/array";
-import { lruPeek, lruUpdate, lruEvicted, lruSlotAt, lruSlotCount, lruValueOf } from "./maps/lru";
+import { lruPeek, lruUpdate, lruEvicted, lruSlotAt, lruSlotCount, lruValueOf, lruKeyOf, lruDeleteSlot } from "./maps/lru";
 import { allocAligned } from "./alloc";
 import { prngState, prngMix, PRNG_STEP } from "./prng";
 import { DESIGN, DESIGN_EBPF, DESIGN_IPTABLES, DESIGN_IPVS, DESIGN_NFTABLES } from "./config";
@@ -154,6 +154,21 @@ export function affinityRebase(delta: u32): void {
     const used = load<u32>(v, A_LAST_USED);
     store<u32>(v, used > delta ? used - delta : 0, A_LAST_USED);
   }
+}
+
+/** Forget every affinity entry of `node` (the node failed: its kernel's `recent` lists died with it). */
+export function affinityFlushNode(node: u16): u32 {
+  let removed: u32 = 0;
+  const n = lruSlotCount(affinity);
+  for (let i: u32 = 0; i < n; i++) {
+    while (true) { // a removal may pull the next entry into slot i (as conntrack.ts ctGc)
+      const s = lruSlotAt(affinity, i);
+      if (s == 0 || load<u32>(lruKeyOf(s), AK_NODE) != <u32>node) break;
+      lruDeleteSlot(affinity, s);
+      removed++;
+    }
+  }
+  return removed;
 }
 
 /**

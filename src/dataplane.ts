@@ -161,6 +161,12 @@ export interface Dataplane {
   deleteSourceRange(index: number, addr: number, plen: number): boolean;
   /** Remove the flows to a backend of one protocol (0: all), as kube-proxy clears UDP conntrack entries. */
   flushBackend(backend: number, proto: number): number;
+  /**
+   * A node failed: its conntrack entries and ClientIP affinity are gone (they lived in its kernel); the
+   * flows through it die. An agent (kube-proxy) restart is not this: conntrack outlives it. Returns the
+   * conntrack entries removed.
+   */
+  flushNode(node: number): number;
   upsertIpcache(addr: number, plen: number, info: EndpointInfo): void;
   deleteIpcache(addr: number, plen: number): boolean;
   upsertPolicy(key: PolicyKey, value: PolicyValue): void;

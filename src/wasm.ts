@@ -36,6 +36,7 @@ export interface CoreExports {
   sourceRangeUpsert(index: number, addr: number, plen: number): number;
   sourceRangeDelete(index: number, addr: number, plen: number): number;
   ctFlush(backend: number, proto: number): number;
+  nodeFail(node: number): number;
   serviceSet(index: number, slots: number, count: number, algo: number, flags: number, affinityMs: number, maglev: number, maglevM: number, affinityGroup: number): number;
   backendSet(id: number, addr: number, port: number, node: number, weight: number, flags: number): number;
   backendActive(id: number): number;
@@ -202,6 +203,10 @@ export class WasmDataplane implements Dataplane {
   flushBackend(backend: number, proto: number): number {
     check.flush(this.options.limits, backend, proto);
     return this.core.ctFlush(backend, proto) >>> 0;
+  }
+  flushNode(node: number): number {
+    check.nodeId(this.options.limits, node, 'flushNode');
+    return this.core.nodeFail(node) >>> 0;
   }
 
   upsertIpcache(addr: number, plen: number, info: EndpointInfo): void {

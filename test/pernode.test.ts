@@ -90,6 +90,21 @@ describe.each(kinds)('per-node state (%s backend)', (kind) => {
     const back = h.reply(1, req, TCP.SYN | TCP.ACK, 1); // from POD_B on node 1, to node 0's address
     expect(back).toMatchObject({ outSaddr: NODE0, outSport: 30080, outDaddr: EXTERNAL, outDport: 41000, hopNode: 0, natFlags: NAT.REVNAT });
   });
+
+  it('loses a failed node\'s conntrack and affinity, and only that node\'s', async () => {
+    const h = await cluster(kind, { seed: 3 });
+    h.setService(3, VIP2, { algo: 'random', backends: [BACKEND_B], affinityTimeout: 600 }); // POD_B on node 1
+    const req = h.one(1, tcp(CLIENT, VIP2, 40000, 80, TCP.SYN, 0));
+    h.one(1, tcp(EXTERNAL, VIP2, 1000, 80, TCP.SYN, 1)); // a client entering node 1: its affinity is node 1's
+    expect(h.dp.ctCount()).toBe(3); // CLIENT's flow on nodes 0 and 1, EXTERNAL's on node 1
+    expect(h.dp.flushNode(1)).toBe(2);
+    expect(h.dp.ctCount()).toBe(1);
+    expect(h.dp.flow(CLIENT, VIP2, 40000, 80, PROTO.TCP, 1000, 0)).toBeDefined(); // node 0 kept its own
+    // Node 1 comes back empty: the connection is new there, and the client's affinity is forgotten.
+    expect(h.one(2, tcp(CLIENT, VIP2, 40000, 80, TCP.ACK, 0))).toMatchObject({ ctState: CT_STATE.ESTABLISHED, outDaddr: req.outDaddr, hopCtState: CT_STATE.NEW });
+    expect(h.one(2, tcp(EXTERNAL, VIP2, 1001, 80, TCP.SYN, 1)).natFlags & NAT.AFFINITY).toBe(0);
+    expect(() => h.dp.flushNode(-1)).toThrow(/flushNode: node -1/);
+  });
 });
 
 function ip(s: string): number { return s.split('.').reduce((a, o) => a * 256 + Number(o), 0) >>> 0; }

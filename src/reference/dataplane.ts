@@ -189,6 +189,14 @@ export class ReferenceDataplane implements Dataplane {
     return removed;
   }
 
+  flushNode(node: number): number {
+    check.nodeId(this.options.limits, node, 'flushNode');
+    let removed = 0;
+    for (const [k, f] of [...this.flows]) if (f.node === node) { this.removeFlow(k, f); removed++; }
+    for (const k of [...this.affinity.keys()]) if (k.endsWith(`,${node}`)) this.affinity.delete(k);
+    return removed;
+  }
+
   /** The node's scoped entry for the source's side, else the frontend's own (assembly/lb.ts lookupService). */
   private lookupService(p: PacketRecord, internal: boolean): number | undefined {
     if (this.chain) {
