@@ -145,9 +145,9 @@ describe('RunCollector', () => {
       counters: { verdicts: {}, drops: {}, ctCreated: 0, ctEvicted: 0, ctExpired: 0, affinityEvicted: 0, packets: 0, bytes: 0, policyLookups: 0 },
       conntrack: [
         // Two masqueraded flows leaving 192.168.1.1 from ports 40000 and 40001, one service flow without SNAT.
-        { src: '203.0.113.1', sport: 1, dst: '192.168.1.1', dport: 30080, proto: 'TCP', nat: { src: '192.168.1.1', sport: 40000, dst: '10.0.0.1', dport: 80 }, service: null, backend: null, state: 'ESTABLISHED', expires: 1, packets: 1, bytes: 64 },
-        { src: '203.0.113.2', sport: 1, dst: '192.168.1.1', dport: 30080, proto: 'TCP', nat: { src: '192.168.1.1', sport: 40001, dst: '10.0.0.2', dport: 80 }, service: null, backend: null, state: 'ESTABLISHED', expires: 1, packets: 1, bytes: 64 },
-        { src: '10.244.1.1', sport: 1, dst: '10.96.0.1', dport: 80, proto: 'TCP', nat: { src: '10.244.1.1', sport: 1, dst: '10.0.0.3', dport: 80 }, service: null, backend: null, state: 'SYN_SENT', expires: 1, packets: 1, bytes: 64 },
+        { src: '203.0.113.1', sport: 1, dst: '192.168.1.1', dport: 30080, proto: 'TCP', nat: { src: '192.168.1.1', sport: 40000, dst: '10.0.0.1', dport: 80 }, node: 'node-a', service: null, backend: null, state: 'ESTABLISHED', expires: 1, packets: 1, bytes: 64 },
+        { src: '203.0.113.2', sport: 1, dst: '192.168.1.1', dport: 30080, proto: 'TCP', nat: { src: '192.168.1.1', sport: 40001, dst: '10.0.0.2', dport: 80 }, node: 'node-a', service: null, backend: null, state: 'ESTABLISHED', expires: 1, packets: 1, bytes: 64 },
+        { src: '10.244.1.1', sport: 1, dst: '10.96.0.1', dport: 80, proto: 'TCP', nat: { src: '10.244.1.1', sport: 1, dst: '10.0.0.3', dport: 80 }, node: 'node-a', service: null, backend: null, state: 'SYN_SENT', expires: 1, packets: 1, bytes: 64 },
       ],
       capacity: { flows: 100, natPorts: { min: 40000, max: 40009 } }, services: [svc], backends, wallMs: 500, virtualSeconds: 2, generated: 1000,
     };
