@@ -16,7 +16,7 @@ import { lookupService } from "./lb";
 import { policyCheck, CHECK_ALLOWED, DIR_INGRESS } from "./policy";
 import { allocateSourcePort } from "./nat";
 import { NONE, PKT_OUT_SADDR, PKT_OUT_SPORT, PKT_STRIDE } from "./packet";
-import { K_SADDR, K_DADDR, K_SPORT, K_DPORT, K_PROTO } from "./records";
+import { K_SADDR, K_DADDR, K_SPORT, K_DPORT, K_PROTO, K_NODE } from "./records";
 
 let benchKeyBuf: usize = 0;
 let benchValueBuf: usize = 0;
@@ -69,7 +69,7 @@ export function benchCtLookup(tuples: usize, count: u32, n: u32, seed: u32, now:
   for (let i: u32 = 0; i < n; i++) {
     x = next(x);
     const t = tuples + (<usize>(x % count) << 4);
-    ctWriteKey(k, load<u32>(t, K_SADDR), load<u32>(t, K_DADDR), load<u16>(t, K_SPORT), load<u16>(t, K_DPORT), load<u8>(t, K_PROTO));
+    ctWriteKey(k, load<u32>(t, K_SADDR), load<u32>(t, K_DADDR), load<u16>(t, K_SPORT), load<u16>(t, K_DPORT), load<u8>(t, K_PROTO), load<u16>(t, K_NODE));
     if (ctLookupFlow(k, now, true) != 0) hits++;
   }
   return hits;
@@ -109,7 +109,7 @@ export function benchNatRewrite(tuples: usize, count: u32, n: u32, seed: u32, na
     x = next(x);
     const t = tuples + (<usize>(x % count) << 4);
     const saddr = load<u32>(t, K_SADDR), daddr = load<u32>(t, K_DADDR), sport = load<u16>(t, K_SPORT), dport = load<u16>(t, K_DPORT), proto = load<u8>(t, K_PROTO);
-    const port = allocateSourcePort(saddr, daddr, sport, dport, natSaddr, daddr, dport, proto, false, now);
+    const port = allocateSourcePort(saddr, daddr, sport, dport, natSaddr, daddr, dport, proto, false, 0, now);
     if (port < 0) continue;
     const p = batch + <usize>(i % slots) * PKT_STRIDE;
     store<u64>(p, <u64>natSaddr | (<u64>daddr << 32), PKT_OUT_SADDR);

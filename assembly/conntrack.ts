@@ -5,11 +5,14 @@
 // bpf/lib/conntrack.h (SYN until a non-SYN packet is seen, FIN/RST closing per
 // direction, a SYN on a closing entry re-opens it).
 //
-// The key (the original tuple), the flow and the reply entry are laid out in records.ts (CtKey, Flow, Reply).
+// The key (the original tuple and the node), the flow and the reply entry are laid out in records.ts (CtKey,
+// Flow, Reply). Every node has its own flows (the node is in the key): a node's conntrack holds the flows that
+// cross it, as each Linux node's nf_conntrack (and each Cilium agent's CT map) does, so a flow entering on one
+// node is new on another, and NAT source ports are free or taken per node.
 
 import { ctFlows, ctReplies, backends, backendIdle } from "./tables";
-import { K_PROTO, K_PORTS_WORD, CT_KEY_SIZE, CT_REPLY_SIZE, F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT, F_SERVICE, F_BACKEND,
-  F_EXPIRES, F_STATE, F_PACKETS, F_BYTES, R_FLOW_KEY, R_PACKETS, R_BYTES, B_ACTIVE } from "./records";
+import { K_PROTO, K_NODE, K_PORTS_WORD, CT_KEY_SIZE, CT_REPLY_SIZE, F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT, F_SERVICE, F_BACKEND,
+  F_EXPIRES, F_STATE, F_PACKETS, F_BYTES, R_FLOW_KEY, R_PACKETS, R_BYTES, R_RETURN_NODE, B_ACTIVE } from "./records";
 import { lruLookup, lruLookupFrom, lruPeek, lruFind, lruUpdate, lruDeleteSlot, lruEvicted, lruScratch, lruSlotAt, lruSlotCount,
   lruKeyOf, lruValueOf, lruCount } from "./maps/lru";
 import { hashLookup, hashUpdate, hashDelete, hashCount } from "./maps/hash";
@@ -26,6 +29,7 @@ export const CTF_TX_CLOSING: u32 = 2;   // FIN/RST seen in the original directio
 export const CTF_RX_CLOSING: u32 = 4;   // FIN/RST seen in the reply direction
 export const CTF_SEEN_REPLY: u32 = 8;
 export const CTF_SNAT: u32 = 16;
+export const CTF_DST_REMOTE: u32 = 32; // the flow leaves toward an address another node owns: a second hop there
 export const CTF_MASK: u32 = 0xff;
 
 let keyA: usize = 0; // scratch keys
@@ -44,18 +48,18 @@ export function ctInit(): void {
  * a factor of 2.5 at a million flows).
  */
 // @ts-ignore: decorator
-@inline export function ctWriteKey(k: usize, saddr: u32, daddr: u32, sport: u16, dport: u16, proto: u8): void {
+@inline export function ctWriteKey(k: usize, saddr: u32, daddr: u32, sport: u16, dport: u16, proto: u8, node: u16): void {
   store<u64>(k, <u64>saddr | (<u64>daddr << 32));
-  store<u64>(k, <u64>sport | (<u64>dport << 16) | (<u64>proto << 32), K_PORTS_WORD);
+  store<u64>(k, <u64>sport | (<u64>dport << 16) | (<u64>proto << 32) | (<u64>node << 48), K_PORTS_WORD);
 }
 
 export function ctScratchKey(): usize { return keyA; }
 
-/** The key replies of a flow carry: the leaving tuple reversed. */
+/** The key replies of a flow carry: the leaving tuple reversed, on the flow's node. */
 // @ts-ignore: decorator
-@inline function writeReplyKey(k: usize, flow: usize, proto: u8): void {
+@inline function writeReplyKey(k: usize, flow: usize, proto: u8, node: u16): void {
   ctWriteKey(k, load<u32>(flow, F_NAT_DADDR), load<u32>(flow, F_NAT_SADDR),
-    load<u16>(flow, F_NAT_DPORT), load<u16>(flow, F_NAT_SPORT), proto);
+    load<u16>(flow, F_NAT_DPORT), load<u16>(flow, F_NAT_SPORT), proto, node);
 }
 
 /**
@@ -95,7 +99,7 @@ function countOnBackend(backend: u32, delta: i32, inactive: bool): void {
 /** Undo what hangs off a flow that is going away (its reply entry, the backend's connection counts). */
 function releaseFlow(key: usize, flow: usize): void {
   const proto = load<u8>(key, K_PROTO);
-  writeReplyKey(keyB, flow, proto);
+  writeReplyKey(keyB, flow, proto, load<u16>(key, K_NODE));
   hashDelete(ctReplies, keyB);
   countOnBackend(load<u32>(flow, F_BACKEND), -1, ipvsInactive(proto, load<u32>(flow, F_STATE)));
 }
@@ -196,7 +200,7 @@ function ctRefreshSlow(flow: usize, proto: u8, flags: u8, reply: bool, now: u32)
  * if the reply entry could not be stored (CT_MAP_INSERTION_FAILED).
  */
 export function ctCreate(key: usize, natSaddr: u32, natDaddr: u32, natSport: u16, natDport: u16,
-  service: u32, backend: u32, stateBits: u32, revision: u32, now: u32): usize {
+  service: u32, backend: u32, stateBits: u32, revision: u32, returnNode: u16, now: u32): usize {
   const flow = lruUpdate(ctFlows, key);
   if (lruEvicted) {
     const victim = lruScratch(ctFlows);
@@ -211,7 +215,8 @@ export function ctCreate(key: usize, natSaddr: u32, natDaddr: u32, natSport: u16
   store<u32>(flow, 0, F_EXPIRES);
   copySmall(replyBuf, key, CT_KEY_SIZE);
   store<u32>(replyBuf, 0, R_PACKETS); store<u32>(replyBuf, 0, R_BYTES);
-  writeReplyKey(keyB, flow, load<u8>(key, K_PROTO));
+  store<u32>(replyBuf, <u32>returnNode, R_RETURN_NODE); // and the zero pad
+  writeReplyKey(keyB, flow, load<u8>(key, K_PROTO), load<u16>(key, K_NODE));
   if (hashUpdate(ctReplies, keyB, replyBuf) != 0) {
     lruDeleteSlot(ctFlows, lruFind(ctFlows, key));
     return 0;
@@ -266,6 +271,23 @@ export function ctFlushBackend(backend: u32, proto: u8): u32 {
       if (s == 0) break;
       const v = lruValueOf(ctFlows, s);
       if (load<u32>(v, F_BACKEND) != backend || (proto != 0 && load<u8>(lruKeyOf(s), K_PROTO) != proto)) break;
+      removeFlowSlot(s);
+      removed++;
+    }
+  }
+  return removed;
+}
+
+/**
+ * Remove every flow of `node` (the node failed: its conntrack is gone with it). Returns how many went.
+ */
+export function ctFlushNode(node: u16): u32 {
+  let removed: u32 = 0;
+  const n = lruSlotCount(ctFlows);
+  for (let i: u32 = 0; i < n; i++) {
+    while (true) { // as in ctGc: a removal may pull the next entry into slot i
+      const s = lruSlotAt(ctFlows, i);
+      if (s == 0 || load<u16>(lruKeyOf(s), K_NODE) != node) break;
       removeFlowSlot(s);
       removed++;
     }

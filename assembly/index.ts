@@ -9,6 +9,8 @@ import { NODE_SIZE } from "./records";
 import { arrayGet, arrayCapacity, arrayBase } from "./maps/array";
 import { hashUpdate, hashDelete, hashLookup } from "./maps/hash";
 import { lpmUpdate, lpmDelete, lpmUpdateScoped, lpmDeleteScoped } from "./maps/lpm";
+import { ctFlushNode } from "./conntrack";
+import { affinityFlushNode } from "./lb";
 import { ctFlushBackend, ctInit, ctGc, ctRebase, ctFlowCount, ctReplyCount, ctClearRevisions, ctLookupFlow, ctWriteKey, ctScratchKey } from "./conntrack";
 import { lbInit, affinityRebase, serviceWrite, backendWrite, backendActive as backendFlows } from "./lb";
 import { ebpfFrontendUpsert, ebpfFrontendDelete } from "./designs/ebpf";
@@ -113,6 +115,12 @@ export function sourceRangeDelete(index: u32, addr: u32, plen: u32): bool {
 
 /** Drop the flows to a backend of one protocol (0: all); returns how many. */
 export function ctFlush(backend: u32, proto: u32): u32 { return ready ? ctFlushBackend(backend, <u8>proto) : 0; }
+/** Node `node` failed: its conntrack entries and ClientIP affinity go. Returns the conntrack entries removed. */
+export function nodeFail(node: u32): u32 {
+  if (!ready) return 0;
+  affinityFlushNode(<u16>node);
+  return ctFlushNode(<u16>node);
+}
 
 /** Point service `index` at `count` backend slots from `slots` and (Maglev) M cells from `maglev`. */
 export function serviceSet(index: u32, slots: u32, count: u32, algo: u32, flags: u32, affinityMs: u32,
@@ -174,10 +182,10 @@ export function countersLength(): u32 { return COUNTERS; }
 export function ctCount(): u32 { return ctFlowCount(); }
 export function ctReplies(): u32 { return ctReplyCount(); }
 
-/** The live flow with this original tuple (without promoting it), or 0. For inspection. */
-export function ctPeek(saddr: u32, daddr: u32, sport: u32, dport: u32, proto: u32, now: u32): usize {
+/** The live flow with this original tuple on `node` (without promoting it), or 0. For inspection. */
+export function ctPeek(saddr: u32, daddr: u32, sport: u32, dport: u32, proto: u32, now: u32, node: u32): usize {
   const k = ctScratchKey();
-  ctWriteKey(k, saddr, daddr, <u16>sport, <u16>dport, <u8>proto);
+  ctWriteKey(k, saddr, daddr, <u16>sport, <u16>dport, <u8>proto, <u16>node);
   return ctLookupFlow(k, now, false);
 }
 
@@ -206,7 +214,7 @@ export { httpDecide, httpSeed, httpPrngState } from "./http";
 export {
   PKT_SADDR, PKT_DADDR, PKT_SPORT, PKT_DPORT, PKT_PROTO, PKT_TCP_FLAGS, PKT_NODE, PKT_LEN, PKT_OUT_SADDR, PKT_OUT_DADDR,
   PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_VERDICT, PKT_DROP_REASON, PKT_CT_STATE, PKT_NAT_FLAGS, PKT_SERVICE, PKT_BACKEND,
-  PKT_POLICY_RULE, PKT_STRIDE, NONE, PROTO_ICMP, PROTO_TCP, PROTO_UDP, PROTO_SCTP, TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK,
+  PKT_POLICY_RULE, PKT_HOP_NODE, PKT_HOP_VERDICT, PKT_HOP_CT_STATE, PKT_HOP_NAT_FLAGS, PKT_STRIDE, NONE, PROTO_ICMP, PROTO_TCP, PROTO_UDP, PROTO_SCTP, TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK,
   VERDICT_FORWARDED, VERDICT_DROPPED, VERDICT_REJECTED, DROP_INVALID_SOURCE_IP, DROP_INVALID_PACKET, DROP_UNKNOWN_L4_PROTOCOL,
   DROP_POLICY_DENIED, DROP_POLICY_DENY, DROP_SERVICE_BACKEND_NOT_FOUND, DROP_CT_MAP_INSERTION_FAILED, DROP_NAT_NO_MAPPING,
   DROP_NOT_IN_SRC_RANGE, DROP_REASONS, CT_NONE, CT_NEW, CT_ESTABLISHED, CT_REPLY, CT_REOPENED,
@@ -219,7 +227,7 @@ export {
 } from "./records";
 export { IDENTITY_HOST, IDENTITY_WORLD, IPC_POD, IPC_HOST, IPC_ENFORCE_INGRESS, IPC_ENFORCE_EGRESS, DIR_INGRESS, DIR_EGRESS, POLICY_ALLOW, POLICY_DENY, POLICY_DENIED } from "./policy";
 export {
-  K_SADDR, K_DADDR, K_SPORT, K_DPORT, K_PROTO, CT_KEY_SIZE, F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT, F_SERVICE, F_BACKEND,
+  K_SADDR, K_DADDR, K_SPORT, K_DPORT, K_PROTO, K_NODE, CT_KEY_SIZE, F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT, F_SERVICE, F_BACKEND,
   F_EXPIRES, F_STATE, F_PACKETS, F_BYTES, CT_FLOW_SIZE, RULE_DADDR, RULE_DPORT, RULE_PROTO, RULE_SCOPE, RULE_NODE, RULE_TARGET, RULE_SIZE,
 } from "./records";
 export { DESIGN_EBPF, DESIGN_IPTABLES, DESIGN_IPVS, DESIGN_NFTABLES, CT_LIFETIME_TCP, CT_LIFETIME_SYN, CT_LIFETIME_CLOSE, CT_LIFETIME_NONTCP, NAT_PORT_MIN, NAT_PORT_MAX, NAT_PORT_TRIES } from "./config";

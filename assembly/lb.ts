@@ -16,7 +16,7 @@
 
 import { services, backends, affinity } from "./tables";
 import { arrayGet } from "./maps/array";
-import { lruPeek, lruUpdate, lruEvicted, lruSlotAt, lruSlotCount, lruValueOf } from "./maps/lru";
+import { lruPeek, lruUpdate, lruEvicted, lruSlotAt, lruSlotCount, lruValueOf, lruKeyOf, lruDeleteSlot } from "./maps/lru";
 import { allocAligned } from "./alloc";
 import { prngState, prngMix, PRNG_STEP } from "./prng";
 import { DESIGN, DESIGN_EBPF, DESIGN_IPTABLES, DESIGN_IPVS, DESIGN_NFTABLES } from "./config";
@@ -28,7 +28,7 @@ import { slotAddr, slotBackend } from "./slots";
 import { count, C_AFFINITY_EVICTED } from "./counters";
 import { NONE } from "./packet";
 import { S_SLOTS, S_COUNT, S_ALGO, S_FLAGS, S_AFFINITY, S_MAGLEV, S_MAGLEV_M, S_RR, S_AFFINITY_GROUP, SERVICE_SIZE, B_ADDR, B_PORT, B_NODE, B_WEIGHT,
-  B_FLAGS, B_ACTIVE, AFFINITY_KEY_SIZE, A_BACKEND, A_LAST_USED, ALGO_RANDOM, ALGO_WEIGHTED } from "./records";
+  B_FLAGS, B_ACTIVE, AFFINITY_KEY_SIZE, AK_NODE, A_BACKEND, A_LAST_USED, ALGO_RANDOM, ALGO_WEIGHTED } from "./records";
 
 let affKey: usize = 0;
 /** Set by selectBackend: whether session affinity chose the backend. */
@@ -156,6 +156,21 @@ export function affinityRebase(delta: u32): void {
   }
 }
 
+/** Forget every affinity entry of `node` (the node failed: its kernel's `recent` lists died with it). */
+export function affinityFlushNode(node: u16): u32 {
+  let removed: u32 = 0;
+  const n = lruSlotCount(affinity);
+  for (let i: u32 = 0; i < n; i++) {
+    while (true) { // a removal may pull the next entry into slot i (as conntrack.ts ctGc)
+      const s = lruSlotAt(affinity, i);
+      if (s == 0 || load<u32>(lruKeyOf(s), AK_NODE) != <u32>node) break;
+      lruDeleteSlot(affinity, s);
+      removed++;
+    }
+  }
+  return removed;
+}
+
 /**
  * Backend for a new flow to service `index`, or NONE when it has none.
  * Session affinity (ClientIP) reuses the client's last backend while it is
@@ -163,13 +178,14 @@ export function affinityRebase(delta: u32): void {
  * `recent --rcheck --seconds`), and records the choice either way.
  */
 export function selectBackend(index: u32, svc: usize, saddr: u32, daddr: u32, sport: u16, dport: u16,
-  proto: u8, now: u32): u32 {
+  proto: u8, node: u16, now: u32): u32 {
   selectedByAffinity = false;
   if (load<u16>(svc, S_COUNT) == 0) return NONE;
   const timeout = load<u32>(svc, S_AFFINITY);
   let backend = NONE;
   if (timeout != 0) {
     store<u64>(affKey, <u64>saddr | (<u64>load<u32>(svc, S_AFFINITY_GROUP) << 32));
+    store<u32>(affKey, <u32>node, AK_NODE); // each node's own recent list
     const a = lruPeek(affinity, affKey);
     if (a != 0 && now - load<u32>(a, A_LAST_USED) < timeout && inService(svc, load<u32>(a, A_BACKEND))) {
       backend = load<u32>(a, A_BACKEND);

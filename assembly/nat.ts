@@ -1,4 +1,5 @@
-// NAT decisions: DNAT comes from the chosen backend (lb.ts); this module
+// NAT decisions (per node: the source-port check probes the node's own reply entries, as each node's
+// nf_nat checks its own conntrack): DNAT comes from the chosen backend (lb.ts); this module
 // decides when to masquerade (SNAT to the ingress node's address) and picks a
 // source port so that no two live flows leave with the same 5-tuple, which is
 // what Linux's nf_nat guarantees (nf_nat_used_tuple) and what keeps replies
@@ -41,16 +42,16 @@ export function natInit(): void { replyKey = allocAligned(16, 16); }
 // without this the optimizer would stop inlining it there.
 // @ts-ignore: decorator
 @inline export function allocateSourcePort(origSaddr: u32, origDaddr: u32, origSport: u16, origDport: u16,
-  natSaddr: u32, daddr: u32, dport: u16, proto: u8, keepPort: bool, now: u32): i32 {
+  natSaddr: u32, daddr: u32, dport: u16, proto: u8, keepPort: bool, node: u16, now: u32): i32 {
   if (keepPort) {
-    ctWriteKey(replyKey, daddr, natSaddr, dport, origSport, proto);
+    ctWriteKey(replyKey, daddr, natSaddr, dport, origSport, proto, node);
     if (!ctReplyKeyTaken(replyKey, now)) return <i32>origSport;
   }
   const range = NAT_PORT_MAX - NAT_PORT_MIN + 1;
   const start = hashTuple(origSaddr, origDaddr, origSport, origDport, proto, HASH_SEED ^ 0x5a5a5a5a) % range;
   for (let i: u32 = 0; i < NAT_PORT_TRIES; i++) {
     const port = <u16>(NAT_PORT_MIN + (start + i) % range);
-    ctWriteKey(replyKey, daddr, natSaddr, dport, port, proto);
+    ctWriteKey(replyKey, daddr, natSaddr, dport, port, proto, node);
     if (!ctReplyKeyTaken(replyKey, now)) return <i32>port;
   }
   return -1;

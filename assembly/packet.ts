@@ -23,7 +23,17 @@
 //  36     4    serviceId   out  service index, NONE if the packet hit no service
 //  40     4    backendId   out  backend index, NONE if none was chosen
 //  44     4    policyRule  out  rule id that allowed or denied it (0: no policy applied)
-//  48          (stride)
+//  48     2    hopNode     out  the second hop's node: NODE_NONE when the packet was processed on one node
+//  50     1    hopVerdict  out  the second hop's VERDICT_*
+//  51     1    hopCtState  out  the second hop's CT_* (what that node's conntrack knew of the packet)
+//  52     1    hopNatFlags out  NAT_* bits done at the second hop (natFlags holds both hops')
+//  53     3    (reserved, 0)
+//  56          (stride)
+//
+// Hops: a packet is processed on the node it enters (`node`); when it leaves toward a pod or node address
+// owned by another node, that node processes it again with its own conntrack (pipeline.ts secondHop). The
+// top-level outputs are the packet's end to end (the tuple as it finally leaves, verdict, drop reason);
+// ctState is the entry node's.
 
 // The record, laid out by the compiler (fields in order, each at its natural alignment): the offsets and
 // the stride below are derived from it, so the table above and this class are the one statement of it.
@@ -32,6 +42,7 @@
   outSaddr: u32; outDaddr: u32; outSport: u16; outDport: u16;
   verdict: u8; dropReason: u8; ctState: u8; natFlags: u8;
   service: u32; backend: u32; policyRule: u32;
+  hopNode: u16; hopVerdict: u8; hopCtState: u8; hopNatFlags: u8; reserved1: u8; reserved2: u16;
 }
 export const PKT_SADDR = offsetof<Packet>("saddr"); export const PKT_DADDR = offsetof<Packet>("daddr");
 export const PKT_SPORT = offsetof<Packet>("sport"); export const PKT_DPORT = offsetof<Packet>("dport");
@@ -43,6 +54,8 @@ export const PKT_VERDICT = offsetof<Packet>("verdict"); export const PKT_DROP_RE
 export const PKT_CT_STATE = offsetof<Packet>("ctState"); export const PKT_NAT_FLAGS = offsetof<Packet>("natFlags");
 export const PKT_SERVICE = offsetof<Packet>("service"); export const PKT_BACKEND = offsetof<Packet>("backend");
 export const PKT_POLICY_RULE = offsetof<Packet>("policyRule");
+export const PKT_HOP_NODE = offsetof<Packet>("hopNode"); export const PKT_HOP_VERDICT = offsetof<Packet>("hopVerdict");
+export const PKT_HOP_CT_STATE = offsetof<Packet>("hopCtState"); export const PKT_HOP_NAT_FLAGS = offsetof<Packet>("hopNatFlags");
 export const PKT_STRIDE: usize = offsetof<Packet>();
 
 export const NONE: u32 = 0xffffffff;

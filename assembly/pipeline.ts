@@ -10,12 +10,16 @@
 //   4. masquerade?      and the source port (nat.ts)
 //   5. policy           egress of the client, ingress of the destination (policy.ts)
 //   6. conntrack create then forward
+// then, when the packet leaves toward a pod or node address another node owns, 7. the second hop: that
+// node's conntrack (secondHop). Conntrack, NAT ports and affinity are per node (conntrack.ts, lb.ts).
 
 import * as P from "./packet";
 import { K_SADDR, K_DADDR, K_SPORT, K_DPORT, R_FLOW_KEY, F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT,
-  F_SERVICE, F_BACKEND, F_STATE, F_PACKETS, F_BYTES, R_PACKETS, R_BYTES, S_FLAGS, B_ADDR, B_PORT, N_ADDR, N_UP,
+  F_SERVICE, F_BACKEND, F_STATE, F_PACKETS, F_BYTES, R_PACKETS, R_BYTES, R_RETURN_NODE, S_FLAGS, B_ADDR, B_PORT, B_NODE, N_ADDR, N_UP,
   SVC_SOURCE_RANGES, SVC_DROP_NO_BACKEND, SVC_MASQ_ALWAYS, SVC_MASQ_EXTERNAL } from "./records";
-import { ctLookupFlowFrom, ctLookupReply, ctReplyFlow, ctRefresh, ctCreate, CTF_SNAT } from "./conntrack";
+import { ctLookupFlowFrom, ctLookupFlow, ctLookupReply, ctReplyFlow, ctRefresh, ctCreate, ctWriteKey, CTF_SNAT,
+  CTF_DST_REMOTE } from "./conntrack";
+import { allocAligned } from "./alloc";
 import { lookupService, selectBackend, selectedByAffinity } from "./lb";
 import { needsMasquerade, allocateSourcePort } from "./nat";
 import { ipcacheResolve, infoIdentity, infoEndpoint, infoNode, infoFlags, policyCheck, checkRule,
@@ -33,8 +37,14 @@ export function nodeWrite(n: usize, addr: u32): void {
   store<u32>(n, addr, N_ADDR); store<u32>(n, addr != 0 ? 1 : 0, N_UP);
 }
 
-// Result of flowPolicy(): 0 allowed, else a drop reason; the deciding rule in policyRule.
+// Result of flowPolicy(): 0 allowed, else a drop reason; the deciding rule in policyRule; the node owning
+// the destination (a pod's or a node's address; NODE_NONE for any other) in dstOwner.
 let policyRule: u32 = 0;
+let dstOwner: u16 = P.NODE_NONE;
+
+/** The node owning the address ipcacheResolve last resolved: a pod's node or a node's own, else NODE_NONE. */
+// @ts-ignore: decorator
+@inline function ownerNode(): u16 { return (infoFlags & (IPC_POD | IPC_HOST)) != 0 ? infoNode : P.NODE_NONE; }
 
 /**
  * Policy of a connection from `saddr` (leaving as `natSaddr`) to `daddr:dport`
@@ -50,10 +60,14 @@ let policyRule: u32 = 0;
 function flowPolicy(saddr: u32, srcEndpoint: u32, srcFlags: u16, srcNode: u16,
   natSaddr: u32, daddr: u32, dport: u16, proto: u8): u8 {
   policyRule = 0;
-  if (saddr == daddr && POLICY_ALLOW_SELF) return 0;
+  if (saddr == daddr && POLICY_ALLOW_SELF) {
+    dstOwner = (srcFlags & (IPC_POD | IPC_HOST)) != 0 ? srcNode : P.NODE_NONE;
+    return 0;
+  }
   ipcacheResolve(daddr);
   const dstIdentity = infoIdentity; const dstEndpoint = infoEndpoint;
   const dstNode = infoNode; const dstFlags = infoFlags;
+  dstOwner = ownerNode();
   if ((srcFlags & IPC_ENFORCE_EGRESS) != 0
     && !(POLICY_EGRESS_OWN_NODE && (dstFlags & IPC_HOST) != 0 && dstNode == srcNode)) {
     const r = policyCheck(srcEndpoint, dstIdentity, DIR_EGRESS, proto, dport);
@@ -97,6 +111,7 @@ function flowPolicy(saddr: u32, srcEndpoint: u32, srcFlags: u16, srcNode: u16,
   store<u32>(p, 0, P.PKT_VERDICT); // verdict, drop reason, ct state, nat flags
   store<u32>(p, P.NONE, P.PKT_SERVICE); store<u32>(p, P.NONE, P.PKT_BACKEND);
   store<u32>(p, 0, P.PKT_POLICY_RULE);
+  store<u64>(p, <u64>P.NODE_NONE, P.PKT_HOP_NODE); // no second hop (yet)
 }
 
 // Packets and bytes of valid packets, summed over a batch and added to the counters once.
@@ -120,12 +135,32 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
   batchPackets++; batchBytes += len;
 
   // 2. Conntrack: a live flow in its original direction, a reply to one, or a new flow.
+  // 7. Each path answers where the packet goes next: nowhere (NODE_NONE), the node owning its destination
+  // (HOP_TO_DESTINATION), or, for a reply, the node its reply entry names.
   const flow = ctLookupFlowFrom(key, home, now);
-  if (flow != 0) { forwardEstablished(p, flow, saddr, daddr, sport, dport, proto, flags, len, now); return; }
-  writeUnchanged(p, saddr, daddr, sport, dport);
-  const reply = ctLookupReply(key, now);
-  if (reply != 0) { forwardReply(p, reply, proto, flags, len, now); return; }
-  admitNewFlow(p, key, saddr, daddr, sport, dport, proto, flags, node, len, now);
+  let hop: u32;
+  if (flow != 0) hop = forwardEstablished(p, flow, saddr, daddr, sport, dport, proto, flags, len, now) ? HOP_TO_DESTINATION : P.NODE_NONE;
+  else {
+    writeUnchanged(p, saddr, daddr, sport, dport);
+    const reply = ctLookupReply(key, now);
+    hop = reply != 0 ? <u32>forwardReply(p, reply, proto, flags, len, now)
+      : (admitNewFlow(p, key, saddr, daddr, sport, dport, proto, flags, node, len, now) ? HOP_TO_DESTINATION : P.NODE_NONE);
+  }
+  if (hop != P.NODE_NONE) secondHop(p, hop, proto, flags, node, len, now);
+}
+
+/** The second hop goes to the node owning the packet's destination (destinationNode). */
+const HOP_TO_DESTINATION: u32 = 0x10000;
+
+/**
+ * The node owning a flow's destination: its backend's node (the endpoint's nodeName; one array load, no
+ * ipcache lookup on the fast path), or for a flow without a backend the ipcache's owner of `daddr`.
+ */
+// @ts-ignore: decorator
+@inline function destinationNode(backend: u32, daddr: u32): u16 {
+  if (backend != P.NONE) return load<u16>(arrayGet(backends, backend), B_NODE);
+  ipcacheResolve(daddr);
+  return ownerNode();
 }
 
 /**
@@ -135,7 +170,7 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
  */
 // @ts-ignore: decorator
 @inline function forwardEstablished(p: usize, flow: usize, saddr: u32, daddr: u32, sport: u16, dport: u16,
-  proto: u8, flags: u8, len: u32, now: u32): void {
+  proto: u8, flags: u8, len: u32, now: u32): bool {
   const rev = policyRevision & 0xffffff;
   if (POLICY_RECHECK_ESTABLISHED && (load<u32>(flow, F_STATE) >> 8) != rev) {
     writeUnchanged(p, saddr, daddr, sport, dport);
@@ -147,11 +182,12 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
     if (r != 0) {
       store<u8>(p, P.CT_ESTABLISHED, P.PKT_CT_STATE);
       drop(p, P.VERDICT_DROPPED, r);
-      return;
+      return false;
     }
     store<u32>(flow, (load<u32>(flow, F_STATE) & 0xff) | (rev << 8), F_STATE);
   } else {
     store<u32>(p, 0, P.PKT_POLICY_RULE);
+    store<u64>(p, <u64>P.NODE_NONE, P.PKT_HOP_NODE); // no second hop (yet)
   }
   const ct = ctRefresh(flow, proto, flags, false, now);
   const service = load<u32>(flow, F_SERVICE);
@@ -161,11 +197,15 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
   store<u32>(p, <u32>P.VERDICT_FORWARDED | (<u32>ct << 16) | (<u32>nat << 24), P.PKT_VERDICT);
   store<u64>(p, load<u64>(flow, F_SERVICE), P.PKT_SERVICE);      // service, backend
   store<u32>(flow, load<u32>(flow, F_PACKETS) + 1, F_PACKETS); store<u32>(flow, load<u32>(flow, F_BYTES) + len, F_BYTES);
+  return (load<u32>(flow, F_STATE) & CTF_DST_REMOTE) != 0;
 }
 
-/** A reply of a live flow: reverse NAT back to what the client sent to (the descriptor holds the packet unchanged). */
+/**
+ * A reply of a live flow: reverse NAT back to what the client sent to (the descriptor holds the packet unchanged).
+ * Returns the node the reply goes on to (its reply entry's), or NODE_NONE.
+ */
 // @ts-ignore: decorator
-@inline function forwardReply(p: usize, reply: usize, proto: u8, flags: u8, len: u32, now: u32): void {
+@inline function forwardReply(p: usize, reply: usize, proto: u8, flags: u8, len: u32, now: u32): u16 {
   const flow = ctReplyFlow;
   const service = load<u32>(flow, F_SERVICE);
   store<u32>(p, service, P.PKT_SERVICE); store<u32>(p, load<u32>(flow, F_BACKEND), P.PKT_BACKEND);
@@ -176,6 +216,7 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
   if (service != P.NONE || (load<u32>(flow, F_STATE) & CTF_SNAT) != 0) store<u8>(p, P.NAT_REVNAT, P.PKT_NAT_FLAGS);
   store<u32>(reply, load<u32>(reply, R_PACKETS) + 1, R_PACKETS); store<u32>(reply, load<u32>(reply, R_BYTES) + len, R_BYTES);
   store<u8>(p, P.VERDICT_FORWARDED, P.PKT_VERDICT);
+  return load<u16>(reply, R_RETURN_NODE);
 }
 
 /**
@@ -183,7 +224,7 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
  * 4. masquerade and a source port, 5. policy, 6. conntrack create, then forward.
  */
 function admitNewFlow(p: usize, key: usize, saddr: u32, daddr: u32, sport: u16, dport: u16,
-  proto: u8, flags: u8, node: u16, len: u32, now: u32): void {
+  proto: u8, flags: u8, node: u16, len: u32, now: u32): bool {
   // 3. Pods, and the node the packet enters on, are internal sources; anything else, other nodes
   // included, is external (kube-proxy exempts only the node's own addresses).
   let dstAddr = daddr; let dstPort = dport;
@@ -199,15 +240,15 @@ function admitNewFlow(p: usize, key: usize, saddr: u32, daddr: u32, sport: u16, 
     store<u32>(p, index, P.PKT_SERVICE);
     if ((svcFlags & SVC_SOURCE_RANGES) != 0 && lpmLookupScoped(sourceRanges, index + 1, saddr) == 0) {
       drop(p, P.VERDICT_DROPPED, P.DROP_NOT_IN_SRC_RANGE);
-      return;
+      return false;
     }
-    backend = selectBackend(index, svc, saddr, daddr, sport, dport, proto, now);
+    backend = selectBackend(index, svc, saddr, daddr, sport, dport, proto, node, now);
     if (backend == P.NONE) {
       // kube-proxy rejects traffic to a service without endpoints (ICMP port
       // unreachable), but drops it when a Local policy leaves no local endpoint.
       if ((svcFlags & SVC_DROP_NO_BACKEND) != 0) drop(p, P.VERDICT_DROPPED, P.DROP_SERVICE_BACKEND_NOT_FOUND);
       else drop(p, P.VERDICT_REJECTED, P.DROP_SERVICE_BACKEND_NOT_FOUND);
-      return;
+      return false;
     }
     store<u32>(p, backend, P.PKT_BACKEND);
     const b = arrayGet(backends, backend);
@@ -225,17 +266,21 @@ function admitNewFlow(p: usize, key: usize, saddr: u32, daddr: u32, sport: u16, 
   // 5. Policy.
   const verdict = flowPolicy(saddr, srcEndpoint, srcFlags, srcNode, natSaddr, dstAddr, dstPort, proto);
   store<u32>(p, policyRule, P.PKT_POLICY_RULE);
-  if (verdict != 0) { drop(p, P.VERDICT_DROPPED, verdict); return; }
+  if (verdict != 0) { drop(p, P.VERDICT_DROPPED, verdict); return false; }
 
-  const port = allocateSourcePort(saddr, daddr, sport, dport, natSaddr, dstAddr, dstPort, proto, !masquerade, now);
-  if (port < 0) { drop(p, P.VERDICT_DROPPED, P.DROP_NAT_NO_MAPPING); return; }
+  const port = allocateSourcePort(saddr, daddr, sport, dport, natSaddr, dstAddr, dstPort, proto, !masquerade, node, now);
+  if (port < 0) { drop(p, P.VERDICT_DROPPED, P.DROP_NAT_NO_MAPPING); return false; }
   const snat = masquerade || <u16>port != sport;
   if (snat) natFlags |= P.NAT_SNAT;
 
   // 6. Create the flow and forward.
-  const flow = ctCreate(key, natSaddr, dstAddr, <u16>port, dstPort, index, backend, snat ? CTF_SNAT : 0,
-    policyRevision & 0xffffff, now);
-  if (flow == 0) { drop(p, P.VERDICT_DROPPED, P.DROP_CT_MAP_INSERTION_FAILED); return; }
+  // Where a second hop is due: toward the destination's node, and replies toward the client's.
+  const srcOwner = (srcFlags & (IPC_POD | IPC_HOST)) != 0 ? srcNode : P.NODE_NONE;
+  const dstNode = backend != P.NONE ? load<u16>(arrayGet(backends, backend), B_NODE) : dstOwner;
+  const remote = dstNode != P.NODE_NONE && dstNode != node ? CTF_DST_REMOTE : 0;
+  const flow = ctCreate(key, natSaddr, dstAddr, <u16>port, dstPort, index, backend, (snat ? CTF_SNAT : 0) | remote,
+    policyRevision & 0xffffff, srcOwner != node ? srcOwner : P.NODE_NONE, now);
+  if (flow == 0) { drop(p, P.VERDICT_DROPPED, P.DROP_CT_MAP_INSERTION_FAILED); return false; }
   ctRefresh(flow, proto, flags, false, now);
   store<u32>(flow, 1, F_PACKETS); store<u32>(flow, len, F_BYTES);
   store<u8>(p, P.CT_NEW, P.PKT_CT_STATE);
@@ -243,6 +288,65 @@ function admitNewFlow(p: usize, key: usize, saddr: u32, daddr: u32, sport: u16, 
   store<u32>(p, natSaddr, P.PKT_OUT_SADDR); store<u32>(p, dstAddr, P.PKT_OUT_DADDR);
   store<u16>(p, <u16>port, P.PKT_OUT_SPORT); store<u16>(p, dstPort, P.PKT_OUT_DPORT);
   store<u8>(p, P.VERDICT_FORWARDED, P.PKT_VERDICT);
+  return (remote & CTF_DST_REMOTE) != 0;
+}
+
+let hopKey: usize = 0;
+
+/**
+ * 7. The second hop: the packet, as it left its entry node, reaches the node owning its destination (a pod there,
+ * or the node's own address), whose conntrack sees it too (Cilium tracks a connection on both the client's node,
+ * egress, and the backend's node, ingress). There it is a flow of its own (no NAT: the entry node did it), a live
+ * one, or a reply, which that node reverse-NATs (a reply from a backend reaches the client's node, or the node
+ * that masqueraded it, and is rewritten there, as kube-proxy's conntrack does on the node that DNAT'd). Policy
+ * was judged on the entry node with the same maps every node holds. No packet needs a third hop.
+ */
+function secondHop(p: usize, hop: u32, proto: u8, flags: u8, entry: u16, len: u32, now: u32): void {
+  const saddr = load<u32>(p, P.PKT_OUT_SADDR); const daddr = load<u32>(p, P.PKT_OUT_DADDR);
+  const sport = load<u16>(p, P.PKT_OUT_SPORT); const dport = load<u16>(p, P.PKT_OUT_DPORT);
+  const node = hop == HOP_TO_DESTINATION ? destinationNode(load<u32>(p, P.PKT_BACKEND), daddr) : <u16>hop;
+  if (node == P.NODE_NONE || node == entry) return;
+  const n = arrayGet(nodes, <u32>node);
+  if (n == 0 || load<u32>(n, N_ADDR) == 0) return; // a node the dataplane does not know: the packet leaves
+  if (hopKey == 0) hopKey = allocAligned(16, 16);
+  ctWriteKey(hopKey, saddr, daddr, sport, dport, proto, node);
+  store<u16>(p, node, P.PKT_HOP_NODE);
+  let ct: u8; let nat: u8 = 0;
+  const flow = ctLookupFlow(hopKey, now);
+  if (flow != 0) {
+    ct = ctRefresh(flow, proto, flags, false, now);
+    store<u32>(flow, load<u32>(flow, F_PACKETS) + 1, F_PACKETS); store<u32>(flow, load<u32>(flow, F_BYTES) + len, F_BYTES);
+  } else {
+    const reply = ctLookupReply(hopKey, now);
+    if (reply != 0) {
+      const f = ctReplyFlow;
+      ct = ctRefresh(f, proto, flags, true, now);
+      const service = load<u32>(f, F_SERVICE);
+      if (service != P.NONE || (load<u32>(f, F_STATE) & CTF_SNAT) != 0) {
+        nat = P.NAT_REVNAT;
+        store<u32>(p, load<u32>(reply, R_FLOW_KEY + K_DADDR), P.PKT_OUT_SADDR); store<u32>(p, load<u32>(reply, R_FLOW_KEY + K_SADDR), P.PKT_OUT_DADDR);
+        store<u16>(p, load<u16>(reply, R_FLOW_KEY + K_DPORT), P.PKT_OUT_SPORT); store<u16>(p, load<u16>(reply, R_FLOW_KEY + K_SPORT), P.PKT_OUT_DPORT);
+      }
+      if (service != P.NONE) { store<u32>(p, service, P.PKT_SERVICE); store<u32>(p, load<u32>(f, F_BACKEND), P.PKT_BACKEND); }
+      store<u32>(reply, load<u32>(reply, R_PACKETS) + 1, R_PACKETS); store<u32>(reply, load<u32>(reply, R_BYTES) + len, R_BYTES);
+    } else {
+      // Its replies go back to the node it came from, which NATed it (and routes to the client).
+      const created = ctCreate(hopKey, saddr, daddr, sport, dport, P.NONE, P.NONE, 0, policyRevision & 0xffffff, entry, now);
+      if (created == 0) {
+        store<u8>(p, P.CT_NEW, P.PKT_HOP_CT_STATE);
+        store<u8>(p, P.VERDICT_DROPPED, P.PKT_HOP_VERDICT);
+        drop(p, P.VERDICT_DROPPED, P.DROP_CT_MAP_INSERTION_FAILED);
+        return;
+      }
+      ctRefresh(created, proto, flags, false, now);
+      store<u32>(created, 1, F_PACKETS); store<u32>(created, len, F_BYTES);
+      ct = P.CT_NEW;
+    }
+  }
+  store<u8>(p, ct, P.PKT_HOP_CT_STATE);
+  store<u8>(p, nat, P.PKT_HOP_NAT_FLAGS);
+  store<u8>(p, P.VERDICT_FORWARDED, P.PKT_HOP_VERDICT);
+  store<u8>(p, load<u8>(p, P.PKT_NAT_FLAGS) | nat, P.PKT_NAT_FLAGS);
 }
 
 /** Process `n` packets of the batch at `batch` at virtual time `now` (ms). Returns packets forwarded. */

@@ -11,16 +11,20 @@
 
 // ---------------------------------------------------------------- conntrack (conntrack.ts)
 
-/** A flow's original tuple: the ctFlows key (and, reversed after NAT, the ctReplies key). */
+/**
+ * A flow's original tuple and the node whose conntrack holds it: the ctFlows key (and, reversed after NAT,
+ * the ctReplies key). One table holds every node's flows; a node sees only its own, as each node's
+ * conntrack holds only the flows that cross it (bytes per flow unchanged: the node was padding).
+ */
 @unmanaged class CtKey {
   saddr: u32; daddr: u32;
   sport: u16; dport: u16;
-  proto: u8; pad0: u8; pad1: u16; // zero
+  proto: u8; pad0: u8; node: u16; // pad0 zero
 }
 export const K_SADDR = offsetof<CtKey>("saddr"); export const K_DADDR = offsetof<CtKey>("daddr");
 export const K_SPORT = offsetof<CtKey>("sport"); export const K_DPORT = offsetof<CtKey>("dport");
-export const K_PROTO = offsetof<CtKey>("proto");
-/** The key as two u64 words (conntrack.ts ctWriteKey stores it so): the addresses, then ports and protocol. */
+export const K_PROTO = offsetof<CtKey>("proto"); export const K_NODE = offsetof<CtKey>("node");
+/** The key as two u64 words (conntrack.ts ctWriteKey stores it so): the addresses, then ports, protocol and node. */
 export const K_PORTS_WORD = offsetof<CtKey>("sport");
 export const CT_KEY_SIZE: u32 = offsetof<CtKey>();
 
@@ -29,7 +33,7 @@ export const CT_KEY_SIZE: u32 = offsetof<CtKey>();
   natSaddr: u32; natDaddr: u32; natSport: u16; natDport: u16; // the tuple as it leaves
   service: u32; backend: u32; // NONE when not a service flow
   expires: u32;               // virtual ms; the flow is gone once now >= expires
-  state: u32;                 // bits 0-7 CTF_*; bits 8-31 the policy revision its verdict was made under
+  state: u32;                 // bits 0-7 CTF_* (conntrack.ts); bits 8-31 the policy revision its verdict was made under
   packets: u32; bytes: u32;   // original direction, wrapping at 2^32
 }
 export const F_NAT_SADDR = offsetof<Flow>("natSaddr"); export const F_NAT_DADDR = offsetof<Flow>("natDaddr");
@@ -39,12 +43,17 @@ export const F_EXPIRES = offsetof<Flow>("expires"); export const F_STATE = offse
 export const F_PACKETS = offsetof<Flow>("packets"); export const F_BYTES = offsetof<Flow>("bytes");
 export const CT_FLOW_SIZE: u32 = offsetof<Flow>();
 
-/** A reply entry, the ctReplies value: the flow's key, and the reply direction's counters. */
+/**
+ * A reply entry, the ctReplies value: the flow's key, the reply direction's counters, and the node replies go on
+ * to after this one (NODE_NONE: none): the client's node when it is another, or, for a flow a second hop
+ * created, the node that flow came from (which NATed it and must reverse it).
+ */
 @unmanaged class Reply {
   flowKey: u64; flowKeyHigh: u64; // the flow's CtKey, inline (a field of class type would be a pointer)
   packets: u32; bytes: u32;
+  returnNode: u16; pad0: u16;
 }
-export const R_FLOW_KEY = offsetof<Reply>("flowKey");
+export const R_FLOW_KEY = offsetof<Reply>("flowKey"); export const R_RETURN_NODE = offsetof<Reply>("returnNode");
 export const R_PACKETS = offsetof<Reply>("packets"); export const R_BYTES = offsetof<Reply>("bytes");
 export const CT_REPLY_SIZE: u32 = offsetof<Reply>();
 
@@ -109,10 +118,14 @@ export const B_NODE = offsetof<Backend>("node"); export const B_WEIGHT = offseto
 export const B_FLAGS = offsetof<Backend>("flags"); export const B_ACTIVE = offsetof<Backend>("active");
 export const BACKEND_SIZE: u32 = offsetof<Backend>();
 
-/** ClientIP session affinity: the affinity key (client, service index) and value (backend, last use in ms). */
-@unmanaged class AffinityKey { client: u32; group: u32 } // group: the entry's affinityGroup
+/**
+ * ClientIP session affinity: the affinity key (client, service's affinity group, node) and value (backend, last
+ * use in ms). Per node, as kube-proxy's `recent` lists live in each node's kernel.
+ */
+@unmanaged class AffinityKey { client: u32; group: u32; node: u32 } // group: the entry's affinityGroup
 @unmanaged class AffinityValue { backend: u32; lastUsed: u32 }
 export const AFFINITY_KEY_SIZE: u32 = offsetof<AffinityKey>();
+export const AK_NODE = offsetof<AffinityKey>("node");
 export const A_BACKEND = offsetof<AffinityValue>("backend"); export const A_LAST_USED = offsetof<AffinityValue>("lastUsed");
 export const AFFINITY_VALUE_SIZE: u32 = offsetof<AffinityValue>();
 

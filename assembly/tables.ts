@@ -11,7 +11,7 @@
 //   backends     array     backend id -> backend (lb.ts)
 //   backendIdle  array     backend id -> u32: of its live flows, those IPVS counts inactive (conntrack.ts)
 //   maglevCells  array     u16 slot index per Maglev cell; a service owns a run of M cells
-//   affinity     LRU hash  (client, service)(8) -> (backend, last used)(8)
+//   affinity     LRU hash  (client, affinity group, node)(12) -> (backend, last used)(8)
 //   ipcache      LPM       CIDR -> (identity, endpoint, node, flags) (policy.ts)
 //   policy       hash      (subject, identity, port block, proto, dir)(16) -> (rule, verdict)(8) (policy.ts)
 //   policyLengths hash     (subject, dir)(8) -> port block lengths in use (80) (policy.ts)

@@ -138,7 +138,8 @@ export interface FlowInfo {
 }
 
 /** A conntrack entry: its original tuple and what FlowInfo says of it. */
-export interface LiveFlow { saddr: number; daddr: number; sport: number; dport: number; proto: number; info: FlowInfo }
+/** A live flow: its original tuple, the node whose conntrack holds it, and the flow. */
+export interface LiveFlow { saddr: number; daddr: number; sport: number; dport: number; proto: number; node: number; info: FlowInfo }
 
 export interface Counters {
   verdicts: Record<string, number>;
@@ -160,6 +161,12 @@ export interface Dataplane {
   deleteSourceRange(index: number, addr: number, plen: number): boolean;
   /** Remove the flows to a backend of one protocol (0: all), as kube-proxy clears UDP conntrack entries. */
   flushBackend(backend: number, proto: number): number;
+  /**
+   * A node failed: its conntrack entries and ClientIP affinity are gone (they lived in its kernel); the
+   * flows through it die. An agent (kube-proxy) restart is not this: conntrack outlives it. Returns the
+   * conntrack entries removed.
+   */
+  flushNode(node: number): number;
   upsertIpcache(addr: number, plen: number, info: EndpointInfo): void;
   deleteIpcache(addr: number, plen: number): boolean;
   upsertPolicy(key: PolicyKey, value: PolicyValue): void;
@@ -173,7 +180,7 @@ export interface Dataplane {
   gc(nowMs: number): number;
   ctCount(): number;
   /** Live flow with this original tuple, without touching its recency. */
-  flow(saddr: number, daddr: number, sport: number, dport: number, proto: number, nowMs: number): FlowInfo | undefined;
+  flow(saddr: number, daddr: number, sport: number, dport: number, proto: number, nowMs: number, node?: number): FlowInfo | undefined;
   /** Every live flow (not expired at `nowMs`), in no particular order, without touching their recency. */
   liveFlows(nowMs: number): LiveFlow[];
   /** Live flows to a backend. */
@@ -322,6 +329,9 @@ export const check = {
   frontendKey(l: Limits, fe: Frontend): void {
     need(typeof fe === 'object' && fe !== null, 'frontend: not an object');
     check.frontend(l, fe, 0);
+  },
+  nodeId(l: Limits, id: number, what = 'flow'): void {
+    need(Number.isInteger(id) && id >= 0 && id < l.maxNodes, `${what}: node ${id} is not an id in 0..${l.maxNodes - 1}`);
   },
   backendId(l: Limits, id: number, what: string): void {
     need(Number.isInteger(id) && id >= 0 && id < l.maxBackends, `${what}: backend ${id} is not an id in 0..${l.maxBackends - 1}`);

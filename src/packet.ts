@@ -6,10 +6,13 @@ export const PKT = {
   SADDR: 0, DADDR: 4, SPORT: 8, DPORT: 10, PROTO: 12, TCP_FLAGS: 13, NODE: 14, LEN: 16,
   OUT_SADDR: 20, OUT_DADDR: 24, OUT_SPORT: 28, OUT_DPORT: 30, VERDICT: 32, DROP_REASON: 33,
   CT_STATE: 34, NAT_FLAGS: 35, SERVICE: 36, BACKEND: 40, POLICY_RULE: 44,
-  STRIDE: 48,
+  HOP_NODE: 48, HOP_VERDICT: 50, HOP_CT_STATE: 51, HOP_NAT_FLAGS: 52,
+  STRIDE: 56,
 } as const;
 
 export const NONE = 0xffffffff;
+/** hopNode of a packet processed on its entry node alone. */
+export const NODE_NONE = 0xffff;
 
 export { PROTO, PROTO_NAMES } from './protocols.js'; // the protocol table lives in src/protocols.ts
 
@@ -52,6 +55,8 @@ export interface PacketRecord extends Required<PacketIn> {
   outSaddr: number; outDaddr: number; outSport: number; outDport: number;
   verdict: number; dropReason: number; ctState: number; natFlags: number;
   service: number; backend: number; policyRule: number;
+  /** The second hop (the node owning the destination, when not the entry node): NODE_NONE when none. */
+  hopNode: number; hopVerdict: number; hopCtState: number; hopNatFlags: number;
 }
 
 /**
@@ -124,6 +129,8 @@ export class PacketBatch {
       ctState: d.getUint8(o + PKT.CT_STATE), natFlags: d.getUint8(o + PKT.NAT_FLAGS),
       service: d.getUint32(o + PKT.SERVICE, true), backend: d.getUint32(o + PKT.BACKEND, true),
       policyRule: d.getUint32(o + PKT.POLICY_RULE, true),
+      hopNode: d.getUint16(o + PKT.HOP_NODE, true), hopVerdict: d.getUint8(o + PKT.HOP_VERDICT),
+      hopCtState: d.getUint8(o + PKT.HOP_CT_STATE), hopNatFlags: d.getUint8(o + PKT.HOP_NAT_FLAGS),
     };
   }
 
@@ -141,12 +148,15 @@ export class PacketBatch {
     r.ctState = d.getUint8(o + PKT.CT_STATE); r.natFlags = d.getUint8(o + PKT.NAT_FLAGS);
     r.service = d.getUint32(o + PKT.SERVICE, true); r.backend = d.getUint32(o + PKT.BACKEND, true);
     r.policyRule = d.getUint32(o + PKT.POLICY_RULE, true);
+    r.hopNode = d.getUint16(o + PKT.HOP_NODE, true); r.hopVerdict = d.getUint8(o + PKT.HOP_VERDICT);
+    r.hopCtState = d.getUint8(o + PKT.HOP_CT_STATE); r.hopNatFlags = d.getUint8(o + PKT.HOP_NAT_FLAGS);
     return r;
   }
 
-  /** Write the output fields of packet i (the reference backend's way of answering). */
+  /** Write the output fields of packet i (the reference backend's way of answering); no hop fields: one node. */
   setOutput(i: number, r: Pick<PacketRecord, 'outSaddr' | 'outDaddr' | 'outSport' | 'outDport' | 'verdict' |
-    'dropReason' | 'ctState' | 'natFlags' | 'service' | 'backend' | 'policyRule'>): void {
+    'dropReason' | 'ctState' | 'natFlags' | 'service' | 'backend' | 'policyRule'> &
+    Partial<Pick<PacketRecord, 'hopNode' | 'hopVerdict' | 'hopCtState' | 'hopNatFlags'>>): void {
     const d = this.view(), o = i * PKT.STRIDE;
     d.setUint32(o + PKT.OUT_SADDR, r.outSaddr, true); d.setUint32(o + PKT.OUT_DADDR, r.outDaddr, true);
     d.setUint16(o + PKT.OUT_SPORT, r.outSport, true); d.setUint16(o + PKT.OUT_DPORT, r.outDport, true);
@@ -154,6 +164,9 @@ export class PacketBatch {
     d.setUint8(o + PKT.CT_STATE, r.ctState); d.setUint8(o + PKT.NAT_FLAGS, r.natFlags);
     d.setUint32(o + PKT.SERVICE, r.service, true); d.setUint32(o + PKT.BACKEND, r.backend, true);
     d.setUint32(o + PKT.POLICY_RULE, r.policyRule, true);
+    d.setUint16(o + PKT.HOP_NODE, r.hopNode ?? NODE_NONE, true); d.setUint8(o + PKT.HOP_VERDICT, r.hopVerdict ?? 0);
+    d.setUint8(o + PKT.HOP_CT_STATE, r.hopCtState ?? 0); d.setUint8(o + PKT.HOP_NAT_FLAGS, r.hopNatFlags ?? 0);
+    d.setUint8(o + PKT.HOP_NAT_FLAGS + 1, 0); d.setUint16(o + PKT.HOP_NAT_FLAGS + 2, 0, true); // reserved: zero, as the core writes it
   }
 }
 

@@ -2,8 +2,11 @@
 // drawn once, in assembly/records.ts; test/layout.test.ts holds every offset and size here to the core's
 // exported values). The packet descriptor's mirror is PKT in src/packet.ts.
 
-/** A conntrack key: a flow's original tuple. */
-export const CT_KEY = { SADDR: 0, DADDR: 4, SPORT: 8, DPORT: 10, PROTO: 12, SIZE: 16 } as const;
+/** A conntrack key: a flow's original tuple and the node whose conntrack holds it. */
+export const CT_KEY = { SADDR: 0, DADDR: 4, SPORT: 8, DPORT: 10, PROTO: 12, NODE: 14, SIZE: 16 } as const;
+
+/** The flow state bits FlowInfo.state shows (assembly/conntrack.ts CTF_*): the conntrack state and SNAT, not the hop routing bits. */
+export const FLOW_STATE_SHOWN = 0x1f;
 
 /** A flow (the conntrack LRU's value). */
 export const FLOW = {

@@ -25,7 +25,7 @@ import { InputError } from './errors.js';
 import { healthCheckAnswer, HealthCheckAnswer } from './k8s/health-check.js';
 import { formatIPv4, parseIPv4 } from './common/ip.js';
 import {
-  PacketBatch, PacketIn, PacketRecord, showValue, NONE, NAT, PROTO, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags, tcpFlagBit, TCP,
+  PacketBatch, PacketIn, PacketRecord, showValue, NONE, NODE_NONE, NAT, PROTO, VERDICT, DROP, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE, CT_STATE_NAMES, parseTcpFlags, formatTcpFlags, tcpFlagBit, TCP,
 } from './packet.js';
 import { PROTO_NAMES, hasPorts, protocolNumber } from './protocols.js';
 import { EXCLUSION_TEXT } from './k8s/endpoints.js';
@@ -93,7 +93,16 @@ export interface TraceRecord {
   names?: { src?: string; dst?: string };
   /** kube-proxy's health check server's answer, when the packet went to a node's healthCheckNodePort. */
   health_check?: HealthCheckAnswer;
+  /**
+   * The nodes that processed the packet, when it crossed to a second one (the node owning its destination, or
+   * for a reply the node that NATed it): each node's conntrack state for it ("stage"), its verdict there and the
+   * NAT done there. Absent when the packet was processed on its entry node alone.
+   */
+  hops?: TraceHop[];
 }
+
+/** One node's part in a packet's fate (TraceRecord.hops). */
+export interface TraceHop { node: string; stage: string; verdict: string; nat: string[] }
 
 export interface TraceError { line: number; error: string }
 
@@ -122,7 +131,9 @@ const KNOWN_FIELDS = new Set<string>(PACKET_FIELDS);
 /** A record's `nat` list for each combination of NAT flags, made once (the lists are frozen and shared). */
 const NAT_LISTS: readonly string[][] = Array.from({ length: 32 }, (_, f) => Object.freeze(NAT_NAMES.filter(([, bit]) => f & bit).map(([n]) => n)) as string[]);
 /** `,"nat":[...],` of a record, by NAT flags. */
-const NAT_JSON: readonly string[] = NAT_LISTS.map((l) => `,"nat":${JSON.stringify(l)},`);
+const NAT_LIST_JSON: readonly string[] = NAT_LISTS.map((l) => JSON.stringify(l));
+/** `,"nat":[...],` of a record: the list with the punctuation around it. */
+const NAT_JSON: readonly string[] = NAT_LIST_JSON.map((l) => `,"nat":${l},`);
 
 /** Port numbers as text, made once each (records repeat ports; a number's text is a fresh string each time). */
 const PORT_TEXT: string[] = new Array(65536).fill('');
@@ -827,7 +838,17 @@ export class Tracer {
     };
     if (p.http) { rec.http = p.http.http; rec.in.dst = p.httpDst!.dst; rec.in.dport = p.httpDst!.dport; }
     if (p.names) rec.names = p.names;
+    if (r.hopNode !== NODE_NONE) rec.hops = JSON.parse(this.hopsJson(p.nodeName, r)) as TraceHop[];
     return rec;
+  }
+
+  /** The hops of a packet processed on two nodes, as JSON (TraceRecord.hops). */
+  private hopsJson(nodeName: string, r: PacketRecord): string {
+    const cc = this.compiled;
+    const second = cc.nodeNameById.get(r.hopNode) ?? `#${r.hopNode}`;
+    const first = NAT_LIST_JSON[(r.natFlags & ~r.hopNatFlags) & 31]; // what the entry node did (natFlags holds both nodes')
+    return `[{"node":${this.quote(nodeName)},"stage":"${CT_STATE_NAMES[r.ctState] ?? r.ctState}","verdict":"FORWARDED","nat":${first}},`
+      + `{"node":${this.quote(second)},"stage":"${CT_STATE_NAMES[r.hopCtState] ?? r.hopCtState}","verdict":"${VERDICT_NAMES[r.hopVerdict] ?? r.hopVerdict}","nat":${NAT_LIST_JSON[r.hopNatFlags & 31]}}]`;
   }
 
   /**
@@ -843,7 +864,8 @@ export class Tracer {
 
   private recordJsonOf(line: number, t: number, nodeName: string, r: PacketRecord, node = this.compiled.nodeIdByName.get(nodeName) ?? -1, srcName = ''): string {
     if (t !== this.tLast) { this.tLast = t; this.tText = `,"t":${t},`; }
-    return '{"line":' + line + this.tText + this.recordRest(nodeName, r, node, srcName);
+    const text = '{"line":' + line + this.tText + this.recordRest(nodeName, r, node, srcName);
+    return r.hopNode === NODE_NONE ? text : `${text.slice(0, -1)},"hops":${this.hopsJson(nodeName, r)}}`;
   }
   /** The `,"t":..,` of the last record's time (packets of a chunk mostly share it). */
   private tLast = -1;

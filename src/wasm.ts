@@ -11,7 +11,7 @@ import {
 } from './dataplane.js';
 import { KubeServicesChain } from './controlplane/kubeServices.js';
 import { PacketBatch, COUNTER } from './packet.js';
-import { CT_KEY, FLOW, RULE } from './records.js';
+import { CT_KEY, FLOW, RULE, FLOW_STATE_SHOWN } from './records.js';
 import { RegionAllocator } from './common/regions.js';
 
 /** The core's exports (assembly/index.ts). u32 results arrive as i32: apply >>> 0. */
@@ -36,6 +36,7 @@ export interface CoreExports {
   sourceRangeUpsert(index: number, addr: number, plen: number): number;
   sourceRangeDelete(index: number, addr: number, plen: number): number;
   ctFlush(backend: number, proto: number): number;
+  nodeFail(node: number): number;
   serviceSet(index: number, slots: number, count: number, algo: number, flags: number, affinityMs: number, maglev: number, maglevM: number, affinityGroup: number): number;
   backendSet(id: number, addr: number, port: number, node: number, weight: number, flags: number): number;
   backendActive(id: number): number;
@@ -55,7 +56,7 @@ export interface CoreExports {
   lruNewer(map: number, slot: number): number;
   lruKeyOf(slot: number): number;
   lruValueOf(map: number, slot: number): number;
-  ctPeek(saddr: number, daddr: number, sport: number, dport: number, proto: number, now: number): number;
+  ctPeek(saddr: number, daddr: number, sport: number, dport: number, proto: number, now: number, node: number): number;
   allocatedBytes(): number;
   designInit(design: number, maxServices: number, maxFrontends: number): number;
   iptablesRulesBase(): number;
@@ -203,6 +204,10 @@ export class WasmDataplane implements Dataplane {
     check.flush(this.options.limits, backend, proto);
     return this.core.ctFlush(backend, proto) >>> 0;
   }
+  flushNode(node: number): number {
+    check.nodeId(this.options.limits, node, 'flushNode');
+    return this.core.nodeFail(node) >>> 0;
+  }
 
   upsertIpcache(addr: number, plen: number, info: EndpointInfo): void {
     check.ipcache(addr, plen, info);
@@ -246,9 +251,10 @@ export class WasmDataplane implements Dataplane {
   backendActive(id: number): number { check.backendId(this.options.limits, id, 'backendActive'); return this.core.backendActive(id) >>> 0; }
   backendInactive(id: number): number { check.backendId(this.options.limits, id, 'backendInactive'); return this.core.backendInactive(id) >>> 0; }
 
-  flow(saddr: number, daddr: number, sport: number, dport: number, proto: number, nowMs: number): FlowInfo | undefined {
+  flow(saddr: number, daddr: number, sport: number, dport: number, proto: number, nowMs: number, node = 0): FlowInfo | undefined {
     check.tuple(saddr, daddr, sport, dport, proto);
-    const v = this.core.ctPeek(saddr, daddr, sport, dport, proto, this.coreTime(nowMs)) >>> 0;
+    check.nodeId(this.options.limits, node);
+    const v = this.core.ctPeek(saddr, daddr, sport, dport, proto, this.coreTime(nowMs), node) >>> 0;
     return v === 0 ? undefined : this.flowAt(v);
   }
 
@@ -261,7 +267,7 @@ export class WasmDataplane implements Dataplane {
       if (info.expires <= now + this.clock.origin) continue;
       const k = new DataView(this.buffer(), this.core.lruKeyOf(s) >>> 0, CT_KEY.SIZE);
       out.push({ saddr: k.getUint32(CT_KEY.SADDR, true), daddr: k.getUint32(CT_KEY.DADDR, true), sport: k.getUint16(CT_KEY.SPORT, true),
-        dport: k.getUint16(CT_KEY.DPORT, true), proto: k.getUint8(CT_KEY.PROTO), info });
+        dport: k.getUint16(CT_KEY.DPORT, true), proto: k.getUint8(CT_KEY.PROTO), node: k.getUint16(CT_KEY.NODE, true), info });
     }
     return out;
   }
@@ -272,7 +278,7 @@ export class WasmDataplane implements Dataplane {
     return {
       natSaddr: d.getUint32(FLOW.NAT_SADDR, true), natDaddr: d.getUint32(FLOW.NAT_DADDR, true), natSport: d.getUint16(FLOW.NAT_SPORT, true),
       natDport: d.getUint16(FLOW.NAT_DPORT, true), service: d.getUint32(FLOW.SERVICE, true), backend: d.getUint32(FLOW.BACKEND, true),
-      expires: d.getUint32(FLOW.EXPIRES, true) + this.clock.origin, state: d.getUint32(FLOW.STATE, true) & 0xff,
+      expires: d.getUint32(FLOW.EXPIRES, true) + this.clock.origin, state: d.getUint32(FLOW.STATE, true) & FLOW_STATE_SHOWN,
       packets: d.getUint32(FLOW.PACKETS, true), bytes: d.getUint32(FLOW.BYTES, true),
     };
   }

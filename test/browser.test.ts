@@ -19,6 +19,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { ROOT, ensureBuilt } from './helpers/build.js';
 import { serve, launchChromium, runPage, haveBrowser, CHROMIUM } from './helpers/browser.js';
+import { PKT } from '../src/packet.js';
 
 /** What page.js imports: the roots of the browser path. */
 const ENTRIES = ['wasm.js', 'reference/dataplane.js', 'controlplane/synthetic.js', 'traffic.js', 'packet.js']
@@ -130,7 +131,7 @@ describe('browser', () => {
       expect(p.inputsEqual, p.name).toBe(true);
       expect(p.firstDiff, p.name).toBeNull();
       expect(p.outputsEqual, p.name).toBe(true);
-      expect(p.bytesCompared, p.name).toBe(p.packets * 48);
+      expect(p.bytesCompared, p.name).toBe(p.packets * PKT.STRIDE);
       expect(p.forwardedReturned.wasm, p.name).toBe(p.forwardedReturned.reference);
       expect(p.forwardedReturned.wasm, p.name).toBe(p.verdicts.FORWARDED);
       expect(p.countersEqual, p.name).toBe(true);

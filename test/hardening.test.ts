@@ -13,6 +13,7 @@ import { readManifestFiles } from '../src/node-api.js';
 import { loadFiles, readManifestFiles as readFiles } from '../src/k8s/files.js';
 import { createDataplane } from '../src/node.js';
 import { DataplaneError } from '../src/dataplane.js';
+import { PKT } from '../src/packet.js';
 import { ROOT, ensureBuilt } from './helpers/build.js';
 
 const SHOP = readManifestFiles('examples/shop');
@@ -152,11 +153,11 @@ describe('fuzzing every input', () => {
   it('random bytes as packet batches: no trap, a verdict for every packet, the same on both backends', async () => {
     const emus = await Promise.all([shop('wasm'), shop('reference')]);
     const batches = emus.map((e) => e.createBatch(64));
-    fc.assert(fc.property(fc.uint8Array({ minLength: 48, maxLength: 48 * 64 }), (bytes) => {
-      const n = Math.floor(bytes.length / 48);
+    fc.assert(fc.property(fc.uint8Array({ minLength: PKT.STRIDE, maxLength: PKT.STRIDE * 64 }), (bytes) => {
+      const n = Math.floor(bytes.length / PKT.STRIDE);
       const outs = emus.map((e, k) => {
         const raw = batches[k].raw;
-        raw.bytes(n).set(bytes.subarray(0, n * 48));
+        raw.bytes(n).set(bytes.subarray(0, n * PKT.STRIDE));
         e.process(batches[k], n);
         return Array.from(raw.bytes(n));
       });

@@ -189,21 +189,24 @@ describe.each(kinds)('%s backend', (kind) => {
       const h = await cluster(kind);
       h.send(0, udp(CLIENT, POD_B, 1, 53), udp(CLIENT, POD_B, 2, 53), tcp(CLIENT, POD_B, 3, 80));
       h.reply(0, h.one(0, tcp(CLIENT, POD_B, 3, 80, TCP.ACK)));
+      // POD_B lives on node 1: each flow is tracked on the client's node and on POD_B's (each node's conntrack
+      // holds the connections crossing it, as Cilium's per-node CT map does), so every flow is two entries.
       expect(h.dp.gc(59_000)).toBe(0);
-      expect(h.dp.gc(60_000)).toBe(2);
-      expect(h.dp.ctCount()).toBe(1);
-      expect(h.dp.counters().ctExpired).toBe(2);
+      expect(h.dp.gc(60_000)).toBe(4);
+      expect(h.dp.ctCount()).toBe(2);
+      expect(h.dp.counters().ctExpired).toBe(4);
     });
 
     it('evicts the oldest unreferenced flow when the table is full, and counts it', async () => {
+      // POD_A shares the client's node 0: one conntrack entry per flow (a flow to another node's pod takes one there too).
       const h = await cluster(kind, { maxFlows: 3 });
-      h.send(0, udp(CLIENT, POD_B, 1, 53), udp(CLIENT, POD_B, 2, 53), udp(CLIENT, POD_B, 3, 53));
-      h.one(1, udp(CLIENT, POD_B, 1, 53)); // flow 1 is in use: second chance
-      h.one(1, udp(CLIENT, POD_B, 4, 53));
+      h.send(0, udp(CLIENT, POD_A, 1, 53), udp(CLIENT, POD_A, 2, 53), udp(CLIENT, POD_A, 3, 53));
+      h.one(1, udp(CLIENT, POD_A, 1, 53)); // flow 1 is in use: second chance
+      h.one(1, udp(CLIENT, POD_A, 4, 53));
       expect(h.dp.ctCount()).toBe(3);
       expect(h.dp.counters().ctEvicted).toBe(1);
-      expect(h.dp.flow(CLIENT, POD_B, 2, 53, PROTO.UDP, 1000)).toBeUndefined();
-      expect(h.dp.flow(CLIENT, POD_B, 1, 53, PROTO.UDP, 1000)).toBeDefined();
+      expect(h.dp.flow(CLIENT, POD_A, 2, 53, PROTO.UDP, 1000)).toBeUndefined();
+      expect(h.dp.flow(CLIENT, POD_A, 1, 53, PROTO.UDP, 1000)).toBeDefined();
     });
   });
 

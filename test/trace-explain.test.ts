@@ -52,9 +52,12 @@ it('resolves a DNS name with real queries through the dataplane: a policy that b
   const [ok] = emu.send({ src: 'deploy/payments/gateway', dst: 'checkout:8080' });
   expect(ok).toMatchObject({ verdict: 'FORWARDED', service: 'payments/checkout:http' });
   // The query went to kube-dns as a UDP packet, and its reply came back through conntrack.
-  const dnsFlows = emu.conntrack().filter((f) => f.proto === 'UDP' && f.dport === 53 && f.src === ok.in.src);
+  // (On the client's node, which DNAT'd it; and, when CoreDNS runs on another node, there as it arrived:
+  // conntrack is per node.)
+  const dnsFlows = emu.conntrack().filter((f) => f.proto === 'UDP' && f.dport === 53 && f.src === ok.in.src && f.service !== null);
   expect(dnsFlows).toHaveLength(1);
   expect(dnsFlows[0]).toMatchObject({ service: 'kube-system/kube-dns:dns' });
+  expect(emu.conntrack().filter((f) => f.proto === 'UDP' && f.src === ok.in.src && f.dst === dnsFlows[0].nat.dst && f.service === null).length).toBeLessThanOrEqual(1);
   emu.delete({ kind: 'NetworkPolicy', namespace: 'payments', name: 'allow-dns' });
   const [blocked] = emu.send({ src: 'deploy/payments/gateway', dst: 'checkout:8080', sport: 41000 });
   expect(blocked).toMatchObject({ verdict: 'DROPPED', drop_reason: 'POLICY_DENIED', proto: 'UDP', in: { dport: 53 } });

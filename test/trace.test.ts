@@ -115,11 +115,14 @@ describe('trace records', () => {
   it('advance virtual time and collect expired flows', async () => {
     const tr = await createTracer(model(), { backend: 'wasm' });
     const q = { src: '10.244.2.100', dst: '10.96.1.6', sport: 5000, dport: 53, proto: 'UDP' };
-    expect(tr.trace({ ...q, t: 0 }, 1)).toMatchObject({ ct_state: 'NEW' });
-    expect(tr.trace({ ...q, t: 59 }, 2)).toMatchObject({ ct_state: 'ESTABLISHED' });
-    expect(tr.dp.ctCount()).toBe(1);
+    // The client's node and the DNS pod's node each track the flow (conntrack is per node): two entries.
+    const first = tr.trace({ ...q, t: 0 }, 1) as TraceRecord;
+    expect(first).toMatchObject({ ct_state: 'NEW', hops: [{ stage: 'NEW', verdict: 'FORWARDED', nat: ['DNAT'] }, { stage: 'NEW', verdict: 'FORWARDED', nat: [] }] });
+    expect(first.hops![1].node).toBe(first.delivered_node);
+    expect(tr.trace({ ...q, t: 59 }, 2)).toMatchObject({ ct_state: 'ESTABLISHED', hops: [{ stage: 'ESTABLISHED' }, { stage: 'ESTABLISHED' }] });
+    expect(tr.dp.ctCount()).toBe(2);
     expect(tr.trace({ src: '10.244.2.100', dst: '10.244.1.100', sport: 1, dport: 2, proto: 'UDP', t: 200 }, 3)).toMatchObject({ ct_state: 'NEW' });
-    expect(tr.dp.ctCount()).toBe(1); // the DNS flow was collected at t=200, only the new one is left
+    expect(tr.dp.ctCount()).toBe(2); // the DNS flow was collected at t=200, only the new one is left (on both nodes)
     expect(tr.trace({ ...q }, 4)).toMatchObject({ ct_state: 'NEW', t: 200 }); // t defaults to the previous packet's
   });
 

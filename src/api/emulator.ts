@@ -282,7 +282,7 @@ class EmulatorImpl implements Emulator {
     const cc = this.runtime.compiled;
     const flows = this.dp.liveFlows(nowMs);
     // One order whatever the backend keeps them in: by original tuple.
-    flows.sort((a, b) => a.saddr - b.saddr || a.daddr - b.daddr || a.sport - b.sport || a.dport - b.dport || a.proto - b.proto);
+    flows.sort((a, b) => a.saddr - b.saddr || a.daddr - b.daddr || a.sport - b.sport || a.dport - b.dport || a.proto - b.proto || a.node - b.node);
     return flows.map((f) => {
       const i = f.info;
       const svc = i.service !== NONE ? cc.servicesByIndex.get(i.service) : undefined;
@@ -291,6 +291,7 @@ class EmulatorImpl implements Emulator {
       return {
         src: formatIPv4(f.saddr), sport: f.sport, dst: formatIPv4(f.daddr), dport: f.dport, proto: protoName(f.proto),
         nat: { src: formatIPv4(i.natSaddr), sport: i.natSport, dst: formatIPv4(i.natDaddr), dport: i.natDport },
+        node: cc.nodeNameById.get(f.node) ?? `#${f.node}`,
         service: svc?.label ?? null, backend: b ? `${formatIPv4(b.addr)}:${b.port}` : null,
         state: f.proto !== PROTO.TCP ? 'OPEN' : closing ? 'CLOSING' : established ? 'ESTABLISHED' : 'SYN_SENT',
         expires: i.expires / 1000, packets: i.packets, bytes: i.bytes,

@@ -143,6 +143,8 @@ export interface ConntrackEntry {
   src: string; sport: number; dst: string; dport: number; proto: string;
   /** The tuple as it leaves after NAT. */
   nat: { src: string; sport: number; dst: string; dport: number };
+  /** The node whose conntrack holds the entry (each node tracks the flows crossing it). */
+  node: string;
   /** Service (`ns/name:port`) and backend (`ip:port`), or null. */
   service: string | null;
   backend: string | null;

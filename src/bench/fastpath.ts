@@ -22,7 +22,7 @@ import { createDataplane } from '../node.js';
 import { synthesize, limitsFor, program } from '../controlplane/synthetic.js';
 import { fillBatch } from '../traffic.js';
 import { Prng } from '../common/prng.js';
-import { PacketBatch, PKT, TCP, VERDICT, CT_STATE, NAT, VERDICT_NAMES, CT_STATE_NAMES, DROP_REASON_NAMES } from '../packet.js';
+import { PacketBatch, PKT, NODE_NONE, TCP, VERDICT, CT_STATE, NAT, VERDICT_NAMES, CT_STATE_NAMES, DROP_REASON_NAMES } from '../packet.js';
 import { formatIPv4 } from '../common/ip.js';
 import { loadavg } from 'node:os';
 import { Dataplane, Design, DESIGN_NAMES } from '../dataplane.js';
@@ -47,6 +47,8 @@ export interface FastpathConfig {
   batch?: number;
   /** Client pods the flows come from (default 256). */
   clients?: number;
+  /** Nodes the synthetic cluster spreads its pods over (default: at least 3); 1 keeps every flow on one node. */
+  nodes?: number;
   seed?: number;
   /** Dataplane design (default ebpf); every service gets the design's default algorithm. */
   design?: Design;
@@ -113,6 +115,14 @@ function describe(batch: PacketBatch, k: number): string {
 }
 
 /** Count packets of the batch whose fate is not the expected one; throw with the first one if any. */
+/** Packets of the batch processed on a second node too. */
+function countSecondHops(batch: PacketBatch, count: number): number {
+  const d = batch.view();
+  let n = 0;
+  for (let k = 0; k < count; k++) if (d.getUint16(k * PKT.STRIDE + PKT.HOP_NODE, true) !== NODE_NONE) n++;
+  return n;
+}
+
 function expectAll(batch: PacketBatch, count: number, ctState: number, what: string): void {
   const u8 = batch.bytes(count);
   let bad = 0, first = -1;
@@ -202,7 +212,7 @@ export async function prepareScenario(cfg: FastpathConfig = {}): Promise<Prepare
   // Flows are opened at 1 s and hit at 2 s, 3 s, ...: well inside the SYN lifetime (60 s), and the
   // first ACK makes them established (TCP lifetime, 6 h), so nothing expires during the rounds.
 
-  const cluster = synthesize({ services, backends, clients, design, seed });
+  const cluster = synthesize({ services, backends, clients, design, seed, nodes: cfg.nodes });
   // newflow inserts a round's flows on top of the population: room for them, as an operator sizes the table.
   const capacity = scenario === 'newflow' ? flows + packets : flows;
   const policies = cfg.policies ?? 0;
@@ -217,6 +227,7 @@ export async function prepareScenario(cfg: FastpathConfig = {}): Promise<Prepare
   // Warm-up: open every flow once, SYN at t=1000 ms (for newflow, an ACK after it: established, 6 h).
   const batch = dp.allocBatch(batchSize);
   let warmMs = 0;
+  let secondHops = 0; // flows to a backend on another node: tracked on that node too
   for (let start = 0; start < flows; start += batchSize) {
     const n = Math.min(batchSize, flows - start);
     fillBatch(batch, cluster, n, (k) => start + k, TCP.SYN);
@@ -224,13 +235,16 @@ export async function prepareScenario(cfg: FastpathConfig = {}): Promise<Prepare
     dp.process(batch, n, 1000);
     warmMs += performance.now() - t;
     expectAll(batch, n, CT_STATE.NEW, `warm-up (flows ${start}..${start + n - 1})`);
+    secondHops += countSecondHops(batch, n);
     if (scenario === 'newflow') {
       fillBatch(batch, cluster, n, (k) => start + k, TCP.ACK);
       dp.process(batch, n, 1001);
       expectAll(batch, n, CT_STATE.ESTABLISHED, `warm-up ACKs (flows ${start}..${start + n - 1})`);
     }
   }
-  if (dp.ctCount() !== flows) throw new BenchmarkError(`warm-up: conntrack holds ${dp.ctCount()} flows, expected ${flows}`);
+  if (dp.ctCount() !== flows + secondHops) {
+    throw new BenchmarkError(`warm-up: conntrack holds ${dp.ctCount()} entries, expected ${flows + secondHops} (${flows} flows, ${secondHops} of them on a second node too)`);
+  }
   log(`${backend}: opened ${flows} flows at ${(flows / warmMs / 1e3).toFixed(2)} Mpps`);
 
   if (scenario === 'newflow') {

@@ -88,7 +88,7 @@ function writeTuples(core: BenchExports, c: SyntheticCluster, count: number): nu
     const p = flowPacket(c, f), o = ptr + f * 16;
     dv.setUint32(o, p.saddr, true); dv.setUint32(o + 4, p.daddr, true);
     dv.setUint16(o + 8, p.sport, true); dv.setUint16(o + 10, p.dport, true);
-    dv.setUint32(o + 12, p.proto, true);
+    dv.setUint32(o + 12, (p.proto | (p.node << 16)) >>> 0, true); // protocol, then the node (the conntrack key's layout)
   }
   return ptr;
 }

@@ -103,7 +103,8 @@ export function synthesize(spec: SyntheticSpec): SyntheticCluster {
 export function limitsFor(c: SyntheticCluster, flows: number) {
   const cells = c.services.reduce((a, s) => a + (s.algo === 'maglev' && s.backends.length ? maglevTableSize(s.backends.length) : 0), 0);
   return {
-    maxFlows: Math.max(1024, Math.ceil(flows * 1.25)), maxServices: Math.max(1, c.services.length),
+    // A flow to a backend on another node is tracked on both nodes (per-node conntrack): up to two entries.
+    maxFlows: Math.max(1024, Math.ceil(flows * 1.25 * (c.nodes.length > 1 ? 2 : 1))), maxServices: Math.max(1, c.services.length),
     maxFrontends: Math.max(16, c.services.length), maxBackends: Math.max(1, c.backends.length),
     maxSlots: Math.max(1, c.backends.length), maxMaglevCells: Math.max(1, cells),
     // ClientIP affinity keeps one entry per (client, service), however many flows.

@@ -13,7 +13,7 @@ import {
   FlowInfo, LiveFlow, Counters, DataplaneState, DataplaneError, CapacityError, resolveOptions, check, decodeCounters, TimeOrigin, ALGO, Algorithm, SVC_FLAG, IPC_FLAG,
   DIR, POLICY_VERDICT, IDENTITY, SCOPE, portPrefixOf, portBlockMask,
 } from '../dataplane.js';
-import { PacketBatch, PacketRecord, NONE, PROTO, TCP, VERDICT, DROP, CT_STATE, NAT, COUNTER } from '../packet.js';
+import { PacketBatch, PacketRecord, NONE, NODE_NONE, PKT, PROTO, TCP, VERDICT, DROP, CT_STATE, NAT, COUNTER } from '../packet.js';
 import { hasPorts, isKnownProtocol } from '../protocols.js';
 import { Prng } from '../common/prng.js';
 import { encodeFields, restoreFields } from '../common/serial.js';
@@ -27,20 +27,23 @@ import { nftPick } from './designs/nftables.js';
 import { ipvsSchedule, ipvsServiceChanged, IpvsState } from './designs/ipvs.js';
 
 interface Tuple { saddr: number; daddr: number; sport: number; dport: number; proto: number }
-const tupleKey = (t: Tuple) => `${t.saddr},${t.daddr},${t.sport},${t.dport},${t.proto}`;
+/** A conntrack key: the tuple on a node (every node has its own conntrack: assembly/conntrack.ts). */
+const tupleKey = (t: Tuple, node: number) => `${node}:${t.saddr},${t.daddr},${t.sport},${t.dport},${t.proto}`;
 
-// Flow state bits (assembly/conntrack.ts CTF_*).
-const SEEN_NON_SYN = 1, TX_CLOSING = 2, RX_CLOSING = 4, SEEN_REPLY = 8, SNAT = 16;
+// Flow state bits (assembly/conntrack.ts CTF_*): DST_REMOTE says a second hop is due toward the destination's node.
+const SEEN_NON_SYN = 1, TX_CLOSING = 2, RX_CLOSING = 4, SEEN_REPLY = 8, SNAT = 16, DST_REMOTE = 32;
+const STATE_SHOWN = 0x1f; // FlowInfo.state: the conntrack state and SNAT (src/records.ts FLOW_STATE_SHOWN)
 /** Whether IPVS counts a flow in this state as an inactive connection (assembly/conntrack.ts ipvsInactive). */
 const ipvsInactive = (proto: number, state: number): boolean =>
   proto === PROTO.TCP ? (state & (TX_CLOSING | RX_CLOSING)) !== 0 : proto === PROTO.SCTP ? (state & SEEN_REPLY) === 0 : true;
 
 interface Flow {
-  key: Tuple; nat: Tuple; service: number; backend: number;
+  key: Tuple; node: number; nat: Tuple; service: number; backend: number;
   expires: number; state: number; revision: number; packets: number; bytes: number;
   referenced: boolean; // looked up since its last second chance (LRU)
 }
-interface ReplyEntry { flowKey: Tuple; packets: number; bytes: number }
+/** returnNode: where replies go on to (NODE_NONE: nowhere), as assembly/records.ts Reply. */
+interface ReplyEntry { flowKey: Tuple; node: number; packets: number; bytes: number; returnNode: number }
 /** `active`: live flows; `inactive`: those of them IPVS counts as inactive connections (ipvsInactive). */
 interface RefBackend extends Required<Backend> { active: number; inactive: number }
 interface RefService { algo: Algorithm; flags: number; affinityMs: number; affinityGroup: number; backends: number[]; maglev?: Uint16Array; rr: number; ipvs?: IpvsState }
@@ -186,6 +189,14 @@ export class ReferenceDataplane implements Dataplane {
     return removed;
   }
 
+  flushNode(node: number): number {
+    check.nodeId(this.options.limits, node, 'flushNode');
+    let removed = 0;
+    for (const [k, f] of [...this.flows]) if (f.node === node) { this.removeFlow(k, f); removed++; }
+    for (const k of [...this.affinity.keys()]) if (k.endsWith(`,${node}`)) this.affinity.delete(k);
+    return removed;
+  }
+
   /** The node's scoped entry for the source's side, else the frontend's own (assembly/lb.ts lookupService). */
   private lookupService(p: PacketRecord, internal: boolean): number | undefined {
     if (this.chain) {
@@ -226,7 +237,7 @@ export class ReferenceDataplane implements Dataplane {
 
   allocBatch(capacity: number): PacketBatch {
     if (!(Number.isInteger(capacity) && capacity > 0 && capacity <= 1 << 24)) throw new DataplaneError(`batch capacity ${capacity} not in 1..16777216`);
-    const buf = new ArrayBuffer(capacity * 48);
+    const buf = new ArrayBuffer(capacity * PKT.STRIDE);
     return new PacketBatch(() => buf, 0, capacity, this);
   }
 
@@ -236,12 +247,13 @@ export class ReferenceDataplane implements Dataplane {
   rawCounters(): bigint[] { return [...this.count]; }
   counters(): Counters { return decodeCounters(this.count); }
 
-  flow(saddr: number, daddr: number, sport: number, dport: number, proto: number, nowMs: number): FlowInfo | undefined {
+  flow(saddr: number, daddr: number, sport: number, dport: number, proto: number, nowMs: number, node = 0): FlowInfo | undefined {
     check.tuple(saddr, daddr, sport, dport, proto);
-    const f = this.liveFlow({ saddr, daddr, sport, dport, proto }, this.coreTime(nowMs), false);
+    check.nodeId(this.options.limits, node);
+    const f = this.liveFlow({ saddr, daddr, sport, dport, proto }, node, this.coreTime(nowMs), false);
     if (!f) return undefined;
     return { natSaddr: f.nat.saddr, natDaddr: f.nat.daddr, natSport: f.nat.sport, natDport: f.nat.dport,
-      service: f.service, backend: f.backend, expires: f.expires + this.clock.origin, state: f.state, packets: f.packets, bytes: f.bytes };
+      service: f.service, backend: f.backend, expires: f.expires + this.clock.origin, state: f.state & STATE_SHOWN, packets: f.packets, bytes: f.bytes };
   }
 
   liveFlows(nowMs: number): LiveFlow[] {
@@ -249,8 +261,8 @@ export class ReferenceDataplane implements Dataplane {
     const out: LiveFlow[] = [];
     for (const f of this.flows.values()) {
       if (f.expires <= now) continue;
-      out.push({ ...f.key, info: { natSaddr: f.nat.saddr, natDaddr: f.nat.daddr, natSport: f.nat.sport, natDport: f.nat.dport,
-        service: f.service, backend: f.backend, expires: f.expires + this.clock.origin, state: f.state, packets: f.packets, bytes: f.bytes } });
+      out.push({ ...f.key, node: f.node, info: { natSaddr: f.nat.saddr, natDaddr: f.nat.daddr, natSport: f.nat.sport, natDport: f.nat.dport,
+        service: f.service, backend: f.backend, expires: f.expires + this.clock.origin, state: f.state & STATE_SHOWN, packets: f.packets, bytes: f.bytes } });
     }
     return out;
   }
@@ -258,7 +270,7 @@ export class ReferenceDataplane implements Dataplane {
   // ---- conntrack -----------------------------------------------------------
 
   private replyKeyOf(f: Flow): string {
-    return tupleKey({ saddr: f.nat.daddr, daddr: f.nat.saddr, sport: f.nat.dport, dport: f.nat.sport, proto: f.key.proto });
+    return tupleKey({ saddr: f.nat.daddr, daddr: f.nat.saddr, sport: f.nat.dport, dport: f.nat.sport, proto: f.key.proto }, f.node);
   }
 
   /** A flow goes away: its reply entry and its backend's connection count go with it. */
@@ -272,8 +284,8 @@ export class ReferenceDataplane implements Dataplane {
     }
   }
 
-  private liveFlow(t: Tuple, now: number, touch: boolean): Flow | undefined {
-    const key = tupleKey(t);
+  private liveFlow(t: Tuple, node: number, now: number, touch: boolean): Flow | undefined {
+    const key = tupleKey(t, node);
     const f = this.flows.get(key);
     if (!f) return undefined;
     if (touch) f.referenced = true;
@@ -285,10 +297,10 @@ export class ReferenceDataplane implements Dataplane {
     return f;
   }
 
-  private liveReply(t: Tuple, now: number, touch: boolean): { reply: ReplyEntry; flow: Flow } | undefined {
-    const reply = this.replies.get(tupleKey(t));
+  private liveReply(t: Tuple, node: number, now: number, touch: boolean): { reply: ReplyEntry; flow: Flow } | undefined {
+    const reply = this.replies.get(tupleKey(t, node));
     if (!reply) return undefined;
-    const flow = this.liveFlow(reply.flowKey, now, touch);
+    const flow = this.liveFlow(reply.flowKey, reply.node, now, touch);
     return flow ? { reply, flow } : undefined;
   }
 
@@ -319,15 +331,15 @@ export class ReferenceDataplane implements Dataplane {
     return result;
   }
 
-  private createFlow(key: Tuple, nat: Tuple, service: number, backend: number, state: number, now: number): Flow {
+  private createFlow(key: Tuple, node: number, nat: Tuple, service: number, backend: number, state: number, returnNode: number, now: number): Flow {
     if (this.flows.size >= this.options.limits.maxFlows) {
       const [victimKey, victim] = secondChanceVictim(this.flows);
       this.removeFlow(victimKey, victim);
       this.bump(COUNTER.CT_EVICTED);
     }
-    const f: Flow = { key, nat, service, backend, expires: 0, state, revision: this.revision, packets: 0, bytes: 0, referenced: false };
-    this.flows.set(tupleKey(key), f);
-    this.replies.set(this.replyKeyOf(f), { flowKey: key, packets: 0, bytes: 0 });
+    const f: Flow = { key, node, nat, service, backend, expires: 0, state, revision: this.revision, packets: 0, bytes: 0, referenced: false };
+    this.flows.set(tupleKey(key, node), f);
+    this.replies.set(this.replyKeyOf(f), { flowKey: key, node, packets: 0, bytes: 0, returnNode });
     if (backend !== NONE) {
       const b = this.backends.get(backend)!;
       b.active++;
@@ -427,10 +439,11 @@ export class ReferenceDataplane implements Dataplane {
     }
   }
 
-  private selectBackend(index: number, s: RefService, t: Tuple, now: number): { backend: number; byAffinity: boolean } {
+  private selectBackend(index: number, s: RefService, t: Tuple, node: number, now: number): { backend: number; byAffinity: boolean } {
     if (s.backends.length === 0) return { backend: NONE, byAffinity: false };
-    // The client's affinity is kept per affinity group (the service port's under kube-proxy's rules).
-    const key = `${t.saddr},${s.affinityGroup ?? index}`;
+    // The client's affinity is kept per affinity group (the service port's under kube-proxy's rules), on each
+    // node apart (kube-proxy's `recent` lists live in each node's kernel).
+    const key = `${t.saddr},${s.affinityGroup ?? index},${node}`;
     let backend = NONE, byAffinity = false;
     if (s.affinityMs !== 0) {
       const a = this.affinity.get(key);
@@ -458,9 +471,9 @@ export class ReferenceDataplane implements Dataplane {
   }
 
   /** Source port: the client's own when free and not masqueraded, else the first free hashed candidate. */
-  private sourcePort(orig: Tuple, natSaddr: number, daddr: number, dport: number, keepPort: boolean, now: number): number {
-    const taken = (port: number) =>
-      this.liveReply({ saddr: daddr, daddr: natSaddr, sport: dport, dport: port, proto: orig.proto }, now, false) !== undefined;
+  private sourcePort(orig: Tuple, node: number, natSaddr: number, daddr: number, dport: number, keepPort: boolean, now: number): number {
+    const taken = (port: number) => // this node's reply entries: NAT is per node
+      this.liveReply({ saddr: daddr, daddr: natSaddr, sport: dport, dport: port, proto: orig.proto }, node, now, false) !== undefined;
     if (keepPort && !taken(orig.sport)) return orig.sport;
     const { min, max, tries } = this.options.natPorts;
     const range = max - min + 1;
@@ -496,21 +509,49 @@ export class ReferenceDataplane implements Dataplane {
     return 0;
   }
 
+  /** The node owning an address: a pod's node, or a node's own address's; NODE_NONE for any other. */
+  private owner(addr: number): number {
+    const e = this.resolve(addr);
+    return e.flags & (IPC_FLAG.POD | IPC_FLAG.HOST) ? e.node : NODE_NONE;
+  }
+
+  /**
+   * One packet on the node it enters; then, when it leaves toward an address another node owns, the second
+   * hop on that node (secondHop; as assembly/pipeline.ts).
+   */
   private processOne(p: PacketRecord, now: number): Out {
     const out: Out = {
       outSaddr: p.saddr, outDaddr: p.daddr, outSport: p.sport, outDport: p.dport, verdict: 0, dropReason: 0,
       ctState: 0, natFlags: 0, service: NONE, backend: NONE, policyRule: 0,
-    };
-    const drop = (verdict: number, reason: number): Out => {
-      out.verdict = verdict; out.dropReason = reason; this.bump(COUNTER.DROP + reason); return out;
+      hopNode: NODE_NONE, hopVerdict: 0, hopCtState: 0, hopNatFlags: 0,
     };
     const bad = this.invalid(p);
-    if (bad) return drop(VERDICT.DROPPED, bad);
+    if (bad) return this.drop(out, VERDICT.DROPPED, bad);
     this.bump(COUNTER.PACKETS); this.bump(COUNTER.BYTES, p.len);
+    const hop = this.firstHop(p, out, now);
+    if (hop !== NODE_NONE) this.secondHop(p, out, hop === 'destination' ? this.destinationNode(out.backend, out.outDaddr) : hop, now);
+    return out;
+  }
+
+  /** The node owning a flow's destination: its backend's node, or for a flow without one the address's owner. */
+  private destinationNode(backend: number, daddr: number): number {
+    return backend !== NONE ? this.backends.get(backend)!.node : this.owner(daddr);
+  }
+
+  private drop(out: Out, verdict: number, reason: number): Out {
+    out.verdict = verdict; out.dropReason = reason; this.bump(COUNTER.DROP + reason); return out;
+  }
+
+  /**
+   * The entry node's pipeline. Returns where the packet goes next: nowhere (NODE_NONE), the node owning its
+   * destination, or, for a reply, the node its reply entry names.
+   */
+  private firstHop(p: PacketRecord, out: Out, now: number): number | 'destination' {
     const t: Tuple = { saddr: p.saddr, daddr: p.daddr, sport: p.sport, dport: p.dport, proto: p.proto };
+    const drop = (verdict: number, reason: number): number => { this.drop(out, verdict, reason); return NODE_NONE; };
 
     // Conntrack, original direction.
-    const f = this.liveFlow(t, now, true);
+    const f = this.liveFlow(t, p.node, now, true);
     if (f) {
       out.service = f.service; out.backend = f.backend;
       if (this.options.policyRecheckEstablished && f.revision !== this.revision) {
@@ -524,11 +565,11 @@ export class ReferenceDataplane implements Dataplane {
       out.natFlags = (f.service !== NONE ? NAT.DNAT : 0) | (f.state & SNAT ? NAT.SNAT : 0);
       f.packets = (f.packets + 1) >>> 0; f.bytes = (f.bytes + p.len) >>> 0;
       out.verdict = VERDICT.FORWARDED;
-      return out;
+      return f.state & DST_REMOTE ? 'destination' : NODE_NONE;
     }
 
     // Conntrack, reply direction: back to what the client sent to.
-    const r = this.liveReply(t, now, true);
+    const r = this.liveReply(t, p.node, now, true);
     if (r) {
       out.service = r.flow.service; out.backend = r.flow.backend;
       out.ctState = this.refresh(r.flow, p.proto, p.tcpFlags, true, now);
@@ -537,7 +578,7 @@ export class ReferenceDataplane implements Dataplane {
       if (r.flow.service !== NONE || r.flow.state & SNAT) out.natFlags = NAT.REVNAT;
       r.reply.packets = (r.reply.packets + 1) >>> 0; r.reply.bytes = (r.reply.bytes + p.len) >>> 0;
       out.verdict = VERDICT.FORWARDED;
-      return out;
+      return r.reply.returnNode;
     }
 
     // A new flow. Pods, and the node the packet enters on, are internal sources;
@@ -550,7 +591,7 @@ export class ReferenceDataplane implements Dataplane {
       out.service = index;
       const flags = s?.flags ?? 0;
       if (flags & SVC_FLAG.SOURCE_RANGES && !this.inSourceRange(index, p.saddr)) return drop(VERDICT.DROPPED, DROP.NOT_IN_SRC_RANGE);
-      const sel = s ? this.selectBackend(index, s, t, now) : { backend: NONE, byAffinity: false };
+      const sel = s ? this.selectBackend(index, s, t, p.node, now) : { backend: NONE, byAffinity: false };
       backend = sel.backend;
       // kube-proxy rejects traffic to a service without endpoints (ICMP port unreachable),
       // but drops it when a Local policy leaves no local endpoint.
@@ -571,18 +612,57 @@ export class ReferenceDataplane implements Dataplane {
     out.policyRule = rule;
     if (reason) return drop(VERDICT.DROPPED, reason);
 
-    const port = this.sourcePort(t, natSaddr, dstAddr, dstPort, !masquerade, now);
+    const port = this.sourcePort(t, p.node, natSaddr, dstAddr, dstPort, !masquerade, now);
     if (port < 0) return drop(VERDICT.DROPPED, DROP.NAT_NO_MAPPING);
     const snat = masquerade || port !== p.sport;
     if (snat) natFlags |= NAT.SNAT;
 
-    const flow = this.createFlow(t, { saddr: natSaddr, daddr: dstAddr, sport: port, dport: dstPort, proto: p.proto },
-      index ?? NONE, backend, snat ? SNAT : 0, now);
+    // Where a second hop is due: toward the destination's node, and replies toward the client's.
+    const dstNode = this.destinationNode(backend, dstAddr), srcOwner = this.owner(p.saddr);
+    const remote = dstNode !== NODE_NONE && dstNode !== p.node ? DST_REMOTE : 0;
+    const flow = this.createFlow(t, p.node, { saddr: natSaddr, daddr: dstAddr, sport: port, dport: dstPort, proto: p.proto },
+      index ?? NONE, backend, (snat ? SNAT : 0) | remote, srcOwner !== p.node ? srcOwner : NODE_NONE, now);
     this.refresh(flow, p.proto, p.tcpFlags, false, now);
     flow.packets = 1; flow.bytes = p.len;
     out.ctState = CT_STATE.NEW; out.natFlags = natFlags;
     out.outSaddr = natSaddr; out.outDaddr = dstAddr; out.outSport = port; out.outDport = dstPort;
     out.verdict = VERDICT.FORWARDED;
-    return out;
+    return remote ? 'destination' : NODE_NONE;
+  }
+
+  /**
+   * The second hop: the node owning the packet's destination tracks it in its own conntrack (a flow of its own
+   * without NAT, a live one, or a reply it reverse-NATs: the node that DNAT'd or masqueraded the flow).
+   */
+  private secondHop(p: PacketRecord, out: Out, node: number, now: number): void {
+    if (node === NODE_NONE || node === p.node || !this.nodes.get(node)) return;
+    const t: Tuple = { saddr: out.outSaddr, daddr: out.outDaddr, sport: out.outSport, dport: out.outDport, proto: p.proto };
+    out.hopNode = node;
+    let nat = 0;
+    const f = this.liveFlow(t, node, now, true);
+    if (f) {
+      out.hopCtState = this.refresh(f, p.proto, p.tcpFlags, false, now);
+      f.packets = (f.packets + 1) >>> 0; f.bytes = (f.bytes + p.len) >>> 0;
+    } else {
+      const r = this.liveReply(t, node, now, true);
+      if (r) {
+        out.hopCtState = this.refresh(r.flow, p.proto, p.tcpFlags, true, now);
+        if (r.flow.service !== NONE || r.flow.state & SNAT) {
+          nat = NAT.REVNAT;
+          const k = r.reply.flowKey;
+          out.outSaddr = k.daddr; out.outDaddr = k.saddr; out.outSport = k.dport; out.outDport = k.sport;
+        }
+        if (r.flow.service !== NONE) { out.service = r.flow.service; out.backend = r.flow.backend; }
+        r.reply.packets = (r.reply.packets + 1) >>> 0; r.reply.bytes = (r.reply.bytes + p.len) >>> 0;
+      } else {
+        // Its replies go back to the node it came from, which NATed it (and routes to the client).
+        const created = this.createFlow(t, node, { ...t }, NONE, NONE, 0, p.node, now);
+        this.refresh(created, p.proto, p.tcpFlags, false, now);
+        created.packets = 1; created.bytes = p.len;
+        out.hopCtState = CT_STATE.NEW;
+      }
+    }
+    out.hopNatFlags = nat; out.hopVerdict = VERDICT.FORWARDED;
+    out.natFlags |= nat;
   }
 }

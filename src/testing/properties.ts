@@ -199,7 +199,8 @@ const podOf = (c: GenCluster, name: string) => clusterManifests({ ...c, nodes: [
 /**
  * ClientIP affinity: new connections of one client to one ServicePort with sessionAffinity ClientIP reach
  * the backend its previous connection reached, while less than timeoutSeconds have passed since (each
- * ServicePort has its own affinity). Services with two or more ready endpoints; new flows 0..20 s apart.
+ * ServicePort has its own affinity, on each node apart: kube-proxy's `recent` lists live in each node's
+ * kernel). Services with two or more ready endpoints; new flows 0..20 s apart.
  */
 export function clientIpAffinity(factory: EmulatorFactory, options: PropertyOptions & { cluster?: arb.ClusterConstraints } = {}) {
   const requests = fc.array(fc.record({ choice: flowChoice, gap: fc.integer({ min: 0, max: 20 }) }), { minLength: 2, maxLength: 12 });
@@ -215,7 +216,7 @@ export function clientIpAffinity(factory: EmulatorFactory, options: PropertyOpti
         em.advance(gap);
         now += gap;
         const r = em.one(f.packet);
-        const key = `${f.packet.src} ${servicePortLabel(f.target.service, f.target.port)}`;
+        const key = `${f.packet.src} ${servicePortLabel(f.target.service, f.target.port)} on ${r.node}`;
         const got = `${r.dst}:${r.dport}`;
         const before = last.get(key);
         // Within the timeout since this client last used this ServicePort (kube-proxy's `recent --seconds`).

@@ -82,10 +82,15 @@ describe('RunCollector', () => {
     expect(web.chiSquare!.pValue).toBeCloseTo(Math.exp(-statistic / 2), 9); // df 2: p = exp(-x/2)
     expect(web.chiSquare!.pValue).toBeGreaterThan(0.001); // a fair random choice passes
 
-    expect(report.conntrack).toMatchObject({ entries: 3000, capacity: emu.capacity().flows, created: 3000, evicted: 0 });
-    expect(report.conntrack.byState).toEqual({ SYN_SENT: 3000 }); // a SYN-ACK alone does not establish (the client's ACK would)
+    // Conntrack is per node: the 3000 connections on their clients' nodes, and each one to a backend on another
+    // node once more there (without a service: that node sees the translated packet).
+    const entries = emu.conntrack();
+    expect(entries.filter((e) => e.service !== null)).toHaveLength(3000);
+    expect(entries.length).toBeGreaterThan(3000);
+    expect(report.conntrack).toMatchObject({ entries: entries.length, capacity: emu.capacity().flows, created: entries.length, evicted: 0 });
+    expect(report.conntrack.byState).toEqual({ SYN_SENT: entries.length }); // a SYN-ACK alone does not establish (the client's ACK would)
     expect(report.timeline.map((p) => p.packets)).toEqual([3000, 3005, 3105]);
-    expect(report.timeline[2]).toMatchObject({ forwarded: 3100, dropped: 5, flows: 3005, conntrack: 3000 });
+    expect(report.timeline[2]).toMatchObject({ forwarded: 3100, dropped: 5, flows: 3005, conntrack: entries.length });
     expect(report.run.packetsPerSecond).toBeGreaterThan(0);
     expect(JSON.parse(JSON.stringify(report))).toEqual(report); // plain JSON
   });
@@ -140,9 +145,9 @@ describe('RunCollector', () => {
       counters: { verdicts: {}, drops: {}, ctCreated: 0, ctEvicted: 0, ctExpired: 0, affinityEvicted: 0, packets: 0, bytes: 0, policyLookups: 0 },
       conntrack: [
         // Two masqueraded flows leaving 192.168.1.1 from ports 40000 and 40001, one service flow without SNAT.
-        { src: '203.0.113.1', sport: 1, dst: '192.168.1.1', dport: 30080, proto: 'TCP', nat: { src: '192.168.1.1', sport: 40000, dst: '10.0.0.1', dport: 80 }, service: null, backend: null, state: 'ESTABLISHED', expires: 1, packets: 1, bytes: 64 },
-        { src: '203.0.113.2', sport: 1, dst: '192.168.1.1', dport: 30080, proto: 'TCP', nat: { src: '192.168.1.1', sport: 40001, dst: '10.0.0.2', dport: 80 }, service: null, backend: null, state: 'ESTABLISHED', expires: 1, packets: 1, bytes: 64 },
-        { src: '10.244.1.1', sport: 1, dst: '10.96.0.1', dport: 80, proto: 'TCP', nat: { src: '10.244.1.1', sport: 1, dst: '10.0.0.3', dport: 80 }, service: null, backend: null, state: 'SYN_SENT', expires: 1, packets: 1, bytes: 64 },
+        { src: '203.0.113.1', sport: 1, dst: '192.168.1.1', dport: 30080, proto: 'TCP', nat: { src: '192.168.1.1', sport: 40000, dst: '10.0.0.1', dport: 80 }, node: 'node-a', service: null, backend: null, state: 'ESTABLISHED', expires: 1, packets: 1, bytes: 64 },
+        { src: '203.0.113.2', sport: 1, dst: '192.168.1.1', dport: 30080, proto: 'TCP', nat: { src: '192.168.1.1', sport: 40001, dst: '10.0.0.2', dport: 80 }, node: 'node-a', service: null, backend: null, state: 'ESTABLISHED', expires: 1, packets: 1, bytes: 64 },
+        { src: '10.244.1.1', sport: 1, dst: '10.96.0.1', dport: 80, proto: 'TCP', nat: { src: '10.244.1.1', sport: 1, dst: '10.0.0.3', dport: 80 }, node: 'node-a', service: null, backend: null, state: 'SYN_SENT', expires: 1, packets: 1, bytes: 64 },
       ],
       capacity: { flows: 100, natPorts: { min: 40000, max: 40009 } }, services: [svc], backends, wallMs: 500, virtualSeconds: 2, generated: 1000,
     };

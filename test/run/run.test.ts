@@ -86,8 +86,11 @@ describe('dpemu run', () => {
     expect(st.packets).toBe(st.opened * 8);
     expect(r.packets).toBe(st.packets);
     expect(emu.counters().verdicts.FORWARDED).toBe(r.packets);
-    // Every reply was reverse-NATed: the connections' replies matched conntrack (REPLY), none was new.
-    expect(emu.counters().ctCreated).toBe(st.opened);
+    // Every reply was reverse-NATed: the connections' replies matched conntrack (REPLY), none was new. Each
+    // connection made one entry on the client's node, and one more on the backend's when that is another node
+    // (conntrack is per node).
+    expect(emu.counters().ctCreated).toBeGreaterThanOrEqual(st.opened);
+    expect(emu.counters().ctCreated).toBeLessThanOrEqual(2 * st.opened);
   });
 
   it('spreads connections over targets by Zipf popularity (chi-square fit)', async () => {
