@@ -83,10 +83,11 @@ export function iptablesRulesSet(n: u32, first: u32): i32 {
 export function batchAlloc(n: u32): usize { return allocAligned(<usize>n * PKT_STRIDE, 64); }
 export function scratchAlloc(size: u32): usize { return allocAligned(size, 16); }
 
-export function nodeSet(id: u32, addr: u32): i32 {
+/** Node `id` has address `addr` (0: no such node) and is up (1) or has failed (0: packets entering it are lost). */
+export function nodeSet(id: u32, addr: u32, up: u32): i32 {
   const n = arrayGet(nodes, id);
   if (n == 0) return E_RANGE;
-  nodeWrite(n, addr);
+  nodeWrite(n, addr, up != 0);
   return 0;
 }
 
@@ -217,7 +218,7 @@ export {
   PKT_POLICY_RULE, PKT_HOP_NODE, PKT_HOP_VERDICT, PKT_HOP_CT_STATE, PKT_HOP_NAT_FLAGS, PKT_STRIDE, NONE, PROTO_ICMP, PROTO_TCP, PROTO_UDP, PROTO_SCTP, TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK,
   VERDICT_FORWARDED, VERDICT_DROPPED, VERDICT_REJECTED, DROP_INVALID_SOURCE_IP, DROP_INVALID_PACKET, DROP_UNKNOWN_L4_PROTOCOL,
   DROP_POLICY_DENIED, DROP_POLICY_DENY, DROP_SERVICE_BACKEND_NOT_FOUND, DROP_CT_MAP_INSERTION_FAILED, DROP_NAT_NO_MAPPING,
-  DROP_NOT_IN_SRC_RANGE, DROP_REASONS, CT_NONE, CT_NEW, CT_ESTABLISHED, CT_REPLY, CT_REOPENED,
+  DROP_NOT_IN_SRC_RANGE, DROP_NODE_DOWN, DROP_REASONS, CT_NONE, CT_NEW, CT_ESTABLISHED, CT_REPLY, CT_REOPENED,
   NAT_DNAT, NAT_SNAT, NAT_REVNAT, NAT_AFFINITY, NAT_HAIRPIN,
 } from "./packet";
 export { C_VERDICT, C_DROP, C_CT_CREATED, C_CT_EVICTED, C_CT_EXPIRED, C_AFFINITY_EVICTED, C_PACKETS, C_BYTES, C_POLICY_LOOKUPS, C_CT_REOPENED, COUNTERS } from "./counters";

@@ -80,7 +80,10 @@ export const DROP_SERVICE_BACKEND_NOT_FOUND: u8 = 6;
 export const DROP_CT_MAP_INSERTION_FAILED: u8 = 7;
 export const DROP_NAT_NO_MAPPING: u8 = 8;         // NO_MAPPING_FOR_NAT_MASQUERADE: no free source port
 export const DROP_NOT_IN_SRC_RANGE: u8 = 9;      // DENIED_BY_LB_SRC_RANGE_CHECK (loadBalancerSourceRanges)
-export const DROP_REASONS: u8 = 10;
+// dpemu's own (no Cilium code: the node's datapath is gone, the network loses the packet): the packet enters,
+// or crosses to, a node that has failed.
+export const DROP_NODE_DOWN: u8 = 10;
+export const DROP_REASONS: u8 = 11;
 
 export const CT_NONE: u8 = 0; export const CT_NEW: u8 = 1; export const CT_ESTABLISHED: u8 = 2;
 export const CT_REPLY: u8 = 3; export const CT_REOPENED: u8 = 4;

@@ -33,8 +33,8 @@ import { iptablesMark, iptablesPostrouting } from "./designs/iptables";
 import { count, C_VERDICT, C_DROP, C_PACKETS, C_BYTES } from "./counters";
 
 /** Write node entry `n`: packets may enter on it while it has an address. */
-export function nodeWrite(n: usize, addr: u32): void {
-  store<u32>(n, addr, N_ADDR); store<u32>(n, addr != 0 ? 1 : 0, N_UP);
+export function nodeWrite(n: usize, addr: u32, up: bool): void {
+  store<u32>(n, addr, N_ADDR); store<u32>(n, addr != 0 && up ? 1 : 0, N_UP);
 }
 
 // Result of flowPolicy(): 0 allowed, else a drop reason; the deciding rule in policyRule; the node owning
@@ -100,6 +100,7 @@ function flowPolicy(saddr: u32, srcEndpoint: u32, srcFlags: u16, srcNode: u16,
   if (proto != P.PROTO_ICMP && (sport == 0 || dport == 0)) return P.DROP_INVALID_PACKET;
   const n = arrayGet(nodes, <u32>node);
   if (n == 0 || load<u32>(n, N_ADDR) == 0) return P.DROP_INVALID_PACKET; // unknown ingress node
+  if (load<u32>(n, N_UP) == 0) return P.DROP_NODE_DOWN; // a failed node receives nothing
   return 0;
 }
 
@@ -308,9 +309,15 @@ function secondHop(p: usize, hop: u32, proto: u8, flags: u8, entry: u16, len: u3
   if (node == P.NODE_NONE || node == entry) return;
   const n = arrayGet(nodes, <u32>node);
   if (n == 0 || load<u32>(n, N_ADDR) == 0) return; // a node the dataplane does not know: the packet leaves
+  store<u16>(p, node, P.PKT_HOP_NODE);
+  if (load<u32>(n, N_UP) == 0) { // the node has failed: the entry node sent the packet, nobody receives it
+    store<u8>(p, P.CT_NONE, P.PKT_HOP_CT_STATE);
+    store<u8>(p, P.VERDICT_DROPPED, P.PKT_HOP_VERDICT);
+    drop(p, P.VERDICT_DROPPED, P.DROP_NODE_DOWN);
+    return;
+  }
   if (hopKey == 0) hopKey = allocAligned(16, 16);
   ctWriteKey(hopKey, saddr, daddr, sport, dport, proto, node);
-  store<u16>(p, node, P.PKT_HOP_NODE);
   let ct: u8; let nat: u8 = 0;
   const flow = ctLookupFlow(hopKey, now);
   if (flow != 0) {

@@ -170,7 +170,7 @@ export const LENGTHS_VALUE_SIZE: u32 = <u32>L_COUNTS + 2 * L_LAYER_COUNTS;
 // ---------------------------------------------------------------- nodes (pipeline.ts)
 
 /** A node, the nodes value, indexed by node id: the address packets enter on and leave masqueraded as. */
-@unmanaged class NodeEntry { addr: u32; up: u32 } // up: 1 while the node has an address
+@unmanaged class NodeEntry { addr: u32; up: u32 } // up: 1 while the node has an address and has not failed
 export const N_ADDR = offsetof<NodeEntry>("addr"); export const N_UP = offsetof<NodeEntry>("up");
 export const NODE_SIZE: u32 = offsetof<NodeEntry>();
 

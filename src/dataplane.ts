@@ -151,7 +151,11 @@ export interface Counters {
 export interface Dataplane {
   readonly kind: 'wasm' | 'reference';
   readonly options: ResolvedOptions;
-  setNode(id: number, addr: number): void;
+  /**
+   * Node `id` has address `addr` (0: the node left) and is up, or has failed (`up` false): packets entering it,
+   * or crossing to it, are lost (NODE_DOWN).
+   */
+  setNode(id: number, addr: number, up?: boolean): void;
   setBackend(id: number, b: Backend): void;
   setService(index: number, s: ServiceConfig): void;
   upsertFrontend(fe: Frontend, index: number): void;

@@ -15,6 +15,10 @@
 // Control lines change the cluster while traffic flows (a tracer over a ClusterRuntime: createTracer(files)):
 //   {"apply": "path" | ["path", ...], "t"?}       kubectl apply of manifest files or directories
 //   {"delete": "path" | {"kind","namespace"?,"name"} | [...], "t"?}   kubectl delete of objects
+//   {"fail": "node-b", "t"?}                       the node fails: its conntrack and affinity are lost, packets
+//                                                  to or through it are dropped, its pods' endpoints go not ready
+//   {"restart": "node-b", "agent"?: true, "t"?}    the node boots again (empty conntrack, pods ready again);
+//                                                  with "agent": only kube-proxy/the agent restarts (nothing lost)
 // Paths are relative to the current directory. Only the changed map entries are reprogrammed:
 // established flows keep a backend that still exists; UDP flows of endpoints that stopped serving are
 // flushed, TCP flows are left (kube-proxy). Each gives {"line","t","applied": the runtime's report};
@@ -34,7 +38,7 @@ import type { ManifestFile } from './k8s/load.js';
 import type { Pod, Service } from './k8s/model.js';
 import { PacketNames, isName } from './names.js';
 import { ScannedLine, dottedQuadAt, newScannedLine, scanPacketLine } from './trace-scan.js';
-import { ApplyReport, ClusterRuntime, ObjectRef } from './k8s/runtime.js';
+import { ApplyReport, ClusterChange, ClusterRuntime, ObjectRef } from './k8s/runtime.js';
 import { formatRuleInfo } from './policy/explain.js';
 import type { Connection } from './policy/spec.js';
 import { HttpStep, parseHttpField, routeHttpBatch, routeHttpPacket } from './gateway/trace-hook.js';
@@ -106,7 +110,7 @@ export interface TraceHop { node: string; stage: string; verdict: string; nat: s
 
 export interface TraceError { line: number; error: string }
 
-/** What a control line ({"apply": ...} or {"delete": ...}) did: the runtime's report. */
+/** What a control line ({"apply"}, {"delete"}, {"fail"} or {"restart"}) did: the runtime's report. */
 export interface TraceChange { line: number; t: number; applied: ApplyReport }
 
 export type TraceOutput = TraceRecord | TraceError | TraceChange;
@@ -120,7 +124,7 @@ export interface TracerOptions {
    * How a control line changes the cluster (default: the ClusterRuntime the tracer was created over). The
    * library API passes its own, so that every change goes through it (and into its snapshots).
    */
-  change?: (op: 'apply' | 'delete', targets: (ManifestFile | ObjectRef)[]) => ApplyReport;
+  change?: (change: ClusterChange) => ApplyReport;
 }
 
 const NAT_NAMES = Object.entries(NAT) as [string, number][];
@@ -287,17 +291,27 @@ export class Tracer {
     }
   }
 
-  /** A control line: apply or delete objects through the runtime, at time "t". */
+  /** A control line: apply or delete objects, or a node event, through the runtime, at time "t". */
   private change(o: Record<string, unknown>, line: number): TraceChange {
-    const op = 'apply' in o ? 'apply' : 'delete';
-    const extra = Object.keys(o).filter((k) => k !== op && k !== 't');
-    if (extra.length) throw new InputError(`${op}: unknown field${extra.length > 1 ? 's' : ''} ${extra.map((k) => JSON.stringify(k)).join(', ')} (a control line takes "${op}" and "t")`);
+    const op = CONTROL_OPS.find((k) => k in o)!;
+    const allowed = op === 'restart' ? ['restart', 'agent', 't'] : [op, 't'];
+    const extra = Object.keys(o).filter((k) => !allowed.includes(k));
+    if (extra.length) throw new InputError(`${op}: unknown field${extra.length > 1 ? 's' : ''} ${extra.map((k) => JSON.stringify(k)).join(', ')} (a control line takes ${allowed.map((k) => `"${k}"`).join(', ')})`);
     const rt = this.source;
-    const changeCluster = this.options.change
-      ?? (rt instanceof ClusterRuntime ? (o: 'apply' | 'delete', x: (ManifestFile | ObjectRef)[]) => (o === 'apply' ? rt.apply(x as ManifestFile[]) : rt.delete(x)) : undefined);
+    const changeCluster = this.options.change ?? (rt instanceof ClusterRuntime ? (c: ClusterChange) => rt.change(c) : undefined);
     if (!changeCluster) throw new InputError(`${op}: this tracer's cluster cannot change (it was not created over a ClusterRuntime)`);
     const t = field(o, 't', asTime, 'a number of seconds >= 0', this.t);
     if (t < this.t) throw new InputError(`"t": ${t} is earlier than the previous line's ${this.t} (time only moves forward)`, 't');
+    if (op === 'fail' || op === 'restart') {
+      const node = o[op];
+      if (typeof node !== 'string' || node === '') throw new InputError(`"${op}": ${showValue(node)} is not a node name`, op);
+      const agent = o.agent;
+      if (agent !== undefined && typeof agent !== 'boolean') throw new InputError(`"agent": ${showValue(agent)} is not true or false`, 'agent');
+      this.t = t;
+      this.collect(Math.round(t * 1000)); // expired flows first, as before a packet at t
+      const report = changeCluster(op === 'fail' ? { op, node } : { op, node, ...(agent ? { agent: true } : {}) });
+      return { line, t, applied: report };
+    }
     const items = Array.isArray(o[op]) ? (o[op] as unknown[]) : [o[op]];
     if (items.length === 0) throw new InputError(`"${op}": an empty list`);
     const targets: (string | ObjectRef)[] = items.map((v, i) => {
@@ -327,7 +341,7 @@ export class Tracer {
       // Expired flows are collected first, as before a packet at t.
       this.t = t;
       this.collect(Math.round(t * 1000));
-      report = changeCluster(op, resolved);
+      report = changeCluster(op === 'apply' ? { op, files: resolved as ManifestFile[] } : { op, targets: resolved });
     } catch (e) {
       if (e instanceof InputError) throw e;
       const msg = (e as Error).message;
@@ -1038,9 +1052,16 @@ function healthCheckAnswered(line: number, t: number, node: string, src: string,
   };
 }
 
-/** Whether a parsed input line is a control line ({"apply": ...} or {"delete": ...}). */
-export const isControl = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && ('apply' in v || 'delete' in v) && !('apply' in v && 'delete' in v);
+/** The keys that make a line a control line. */
+const CONTROL_OPS = ['apply', 'delete', 'fail', 'restart'] as const;
+
+/** Whether a parsed input line is a control line: exactly one of {"apply"}, {"delete"}, {"fail"}, {"restart"}. */
+export const isControl = (v: unknown): v is Record<string, unknown> => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  let n = 0;
+  for (const k of CONTROL_OPS) if (k in v) n++;
+  return n === 1;
+};
 
 /**
  * Input lines (JSON text) in order: one output per non-blank line. Consecutive packet lines go through the

@@ -30,7 +30,7 @@ export interface CoreExports {
   timeRebase(delta: number): void;
   batchAlloc(n: number): number;
   scratchAlloc(size: number): number;
-  nodeSet(id: number, addr: number): number;
+  nodeSet(id: number, addr: number, up: number): number;
   frontendUpsert(vip: number, port: number, proto: number, scope: number, node: number, index: number): number;
   frontendDelete(vip: number, port: number, proto: number, scope: number, node: number): number;
   sourceRangeUpsert(index: number, addr: number, plen: number): number;
@@ -120,9 +120,9 @@ export class WasmDataplane implements Dataplane {
 
   private buffer = (): ArrayBuffer => this.core.memory.buffer;
 
-  setNode(id: number, addr: number): void {
+  setNode(id: number, addr: number, up = true): void {
     check.node(this.options.limits, id, addr);
-    this.core.nodeSet(id, addr);
+    this.core.nodeSet(id, addr, up ? 1 : 0);
   }
 
   setBackend(id: number, b: Backend): void {

@@ -175,7 +175,7 @@ class EmulatorImpl implements Emulator {
 
   /** A control-plane change (kept in the log that snapshots carry, once it has taken effect). */
   replay(entry: ControlEntry): ApplyReport {
-    const report = entry.op === 'apply' ? this.runtime.apply(entry.files) : this.runtime.delete(entry.targets);
+    const report = this.runtime.change(entry);
     this.log.push(entry);
     return report;
   }
@@ -191,6 +191,16 @@ class EmulatorImpl implements Emulator {
         return { kind: o.kind, name: o.name, ...(typeof o.namespace === 'string' ? { namespace: o.namespace } : {}) };
       });
     return this.replay({ op: 'delete', targets });
+  }
+
+  failNode(name: string): ApplyReport {
+    if (typeof name !== 'string' || name === '') throw new InputError(`failNode: ${JSON.stringify(name)} is not a node name`, 'name');
+    return this.replay({ op: 'fail', node: name });
+  }
+
+  restartNode(name: string, options: { agent?: boolean } = {}): ApplyReport {
+    if (typeof name !== 'string' || name === '') throw new InputError(`restartNode: ${JSON.stringify(name)} is not a node name`, 'name');
+    return this.replay({ op: 'restart', node: name, ...(options.agent ? { agent: true } : {}) });
   }
 
   send(packets: PacketInput | readonly PacketInput[]): FlowRecord[] {
@@ -496,7 +506,7 @@ async function build(options: EmulatorOptions, core: CoreLoader, limits?: Limits
   // The backend is stored as it ran (also when defaulted), so a restored copy stores the same options.
   const emu = new EmulatorImpl(dp, runtime, tracer, { ...rest, backend: dp.kind, limits: resolvedLimits }, buildIdOf(dp));
   // Control lines of trace() change the cluster through the emulator, so that snapshots see them.
-  tracer.options.change = (op, targets) => emu.replay(op === 'apply' ? { op, files: targets as ManifestFile[] } : { op, targets });
+  tracer.options.change = (c) => emu.replay(c);
   return { emu, initial };
 }
 

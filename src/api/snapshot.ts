@@ -15,15 +15,13 @@
 // core, or with a wrong checksum is refused with a SnapshotError.
 
 import { DataplaneState, MEMORY_CHUNK as CHUNK } from '../dataplane.js';
-import type { ManifestFile } from '../k8s/load.js';
-import type { ObjectRef } from '../k8s/runtime.js';
+import type { ClusterChange } from '../k8s/runtime.js';
 import type { EmulatorOptions, Limits } from './types.js';
 import { SnapshotError } from '../errors.js';
 import { VERSION } from '../version.js';
 
-export type ControlEntry =
-  | { op: 'apply'; files: ManifestFile[] }
-  | { op: 'delete'; targets: (ObjectRef | ManifestFile)[] };
+/** A change the emulator took, as its log keeps it (snapshots replay the log). */
+export type ControlEntry = ClusterChange;
 
 export interface SnapshotContent {
   backend: 'wasm' | 'reference';

@@ -275,6 +275,18 @@ export interface Emulator {
   deleteFiles(files: readonly ManifestText[]): ApplyReport;
   /** Delete objects by reference (kind, namespace, name) or those of a manifest; atomic. */
   delete(refs: ObjectRef | readonly ObjectRef[] | ManifestInput): ApplyReport;
+  /**
+   * Node `name` fails: its conntrack and ClientIP affinity are lost, packets entering it or crossing to it are
+   * dropped (NODE_DOWN), and its pods' endpoints go not ready (as the node lifecycle and EndpointSlice
+   * controllers mark them), so Services stop choosing them. It stays down until restartNode. InputError for
+   * an unknown or already failed node.
+   */
+  failNode(name: string): ApplyReport;
+  /**
+   * Node `name` boots again with empty conntrack and affinity (a failed node comes back, its pods ready again).
+   * `{ agent: true }`: only its proxy agent restarts, which changes nothing (conntrack outlives the agent).
+   */
+  restartNode(name: string, options?: { agent?: boolean }): ApplyReport;
   /** Send packets in order, in batches through the core; one record per packet. InputError before anything runs. */
   send(packets: PacketInput | readonly PacketInput[]): FlowRecord[];
   /** Move virtual time forward (expiry and garbage collection run on it). */

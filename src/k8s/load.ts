@@ -90,6 +90,8 @@ export interface LoadOptions {
    * current model's, so that a change never moves pods it does not touch).
    */
   previousPods?: ReadonlyMap<string, { node: string; ip: string }>;
+  /** Nodes that have failed (the runtime's failNode): NotReady, their pods not ready (markFailedNodes). */
+  failedNodes?: ReadonlySet<string>;
 }
 
 /** Where LoadBalancer Services without an address get one (a MetalLB pool on kind's docker network). */
@@ -401,6 +403,8 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
 
   // 2. node IPAM
   assignPodCIDRs(nodes, config.clusterCIDR, config.nodeCIDRMaskSize, warnings);
+  // A failed node is NotReady before anything is scheduled: new pods avoid it, running ones stay bound to it.
+  if (opts.failedNodes?.size) for (const n of nodes) if (opts.failedNodes.has(n.name)) { n.ready = false; n.failed = true; }
 
   // 3. pods: explicit, then workload replicas and status-less Pod manifests
   const used = new Set<number>();
@@ -425,6 +429,7 @@ export function loadManifests(files: ManifestFile[], opts: LoadOptions = {}): Lo
   const barePlans = pods.filter((p) => !p.hasStatus).map((p) => planBarePod(p, nodes, `Pod ${p.pod.namespace}/${p.pod.name}`));
   placePods([...workloadPlans, ...barePlans], nodes, used, warnings, opts.previousPods);
   const allPods: Pod[] = [...pods.map((p) => p.pod), ...workloadPlans.map((p) => p.pod)];
+  if (opts.failedNodes?.size) markFailedNodes(allPods, slices, opts.failedNodes);
 
   // 4. services: cluster IPs and nodePorts
   const svcList = sortedBy(services.filter((s) => !s.ipv6Only), (a, b) => cmpNsName(a.svc, b.svc));
@@ -648,5 +653,33 @@ function allocateLoadBalancerIPs(services: ParsedService[], pool: string, warnin
   if (given.length) {
     warnings.push({ severity: 'info', code: 'lb-addresses',
       message: `${given.length} LoadBalancer Service${given.length === 1 ? '' : 's'} without an address got one from the pool ${c}, as MetalLB or cloud-provider-kind would (${given.slice(0, 5).join(', ')}${given.length > 5 ? ', ...' : ''}); --lb-pool changes the pool` });
+  }
+}
+
+/** The EndpointSlice controller's mark on the slices it manages (discovery.k8s.io/v1 LabelManagedBy). */
+const MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';
+const ENDPOINTSLICE_CONTROLLER = 'endpointslice-controller.k8s.io';
+
+/**
+ * What follows a node failure before anything is rescheduled: the node lifecycle controller marks every pod
+ * on the node not ready (MarkPodsNotReady, pkg/controller/nodelifecycle/node_lifecycle_controller.go), and
+ * the EndpointSlice controller then writes their endpoints not ready and not serving (endpointslice's
+ * podToEndpoint takes both from the pod's Ready condition). Slices of the input are rewritten the same way
+ * when that controller manages them (or they name no manager, as hand-written ones mostly do); a slice of
+ * another manager says what its manager wrote. Pods are not evicted: eviction after the not-ready
+ * toleration (300 s) is not modelled, so they stay bound to the failed node until it restarts.
+ */
+function markFailedNodes(pods: Pod[], slices: EndpointSlice[], failed: ReadonlySet<string>): void {
+  for (const p of pods) if (p.nodeName !== undefined && failed.has(p.nodeName)) p.ready = false;
+  for (let i = 0; i < slices.length; i++) {
+    const s = slices[i];
+    const manager = s.labels[MANAGED_BY];
+    if (manager !== undefined && manager !== ENDPOINTSLICE_CONTROLLER) continue;
+    if (!s.endpoints.some((e) => e.nodeName !== undefined && failed.has(e.nodeName))) continue;
+    slices[i] = {
+      ...s,
+      endpoints: s.endpoints.map((e) => (e.nodeName !== undefined && failed.has(e.nodeName)
+        ? { ...e, conditions: { ready: false, serving: false, terminating: e.conditions.terminating } } : e)),
+    };
   }
 }

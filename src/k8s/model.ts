@@ -101,6 +101,11 @@ export interface Node {
   taints: Taint[];
   /** status.conditions Ready; true when the manifest has no Ready condition. */
   ready: boolean;
+  /**
+   * True while the node is down (ClusterRuntime.failNode: dpemu's fault injection, not from a manifest): it is
+   * NotReady, its pods are not ready, and packets entering or crossing to it are lost.
+   */
+  failed?: boolean;
   /** True for a node dpemu made because the input has no Node objects (default-nodes.ts). */
   defaulted?: boolean;
   source?: SourceRef;

@@ -28,7 +28,7 @@ export function planCluster(model: ClusterModel, opts: ResolvedCompileOptions, a
       plan.warnings.push(`node ${n.name} has no IPv4 address: packets cannot enter on it and it serves no NodePort`);
       continue;
     }
-    plan.nodes.push({ id, name: n.name, addr, zone: n.zone });
+    plan.nodes.push({ id, name: n.name, addr, zone: n.zone, ...(n.failed ? { failed: true } : {}) });
   }
   const nodeByName = new Map(model.nodes.map((n) => [n.name, n]));
   const liveNodes = plan.nodes.map((pn) => ({ pn, node: nodeByName.get(pn.name)! }));

@@ -168,7 +168,8 @@ export interface PlannedIpcache {
   what: string;
 }
 
-export interface PlannedNode { id: number; name: string; addr: number; zone?: string }
+/** A node as the dataplane holds it; `failed`: the node is down (ClusterRuntime.failNode), packets to it are lost. */
+export interface PlannedNode { id: number; name: string; addr: number; zone?: string; failed?: boolean }
 
 export interface Plan {
   options: ResolvedCompileOptions;

@@ -140,7 +140,7 @@ export function programPlan(dp: Dataplane, next: Plan, prev: Plan | undefined, a
   const prevNodes = new Map(prev?.nodes.map((n) => [n.name, n]) ?? []);
   for (const n of next.nodes) {
     const p = prevNodes.get(n.name);
-    if (!p || p.addr !== n.addr || p.id !== n.id) { dp.setNode(n.id, n.addr); report.nodes++; }
+    if (!p || p.addr !== n.addr || p.id !== n.id || !p.failed !== !n.failed) { dp.setNode(n.id, n.addr, !n.failed); report.nodes++; }
     prevNodes.delete(n.name);
   }
   for (const n of prevNodes.values()) { dp.setNode(n.id, 0); report.nodes++; }

@@ -41,7 +41,19 @@ export interface ApplyReport extends ProgramReport {
   warnings: Diagnostic[];
   /** Objects added, replaced and removed (as "Kind ns/name"). */
   objects: { added: string[]; replaced: string[]; removed: string[] };
+  /** A node event (failNode, restartNode): the node, what happened, and the conntrack entries its state lost. */
+  node?: { name: string; event: 'fail' | 'restart' | 'agent-restart'; conntrackEntriesLost: number };
 }
+
+/**
+ * A change of the cluster, as the library API logs it (snapshots replay the log) and trace's control lines
+ * give it: objects applied or deleted, a node failing, a node (or only its agent) restarting.
+ */
+export type ClusterChange =
+  | { op: 'apply'; files: ManifestFile[] }
+  | { op: 'delete'; targets: (ObjectRef | ManifestFile)[] }
+  | { op: 'fail'; node: string }
+  | { op: 'restart'; node: string; agent?: boolean };
 
 
 /** A service's EndpointSlices in the current model (service undefined: no such Service). */
@@ -211,6 +223,8 @@ export class ClusterRuntime {
   readonly applied = { incremental: 0, full: 0 };
   /** The policy updater over the current plan's compiled policies (made on first use after each full commit). */
   private policyUpdater?: PolicyUpdater;
+  /** Nodes that have failed and not restarted (failNode). */
+  private readonly failedNodes = new Set<string>();
 
   private constructor(readonly dp: Dataplane, files: ManifestFile[], options: RuntimeOptions) {
     this.options = options;
@@ -234,11 +248,82 @@ export class ClusterRuntime {
   /** Loader warnings of the current model. */
   get warnings(): Diagnostic[] { return this.lastWarnings; }
 
+  /** One change, whichever it is. */
+  change(c: ClusterChange): ApplyReport {
+    switch (c.op) {
+      case 'apply': return this.apply(c.files);
+      case 'delete': return this.delete(c.targets);
+      case 'fail': return this.failNode(c.node);
+      case 'restart': return this.restartNode(c.node, { agent: c.agent });
+    }
+  }
+
+  /**
+   * Node `name` fails (powered off, cut from the network): its conntrack and ClientIP affinity are lost with
+   * its kernel, packets entering it or crossing to it are lost (NODE_DOWN), and, as the node lifecycle
+   * controller and the EndpointSlice controller would write it, its pods' endpoints go not ready, so Services
+   * stop choosing them. It stays down until restartNode.
+   */
+  failNode(name: string): ApplyReport {
+    const id = this.nodeId('fail', name);
+    if (this.failedNodes.has(name)) throw new InputError(`fail: node ${name} has already failed (restart it first)`);
+    this.failedNodes.add(name);
+    let report: ApplyReport;
+    try {
+      report = this.commit(new Map(this.objects), { added: [], replaced: [], removed: [] });
+    } catch (e) {
+      this.failedNodes.delete(name);
+      throw e;
+    }
+    return { ...report, node: { name, event: 'fail', conntrackEntriesLost: this.dp.flushNode(id) } };
+  }
+
+  /**
+   * Node `name` boots again (a failed one comes back, a running one reboots): its kernel starts with empty
+   * conntrack and affinity, and its pods are ready again (they keep their addresses). With `agent`, only the
+   * node's proxy agent (kube-proxy, cilium-agent) restarts: conntrack lives in the kernel and survives it, so
+   * nothing changes (Cilium's agent restores its maps; kube-proxy resyncs its rules to the same result).
+   */
+  restartNode(name: string, options: { agent?: boolean } = {}): ApplyReport {
+    const id = this.nodeId('restart', name);
+    const none = { added: [], replaced: [], removed: [] };
+    if (options.agent) {
+      if (this.failedNodes.has(name)) throw new InputError(`restart: node ${name} is down; restart the node, not its agent`);
+      return { ...programPlan(this.dp, this.plan, this.plan, this.alloc), warnings: this.lastWarnings, objects: none,
+        node: { name, event: 'agent-restart', conntrackEntriesLost: 0 } };
+    }
+    const lost = this.dp.flushNode(id);
+    if (!this.failedNodes.has(name)) {
+      return { ...programPlan(this.dp, this.plan, this.plan, this.alloc), warnings: this.lastWarnings, objects: none,
+        node: { name, event: 'restart', conntrackEntriesLost: lost } };
+    }
+    this.failedNodes.delete(name);
+    let report: ApplyReport;
+    try {
+      report = this.commit(new Map(this.objects), none);
+    } catch (e) {
+      this.failedNodes.add(name);
+      throw e;
+    }
+    return { ...report, node: { name, event: 'restart', conntrackEntriesLost: lost } };
+  }
+
+  /** The dataplane id of node `name`, or an error naming the nodes there are. */
+  private nodeId(op: string, name: string): number {
+    const id = this.current.nodeIdByName.get(name);
+    if (id === undefined) {
+      const names = this.current.model.nodes.map((n) => n.name);
+      throw new InputError(`${op}: no node named ${JSON.stringify(name)} (nodes: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', ...' : ''})`);
+    }
+    return id;
+  }
+
   /** Add the objects of `files`, replacing those with the same kind, namespace and name. */
   apply(files: ManifestFile[]): ApplyReport {
     const incoming = files.map((f) => ({ file: f, objects: objectsOf(f) }));
+    // While a node is down, an EndpointSlice goes through the full load (which marks its endpoints on that node).
     if (this.options.incremental !== false) {
-      const fast = this.applyEndpointSlice(incoming) ?? this.applyNetworkPolicy(incoming);
+      const fast = (this.failedNodes.size ? undefined : this.applyEndpointSlice(incoming)) ?? this.applyNetworkPolicy(incoming);
       if (fast) { this.applied.incremental++; return fast; }
     }
     this.applied.full++;
@@ -474,7 +559,9 @@ export class ClusterRuntime {
    */
   private commit(next: Map<string, StoredObject>, objects: ApplyReport['objects']): ApplyReport {
     keepAllocations(next, this.objects);
-    const { model, warnings } = loadManifests(filesOf(next.values()), { ...this.options.load, previousPods: placedPods(this.current.model) }); // throws: nothing changed
+    const { model, warnings } = loadManifests(filesOf(next.values()), {
+      ...this.options.load, previousPods: placedPods(this.current.model), failedNodes: this.failedNodes,
+    }); // throws: nothing changed
     const resolved = resolveCompileOptions(model, this.options, this.dp.options.design);
     const restoreIds = this.alloc.checkpoint();
     let plan: Plan;
@@ -495,6 +582,8 @@ export class ClusterRuntime {
       throw e;
     }
     persistAllocations(next, model);
+    // A node that left the cluster is forgotten with its failure (a node of that name joining later is new).
+    if (this.failedNodes.size) for (const n of [...this.failedNodes]) if (!model.nodes.some((x) => x.name === n)) this.failedNodes.delete(n);
     plan.backends.index();
     this.objects = next;
     this.index = undefined;

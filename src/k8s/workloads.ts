@@ -314,7 +314,8 @@ export function placePods(plans: PodPlan[], nodes: readonly Node[], used: Set<nu
       const before = previous.get(`${plan.pod.namespace}/${plan.pod.name}`);
       const node = before && byName.get(before.node);
       if (!before || !node) continue;
-      const fits = plan.fixedNode !== undefined ? plan.fixedNode === node.name : (plan.eligible ?? []).includes(node);
+      // A pod stays bound to a node that failed after it was placed (only eviction, not modelled, would move it).
+      const fits = plan.fixedNode !== undefined ? plan.fixedNode === node.name : node.failed === true || (plan.eligible ?? []).includes(node);
       const addr = parseIPv4(before.ip);
       if (!fits || addr === undefined || (!plan.pod.hostNetwork && used.has(addr))) continue;
       if (!plan.pod.hostNetwork) used.add(addr);

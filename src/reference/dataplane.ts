@@ -66,6 +66,8 @@ export class ReferenceDataplane implements Dataplane {
   readonly options: ResolvedOptions;
   private readonly prng: Prng;
   private readonly nodes = new Map<number, number>();
+  /** Nodes that have failed (setNode with up false): packets entering or crossing to them are lost. */
+  private readonly downNodes = new Set<number>();
   private readonly backends = new Map<number, RefBackend>();
   private readonly services = new Map<number, RefService>();
   private readonly frontends = new Map<string, number>(); // "vip,port,proto,scope,node" -> service
@@ -94,7 +96,7 @@ export class ReferenceDataplane implements Dataplane {
   private bump(i: number, by = 1): void { this.count[i] += BigInt(by); }
 
   /** The fields packets and control calls change (options and the KUBE-SERVICES chain come from the control calls). */
-  private static readonly STATE_FIELDS = ['clock', 'prng', 'nodes', 'backends', 'services', 'frontends', 'sourceRanges', 'sourceRangeCount',
+  private static readonly STATE_FIELDS = ['clock', 'prng', 'nodes', 'downNodes', 'backends', 'services', 'frontends', 'sourceRanges', 'sourceRangeCount',
     'ipcache', 'policy', 'flows', 'replies', 'affinity', 'count', 'revision', 'slotsUsed', 'cellsUsed'] as const;
 
   exportState(): DataplaneState {
@@ -108,9 +110,10 @@ export class ReferenceDataplane implements Dataplane {
 
   // ---- control plane -------------------------------------------------------
 
-  setNode(id: number, addr: number): void {
+  setNode(id: number, addr: number, up = true): void {
     check.node(this.options.limits, id, addr);
     this.nodes.set(id, addr);
+    if (up && addr !== 0) this.downNodes.delete(id); else this.downNodes.add(id);
   }
 
   setBackend(id: number, b: Backend): void {
@@ -506,6 +509,7 @@ export class ReferenceDataplane implements Dataplane {
     if (p.daddr === 0) return DROP.INVALID_PACKET;
     if (hasPorts(p.proto) && (p.sport === 0 || p.dport === 0)) return DROP.INVALID_PACKET;
     if (!this.nodes.get(p.node)) return DROP.INVALID_PACKET;
+    if (this.downNodes.has(p.node)) return DROP.NODE_DOWN; // a failed node receives nothing
     return 0;
   }
 
@@ -636,8 +640,13 @@ export class ReferenceDataplane implements Dataplane {
    */
   private secondHop(p: PacketRecord, out: Out, node: number, now: number): void {
     if (node === NODE_NONE || node === p.node || !this.nodes.get(node)) return;
-    const t: Tuple = { saddr: out.outSaddr, daddr: out.outDaddr, sport: out.outSport, dport: out.outDport, proto: p.proto };
     out.hopNode = node;
+    if (this.downNodes.has(node)) { // the node has failed: the entry node sent the packet, nobody receives it
+      out.hopCtState = CT_STATE.NONE; out.hopVerdict = VERDICT.DROPPED;
+      this.drop(out, VERDICT.DROPPED, DROP.NODE_DOWN);
+      return;
+    }
+    const t: Tuple = { saddr: out.outSaddr, daddr: out.outDaddr, sport: out.outSport, dport: out.outDport, proto: p.proto };
     let nat = 0;
     const f = this.liveFlow(t, node, now, true);
     if (f) {
