@@ -20,7 +20,8 @@ import { arrayGet } from "./maps/array";
 import { allocAligned } from "./alloc";
 import { copySmall } from "./maps/common";
 import { count, C_CT_CREATED, C_CT_EVICTED, C_CT_EXPIRED } from "./counters";
-import { CT_LIFETIME_TCP, CT_LIFETIME_SYN, CT_LIFETIME_CLOSE, CT_LIFETIME_NONTCP } from "./config";
+import { CT_LIFETIME_TCP, CT_LIFETIME_SYN, CT_LIFETIME_CLOSE, CT_LIFETIME_NONTCP, DESIGN, DESIGN_IPVS } from "./config";
+import { ipvsCountConn, ipvsCountIdle } from "./designs/ipvs";
 import { NONE, PROTO_TCP, PROTO_SCTP, TCP_SYN, TCP_FIN, TCP_RST, CT_ESTABLISHED, CT_REOPENED, CT_REPLY } from "./packet";
 
 
@@ -30,6 +31,7 @@ export const CTF_RX_CLOSING: u32 = 4;   // FIN/RST seen in the reply direction
 export const CTF_SEEN_REPLY: u32 = 8;
 export const CTF_SNAT: u32 = 16;
 export const CTF_DST_REMOTE: u32 = 32; // the flow leaves toward an address another node owns: a second hop there
+export const CTF_IPVS_COUNTED: u32 = 64; // ipvs: counted in its node's connections to the backend (designs/ipvs.ts)
 export const CTF_MASK: u32 = 0xff;
 
 let keyA: usize = 0; // scratch keys
@@ -86,14 +88,18 @@ function countIdle(backend: u32, delta: i32): void {
   if (c != 0 && (delta > 0 || load<u32>(c) > 0)) store<u32>(c, load<u32>(c) + <u32>delta);
 }
 
-/** Add `delta` (+1 or -1) to a backend's live flows and, when `inactive`, to its inactive connections. */
-function countOnBackend(backend: u32, delta: i32, inactive: bool): void {
+/**
+ * Add `delta` (+1 or -1) to a backend's live flows and, when `inactive`, to its inactive connections: the
+ * cluster-wide counts, and (ipvs) the counts of the flow's node, which its IPVS schedulers weigh.
+ */
+function countOnBackend(backend: u32, delta: i32, inactive: bool, node: u16, state: u32): void {
   if (backend == NONE) return;
   const b = arrayGet(backends, backend);
   if (b == 0) return;
   const live = load<u32>(b, B_ACTIVE);
   if (delta > 0 || live > 0) store<u32>(b, live + <u32>delta, B_ACTIVE);
   if (inactive) countIdle(backend, delta);
+  if (DESIGN == DESIGN_IPVS && (state & CTF_IPVS_COUNTED) != 0) ipvsCountConn(backend, node, delta, inactive);
 }
 
 /** Undo what hangs off a flow that is going away (its reply entry, the backend's connection counts). */
@@ -101,7 +107,8 @@ function releaseFlow(key: usize, flow: usize): void {
   const proto = load<u8>(key, K_PROTO);
   writeReplyKey(keyB, flow, proto, load<u16>(key, K_NODE));
   hashDelete(ctReplies, keyB);
-  countOnBackend(load<u32>(flow, F_BACKEND), -1, ipvsInactive(proto, load<u32>(flow, F_STATE)));
+  const state = load<u32>(flow, F_STATE);
+  countOnBackend(load<u32>(flow, F_BACKEND), -1, ipvsInactive(proto, state), load<u16>(key, K_NODE), state);
 }
 
 function removeFlowSlot(slot: usize): void {
@@ -188,6 +195,8 @@ function ctRefreshSlow(flow: usize, proto: u8, flags: u8, reply: bool, now: u32)
   const inactive = ipvsInactive(proto, state);
   if (inactive != wasInactive && load<u32>(flow, F_BACKEND) != NONE) { // moved between IPVS's active and inactive connections
     countIdle(load<u32>(flow, F_BACKEND), inactive ? 1 : -1);
+    // The flow's node is in its key, which sits just before its value in the ctFlows slot (maps/lru.ts).
+    if (DESIGN == DESIGN_IPVS && (state & CTF_IPVS_COUNTED) != 0) ipvsCountIdle(load<u32>(flow, F_BACKEND), load<u16>(flow - CT_KEY_SIZE, K_NODE), inactive ? 1 : -1);
   }
   const expires = now + lifetime;
   store<u32>(flow, expires < now ? 0xffffffff : expires, F_EXPIRES); // saturate, never wrap
@@ -221,7 +230,7 @@ export function ctCreate(key: usize, natSaddr: u32, natDaddr: u32, natSport: u16
     lruDeleteSlot(ctFlows, lruFind(ctFlows, key));
     return 0;
   }
-  countOnBackend(backend, 1, ipvsInactive(load<u8>(key, K_PROTO), stateBits));
+  countOnBackend(backend, 1, ipvsInactive(load<u8>(key, K_PROTO), stateBits), load<u16>(key, K_NODE), stateBits);
   count(C_CT_CREATED);
   return flow;
 }

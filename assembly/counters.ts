@@ -8,6 +8,7 @@ export const C_VERDICT = 0; export const C_DROP = 8;
 export const C_CT_CREATED = 32; export const C_CT_EVICTED = 33; export const C_CT_EXPIRED = 34;
 export const C_AFFINITY_EVICTED = 35; export const C_PACKETS = 36; export const C_BYTES = 37;
 export const C_POLICY_LOOKUPS = 38; export const C_CT_REOPENED = 39;
+export const C_IPVS_SCHED_EVICTED = 40; // ipvs: a node's scheduler record of a service evicted (designs/ipvs.ts)
 export const COUNTERS = 48;
 
 export let countersPtr: usize = 0;

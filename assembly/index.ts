@@ -69,7 +69,7 @@ export function designInit(design: u32, maxServices: u32, maxFrontends: u32): i3
   designSet = true;
   if (design == <u32>DESIGN_IPTABLES && !iptablesInit(maxFrontends)) return 1;
   if (design == <u32>DESIGN_NFTABLES && !nftInit(maxFrontends)) return 1;
-  if (design == <u32>DESIGN_IPVS && !ipvsInit(maxServices)) return 1;
+  if (design == <u32>DESIGN_IPVS && !ipvsInit(maxServices, lruMaxEntries(ctFlows), arrayCapacity(nodes))) return 1;
   return 0;
 }
 
@@ -204,7 +204,7 @@ export { lruCreate, lruLookup, lruPeek, lruUpdate, lruDelete, lruCount, lruEvict
 export { lpmCreate, lpmUpdate, lpmDelete, lpmLookup, lpmGet, lpmCount } from "./maps/lpm";
 export { arrayCreate, arrayGet, arrayCapacity } from "./maps/array";
 export function lruLastEvicted(): bool { return lruEvictedFlag(); }
-import { lruEvicted } from "./maps/lru";
+import { lruEvicted, lruMaxEntries } from "./maps/lru";
 function lruEvictedFlag(): bool { return lruEvicted; }
 export { NODE_SIZE };
 export { httpDecide, httpSeed, httpPrngState } from "./http";
@@ -221,7 +221,7 @@ export {
   DROP_NOT_IN_SRC_RANGE, DROP_NODE_DOWN, DROP_REASONS, CT_NONE, CT_NEW, CT_ESTABLISHED, CT_REPLY, CT_REOPENED,
   NAT_DNAT, NAT_SNAT, NAT_REVNAT, NAT_AFFINITY, NAT_HAIRPIN,
 } from "./packet";
-export { C_VERDICT, C_DROP, C_CT_CREATED, C_CT_EVICTED, C_CT_EXPIRED, C_AFFINITY_EVICTED, C_PACKETS, C_BYTES, C_POLICY_LOOKUPS, C_CT_REOPENED, COUNTERS } from "./counters";
+export { C_VERDICT, C_DROP, C_CT_CREATED, C_CT_EVICTED, C_CT_EXPIRED, C_AFFINITY_EVICTED, C_PACKETS, C_BYTES, C_POLICY_LOOKUPS, C_CT_REOPENED, C_IPVS_SCHED_EVICTED, COUNTERS } from "./counters";
 export {
   ALGO_RANDOM, ALGO_WEIGHTED, ALGO_MAGLEV, ALGO_RR, ALGO_LC, ALGO_SH, ALGO_WRR, ALGO_WLC, ALGO_DH, ALGO_SED, ALGO_NQ,
   SVC_MASQ_EXTERNAL, SVC_MASQ_ALWAYS, SVC_SOURCE_RANGES, SVC_DROP_NO_BACKEND, SCOPE_ANY, SCOPE_EXTERNAL, SCOPE_INTERNAL,

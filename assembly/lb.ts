@@ -81,10 +81,10 @@ export function lookupService(vip: u32, port: u16, proto: u8, node: u32, interna
   return index == NONE ? 0 : arrayGet(services, index);
 }
 
-/** Step 2b: the service's scheduler state, when the design keeps one (ipvs), or 0. */
+/** Step 2b: the service's scheduler state on the packet's node, when the design keeps one (ipvs), or 0. */
 // @ts-ignore: decorator
-@inline export function lbPrefetchState(svc: usize): usize {
-  return DESIGN == DESIGN_IPVS ? ipvsSchedAddr(svc) : 0;
+@inline export function lbPrefetchState(svc: usize, node: u16): usize {
+  return DESIGN == DESIGN_IPVS ? ipvsSchedAddr(svc, node) : 0;
 }
 
 // Step 3: the backend slot. Random choices are predicted with a copy of the
@@ -100,7 +100,7 @@ export function lbPredictBegin(): void { predictedState = prngState(); }
 
 /** Address of the backend slot a new flow to the service at `svc` will probably use, or 0. */
 // @ts-ignore: decorator
-@inline export function lbPredictSlot(svc: usize): usize {
+@inline export function lbPredictSlot(svc: usize, node: u16): usize {
   const n = <u32>load<u16>(svc, S_COUNT);
   if (n == 0 || load<u32>(svc, S_AFFINITY) != 0) return 0;
   const algo = load<u8>(svc, S_ALGO);
@@ -112,7 +112,7 @@ export function lbPredictBegin(): void { predictedState = prngState(); }
     predictedState += PRNG_STEP;
     slot = nftSlotOf(prngMix(predictedState), n);
   } else if (DESIGN == DESIGN_IPVS) {
-    slot = ipvsPredictSlot(svc, algo, n);
+    slot = ipvsPredictSlot(svc, algo, n, node);
   }
   return slot == NONE ? 0 : slotAddr(svc, slot);
 }
@@ -128,13 +128,13 @@ function inService(svc: usize, backend: u32): bool {
 }
 
 /** Slot of the backend for a new flow (the design's choice), or NONE. */
-function pickSlot(index: u32, svc: usize, saddr: u32, daddr: u32, sport: u16, dport: u16, proto: u8): u32 {
+function pickSlot(index: u32, svc: usize, saddr: u32, daddr: u32, sport: u16, dport: u16, proto: u8, node: u16): u32 {
   const n = <u32>load<u16>(svc, S_COUNT);
   const algo = load<u8>(svc, S_ALGO);
   if (DESIGN != DESIGN_EBPF) {
     // The host lets each design have only its own algorithms (src/dataplane.ts DESIGN_ALGOS).
     if (DESIGN == DESIGN_IPTABLES) return iptablesPickSlot(n);
-    if (DESIGN == DESIGN_IPVS) return ipvsSchedule(index, svc, algo, saddr, daddr);
+    if (DESIGN == DESIGN_IPVS) return ipvsSchedule(index, svc, algo, saddr, daddr, node);
     return nftPickSlot(n);
   }
   return ebpfPickSlot(svc, n, algo, saddr, daddr, sport, dport, proto);
@@ -193,7 +193,7 @@ export function selectBackend(index: u32, svc: usize, saddr: u32, daddr: u32, sp
     }
   }
   if (backend == NONE) {
-    const slot = pickSlot(index, svc, saddr, daddr, sport, dport, proto);
+    const slot = pickSlot(index, svc, saddr, daddr, sport, dport, proto, node);
     if (slot == NONE) return NONE;
     backend = slotBackend(svc, slot);
   }

@@ -15,10 +15,11 @@
 
 import * as P from "./packet";
 import { K_SADDR, K_DADDR, K_SPORT, K_DPORT, R_FLOW_KEY, F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT,
-  F_SERVICE, F_BACKEND, F_STATE, F_PACKETS, F_BYTES, R_PACKETS, R_BYTES, R_RETURN_NODE, S_FLAGS, B_ADDR, B_PORT, B_NODE, N_ADDR, N_UP,
+  F_SERVICE, F_BACKEND, F_STATE, F_PACKETS, F_BYTES, R_PACKETS, R_BYTES, R_RETURN_NODE, S_FLAGS, S_ALGO, B_ADDR, B_PORT, B_NODE, N_ADDR, N_UP,
   SVC_SOURCE_RANGES, SVC_DROP_NO_BACKEND, SVC_MASQ_ALWAYS, SVC_MASQ_EXTERNAL } from "./records";
 import { ctLookupFlowFrom, ctLookupFlow, ctLookupReply, ctReplyFlow, ctRefresh, ctCreate, ctWriteKey, CTF_SNAT,
-  CTF_DST_REMOTE } from "./conntrack";
+  CTF_DST_REMOTE, CTF_IPVS_COUNTED } from "./conntrack";
+import { ipvsWeighsConnections } from "./designs/ipvs";
 import { allocAligned } from "./alloc";
 import { lookupService, selectBackend, selectedByAffinity } from "./lb";
 import { needsMasquerade, allocateSourcePort } from "./nat";
@@ -28,7 +29,7 @@ import { lpmLookupScoped } from "./maps/lpm";
 import { services, backends, nodes, policyRevision, sourceRanges } from "./tables";
 import { GROUP, prefetchGroup, groupKey, groupHome } from "./prefetch";
 import { arrayGet } from "./maps/array";
-import { POLICY_RECHECK_ESTABLISHED, POLICY_ALLOW_SELF, POLICY_EGRESS_OWN_NODE, DESIGN, DESIGN_IPTABLES } from "./config";
+import { POLICY_RECHECK_ESTABLISHED, POLICY_ALLOW_SELF, POLICY_EGRESS_OWN_NODE, DESIGN, DESIGN_IPTABLES, DESIGN_IPVS } from "./config";
 import { iptablesMark, iptablesPostrouting } from "./designs/iptables";
 import { count, C_VERDICT, C_DROP, C_PACKETS, C_BYTES } from "./counters";
 
@@ -229,7 +230,7 @@ function admitNewFlow(p: usize, key: usize, saddr: u32, daddr: u32, sport: u16, 
   // 3. Pods, and the node the packet enters on, are internal sources; anything else, other nodes
   // included, is external (kube-proxy exempts only the node's own addresses).
   let dstAddr = daddr; let dstPort = dport;
-  let natFlags: u8 = 0; let masquerade = false;
+  let natFlags: u8 = 0; let masquerade = false; let counted: u32 = 0;
   ipcacheResolve(saddr); // once: the service lookup and the policy both need the client
   const srcEndpoint = infoEndpoint; const srcFlags = infoFlags; const srcNode = infoNode;
   const internal = (srcFlags & IPC_POD) != 0 || ((srcFlags & IPC_HOST) != 0 && srcNode == node);
@@ -252,6 +253,7 @@ function admitNewFlow(p: usize, key: usize, saddr: u32, daddr: u32, sport: u16, 
       return false;
     }
     store<u32>(p, backend, P.PKT_BACKEND);
+    if (DESIGN == DESIGN_IPVS && ipvsWeighsConnections(load<u8>(svc, S_ALGO))) counted = CTF_IPVS_COUNTED;
     const b = arrayGet(backends, backend);
     dstAddr = load<u32>(b, B_ADDR); dstPort = load<u16>(b, B_PORT);
     natFlags = P.NAT_DNAT | (selectedByAffinity ? P.NAT_AFFINITY : 0);
@@ -279,7 +281,7 @@ function admitNewFlow(p: usize, key: usize, saddr: u32, daddr: u32, sport: u16, 
   const srcOwner = (srcFlags & (IPC_POD | IPC_HOST)) != 0 ? srcNode : P.NODE_NONE;
   const dstNode = backend != P.NONE ? load<u16>(arrayGet(backends, backend), B_NODE) : dstOwner;
   const remote = dstNode != P.NODE_NONE && dstNode != node ? CTF_DST_REMOTE : 0;
-  const flow = ctCreate(key, natSaddr, dstAddr, <u16>port, dstPort, index, backend, (snat ? CTF_SNAT : 0) | remote,
+  const flow = ctCreate(key, natSaddr, dstAddr, <u16>port, dstPort, index, backend, (snat ? CTF_SNAT : 0) | remote | counted,
     policyRevision & 0xffffff, srcOwner != node ? srcOwner : P.NODE_NONE, now);
   if (flow == 0) { drop(p, P.VERDICT_DROPPED, P.DROP_CT_MAP_INSERTION_FAILED); return false; }
   ctRefresh(flow, proto, flags, false, now);

@@ -144,7 +144,7 @@ let prefetchSink: u32 = 0;
       const svc = load<usize>(groupLb + (<usize>j << 2)) != 0
         ? lbPrefetchService(load<u32>(key, K_DADDR), <u16>(load<u32>(key, K_PORTS_WORD) >> 16), <u8>load<u32>(key, K_PROTO)) : 0;
       store<usize>(groupLb + (<usize>j << 2), svc);
-      store<usize>(groupA + (<usize>j << 2), svc != 0 ? lbPrefetchState(svc) : 0);
+      store<usize>(groupA + (<usize>j << 2), svc != 0 ? lbPrefetchState(svc, load<u16>(key, K_NODE)) : 0);
     }
     sink += touchGroup(count);
     // The probable backend slot (lb.ts lbPredictSlot), its backend, then what
@@ -154,7 +154,7 @@ let prefetchSink: u32 = 0;
     lbPredictBegin();
     for (let j: u32 = 0; j < count; j++) {
       const svc = load<usize>(groupLb + (<usize>j << 2));
-      store<usize>(groupLb + (<usize>j << 2), svc != 0 ? lbPredictSlot(svc) : 0);
+      store<usize>(groupLb + (<usize>j << 2), svc != 0 ? lbPredictSlot(svc, load<u16>(groupKeys + (<usize>j << 4), K_NODE)) : 0);
       store<usize>(groupA + (<usize>j << 2), 0);
     }
     sink += touchGroup(count);

@@ -146,6 +146,8 @@ export interface Counters {
   drops: Record<string, number>;
   ctCreated: number; ctEvicted: number; ctExpired: number; affinityEvicted: number;
   packets: number; bytes: number; policyLookups: number;
+  /** ipvs: a node's scheduler record of a service evicted to make room (that node's rr/wrr restart at the list head). */
+  ipvsSchedulerEvicted: number;
 }
 
 export interface Dataplane {
@@ -396,6 +398,6 @@ export function decodeCounters(raw: readonly bigint[]): Counters {
   return {
     verdicts, drops, ctCreated: n(COUNTER.CT_CREATED), ctEvicted: n(COUNTER.CT_EVICTED), ctExpired: n(COUNTER.CT_EXPIRED),
     affinityEvicted: n(COUNTER.AFFINITY_EVICTED), packets: n(COUNTER.PACKETS), bytes: n(COUNTER.BYTES),
-    policyLookups: n(COUNTER.POLICY_LOOKUPS),
+    policyLookups: n(COUNTER.POLICY_LOOKUPS), ipvsSchedulerEvicted: n(COUNTER.IPVS_SCHED_EVICTED),
   };
 }

@@ -43,7 +43,7 @@ export const NAT = { DNAT: 1, SNAT: 2, REVNAT: 4, AFFINITY: 8, HAIRPIN: 16 } as 
 /** Counter slots (assembly/counters.ts). */
 export const COUNTER = {
   VERDICT: 0, DROP: 8, CT_CREATED: 32, CT_EVICTED: 33, CT_EXPIRED: 34, AFFINITY_EVICTED: 35,
-  PACKETS: 36, BYTES: 37, POLICY_LOOKUPS: 38, CT_REOPENED: 39, LENGTH: 48,
+  PACKETS: 36, BYTES: 37, POLICY_LOOKUPS: 38, CT_REOPENED: 39, IPVS_SCHED_EVICTED: 40, LENGTH: 48,
 } as const;
 
 /** What the host writes for one packet. */

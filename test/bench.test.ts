@@ -20,7 +20,7 @@ describe.each(['wasm', 'reference'] as const)('bench scenarios (%s)', (backend) 
   });
 
   it('over three nodes: a flow to a backend on another node is tracked on that node too', async () => {
-    const r = await runFastpath({ scenario: 'fastpath', backend, services: 20, backends: 3, flows: 3000, rounds: 1, packets: 1024, batch: 1000 });
+    const r = await runFastpath({ scenario: 'fastpath', backend, services: 20, backends: 3, flows: 3000, rounds: 1, packets: 1024, batch: 1000, nodes: 3 });
     // Clients and backends spread over three nodes: about two flows in three cross, each holding a second entry.
     expect(r.ct_count).toBeGreaterThan(3000 + 1500);
     expect(r.ct_count).toBeLessThan(3000 + 2500);

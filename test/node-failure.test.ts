@@ -4,7 +4,7 @@
 // nothing. On both backends, which must agree record for record.
 import { describe, it, expect } from 'vitest';
 import { createEmulator, restoreEmulator, InputError, Emulator, FlowRecord } from '../src/index.node.js';
-import type { BackendKind } from '../src/node.js';
+type BackendKind = (typeof kinds)[number];
 
 // Three default nodes (node-1..node-3, as kind would give an app's manifests), six web pods spread over them,
 // and a client pod; the tests fail a node other than the client's ("other") or the client's own ("home").
@@ -31,8 +31,8 @@ metadata: {name: client, namespace: shop}
 spec: {containers: [{name: c, image: curl}]}
 `;
 
-const kinds: BackendKind[] = ['wasm', 'reference'];
-const nodeOf = (emu: Emulator, addr: string): string | undefined => emu.endpoints().find((e) => e.address === addr)?.node;
+const kinds = ['wasm', 'reference'] as const;
+const nodeOf = (emu: Emulator, addr: string): string | undefined => emu.endpoints().find((e) => e.address === addr)?.node ?? undefined;
 const syn = (sport: number, t = 1) => ({ src: 'pod/shop/client', dst: 'svc/shop/web:80', sport, flags: 'S', t });
 const backendAddr = (r: FlowRecord): string => (r.backend ?? '').split(':')[0];
 /** The nodes of the pods the web Service chooses from. */

@@ -2,7 +2,8 @@
 // affinity, and a packet leaving toward another node's pod is processed again there (a second hop), where
 // replies meet the conntrack entry of the node that NATed them. What a user of a multi-node cluster sees.
 import { describe, it, expect } from 'vitest';
-import { cluster, tcp, CLIENT, EXTERNAL, POD_B, VIP, VIP2, BACKEND_A, BACKEND_B, BACKEND_C, NODE0, NODE1 } from './helpers/fixture.js';
+import { createDataplane } from '../src/node.js';
+import { Harness, cluster, tcp, CLIENT, EXTERNAL, POD_A, POD_B, POD_C, VIP, VIP2, BACKEND_A, BACKEND_B, BACKEND_C, NODE0, NODE1 } from './helpers/fixture.js';
 import { TCP, VERDICT, CT_STATE, NAT, NONE, NODE_NONE, PROTO } from '../src/packet.js';
 import { SVC_FLAG } from '../src/dataplane.js';
 import type { BackendKind } from '../src/node.js';
@@ -104,6 +105,71 @@ describe.each(kinds)('per-node state (%s backend)', (kind) => {
     expect(h.one(2, tcp(CLIENT, VIP2, 40000, 80, TCP.ACK, 0))).toMatchObject({ ctState: CT_STATE.ESTABLISHED, outDaddr: req.outDaddr, hopCtState: CT_STATE.NEW });
     expect(h.one(2, tcp(EXTERNAL, VIP2, 1001, 80, TCP.SYN, 1)).natFlags & NAT.AFFINITY).toBe(0);
     expect(() => h.dp.flushNode(-1)).toThrow(/flushNode: node -1/);
+  });
+});
+
+describe.each(kinds)('per-node IPVS schedulers and connection counts (%s backend)', (kind) => {
+  // Every node's kernel runs its own IPVS: kube-proxy programs the same virtual servers on each node, and each
+  // keeps its own rr cursor and its own activeconns/inactconns (ip_vs_rr.c, ip_vs_lc.c read the node's state).
+  async function ipvs(algo: 'rr' | 'lc' | 'wrr'): Promise<Harness> {
+    const dp = await createDataplane(kind, { design: 'ipvs', maxFlows: 1024, maxServices: 4, maxBackends: 16, maxSlots: 64, maxNodes: 4 });
+    dp.setNode(0, NODE0); dp.setNode(1, NODE1);
+    dp.setBackend(BACKEND_A, { addr: POD_A, port: 8080, node: 0 });
+    dp.setBackend(BACKEND_B, { addr: POD_B, port: 8080, node: 1 });
+    dp.setBackend(BACKEND_C, { addr: POD_C, port: 8080, node: 1 });
+    const h = new Harness(dp);
+    h.setService(0, VIP, { algo, backends: [BACKEND_A, BACKEND_B, BACKEND_C] });
+    return h;
+  }
+  const syn = (h: Harness, sport: number, node: number) => h.one(1, tcp((EXTERNAL + sport) >>> 0, VIP, sport, 80, TCP.SYN, node)).backend;
+
+  it('rr: each node walks the destinations with its own cursor', async () => {
+    const h = await ipvs('rr');
+    expect([1, 2].map((i) => syn(h, i, 0))).toEqual([BACKEND_A, BACKEND_B]);
+    // One cursor for all nodes would give node 1 BACKEND_C next.
+    expect([3, 4].map((i) => syn(h, i, 1))).toEqual([BACKEND_A, BACKEND_B]);
+    expect(syn(h, 5, 0)).toBe(BACKEND_C);
+    // A change of the destinations reaches every node's scheduler (its cursor kept where it still names one).
+    h.setService(0, VIP, { algo: 'rr', backends: [BACKEND_A, BACKEND_B] });
+    expect([syn(h, 6, 0), syn(h, 7, 1)]).toEqual([BACKEND_A, BACKEND_A]);
+  });
+
+  it('lc: each node weighs the connections it holds itself', async () => {
+    const h = await ipvs('lc');
+    expect([1, 2].map((i) => syn(h, i, 0))).toEqual([BACKEND_A, BACKEND_B]);
+    // Node 1 holds no connection yet: every destination is idle there, the first is taken (counted over the
+    // cluster, BACKEND_C would be the least loaded).
+    expect(syn(h, 3, 1)).toBe(BACKEND_A);
+    expect(syn(h, 4, 0)).toBe(BACKEND_C);
+    // A node's failure takes its connections out of its counts only.
+    h.dp.flushNode(0);
+    expect(syn(h, 5, 0)).toBe(BACKEND_A);
+    expect(syn(h, 6, 1)).toBe(BACKEND_B);
+  });
+});
+
+describe('per-node IPVS scheduler records beyond the array size', () => {
+  // More (service, node) pairs than the core keeps as an array (2^22): the records live in an LRU of the
+  // conntrack's capacity; evicting one restarts that node's rr at the list head, on both backends alike.
+  it('evicts the oldest unreferenced record, counted, the same way on both backends', async () => {
+    const run = async (kind: 'wasm' | 'reference') => {
+      const dp = await createDataplane(kind, { design: 'ipvs', maxFlows: 6, maxServices: 65536, maxBackends: 8, maxSlots: 64, maxFrontends: 64, maxNodes: 65 });
+      for (let n = 0; n < 4; n++) dp.setNode(n, (NODE0 + n) >>> 0);
+      [POD_A, POD_B, POD_C].forEach((addr, i) => dp.setBackend(i, { addr, port: 8080, node: 0 }));
+      const h = new Harness(dp);
+      for (let i = 0; i < 3; i++) h.setService(i, (VIP + i) >>> 0, { algo: 'rr', backends: [BACKEND_A, BACKEND_B, BACKEND_C] });
+      const out: number[] = [];
+      let port = 1000;
+      for (let t = 1; t <= 6; t++) {
+        for (let node = 0; node < 4; node++) for (let svc = 0; svc < 3; svc++) {
+          out.push(h.one(t, tcp((EXTERNAL + port) >>> 0, (VIP + svc) >>> 0, port++, 80, TCP.SYN, node)).backend);
+        }
+      }
+      return { out, evicted: dp.counters().ipvsSchedulerEvicted };
+    };
+    const wasm = await run('wasm');
+    expect(wasm.evicted).toBeGreaterThan(0);
+    expect(await run('reference')).toEqual(wasm);
   });
 });
 

@@ -222,6 +222,7 @@ export function lruUpdate(m: usize, key: usize): usize {
 }
 
 export function lruCount(m: usize): u32 { return load<u32>(m, L_COUNT); }
+export function lruMaxEntries(m: usize): u32 { return load<u32>(m, L_MAX); }
 export function lruEvictions(m: usize): u32 { return load<u32>(m, L_EVICTIONS); }
 /** Last evicted key (then its value), valid after lruUpdate set lruEvicted. */
 export function lruScratch(m: usize): usize { return <usize>load<u32>(m, L_SCRATCH); }

@@ -17,7 +17,7 @@ import { runPolicyBench, formatPolicyBench } from './policy.js';
 import { runControlPlane, formatControlPlane, CONTROL_PLANE_DEFAULTS } from './controlplane.js';
 
 export interface BenchOpts {
-  scenario: string; services: number; backends: number; flows: number; backend: 'wasm' | 'reference';
+  scenario: string; services: number; backends: number; flows: number; nodes?: number; backend: 'wasm' | 'reference';
   rounds?: number; packets?: number; batch?: number; repeats?: number; seed: number; json?: boolean; compare?: boolean; limit?: string; quiet?: boolean;
   sweep?: boolean; quick?: boolean; out?: string; design: Design;
   micro?: boolean; controlPlane?: boolean; endpoints?: number; changes?: number; designs?: string;
@@ -68,14 +68,14 @@ async function benchSuite(opts: BenchOpts, log: ((s: string) => void) | undefine
 }
 
 /** Options that only a plain run (one scenario) takes; the other modes set these themselves. */
-const SCENARIO_OPTIONS = ['scenario', 'services', 'flows', 'backend', 'rounds', 'packets', 'batch'];
+const SCENARIO_OPTIONS = ['scenario', 'services', 'flows', 'nodes', 'backend', 'rounds', 'packets', 'batch'];
 
 export async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
   if (!(SCENARIOS as readonly string[]).includes(opts.scenario)) {
     throw new UsageError(`unknown scenario ${JSON.stringify(opts.scenario)}; known scenarios: ${SCENARIOS.join(', ')}`);
   }
   const log = opts.quiet ? undefined : (s: string) => process.stderr.write(paintErr('dim', s) + '\n');
-  const common = { services: opts.services, backends: opts.backends, flows: opts.flows, seed: opts.seed, log };
+  const common = { services: opts.services, backends: opts.backends, flows: opts.flows, nodes: opts.nodes, seed: opts.seed, log };
   if (cmd.getOptionValueSource('design') === 'cli' && (opts.sweep || opts.compare || opts.micro || opts.controlPlane)) throw new UsageError('--design is for one scenario run; --sweep, --compare, --micro and --control-plane choose their own');
   const modes = (['sweep', 'compare', 'micro', 'controlPlane', 'policy', 'growth', 'api'] as const).filter((m) => opts[m]);
   if (modes.length > 1) throw new UsageError(`${modes.map((m) => (m === 'controlPlane' ? '--control-plane' : `--${m}`)).join(' and ')} are different runs; pick one`);

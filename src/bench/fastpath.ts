@@ -47,7 +47,11 @@ export interface FastpathConfig {
   batch?: number;
   /** Client pods the flows come from (default 256). */
   clients?: number;
-  /** Nodes the synthetic cluster spreads its pods over (default: at least 3); 1 keeps every flow on one node. */
+  /**
+   * Nodes the synthetic cluster spreads its pods over (default 1: every packet is processed on one node, the
+   * work the C reference of the limit does). With more, a flow to a backend on another node is processed on
+   * both nodes (per-node conntrack): two flows in three with 3 nodes.
+   */
   nodes?: number;
   seed?: number;
   /** Dataplane design (default ebpf); every service gets the design's default algorithm. */
@@ -212,7 +216,7 @@ export async function prepareScenario(cfg: FastpathConfig = {}): Promise<Prepare
   // Flows are opened at 1 s and hit at 2 s, 3 s, ...: well inside the SYN lifetime (60 s), and the
   // first ACK makes them established (TCP lifetime, 6 h), so nothing expires during the rounds.
 
-  const cluster = synthesize({ services, backends, clients, design, seed, nodes: cfg.nodes });
+  const cluster = synthesize({ services, backends, clients, design, seed, nodes: cfg.nodes ?? 1 });
   // newflow inserts a round's flows on top of the population: room for them, as an operator sizes the table.
   const capacity = scenario === 'newflow' ? flows + packets : flows;
   const policies = cfg.policies ?? 0;

@@ -52,10 +52,12 @@ const SERVICE_BASE = 0x0a60000a; // 10.96.0.10
 const WEIGHTED = new Set<Algorithm>(['weighted', 'wrr', 'wlc', 'sed', 'nq', 'sh']);
 
 export function synthesize(spec: SyntheticSpec): SyntheticCluster {
-  // Each node's pod CIDR holds 65,533 pods: by default, as many nodes as the pods need (at least 3).
+  // Each node's pod CIDR holds 65,533 pods: by default, as many nodes as the pods need (at least 3). A cluster
+  // of one node numbers its pods on from 10.1.0.2 up to 10.95.255.254 (clear of the service range).
   const pods = (spec.clients ?? 256) + spec.services * spec.backends;
   const nodeCount = spec.nodes ?? Math.max(3, Math.ceil(pods / 65000));
   if (!(nodeCount >= 1 && nodeCount <= 64)) throw new RangeError(`nodes: ${nodeCount} not in 1..64 (${pods} pods need ${Math.ceil(pods / 65000)} nodes)`);
+  const hostLimit = nodeCount === 1 ? 0x5efffe : 0xfffe;
   if (!(spec.services >= 0 && spec.services <= 1_000_000)) throw new RangeError(`services: ${spec.services} not in 0..1000000`);
   if (!(spec.backends >= 0 && spec.backends <= 1000)) throw new RangeError(`backends: ${spec.backends} not in 0..1000`);
   const rng = new Prng(spec.seed ?? 7);
@@ -67,7 +69,7 @@ export function synthesize(spec: SyntheticSpec): SyntheticCluster {
   const nextHost = new Array<number>(nodeCount).fill(2);
   let endpointId = 1;
   const pod = (node: number, identity: number): SyntheticPod => {
-    if (nextHost[node] >= 0xfffe) throw new RangeError(`node-${node}: pod CIDR full (65533 pods)`);
+    if (nextHost[node] >= hostLimit) throw new RangeError(`node-${node}: no address left for a pod (${hostLimit - 2} pods)`);
     return { addr: (nodes[node].podCidr + nextHost[node]++) >>> 0, node, identity, endpoint: endpointId++ };
   };
   const clients: SyntheticPod[] = [];

@@ -30,8 +30,11 @@ interface Tuple { saddr: number; daddr: number; sport: number; dport: number; pr
 /** A conntrack key: the tuple on a node (every node has its own conntrack: assembly/conntrack.ts). */
 const tupleKey = (t: Tuple, node: number) => `${node}:${t.saddr},${t.daddr},${t.sport},${t.dport},${t.proto}`;
 
-// Flow state bits (assembly/conntrack.ts CTF_*): DST_REMOTE says a second hop is due toward the destination's node.
-const SEEN_NON_SYN = 1, TX_CLOSING = 2, RX_CLOSING = 4, SEEN_REPLY = 8, SNAT = 16, DST_REMOTE = 32;
+// Flow state bits (assembly/conntrack.ts CTF_*): DST_REMOTE says a second hop is due toward the destination's node;
+// IPVS_COUNTED that the flow is in its node's connection counts (ipvs, a scheduler weighing them).
+const SEEN_NON_SYN = 1, TX_CLOSING = 2, RX_CLOSING = 4, SEEN_REPLY = 8, SNAT = 16, DST_REMOTE = 32, IPVS_COUNTED = 64;
+/** The ipvs schedulers that weigh the destinations' connection counts. */
+const WEIGHS_CONNECTIONS = new Set<Algorithm>(['lc', 'wlc', 'sed', 'nq']);
 const STATE_SHOWN = 0x1f; // FlowInfo.state: the conntrack state and SNAT (src/records.ts FLOW_STATE_SHOWN)
 /** Whether IPVS counts a flow in this state as an inactive connection (assembly/conntrack.ts ipvsInactive). */
 const ipvsInactive = (proto: number, state: number): boolean =>
@@ -46,7 +49,9 @@ interface Flow {
 interface ReplyEntry { flowKey: Tuple; node: number; packets: number; bytes: number; returnNode: number }
 /** `active`: live flows; `inactive`: those of them IPVS counts as inactive connections (ipvsInactive). */
 interface RefBackend extends Required<Backend> { active: number; inactive: number }
-interface RefService { algo: Algorithm; flags: number; affinityMs: number; affinityGroup: number; backends: number[]; maglev?: Uint16Array; rr: number; ipvs?: IpvsState }
+interface RefService { algo: Algorithm; flags: number; affinityMs: number; affinityGroup: number; backends: number[]; maglev?: Uint16Array; rr: number }
+/** ipvs: one node's scheduler state of one service (assembly/designs/ipvs.ts nodeSched), an LRU entry. */
+interface NodeSched { index: number; node: number; state: IpvsState; referenced: boolean }
 interface Affinity { backend: number; lastUsed: number }
 
 type Out = Omit<PacketRecord, keyof Required<import('../packet.js').PacketIn>>;
@@ -68,6 +73,13 @@ export class ReferenceDataplane implements Dataplane {
   private readonly nodes = new Map<number, number>();
   /** Nodes that have failed (setNode with up false): packets entering or crossing to them are lost. */
   private readonly downNodes = new Set<number>();
+  /**
+   * ipvs, per node as each node's kernel keeps them (assembly/designs/ipvs.ts): scheduler states by
+   * "index/node", an LRU (made on a node's first rr/wrr choice for the service; capacity as the core's), and
+   * connection counts by "backend/node" (live, and of them inactive), removed at zero.
+   */
+  private readonly ipvsSched = new Map<string, NodeSched>();
+  private readonly ipvsConns = new Map<string, { live: number; inactive: number }>();
   private readonly backends = new Map<number, RefBackend>();
   private readonly services = new Map<number, RefService>();
   private readonly frontends = new Map<string, number>(); // "vip,port,proto,scope,node" -> service
@@ -96,7 +108,7 @@ export class ReferenceDataplane implements Dataplane {
   private bump(i: number, by = 1): void { this.count[i] += BigInt(by); }
 
   /** The fields packets and control calls change (options and the KUBE-SERVICES chain come from the control calls). */
-  private static readonly STATE_FIELDS = ['clock', 'prng', 'nodes', 'downNodes', 'backends', 'services', 'frontends', 'sourceRanges', 'sourceRangeCount',
+  private static readonly STATE_FIELDS = ['clock', 'prng', 'nodes', 'downNodes', 'ipvsSched', 'ipvsConns', 'backends', 'services', 'frontends', 'sourceRanges', 'sourceRangeCount',
     'ipcache', 'policy', 'flows', 'replies', 'affinity', 'count', 'revision', 'slotsUsed', 'cellsUsed'] as const;
 
   exportState(): DataplaneState {
@@ -137,8 +149,11 @@ export class ReferenceDataplane implements Dataplane {
     this.services.set(index, {
       algo: s.algo, flags: s.flags ?? 0, affinityMs: Math.round((s.affinityTimeout ?? 0) * 1000), affinityGroup: s.affinityGroup ?? index,
       backends: [...s.backends], maglev: m > 0 ? Uint16Array.from(s.maglev!) : undefined, rr: old?.rr ?? 0,
-      ipvs: this.options.design === 'ipvs' ? ipvsServiceChanged(old?.ipvs, this.dests(s.backends)) : undefined,
     });
+    // Every node's scheduler of the service sees the change (kube-proxy syncs every node).
+    if (this.options.design === 'ipvs') {
+      for (const e of this.ipvsSched.values()) if (e.index === index) e.state = ipvsServiceChanged(e.state, this.dests(s.backends, e.node));
+    }
   }
 
   private frontendKey(fe: Frontend): string {
@@ -284,6 +299,11 @@ export class ReferenceDataplane implements Dataplane {
       const b = this.backends.get(f.backend);
       if (b && b.active > 0) b.active--;
       if (b && b.inactive > 0 && ipvsInactive(f.key.proto, f.state)) b.inactive--;
+      if (f.state & IPVS_COUNTED) {
+        const k = `${f.backend}/${f.node}`, c = this.ipvsConns.get(k);
+        if (c && c.live <= 1) this.ipvsConns.delete(k);
+        else if (c) { c.live--; if (c.inactive > 0 && ipvsInactive(f.key.proto, f.state)) c.inactive--; }
+      }
     }
   }
 
@@ -329,6 +349,8 @@ export class ReferenceDataplane implements Dataplane {
     if (inactive !== wasInactive && f.backend !== NONE) {
       const b = this.backends.get(f.backend);
       if (b) b.inactive = inactive ? b.inactive + 1 : Math.max(b.inactive, 1) - 1;
+      const c = f.state & IPVS_COUNTED ? this.ipvsConns.get(`${f.backend}/${f.node}`) : undefined;
+      if (c) c.inactive = inactive ? c.inactive + 1 : Math.max(c.inactive, 1) - 1;
     }
     f.expires = Math.min(now + lifetime, 0xffffffff);
     return result;
@@ -347,6 +369,11 @@ export class ReferenceDataplane implements Dataplane {
       const b = this.backends.get(backend)!;
       b.active++;
       if (ipvsInactive(key.proto, state)) b.inactive++;
+      if (state & IPVS_COUNTED) {
+        const k = `${backend}/${node}`, c = this.ipvsConns.get(k);
+        if (c) { c.live++; if (ipvsInactive(key.proto, state)) c.inactive++; }
+        else this.ipvsConns.set(k, { live: 1, inactive: ipvsInactive(key.proto, state) ? 1 : 0 });
+      }
     }
     this.bump(COUNTER.CT_CREATED);
     return f;
@@ -428,16 +455,41 @@ export class ReferenceDataplane implements Dataplane {
 
   // ---- load balancing --------------------------------------------------------
 
-  private dests(ids: readonly number[]) {
-    return ids.map((id) => { const b = this.backends.get(id)!; return { weight: b.weight, active: b.active - b.inactive, inactive: b.inactive }; });
+  /** The destinations as `node`'s IPVS sees them: weights, and that node's connection counts. */
+  private dests(ids: readonly number[], node: number) {
+    return ids.map((id) => {
+      const c = this.ipvsConns.get(`${id}/${node}`);
+      return { weight: this.backends.get(id)!.weight, active: c ? c.live - c.inactive : 0, inactive: c?.inactive ?? 0 };
+    });
   }
 
-  private pickSlot(s: RefService, t: Tuple): number {
+  /** `node`'s scheduler state of service `index`: marked used, or made (evicting as the core's LRU does). */
+  private nodeSched(index: number, node: number, s: RefService): IpvsState {
+    const k = `${index}/${node}`;
+    const e = this.ipvsSched.get(k);
+    if (e) { e.referenced = true; return e.state; }
+    // The core's capacity: every (service, node) pair (an array up to 2^22 pairs), else an LRU of the pairs or the
+    // conntrack's capacity if fewer.
+    const l = this.options.limits, pairs = Math.max(l.maxServices * l.maxNodes, 1);
+    if (pairs > 1 << 22 && this.ipvsSched.size >= Math.min(l.maxFlows, pairs)) {
+      this.ipvsSched.delete(secondChanceVictim(this.ipvsSched)[0]);
+      this.bump(COUNTER.IPVS_SCHED_EVICTED);
+    }
+    const state = ipvsServiceChanged(undefined, this.dests(s.backends, node));
+    this.ipvsSched.set(k, { index, node, state, referenced: false });
+    return state;
+  }
+
+  private pickSlot(index: number, s: RefService, t: Tuple, node: number): number {
     const n = s.backends.length;
     switch (this.options.design) {
       case 'iptables': return iptablesPick(this.prng, n);
       case 'nftables': return nftPick(this.prng, n);
-      case 'ipvs': { const i = ipvsSchedule(s.ipvs!, s.algo, this.dests(s.backends), t.saddr, t.daddr); return i < 0 ? NONE : i; }
+      case 'ipvs': {
+        const st = s.algo === 'rr' || s.algo === 'wrr' ? this.nodeSched(index, node, s) : { rr: -1, cl: -1, cw: 0 };
+        const i = ipvsSchedule(st, s.algo, this.dests(s.backends, node), t.saddr, t.daddr);
+        return i < 0 ? NONE : i;
+      }
       case 'ebpf': return ebpfPick(this.prng, s, t, this.options.hashSeed, (id) => this.backends.get(id)!);
     }
   }
@@ -455,7 +507,7 @@ export class ReferenceDataplane implements Dataplane {
       }
     }
     if (backend === NONE) {
-      const slot = this.pickSlot(s, t);
+      const slot = this.pickSlot(index, s, t, node);
       if (slot === NONE) return { backend: NONE, byAffinity: false };
       backend = s.backends[slot];
     }
@@ -587,7 +639,7 @@ export class ReferenceDataplane implements Dataplane {
 
     // A new flow. Pods, and the node the packet enters on, are internal sources;
     // anything else, other nodes included, is external.
-    let dstAddr = p.daddr, dstPort = p.dport, natFlags = 0, masquerade = false, backend = NONE;
+    let dstAddr = p.daddr, dstPort = p.dport, natFlags = 0, masquerade = false, backend = NONE, counted = 0;
     const src = this.resolve(p.saddr), srcFlags = src.flags;
     const index = this.lookupService(p, (srcFlags & IPC_FLAG.POD) !== 0 || ((srcFlags & IPC_FLAG.HOST) !== 0 && src.node === p.node));
     if (index !== undefined) {
@@ -601,6 +653,7 @@ export class ReferenceDataplane implements Dataplane {
       // but drops it when a Local policy leaves no local endpoint.
       if (backend === NONE) return drop(flags & SVC_FLAG.DROP_NO_BACKEND ? VERDICT.DROPPED : VERDICT.REJECTED, DROP.SERVICE_BACKEND_NOT_FOUND);
       out.backend = backend;
+      if (this.options.design === 'ipvs' && WEIGHS_CONNECTIONS.has(s!.algo)) counted = IPVS_COUNTED;
       const b = this.backends.get(backend)!;
       dstAddr = b.addr; dstPort = b.port;
       natFlags = NAT.DNAT | (sel.byAffinity ? NAT.AFFINITY : 0);
@@ -625,7 +678,7 @@ export class ReferenceDataplane implements Dataplane {
     const dstNode = this.destinationNode(backend, dstAddr), srcOwner = this.owner(p.saddr);
     const remote = dstNode !== NODE_NONE && dstNode !== p.node ? DST_REMOTE : 0;
     const flow = this.createFlow(t, p.node, { saddr: natSaddr, daddr: dstAddr, sport: port, dport: dstPort, proto: p.proto },
-      index ?? NONE, backend, (snat ? SNAT : 0) | remote, srcOwner !== p.node ? srcOwner : NODE_NONE, now);
+      index ?? NONE, backend, (snat ? SNAT : 0) | remote | counted, srcOwner !== p.node ? srcOwner : NODE_NONE, now);
     this.refresh(flow, p.proto, p.tcpFlags, false, now);
     flow.packets = 1; flow.bytes = p.len;
     out.ctState = CT_STATE.NEW; out.natFlags = natFlags;

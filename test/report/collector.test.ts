@@ -142,7 +142,7 @@ describe('RunCollector', () => {
     col.noteCluster([svc], backends);
     col.addProcessed(new Uint8Array(buffer), 0, 1000);
     const final: RunFinal = {
-      counters: { verdicts: {}, drops: {}, ctCreated: 0, ctEvicted: 0, ctExpired: 0, affinityEvicted: 0, packets: 0, bytes: 0, policyLookups: 0 },
+      counters: { verdicts: {}, drops: {}, ctCreated: 0, ctEvicted: 0, ctExpired: 0, affinityEvicted: 0, packets: 0, bytes: 0, policyLookups: 0, ipvsSchedulerEvicted: 0 },
       conntrack: [
         // Two masqueraded flows leaving 192.168.1.1 from ports 40000 and 40001, one service flow without SNAT.
         { src: '203.0.113.1', sport: 1, dst: '192.168.1.1', dport: 30080, proto: 'TCP', nat: { src: '192.168.1.1', sport: 40000, dst: '10.0.0.1', dport: 80 }, node: 'node-a', service: null, backend: null, state: 'ESTABLISHED', expires: 1, packets: 1, bytes: 64 },
@@ -176,7 +176,7 @@ describe('RunCollector', () => {
     col.addDns({ client: '10.244.1.6', name: 'example.com', type: 'A', queries: 4, rcode: 'NXDOMAIN', blocked: false });
     col.addDns({ client: '10.244.1.7', name: 'db', type: 'A', queries: 1, rcode: 'SERVFAIL', blocked: true });
     const final: RunFinal = {
-      counters: { verdicts: {}, drops: {}, ctCreated: 0, ctEvicted: 0, ctExpired: 0, affinityEvicted: 0, packets: 0, bytes: 0, policyLookups: 0 },
+      counters: { verdicts: {}, drops: {}, ctCreated: 0, ctEvicted: 0, ctExpired: 0, affinityEvicted: 0, packets: 0, bytes: 0, policyLookups: 0, ipvsSchedulerEvicted: 0 },
       conntrack: [], capacity: { flows: 10, natPorts: { min: 1, max: 2 } }, services: [], backends: [], wallMs: 0, virtualSeconds: 0, generated: 0,
     };
     const dns = col.finish(final).dns!;
