@@ -9,9 +9,9 @@ import { Dataplane, Options, Limits, DEFAULT_LIMITS, resolveOptions, DESIGN_NAME
 import { DataplaneError, DpemuError, InputError } from '../errors.js';
 import { WasmDataplane } from '../wasm.js';
 import { ReferenceDataplane } from '../reference/dataplane.js';
-import { ClusterRuntime, ObjectRef, ApplyReport } from '../k8s/runtime.js';
+import { ClusterRuntime, ObjectRef, ApplyReport, PreparedApply } from '../k8s/runtime.js';
 import { CompileOptions, limitsForModel } from '../k8s/compile.js';
-import { LoadOptions, ManifestFile, loadManifests } from '../k8s/load.js';
+import { LoadOptions, ManifestFile } from '../k8s/load.js';
 import { Tracer, TraceRecord, TraceOutput, TraceStats, traceTexts, traceTextsJson } from '../tracer.js';
 import type { Diagnostic } from '../k8s/model.js';
 import { formatIPv4 } from '../common/ip.js';
@@ -121,12 +121,12 @@ function checkFiles(files: readonly ManifestText[]): ManifestFile[] {
   });
 }
 
-/** Map capacities: the defaults, raised to fit an initial cluster, then the caller's. */
-function limitsFor(o: EmulatorOptions, split: SplitOptions, initial: ManifestFile[]): Limits {
+/** Map capacities: the defaults, raised to fit an initial cluster (its first apply, prepared), then the caller's. */
+function limitsFor(o: EmulatorOptions, split: SplitOptions, initial: PreparedApply | undefined): Limits {
   const flows = o.flows ?? 65536;
   const limits: Limits = { ...DEFAULT_LIMITS, maxFlows: Math.max(1024, Math.ceil(flows * 1.25)) };
-  if (initial.length > 0) {
-    const sized = limitsForModel(loadManifests(initial, split.load).model, flows, split.compile);
+  if (initial) {
+    const sized = limitsForModel(initial.loaded.model, flows, split.compile);
     for (const k of Object.keys(limits) as (keyof Limits)[]) limits[k] = Math.max(limits[k], sized[k]);
   }
   if (o.limits !== undefined) {
@@ -174,8 +174,8 @@ class EmulatorImpl implements Emulator {
   }
 
   /** A control-plane change (kept in the log that snapshots carry, once it has taken effect). */
-  replay(entry: ControlEntry): ApplyReport {
-    const report = this.runtime.change(entry);
+  replay(entry: ControlEntry, prepared?: PreparedApply): ApplyReport {
+    const report = entry.op === 'apply' && prepared ? this.runtime.apply(entry.files, prepared) : this.runtime.change(entry);
     this.log.push(entry);
     return report;
   }
@@ -485,11 +485,13 @@ function buildIdOf(dp: Dataplane): number | null {
   return g instanceof WebAssembly.Global ? (g.value as number) >>> 0 : null;
 }
 
-async function build(options: EmulatorOptions, core: CoreLoader, limits?: Limits): Promise<{ emu: EmulatorImpl; initial: ManifestFile[] }> {
+async function build(options: EmulatorOptions, core: CoreLoader, limits?: Limits): Promise<{ emu: EmulatorImpl; initial: ManifestFile[]; prepared?: PreparedApply }> {
   const split = splitOptions(options);
   const c = options.cluster;
   const initial = c === undefined ? [] : isFileSet(c) ? checkFiles(c.files) : manifestFiles(c as ManifestInput, 'cluster');
-  const resolvedLimits = limits ?? limitsFor(options, split, initial);
+  // The initial cluster is loaded once: its model sizes the maps, and the first apply takes that load.
+  const prepared = initial.length > 0 && limits === undefined ? ClusterRuntime.prepare(initial, { ...split.compile, load: split.load }) : undefined;
+  const resolvedLimits = limits ?? limitsFor(options, split, prepared);
   const dpOptions: Options = { ...split.dataplane, ...resolvedLimits };
   let dp: Dataplane;
   try {
@@ -507,13 +509,13 @@ async function build(options: EmulatorOptions, core: CoreLoader, limits?: Limits
   const emu = new EmulatorImpl(dp, runtime, tracer, { ...rest, backend: dp.kind, limits: resolvedLimits }, buildIdOf(dp));
   // Control lines of trace() change the cluster through the emulator, so that snapshots see them.
   tracer.options.change = (c) => emu.replay(c);
-  return { emu, initial };
+  return { emu, initial, prepared };
 }
 
 /** createEmulator with the entry's way of finding the core. */
 export async function createEmulatorWith(core: CoreLoader, options: EmulatorOptions = {}): Promise<Emulator> {
-  const { emu, initial } = await build(options, core);
-  if (initial.length > 0) emu.replay({ op: 'apply', files: initial });
+  const { emu, initial, prepared } = await build(options, core);
+  if (initial.length > 0) emu.replay({ op: 'apply', files: initial }, prepared);
   return emu;
 }
 

@@ -12,7 +12,7 @@ import type { Dataplane } from '../dataplane.js';
 import { InputError } from '../errors.js';
 import { isClusterScoped } from './kinds.js';
 import { ClusterModel, Diagnostic } from './model.js';
-import { LoadOptions, ManifestFile, cmpNsName, jsonDocuments, yamlDocuments, loadEndpointSliceObject, loadManifests, loadNetworkPolicyObject } from './load.js';
+import { LoadOptions, LoadResult, ManifestFile, cmpNsName, jsonDocuments, yamlDocuments, loadEndpointSliceObject, loadManifests, loadNetworkPolicyObject } from './load.js';
 import { policyStateOf } from '../policy/compile.js';
 import { PolicyUpdater, programPolicyDelta } from '../policy/incremental.js';
 import type { NetworkPolicy } from '../policy/model.js';
@@ -212,6 +212,34 @@ function placedPods(model: ClusterModel): Map<string, { node: string; ip: string
   return out;
 }
 
+/**
+ * A first apply() worked out before the runtime (and its dataplane) exists: its objects and their load, whose
+ * model sizes the dataplane's maps (the library API's createEmulator). apply(files, prepared) on an empty
+ * runtime then uses that load instead of loading the same objects again; it is exactly the load the apply
+ * would do (the same object set, options, no pods placed before, no failed nodes).
+ */
+export interface PreparedApply {
+  readonly files: ManifestFile[];
+  readonly loaded: LoadResult;
+  /** @internal */ readonly incoming: { file: ManifestFile; objects: StoredObject[] }[];
+  /** @internal */ readonly next: Map<string, StoredObject>;
+  /** @internal */ readonly objects: ApplyReport['objects'];
+}
+
+/** The object set after applying `incoming` over `current`, and what was added or replaced. */
+function objectsAfter(current: Map<string, StoredObject>, incoming: { objects: StoredObject[] }[]) {
+  const next = new Map(current);
+  const added: string[] = [], replaced: string[] = [];
+  for (const { objects } of incoming) {
+    for (const o of objects) {
+      (next.has(o.key) ? replaced : added).push(o.key);
+      next.delete(o.key); // the object now comes from this file
+      next.set(o.key, o);
+    }
+  }
+  return { next, objects: { added, replaced, removed: [] as string[] } };
+}
+
 export class ClusterRuntime {
   private objects = new Map<string, StoredObject>();
   private current: CompiledCluster;
@@ -318,25 +346,37 @@ export class ClusterRuntime {
     return id;
   }
 
-  /** Add the objects of `files`, replacing those with the same kind, namespace and name. */
-  apply(files: ManifestFile[]): ApplyReport {
+  /** The first apply of `files`, loaded now (PreparedApply). Throws what the apply would (ManifestError). */
+  static prepare(files: ManifestFile[], options: RuntimeOptions = {}): PreparedApply {
     const incoming = files.map((f) => ({ file: f, objects: objectsOf(f) }));
+    const { next, objects } = objectsAfter(new Map(), incoming);
+    let loaded: LoadResult;
+    try {
+      loaded = loadManifests(filesOf(next.values()), { ...options.load, previousPods: new Map(), failedNodes: new Set() });
+    } catch (e) {
+      loadManifests(files, options.load); // the same error, naming the places in the files as given
+      throw e;
+    }
+    return { files, loaded, incoming, next, objects };
+  }
+
+  /**
+   * Add the objects of `files`, replacing those with the same kind, namespace and name. `prepared`: the same
+   * files prepared (ClusterRuntime.prepare) with this runtime's options; its load is used while the runtime
+   * holds no objects yet.
+   */
+  apply(files: ManifestFile[], prepared?: PreparedApply): ApplyReport {
+    const usable = prepared !== undefined && prepared.files === files && this.objects.size === 0 && this.failedNodes.size === 0;
+    const incoming = usable ? prepared.incoming : files.map((f) => ({ file: f, objects: objectsOf(f) }));
     // While a node is down, an EndpointSlice goes through the full load (which marks its endpoints on that node).
     if (this.options.incremental !== false) {
       const fast = (this.failedNodes.size ? undefined : this.applyEndpointSlice(incoming)) ?? this.applyNetworkPolicy(incoming);
       if (fast) { this.applied.incremental++; return fast; }
     }
     this.applied.full++;
-    const next = new Map(this.objects);
-    const added: string[] = [], replaced: string[] = [];
-    for (const { objects } of incoming) {
-      for (const o of objects) {
-        (next.has(o.key) ? replaced : added).push(o.key);
-        next.delete(o.key); // the object now comes from this file
-        next.set(o.key, o);
-      }
-    }
-    return this.commit(next, { added, replaced, removed: [] });
+    if (usable) return this.commit(prepared.next, prepared.objects, prepared.loaded);
+    const { next, objects } = objectsAfter(this.objects, incoming);
+    return this.commit(next, objects);
   }
 
   /** Remove objects: those of manifest files, or named ones. Unknown ones are an error (nothing changes). */
@@ -557,9 +597,9 @@ export class ClusterRuntime {
    * Atomic: a change that fails (a bad manifest, a map it would overfill) throws and leaves the runtime, its
    * ids and the dataplane as they were.
    */
-  private commit(next: Map<string, StoredObject>, objects: ApplyReport['objects']): ApplyReport {
+  private commit(next: Map<string, StoredObject>, objects: ApplyReport['objects'], loaded?: LoadResult): ApplyReport {
     keepAllocations(next, this.objects);
-    const { model, warnings } = loadManifests(filesOf(next.values()), {
+    const { model, warnings } = loaded ?? loadManifests(filesOf(next.values()), {
       ...this.options.load, previousPods: placedPods(this.current.model), failedNodes: this.failedNodes,
     }); // throws: nothing changed
     const resolved = resolveCompileOptions(model, this.options, this.dp.options.design);
