@@ -5,34 +5,32 @@
 // manifests would make Services drop or reject traffic, src/k8s/check.ts).
 // Commander only parses arguments; the work is in those modules.
 
-import { registerRun } from './run/command.js';
+import { registerRun } from './run/register.js';
 import { ClusterCliOptions, clusterOptions, loadOptionsOf } from './cluster-options.js';
 import { setFlagsFromString } from 'node:v8';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option, InvalidArgumentError } from 'commander';
-import { demo } from './demo.js';
-import { bench, BenchOpts } from './bench/command.js';
-import { fastpathDefaults, FASTPATH_DEFAULTS, SCENARIOS } from './bench/fastpath.js';
-import { packageRoot } from './bench/compare.js';
-import { CONTROL_PLANE_DEFAULTS } from './bench/controlplane.js';
+import type { BenchOpts } from './bench/command.js';
+import { fastpathDefaults, FASTPATH_DEFAULTS, SCENARIOS, CONTROL_PLANE_DEFAULTS } from './bench/defaults.js';
+import { packageRoot } from './package-root.js';
 import { paint } from './style.js';
 import { createReadStream } from 'node:fs';
 import { ALGO_NAMES, Algorithm, DESIGN_NAMES, Design } from './dataplane.js';
-import { loadFiles } from './k8s/files.js';
-import { checkCluster, hasErrors } from './k8s/check.js';
 import type { Diagnostic } from './k8s/model.js';
+import type { LoadResult } from './k8s/load.js';
 import { formatSource } from './k8s/model.js';
 import { UsageError } from './errors.js';
 import { createEmulator, DpemuError } from './index.node.js';
-import { readManifestFiles, traceStream } from './node-api.js';
-import { traceStreamHubble } from './output/hubble-stream.js';
+import { readManifestFiles } from './node-api.js';
+import { streamTrace } from './trace.js';
+import { internalsOf } from './api/emulator.js';
 import { LineWriter } from './output/line-writer.js';
 
 // A larger young generation for the short-lived objects of every traced packet (JSON values, records):
 // measured with `bench --api`-sized traffic, it halves the time `trace` spends in garbage collection.
 setFlagsFromString('--max-semi-space-size=64');
-import { registerExport } from './export/command.js';
+import { registerExport } from './export/register.js';
 import { getKind, getListing } from './get.js';
 import { dnsStream } from './dns/cli.js';
 
@@ -63,7 +61,7 @@ cli.command('demo')
   .option('--json', 'one JSON object per packet instead of the table')
   .addOption(new Option('--backend <kind>', 'dataplane implementation').choices(['wasm', 'wasm-debug', 'reference']).default('wasm'))
   .addOption(new Option('--design <name>', 'dataplane design: the same packets through iptables, ipvs or nftables structures').choices(DESIGN_NAMES).default('ebpf'))
-  .action((opts) => demo(opts));
+  .action(async (opts) => (await import('./demo.js')).demo(opts));
 
 const wasmDefaults = fastpathDefaults('wasm'), refDefaults = fastpathDefaults('reference');
 cli.command('bench')
@@ -98,16 +96,16 @@ cli.command('bench')
   .option('--quick', 'tiny sizes: with --sweep (services 10, 100; flows 1000, 10000; one run), --micro, --control-plane (100 services, 1000 endpoints)')
   .option('--out <dir>', 'with --sweep: directory for the results (default: bench/results/ in the package root)')
   .option('-q, --quiet', 'no progress lines on stderr')
-  .action((opts: BenchOpts, cmd: Command) => bench(opts, cmd));
+  .action(async (opts: BenchOpts, cmd: Command) => (await import('./bench/command.js')).bench(opts, cmd));
 
 // ---------------------------------------------------------------- trace, check
 
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
 /** Load the manifests; a ManifestError (or an unreadable path) ends the command with status 1. */
-function loadClusterOrExit(opts: ClusterCliOptions): ReturnType<typeof loadFiles> | undefined {
+async function loadClusterOrExit(opts: ClusterCliOptions): Promise<LoadResult | undefined> {
   try {
-    return loadFiles(opts.cluster, loadOptionsOf(opts), opts.recursive ?? false);
+    return (await import('./k8s/files.js')).loadFiles(opts.cluster, loadOptionsOf(opts), opts.recursive ?? false);
   } catch (e) {
     fail(e);
     return undefined;
@@ -142,12 +140,15 @@ async function trace(opts: TraceOpts): Promise<void> {
   for (const w of emu.warnings()) if (w.severity !== 'info') process.stderr.write(`dpemu: ${w.severity}: ${w.message}\n`);
   const input = opts.packets === undefined || opts.packets === '-' ? process.stdin : createReadStream(opts.packets);
   // {"apply": ...} and {"delete": ...} lines change the cluster (paths relative to the current directory).
-  const { write, flush } = new LineWriter(process.stdout); // records in blocks (src/output/line-writer.ts)
+  const writer = new LineWriter(process.stdout); // records in blocks, written as bytes (src/output/line-writer.ts)
+  const { write, flush } = writer;
   const drain = () => new Promise<void>((ok) => process.stdout.once('drain', ok));
+  const { traceJsonInto } = internalsOf(emu);
   // Hubble's flows have no form for an error: those go to stderr, one line each.
   const { errors } = opts.output === 'hubble'
-    ? await traceStreamHubble(emu, input, write, { drain, onError: (e) => process.stderr.write(`dpemu: ${e.error}\n`) })
-    : await traceStream(emu, input, write, { drain });
+    ? await (await import('./output/hubble-stream.js')).traceStreamHubble(emu, input, write, { drain, onError: (e) => process.stderr.write(`dpemu: ${e.error}\n`) })
+    : await streamTrace(input, write, (lines, stats) => { traceJsonInto(lines, writer, { readFiles: readManifestFiles }, stats); return []; },
+      drain, () => !writer.ready);
   flush();
   if (errors > 0) process.stderr.write(`dpemu: ${errors} input line${errors === 1 ? '' : 's'} could not be traced${opts.output === 'hubble' ? '' : ' (see the "error" records)'}\n`);
 }
@@ -159,9 +160,10 @@ function fail(e: unknown): void {
   process.exitCode = 1;
 }
 
-function check(opts: ClusterCliOptions & { json?: boolean }): void {
-  const loaded = loadClusterOrExit(opts);
+async function check(opts: ClusterCliOptions & { json?: boolean }): Promise<void> {
+  const loaded = await loadClusterOrExit(opts);
   if (!loaded) return;
+  const { checkCluster, hasErrors } = await import('./k8s/check.js');
   const diags = [...loaded.notes, ...loaded.warnings, ...checkCluster(loaded.model)];
   if (opts.json) {
     for (const d of diags) console.log(JSON.stringify(d));
@@ -180,8 +182,9 @@ function check(opts: ClusterCliOptions & { json?: boolean }): void {
 
 clusterOptions(cli.command('trace'))
   .description('trace packets (JSON lines) through a cluster loaded from Kubernetes manifests, programmed as kube-proxy programs every node (in the --design chosen); one JSON record per packet. ' +
-    'Lines {"apply": path(s)} and {"delete": path | {kind, namespace, name}} (optionally with "t") change the cluster mid-stream, reprogramming only what changed; each gives one {"line", "t", "applied"} record')
-  .option('--packets <file>', 'JSON lines {src, dst, sport, dport, proto, flags, node, t} or {apply|delete, t} (default: stdin)')
+    'Lines {"apply": path(s)} and {"delete": path | {kind, namespace, name}} (optionally with "t") change the cluster mid-stream, reprogramming only what changed; ' +
+    '{"fail": node} takes a node down (its conntrack lost, its pods not ready), {"restart": node} brings it back ("agent": true: only its proxy agent restarts); each gives one {"line", "t", "applied"} record')
+  .option('--packets <file>', 'JSON lines {src, dst, sport, dport, proto, flags, node, t} or {apply|delete|fail|restart, t} (default: stdin)')
   .addOption(new Option('--backend <kind>', 'dataplane implementation').choices(['wasm', 'reference']).default('wasm'))
   .addOption(new Option('--design <name>', 'dataplane design (same verdicts; different structures and endpoint choice)').choices(DESIGN_NAMES).default('ebpf'))
   .addOption(new Option('--algo <name>', "endpoint selection (default: the design's, random; ipvs: rr)").choices(ALGO_NAMES))
@@ -193,7 +196,7 @@ clusterOptions(cli.command('trace'))
 clusterOptions(cli.command('check'))
   .description('load Kubernetes manifests and report what would make Services drop or reject traffic, and the defaults applied; exit status 1 when there are errors')
   .option('--json', 'one JSON diagnostic per line')
-  .action((opts: ClusterCliOptions & { json?: boolean }) => check(opts));
+  .action(async (opts: ClusterCliOptions & { json?: boolean }) => check(opts));
 
 interface DnsOpts extends ClusterCliOptions { queries?: string; clusterDomain: string; ttl: number; pods: 'insecure' | 'verified' | 'disabled'; endpointPodNames?: boolean }
 
@@ -206,7 +209,7 @@ clusterOptions(cli.command('dns'))
   .addOption(new Option('--pods <mode>', 'pod A records (CoreDNS "pods")').choices(['insecure', 'verified', 'disabled']).default('insecure'))
   .option('--endpoint-pod-names', 'name endpoints without hostname by their pod (CoreDNS "endpoint_pod_names")')
   .action(async (opts: DnsOpts) => {
-    const loaded = loadClusterOrExit(opts);
+    const loaded = await loadClusterOrExit(opts);
     if (!loaded) return;
     for (const w of loaded.warnings) if (w.severity !== 'info') process.stderr.write(`dpemu: ${w.severity}: ${w.message}\n`);
     let closed = false;
@@ -226,9 +229,9 @@ clusterOptions(cli.command('get'))
   .argument('<kind>', 'pods, services or nodes (kubectl\'s singular and short names too: pod, po, svc, no)')
   .option('-n, --namespace <ns>', 'only this namespace (default: all namespaces)')
   .addOption(new Option('-o, --output <format>', 'wide (more columns) or json').choices(['wide', 'json']))
-  .action((word: string, opts: ClusterCliOptions & { namespace?: string; output?: 'wide' | 'json' }) => {
+  .action(async (word: string, opts: ClusterCliOptions & { namespace?: string; output?: 'wide' | 'json' }) => {
     const kind = getKind(word);
-    const loaded = loadClusterOrExit(opts);
+    const loaded = await loadClusterOrExit(opts);
     if (!loaded) return;
     console.log(getListing(loaded.model, kind, { namespace: opts.namespace, output: opts.output }));
   });

@@ -59,7 +59,9 @@ export function traceStream(input: Readable | AsyncIterable<string>, write: (lin
  * made (a Tracer's traceTextsJson, or an Emulator's traceJson()).
  */
 export async function streamTrace(input: Readable | AsyncIterable<string>, write: (line: string) => boolean | void,
-  trace: (lines: { text: string; line: number }[], stats: TraceStats) => string[], drain?: () => Promise<void>): Promise<TraceStats> {
+  trace: (lines: { text: string; line: number }[], stats: TraceStats) => string[], drain?: () => Promise<void>,
+  /** Whether the output wants a pause, for a `trace` that writes its lines itself (and returns none). */
+  paused?: () => boolean): Promise<TraceStats> {
   let n = 0;
   const stats: TraceStats = { packets: 0, errors: 0, changes: 0 };
   let chunk: { text: string; line: number }[] = [];
@@ -70,6 +72,7 @@ export async function streamTrace(input: Readable | AsyncIterable<string>, write
     const lines = chunk;
     chunk = [];
     for (const text of trace(lines, stats)) if (write(text) === false) full = true;
+    if (paused?.()) full = true;
   };
   if (!('pipe' in input)) {
     for await (const text of input) {

@@ -110,6 +110,27 @@ export interface TraceHop { node: string; stage: string; verdict: string; nat: s
 
 export interface TraceError { line: number; error: string }
 
+/**
+ * Where runLinesJson can write its output lines as bytes (the CLI's LineWriter, src/output/line-writer.ts):
+ * a record of the common shape is written there from cached byte pieces, with no string made for it; any
+ * other line is handed over as text (`write`). Browser-safe: the tracer only calls these methods.
+ */
+export interface RecordBytesSink {
+  write(line: string): boolean | void;
+  room(bytes: number): void;
+  putBytes(bytes: Uint8Array): void;
+  putAscii(text: string, from?: number, to?: number): void;
+  putUint(n: number): void;
+  putString(text: string): void;
+  endLine(): void;
+}
+
+const utf8 = new TextEncoder();
+const LINE_OPEN = utf8.encode('{"line":');
+const SPORT_KEY = utf8.encode('","sport":');
+const DST_KEY = utf8.encode(',"dst":"');
+const HOPS_KEY = utf8.encode(',"hops":');
+
 /** What a control line ({"apply"}, {"delete"}, {"fail"} or {"restart"}) did: the runtime's report. */
 export interface TraceChange { line: number; t: number; applied: ApplyReport }
 
@@ -405,14 +426,14 @@ export class Tracer {
    * clean, its packet goes straight into the batch; every other line (control lines, named endpoints, HTTP
    * requests, anything that would be an error) goes the plain way, so messages come from one place.
    */
-  runLinesJson(lines: readonly { text: string; line: number }[], st: TraceStats): string[] {
+  runLinesJson(lines: readonly { text: string; line: number }[], st: TraceStats, into?: RecordBytesSink): string[] {
     const out: string[] = [];
     let plain: { text: string; line: number }[] = [];
     let n = 0; // packets read the fast way, waiting in the batch (slots 0..n-1)
     let t0 = this.t;
     const flushPlain = () => {
       if (plain.length === 0) return;
-      for (const s of traceLinesJson(this, plain, st)) out.push(s);
+      for (const s of traceLinesJson(this, plain, st)) if (into) into.write(s); else out.push(s);
       plain = [];
       t0 = this.t;
     };
@@ -421,7 +442,8 @@ export class Tracer {
       this.processFast(n);
       const r = this.scratchRecord ??= this.batch.get(0);
       for (let i = 0; i < n; i++) {
-        out.push(this.recordJsonOf(this.fastLine[i], this.fastT[i], this.fastNode[i], this.batch.read(i, r), this.fastNodeId[i], this.fastSrc[i]));
+        if (into) this.recordBytesOf(into, this.fastLine[i], this.fastT[i], this.fastNode[i], this.batch.read(i, r), this.fastNodeId[i], this.fastSrc[i]);
+        else out.push(this.recordJsonOf(this.fastLine[i], this.fastT[i], this.fastNode[i], this.batch.read(i, r), this.fastNodeId[i], this.fastSrc[i]));
         this.fastSrc[i] = '';
       }
       st.packets += n;
@@ -884,6 +906,52 @@ export class Tracer {
   /** The `,"t":..,` of the last record's time (packets of a chunk mostly share it). */
   private tLast = -1;
   private tText = '';
+  /** The same as bytes, for time tBytesOf (its own: the text and the bytes are made by different writers). */
+  private tBytes = new Uint8Array(0);
+  private tBytesOf = -1;
+
+  /**
+   * recordJsonOf written as bytes into `w`: the same pieces, in the same order, each copied from its cached
+   * UTF-8 (bytesOf), numbers written as digits; byte for byte the text recordJsonOf makes (a test holds them
+   * equal). A record's first packet of a connection (its tail is not cached) has its tail encoded in place.
+   */
+  private recordBytesOf(w: RecordBytesSink, line: number, t: number, nodeName: string, r: PacketRecord, node: number, srcName: string): void {
+    if (t !== this.tBytesOf) { this.tBytesOf = t; this.tBytes = utf8.encode(`,"t":${t},`); }
+    const names = this.names;
+    const head = this.bytesOf(this.nodeProtoFlagsJson(nodeName, r.proto, r.tcpFlags));
+    const src = srcName === '' ? this.bytesOf(names.srcPart(r.saddr)) : undefined;
+    const dst = this.bytesOf(names.dstPart(r.daddr));
+    const outcome = this.bytesOf(this.outcomeJson(r.verdict, r.dropReason, r.ctState));
+    const outSrc = this.bytesOf(names.srcPart(r.outSaddr));
+    const tail = this.tailJson(nodeName, r, node);
+    const tailBytes = this.tailSlot >= 0 ? (this.tailBytes[this.tailSlot] ??= utf8.encode(tail)) : undefined;
+    const hops = r.hopNode === NODE_NONE ? '' : this.hopsJson(nodeName, r);
+    w.room(LINE_OPEN.length + 16 + this.tBytes.length + head.length + (src ? src.length : srcName.length + SPORT_KEY.length)
+      + 2 * (6 + DST_KEY.length) + dst.length + 6 + outcome.length + outSrc.length
+      + (tailBytes ? tailBytes.length : tail.length * 3) + (hops === '' ? 0 : HOPS_KEY.length + hops.length * 3) + 1);
+    w.putBytes(LINE_OPEN); w.putUint(line); w.putBytes(this.tBytes); w.putBytes(head);
+    if (src) w.putBytes(src); else { w.putAscii(srcName); w.putBytes(SPORT_KEY); }
+    w.putUint(r.sport); w.putBytes(DST_KEY); w.putBytes(dst); w.putUint(r.dport);
+    w.putBytes(outcome); w.putBytes(outSrc); w.putUint(r.outSport); w.putBytes(DST_KEY);
+    if (hops === '') {
+      if (tailBytes) w.putBytes(tailBytes); else w.putString(tail);
+    } else { // the record's closing brace after the hops
+      if (tailBytes) w.putBytes(tailBytes.subarray(0, tailBytes.length - 1)); else w.putString(tail.slice(0, -1));
+      w.putBytes(HOPS_KEY); w.putString(hops); w.putAscii('}');
+    }
+    w.endLine();
+  }
+
+  /** UTF-8 of the tracer's cached pieces (head, address and outcome parts), kept by the piece's text. */
+  private readonly pieceBytes = new Map<string, Uint8Array>();
+  private bytesOf(piece: string): Uint8Array {
+    let b = this.pieceBytes.get(piece);
+    if (b === undefined) {
+      if (this.pieceBytes.size >= 1 << 16) this.pieceBytes.clear();
+      this.pieceBytes.set(piece, (b = utf8.encode(piece)));
+    }
+    return b;
+  }
 
   /** A record's text after its "t" field: a function of the descriptor (its node names nodeName, id `node`) and the cluster. */
   private recordRest(nodeName: string, r: PacketRecord, node: number, srcName: string): string {
@@ -935,12 +1003,18 @@ export class Tracer {
   // stretch of memory and makes nothing.
   private readonly tailKeys = new Uint32Array(TAIL_SLOTS * TAIL_KEY);
   private readonly tailTexts: string[] = new Array(TAIL_SLOTS).fill('');
+  /** UTF-8 of tailTexts, made when a record is written as bytes (recordBytesOf). */
+  private readonly tailBytes: (Uint8Array | undefined)[] = new Array(TAIL_SLOTS).fill(undefined);
+  /** The slot tailJson's last text is kept in, or -1 (not cacheable). */
+  private tailSlot = -1;
   private readonly tailUsed = new Uint8Array(TAIL_SLOTS);
   private tailsOf?: CompiledCluster;
   private tailJson(nodeName: string, r: PacketRecord, node: number): string {
     const cc = this.compiled;
     if (this.tailsOf !== cc) { this.tailUsed.fill(0); this.tailsOf = cc; }
-    const cacheable = !(r.verdict === VERDICT.FORWARDED && r.ctState === CT_STATE.NEW);
+    this.tailSlot = -1;
+    // a new connection's policy text names its addresses (policyOf); without policies there is none to name them
+    const cacheable = !(r.verdict === VERDICT.FORWARDED && r.ctState === CT_STATE.NEW && cc.plan.policy);
     const reply = r.ctState === CT_STATE.REPLY;
     // the key: everything the text is made from (see derive(), noServiceRule(), policyOf())
     const k0 = r.service >>> 0, k1 = r.backend >>> 0, k2 = r.daddr >>> 0, k3 = ((r.dport << 16) | (r.proto << 8) | r.verdict) >>> 0;
@@ -960,6 +1034,7 @@ export class Tracer {
         if (used[s] !== 0 && k[o] === k0 && k[o + 1] === k1 && k[o + 2] === k2 && k[o + 3] === k3 && k[o + 4] === k4
           && k[o + 5] === k5 && k[o + 6] === k6 && k[o + 7] === k7 && k[o + 8] === k8 && k[o + 9] === k9) {
           used[s] = 2; used[s ^ 1] = used[s ^ 1] === 0 ? 0 : 1; // s the more recent of the two
+          this.tailSlot = s;
           return this.tailTexts[s];
         }
       }
@@ -979,7 +1054,7 @@ export class Tracer {
     if (cacheable) {
       const k = this.tailKeys, o = slot * TAIL_KEY;
       k[o] = k0; k[o + 1] = k1; k[o + 2] = k2; k[o + 3] = k3; k[o + 4] = k4; k[o + 5] = k5; k[o + 6] = k6; k[o + 7] = k7; k[o + 8] = k8; k[o + 9] = k9;
-      this.tailTexts[slot] = text; this.tailUsed[slot] = 2;
+      this.tailTexts[slot] = text; this.tailBytes[slot] = undefined; this.tailUsed[slot] = 2; this.tailSlot = slot;
       if (this.tailUsed[slot ^ 1] !== 0) this.tailUsed[slot ^ 1] = 1;
     }
     return text;
@@ -1075,8 +1150,8 @@ export function traceTexts(tracer: Tracer, lines: readonly { text: string; line:
 export interface TraceStats { packets: number; errors: number; changes: number }
 
 /** traceTexts with each output as its JSON text (records through Tracer.runJson), counted into `stats`. */
-export function traceTextsJson(tracer: Tracer, lines: readonly { text: string; line: number }[], stats?: TraceStats): string[] {
-  return tracer.runLinesJson(lines, stats ?? { packets: 0, errors: 0, changes: 0 });
+export function traceTextsJson(tracer: Tracer, lines: readonly { text: string; line: number }[], stats?: TraceStats, into?: RecordBytesSink): string[] {
+  return tracer.runLinesJson(lines, stats ?? { packets: 0, errors: 0, changes: 0 }, into);
 }
 
 /** traceTextsJson the plain way: every line through JSON.parse (Tracer.runLinesJson sends it what it does not read itself). */

@@ -12,7 +12,7 @@ import { ReferenceDataplane } from '../reference/dataplane.js';
 import { ClusterRuntime, ObjectRef, ApplyReport, PreparedApply } from '../k8s/runtime.js';
 import { CompileOptions, limitsForModel } from '../k8s/compile.js';
 import { LoadOptions, ManifestFile } from '../k8s/load.js';
-import { Tracer, TraceRecord, TraceOutput, TraceStats, traceTexts, traceTextsJson } from '../tracer.js';
+import { Tracer, TraceRecord, TraceOutput, TraceStats, RecordBytesSink, traceTexts, traceTextsJson } from '../tracer.js';
 import type { Diagnostic } from '../k8s/model.js';
 import { formatIPv4 } from '../common/ip.js';
 import { PROTO_NAMES, PacketBatch, NONE, VERDICT_NAMES, DROP_REASON_NAMES, CT_STATE_NAMES, PROTO } from '../packet.js';
@@ -233,6 +233,20 @@ class EmulatorImpl implements Emulator {
     });
   }
 
+  /**
+   * traceJson() with its output lines written into `into` (the CLI's block writer) instead of returned: records
+   * of the common shape go in as bytes, without a string each. With flow listeners, as traceJson() and written.
+   */
+  traceJsonInto(lines: readonly (string | { text: string; line: number })[], into: RecordBytesSink, options: TraceOptions = {}, stats?: TraceStats): void {
+    if (this.listeners.size) { for (const s of this.traceJson(lines, options, stats)) into.write(s); return; }
+    this.traceWith(lines, options, (items) => {
+      const counted = stats ?? { packets: 0, errors: 0, changes: 0 };
+      const before = counted.packets;
+      traceTextsJson(this.tracer, items, counted, into);
+      this.sequence += counted.packets - before;
+    });
+  }
+
   private traceWith<T>(lines: readonly (string | { text: string; line: number })[], options: TraceOptions, run: (items: { text: string; line: number }[]) => T): T {
     if (!Array.isArray(lines)) throw new InputError('trace: lines must be a list of strings', 'lines');
     const first = this.traced;
@@ -444,9 +458,9 @@ class EmulatorImpl implements Emulator {
  * The pieces behind an emulator made by createEmulator, for dpemu's own commands (`dpemu run` reads the
  * compiled cluster and moves the clock without a collection per step). Not part of the public API.
  */
-export function internalsOf(emu: Emulator): { dp: Dataplane; runtime: ClusterRuntime; tracer: Tracer } {
+export function internalsOf(emu: Emulator): { dp: Dataplane; runtime: ClusterRuntime; tracer: Tracer; traceJsonInto: EmulatorImpl['traceJsonInto'] } {
   if (!(emu instanceof EmulatorImpl)) throw new InputError('not an emulator made by createEmulator', 'emulator');
-  return { dp: emu.dp, runtime: emu.runtime, tracer: emu.tracer };
+  return { dp: emu.dp, runtime: emu.runtime, tracer: emu.tracer, traceJsonInto: emu.traceJsonInto.bind(emu) };
 }
 
 class Batch implements EmulatorBatch {

@@ -2,6 +2,8 @@
 // (1) the machine's fast-path limit (../shared/limit/run, when present), (2) the
 // WASM fast path, (3) the reference fast path; then the ratios against targets.
 
+import { packageRoot } from '../package-root.js';
+export { packageRoot };
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -50,19 +52,6 @@ export interface CompareResult {
 export const TARGETS = { wasmVsLimitWasm: 0.6, wasmVsReference: 25 } as const;
 
 /** The package root: the nearest directory up from this file with a package.json (src/bench or dist/src/bench). */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) {
-      try {
-        if (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name === 'dpemu') return dir;
-      } catch { /* keep looking */ }
-    }
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package root of dpemu not found');
-    dir = up;
-  }
-}
 
 
 /** The machine-limit script: `--limit PATH`, else $DPEMU_LIMIT; without either the comparison is skipped. */

@@ -67,7 +67,8 @@ export interface ControlPlaneResult {
   node: string;
 }
 
-export const CONTROL_PLANE_DEFAULTS = { services: 10_000, endpoints: 100_000, nodes: 100, compiles: 3, changes: 1000 } as const;
+import { CONTROL_PLANE_DEFAULTS } from './defaults.js';
+export { CONTROL_PLANE_DEFAULTS };
 export const CONTROL_PLANE_TARGETS = { compileMs: 1000, changeUs: 100 } as const;
 
 const NS = 'bench';

@@ -30,8 +30,9 @@ import { programSyntheticPolicies, syntheticPolicyLimits } from './policies.js';
 import { median, round2 } from './stats.js';
 
 export type FastpathBackend = 'wasm' | 'reference';
-export type Scenario = 'fastpath' | 'newflow';
-export const SCENARIOS: readonly Scenario[] = ['fastpath', 'newflow'];
+import { Scenario, SCENARIOS, FASTPATH_DEFAULTS, fastpathDefaults } from './defaults.js';
+export { SCENARIOS, FASTPATH_DEFAULTS, fastpathDefaults };
+export type { Scenario };
 
 export interface FastpathConfig {
   scenario?: Scenario;
@@ -98,13 +99,6 @@ export interface FastpathResult {
   loadavg: number;
 }
 
-export const FASTPATH_DEFAULTS = { services: 10_000, backends: 10, flows: 1_000_000, clients: 256, seed: 1 } as const;
-
-/** Default measurement size per backend: the reference is ~2 orders slower, so it measures fewer packets. */
-export function fastpathDefaults(backend: FastpathBackend, scenario: Scenario = 'fastpath'): { rounds: number; packets: number } {
-  if (scenario === 'newflow') return backend === 'wasm' ? { rounds: 10, packets: 1 << 17 } : { rounds: 5, packets: 1 << 14 };
-  return backend === 'wasm' ? { rounds: 10, packets: 1 << 20 } : { rounds: 7, packets: 1 << 17 };
-}
 
 export class BenchmarkError extends DpemuError {
   constructor(message: string) { super('BENCHMARK', message); }

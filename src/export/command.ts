@@ -1,7 +1,6 @@
 // The `dpemu export` command: the ruleset kube-proxy would program on one node for a cluster, built
 // from the plan the matching design runs (iptables-save: iptables, nft: nftables, ipvsadm: ipvs).
 import { UsageError } from '../errors.js';
-import { Command, Option } from 'commander';
 import { loadFiles } from '../k8s/files.js';
 import { iptablesSave } from './iptables.js';
 import { ipvsadmSave } from './ipvsadm.js';
@@ -9,25 +8,12 @@ import { nftRuleset } from './nft.js';
 import { nodeRules, planFor } from './node-rules.js';
 
 export type ExportFormat = 'iptables-save' | 'nft' | 'ipvsadm';
-interface ExportOpts {
+export interface ExportOpts {
   cluster: string[]; format: ExportFormat; node?: string; masqueradeAll?: boolean; localhostNodePorts: boolean; nfacct: boolean;
   clusterCidr?: string; nodePortAddresses?: string[];
 }
 const DESIGN = { 'iptables-save': 'iptables', nft: 'nftables', ipvsadm: 'ipvs' } as const;
 
-export function registerExport(cli: Command, collect: (v: string, prev: string[] | undefined) => string[]): void {
-  cli.command('export')
-    .description('print the rules kube-proxy would program on one node for a cluster loaded from Kubernetes manifests, as iptables-save, nft -f or ipvsadm -Sn read them')
-    .requiredOption('--cluster <path>', 'manifest file or directory (repeat for more)', collect)
-    .addOption(new Option('--format <format>', 'output form').choices(['iptables-save', 'nft', 'ipvsadm']).default('iptables-save'))
-    .option('--node <name>', "the node whose rules are printed (default: the first node)")
-    .option('--masquerade-all', 'kube-proxy --masquerade-all: SNAT all traffic to cluster IPs')
-    .option('--no-localhost-node-ports', 'kube-proxy --iptables-localhost-nodeports=false: no NodePorts on 127.0.0.1')
-    .option('--no-nfacct', 'leave out the nfacct counters (kube-proxy does when the kernel lacks the nfacct match)')
-    .option('--cluster-cidr <cidr>', 'the pod network (kube-proxy --cluster-cidr)')
-    .option('--nodeport-addresses <cidr>', 'kube-proxy --nodeport-addresses (repeat for more; default: every local address, the primary one for nft)', collect)
-    .action((opts: ExportOpts) => { process.stdout.write(runExport(opts)); });
-}
 
 export function runExport(opts: ExportOpts): string {
   // An unreadable path or a bad manifest is a ManifestError (one line, no stack, from the CLI).

@@ -2,7 +2,9 @@
 // system call per record when stdout is a file (each flattening and encoding a short string on its own).
 // Lines are encoded as they come into a block of bytes, which is written when full and at the end of the
 // current job (a microtask): one write per chunk of input, and an interactive input still gets each answer
-// as soon as its line is traced.
+// as soon as its line is traced. The tracer also writes records straight into the block as bytes
+// (room(), then putBytes / putAscii / putUint / putString, then endLine()): cached byte pieces copied in,
+// no record string made, flattened or encoded.
 
 /** A block's size: big enough for a chunk's records to go in a few writes. */
 const BLOCK = 1 << 20;
@@ -12,11 +14,12 @@ export interface LineSink {
 }
 
 export class LineWriter {
-  private block = Buffer.allocUnsafe(BLOCK);
-  private used = 0;
+  /** The block being filled, and how much of it is (the byte writers below advance `used`). */
+  block = Buffer.allocUnsafe(BLOCK);
+  used = 0;
   private scheduled = false;
   /** What the stream's last write returned: false asks the caller to wait for 'drain'. */
-  private ready = true;
+  ready = true;
 
   constructor(private readonly out: LineSink) {}
 
@@ -32,9 +35,60 @@ export class LineWriter {
     }
     this.used += this.block.write(line, this.used, 'utf8');
     this.block[this.used++] = 10;
-    if (!this.scheduled) { this.scheduled = true; queueMicrotask(this.flush); }
+    this.schedule();
     return this.ready;
   };
+
+  /** Make room for a line of up to `bytes` bytes (its newline included) at `used`. */
+  room(bytes: number): void {
+    if (this.used + bytes <= this.block.length) return;
+    this.flush();
+    if (bytes > this.block.length) this.block = Buffer.allocUnsafe(bytes); // a line longer than a block: a block of its own
+  }
+
+  /** Copy `bytes` in (room made before). */
+  putBytes(bytes: Uint8Array): void {
+    const n = bytes.length;
+    if (n > 24) { this.block.set(bytes, this.used); this.used += n; return; }
+    const b = this.block;
+    let u = this.used;
+    for (let i = 0; i < n; i++) b[u++] = bytes[i];
+    this.used = u;
+  }
+
+  /** Characters [from, to) of `text`, which are ASCII (room made before). */
+  putAscii(text: string, from = 0, to = text.length): void {
+    const b = this.block;
+    let u = this.used;
+    for (let i = from; i < to; i++) b[u++] = text.charCodeAt(i);
+    this.used = u;
+  }
+
+  /** `n` (a non-negative integer below 2^53) in decimal, as String(n) writes it (room made before: 16 bytes). */
+  putUint(n: number): void {
+    if (n < 10) { this.block[this.used++] = 48 + n; return; }
+    const b = this.block;
+    let digits = 1;
+    for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+    let u = this.used + digits;
+    this.used = u;
+    for (let x = n; x > 0; x = Math.floor(x / 10)) b[--u] = 48 + (x % 10);
+  }
+
+  /** Any string, encoded as UTF-8 (room made before: 3 bytes per UTF-16 unit). */
+  putString(text: string): void {
+    this.used += this.block.write(text, this.used, 'utf8');
+  }
+
+  /** End the line being written. */
+  endLine(): void {
+    this.block[this.used++] = 10;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (!this.scheduled) { this.scheduled = true; queueMicrotask(this.flush); }
+  }
 
   /** Write what is held (the stream may still be writing an earlier block: each block is its own buffer). */
   readonly flush = (): void => {
