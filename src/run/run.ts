@@ -226,7 +226,8 @@ export async function runTraffic(emu: Emulator, spec: TrafficSpec, options: RunO
 
   // Churn: cluster changes at their times.
   const changes: RunChange[] = [];
-  const restarts: { at: number; ref: string; slices: { kind: string; namespace: string; name: string }[] }[] = [];
+  /** What comes back later: a restarted workload's endpoints ready again, or a failed node (`node`) restarting. */
+  const restarts: { at: number; ref: string; slices: { kind: string; namespace: string; name: string }[]; node?: boolean }[] = [];
   const applyChange = (ev: ChurnEvent): void => {
     let what: string;
     if (ev.kind === 'apply') {
@@ -242,6 +243,13 @@ export async function runTraffic(emu: Emulator, spec: TrafficSpec, options: RunO
       }
       if (refs.length) emu.delete(refs);
       what = `delete ${ev.targets.map((t) => (typeof t === 'string' ? t : `${t.kind} ${t.namespace ? `${t.namespace}/` : ''}${t.name}`)).join(', ')}`;
+    } else if (ev.kind === 'fail') {
+      emu.failNode(ev.node);
+      if (ev.for !== undefined) {
+        restarts.push({ at: ev.at + ev.for, ref: ev.node, slices: [], node: true });
+        restarts.sort((a, b) => a.at - b.at);
+      }
+      what = `fail ${ev.node}${ev.for !== undefined ? ` (down for ${ev.for} s)` : ''}`;
     } else if (ev.kind === 'scale') {
       emu.apply(scaledWorkload(options.clusterFiles ?? [], ev.ref, ev.replicas));
       what = `scale ${ev.ref} to ${ev.replicas}`;
@@ -271,8 +279,8 @@ export async function runTraffic(emu: Emulator, spec: TrafficSpec, options: RunO
     while (churnAt < spec.churn.length && spec.churn[churnAt].at * 1000 <= tick) applyChange(spec.churn[churnAt++]);
     while (restarts.length && restarts[0].at * 1000 <= tick) {
       const r = restarts.shift()!;
-      emu.delete(r.slices);
-      changes.push({ at: r.at, what: `${r.ref} ready again`, services: emu.services().length });
+      if (r.node) emu.restartNode(r.ref); else emu.delete(r.slices);
+      changes.push({ at: r.at, what: r.node ? `${r.ref} restarted` : `${r.ref} ready again`, services: emu.services().length });
       cur = resolve();
       options.onChange?.(changes[changes.length - 1]);
     }

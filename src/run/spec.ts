@@ -69,7 +69,9 @@ export type ChurnEvent =
   | { at: number; kind: 'scale'; ref: string; replicas: number }
   | { at: number; kind: 'restart'; ref: string; for: number }
   | { at: number; kind: 'apply'; paths: string[] }
-  | { at: number; kind: 'delete'; targets: ({ kind: string; namespace?: string; name: string } | string)[] };
+  | { at: number; kind: 'delete'; targets: ({ kind: string; namespace?: string; name: string } | string)[] }
+  /** A node fails (Emulator.failNode) and, with `for`, restarts that many seconds later. */
+  | { at: number; kind: 'fail'; node: string; for?: number };
 
 export interface TrafficSpec {
   duration: number;
@@ -219,11 +221,14 @@ function parseChurn(v: unknown, duration: number): ChurnEvent[] {
   const out = v.map((e, i): ChurnEvent => {
     const path = `churn[${i}]`;
     if (!isObj(e)) fail(path, 'must be a mapping such as {at: 2, scale: deploy/ns/name, replicas: 1}');
-    known(e, path, ['at', 'scale', 'replicas', 'restart', 'for', 'apply', 'delete']);
+    known(e, path, ['at', 'scale', 'replicas', 'restart', 'for', 'apply', 'delete', 'fail']);
     const at = seconds(e.at, `${path}.at`);
     if (at > duration) fail(`${path}.at`, `${at} s is after the end of the run (${duration} s)`);
     if (e.scale !== undefined) return { at, kind: 'scale', ref: str(e.scale, `${path}.scale`), replicas: num(e.replicas, `${path}.replicas`, 0, 100000, true) };
     if (e.restart !== undefined) return { at, kind: 'restart', ref: str(e.restart, `${path}.restart`), for: e.for === undefined ? 1 : seconds(e.for, `${path}.for`) };
+    if (e.fail !== undefined) {
+      return { at, kind: 'fail', node: str(e.fail, `${path}.fail`), ...(e.for === undefined ? {} : { for: seconds(e.for, `${path}.for`) }) };
+    }
     if (e.apply !== undefined) {
       const paths = Array.isArray(e.apply) ? e.apply.map((p, j) => str(p, `${path}.apply[${j}]`)) : [str(e.apply, `${path}.apply`)];
       return { at, kind: 'apply', paths };
@@ -240,7 +245,7 @@ function parseChurn(v: unknown, duration: number): ChurnEvent[] {
         }),
       };
     }
-    return fail(path, 'needs one of scale, restart, apply or delete');
+    return fail(path, 'needs one of scale, restart, fail, apply or delete');
   });
   return out.sort((a, b) => a.at - b.at);
 }

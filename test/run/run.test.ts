@@ -240,4 +240,21 @@ spec: {selector: {app: web}, ports: [{port: 81, targetPort: 8080}]}
     const bad = parseTrafficSpec({ duration: 1, traffic: [{ from: 'deploy/x/client', to: 'svc/x/a:80', rate: 10 }], churn: [{ at: 0.1, scale: 'deploy/x/nothing', replicas: 2 }] });
     await expect(runTraffic(await createEmulator({ cluster: cluster() }), bad, { clusterFiles: cluster().files })).rejects.toThrow(/churn scale: no Deployment x\/nothing/);
   });
+
+  it('fails a node and restarts it: connections through it break, then it serves again', async () => {
+    const emu = await createEmulator({ cluster: cluster() });
+    // a node with a web pod and no client (the clients keep sending; the web pods there stop answering)
+    const pods = emu.endpoints().filter((e) => e.kind === 'pod' && e.namespace === 'x');
+    const clientNodes = new Set(pods.filter((p) => p.labels.app === 'client').map((p) => p.node));
+    const node = pods.find((p) => p.labels.app === 'web' && !clientNodes.has(p.node))!.node!;
+    const spec = parseTrafficSpec({ duration: 2, traffic: [{ from: 'deploy/x/client', to: 'svc/x/a:80', rate: 200, lifetime: 0.8, requests: 4 }],
+      churn: [{ at: 0.5, fail: node, for: 0.5 }] });
+    const chosen = () => new Set(emu.services().find((s) => s.service === 'x/a:80' && s.scope === 'any')!.backends);
+    const all = chosen();
+    const r = await runTraffic(emu, spec, { clusterFiles: cluster().files });
+    expect(r.changes.map((c) => c.what)).toEqual([`fail ${node} (down for 0.5 s)`, `${node} restarted`]);
+    expect(r.entries[0].stats.failed).toBeGreaterThan(0); // connections to its pods broke
+    expect(chosen()).toEqual(all); // ready again after the restart
+    expect(() => parseTrafficSpec({ traffic: [{ from: 'deploy/x/client', to: 'svc/x/a:80', rate: 1 }], churn: [{ at: 1, fail: 3 }] })).toThrow(/churn\[0\]\.fail/);
+  });
 });
