@@ -25,7 +25,7 @@ describe('the library API in a browser', () => {
 
   beforeAll(async () => {
     ensureBuilt();
-    server = await serve(['dist', 'build', 'test/browser', 'node_modules/yaml'], 'test/browser/api.html', requests, missing);
+    server = await serve(['dist', 'build', 'test/browser', 'node_modules/yaml', 'node_modules/js-yaml'], 'test/browser/api.html', requests, missing);
   }, 120_000);
   afterAll(async () => {
     await browser?.close();

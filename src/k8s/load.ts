@@ -32,6 +32,7 @@
 
 import { KINDS, isClusterScoped } from './kinds.js';
 import { parseAllDocuments } from 'yaml';
+import { fastYamlDocuments } from './yaml-fast.js';
 import { formatIPv4, parseIPv4 } from '../common/ip.js';
 import {
   ClusterConfig, ClusterModel, Diagnostic, EndpointSlice, Namespace, Node, Pod, SourceRef, formatSource,
@@ -208,6 +209,11 @@ function readDocuments(file: ManifestFile): RawObject[] {
  * naming the file and document.
  */
 export function yamlDocuments(file: { path: string; text: string }): unknown[] {
+  return fastYamlDocuments(file.text) ?? yamlDocumentsFully(file);
+}
+
+/** yamlDocuments through the `yaml` package alone (what yaml-fast.ts leaves to it, and its errors). */
+export function yamlDocumentsFully(file: { path: string; text: string }): unknown[] {
   return parseAllDocuments(file.text, { merge: true }).map((doc, i) => {
     const source: SourceRef = { file: file.path, document: i + 1 };
     const err = doc.errors[0];

@@ -56,7 +56,17 @@ export function namedPortsOf(pod: Pod): NamedPort[] {
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) || a.port - b.port || (a.protocol < b.protocol ? -1 : 1));
 }
 
-export const labelsKey = (l: Record<string, string>) => JSON.stringify(Object.entries(l).sort());
+/**
+ * A label set as a key: its entries in key order, as JSON. (Sorting the keys alone gives the order sorting the
+ * entries did: label keys have no character below the "," that joined each key to its value.)
+ */
+export const labelsKey = (l: Record<string, string>): string => {
+  const keys = Object.keys(l);
+  if (keys.length > 1) keys.sort();
+  let out = '[';
+  for (let i = 0; i < keys.length; i++) out += (i ? ',[' : '[') + JSON.stringify(keys[i]) + ',' + JSON.stringify(l[keys[i]]) + ']';
+  return out + ']';
+};
 
 /** What identities and subjects key a pod by (its namespace, labels and named ports). */
 export interface PodKeys { namedPorts: NamedPort[]; key: string }

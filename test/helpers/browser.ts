@@ -15,7 +15,7 @@ export const CHROMIUM = '/usr/bin/chromium';
 export const haveBrowser = existsSync(CHROMIUM) || process.env.DPEMU_REQUIRE_BROWSER === '1';
 
 const TYPES: Record<string, string> = {
-  '.js': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm', '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm', '.html': 'text/html; charset=utf-8',
   '.map': 'application/json; charset=utf-8', '.yaml': 'text/yaml; charset=utf-8',
 };
 
