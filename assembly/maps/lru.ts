@@ -14,7 +14,8 @@
 //   +20 count u32  +24 maxEntries u32   +28 head u32 (most recent slot)   +32 tail u32 (least recent)
 //   +36 (unused)   +40 evictions u32   +44 scratch u32 (last evicted key, then value)
 // Slot (stride = 12 + keySize + valueSize rounded to 8):
-//   +0 prev u32   +4 next u32 (EMPTY marks a free slot; NIL ends the list)
+//   +0 prev u32   +4 next u32, stored inverted (~next: EMPTY, which marks a free slot, is stored as 0, so
+//                 fresh zeroed memory is an empty table and needs no fill; NIL ends the list)
 //   +8 referenced u32 (1 once looked up since it was last given a second chance)
 //   +12 key   +12+keySize value
 
@@ -28,6 +29,11 @@ const L_EVICTIONS = 40; const L_SCRATCH = 44;
 export const LRU_NIL: u32 = 0xfffffffe;
 const EMPTY: u32 = 0xffffffff;
 const S_PREV = 0; const S_NEXT = 4; const S_REF = 8; const S_KEY = 12;
+/** A slot's next link (EMPTY for a free slot): S_NEXT holds it inverted. */
+// @ts-ignore: decorator
+@inline function nextOf(s: usize): u32 { return ~load<u32>(s, S_NEXT); }
+// @ts-ignore: decorator
+@inline function setNext(s: usize, next: u32): void { store<u32>(s, ~next, S_NEXT); }
 /** Where a slot's key starts (lruSlotAddr + LRU_SLOT_KEY). */
 export const LRU_SLOT_KEY = S_KEY;
 const LRU_SEED: u32 = 0x6c727531;
@@ -47,7 +53,7 @@ export function lruCreate(keySize: u32, valueSize: u32, maxEntries: u32): usize 
   const scratch = allocAligned(keySize + valueSize, 8);
   const table = allocAligned(<usize>slots * stride, 64);
   if (table == 0 || scratch == 0) return 0;
-  memory.fill(table, 0xff, <usize>slots * stride); // every slot EMPTY
+  // every slot EMPTY: the table is fresh memory (allocAligned never hands out memory twice), all zeros
   store<u32>(m, <u32>table, L_SLOTS); store<u32>(m, slots - 1, L_MASK);
   store<u32>(m, keySize, L_KEY); store<u32>(m, valueSize, L_VALUE); store<u32>(m, stride, L_STRIDE);
   store<u32>(m, 0, L_COUNT); store<u32>(m, maxEntries, L_MAX);
@@ -99,7 +105,7 @@ export function lruCreate(keySize: u32, valueSize: u32, maxEntries: u32): usize 
   let i = home;
   while (true) {
     const s = slots + <usize>i * stride;
-    if (load<u32>(s, S_NEXT) == EMPTY) return 0;
+    if (nextOf(s) == EMPTY) return 0;
     if (keyEquals(s + S_KEY, key, keySize)) return s;
     i = (i + 1) & mask;
   }
@@ -107,14 +113,14 @@ export function lruCreate(keySize: u32, valueSize: u32, maxEntries: u32): usize 
 }
 
 function unlink(m: usize, s: usize): void {
-  const p = load<u32>(s, S_PREV); const n = load<u32>(s, S_NEXT);
-  if (p != LRU_NIL) store<u32>(slotPtr(m, p), n, S_NEXT); else store<u32>(m, n, L_HEAD);
+  const p = load<u32>(s, S_PREV); const n = nextOf(s);
+  if (p != LRU_NIL) setNext(slotPtr(m, p), n); else store<u32>(m, n, L_HEAD);
   if (n != LRU_NIL) store<u32>(slotPtr(m, n), p, S_PREV); else store<u32>(m, p, L_TAIL);
 }
 
 function linkFront(m: usize, s: usize, i: u32): void {
   const head = load<u32>(m, L_HEAD);
-  store<u32>(s, LRU_NIL, S_PREV); store<u32>(s, head, S_NEXT);
+  store<u32>(s, LRU_NIL, S_PREV); setNext(s, head);
   if (head != LRU_NIL) store<u32>(slotPtr(m, head), i, S_PREV); else store<u32>(m, i, L_TAIL);
   store<u32>(m, i, L_HEAD);
 }
@@ -159,19 +165,19 @@ export function lruDeleteSlot(m: usize, s: usize): void {
   while (true) {
     j = (j + 1) & mask;
     const sj = slotPtr(m, j);
-    if (load<u32>(sj, S_NEXT) == EMPTY) break;
+    if (nextOf(sj) == EMPTY) break;
     const home = homeOf(m, sj + S_KEY);
     if (((j - home) & mask) >= ((j - hole) & mask)) {
       const sh = slotPtr(m, hole);
       copySmall(sh, sj, <u32>stride);
       // The entry moved: its list neighbours must point at its new slot.
-      const p = load<u32>(sh, S_PREV); const n = load<u32>(sh, S_NEXT);
-      if (p != LRU_NIL) store<u32>(slotPtr(m, p), hole, S_NEXT); else store<u32>(m, hole, L_HEAD);
+      const p = load<u32>(sh, S_PREV); const n = nextOf(sh);
+      if (p != LRU_NIL) setNext(slotPtr(m, p), hole); else store<u32>(m, hole, L_HEAD);
       if (n != LRU_NIL) store<u32>(slotPtr(m, n), hole, S_PREV); else store<u32>(m, hole, L_TAIL);
       hole = j;
     }
   }
-  fillSmall(slotPtr(m, hole), 0xff, <u32>stride);
+  fillSmall(slotPtr(m, hole), 0, <u32>stride); // EMPTY (S_NEXT stored as 0)
   store<u32>(m, load<u32>(m, L_COUNT) - 1, L_COUNT);
 }
 
@@ -210,7 +216,7 @@ export function lruUpdate(m: usize, key: usize): usize {
   }
   const mask = load<u32>(m, L_MASK);
   let i = homeOf(m, key);
-  while (load<u32>(slotPtr(m, i), S_NEXT) != EMPTY) i = (i + 1) & mask;
+  while (nextOf(slotPtr(m, i)) != EMPTY) i = (i + 1) & mask;
   s = slotPtr(m, i);
   copySmall(s + S_KEY, key, keySize);
   fillSmall(s + S_KEY + keySize, 0, load<u32>(m, L_VALUE));
@@ -230,7 +236,7 @@ export function lruSlotCount(m: usize): u32 { return load<u32>(m, L_MASK) + 1; }
 /** Slot `i` if it holds an entry, else 0 (for full-table walks such as GC). */
 export function lruSlotAt(m: usize, i: u32): usize {
   const s = slotPtr(m, i);
-  return load<u32>(s, S_NEXT) == EMPTY ? 0 : s;
+  return nextOf(s) == EMPTY ? 0 : s;
 }
 export function lruKeyOf(s: usize): usize { return s + S_KEY; }
 export function lruReferenced(s: usize): bool { return load<u32>(s, S_REF) != 0; }

@@ -67,7 +67,8 @@ export function limitsForModel(model: ClusterModel, flows: number, opts: Compile
   const clients = model.pods.length + model.nodes.length + 64;
   return {
     ...DEFAULT_LIMITS,
-    maxFlows: Math.max(1024, Math.ceil(flows * 1.25)),
+    // Conntrack is per node: a flow to a pod on another node holds an entry on each of the two nodes.
+    maxFlows: Math.max(1024, Math.ceil(flows * 1.25 * (model.nodes.length > 1 ? 2 : 1))),
     maxServices: room(plan.services.size, 16),
     maxFrontends: room(plan.frontends.size + ranges, 64),
     maxBackends: room(plan.backends.size, 16),
