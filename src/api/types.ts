@@ -39,7 +39,10 @@ export interface EmulatorOptions {
    * small tables move more of the other backends' flows when one is removed.
    */
   maglevTableSize?: number;
-  /** Live flows the conntrack table is sized for (default 65536). */
+  /**
+   * Live flows the conntrack table is sized for (default 65536); with a cluster of more than one node, twice as
+   * many entries, as a flow to another node's pod is tracked on both nodes.
+   */
   flows?: number;
   /** Map capacities (defaults: DEFAULT_LIMITS, raised to fit `cluster` when one is given). */
   limits?: Partial<Limits>;
@@ -226,7 +229,10 @@ export interface EndpointAddress {
 
 /** The fixed sizes of an emulator's dataplane. */
 export interface EmulatorCapacity {
-  /** Entries the conntrack table holds. */
+  /**
+   * Entries the conntrack table holds: `flows` with room, twice over in a cluster of more than one node (a flow
+   * to another node's pod has an entry on each node).
+   */
   flows: number;
   /** The masquerade source-port range (inclusive). */
   natPorts: { min: number; max: number };

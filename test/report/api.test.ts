@@ -26,7 +26,8 @@ describe('Emulator additions', () => {
       policies: [{ kind: 'NetworkPolicy', namespace: 'shop', name: 'db-ingress' }],
     });
     expect(emu.policyRules().find((r) => r.action === 'Allow')).toMatchObject({ text: 'allowed by NetworkPolicy shop/db-ingress ingress[0]', direction: 'ingress' });
-    expect(emu.capacity()).toEqual({ flows: 1250, natPorts: { min: 40000, max: 40099 } });
+    // 1,000 flows with room (x1.25), two entries each: a flow to another node's pod is tracked on both nodes
+    expect(emu.capacity()).toEqual({ flows: 2500, natPorts: { min: 40000, max: 40099 } });
     expect(emu.conntrackCount()).toBe(1); // the Service connection; the dropped one made no entry
     expect(emu.conntrack()).toHaveLength(1);
   });
