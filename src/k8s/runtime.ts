@@ -11,6 +11,7 @@
 import type { Dataplane } from '../dataplane.js';
 import { InputError } from '../errors.js';
 import { isClusterScoped } from './kinds.js';
+import { labelKeyError, labelValueError } from './validate.js';
 import { ClusterModel, Diagnostic } from './model.js';
 import { LoadOptions, LoadResult, ManifestFile, cmpNsName, jsonDocuments, yamlDocuments, loadEndpointSliceObject, loadManifests, loadNetworkPolicyObject } from './load.js';
 import { policyStateOf } from '../policy/compile.js';
@@ -370,7 +371,8 @@ export class ClusterRuntime {
     const incoming = usable ? prepared.incoming : files.map((f) => ({ file: f, objects: objectsOf(f) }));
     // While a node is down, an EndpointSlice goes through the full load (which marks its endpoints on that node).
     if (this.options.incremental !== false) {
-      const fast = (this.failedNodes.size ? undefined : this.applyEndpointSlice(incoming)) ?? this.applyNetworkPolicy(incoming);
+      const fast = (this.failedNodes.size ? undefined : this.applyEndpointSlice(incoming)) ?? this.applyNetworkPolicy(incoming)
+        ?? this.applyPodLabels(incoming);
       if (fast) { this.applied.incremental++; return fast; }
     }
     this.applied.full++;
@@ -516,6 +518,56 @@ export class ClusterRuntime {
     if (!written) return undefined;
     this.storeObject(o.key, stored, o);
     return this.policyReport(written, stored ? { added: [], replaced: [o.key], removed: [] } : { added: [o.key], replaced: [], removed: [] });
+  }
+
+  /**
+   * apply()'s fast path for a Pod manifest whose labels alone changed (a pod relabelled, `kubectl label pod`):
+   * the policy updater moves the pod between identities and subjects (PolicyUpdater.podLabels), and only the
+   * entries that differ are written. Undefined (the full path) wherever the result could differ from a full
+   * reload: anything else of the pod changed, a label the loader would refuse, a Service whose selector matches
+   * the pod differently now (its endpoints change), no policies (the pod's identity then comes from the cluster
+   * compiler), a file holding other objects, or the updater declining.
+   */
+  private applyPodLabels(incoming: { file: ManifestFile; objects: StoredObject[] }[]): ApplyReport | undefined {
+    if (incoming.length !== 1 || incoming[0].objects.length !== 1) return undefined;
+    const { file, objects: [o] } = incoming[0];
+    if (o.obj.kind !== 'Pod' || !this.plan.policy) return undefined;
+    const stored = this.objects.get(o.key);
+    const idx = this.modelIndex();
+    if (!stored || stored.path !== file.path || (idx.paths.get(file.path) ?? 0) !== 1 || idx.warned.has(o.key)) return undefined;
+    const withoutLabels = (obj: Record<string, unknown>): string | undefined => {
+      const md = obj.metadata;
+      if (typeof md !== 'object' || md === null || Array.isArray(md)) return undefined;
+      const { labels: _labels, ...rest } = md as Record<string, unknown>;
+      return JSON.stringify({ ...obj, metadata: rest });
+    };
+    const before = withoutLabels(stored.obj);
+    if (before === undefined || before !== withoutLabels(o.obj)) return undefined;
+    const raw = (o.obj.metadata as Record<string, unknown>).labels ?? {};
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+    const labels: Record<string, string> = {};
+    for (const [k, v] of Object.entries(raw)) {
+      if (typeof v !== 'string' || labelKeyError(k) !== undefined || labelValueError(v) !== undefined) return undefined;
+      labels[k] = v;
+    }
+    const md = o.obj.metadata as Record<string, unknown>;
+    const namespace = typeof md.namespace === 'string' && md.namespace ? md.namespace : 'default';
+    const pod = this.current.model.pods.find((p) => p.namespace === namespace && p.name === md.name);
+    if (!pod || !pod.podIP) return undefined;
+    // Services choosing their endpoints by this pod's labels would change: the full path re-plans them.
+    const selects = (sel: Record<string, string> | undefined, l: Record<string, string>) =>
+      sel !== undefined && Object.entries(sel).every(([k, v]) => l[k] === v);
+    if (this.current.model.services.some((sv) => sv.namespace === namespace && selects(sv.selector, pod.labels) !== selects(sv.selector, labels))) return undefined;
+    const state = policyStateOf(this.plan.policy)!;
+    const updater = (this.policyUpdater ??= new PolicyUpdater(state));
+    let delta;
+    try { delta = updater.podLabels(namespace, pod.name, labels); } catch { return undefined; }
+    if (!delta) return undefined;
+    const written = programPolicyDelta(this.dp, state, delta);
+    pod.labels = labels; // the model's pod (what the API lists and records name) carries its new labels
+    this.current.notePoliciesChanged();
+    this.storeObject(o.key, stored, o);
+    return this.policyReport(written, { added: [], replaced: [o.key], removed: [] });
   }
 
   /** delete()'s fast path for one NetworkPolicy named by reference (see applyNetworkPolicy). */
