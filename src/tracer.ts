@@ -925,21 +925,39 @@ export class Tracer {
     const outSrc = this.bytesOf(names.srcPart(r.outSaddr));
     const tail = this.tailJson(nodeName, r, node);
     const tailBytes = this.tailSlot >= 0 ? (this.tailBytes[this.tailSlot] ??= utf8.encode(tail)) : undefined;
-    const hops = r.hopNode === NODE_NONE ? '' : this.hopsJson(nodeName, r);
+    const hops = r.hopNode === NODE_NONE ? undefined : this.hopsBytes(nodeName, node, r);
     w.room(LINE_OPEN.length + 16 + this.tBytes.length + head.length + (src ? src.length : srcName.length + SPORT_KEY.length)
       + 2 * (6 + DST_KEY.length) + dst.length + 6 + outcome.length + outSrc.length
-      + (tailBytes ? tailBytes.length : tail.length * 3) + (hops === '' ? 0 : HOPS_KEY.length + hops.length * 3) + 1);
+      + (tailBytes ? tailBytes.length : tail.length * 3) + (hops === undefined ? 0 : HOPS_KEY.length + hops.length) + 1);
     w.putBytes(LINE_OPEN); w.putUint(line); w.putBytes(this.tBytes); w.putBytes(head);
     if (src) w.putBytes(src); else { w.putAscii(srcName); w.putBytes(SPORT_KEY); }
     w.putUint(r.sport); w.putBytes(DST_KEY); w.putBytes(dst); w.putUint(r.dport);
     w.putBytes(outcome); w.putBytes(outSrc); w.putUint(r.outSport); w.putBytes(DST_KEY);
-    if (hops === '') {
+    if (hops === undefined) {
       if (tailBytes) w.putBytes(tailBytes); else w.putString(tail);
     } else { // the record's closing brace after the hops
       if (tailBytes) w.putBytes(tailBytes.subarray(0, tailBytes.length - 1)); else w.putString(tail.slice(0, -1));
-      w.putBytes(HOPS_KEY); w.putString(hops); w.putAscii('}');
+      w.putBytes(HOPS_KEY); w.putBytes(hops); w.putAscii('}');
     }
     w.endLine();
+  }
+
+  /**
+   * UTF-8 of hopsJson, kept per what it is made of: the entry node, the second node, both nodes' conntrack
+   * states, the second's verdict and both nodes' NAT (a few combinations per pair of nodes).
+   */
+  private readonly hopsCache = new Map<number, Uint8Array>();
+  private hopsOf?: CompiledCluster;
+  private hopsBytes(nodeName: string, node: number, r: PacketRecord): Uint8Array {
+    if (this.hopsOf !== this.compiled || node < 0) { this.hopsCache.clear(); this.hopsOf = this.compiled; }
+    if (node < 0) return utf8.encode(this.hopsJson(nodeName, r)); // a node without an id: not kept
+    const k = ((((node * 0x10000 + r.hopNode) * 8 + r.ctState) * 8 + r.hopCtState) * 4 + r.hopVerdict) * 1024 + (r.natFlags & 31) * 32 + (r.hopNatFlags & 31);
+    let b = this.hopsCache.get(k);
+    if (b === undefined) {
+      if (this.hopsCache.size >= 1 << 16) this.hopsCache.clear();
+      this.hopsCache.set(k, (b = utf8.encode(this.hopsJson(nodeName, r))));
+    }
+    return b;
   }
 
   /** UTF-8 of the tracer's cached pieces (head, address and outcome parts), kept by the piece's text. */
