@@ -33,3 +33,13 @@ export function allocZeroed(size: usize, align: usize = 64): usize {
 export function allocatedBytes(): usize {
   return heapTop == 0 ? 0 : heapTop - __heap_base;
 }
+
+/**
+ * A worker's instance allocates its own scratch buffers and counters from [start, end) of the shared memory, which
+ * the control plane's instance reserved for it (index.ts workerAttach). Returns the previous top.
+ */
+export function heapMoveTo(start: usize): usize {
+  const was = heapTop;
+  heapTop = start;
+  return was;
+}

@@ -38,6 +38,7 @@ let keyA: usize = 0; // scratch keys
 let keyB: usize = 0;
 let replyBuf: usize = 0;
 
+/** This instance's scratch buffers (index.ts workerAttach gives each worker its own). */
 export function ctInit(): void {
   keyA = allocAligned(CT_KEY_SIZE, 16); keyB = allocAligned(CT_KEY_SIZE, 16); replyBuf = allocAligned(CT_REPLY_SIZE, 16);
 }
@@ -85,7 +86,21 @@ export function ctScratchKey(): usize { return keyA; }
 /** Add `delta` (+1 or -1, never below 0) to a backend's inactive connections. */
 function countIdle(backend: u32, delta: i32): void {
   const c = arrayGet(backendIdle, backend);
-  if (c != 0 && (delta > 0 || load<u32>(c) > 0)) store<u32>(c, load<u32>(c) + <u32>delta);
+  if (c != 0) atomicCount(c, delta);
+}
+
+/**
+ * Add +1 or -1 (never below 0) to a count every node's flows share (a backend's): atomically, as workers
+ * processing different nodes update it at once (a sum: the same in any order).
+ */
+function atomicCount(c: usize, delta: i32): void {
+  if (delta > 0) { atomic.add<u32>(c, 1); return; }
+  let v = atomic.load<u32>(c);
+  while (v > 0) {
+    const seen = atomic.cmpxchg<u32>(c, v, v - 1);
+    if (seen == v) return;
+    v = seen;
+  }
 }
 
 /**
@@ -96,8 +111,7 @@ function countOnBackend(backend: u32, delta: i32, inactive: bool, node: u16, sta
   if (backend == NONE) return;
   const b = arrayGet(backends, backend);
   if (b == 0) return;
-  const live = load<u32>(b, B_ACTIVE);
-  if (delta > 0 || live > 0) store<u32>(b, live + <u32>delta, B_ACTIVE);
+  atomicCount(b + B_ACTIVE, delta);
   if (inactive) countIdle(backend, delta);
   if (DESIGN == DESIGN_IPVS && (state & CTF_IPVS_COUNTED) != 0) ipvsCountConn(backend, node, delta, inactive);
 }

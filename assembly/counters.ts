@@ -13,6 +13,7 @@ export const COUNTERS = 48;
 
 export let countersPtr: usize = 0;
 
+/** This instance's counters (index.ts workerAttach: each worker counts its own; the host sums them). */
 export function countersInit(): void {
   countersPtr = allocZeroed(COUNTERS * 8, 64);
 }

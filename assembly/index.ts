@@ -3,9 +3,9 @@
 // shims used by the model-based tests. Everything returns a status; bad
 // arguments are refused, never trapped on.
 
-import { tablesInit, ctFlows, sourceRanges, nodes, services, backends, backendIdle, backendSlots, maglevCells, ipcache, policy,
+import { tablesInit, ctFlows, shardCount, shardOf, selectShard, sourceRanges, nodes, services, backends, backendIdle, backendSlots, maglevCells, ipcache, policy,
   setPolicyRevision, policyRevision } from "./tables";
-import { NODE_SIZE } from "./records";
+import { NODE_SIZE, N_ADDR } from "./records";
 import { arrayGet, arrayCapacity, arrayBase } from "./maps/array";
 import { hashUpdate, hashDelete, hashLookup } from "./maps/hash";
 import { lpmUpdate, lpmDelete, lpmUpdateScoped, lpmDeleteScoped } from "./maps/lpm";
@@ -22,7 +22,15 @@ import { iptablesInit, iptablesSetRules } from "./designs/iptables";
 import { nftInit, nftElementUpsert, nftElementDelete } from "./designs/nftables";
 import { ipvsInit, ipvsServiceChanged } from "./designs/ipvs";
 import { natInit } from "./nat";
-import { processBatch } from "./pipeline";
+import { processBatch, processShare as shareOfBatch, planBatch as planOfBatch, pipelineInit, pipelineScratchInit, nodesKnown, nodesKnownAdd } from "./pipeline";
+import { prngInit, prngNodeAddress } from "./prng";
+import { lpmScratchInit } from "./maps/lpm";
+import { policyScratchInit } from "./policy";
+import { prefetchInit } from "./prefetch";
+import { ipvsScratchInit } from "./designs/ipvs";
+import { nftScratchInit } from "./designs/nftables";
+import { countersInit } from "./counters";
+import { heapMoveTo } from "./alloc";
 import { countersPtr, COUNTERS } from "./counters";
 import { allocAligned, allocatedBytes } from "./alloc";
 import { PKT_STRIDE } from "./packet";
@@ -42,20 +50,65 @@ let ready = false;
 
 /** Create every map. 0 on success, else the number of the map that failed (see tables.ts). */
 export function init(maxFlows: u32, maxServices: u32, maxFrontends: u32, maxBackends: u32, maxSlots: u32,
-  maxMaglevCells: u32, maxAffinity: u32, maxIpcache: u32, maxPolicy: u32, maxNodes: u32): i32 {
+  maxMaglevCells: u32, maxAffinity: u32, maxIpcache: u32, maxPolicy: u32, maxNodes: u32, shards: u32): i32 {
   if (ready) return -1;
   const rc = tablesInit(maxFlows, maxServices, maxFrontends, maxBackends, maxSlots, maxMaglevCells,
-    maxAffinity, maxIpcache, maxPolicy, maxNodes);
+    maxAffinity, maxIpcache, maxPolicy, maxNodes, shards);
   if (rc != 0) return rc;
-  ctInit(); lbInit(); natInit();
+  if (!prngInit(maxNodes)) return 16;
+  if (!pipelineInit()) return 17;
+  ctInit(); lbInit(); natInit(); pipelineScratchInit(); lpmScratchInit();
   ready = true;
   return 0;
 }
 
 export function process(batch: usize, n: u32, now: u32): u32 { return ready ? processBatch(batch, n, now) : 0; }
-export function gc(now: u32): u32 { return ready ? ctGc(now) : 0; }
+
+/**
+ * Worker `self` of `workers` processes its share of a batch (pipeline.ts processShare; `barrier`: the workers'
+ * barrier block). Returns its forwarded count (the host sums the workers'), or 0x80000000 when another worker
+ * never came to a barrier.
+ */
+export function processShare(batch: usize, n: u32, now: u32, self: u32, workers: u32, barrier: usize): u32 {
+  return ready && self < workers ? shareOfBatch(batch, n, now, self, workers, barrier) : 0;
+}
+
+/** Plan a batch for processShare (the first worker, before the others start): 0, or -1 without memory for it. */
+export function planBatch(batch: usize, n: u32): i32 { return ready ? planOfBatch(batch, n) : -1; }
+
+/**
+ * Make this instance a worker of the instance whose globals the host copied into it: same maps (the memory is
+ * shared), but scratch buffers and counters of its own, allocated from [region, region + size), which the control
+ * plane's instance reserved (scratchAlloc). Done again after every copy of the globals: the same addresses each
+ * time, and the counters keep their counts. 0, or -1 when the region is too small.
+ */
+export function workerAttach(region: usize, size: u32): i32 {
+  // Every buffer a packet uses is made here, none on first use: this instance's allocations stay in its region
+  // (one on first use would land in the control plane's heap, where its next allocation would overlap it).
+  heapMoveTo(region);
+  countersInit();
+  ctInit(); lbInit(); natInit(); pipelineScratchInit(); lpmScratchInit(); prefetchInit(); policyScratchInit();
+  if (DESIGN == DESIGN_IPVS) ipvsScratchInit();
+  if (DESIGN == DESIGN_NFTABLES) nftScratchInit();
+  scratchK = 0; scratchV = 0;
+  const top = heapMoveTo(0); heapMoveTo(top); // where the region's allocations ended
+  return top - region <= <usize>size ? 0 : -1;
+}
+
+/** The workers' barrier block (8 bytes, zero) and worker regions are reserved with scratchAlloc. */
+export function shards(): u32 { return shardCount; }
+
+export function gc(now: u32): u32 {
+  if (!ready) return 0;
+  let removed: u32 = 0;
+  for (let s: u32 = 0; s < shardCount; s++) { selectShard(s); removed += ctGc(now); }
+  return removed;
+}
 /** Move the time origin forward by `delta` ms: every stored time (flow expiry, affinity use) moves back by as much. */
-export function timeRebase(delta: u32): void { if (ready) { ctRebase(delta); affinityRebase(delta); } }
+export function timeRebase(delta: u32): void {
+  if (!ready) return;
+  for (let s: u32 = 0; s < shardCount; s++) { selectShard(s); ctRebase(delta); affinityRebase(delta); }
+}
 
 let designSet = false;
 /**
@@ -69,7 +122,7 @@ export function designInit(design: u32, maxServices: u32, maxFrontends: u32): i3
   designSet = true;
   if (design == <u32>DESIGN_IPTABLES && !iptablesInit(maxFrontends)) return 1;
   if (design == <u32>DESIGN_NFTABLES && !nftInit(maxFrontends)) return 1;
-  if (design == <u32>DESIGN_IPVS && !ipvsInit(maxServices, lruMaxEntries(ctFlows), arrayCapacity(nodes))) return 1;
+  if (design == <u32>DESIGN_IPVS && !ipvsInit(maxServices, lruMaxEntries(ctFlows), arrayCapacity(nodes))) return 1; // a shard's flows
   return 0;
 }
 
@@ -87,7 +140,10 @@ export function scratchAlloc(size: u32): usize { return allocAligned(size, 16); 
 export function nodeSet(id: u32, addr: u32, up: u32): i32 {
   const n = arrayGet(nodes, id);
   if (n == 0) return E_RANGE;
+  const had = load<u32>(n, N_ADDR) != 0;
+  if (had != (addr != 0)) nodesKnownAdd(addr != 0 ? 1 : -1);
   nodeWrite(n, addr, up != 0);
+  prngNodeAddress(id, addr);
   return 0;
 }
 
@@ -115,10 +171,16 @@ export function sourceRangeDelete(index: u32, addr: u32, plen: u32): bool {
 }
 
 /** Drop the flows to a backend of one protocol (0: all); returns how many. */
-export function ctFlush(backend: u32, proto: u32): u32 { return ready ? ctFlushBackend(backend, <u8>proto) : 0; }
+export function ctFlush(backend: u32, proto: u32): u32 {
+  if (!ready) return 0;
+  let removed: u32 = 0;
+  for (let s: u32 = 0; s < shardCount; s++) { selectShard(s); removed += ctFlushBackend(backend, <u8>proto); }
+  return removed;
+}
 /** Node `node` failed: its conntrack entries and ClientIP affinity go. Returns the conntrack entries removed. */
 export function nodeFail(node: u32): u32 {
   if (!ready) return 0;
+  selectShard(shardOf(node));
   affinityFlushNode(<u16>node);
   return ctFlushNode(<u16>node);
 }
@@ -173,25 +235,41 @@ export function ipcacheDelete(addr: u32, plen: u32): bool { return lpmDelete(ipc
 /** Announce a policy change: established flows are judged again on their next packet. */
 export function policyBump(): u32 {
   let r = (policyRevision + 1) & 0xffffff;
-  if (r == 0) { ctClearRevisions(); r = 1; } // revision 0 means "never judged"
+  if (r == 0) { // revision 0 means "never judged"
+    for (let s: u32 = 0; s < shardCount; s++) { selectShard(s); ctClearRevisions(); }
+    r = 1;
+  }
   setPolicyRevision(r);
   return r;
 }
 
 export function countersBase(): usize { return countersPtr; }
 export function countersLength(): u32 { return COUNTERS; }
-export function ctCount(): u32 { return ctFlowCount(); }
-export function ctReplies(): u32 { return ctReplyCount(); }
+export function ctCount(): u32 {
+  let n: u32 = 0;
+  for (let s: u32 = 0; s < shardCount; s++) { selectShard(s); n += ctFlowCount(); }
+  return n;
+}
+export function ctReplies(): u32 {
+  let n: u32 = 0;
+  for (let s: u32 = 0; s < shardCount; s++) { selectShard(s); n += ctReplyCount(); }
+  return n;
+}
 
 /** The live flow with this original tuple on `node` (without promoting it), or 0. For inspection. */
 export function ctPeek(saddr: u32, daddr: u32, sport: u32, dport: u32, proto: u32, now: u32, node: u32): usize {
   const k = ctScratchKey();
+  selectShard(shardOf(node));
   ctWriteKey(k, saddr, daddr, <u16>sport, <u16>dport, <u8>proto, <u16>node);
   return ctLookupFlow(k, now, false);
 }
 
-/** The conntrack flow map, for walking the live flows (lruOldest / lruNewer / lruKeyOf / lruValueOf). */
-export function ctFlowsMap(): usize { return ctFlows; }
+/** Shard `s`'s conntrack flow map (s < shards()), for walking the live flows (lruOldest / lruNewer / lruKeyOf / lruValueOf). */
+export function ctFlowsMap(s: u32): usize {
+  if (s >= shardCount) return 0;
+  selectShard(s);
+  return ctFlows;
+}
 
 let scratchK: usize = 0; let scratchV: usize = 0;
 function scratchKey(): usize { if (scratchK == 0) scratchK = allocAligned(64, 16); return scratchK; }

@@ -14,22 +14,24 @@
 // node's conntrack (secondHop). Conntrack, NAT ports and affinity are per node (conntrack.ts, lb.ts).
 
 import * as P from "./packet";
-import { K_SADDR, K_DADDR, K_SPORT, K_DPORT, R_FLOW_KEY, F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT,
+import { K_SADDR, K_DADDR, K_SPORT, K_DPORT, K_PORTS_WORD, R_FLOW_KEY, F_NAT_SADDR, F_NAT_DADDR, F_NAT_SPORT, F_NAT_DPORT,
   F_SERVICE, F_BACKEND, F_STATE, F_PACKETS, F_BYTES, R_PACKETS, R_BYTES, R_RETURN_NODE, S_FLAGS, S_ALGO, B_ADDR, B_PORT, B_NODE, N_ADDR, N_UP,
   SVC_SOURCE_RANGES, SVC_DROP_NO_BACKEND, SVC_MASQ_ALWAYS, SVC_MASQ_EXTERNAL } from "./records";
 import { ctLookupFlowFrom, ctLookupFlow, ctLookupReply, ctReplyFlow, ctRefresh, ctCreate, ctWriteKey, CTF_SNAT,
   CTF_DST_REMOTE, CTF_IPVS_COUNTED } from "./conntrack";
 import { ipvsWeighsConnections } from "./designs/ipvs";
-import { allocAligned } from "./alloc";
+import { allocAligned, allocZeroed } from "./alloc";
 import { lookupService, selectBackend, selectedByAffinity } from "./lb";
 import { needsMasquerade, allocateSourcePort } from "./nat";
 import { ipcacheResolve, infoIdentity, infoEndpoint, infoNode, infoFlags, policyCheck, checkRule,
   CHECK_ALLOWED, CHECK_DENY, IPC_ENFORCE_EGRESS, IPC_ENFORCE_INGRESS, IPC_HOST, IPC_POD, DIR_EGRESS, DIR_INGRESS } from "./policy";
 import { lpmLookupScoped } from "./maps/lpm";
-import { services, backends, nodes, policyRevision, sourceRanges } from "./tables";
+import { services, backends, nodes, policyRevision, sourceRanges, ctFlows, shardCount, shardOf, selectShard } from "./tables";
 import { GROUP, prefetchGroup, groupKey, groupHome } from "./prefetch";
+import { prngUse } from "./prng";
+import { lruHome4, lruSlotAddr, LRU_SLOT_KEY } from "./maps/lru";
 import { arrayGet } from "./maps/array";
-import { POLICY_RECHECK_ESTABLISHED, POLICY_ALLOW_SELF, POLICY_EGRESS_OWN_NODE, DESIGN, DESIGN_IPTABLES, DESIGN_IPVS } from "./config";
+import { POLICY_RECHECK_ESTABLISHED, POLICY_ALLOW_SELF, POLICY_EGRESS_OWN_NODE, DESIGN, DESIGN_IPTABLES, DESIGN_IPVS, NAT_PORT_MIN, NAT_PORT_MAX } from "./config";
 import { iptablesMark, iptablesPostrouting } from "./designs/iptables";
 import { count, C_VERDICT, C_DROP, C_PACKETS, C_BYTES } from "./counters";
 
@@ -126,6 +128,7 @@ let batchBytes: u64 = 0;
  * `key` holds the packet's conntrack key, `home` its home slot in ctFlows (both from prefetch.ts).
  */
 function processOne(p: usize, now: u32, key: usize, home: u32): void {
+  prngUse(<u32>load<u16>(p, P.PKT_NODE)); // the entry node's own random numbers (prng.ts)
   const saddr = load<u32>(p, P.PKT_SADDR); const daddr = load<u32>(p, P.PKT_DADDR);
   const sport = load<u16>(p, P.PKT_SPORT); const dport = load<u16>(p, P.PKT_DPORT);
   const proto = load<u8>(p, P.PKT_PROTO); const flags = load<u8>(p, P.PKT_TCP_FLAGS);
@@ -148,7 +151,11 @@ function processOne(p: usize, now: u32, key: usize, home: u32): void {
     hop = reply != 0 ? <u32>forwardReply(p, reply, proto, flags, len, now)
       : (admitNewFlow(p, key, saddr, daddr, sport, dport, proto, flags, node, len, now) ? HOP_TO_DESTINATION : P.NODE_NONE);
   }
-  if (hop != P.NODE_NONE) secondHop(p, hop, proto, flags, node, len, now);
+  if (hop != P.NODE_NONE) {
+    // Due a second hop: noted in the descriptor (hop verdict still 0), made in the run's second phase.
+    const to = hopTarget(p, hop, node);
+    if (to != P.NODE_NONE) store<u16>(p, to, P.PKT_HOP_NODE);
+  }
 }
 
 /** The second hop goes to the node owning the packet's destination (destinationNode). */
@@ -294,7 +301,14 @@ function admitNewFlow(p: usize, key: usize, saddr: u32, daddr: u32, sport: u16, 
   return (remote & CTF_DST_REMOTE) != 0;
 }
 
-let hopKey: usize = 0;
+/** The node a packet due a second hop goes to (HOP_TO_DESTINATION: its destination's), or NODE_NONE for none. */
+function hopTarget(p: usize, hop: u32, entry: u16): u16 {
+  const node = hop == HOP_TO_DESTINATION ? destinationNode(load<u32>(p, P.PKT_BACKEND), load<u32>(p, P.PKT_OUT_DADDR)) : <u16>hop;
+  if (node == P.NODE_NONE || node == entry) return P.NODE_NONE;
+  const n = arrayGet(nodes, <u32>node);
+  if (n == 0 || load<u32>(n, N_ADDR) == 0) return P.NODE_NONE; // a node the dataplane does not know: the packet leaves
+  return node;
+}
 
 /**
  * 7. The second hop: the packet, as it left its entry node, reaches the node owning its destination (a pod there,
@@ -303,30 +317,25 @@ let hopKey: usize = 0;
  * one, or a reply, which that node reverse-NATs (a reply from a backend reaches the client's node, or the node
  * that masqueraded it, and is rewritten there, as kube-proxy's conntrack does on the node that DNAT'd). Policy
  * was judged on the entry node with the same maps every node holds. No packet needs a third hop.
+ * `key` holds the packet's conntrack key on `node` and `home` its home slot (the caller selected node's shard).
+ * Returns whether the hop dropped a packet the entry node forwarded.
  */
-function secondHop(p: usize, hop: u32, proto: u8, flags: u8, entry: u16, len: u32, now: u32): void {
-  const saddr = load<u32>(p, P.PKT_OUT_SADDR); const daddr = load<u32>(p, P.PKT_OUT_DADDR);
-  const sport = load<u16>(p, P.PKT_OUT_SPORT); const dport = load<u16>(p, P.PKT_OUT_DPORT);
-  const node = hop == HOP_TO_DESTINATION ? destinationNode(load<u32>(p, P.PKT_BACKEND), daddr) : <u16>hop;
-  if (node == P.NODE_NONE || node == entry) return;
-  const n = arrayGet(nodes, <u32>node);
-  if (n == 0 || load<u32>(n, N_ADDR) == 0) return; // a node the dataplane does not know: the packet leaves
-  store<u16>(p, node, P.PKT_HOP_NODE);
-  if (load<u32>(n, N_UP) == 0) { // the node has failed: the entry node sent the packet, nobody receives it
+function secondHop(p: usize, node: u16, key: usize, home: u32, now: u32): bool {
+  const proto = load<u8>(p, P.PKT_PROTO); const flags = load<u8>(p, P.PKT_TCP_FLAGS);
+  const entry = load<u16>(p, P.PKT_NODE); const len = <u32>load<u16>(p, P.PKT_LEN);
+  if (load<u32>(arrayGet(nodes, <u32>node), N_UP) == 0) { // the node has failed: the entry node sent the packet, nobody receives it
     store<u8>(p, P.CT_NONE, P.PKT_HOP_CT_STATE);
     store<u8>(p, P.VERDICT_DROPPED, P.PKT_HOP_VERDICT);
     drop(p, P.VERDICT_DROPPED, P.DROP_NODE_DOWN);
-    return;
+    return true;
   }
-  if (hopKey == 0) hopKey = allocAligned(16, 16);
-  ctWriteKey(hopKey, saddr, daddr, sport, dport, proto, node);
   let ct: u8; let nat: u8 = 0;
-  const flow = ctLookupFlow(hopKey, now);
+  const flow = ctLookupFlowFrom(key, home, now);
   if (flow != 0) {
     ct = ctRefresh(flow, proto, flags, false, now);
     store<u32>(flow, load<u32>(flow, F_PACKETS) + 1, F_PACKETS); store<u32>(flow, load<u32>(flow, F_BYTES) + len, F_BYTES);
   } else {
-    const reply = ctLookupReply(hopKey, now);
+    const reply = ctLookupReply(key, now);
     if (reply != 0) {
       const f = ctReplyFlow;
       ct = ctRefresh(f, proto, flags, true, now);
@@ -340,12 +349,13 @@ function secondHop(p: usize, hop: u32, proto: u8, flags: u8, entry: u16, len: u3
       store<u32>(reply, load<u32>(reply, R_PACKETS) + 1, R_PACKETS); store<u32>(reply, load<u32>(reply, R_BYTES) + len, R_BYTES);
     } else {
       // Its replies go back to the node it came from, which NATed it (and routes to the client).
-      const created = ctCreate(hopKey, saddr, daddr, sport, dport, P.NONE, P.NONE, 0, policyRevision & 0xffffff, entry, now);
+      const created = ctCreate(key, load<u32>(p, P.PKT_OUT_SADDR), load<u32>(p, P.PKT_OUT_DADDR), load<u16>(p, P.PKT_OUT_SPORT),
+        load<u16>(p, P.PKT_OUT_DPORT), P.NONE, P.NONE, 0, policyRevision & 0xffffff, entry, now);
       if (created == 0) {
         store<u8>(p, P.CT_NEW, P.PKT_HOP_CT_STATE);
         store<u8>(p, P.VERDICT_DROPPED, P.PKT_HOP_VERDICT);
         drop(p, P.VERDICT_DROPPED, P.DROP_CT_MAP_INSERTION_FAILED);
-        return;
+        return true;
       }
       ctRefresh(created, proto, flags, false, now);
       store<u32>(created, 1, F_PACKETS); store<u32>(created, len, F_BYTES);
@@ -356,24 +366,371 @@ function secondHop(p: usize, hop: u32, proto: u8, flags: u8, entry: u16, len: u3
   store<u8>(p, nat, P.PKT_HOP_NAT_FLAGS);
   store<u8>(p, P.VERDICT_FORWARDED, P.PKT_HOP_VERDICT);
   store<u8>(p, load<u8>(p, P.PKT_NAT_FLAGS) | nat, P.PKT_NAT_FLAGS);
+  return false;
 }
 
-/** Process `n` packets of the batch at `batch` at virtual time `now` (ms). Returns packets forwarded. */
-export function processBatch(batch: usize, n: u32, now: u32): u32 {
-  let forwarded: u32 = 0;
-  batchPackets = 0; batchBytes = 0;
-  for (let i: u32 = 0; i < n; i += GROUP) {
-    const g = min(GROUP, n - i);
-    prefetchGroup(batch, i, g); // prefetch.ts: keys, home slots, and the group's cache misses in flight together
-    for (let j: u32 = 0; j < g; j++) {
-      const p = batch + <usize>(i + j) * P.PKT_STRIDE;
-      processOne(p, now, groupKey(j), groupHome(j));
-      const v = load<u8>(p, P.PKT_VERDICT);
-      if (v == P.VERDICT_FORWARDED) forwarded++;
-      else count(C_VERDICT + <i32>v);
+// Runs and phases: how a batch is walked, and how several workers share it.
+//
+// Every node's state is its own (conntrack, affinity, NAT ports, IPVS state, random numbers), kept in its shard's
+// tables (tables.ts). A batch is processed in runs of packets; in each run every packet's first hop (on the node it
+// enters) is made first, shard by shard and in input order within a shard, then every second hop (on the node it
+// crossed to), likewise. A shard's tables therefore see the same operations in the same order however the shards
+// are spread over workers (processShare: each worker makes the hops of the shards it owns, with one barrier between
+// the phases), which is what keeps results byte-identical for any number of workers.
+//
+// Processing a run's second hops after its first hops differs from processing packet by packet only when a packet's
+// first hop meets the conntrack entry an earlier packet's second hop meets, on the same node: a packet of the same
+// connection. Either the later packet is a reply to the earlier one (which crossed to the replying pod's node), or
+// the earlier one was a reply crossing back to the client's node and the later one is the client's next packet.
+// So a run ends before a packet (planBatch), decided from the packets alone, when
+//   - its destination (address, port) is an earlier packet's source, or the (address, port) an earlier packet
+//     leaves its entry node with when masqueraded with its port kept; or its destination is the address of a node an
+//     earlier packet entered, with a port of the NAT range (a masqueraded source): it may be a reply;
+//   - its source (address, port), or its entry node's address with its source port, is an earlier packet's
+//     destination, or an earlier packet went to its entry node's address with a port of the NAT range: an earlier
+//     packet may be a reply to it.
+// The endpoints are kept exactly (a table of (address, port) with role bits, reset per run by a generation), so
+// runs end only where they must; the reference backend (src/reference/runs.ts) cuts them by the same rule.
+// With fewer than two nodes known there are no second hops, and a run is simply RUN_MAX packets.
+//
+// The plan of a batch (runs, and each run's packets ordered by the shard of their entry node) is made once, by the
+// first worker, before the workers start (src/workers.ts); every worker reads it.
+
+/**
+ * At most this many packets a run: small enough that the endpoint table stays in the first-level cache (planning
+ * costs a few ns a packet), large enough that the workers' one barrier a run costs little (measured: 4,096 packets
+ * a run with a 128 KiB table planned at 37 ns a packet).
+ */
+export const RUN_MAX: u32 = 512;
+/** Nodes with an address (nodeSet): with fewer than two, no packet has a second hop. */
+export let nodesKnown: u32 = 0;
+export function nodesKnownAdd(delta: i32): void { nodesKnown += <u32>delta; }
+
+// The plan of the batch being processed (planBatch; made by the first worker, read by all: their globals are its):
+let planCapacity: u32 = 0;
+let planRuns: usize = 0;   // u32 per run: where it ends (exclusive); planRunCount of them
+let planRunCount: u32 = 0;
+let planShard: usize = 0;  // u8 per packet: the shard of the node it enters
+// The run rule's endpoint table: 2^ENDPOINT_BITS slots of u64 = address << 16 | port (48 bits), 4 role bits, 12
+// generation bits (a slot is live in the run whose generation it carries). 32 KiB: at most 5 entries a packet.
+const ENDPOINT_BITS: u32 = 12;
+let endpoints: usize = 0;
+let generation: u64 = 0;
+const ROLE_SOURCE: u64 = 1;     // an earlier packet came from here (or would, masqueraded with its port kept)
+const ROLE_DEST: u64 = 2;       // an earlier packet went here
+const ROLE_MASQ: u64 = 4;       // (port 0) an earlier packet entered the node with this address
+const ROLE_NAT_DEST: u64 = 8;   // (port 0) an earlier packet went to this address with a port of the NAT range
+let natDests: u32 = 0;          // ROLE_NAT_DEST entries in the run (0: skip that check)
+
+/**
+ * The workers' pending second hops: per run parity and worker, its list's address (+0) and length (+4). Two of
+ * each, alternating by run, so a worker can write the next run's while the others still read this one's.
+ */
+let hopDirectory: usize = 0;
+const MAX_WORKERS: u32 = 64;
+
+/** Control-plane instance's plan and hand-over structures (index.ts init). */
+export function pipelineInit(): bool {
+  endpoints = allocZeroed(<usize>8 << ENDPOINT_BITS, 64);
+  hopDirectory = allocZeroed(<usize>MAX_WORKERS * 16, 64);
+  return endpoints != 0 && hopDirectory != 0;
+}
+
+let hopsOut: usize = 0;   // 2 x RUN_MAX u32: this worker's pending second hops of the run (packet indices), by run parity
+let marks: usize = 0;     // RUN_MAX u8: the run's packets whose second hop this worker makes
+let hopShard: usize = 0;  // RUN_MAX u8: and the shard of the node they cross to
+let phaseList: usize = 0; // RUN_MAX u32: those packets, by shard
+let phaseStart: usize = 0; // 65 u32: where each shard's start in phaseList
+
+/** This instance's buffers for runs and hops (index.ts workerAttach: each worker its own). */
+export function pipelineScratchInit(): void {
+  hopsOut = allocAligned(<usize>RUN_MAX << 3, 64);
+  marks = allocZeroed(<usize>RUN_MAX, 64);
+  hopShard = allocAligned(<usize>RUN_MAX, 64);
+  phaseList = allocAligned(<usize>RUN_MAX << 2, 64);
+  phaseStart = allocAligned(65 << 2, 64);
+  hopKeys = allocAligned(<usize>GROUP << 4, 64);
+  hopHomes = allocAligned(<usize>GROUP << 2, 64);
+}
+
+/** Whether `port` is in the NAT source port range (a masqueraded connection's port may be). */
+// @ts-ignore: decorator
+@inline function natPort(port: u32): bool { return port >= NAT_PORT_MIN && port <= NAT_PORT_MAX; }
+
+/** The address of the node packet `p` enters (0 for an unknown node). */
+// @ts-ignore: decorator
+@inline function entryAddress(p: usize): u32 {
+  const n = arrayGet(nodes, <u32>load<u16>(p, P.PKT_NODE));
+  return n == 0 ? 0 : load<u32>(n, N_ADDR);
+}
+
+/** The endpoint table's slot of (addr, port) in this run, claimed (no roles) when absent. */
+// @ts-ignore: decorator
+@inline function endpointSlot(addr: u32, port: u32): usize {
+  const key = (<u64>addr << 16) | <u64>port;
+  const mask: u32 = (1 << ENDPOINT_BITS) - 1;
+  let i = <u32>((key * 0x9e3779b97f4a7c15) >> (64 - ENDPOINT_BITS));
+  while (true) {
+    const s = endpoints + (<usize>i << 3);
+    const v = load<u64>(s);
+    if ((v >> 52) != generation) { store<u64>(s, key | (generation << 52)); return s; } // free in this run
+    if ((v & 0xffffffffffff) == key) return s;
+    i = (i + 1) & mask;
+  }
+  return 0;
+}
+// @ts-ignore: decorator
+@inline function roles(s: usize): u64 { return (load<u64>(s) >> 48) & 15; }
+// @ts-ignore: decorator
+@inline function addRole(s: usize, role: u64): void { store<u64>(s, load<u64>(s) | (role << 48)); }
+
+let lastEntered: u32 = 0xffffffff; // the node whose address was last marked entered (ROLE_MASQ) in this run
+
+/** A new run: every endpoint of the last one forgotten. */
+function newRun(): void {
+  lastEntered = 0xffffffff;
+  generation = (generation + 1) & 0xfff;
+  if (generation == 0) { memory.fill(endpoints, 0, <usize>8 << ENDPOINT_BITS); generation = 1; } // no stale slot looks live
+  natDests = 0;
+}
+
+/**
+ * The plan of the `n` packets at `batch` (the first worker's, before the others start): where each run ends, and
+ * each run's packets by the shard of their entry node. 0, or -1 when there is no memory for it.
+ */
+export function planBatch(batch: usize, n: u32): i32 {
+  if (n > planCapacity) {
+    const cap = max(n, 1024);
+    planRuns = allocAligned(<usize>cap << 2, 64); planShard = allocAligned(<usize>cap, 64);
+    if (planRuns == 0 || planShard == 0) { planCapacity = 0; return -1; }
+    planCapacity = cap;
+  }
+  planRunCount = 0;
+  let a: u32 = 0;
+  while (a < n) {
+    const last = min(n, a + RUN_MAX);
+    let b = last;
+    if (nodesKnown > 1) {
+      newRun();
+      for (let i = a; i < last; i++) {
+        const p = batch + <usize>i * P.PKT_STRIDE;
+        const saddr = load<u32>(p, P.PKT_SADDR); const sport = <u32>load<u16>(p, P.PKT_SPORT);
+        const daddr = load<u32>(p, P.PKT_DADDR); const dport = <u32>load<u16>(p, P.PKT_DPORT);
+        const node = <u32>load<u16>(p, P.PKT_NODE);
+        const n = arrayGet(nodes, node);
+        const entry = n == 0 ? 0 : load<u32>(n, N_ADDR);
+        const src = endpointSlot(saddr, sport), dst = endpointSlot(daddr, dport), masq = endpointSlot(entry, sport);
+        if (i > a && ((roles(dst) & ROLE_SOURCE) != 0 || ((roles(src) | roles(masq)) & ROLE_DEST) != 0
+          || (natPort(dport) && (roles(endpointSlot(daddr, 0)) & ROLE_MASQ) != 0)
+          || (natDests != 0 && (roles(endpointSlot(entry, 0)) & ROLE_NAT_DEST) != 0))) {
+          b = i;
+          break;
+        }
+        addRole(src, ROLE_SOURCE); addRole(masq, ROLE_SOURCE); addRole(dst, ROLE_DEST);
+        if (node != lastEntered) { addRole(endpointSlot(entry, 0), ROLE_MASQ); lastEntered = node; }
+        if (natPort(dport)) { addRole(endpointSlot(daddr, 0), ROLE_NAT_DEST); natDests++; }
+        store<u8>(planShard + i, <u8>shardOf(node));
+      }
+    } else {
+      for (let i = a; i < last; i++) store<u8>(planShard + i, <u8>shardOf(<u32>load<u16>(batch + <usize>i * P.PKT_STRIDE, P.PKT_NODE)));
+    }
+    store<u32>(planRuns + (<usize>planRunCount << 2), b);
+    planRunCount++;
+    a = b;
+  }
+  return 0;
+}
+
+/** Whether this worker (`self` of `workers`) owns shard `s`. */
+// @ts-ignore: decorator
+@inline function owns(s: u32, self: u32, workers: u32): bool { return workers == 1 || s % workers == self; }
+
+
+/**
+ * Put the packets of run [a, b) whose shard (`shardAt`: u8 per packet, indexed from `base`) this worker owns into
+ * phaseList, by shard in input order (a counting sort), phaseStart[s] ending each shard's. Returns how many.
+ */
+function gatherByShard(a: u32, b: u32, self: u32, workers: u32, shardAt: usize, base: u32, onlyMarked: bool): u32 {
+  const shards = shardCount;
+  if (shards == 1 || (workers == shards)) { // one shard of this worker's: no sort
+    let k: u32 = 0;
+    const mine: u32 = shards == 1 ? 0 : self;
+    if (shards == 1 && !owns(0, self, workers)) return 0;
+    for (let i = a; i < b; i++) {
+      if (onlyMarked && load<u8>(marks + (i - a)) == 0) continue;
+      if (<u32>load<u8>(shardAt + (i - base)) != mine) continue;
+      store<u32>(phaseList + (<usize>k << 2), i); k++;
+    }
+    memory.fill(phaseStart, 0, <usize>shards << 2);
+    store<u32>(phaseStart + (<usize>mine << 2), k);
+    for (let s = mine + 1; s < shards; s++) store<u32>(phaseStart + (<usize>s << 2), k);
+    return k;
+  }
+  memory.fill(phaseStart, 0, <usize>shards << 2);
+  for (let i = a; i < b; i++) {
+    if (onlyMarked && load<u8>(marks + (i - a)) == 0) continue;
+    const s = <u32>load<u8>(shardAt + (i - base));
+    if (!owns(s, self, workers)) continue;
+    const c = phaseStart + (<usize>s << 2);
+    store<u32>(c, load<u32>(c) + 1);
+  }
+  let at: u32 = 0; // counts to starts
+  for (let s: u32 = 0; s < shards; s++) { const c = phaseStart + (<usize>s << 2); const k = load<u32>(c); store<u32>(c, at); at += k; }
+  for (let i = a; i < b; i++) {
+    if (onlyMarked && load<u8>(marks + (i - a)) == 0) continue;
+    const s = <u32>load<u8>(shardAt + (i - base));
+    if (!owns(s, self, workers)) continue;
+    const c = phaseStart + (<usize>s << 2);
+    const k = load<u32>(c);
+    store<u32>(phaseList + (<usize>k << 2), i);
+    store<u32>(c, k + 1);
+  }
+  return at; // phaseStart[s] is now the end of shard s's packets, the start of shard s + 1's
+}
+
+let forwardedHere: i32 = 0;
+let hopCount: u32 = 0;
+
+/** Phase 1: the first hops of run [a, b)'s packets on this worker's shards, GROUP at a time with their prefetches. */
+function firstHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: u32, parity: u32): void {
+  hopCount = 0;
+  const out = hopsOut + (<usize>parity * RUN_MAX << 2);
+  if (gatherByShard(a, b, self, workers, planShard, 0, false) != 0) {
+    let from: u32 = 0;
+    for (let s: u32 = 0; s < shardCount; s++) {
+      const to = load<u32>(phaseStart + (<usize>s << 2));
+      if (to > from) {
+        selectShard(s);
+        for (let k = from; k < to; k += GROUP) {
+          const g = min(GROUP, to - k);
+          prefetchGroup(batch, phaseList, k, g); // prefetch.ts: keys, home slots, and the group's cache misses in flight together
+          for (let j: u32 = 0; j < g; j++) {
+            const index = load<u32>(phaseList + (<usize>(k + j) << 2));
+            const p = batch + <usize>index * P.PKT_STRIDE;
+            processOne(p, now, groupKey(j), groupHome(j));
+            const v = load<u8>(p, P.PKT_VERDICT);
+            if (v == P.VERDICT_FORWARDED) forwardedHere++;
+            else count(C_VERDICT + <i32>v);
+            if (load<u16>(p, P.PKT_HOP_NODE) != P.NODE_NONE) { store<u32>(out + (<usize>hopCount << 2), index); hopCount++; }
+          }
+        }
+      }
+      from = to;
     }
   }
-  count(C_VERDICT + <i32>P.VERDICT_FORWARDED, forwarded);
+  const entry = hopDirectory + (<usize>(parity * MAX_WORKERS + self) << 3);
+  store<u32>(entry, <u32>out); store<u32>(entry, hopCount, 4);
+}
+
+let hopKeys: usize = 0;  // GROUP conntrack keys of second hops
+let hopHomes: usize = 0; // and their home slots
+let hopSink: u32 = 0;
+
+/**
+ * Phase 2: the second hops of run [a, b) to this worker's shards, from every worker's list: marked, then taken in
+ * input order, by shard, GROUP at a time (keys hashed and slots touched first).
+ */
+function secondHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: u32, parity: u32): void {
+  let any = false;
+  for (let w: u32 = 0; w < workers; w++) {
+    const entry = hopDirectory + (<usize>(parity * MAX_WORKERS + w) << 3);
+    const list = <usize>load<u32>(entry); const n = load<u32>(entry, 4);
+    for (let k: u32 = 0; k < n; k++) {
+      const index = load<u32>(list + (<usize>k << 2));
+      const s = shardOf(<u32>load<u16>(batch + <usize>index * P.PKT_STRIDE, P.PKT_HOP_NODE));
+      if (owns(s, self, workers)) { store<u8>(marks + (index - a), 1); store<u8>(hopShard + (index - a), <u8>s); any = true; }
+    }
+  }
+  if (!any) return;
+  gatherByShard(a, b, self, workers, hopShard, a, true);
+  for (let i = a; i < b; i++) store<u8>(marks + (i - a), 0);
+  const shards = shardCount; // phaseStart[s]: the end of shard s's packets, the start of shard s + 1's
+  let from: u32 = 0;
+  for (let s: u32 = 0; s < shards; s++) {
+    const to = load<u32>(phaseStart + (<usize>s << 2));
+    if (to > from) {
+      selectShard(s);
+      for (let i = from; i < to; i += GROUP) {
+        const g = min(GROUP, to - i);
+        let sink: u32 = 0;
+        for (let j: u32 = 0; j < g; j++) {
+          const p = batch + <usize>load<u32>(phaseList + (<usize>(i + j) << 2)) * P.PKT_STRIDE;
+          const k = hopKeys + (<usize>j << 4);
+          const saddr = load<u32>(p, P.PKT_OUT_SADDR); const daddr = load<u32>(p, P.PKT_OUT_DADDR);
+          const ports = load<u32>(p, P.PKT_OUT_SPORT); // outSport, outDport: the key's port word
+          const protoNode = <u32>load<u8>(p, P.PKT_PROTO) | (<u32>load<u16>(p, P.PKT_HOP_NODE) << 16);
+          store<u64>(k, <u64>saddr | (<u64>daddr << 32)); // the layout of ctWriteKey
+          store<u64>(k, <u64>ports | (<u64>protoNode << 32), K_PORTS_WORD);
+          store<u32>(hopHomes + (<usize>j << 2), lruHome4(ctFlows, saddr, daddr, ports, protoNode));
+        }
+        for (let j: u32 = 0; j < g; j++) sink += load<u32>(lruSlotAddr(ctFlows, load<u32>(hopHomes + (<usize>j << 2))), LRU_SLOT_KEY);
+        hopSink += sink;
+        for (let j: u32 = 0; j < g; j++) {
+          const p = batch + <usize>load<u32>(phaseList + (<usize>(i + j) << 2)) * P.PKT_STRIDE;
+          if (secondHop(p, load<u16>(p, P.PKT_HOP_NODE), hopKeys + (<usize>j << 4), load<u32>(hopHomes + (<usize>j << 2)), now)) {
+            forwardedHere--; count(C_VERDICT + <i32>P.VERDICT_DROPPED); // the entry node forwarded it; the hop dropped it
+          }
+        }
+      }
+    }
+    from = to;
+  }
+}
+
+/**
+ * A barrier between the workers sharing a batch: the block at `b` holds the arrivals (+0), a generation (+4) and
+ * how many sleep on it (+8). Spins a while, then waits. False when the others never came (a worker gone: the host reports it).
+ */
+function barrierWait(b: usize, workers: u32): bool {
+  const gen = atomic.load<u32>(b, 4);
+  if (atomic.add<u32>(b, 1) + 1 == workers) {
+    atomic.store<u32>(b, 0);
+    atomic.add<u32>(b + 4, 1);
+    if (atomic.load<u32>(b, 8) != 0) atomic.notify(b + 4, workers); // only when someone sleeps (+8: sleepers)
+    return true;
+  }
+  for (let spin: u32 = 0; spin < 1 << 16; spin++) if (atomic.load<u32>(b, 4) != gen) return true;
+  for (let waited: u32 = 0; waited < 30000; waited++) { // a millisecond at a time, half a minute in all
+    atomic.add<u32>(b + 8, 1);
+    atomic.wait<i32>(b + 4, <i32>gen, 1000000);
+    atomic.sub<u32>(b + 8, 1);
+    if (atomic.load<u32>(b, 4) != gen) return true;
+  }
+  return false;
+}
+
+/** Returned by processShare when another worker never reached a barrier. */
+export const SHARE_BROKEN: u32 = 0x80000000;
+
+/**
+ * Process this worker's share of `n` packets of the batch at `batch` (planned: planBatch) at virtual time `now` (ms):
+ * the hops on the shards it owns (`self` of `workers`; one worker owns them all), run by run. `barrier`: the
+ * workers' barrier block (0 with one worker). Returns the packets forwarded whose fate this worker decided last,
+ * which the host sums over the workers (two's complement: a second hop dropping another worker's packet counts -1
+ * here), or SHARE_BROKEN.
+ */
+export function processShare(batch: usize, n: u32, now: u32, self: u32, workers: u32, barrier: usize): u32 {
+  forwardedHere = 0;
+  batchPackets = 0; batchBytes = 0;
+  let broken = false;
+  let a: u32 = 0;
+  for (let r: u32 = 0; r < planRunCount; r++) {
+    const b = load<u32>(planRuns + (<usize>r << 2));
+    firstHops(batch, a, b, now, self, workers, r & 1);
+    if (nodesKnown > 1) {
+      // One barrier a run: the next run's first hops touch only this worker's shards and write the other list.
+      if (workers > 1 && !barrierWait(barrier, workers)) { broken = true; break; }
+      secondHops(batch, a, b, now, self, workers, r & 1);
+    }
+    a = b;
+  }
+  count(C_VERDICT + <i32>P.VERDICT_FORWARDED, <u64><i64>forwardedHere);
   count(C_PACKETS, batchPackets); count(C_BYTES, batchBytes);
-  return forwarded;
+  return broken ? SHARE_BROKEN : <u32>forwardedHere;
+}
+
+/** Process `n` packets of the batch at `batch` at virtual time `now` (ms), on one worker. Returns packets forwarded. */
+export function processBatch(batch: usize, n: u32, now: u32): u32 {
+  if (planBatch(batch, n) != 0) return 0;
+  return processShare(batch, n, now, 0, 1, 0);
 }

@@ -76,6 +76,9 @@ export function ipcacheWrite(v: usize, identity: u32, subject: u32, node: u16, f
   store<u32>(v, identity, X_IDENTITY); store<u32>(v, subject, X_SUBJECT); store<u16>(v, node, X_NODE); store<u16>(v, flags, X_FLAGS);
 }
 
+/** This instance's scratch buffers, made now (index.ts workerAttach: each worker its own, in its own region). */
+export function policyScratchInit(): void { keyBuf = 0; valueBuf = 0; keyBuffer(); valueBuffer(); }
+
 function keyBuffer(): usize {
   if (keyBuf == 0) {
     keyBuf = allocAligned(POLICY_KEY_SIZE, 16);

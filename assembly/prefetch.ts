@@ -17,6 +17,7 @@ import { ctFlows, ctReplies, ipcache, backends } from "./tables";
 import { hashHomeSlot } from "./maps/hash";
 import { lruHome4, lruSlotAddr, lruFindFrom, lruValueOf, LRU_SLOT_KEY } from "./maps/lru";
 import { allocAligned } from "./alloc";
+import { prngUse } from "./prng";
 
 // Packets are taken GROUP at a time: first every packet's conntrack key is
 // hashed, then, in a loop of a few instructions per packet, each home slot is
@@ -33,8 +34,6 @@ let groupHomes: usize = 0;  // GROUP home slots
 let groupLb: usize = 0;     // GROUP addresses to touch: service-lookup prefetch steps (lb.ts)
 let groupA: usize = 0;      // GROUP more addresses to touch (0: none)
 let groupScratch: usize = 0; // one key (16 bytes)
-let groupHop: usize = 0;    // GROUP flows due a second hop (0: none)
-let groupHopAt: usize = 0;  // GROUP addresses to touch for them
 let prefetchSink: u32 = 0;
 
 /** Touch the non-zero addresses in groupA and groupLb: a loop of a few instructions a packet. */
@@ -49,48 +48,12 @@ let prefetchSink: u32 = 0;
   return sink;
 }
 
-/** Touch the non-zero addresses in groupHopAt. */
+/** Hash the packets listed at [first, first+count) of `list` into groupKeys/groupHomes and touch their home slots. */
 // @ts-ignore: decorator
-@inline function touchHops(count: u32): u32 {
+@inline function prepareGroup(batch: usize, list: usize, first: u32, count: u32): u32 {
   let sink: u32 = 0;
   for (let j: u32 = 0; j < count; j++) {
-    const a = load<usize>(groupHopAt + (<usize>j << 2));
-    if (a != 0) sink += load<u32>(a);
-  }
-  return sink;
-}
-
-/**
- * Packets of live service flows whose backend is on another node go on to a second lookup there
- * (pipeline.ts secondHop): touch the backend (its node), then that node's home slot for the flow.
- */
-// @ts-ignore: decorator
-@inline function prefetchSecondHops(count: u32): u32 {
-  let sink: u32 = 0;
-  for (let j: u32 = 0; j < count; j++) {
-    const v = load<usize>(groupHop + (<usize>j << 2));
-    store<usize>(groupHopAt + (<usize>j << 2), v != 0 ? arrayGet(backends, load<u32>(v, F_BACKEND)) : 0);
-  }
-  sink += touchHops(count);
-  for (let j: u32 = 0; j < count; j++) {
-    const v = load<usize>(groupHop + (<usize>j << 2));
-    let at: usize = 0;
-    if (v != 0) {
-      const b = load<usize>(groupHopAt + (<usize>j << 2));
-      const protoNode = <u32>load<u8>(groupKeys + (<usize>j << 4), K_PROTO) | (<u32>load<u16>(b, B_NODE) << 16);
-      at = lruSlotAddr(ctFlows, lruHome4(ctFlows, load<u32>(v, F_NAT_SADDR), load<u32>(v, F_NAT_DADDR), load<u32>(v, F_NAT_SPORT), protoNode));
-    }
-    store<usize>(groupHopAt + (<usize>j << 2), at);
-  }
-  return sink + touchHops(count);
-}
-
-/** Hash packets [first, first+count) into groupKeys/groupHomes and touch their home slots. */
-// @ts-ignore: decorator
-@inline function prepareGroup(batch: usize, first: u32, count: u32): u32 {
-  let sink: u32 = 0;
-  for (let j: u32 = 0; j < count; j++) {
-    const p = batch + <usize>(first + j) * P.PKT_STRIDE;
+    const p = batch + <usize>load<u32>(list + (<usize>(first + j) << 2)) * P.PKT_STRIDE;
     const key = groupKeys + (<usize>j << 4);
     const saddr = load<u32>(p, P.PKT_SADDR); const daddr = load<u32>(p, P.PKT_DADDR);
     const ports = load<u32>(p, P.PKT_SPORT);
@@ -117,25 +80,21 @@ let prefetchSink: u32 = 0;
   // next, whose body is a load or two: a loop that hashes and touches fills the
   // reorder window after two or three packets, so only that many misses overlap
   // (measured: the touches inside the hashing loops took 60% of the samples).
-  let unknown: u32 = 0; let fresh: u32 = 0; let hops: u32 = 0;
+  // (Second hops are made in the run's second phase, pipeline.ts secondHops, which prefetches their own slots.)
+  let unknown: u32 = 0; let fresh: u32 = 0;
   for (let j: u32 = 0; j < count; j++) {
     const key = groupKeys + (<usize>j << 4);
-    let reply: usize = 0; let fe: usize = 0; let hop: usize = 0;
+    let reply: usize = 0; let fe: usize = 0;
     const s = lruFindFrom(ctFlows, key, load<u32>(groupHomes + (<usize>j << 2)));
     if (s == 0) {
       reply = hashHomeSlot(ctReplies, key);
       fe = lbPrefetchFrontend(load<u32>(key, K_DADDR), <u16>(load<u32>(key, K_PORTS_WORD) >> 16), <u8>load<u32>(key, K_PROTO));
       unknown++;
       if (fe != 0) fresh++;
-    } else {
-      const v = lruValueOf(ctFlows, s); // the slot's line, in cache: a second hop due to a backend's node?
-      if ((load<u32>(v, F_STATE) & CTF_DST_REMOTE) != 0 && load<u32>(v, F_BACKEND) != P.NONE) { hop = v; hops++; }
     }
     store<usize>(groupA + (<usize>j << 2), reply);
     store<usize>(groupLb + (<usize>j << 2), fe);
-    store<usize>(groupHop + (<usize>j << 2), hop);
   }
-  if (hops != 0) sink += prefetchSecondHops(count);
   if (unknown == 0) return sink; // all established: the fast path
   sink += touchGroup(count);
   if (fresh != 0) {
@@ -151,6 +110,7 @@ let prefetchSink: u32 = 0;
     // the flow reads about the backend next: its ipcache entry (the
     // destination's identity for policy) and the reply-table slot the
     // source-port check probes.
+    prngUse(<u32>load<u16>(groupKeys, K_NODE)); // a group's packets are one shard's, mostly one node's (prng.ts)
     lbPredictBegin();
     for (let j: u32 = 0; j < count; j++) {
       const svc = load<usize>(groupLb + (<usize>j << 2));
@@ -182,17 +142,19 @@ let prefetchSink: u32 = 0;
   return sink;
 }
 
-/** The group's buffers, created on first use (the first batch). */
-function prefetchInit(): void {
+/** The group's buffers (created on first use; index.ts workerAttach: each worker its own). */
+export function prefetchInit(): void {
   groupKeys = allocAligned(GROUP * 16, 64); groupHomes = allocAligned(GROUP * 4, 64);
   groupLb = allocAligned(GROUP * 4, 64); groupA = allocAligned(GROUP * 4, 64); groupScratch = allocAligned(16, 16);
-  groupHop = allocAligned(GROUP * 4, 64); groupHopAt = allocAligned(GROUP * 4, 64);
 }
 
-/** Prepare packets [first, first+count) of `batch` (count <= GROUP): their keys and home slots, and every touch. */
-export function prefetchGroup(batch: usize, first: u32, count: u32): void {
+/**
+ * Prepare the packets of `batch` listed (u32 indices) at [first, first+count) of `list` (count <= GROUP): their keys
+ * and home slots, and every touch.
+ */
+export function prefetchGroup(batch: usize, list: usize, first: u32, count: u32): void {
   if (groupKeys == 0) prefetchInit();
-  prefetchSink += prepareGroup(batch, first, count);
+  prefetchSink += prepareGroup(batch, list, first, count);
 }
 
 /** Packet j of the group prepared last: its conntrack key on its entry node (16 bytes, the layout of ctWriteKey) ... */

@@ -21,6 +21,7 @@ const next = { src: '10.244.0.6', dst: '10.96.0.14', sport: 40001, dport: 80, fl
 const same = JSON.stringify(emu.send(next)) === JSON.stringify(fork.send(next));
 console.log(`fork agrees with the original: ${same}`);
 
-// Virtual time: past the SYN lifetime (60 s) the half-open flow is gone; the established one stays (6 h).
+// Virtual time: past the SYN lifetime (60 s) the half-open flow is gone; the established one stays (6 h), tracked
+// on the client's node and, when its backend is on another node, there too (every node has its own conntrack).
 emu.advance(120);
 console.log(`live flows after 120 s: ${emu.conntrack().length}`);

@@ -88,6 +88,8 @@ cli.command('bench')
   .option('--policy', 'policy costs: compile time, map entries and per-packet cost of --policies NetworkPolicies (and a few admin policies) over --pods pods, against the same cluster and traffic without policies')
   .option('--pods <n>', 'with --policy: pods (default 10000)', integer('--pods'))
   .option('--policies <n>', 'with --policy: NetworkPolicies (default 1000)', integer('--policies'))
+  .option('--workers <n>', 'worker threads sharing each batch, the nodes spread over them (a scenario run; with --scaling: compared with one, default 2)', integer('--workers'))
+  .option('--scaling', 'fastpath and newflow on one worker and on --workers (default 2), rounds taking turns, flows spread over --nodes (default 2): the medians and their ratio')
   .option('--api', 'the library API against its yardsticks, in one run: send() and trace() against JSON.parse + JSON.stringify of the same packets, the zero-copy process() against the core\'s fast path (1,000 services x 10 endpoints, 100,000 flows by default)')
   .option('--micro', 'tinybench micro benchmarks of single stages (hash lookup hot and cold, conntrack hit, service lookup, policy lookup, NAT rewrite in the core; Maglev table builds)')
   .option('--control-plane', 'control-plane costs: compile --services Services with --endpoints endpoints from objects to maps, and one endpoint change through the runtime')
@@ -118,7 +120,7 @@ function formatDiagnostic(d: Diagnostic): string {
   return `${sev} ${paint('dim', `[${d.code}]`)} ${d.message}${where}`;
 }
 
-interface TraceOpts extends ClusterCliOptions { packets?: string; backend: 'wasm' | 'reference'; design: Design; algo?: Algorithm; masqueradeAll?: boolean; seed: number; output: 'json' | 'hubble' }
+interface TraceOpts extends ClusterCliOptions { packets?: string; backend: 'wasm' | 'reference'; design: Design; algo?: Algorithm; masqueradeAll?: boolean; seed: number; output: 'json' | 'hubble'; workers: number }
 
 async function trace(opts: TraceOpts): Promise<void> {
   // Read once: the files are loaded by the emulator itself (its maps sized for them); its warnings printed.
@@ -132,7 +134,7 @@ async function trace(opts: TraceOpts): Promise<void> {
   try {
     emu = await createEmulator({
       backend: opts.backend, design: opts.design, algo: opts.algo, masqueradeAll: opts.masqueradeAll ?? false, seed: opts.seed,
-      cluster: { files }, ...loadOptionsOf(opts),
+      cluster: { files }, workers: opts.workers, ...loadOptionsOf(opts),
     });
   } catch (e) {
     return fail(e);
@@ -150,6 +152,7 @@ async function trace(opts: TraceOpts): Promise<void> {
     : await streamTrace(input, write, (lines, stats) => { traceJsonInto(lines, writer, { readFiles: readManifestFiles }, stats); return []; },
       drain, () => !writer.ready);
   flush();
+  await emu.close();
   if (errors > 0) process.stderr.write(`dpemu: ${errors} input line${errors === 1 ? '' : 's'} could not be traced${opts.output === 'hubble' ? '' : ' (see the "error" records)'}\n`);
 }
 
@@ -191,6 +194,7 @@ clusterOptions(cli.command('trace'))
   .option('--masquerade-all', 'kube-proxy --masquerade-all: SNAT all traffic to cluster IPs')
   .option('--seed <n>', 'seed of the random endpoint choice', integer('--seed'), 1)
   .addOption(new Option('--output <format>', 'json: dpemu\'s records; hubble: flows as `hubble observe -o json` prints them (errors on stderr)').choices(['json', 'hubble']).default('json'))
+  .option('--workers <n>', 'worker threads sharing the packets, nodes spread over them (the same records as one; a cluster of several nodes shares out over 2)', integer('--workers'), 1)
   .action((opts: TraceOpts) => trace(opts));
 
 clusterOptions(cli.command('check'))

@@ -64,11 +64,18 @@ export interface Limits {
   maxFlows: number; maxServices: number; maxFrontends: number; maxBackends: number;
   maxSlots: number; maxMaglevCells: number; maxAffinity: number; maxIpcache: number;
   maxPolicy: number; maxNodes: number;
+  /**
+   * Every node's own state (conntrack, ClientIP affinity, IPVS scheduler state and counts) is kept in this many
+   * shards of tables, node n's in shard n mod shards, each holding maxFlows/shards flows and maxAffinity/shards
+   * affinities: a power of two up to 64. Worker threads own whole shards, so results are the same for any number
+   * of workers up to this; a cluster's default (limitsForModel) is its node count up to 8.
+   */
+  shards: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
   maxFlows: 65536, maxServices: 4096, maxFrontends: 16384, maxBackends: 16384, maxSlots: 65536,
-  maxMaglevCells: 1 << 20, maxAffinity: 65536, maxIpcache: 65536, maxPolicy: 65536, maxNodes: 256,
+  maxMaglevCells: 1 << 20, maxAffinity: 65536, maxIpcache: 65536, maxPolicy: 65536, maxNodes: 256, shards: 1,
 };
 
 export interface Options extends Partial<Limits> {
@@ -239,6 +246,7 @@ export function resolveOptions(o: Options = {}): ResolvedOptions {
     }
   }
   need(limits.maxNodes <= 0xffff, `option maxNodes: at most 65535`);
+  need(limits.shards <= 64 && (limits.shards & (limits.shards - 1)) === 0, `option shards: ${limits.shards} is not a power of two up to 64`);
   const sec = (name: string, v: number | undefined, d: number) => {
     if (v === undefined) return d * 1000;
     need(Number.isFinite(v) && v > 0 && v * 1000 <= TIME.MAX_SPAN_MS, `option ctLifetimes.${name}: ${v} is not a positive number of seconds up to ${TIME.MAX_SPAN_MS / 1000} (about 12.4 days)`);

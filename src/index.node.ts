@@ -3,7 +3,7 @@
 
 import { createEmulatorWith, restoreEmulatorWith } from './api/emulator.js';
 import type { Emulator, EmulatorOptions, CoreSource } from './api/types.js';
-import { coreModule } from './node.js';
+import { coreModule, createWorkerDataplane } from './node.js';
 
 export * from './api/public.js';
 
@@ -11,7 +11,7 @@ const packageCore = async () => coreModule('release');
 
 /** A new emulator: an empty cluster (or `options.cluster`) on a fresh dataplane. */
 export function createEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
-  return createEmulatorWith(packageCore, options);
+  return createEmulatorWith(packageCore, options, createWorkerDataplane);
 }
 
 /** An emulator from snapshot() bytes: it gives the original's records for the same further input. */

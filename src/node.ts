@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { WasmDataplane } from './wasm.js';
 import { ReferenceDataplane } from './reference/dataplane.js';
-import type { Dataplane, Options } from './dataplane.js';
+import { resolveOptions, type Dataplane, type Options } from './dataplane.js';
+import { startWorkers } from './workers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** build/ sits at the package root; this file runs from src/ (tsx) or dist/src/ (built). */
@@ -18,7 +19,7 @@ function buildDir(): string {
 }
 
 const modules = new Map<string, WebAssembly.Module>();
-export function coreModule(target: 'release' | 'debug' = 'release'): WebAssembly.Module {
+export function coreModule(target: 'release' | 'debug' | 'shared' = 'release'): WebAssembly.Module {
   let m = modules.get(target);
   if (!m) {
     m = new WebAssembly.Module(readFileSync(join(buildDir(), `${target}.wasm`)));
@@ -32,4 +33,14 @@ export type BackendKind = 'wasm' | 'wasm-debug' | 'reference';
 export async function createDataplane(kind: BackendKind, options: Options = {}): Promise<Dataplane> {
   if (kind === 'reference') return new ReferenceDataplane(options);
   return WasmDataplane.create(coreModule(kind === 'wasm-debug' ? 'debug' : 'release'), options);
+}
+
+/**
+ * A WebAssembly dataplane whose batches `workers` threads share (src/workers.ts), as many as there are shards of
+ * per-node state (options.shards) at most; one worker is the ordinary dataplane. Results are the same for any number.
+ */
+export async function createWorkerDataplane(options: Options, workers: number): Promise<WasmDataplane> {
+  const n = Math.min(workers, resolveOptions(options).limits.shards);
+  if (n <= 1) return WasmDataplane.create(coreModule('release'), options);
+  return WasmDataplane.createShared(coreModule('shared'), coreModule('release'), options, (core, module) => startWorkers(core, module, n));
 }

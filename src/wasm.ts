@@ -18,7 +18,7 @@ import { RegionAllocator } from './common/regions.js';
 export interface CoreExports {
   memory: WebAssembly.Memory;
   init(maxFlows: number, maxServices: number, maxFrontends: number, maxBackends: number, maxSlots: number,
-    maxMaglevCells: number, maxAffinity: number, maxIpcache: number, maxPolicy: number, maxNodes: number): number;
+    maxMaglevCells: number, maxAffinity: number, maxIpcache: number, maxPolicy: number, maxNodes: number, shards: number): number;
   setLifetimes(tcp: number, syn: number, close: number, nontcp: number): void;
   setNatPorts(min: number, max: number, tries: number): void;
   setPolicyRecheck(on: number): void;
@@ -51,7 +51,11 @@ export interface CoreExports {
   countersBase(): number;
   ctCount(): number;
   ctReplies(): number;
-  ctFlowsMap(): number;
+  ctFlowsMap(shard: number): number;
+  shards(): number;
+  processShare(batch: number, n: number, now: number, self: number, workers: number, barrier: number): number;
+  planBatch(batch: number, n: number): number;
+  workerAttach(region: number, size: number): number;
   lruOldest(map: number): number;
   lruNewer(map: number, slot: number): number;
   lruKeyOf(slot: number): number;
@@ -64,13 +68,36 @@ export interface CoreExports {
 }
 
 const MAP_NAMES = ['', 'ctFlows', 'ctReplies', 'frontends', 'services', 'backendSlots', 'backends',
-  'maglevCells', 'affinity', 'ipcache', 'policy', 'nodes', 'sourceRanges', 'policyLengths', 'backendIdle'];
+  'maglevCells', 'affinity', 'ipcache', 'policy', 'nodes', 'sourceRanges', 'policyLengths', 'backendIdle', 'shards', 'prng', 'run plans'];
 
 export async function instantiateCore(source: WebAssembly.Module | BufferSource): Promise<CoreExports> {
   const instance = source instanceof WebAssembly.Module
     ? await WebAssembly.instantiate(source, {})
     : (await WebAssembly.instantiate(source, {})).instance;
   return instance.exports as unknown as CoreExports;
+}
+
+/**
+ * The core built to import a shared memory (build/shared.wasm: the same code, its memory given by the host), on
+ * `memory`: what worker threads share (src/workers.ts).
+ */
+export async function instantiateSharedCore(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<CoreExports> {
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  return { ...(instance.exports as unknown as CoreExports), memory };
+}
+
+/**
+ * A batch processed by several workers sharing the core's memory (src/workers.ts in Node): each processes the nodes
+ * of the shards it owns, the first of them being this dataplane's own instance.
+ */
+export interface BatchSharing {
+  readonly workers: number;
+  /** Process a batch (the core's process()): the packets forwarded. */
+  process(batch: number, n: number, now: number): number;
+  /** Where the other workers keep their counters (the host adds them to this instance's). */
+  counterBases(): number[];
+  /** Stop the workers. */
+  close(): Promise<void>;
 }
 
 export class WasmDataplane implements Dataplane {
@@ -89,6 +116,9 @@ export class WasmDataplane implements Dataplane {
    */
   readonly northSouth?: CoreExports;
 
+  /** Worker threads sharing the batches (createShared), if any. */
+  private sharing?: BatchSharing;
+
   private constructor(readonly core: CoreExports, options: ResolvedOptions, northSouth?: CoreExports) {
     this.options = options;
     if (northSouth) this.northSouth = northSouth;
@@ -102,9 +132,36 @@ export class WasmDataplane implements Dataplane {
     const o = resolveOptions(options);
     const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
     const core = await instantiateCore(module);
+    WasmDataplane.initCore(core, o);
+    return new WasmDataplane(core, o, await instantiateCore(module));
+  }
+
+  /**
+   * A dataplane whose batches `workers` threads share: the shared-memory build of the core (`shared`), on a shared
+   * memory, its maps written here once and read by every worker, which `start` starts (src/workers.ts). `northSouth`
+   * is the ordinary build, for the north-south proxy's own instance.
+   */
+  static async createShared(shared: WebAssembly.Module, northSouth: WebAssembly.Module, options: Options,
+    start: (core: CoreExports, module: WebAssembly.Module) => Promise<BatchSharing>): Promise<WasmDataplane> {
+    const o = resolveOptions(options);
+    const memory = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true });
+    const core = await instantiateSharedCore(shared, memory);
+    WasmDataplane.initCore(core, o);
+    const dp = new WasmDataplane(core, o, await instantiateCore(northSouth));
+    dp.sharing = await start(core, shared);
+    return dp;
+  }
+
+  /** Workers sharing the batches (1: this instance alone). */
+  get workers(): number { return this.sharing?.workers ?? 1; }
+
+  /** Stop the worker threads, if any (the dataplane is not used afterwards). */
+  async close(): Promise<void> { await this.sharing?.close(); this.sharing = undefined; }
+
+  private static initCore(core: CoreExports, o: ResolvedOptions): void {
     const l = o.limits;
     const rc = core.init(l.maxFlows, l.maxServices, l.maxFrontends, l.maxBackends, l.maxSlots, l.maxMaglevCells,
-      l.maxAffinity, l.maxIpcache, l.maxPolicy, l.maxNodes);
+      l.maxAffinity, l.maxIpcache, l.maxPolicy, l.maxNodes, l.shards);
     if (rc !== 0) throw new DataplaneError(`could not create map ${MAP_NAMES[rc] ?? rc}: out of memory (lower the limits)`);
     if (core.designInit(DESIGN_ID[o.design], l.maxServices, l.maxFrontends) !== 0) {
       throw new DataplaneError(`design ${o.design}: could not create its tables: out of memory (lower the limits)`);
@@ -115,7 +172,6 @@ export class WasmDataplane implements Dataplane {
     core.setPolicyKnobs(o.policyAllowSelf ? 1 : 0, o.policyEgressToOwnNode ? 1 : 0);
     core.setHashSeed(o.hashSeed);
     core.prngSeed(o.seed);
-    return new WasmDataplane(core, o, await instantiateCore(module));
   }
 
   private buffer = (): ArrayBuffer => this.core.memory.buffer;
@@ -133,6 +189,10 @@ export class WasmDataplane implements Dataplane {
 
   setService(index: number, s: ServiceConfig): void {
     check.algoInDesign(this.options.design, index, s.algo);
+    if (this.sharing && this.options.design === 'ebpf' && (s.algo === 'rr' || s.algo === 'lc')) {
+      // Their cursor and counts are one for the whole cluster, which workers would update at once.
+      throw new DataplaneError(`service ${index}: the ebpf design's ${s.algo} selection keeps one state for every node and cannot be shared by worker threads; use one worker, or the ipvs design's ${s.algo}, which is per node`);
+    }
     check.service(this.options.limits, index, s, (id) => this.backendsSet.has(id));
     const n = s.backends.length;
     const m = s.algo === 'maglev' && n > 0 ? s.maglev!.length : 0;
@@ -243,7 +303,9 @@ export class WasmDataplane implements Dataplane {
 
   process(batch: PacketBatch, count: number, nowMs: number): number {
     check.batch(this, batch, count);
-    return this.core.process(batch.ptr, count, this.coreTime(nowMs)) >>> 0;
+    const now = this.coreTime(nowMs);
+    if (this.sharing) return this.sharing.process(batch.ptr, count, now);
+    return this.core.process(batch.ptr, count, now) >>> 0;
   }
 
   gc(nowMs: number): number { return this.core.gc(this.coreTime(nowMs)) >>> 0; }
@@ -261,13 +323,15 @@ export class WasmDataplane implements Dataplane {
   liveFlows(nowMs: number): LiveFlow[] {
     const now = this.coreTime(nowMs);
     const out: LiveFlow[] = [];
-    const m = this.core.ctFlowsMap() >>> 0;
-    for (let s = this.core.lruOldest(m) >>> 0; s !== 0; s = this.core.lruNewer(m, s) >>> 0) {
-      const info = this.flowAt(this.core.lruValueOf(m, s) >>> 0);
-      if (info.expires <= now + this.clock.origin) continue;
-      const k = new DataView(this.buffer(), this.core.lruKeyOf(s) >>> 0, CT_KEY.SIZE);
-      out.push({ saddr: k.getUint32(CT_KEY.SADDR, true), daddr: k.getUint32(CT_KEY.DADDR, true), sport: k.getUint16(CT_KEY.SPORT, true),
-        dport: k.getUint16(CT_KEY.DPORT, true), proto: k.getUint8(CT_KEY.PROTO), node: k.getUint16(CT_KEY.NODE, true), info });
+    for (let shard = 0; shard < this.options.limits.shards; shard++) { // shard by shard, each oldest first
+      const m = this.core.ctFlowsMap(shard) >>> 0;
+      for (let s = this.core.lruOldest(m) >>> 0; s !== 0; s = this.core.lruNewer(m, s) >>> 0) {
+        const info = this.flowAt(this.core.lruValueOf(m, s) >>> 0);
+        if (info.expires <= now + this.clock.origin) continue;
+        const k = new DataView(this.buffer(), this.core.lruKeyOf(s) >>> 0, CT_KEY.SIZE);
+        out.push({ saddr: k.getUint32(CT_KEY.SADDR, true), daddr: k.getUint32(CT_KEY.DADDR, true), sport: k.getUint16(CT_KEY.SPORT, true),
+          dport: k.getUint16(CT_KEY.DPORT, true), proto: k.getUint8(CT_KEY.PROTO), node: k.getUint16(CT_KEY.NODE, true), info });
+      }
     }
     return out;
   }
@@ -284,8 +348,11 @@ export class WasmDataplane implements Dataplane {
   }
 
   rawCounters(): bigint[] {
-    const v = new BigUint64Array(this.buffer(), this.core.countersBase() >>> 0, COUNTER.LENGTH);
-    return Array.from(v);
+    const sum = Array.from(new BigUint64Array(this.buffer(), this.core.countersBase() >>> 0, COUNTER.LENGTH));
+    for (const base of this.sharing?.counterBases() ?? []) { // each worker counts its own (u64, wrapping: a sum)
+      new BigUint64Array(this.buffer(), base, COUNTER.LENGTH).forEach((c, i) => { sum[i] = BigInt.asUintN(64, sum[i] + c); });
+    }
+    return sum;
   }
   counters(): Counters { return decodeCounters(this.rawCounters()); }
 
@@ -299,6 +366,7 @@ export class WasmDataplane implements Dataplane {
   }
 
   exportState(): DataplaneState {
+    if (this.sharing) throw new DataplaneError('a snapshot is taken of an emulator with one worker (its state is the same for any number)');
     const mem = new Uint8Array(this.buffer());
     const words = new Uint32Array(this.buffer()); // memory is whole 64 KiB pages: chunks are whole words
     const chunks: SparseMemory['chunks'] = [];
@@ -312,6 +380,7 @@ export class WasmDataplane implements Dataplane {
   }
 
   importState(state: DataplaneState): void {
+    if (this.sharing) throw new DataplaneError('a snapshot is restored into an emulator with one worker');
     const globals = this.stateGlobals();
     if (state.kind !== 'wasm' || state.globals.length !== globals.length) throw new DataplaneError('state of another kind of dataplane or another build of the core');
     const mem = this.core.memory;

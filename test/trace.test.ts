@@ -263,6 +263,24 @@ describe('the dpemu command', () => {
     expect(ref.stdout).toBe(wasm.stdout);
   });
 
+  it('trace and run --workers 2 give what one worker gives', () => {
+    const input = SCENARIO.join('\n') + '\n';
+    const one = run(['trace', '--cluster', CLUSTER], input), two = run(['trace', '--cluster', CLUSTER, '--workers', '2'], input);
+    expect(two.status, two.stderr).toBe(0);
+    expect(two.stdout).toBe(one.stdout);
+    const bad = run(['trace', '--cluster', CLUSTER, '--workers', '0'], input);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/workers/);
+    // dpemu run: the same report but for the wall-clock figures
+    const wall = /wall|perSecond|Ms$/i;
+    const report = (w: string) => {
+      const r = run(['run', '--json', '--no-progress', '--duration', '0.5', '--workers', w]);
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.stringify(JSON.parse(r.stdout), (k, v) => (wall.test(k) ? undefined : v));
+    };
+    expect(report('2')).toBe(report('1'));
+  }, 120_000);
+
   it('trace reads --packets and takes --algo and --masquerade-all', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dpemu-trace-'));
     const file = join(dir, 'packets.jsonl');

@@ -20,6 +20,7 @@ import {
 } from "../records";
 
 let feKey: usize = 0;
+/** This instance's scratch key (also index.ts workerAttach: each worker its own). */
 export function ebpfInit(): void { feKey = allocAligned(FE_KEY_SIZE, 16); }
 
 /** Node-scoped frontends loaded; while there are none, a lookup is one probe. */

@@ -39,7 +39,8 @@
 // The cluster-wide counts (backends' B_ACTIVE, backendIdle) stay for the host's inspection.
 // The OVERLOAD flag (upper thresholds) is not modelled: no destination is ever overloaded.
 
-import { backends, services, nodes } from "../tables";
+import { backends, services, nodes, ipvsNodeConns, ipvsNodeSched, shardCount, shardTableSet, selectShard, shardOf,
+  SHARD_IPVS_CONNS, SHARD_IPVS_SCHED } from "../tables";
 import { arrayGet, arrayCreate, arrayCapacity, arrayBase } from "../maps/array";
 import { lruCreate, lruPeek, lruUpdate, lruEvicted, lruInserted, lruScratch, lruHome, lruSlotAddr } from "../maps/lru";
 import { hashCreate, hashLookup, hashUpdate, hashDelete } from "../maps/hash";
@@ -55,14 +56,14 @@ const TAB_MASK: u32 = 255; // IP_VS_SH_TAB_BITS / IP_VS_DH_TAB_BITS 8: 256 bucke
 /** nodeConns value: live connections, of them inactive. */
 const C_LIVE = 0; const C_IDLE = 4;
 
-let nodeSched: usize = 0;
+// nodeSched and nodeConns are per shard (tables.ts: ipvsNodeSched, ipvsNodeConns of the selected shard), as
+// conntrack is: a node's records and counts are in its shard's tables.
 /** The records as an array [service index][node] (0: the LRU nodeSched holds them), and its row length. */
 let denseSched: usize = 0;
 let denseNodes: u32 = 0;
 /** Up to this many (service, node) pairs the records are an array (64 MiB). */
 const DENSE_RECORDS: u64 = 1 << 22;
 let schedNodes: usize = 0;
-let nodeConns: usize = 0;
 let key: usize = 0;   // (service index or backend, node): the key of either map
 let conns: usize = 0; // a nodeConns value being written
 
@@ -75,15 +76,24 @@ export function ipvsInit(maxServices: u32, maxFlows: u32, maxNodes: u32): bool {
   if (pairs <= DENSE_RECORDS) {
     denseSched = allocZeroed(<usize>pairs * SCHED_SIZE, 64); denseNodes = maxNodes;
     if (denseSched == 0) return false;
-  } else {
-    nodeSched = lruCreate(8, SCHED_SIZE, <u32>min(<u64>maxFlows, pairs));
-    if (nodeSched == 0) return false;
+  }
+  for (let s: u32 = 0; s < shardCount; s++) { // maxFlows: a shard's conntrack capacity
+    if (denseSched == 0) {
+      const sched = lruCreate(8, SCHED_SIZE, <u32>min(<u64>maxFlows, pairs));
+      if (sched == 0) return false;
+      shardTableSet(s, SHARD_IPVS_SCHED, sched);
+    }
+    const c = hashCreate(8, 8, maxFlows);
+    if (c == 0) return false;
+    shardTableSet(s, SHARD_IPVS_CONNS, c);
   }
   schedNodes = arrayCreate(4, maxServices);
-  nodeConns = hashCreate(8, 8, maxFlows);
-  key = allocAligned(8, 8); conns = allocAligned(8, 8);
-  return schedNodes != 0 && nodeConns != 0 && key != 0 && conns != 0;
+  ipvsScratchInit();
+  return schedNodes != 0 && key != 0 && conns != 0;
 }
+
+/** This instance's scratch buffers (index.ts workerAttach gives each worker its own). */
+export function ipvsScratchInit(): void { key = allocAligned(8, 8); conns = allocAligned(8, 8); }
 
 /** Prefetch (lb.ts): the home slot of `node`'s scheduler record of the service at `svc` (where a lookup starts). */
 // @ts-ignore: decorator
@@ -91,7 +101,7 @@ export function ipvsInit(maxServices: u32, maxFlows: u32, maxNodes: u32): bool {
   const index = <u32>((svc - arrayBase(services)) / SERVICE_SIZE); // SERVICE_SIZE 32
   if (denseSched != 0) return denseAt(index, node);
   writeKey(index, node);
-  return lruSlotAddr(nodeSched, lruHome(nodeSched, key));
+  return lruSlotAddr(ipvsNodeSched, lruHome(ipvsNodeSched, key));
 }
 
 /**
@@ -121,7 +131,7 @@ export function ipvsInit(maxServices: u32, maxFlows: u32, maxNodes: u32): bool {
 
 /** The node's live connections to `backend`, and of them inactive ones: its nodeConns value, or 0 for none. */
 // @ts-ignore: decorator
-@inline function connsOf(backend: u32, node: u16): usize { writeKey(backend, node); return hashLookup(nodeConns, key); }
+@inline function connsOf(backend: u32, node: u16): usize { writeKey(backend, node); return hashLookup(ipvsNodeConns, key); }
 
 /**
  * conntrack.ts: a flow of `node` to `backend` came (+1) or went (-1); `inactive` counts it among the
@@ -132,11 +142,11 @@ export function ipvsCountConn(backend: u32, node: u16, delta: i32, inactive: boo
   if (c == 0) {
     if (delta < 0) return;
     store<u32>(conns, 1, C_LIVE); store<u32>(conns, inactive ? 1 : 0, C_IDLE);
-    hashUpdate(nodeConns, key, conns); // never full: an entry per (backend, node) with a live flow, at most maxFlows
+    hashUpdate(ipvsNodeConns, key, conns); // never full: an entry per (backend, node) with a live flow, at most maxFlows
     return;
   }
   const live = load<u32>(c, C_LIVE);
-  if (delta < 0 && live <= 1) { hashDelete(nodeConns, key); return; }
+  if (delta < 0 && live <= 1) { hashDelete(ipvsNodeConns, key); return; }
   store<u32>(c, live + <u32>delta, C_LIVE);
   if (inactive) ipvsCountIdleAt(c, delta);
 }
@@ -205,7 +215,7 @@ export function ipvsServiceChanged(index: u32): void {
   for (let node: u32 = 0; node < last; node++) {
     let x: usize;
     if (denseSched != 0) { x = denseAt(index, node); if (load<u32>(x, X_FLAGS) == 0) continue; }
-    else { writeKey(index, <u16>node); x = lruPeek(nodeSched, key); if (x == 0) continue; }
+    else { selectShard(shardOf(node)); writeKey(index, <u16>node); x = lruPeek(ipvsNodeSched, key); if (x == 0) continue; }
     schedChanged(x, svc);
   }
 }
@@ -236,21 +246,21 @@ function schedRecord(index: u32, svc: usize, node: u16): usize {
     const x = denseAt(index, node);
     if (load<u32>(x, X_FLAGS) == 0) { // first use
       const holders = arrayGet(schedNodes, index);
-      if (holders != 0) store<u32>(holders, load<u32>(holders) + 1);
+      if (holders != 0) atomic.add<u32>(holders, 1); // shared by every node, so by every worker
       schedChanged(x, svc);
     }
     return x;
   }
   writeKey(index, node);
-  const x = lruUpdate(nodeSched, key);
+  const x = lruUpdate(ipvsNodeSched, key);
   if (lruEvicted) {
-    const gone = arrayGet(schedNodes, load<u32>(lruScratch(nodeSched)));
-    if (gone != 0) store<u32>(gone, load<u32>(gone) - 1);
+    const gone = arrayGet(schedNodes, load<u32>(lruScratch(ipvsNodeSched)));
+    if (gone != 0) atomic.sub<u32>(gone, 1);
     count(C_IPVS_SCHED_EVICTED);
   }
   if (lruInserted) {
     const holders = arrayGet(schedNodes, index);
-    if (holders != 0) store<u32>(holders, load<u32>(holders) + 1);
+    if (holders != 0) atomic.add<u32>(holders, 1);
     schedChanged(x, svc); // flags 0: initialised from the destinations now
   }
   return x;

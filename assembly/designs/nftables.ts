@@ -35,9 +35,12 @@ let vmap: usize = 0;
 let key: usize = 0;
 let scopedElements: u32 = 0;
 
+/** This instance's scratch key (index.ts workerAttach gives each worker its own). */
+export function nftScratchInit(): void { key = allocAligned(16, 16); }
+
 export function nftInit(maxElements: u32): bool {
   vmap = hashCreate(VMAP_KEY_SIZE, sizeof<u32>(), maxElements);
-  key = allocAligned(16, 16);
+  nftScratchInit();
   return vmap != 0 && key != 0;
 }
 

@@ -9,13 +9,18 @@
 // plain functions use scope 0.
 //
 // Header (at `m`): +0 hash map u32 | +8 lengths bitmap u64 (bit L = some /L stored)
-//                  +16 count per length, 33 x u32 | +148 scratch key (8 bytes)
+//                  +16 count per length, 33 x u32
+// A lookup builds its (prefix, length) key in this instance's own scratch word (lpmKey), not in the map: the
+// maps are shared by every worker (index.ts workerAttach), which look them up at once.
 
 import { allocZeroed } from "../alloc";
 import { hashCreate, hashHomeSlot, hashLookup, hashUpdate, hashDelete, hashCount } from "./hash";
 import { MAP_OK } from "./common";
 
-const P_MAP = 0; const P_LENGTHS = 8; const P_COUNTS = 16; const P_KEY = 152;
+const P_MAP = 0; const P_LENGTHS = 8; const P_COUNTS = 16;
+let lpmKey: usize = 0;
+/** This instance's scratch key (index.ts workerAttach gives each worker its own). */
+export function lpmScratchInit(): void { lpmKey = allocZeroed(8, 8); }
 
 // @ts-ignore: decorator
 @inline export function prefixMask(plen: u32): u32 {
@@ -23,6 +28,7 @@ const P_MAP = 0; const P_LENGTHS = 8; const P_COUNTS = 16; const P_KEY = 152;
 }
 
 export function lpmCreate(valueSize: u32, maxEntries: u32): usize {
+  if (lpmKey == 0) lpmScratchInit();
   const m = allocZeroed(168, 64);
   if (m == 0) return 0;
   const h = hashCreate(8, valueSize, maxEntries);
@@ -35,7 +41,7 @@ export function lpmCreate(valueSize: u32, maxEntries: u32): usize {
 export function lpmUpdate(m: usize, addr: u32, plen: u32, value: usize): i32 { return lpmUpdateScoped(m, 0, addr, plen, value); }
 export function lpmUpdateScoped(m: usize, scope: u32, addr: u32, plen: u32, value: usize): i32 {
   if (plen > 32) return -22; // -EINVAL
-  const k = m + P_KEY;
+  const k = lpmKey;
   store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>(plen | (scope << 8)) << 32));
   const h = <usize>load<u32>(m, P_MAP);
   const existed = hashLookup(h, k) != 0;
@@ -51,7 +57,7 @@ export function lpmUpdateScoped(m: usize, scope: u32, addr: u32, plen: u32, valu
 export function lpmDelete(m: usize, addr: u32, plen: u32): bool { return lpmDeleteScoped(m, 0, addr, plen); }
 export function lpmDeleteScoped(m: usize, scope: u32, addr: u32, plen: u32): bool {
   if (plen > 32) return false;
-  const k = m + P_KEY;
+  const k = lpmKey;
   store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>(plen | (scope << 8)) << 32));
   if (!hashDelete(<usize>load<u32>(m, P_MAP), k)) return false;
   const c = m + P_COUNTS + (<usize>plen << 2);
@@ -66,7 +72,7 @@ export function lpmLookup(m: usize, addr: u32): usize { return lpmLookupScoped(m
 export function lpmLookupScoped(m: usize, scope: u32, addr: u32): usize {
   let lengths = load<u64>(m, P_LENGTHS);
   const h = <usize>load<u32>(m, P_MAP);
-  const k = m + P_KEY;
+  const k = lpmKey;
   while (lengths != 0) {
     const plen = <u32>(63 - clz<u64>(lengths));
     store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>(plen | (scope << 8)) << 32));
@@ -80,7 +86,7 @@ export function lpmLookupScoped(m: usize, scope: u32, addr: u32): usize {
 /** Address of the home slot of prefix addr/plen in scope 0 (for prefetching; a /32 is an address's usual entry). */
 // @ts-ignore: decorator
 @inline export function lpmHomeSlot(m: usize, addr: u32, plen: u32): usize {
-  const k = m + P_KEY;
+  const k = lpmKey;
   store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>plen << 32));
   return hashHomeSlot(<usize>load<u32>(m, P_MAP), k);
 }
@@ -89,7 +95,7 @@ export function lpmLookupScoped(m: usize, scope: u32, addr: u32): usize {
 export function lpmGet(m: usize, addr: u32, plen: u32): usize {
   const scope: u32 = 0;
   if (plen > 32) return 0;
-  const k = m + P_KEY;
+  const k = lpmKey;
   store<u64>(k, <u64>(addr & prefixMask(plen)) | (<u64>(plen | (scope << 8)) << 32));
   return hashLookup(<usize>load<u32>(m, P_MAP), k);
 }

@@ -25,11 +25,13 @@ import { ControlEntry, SnapshotContent, encodeSnapshot, decodeSnapshot } from '.
 
 /** Where an entry gets the core when the caller gives none. */
 export type CoreLoader = () => Promise<WebAssembly.Module>;
+/** How an entry starts a dataplane whose batches worker threads share (Node: src/node.ts createWorkerDataplane). */
+export type WorkerStarter = (options: Options, workers: number) => Promise<Dataplane>;
 
 const OPTION_NAMES = new Set<string>([
   'design', 'backend', 'wasm', 'seed', 'hashSeed', 'algo', 'maglevTableSize', 'flows', 'limits', 'cluster', 'ctLifetimes', 'natPorts', 'masqueradeAll',
   'serviceCIDR', 'clusterCIDR', 'nodePortRange', 'defaultNodes', 'lbPool', 'nodePortAddresses', 'localhostNodePorts', 'affinityScope', 'policyRecheckEstablished', 'policyAllowSelf',
-  'policyEgressToOwnNode', 'ipBlockMatchesPods',
+  'policyEgressToOwnNode', 'ipBlockMatchesPods', 'workers',
 ]);
 
 /** The compiled core for a source the caller gave (bytes, a module, a Response, or a URL to fetch). */
@@ -71,6 +73,9 @@ function splitOptions(o: EmulatorOptions): SplitOptions {
   }
   if (o.flows !== undefined && !(Number.isInteger(o.flows) && o.flows >= 1 && o.flows <= 1 << 26)) {
     throw new InputError(`option flows: ${JSON.stringify(o.flows)} is not an integer in 1..${1 << 26}`, 'flows');
+  }
+  if (o.workers !== undefined && !(Number.isInteger(o.workers) && o.workers >= 1 && o.workers <= 64)) {
+    throw new InputError(`option workers: ${JSON.stringify(o.workers)} is not an integer in 1..64`, 'workers');
   }
   if (o.localhostNodePorts !== undefined && typeof o.localhostNodePorts !== 'boolean') {
     throw new InputError(`option localhostNodePorts: ${JSON.stringify(o.localhostNodePorts)} is not true or false`, 'localhostNodePorts');
@@ -128,6 +133,14 @@ function limitsFor(o: EmulatorOptions, split: SplitOptions, initial: PreparedApp
   if (initial) {
     const sized = limitsForModel(initial.loaded.model, flows, split.compile);
     for (const k of Object.keys(limits) as (keyof Limits)[]) limits[k] = Math.max(limits[k], sized[k]);
+  }
+  // Per-node state in enough shards for the workers asked for (a power of two), each shard with the capacity one
+  // had (limitsForModel sizes per shard): workers own whole shards.
+  const shards = Math.max(limits.shards, 2 ** Math.ceil(Math.log2(o.workers ?? 1)));
+  if (shards !== limits.shards) {
+    limits.maxFlows = (limits.maxFlows / limits.shards) * shards;
+    limits.maxAffinity = Math.ceil(limits.maxAffinity / limits.shards) * shards;
+    limits.shards = shards;
   }
   if (o.limits !== undefined) {
     if (typeof o.limits !== 'object' || o.limits === null) throw new InputError('option limits must be an object', 'limits');
@@ -438,6 +451,10 @@ class EmulatorImpl implements Emulator {
     return it;
   }
 
+  get workers(): number { return this.dp instanceof WasmDataplane ? this.dp.workers : 1; }
+
+  async close(): Promise<void> { if (this.dp instanceof WasmDataplane) await this.dp.close(); }
+
   snapshot(): Uint8Array {
     const content: SnapshotContent = {
       backend: this.dp.kind, buildId: this.buildId, options: this.stored, log: this.log, clock: this.tracer.clock,
@@ -499,7 +516,7 @@ function buildIdOf(dp: Dataplane): number | null {
   return g instanceof WebAssembly.Global ? (g.value as number) >>> 0 : null;
 }
 
-async function build(options: EmulatorOptions, core: CoreLoader, limits?: Limits): Promise<{ emu: EmulatorImpl; initial: ManifestFile[]; prepared?: PreparedApply }> {
+async function build(options: EmulatorOptions, core: CoreLoader, limits?: Limits, share?: WorkerStarter): Promise<{ emu: EmulatorImpl; initial: ManifestFile[]; prepared?: PreparedApply }> {
   const split = splitOptions(options);
   const c = options.cluster;
   const initial = c === undefined ? [] : isFileSet(c) ? checkFiles(c.files) : manifestFiles(c as ManifestInput, 'cluster');
@@ -509,9 +526,14 @@ async function build(options: EmulatorOptions, core: CoreLoader, limits?: Limits
   const dpOptions: Options = { ...split.dataplane, ...resolvedLimits };
   let dp: Dataplane;
   try {
+    const workers = options.workers ?? 1;
+    if (workers > 1 && options.backend === 'reference') throw new InputError('option workers: the reference backend runs on one thread', 'workers');
+    if (workers > 1 && !share) throw new InputError('option workers: worker threads are available in Node (import "dpemu" there)', 'workers');
+    if (workers > 1 && options.wasm !== undefined) throw new InputError('option workers: workers run the package\'s own core (leave out option wasm)', 'workers');
     dp = options.backend === 'reference'
       ? new ReferenceDataplane(dpOptions)
-      : await WasmDataplane.create(options.wasm !== undefined ? await compileCore(options.wasm) : await core(), dpOptions);
+      : workers > 1 ? await share!(dpOptions, workers)
+        : await WasmDataplane.create(options.wasm !== undefined ? await compileCore(options.wasm) : await core(), dpOptions);
   } catch (e) {
     if (e instanceof DataplaneError) throw new InputError(e.message, e.message.match(/^option (\w+)/)?.[1]);
     throw e;
@@ -527,8 +549,8 @@ async function build(options: EmulatorOptions, core: CoreLoader, limits?: Limits
 }
 
 /** createEmulator with the entry's way of finding the core. */
-export async function createEmulatorWith(core: CoreLoader, options: EmulatorOptions = {}): Promise<Emulator> {
-  const { emu, initial, prepared } = await build(options, core);
+export async function createEmulatorWith(core: CoreLoader, options: EmulatorOptions = {}, share?: WorkerStarter): Promise<Emulator> {
+  const { emu, initial, prepared } = await build(options, core, undefined, share);
   if (initial.length > 0) emu.replay({ op: 'apply', files: initial }, prepared);
   return emu;
 }

@@ -44,6 +44,13 @@ export interface EmulatorOptions {
    * many entries, as a flow to another node's pod is tracked on both nodes.
    */
   flows?: number;
+  /**
+   * Worker threads sharing the packet work (Node only; default 1): nodes are spread over them by shard of per-node
+   * state (`limits.shards`, raised to a power of two of at least `workers`; a cluster of several nodes given as
+   * `cluster` has 2), the maps are shared, and the records are byte-identical to one worker's for the same input.
+   * Not with the reference backend; snapshots are taken with one worker. Call close() when done.
+   */
+  workers?: number;
   /** Map capacities (defaults: DEFAULT_LIMITS, raised to fit `cluster` when one is given). */
   limits?: Partial<Limits>;
   /**
@@ -230,8 +237,8 @@ export interface EndpointAddress {
 /** The fixed sizes of an emulator's dataplane. */
 export interface EmulatorCapacity {
   /**
-   * Entries the conntrack table holds: `flows` with room, twice over in a cluster of more than one node (a flow
-   * to another node's pod has an entry on each node).
+   * Entries the conntrack tables hold in all: `flows` with room, twice over in a cluster of more than one node (a
+   * flow to another node's pod has an entry on each node), in each shard of per-node state (`limits.shards`).
    */
   flows: number;
   /** The masquerade source-port range (inclusive). */
@@ -341,4 +348,8 @@ export interface Emulator {
   warnings(): Diagnostic[];
   /** The whole state as bytes; restoreEmulator(bytes) gives an emulator that behaves identically. */
   snapshot(): Uint8Array;
+  /** How many worker threads share the packet work (option workers, at most the shards of per-node state). */
+  readonly workers: number;
+  /** Stop the worker threads (option workers); the emulator is not used afterwards. Nothing to do with one worker. */
+  close(): Promise<void>;
 }

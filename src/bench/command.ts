@@ -22,6 +22,7 @@ export interface BenchOpts {
   sweep?: boolean; quick?: boolean; out?: string; design: Design;
   micro?: boolean; controlPlane?: boolean; endpoints?: number; changes?: number; designs?: string;
   policy?: boolean; pods?: number; policies?: number; all?: boolean; growth?: boolean; api?: boolean;
+  workers?: number; scaling?: boolean;
 }
 
 /** --designs as a list (undefined: every design). */
@@ -77,7 +78,7 @@ export async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
   const log = opts.quiet ? undefined : (s: string) => process.stderr.write(paintErr('dim', s) + '\n');
   const common = { services: opts.services, backends: opts.backends, flows: opts.flows, nodes: opts.nodes, seed: opts.seed, log };
   if (cmd.getOptionValueSource('design') === 'cli' && (opts.sweep || opts.compare || opts.micro || opts.controlPlane)) throw new UsageError('--design is for one scenario run; --sweep, --compare, --micro and --control-plane choose their own');
-  const modes = (['sweep', 'compare', 'micro', 'controlPlane', 'policy', 'growth', 'api'] as const).filter((m) => opts[m]);
+  const modes = (['sweep', 'compare', 'micro', 'controlPlane', 'policy', 'growth', 'api', 'scaling'] as const).filter((m) => opts[m]);
   if (modes.length > 1) throw new UsageError(`${modes.map((m) => (m === 'controlPlane' ? '--control-plane' : `--${m}`)).join(' and ')} are different runs; pick one`);
   const given = (o: string) => cmd.getOptionValueSource(o) === 'cli';
   const others = cmd.options.map((o) => o.attributeName()).filter((o) => given(o) && !SUITE_OPTIONS.has(o));
@@ -103,6 +104,17 @@ export async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
       flows: given('flows') ? opts.flows : undefined, packets: opts.packets, rounds: opts.rounds, seed: opts.seed, log,
     });
     console.log(opts.json ? JSON.stringify(r) : formatApiBench(r));
+    return;
+  }
+  if (!opts.scaling && given('workers') && modes.length > 0) throw new UsageError('--workers is for one scenario run and --scaling');
+  if (opts.scaling) {
+    for (const o of ['scenario', 'backend', 'repeats', 'limit', 'out', 'quick', 'designs']) if (given(o)) throw new UsageError(`--scaling runs fastpath and newflow on the wasm backend; drop --${o}`);
+    const { runScaling, formatScaling } = await import('./scaling.js');
+    const r = await runScaling({
+      workers: opts.workers ?? 2, nodes: opts.nodes, services: opts.services, backends: opts.backends, flows: opts.flows, rounds: opts.rounds,
+      packets: opts.packets, batch: opts.batch, seed: opts.seed, log,
+    });
+    console.log(opts.json ? JSON.stringify(r) : formatScaling(r));
     return;
   }
   if (opts.growth) {
@@ -153,6 +165,6 @@ export async function bench(opts: BenchOpts, cmd: Command): Promise<void> {
     return;
   }
   if (cmd.getOptionValueSource('limit') === 'cli') throw new UsageError('--limit is only used with --compare');
-  const r = await runFastpath({ ...common, scenario: opts.scenario as Scenario, design: opts.design, backend: opts.backend, rounds: opts.rounds, packets: opts.packets, batch: opts.batch });
+  const r = await runFastpath({ ...common, scenario: opts.scenario as Scenario, design: opts.design, backend: opts.backend, rounds: opts.rounds, packets: opts.packets, batch: opts.batch, workers: opts.workers });
   console.log(opts.json ? JSON.stringify(r) : formatFastpath(r));
 }

@@ -18,7 +18,7 @@
 // (SYN lifetime 60 s), so every round meets the same conntrack population.
 
 import { DpemuError } from '../errors.js';
-import { createDataplane } from '../node.js';
+import { createDataplane, createWorkerDataplane } from '../node.js';
 import { synthesize, limitsFor, program } from '../controlplane/synthetic.js';
 import { fillBatch } from '../traffic.js';
 import { Prng } from '../common/prng.js';
@@ -55,6 +55,13 @@ export interface FastpathConfig {
    */
   nodes?: number;
   seed?: number;
+  /**
+   * Worker threads sharing each batch (default 1; wasm only), nodes spread over them by shard of per-node state.
+   * Per-node state is in `shards` shards (default: the power of two at or above `workers`, at least 2 with several
+   * nodes), the same for every worker count compared.
+   */
+  workers?: number;
+  shards?: number;
   /** Dataplane design (default ebpf); every service gets the design's default algorithm. */
   design?: Design;
   /** Synthetic ingress policies isolating every backend (src/bench/policies.ts); default 0. */
@@ -97,6 +104,9 @@ export interface FastpathResult {
   node: string;
   /** 1-minute load average when the rounds ended (other work on the machine skews the figures). */
   loadavg: number;
+  /** Worker threads that shared the batches, and the shards of per-node state. */
+  workers: number;
+  shards: number;
 }
 
 
@@ -144,6 +154,8 @@ export interface PreparedScenario {
   round(r: number): number;
   /** The result over the given round times. */
   finish(roundMs: number[]): FastpathResult;
+  /** Stop the dataplane's worker threads (if any). */
+  close(): Promise<void>;
 }
 
 /**
@@ -172,9 +184,13 @@ export function takeTurns(scenarios: readonly { rounds: number; round(r: number)
 
 export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathResult> {
   const p = await prepareScenario(cfg);
-  const roundMs: number[] = [];
-  for (let r = 0; r < p.rounds; r++) roundMs.push(p.round(r));
-  return p.finish(roundMs);
+  try {
+    const roundMs: number[] = [];
+    for (let r = 0; r < p.rounds; r++) roundMs.push(p.round(r));
+    return p.finish(roundMs);
+  } finally {
+    await p.close();
+  }
 }
 
 /** Build, program and warm up the scenario of `cfg`; the timed rounds are the caller's to run. */
@@ -214,7 +230,16 @@ export async function prepareScenario(cfg: FastpathConfig = {}): Promise<Prepare
   // newflow inserts a round's flows on top of the population: room for them, as an operator sizes the table.
   const capacity = scenario === 'newflow' ? flows + packets : flows;
   const policies = cfg.policies ?? 0;
-  const dp: Dataplane = await createDataplane(backend, { ...limitsFor(cluster, capacity), ...syntheticPolicyLimits(cluster, policies), seed, design });
+  const workers = cfg.workers ?? 1;
+  int('workers', workers, 1, 64);
+  if (workers > 1 && backend !== 'wasm') throw new BenchmarkError('workers: the reference backend runs on one thread');
+  const shards = cfg.shards ?? Math.max(2 ** Math.ceil(Math.log2(workers)), cluster.nodes.length > 1 ? 2 : 1);
+  const options = { ...limitsFor(cluster, capacity), ...syntheticPolicyLimits(cluster, policies), seed, design, shards };
+  // Each shard may hold every flow: the nodes' traffic need not be even.
+  options.maxFlows *= shards;
+  const dp: Dataplane = backend === 'wasm' ? await createWorkerDataplane(options, workers) : await createDataplane(backend, options);
+  const close = async () => { if ('close' in dp) await (dp as { close(): Promise<void> }).close(); };
+  const sharing = 'workers' in dp ? (dp as { workers: number }).workers : 1;
   let t = performance.now();
   program(dp, cluster);
   programSyntheticPolicies(dp, cluster, policies);
@@ -261,7 +286,7 @@ export async function prepareScenario(cfg: FastpathConfig = {}): Promise<Prepare
       }
       return ms;
     };
-    return { rounds, warmMpps: flows / warmMs / 1e3, round: newflowRound, finish };
+    return { rounds, warmMpps: flows / warmMs / 1e3, round: newflowRound, finish, close };
   }
 
   // The measured sequence: flows drawn uniformly with a seeded PRNG, replayed every round as TCP ACKs.
@@ -282,7 +307,7 @@ export async function prepareScenario(cfg: FastpathConfig = {}): Promise<Prepare
     }
     return ms;
   };
-  return { rounds, warmMpps: flows / warmMs / 1e3, round: fastpathRound, finish };
+  return { rounds, warmMpps: flows / warmMs / 1e3, round: fastpathRound, finish, close };
 
   function finish(roundMs: number[]): FastpathResult {
     const med = median(roundMs);
@@ -296,7 +321,7 @@ export async function prepareScenario(cfg: FastpathConfig = {}): Promise<Prepare
       warm_mpps: round2(flows / warmMs / 1e3), warm_packets: flows,
       program_ms: Math.round(programMs),
       ct_count: dp.ctCount(),
-      seed, node: process.version, loadavg: Math.round(loadavg()[0] * 100) / 100,
+      seed, node: process.version, loadavg: Math.round(loadavg()[0] * 100) / 100, workers: sharing, shards,
     };
     if (mapsBytes !== undefined) {
       result.bytes_per_flow = Math.round(mapsBytes / flows);

@@ -1,4 +1,6 @@
-// Mirror of assembly/prng.ts (mulberry32): one seeded stream per dataplane.
+// Mirror of assembly/prng.ts (mulberry32): one seeded stream per node (starting at seed + its address * NODE_SPACING).
+export const NODE_SPACING = 0x9e3779b9;
+
 export class Prng {
   constructor(public state: number) { this.state >>>= 0; }
   next(): number {

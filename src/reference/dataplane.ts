@@ -6,7 +6,8 @@
 // LRU maps (conntrack, affinity) are JS Maps in insertion order with a
 // `referenced` flag per entry, evicted by second chance as assembly/maps/lru.ts
 // does: the oldest unreferenced entry goes; an older referenced one has its
-// flag cleared and moves to the back (delete + set).
+// flag cleared and moves to the back (delete + set). Every node's own tables are
+// in its shard's Map (node n in shard n mod limits.shards), as the core's are.
 
 import {
   Dataplane, Options, ResolvedOptions, Backend, ServiceConfig, Frontend, EndpointInfo, PolicyKey, PolicyValue,
@@ -15,7 +16,8 @@ import {
 } from '../dataplane.js';
 import { PacketBatch, PacketRecord, NONE, NODE_NONE, PKT, PROTO, TCP, VERDICT, DROP, CT_STATE, NAT, COUNTER } from '../packet.js';
 import { hasPorts, isKnownProtocol } from '../protocols.js';
-import { Prng } from '../common/prng.js';
+import { Prng, NODE_SPACING } from '../common/prng.js';
+import { runEnd } from './runs.js';
 import { encodeFields, restoreFields } from '../common/serial.js';
 import { hashTuple } from '../common/hash.js';
 import { prefixMask } from '../common/ip.js';
@@ -69,7 +71,9 @@ function secondChanceVictim<V extends { referenced: boolean }>(m: Map<string, V>
 export class ReferenceDataplane implements Dataplane {
   readonly kind = 'reference' as const;
   readonly options: ResolvedOptions;
-  private readonly prng: Prng;
+  /** Every node's own random numbers (assembly/prng.ts): node -> its stream's state (from its address: setNode). */
+  private readonly prngStates = new Map<number, number>();
+  private readonly drawer = new Prng(0);
   private readonly nodes = new Map<number, number>();
   /** Nodes that have failed (setNode with up false): packets entering or crossing to them are lost. */
   private readonly downNodes = new Set<number>();
@@ -78,7 +82,7 @@ export class ReferenceDataplane implements Dataplane {
    * "index/node", an LRU (made on a node's first rr/wrr choice for the service; capacity as the core's), and
    * connection counts by "backend/node" (live, and of them inactive), removed at zero.
    */
-  private readonly ipvsSched = new Map<string, NodeSched>();
+  private readonly ipvsSched: Map<string, NodeSched>[];
   private readonly ipvsConns = new Map<string, { live: number; inactive: number }>();
   private readonly backends = new Map<number, RefBackend>();
   private readonly services = new Map<number, RefService>();
@@ -89,9 +93,10 @@ export class ReferenceDataplane implements Dataplane {
   private sourceRangeCount = 0;
   private readonly ipcache = new Map<string, EndpointInfo>();
   private readonly policy = new Map<string, PolicyValue>();
-  private readonly flows = new Map<string, Flow>();
+  /** Per shard (shardOf): conntrack flows, and ClientIP affinity. */
+  private readonly flows: Map<string, Flow>[];
   private readonly replies = new Map<string, ReplyEntry>();
-  private readonly affinity = new Map<string, Affinity & { referenced: boolean }>();
+  private readonly affinity: Map<string, Affinity & { referenced: boolean }>[];
   private readonly count = new Array<bigint>(COUNTER.LENGTH).fill(0n);
   private revision = 1;
   /** The time origin (TimeOrigin): times here are relative to it, as the core's are, rebased alike. */
@@ -101,14 +106,31 @@ export class ReferenceDataplane implements Dataplane {
 
   constructor(options: Options = {}) {
     this.options = resolveOptions(options);
-    this.prng = new Prng(this.options.seed);
+    const shards = this.options.limits.shards;
+    this.flows = Array.from({ length: shards }, () => new Map());
+    this.affinity = Array.from({ length: shards }, () => new Map());
+    this.ipvsSched = Array.from({ length: shards }, () => new Map());
     if (this.options.design === 'iptables') this.chain = new KubeServicesChain();
   }
 
   private bump(i: number, by = 1): void { this.count[i] += BigInt(by); }
 
+  /** The shard holding node `node`'s tables (assembly/tables.ts shardOf). */
+  private shardOf(node: number): number { return node & (this.options.limits.shards - 1); }
+  /** Each shard's share of a capacity (assembly/tables.ts: rounded up). */
+  private perShard(capacity: number): number { return Math.ceil(capacity / this.options.limits.shards); }
+  private allFlows(): Flow[] { return this.flows.flatMap((m) => [...m.values()]); }
+
+  /** Draw with node `node`'s own random numbers. */
+  private withPrng<T>(node: number, pick: (r: Prng) => T): T {
+    this.drawer.state = this.prngStates.get(node) ?? ((this.options.seed + Math.imul(node, NODE_SPACING)) >>> 0);
+    const out = pick(this.drawer);
+    this.prngStates.set(node, this.drawer.state);
+    return out;
+  }
+
   /** The fields packets and control calls change (options and the KUBE-SERVICES chain come from the control calls). */
-  private static readonly STATE_FIELDS = ['clock', 'prng', 'nodes', 'downNodes', 'ipvsSched', 'ipvsConns', 'backends', 'services', 'frontends', 'sourceRanges', 'sourceRangeCount',
+  private static readonly STATE_FIELDS = ['clock', 'prngStates', 'nodes', 'downNodes', 'ipvsSched', 'ipvsConns', 'backends', 'services', 'frontends', 'sourceRanges', 'sourceRangeCount',
     'ipcache', 'policy', 'flows', 'replies', 'affinity', 'count', 'revision', 'slotsUsed', 'cellsUsed'] as const;
 
   exportState(): DataplaneState {
@@ -125,6 +147,8 @@ export class ReferenceDataplane implements Dataplane {
   setNode(id: number, addr: number, up = true): void {
     check.node(this.options.limits, id, addr);
     this.nodes.set(id, addr);
+    // Its random numbers start from its address, the first time it has one (assembly/prng.ts prngNodeAddress).
+    if (addr !== 0 && !this.prngStates.has(id)) this.prngStates.set(id, (this.options.seed + Math.imul(addr, NODE_SPACING)) >>> 0);
     if (up && addr !== 0) this.downNodes.delete(id); else this.downNodes.add(id);
   }
 
@@ -152,7 +176,7 @@ export class ReferenceDataplane implements Dataplane {
     });
     // Every node's scheduler of the service sees the change (kube-proxy syncs every node).
     if (this.options.design === 'ipvs') {
-      for (const e of this.ipvsSched.values()) if (e.index === index) e.state = ipvsServiceChanged(e.state, this.dests(s.backends, e.node));
+      for (const m of this.ipvsSched) for (const e of m.values()) if (e.index === index) e.state = ipvsServiceChanged(e.state, this.dests(s.backends, e.node));
     }
   }
 
@@ -201,8 +225,10 @@ export class ReferenceDataplane implements Dataplane {
   flushBackend(backend: number, proto: number): number {
     check.flush(this.options.limits, backend, proto);
     let removed = 0;
-    for (const [k, f] of [...this.flows]) {
-      if (f.backend === backend && (proto === 0 || f.key.proto === proto)) { this.removeFlow(k, f); removed++; }
+    for (const m of this.flows) {
+      for (const [k, f] of [...m]) {
+        if (f.backend === backend && (proto === 0 || f.key.proto === proto)) { this.removeFlow(k, f); removed++; }
+      }
     }
     return removed;
   }
@@ -210,8 +236,9 @@ export class ReferenceDataplane implements Dataplane {
   flushNode(node: number): number {
     check.nodeId(this.options.limits, node, 'flushNode');
     let removed = 0;
-    for (const [k, f] of [...this.flows]) if (f.node === node) { this.removeFlow(k, f); removed++; }
-    for (const k of [...this.affinity.keys()]) if (k.endsWith(`,${node}`)) this.affinity.delete(k);
+    const shard = this.shardOf(node);
+    for (const [k, f] of [...this.flows[shard]]) if (f.node === node) { this.removeFlow(k, f); removed++; }
+    for (const k of [...this.affinity[shard].keys()]) if (k.endsWith(`,${node}`)) this.affinity[shard].delete(k);
     return removed;
   }
 
@@ -250,7 +277,7 @@ export class ReferenceDataplane implements Dataplane {
   deletePolicy(k: PolicyKey): boolean { check.policy(k); return this.policy.delete(this.policyKey(k)); }
   policyChanged(): void {
     this.revision = (this.revision + 1) & 0xffffff;
-    if (this.revision === 0) { for (const f of this.flows.values()) f.revision = 0; this.revision = 1; }
+    if (this.revision === 0) { for (const f of this.allFlows()) f.revision = 0; this.revision = 1; }
   }
 
   allocBatch(capacity: number): PacketBatch {
@@ -259,7 +286,7 @@ export class ReferenceDataplane implements Dataplane {
     return new PacketBatch(() => buf, 0, capacity, this);
   }
 
-  ctCount(): number { return this.flows.size; }
+  ctCount(): number { return this.flows.reduce((n, m) => n + m.size, 0); }
   backendActive(id: number): number { check.backendId(this.options.limits, id, 'backendActive'); return this.backends.get(id)?.active ?? 0; }
   backendInactive(id: number): number { check.backendId(this.options.limits, id, 'backendInactive'); return this.backends.get(id)?.inactive ?? 0; }
   rawCounters(): bigint[] { return [...this.count]; }
@@ -277,7 +304,7 @@ export class ReferenceDataplane implements Dataplane {
   liveFlows(nowMs: number): LiveFlow[] {
     const now = this.coreTime(nowMs);
     const out: LiveFlow[] = [];
-    for (const f of this.flows.values()) {
+    for (const f of this.allFlows()) { // shard by shard, each oldest first (as the core's liveFlows)
       if (f.expires <= now) continue;
       out.push({ ...f.key, node: f.node, info: { natSaddr: f.nat.saddr, natDaddr: f.nat.daddr, natSport: f.nat.sport, natDport: f.nat.dport,
         service: f.service, backend: f.backend, expires: f.expires + this.clock.origin, state: f.state & STATE_SHOWN, packets: f.packets, bytes: f.bytes } });
@@ -293,7 +320,7 @@ export class ReferenceDataplane implements Dataplane {
 
   /** A flow goes away: its reply entry and its backend's connection count go with it. */
   private removeFlow(key: string, f: Flow): void {
-    this.flows.delete(key);
+    this.flows[this.shardOf(f.node)].delete(key);
     this.replies.delete(this.replyKeyOf(f));
     if (f.backend !== NONE) {
       const b = this.backends.get(f.backend);
@@ -309,7 +336,7 @@ export class ReferenceDataplane implements Dataplane {
 
   private liveFlow(t: Tuple, node: number, now: number, touch: boolean): Flow | undefined {
     const key = tupleKey(t, node);
-    const f = this.flows.get(key);
+    const f = this.flows[this.shardOf(node)].get(key);
     if (!f) return undefined;
     if (touch) f.referenced = true;
     if (f.expires <= now) {
@@ -357,13 +384,14 @@ export class ReferenceDataplane implements Dataplane {
   }
 
   private createFlow(key: Tuple, node: number, nat: Tuple, service: number, backend: number, state: number, returnNode: number, now: number): Flow {
-    if (this.flows.size >= this.options.limits.maxFlows) {
-      const [victimKey, victim] = secondChanceVictim(this.flows);
+    const flows = this.flows[this.shardOf(node)];
+    if (flows.size >= this.perShard(this.options.limits.maxFlows)) {
+      const [victimKey, victim] = secondChanceVictim(flows);
       this.removeFlow(victimKey, victim);
       this.bump(COUNTER.CT_EVICTED);
     }
     const f: Flow = { key, node, nat, service, backend, expires: 0, state, revision: this.revision, packets: 0, bytes: 0, referenced: false };
-    this.flows.set(tupleKey(key, node), f);
+    flows.set(tupleKey(key, node), f);
     this.replies.set(this.replyKeyOf(f), { flowKey: key, node, packets: 0, bytes: 0, returnNode });
     if (backend !== NONE) {
       const b = this.backends.get(backend)!;
@@ -382,16 +410,18 @@ export class ReferenceDataplane implements Dataplane {
   /** Absolute ms as the core's time (TimeOrigin), moving every stored time back as the core does when it rebases. */
   private coreTime(nowMs: number): number {
     return this.clock.core(nowMs, (delta) => {
-      for (const f of this.flows.values()) f.expires = f.expires > delta ? f.expires - delta : 0;
-      for (const a of this.affinity.values()) a.lastUsed = a.lastUsed > delta ? a.lastUsed - delta : 0;
+      for (const f of this.allFlows()) f.expires = f.expires > delta ? f.expires - delta : 0;
+      for (const m of this.affinity) for (const a of m.values()) a.lastUsed = a.lastUsed > delta ? a.lastUsed - delta : 0;
     });
   }
 
   gc(absMs: number): number {
     const nowMs = this.coreTime(absMs);
     let removed = 0;
-    for (const [k, f] of [...this.flows]) {
-      if (f.expires <= nowMs) { this.removeFlow(k, f); removed++; }
+    for (const m of this.flows) {
+      for (const [k, f] of [...m]) {
+        if (f.expires <= nowMs) { this.removeFlow(k, f); removed++; }
+      }
     }
     this.bump(COUNTER.CT_EXPIRED, removed);
     return removed;
@@ -466,31 +496,32 @@ export class ReferenceDataplane implements Dataplane {
   /** `node`'s scheduler state of service `index`: marked used, or made (evicting as the core's LRU does). */
   private nodeSched(index: number, node: number, s: RefService): IpvsState {
     const k = `${index}/${node}`;
-    const e = this.ipvsSched.get(k);
+    const sched = this.ipvsSched[this.shardOf(node)];
+    const e = sched.get(k);
     if (e) { e.referenced = true; return e.state; }
     // The core's capacity: every (service, node) pair (an array up to 2^22 pairs), else an LRU of the pairs or the
     // conntrack's capacity if fewer.
     const l = this.options.limits, pairs = Math.max(l.maxServices * l.maxNodes, 1);
-    if (pairs > 1 << 22 && this.ipvsSched.size >= Math.min(l.maxFlows, pairs)) {
-      this.ipvsSched.delete(secondChanceVictim(this.ipvsSched)[0]);
+    if (pairs > 1 << 22 && sched.size >= Math.min(this.perShard(l.maxFlows), pairs)) {
+      sched.delete(secondChanceVictim(sched)[0]);
       this.bump(COUNTER.IPVS_SCHED_EVICTED);
     }
     const state = ipvsServiceChanged(undefined, this.dests(s.backends, node));
-    this.ipvsSched.set(k, { index, node, state, referenced: false });
+    sched.set(k, { index, node, state, referenced: false });
     return state;
   }
 
   private pickSlot(index: number, s: RefService, t: Tuple, node: number): number {
     const n = s.backends.length;
     switch (this.options.design) {
-      case 'iptables': return iptablesPick(this.prng, n);
-      case 'nftables': return nftPick(this.prng, n);
+      case 'iptables': return this.withPrng(node, (r) => iptablesPick(r, n));
+      case 'nftables': return this.withPrng(node, (r) => nftPick(r, n));
       case 'ipvs': {
         const st = s.algo === 'rr' || s.algo === 'wrr' ? this.nodeSched(index, node, s) : { rr: -1, cl: -1, cw: 0 };
         const i = ipvsSchedule(st, s.algo, this.dests(s.backends, node), t.saddr, t.daddr);
         return i < 0 ? NONE : i;
       }
-      case 'ebpf': return ebpfPick(this.prng, s, t, this.options.hashSeed, (id) => this.backends.get(id)!);
+      case 'ebpf': return this.withPrng(node, (r) => ebpfPick(r, s, t, this.options.hashSeed, (id) => this.backends.get(id)!));
     }
   }
 
@@ -501,7 +532,7 @@ export class ReferenceDataplane implements Dataplane {
     const key = `${t.saddr},${s.affinityGroup ?? index},${node}`;
     let backend = NONE, byAffinity = false;
     if (s.affinityMs !== 0) {
-      const a = this.affinity.get(key);
+      const a = this.affinity[this.shardOf(node)].get(key);
       if (a && ((now - a.lastUsed) >>> 0) < s.affinityMs && s.backends.includes(a.backend)) {
         backend = a.backend; byAffinity = true;
       }
@@ -512,14 +543,15 @@ export class ReferenceDataplane implements Dataplane {
       backend = s.backends[slot];
     }
     if (s.affinityMs !== 0) {
-      const a = this.affinity.get(key);
+      const a = this.affinity[this.shardOf(node)].get(key);
       if (a) Object.assign(a, { backend, lastUsed: now, referenced: true });
       else {
-        if (this.affinity.size >= this.options.limits.maxAffinity) {
-          this.affinity.delete(secondChanceVictim(this.affinity)[0]);
+        const affinity = this.affinity[this.shardOf(node)];
+        if (affinity.size >= this.perShard(this.options.limits.maxAffinity)) {
+          affinity.delete(secondChanceVictim(affinity)[0]);
           this.bump(COUNTER.AFFINITY_EVICTED);
         }
-        this.affinity.set(key, { backend, lastUsed: now, referenced: false });
+        affinity.set(key, { backend, lastUsed: now, referenced: false });
       }
     }
     return { backend, byAffinity };
@@ -542,15 +574,36 @@ export class ReferenceDataplane implements Dataplane {
 
   // ---- the pipeline ------------------------------------------------------------
 
+  /**
+   * Runs of packets (./runs.ts): first every packet's hop on the node it enters, then the second hops of those due
+   * one, each phase shard by shard and in input order within a shard (as assembly/pipeline.ts processShare; the
+   * order of shards matters only to the ebpf design's rr and lc, whose state is one for the whole cluster).
+   */
   process(batch: PacketBatch, count: number, absMs: number): number {
     check.batch(this, batch, count);
     const nowMs = this.coreTime(absMs);
     let forwarded = 0;
-    for (let i = 0; i < count; i++) {
-      const out = this.processOne(batch.get(i), nowMs);
-      batch.setOutput(i, out);
-      if (out.verdict === VERDICT.FORWARDED) forwarded++;
-      this.bump(COUNTER.VERDICT + out.verdict);
+    let nodesKnown = 0;
+    for (const addr of this.nodes.values()) if (addr !== 0) nodesKnown++;
+    const byShard = <T>(xs: T[], node: (x: T) => number) => xs.map((x, i) => ({ x, i, s: this.shardOf(node(x)) }))
+      .sort((u, v) => u.s - v.s || u.i - v.i).map((u) => u.x);
+    for (let a = 0; a < count;) {
+      const b = runEnd(batch, a, count, nodesKnown, (id) => this.nodes.get(id) ?? 0, this.options.natPorts);
+      const run: { p: PacketRecord; out?: Out; hop: number }[] = [];
+      for (let i = a; i < b; i++) run.push({ p: batch.get(i), hop: NODE_NONE });
+      for (const r of byShard(run, (r) => r.p.node)) {
+        const { out, hop } = this.processOne(r.p, nowMs);
+        r.out = out;
+        r.hop = hop === 'destination' ? this.destinationNode(out.backend, out.outDaddr) : hop;
+        if (r.hop === r.p.node || !this.nodes.get(r.hop)) r.hop = NODE_NONE; // no hop to the node itself or to an unknown one
+      }
+      for (const r of byShard(run.filter((r) => r.hop !== NODE_NONE), (r) => r.hop)) this.secondHop(r.p, r.out!, r.hop, nowMs);
+      run.forEach((r, k) => {
+        batch.setOutput(a + k, r.out!);
+        if (r.out!.verdict === VERDICT.FORWARDED) forwarded++;
+        this.bump(COUNTER.VERDICT + r.out!.verdict);
+      });
+      a = b;
     }
     return forwarded;
   }
@@ -572,21 +625,19 @@ export class ReferenceDataplane implements Dataplane {
   }
 
   /**
-   * One packet on the node it enters; then, when it leaves toward an address another node owns, the second
-   * hop on that node (secondHop; as assembly/pipeline.ts).
+   * One packet on the node it enters; returns where it goes on to when it leaves toward an address another node
+   * owns (its second hop, made after the run's first hops: process).
    */
-  private processOne(p: PacketRecord, now: number): Out {
+  private processOne(p: PacketRecord, now: number): { out: Out; hop: number | 'destination' } {
     const out: Out = {
       outSaddr: p.saddr, outDaddr: p.daddr, outSport: p.sport, outDport: p.dport, verdict: 0, dropReason: 0,
       ctState: 0, natFlags: 0, service: NONE, backend: NONE, policyRule: 0,
       hopNode: NODE_NONE, hopVerdict: 0, hopCtState: 0, hopNatFlags: 0,
     };
     const bad = this.invalid(p);
-    if (bad) return this.drop(out, VERDICT.DROPPED, bad);
+    if (bad) return { out: this.drop(out, VERDICT.DROPPED, bad), hop: NODE_NONE };
     this.bump(COUNTER.PACKETS); this.bump(COUNTER.BYTES, p.len);
-    const hop = this.firstHop(p, out, now);
-    if (hop !== NODE_NONE) this.secondHop(p, out, hop === 'destination' ? this.destinationNode(out.backend, out.outDaddr) : hop, now);
-    return out;
+    return { out, hop: this.firstHop(p, out, now) };
   }
 
   /** The node owning a flow's destination: its backend's node, or for a flow without one the address's owner. */

@@ -15,7 +15,7 @@ import { internalsOf } from '../api/emulator.js';
 import type { Emulator, ManifestText } from '../api/types.js';
 import type { Design, Algorithm } from '../dataplane.js';
 import { InputError, UsageError } from '../errors.js';
-import { type LoadResult, loadManifests } from '../k8s/load.js';
+import { type LoadResult, type ManifestFile, loadManifests } from '../k8s/load.js';
 import { clusterDnsIP } from '../dns/stub.js';
 import { ClusterCliOptions, loadOptionsOf } from '../cluster-options.js';
 import { TrafficSpec, parseTrafficSpec } from './spec.js';
@@ -32,7 +32,7 @@ import type { TrafficSummary } from '../report/types.js';
 export interface RunCliOptions extends ClusterCliOptions {
   traffic?: string; pcapIn?: string; pcapOut?: string; sidecar?: string;
   json?: boolean; html?: string; design: Design; backend: 'wasm' | 'reference'; algo?: Algorithm;
-  seed?: number; duration?: number; progress?: boolean; flows?: string; output?: 'json' | 'hubble';
+  seed?: number; duration?: number; progress?: boolean; flows?: string; output?: 'json' | 'hubble'; workers?: number;
 }
 
 /**
@@ -103,8 +103,17 @@ export async function runCommand(opts: RunCliOptions): Promise<void> {
   }
   const emu = await createEmulator({
     design: opts.design, backend: opts.backend, algo: opts.algo, seed: opts.seed ?? 1, cluster: { files }, flows: spec ? flowsFor(spec) : undefined,
-    ...loadOptionsOf(opts),
+    workers: opts.workers === undefined ? undefined : Math.trunc(opts.workers), ...loadOptionsOf(opts),
   });
+  try {
+    await runOn(emu, opts, spec, files, clusterPaths, trafficPath, notes);
+  } finally {
+    await emu.close();
+  }
+}
+
+async function runOn(emu: Emulator, opts: RunCliOptions, spec: TrafficSpec | undefined, files: ManifestFile[], clusterPaths: string[],
+  trafficPath: string | undefined, notes: string[]): Promise<void> {
   const { runtime } = internalsOf(emu);
 
   if (!spec) return replayCapture(emu, opts, notes);

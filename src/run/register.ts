@@ -29,6 +29,7 @@ export function registerRun(cli: Command): void {
     .addOption(new Option('--algo <name>', "endpoint selection (default: the design's)").choices(ALGO_NAMES))
     .option('--seed <n>', 'seed of the run (default: the spec\'s, else 1)', number('--seed', 0))
     .option('--duration <seconds>', 'virtual seconds of traffic (default: the spec\'s, else 5)', number('--duration', 0.001))
+    .option('--workers <n>', 'worker threads sharing the packets, nodes spread over them (the same report as one; a cluster of several nodes shares out over 2)', number('--workers', 1), 1)
     .option('--no-progress', 'no progress bar')
     .action(async (opts: RunCliOptions) => { await (await import('./command.js')).runCommand(opts); });
 }

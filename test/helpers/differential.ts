@@ -68,7 +68,13 @@ export type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : ne
 const EXTERNAL = [0xcb007101, 0xcb007102, 0xc6336401, 0x08080808]; // 203.0.113.1, .2, 198.51.100.1, 8.8.8.8
 
 /** One scenario through both backends of `design` (test/designs.test.ts runs the other designs); the cluster too. */
-export async function run(s: Scenario, design: Design = 'ebpf'): Promise<{ p: Pair; cluster: SyntheticCluster }> {
+/**
+ * How a scenario runs: `shards` of per-node state (default 1), and the pair compared (default the core against the
+ * reference; test/workers.test.ts compares one worker against several).
+ */
+export interface RunHow { shards?: number; pair?: (options: Options, batchSize: number) => Promise<Pair> }
+
+export async function run(s: Scenario, design: Design = 'ebpf', how: RunHow = {}): Promise<{ p: Pair; cluster: SyntheticCluster }> {
   const c: SyntheticCluster = synthesize({
     nodes: s.nodes, services: s.services, backends: s.backends, clients: s.clients, design,
     algo: design === 'ebpf' ? s.algo : 'mix',
@@ -81,9 +87,9 @@ export async function run(s: Scenario, design: Design = 'ebpf'): Promise<{ p: Pa
     maxMaglevCells: limitsFor(c, 0).maxMaglevCells * 8 + 1024, maxAffinity: s.maxAffinity, maxPolicy: 256, seed: s.seed,
     hashSeed: s.seed ^ 0x1234, policyRecheckEstablished: s.recheck,
     natPorts: { min: 40000, max: 40000 + s.natTries, tries: s.natTries },
-    ctLifetimes: { tcp: 120, syn: 20, close: 10, nonTcp: 60 }, design,
+    ctLifetimes: { tcp: 120, syn: 20, close: 10, nonTcp: 60 }, design, shards: how.shards ?? 1,
   };
-  const p: Pair = await pair(options, Math.max(8, ...s.batchSizes));
+  const p: Pair = await (how.pair ?? pair)(options, Math.max(8, ...s.batchSizes));
   both(p, (dp) => program(dp, c));
   // NodePorts: every service also listens on every node address at 30000 + index.
   both(p, (dp) => c.services.forEach((svc) => c.nodes.forEach((n) => dp.upsertFrontend({ addr: n.addr, port: 30000 + svc.index, proto: svc.proto }, svc.index))));

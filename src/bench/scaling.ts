@@ -1,0 +1,61 @@
+// `dpemu bench --scaling`: the same scenario on one worker and on several, in one run, rounds taking turns (the
+// machine is shared and noisy: a change of load hits both alike). Flows are spread over the cluster's nodes, so
+// the workers share the nodes' work; a packet crossing to a node another worker owns is handed over through the
+// batch (src/workers.ts). Reports the medians and their ratio per scenario.
+import { loadavg, availableParallelism } from 'node:os';
+import { prepareScenario, takeTurns, type FastpathResult } from './fastpath.js';
+import type { Scenario } from './defaults.js';
+import { round2 } from './stats.js';
+
+export interface ScalingConfig {
+  /** Worker threads compared with one (default 2). */
+  workers?: number;
+  /** Nodes the pods are spread over (default 2: half the flows cross to the other node). */
+  nodes?: number;
+  services?: number; backends?: number; flows?: number; rounds?: number; packets?: number; batch?: number; seed?: number;
+  scenarios?: Scenario[];
+  log?: (line: string) => void;
+}
+
+export interface ScalingRow {
+  scenario: Scenario;
+  /** Median Mpps with one worker, and with `workers`. */
+  one: FastpathResult;
+  many: FastpathResult;
+  /** many.mpps / one.mpps. */
+  speedup: number;
+}
+
+export interface ScalingResult {
+  workers: number; nodes: number; shards: number; cores: number; rows: ScalingRow[]; loadavg: number;
+}
+
+export async function runScaling(cfg: ScalingConfig = {}): Promise<ScalingResult> {
+  const workers = cfg.workers ?? 2;
+  const nodes = cfg.nodes ?? 2;
+  const shards = 2 ** Math.ceil(Math.log2(Math.max(2, workers)));
+  const rows: ScalingRow[] = [];
+  for (const scenario of cfg.scenarios ?? ['fastpath', 'newflow'] as Scenario[]) {
+    const base = { scenario, nodes, shards, services: cfg.services, backends: cfg.backends, flows: cfg.flows, rounds: cfg.rounds,
+      packets: cfg.packets, batch: cfg.batch, seed: cfg.seed, log: cfg.log };
+    const one = await prepareScenario({ ...base, workers: 1 });
+    const many = await prepareScenario({ ...base, workers });
+    try {
+      const [a, b] = takeTurns([one, many]);
+      const r1 = one.finish(a), r2 = many.finish(b);
+      rows.push({ scenario, one: r1, many: r2, speedup: round2(r2.mpps / r1.mpps) });
+      cfg.log?.(`${scenario}: ${r1.mpps} Mpps on 1 worker, ${r2.mpps} on ${r2.workers}: ${round2(r2.mpps / r1.mpps)}x`);
+    } finally {
+      await one.close(); await many.close();
+    }
+  }
+  return { workers, nodes, shards, cores: availableParallelism(), rows, loadavg: Math.round(loadavg()[0] * 100) / 100 };
+}
+
+export function formatScaling(r: ScalingResult): string {
+  const lines = [`${r.nodes} nodes, per-node state in ${r.shards} shards, ${r.cores} cores; medians of interleaved rounds (load ${r.loadavg})`];
+  for (const row of r.rows) {
+    lines.push(`  ${row.scenario.padEnd(9)} 1 worker ${String(row.one.mpps).padStart(6)} Mpps   ${row.many.workers} workers ${String(row.many.mpps).padStart(6)} Mpps   ${row.speedup}x`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,151 @@
+// Worker threads sharing a dataplane's batches (Node only: worker_threads). The dataplane's own instance of the
+// shared-memory core (build/shared.wasm) writes the maps, once, in the shared memory; each worker thread runs
+// another instance of the same core on that memory. A batch is shared by shards (assembly/pipeline.ts
+// processShare): every instance makes the hops of the nodes in the shards it owns, run by run, meeting the others
+// at a barrier between each run's first and second hops, so the packets crossing to another worker's node are
+// handed over through the batch itself. Results are byte-identical to one worker (test/workers.test.ts).
+//
+// Each call of process(): this thread writes its instance's globals (the maps' addresses, the knobs, the policy
+// revision: whatever the control plane changed) into the shared memory and wakes the workers, which copy them into
+// their instances and re-attach their own scratch buffers (workerAttach); then every instance processes its share.
+// The workers spin a little between batches, then sleep on the command word (Atomics.wait).
+
+import { Worker } from 'node:worker_threads';
+import type { BatchSharing, CoreExports } from './wasm.js';
+import { DataplaneError } from './dataplane.js';
+
+/** Command block (i32 words). */
+const SEQ = 0, DONE = 1, BATCH = 2, COUNT = 3, NOW = 4, BARRIER = 5, STOP = 6, RESULT = 8; // RESULT + worker
+const CONTROL_WORDS = 8 + 64;
+/** Each worker's own scratch buffers and counters (assembly/index.ts workerAttach): about 50 KiB used. */
+const REGION_BYTES = 256 * 1024;
+const SHARE_BROKEN = 0x80000000;
+/** How long a batch may take before the workers are declared gone. */
+const TIMEOUT_MS = 120_000;
+
+// The worker thread: plain JavaScript (it runs from source under tsx and from dist alike).
+const WORKER_SOURCE = `
+const { workerData, parentPort } = require('node:worker_threads');
+const { module, memory, control, globals, self, workers, region, regionBytes } = workerData;
+const core = new WebAssembly.Instance(module, { env: { memory } }).exports;
+const state = [];
+for (let i = 0; core['state$' + i] instanceof WebAssembly.Global; i++) state.push(core['state$' + i]);
+const isBig = state.map((g) => typeof g.value === 'bigint');
+const w = new Int32Array(memory.buffer, control, ${CONTROL_WORDS});
+const f64 = new Float64Array(memory.buffer, globals, state.length);
+const i64 = new BigInt64Array(memory.buffer, globals, state.length);
+parentPort.postMessage({ ready: true, globals: state.length });
+let seen = 0;
+for (;;) {
+  for (let spin = 0; Atomics.load(w, ${SEQ}) === seen; spin++) if (spin > 20000) Atomics.wait(w, ${SEQ}, seen, 100);
+  seen = Atomics.load(w, ${SEQ});
+  if (Atomics.load(w, ${STOP}) !== 0) break;
+  for (let i = 0; i < state.length; i++) state[i].value = isBig[i] ? i64[i] : f64[i];
+  let r = ${SHARE_BROKEN};
+  try {
+    if (core.workerAttach(region, regionBytes) === 0) {
+      r = core.processShare(w[${BATCH}], w[${COUNT}], w[${NOW}], self, workers, w[${BARRIER}]);
+    }
+  } catch { r = ${SHARE_BROKEN}; } // reported by the dataplane's thread, which is waiting for this one
+  Atomics.store(w, ${RESULT} + self, r);
+  Atomics.add(w, ${DONE}, 1);
+  Atomics.notify(w, ${DONE});
+}
+`;
+
+class WorkerPool implements BatchSharing {
+  private readonly control: Int32Array;
+  private readonly state: WebAssembly.Global[];
+  private readonly f64: Float64Array;
+  private readonly i64: BigInt64Array;
+
+  constructor(private readonly core: CoreExports, readonly workers: number, private readonly threads: Worker[],
+    controlAt: number, globalsAt: number, private readonly regions: number[], private readonly barrier: number) {
+    this.control = new Int32Array(core.memory.buffer, controlAt, CONTROL_WORDS);
+    this.state = stateGlobals(core);
+    this.f64 = new Float64Array(core.memory.buffer, globalsAt, this.state.length);
+    this.i64 = new BigInt64Array(core.memory.buffer, globalsAt, this.state.length);
+  }
+
+  process(batch: number, n: number, now: number): number {
+    const w = this.control;
+    // The plan (runs, and their packets by shard) first: every worker reads it, and its addresses are globals.
+    if (this.core.planBatch(batch, n) !== 0) throw new DataplaneError(`a batch of ${n} packets: no memory left for its plan`);
+    this.state.forEach((g, i) => { if (typeof g.value === 'bigint') this.i64[i] = g.value; else this.f64[i] = g.value as number; });
+    w[BATCH] = batch; w[COUNT] = n; w[NOW] = now; w[BARRIER] = this.barrier;
+    Atomics.store(w, DONE, 0);
+    Atomics.add(w, SEQ, 1);
+    Atomics.notify(w, SEQ);
+    let forwarded = this.core.processShare(batch, n, now, 0, this.workers, this.barrier) >>> 0;
+    const others = this.workers - 1;
+    const started = Date.now();
+    for (let spin = 0; Atomics.load(w, DONE) < others; spin++) {
+      if (spin < 100000) continue;
+      const done = Atomics.load(w, DONE);
+      if (done < others) Atomics.wait(w, DONE, done, 100);
+      if (Date.now() - started > TIMEOUT_MS) throw new DataplaneError('a worker thread stopped answering');
+    }
+    let broken = forwarded === SHARE_BROKEN;
+    for (let k = 1; k < this.workers; k++) {
+      const r = Atomics.load(w, RESULT + k) >>> 0;
+      if (r === SHARE_BROKEN) broken = true;
+      forwarded = (forwarded + r) >>> 0;
+    }
+    if (broken) throw new DataplaneError('a worker thread stopped answering (a batch was left half done)');
+    return forwarded;
+  }
+
+  counterBases(): number[] { return this.regions.map((r) => (r + 63) & ~63); } // countersInit: the region's first 64-byte line
+
+  async close(): Promise<void> {
+    for (const t of this.threads) t.ref(); // until they have exited: the caller awaits it
+    Atomics.store(this.control, STOP, 1);
+    Atomics.add(this.control, SEQ, 1);
+    Atomics.notify(this.control, SEQ);
+    await Promise.all(this.threads.map((t) => new Promise((resolve) => { t.once('exit', resolve); })));
+  }
+}
+
+function stateGlobals(core: CoreExports): WebAssembly.Global[] {
+  const ex = core as unknown as Record<string, unknown>;
+  const out: WebAssembly.Global[] = [];
+  for (let i = 0; ex[`state$${i}`] instanceof WebAssembly.Global; i++) out.push(ex[`state$${i}`] as WebAssembly.Global);
+  return out;
+}
+
+/**
+ * Start `workers - 1` threads sharing `core`'s batches (the dataplane's own instance is the first worker). `module`:
+ * the shared-memory build `core` runs.
+ */
+export async function startWorkers(core: CoreExports, module: WebAssembly.Module, workers: number): Promise<BatchSharing> {
+  const alloc = (bytes: number, what: string) => {
+    const at = core.scratchAlloc(bytes) >>> 0;
+    if (at === 0) throw new DataplaneError(`workers: no memory left for ${what}`);
+    return at;
+  };
+  const globalsCount = stateGlobals(core).length;
+  const control = alloc(CONTROL_WORDS * 4, 'the command block');
+  const globals = alloc(globalsCount * 8, 'the globals');
+  const barrier = alloc(64, 'the barrier');
+  const regions = Array.from({ length: workers - 1 }, () => alloc(REGION_BYTES, "a worker's buffers"));
+  const threads: Worker[] = [];
+  try {
+    for (let k = 1; k < workers; k++) {
+      const t = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { module, memory: core.memory, control, globals, self: k, workers, region: regions[k - 1], regionBytes: REGION_BYTES },
+      });
+      threads.push(t);
+      await new Promise<void>((resolve, reject) => {
+        t.once('message', () => resolve());
+        t.once('error', reject);
+        t.once('exit', (code) => reject(new DataplaneError(`worker ${k} exited (${code}) while starting`)));
+      });
+      t.unref(); // an idle pool does not keep the process alive
+    }
+  } catch (e) {
+    await Promise.all(threads.map((t) => t.terminate()));
+    throw e;
+  }
+  return new WorkerPool(core, workers, threads, control, globals, regions, barrier);
+}

@@ -1,0 +1,146 @@
+// Worker threads (src/workers.ts): a dataplane whose batches two threads share gives byte-identical records,
+// counters, live flows and backend counts to one thread, on random clusters and traffic in every design (replies,
+// expiry, node-scoped services, policy and service changes, full tables included); and the core with its per-node
+// state in several shards agrees with the reference backend sharded alike.
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import { scenarioArb, run } from './helpers/differential.js';
+import { DESIGN_NAMES, type Options } from '../src/dataplane.js';
+import { createDataplane, createWorkerDataplane } from '../src/node.js';
+import { WasmDataplane } from '../src/wasm.js';
+import type { Pair } from './helpers/lockstep.js';
+
+/** The ebpf design's rr and lc keep one state for all nodes: not shared by workers (the dataplane refuses them). */
+const shareable = scenarioArb.map((s) => ({
+  ...s, algo: s.algo === 'rr' || s.algo === 'lc' || s.algo === 'mix' ? (['random', 'maglev', 'weighted', 'sh'] as const)[s.seed % 4] : s.algo,
+}));
+
+async function workersPair(options: Options, batchSize: number): Promise<Pair> {
+  const wasm = await createWorkerDataplane(options, 2);
+  const ref = await createDataplane('wasm', options);
+  return { wasm, ref, wb: wasm.allocBatch(batchSize), rb: ref.allocBatch(batchSize) };
+}
+
+describe('worker threads', () => {
+  it('two workers give what one gives, packet for packet, in every design', async () => {
+    let shared = 0;
+    await fc.assert(fc.asyncProperty(shareable, fc.constantFrom(...DESIGN_NAMES), async (s, design) => {
+      const { p } = await run({ ...s, nodes: Math.max(2, s.nodes) }, design, { shards: 2, pair: workersPair });
+      const dp = p.wasm as WasmDataplane;
+      if (dp.workers === 2) shared++;
+      await dp.close();
+    }), { numRuns: 60 });
+    expect(shared).toBe(60); // every run really had two workers
+  }, 240_000);
+
+  it('two workers agree over batches of several prefetch groups and runs', async () => {
+    const big = shareable.chain((s) => fc.record({
+      batchSizes: fc.array(fc.integer({ min: 65, max: 700 }), { minLength: 1, maxLength: 3 }),
+      design: fc.constantFrom(...DESIGN_NAMES),
+    }).map((x) => ({ ...s, nodes: 3, events: s.events.concat(s.events, s.events), batchSizes: x.batchSizes, maxFlows: s.maxFlows * 8, design: x.design })));
+    await fc.assert(fc.asyncProperty(big, async (s) => {
+      const { p } = await run(s, s.design, { shards: 2, pair: workersPair });
+      await (p.wasm as WasmDataplane).close();
+    }), { numRuns: 30 });
+  }, 240_000);
+
+  it('the core with per-node state in shards agrees with the reference sharded alike', async () => {
+    await fc.assert(fc.asyncProperty(scenarioArb, fc.constantFrom(...DESIGN_NAMES), fc.constantFrom(2, 4), async (s, design, shards) => {
+      await run(s, design, { shards });
+    }), { numRuns: 120 });
+  }, 240_000);
+
+  it('refuses what workers cannot share, with a reason', async () => {
+    const dp = await createWorkerDataplane({ shards: 2, maxNodes: 4 }, 2);
+    try {
+      dp.setBackend(0, { addr: 0x0a000001, port: 80, node: 0 });
+      expect(() => dp.setService(0, { algo: 'rr', backends: [0] })).toThrow(/rr selection keeps one state for every node/);
+      expect(() => dp.exportState()).toThrow(/one worker/);
+    } finally { await dp.close(); }
+  });
+});
+
+// A run's second hops come after its first hops (assembly/pipeline.ts); a run ends before a packet that may belong
+// to an earlier packet's connection. So a batch gives exactly what its packets give one batch each (packet by
+// packet), also when a request, its reply, and the client's next packets share the batch. The traffic is made packet
+// by packet (each reply from the backend the request reached), then sent again as whole batches to a second core.
+describe('runs of a batch', () => {
+  it('a batch gives what its packets give one at a time, replies in the same batch included', async () => {
+    const { synthesize, limitsFor, program } = await import('../src/controlplane/synthetic.js');
+    const { TCP, PROTO } = await import('../src/packet.js');
+    await fc.assert(fc.asyncProperty(fc.record({
+      nodes: fc.integer({ min: 2, max: 4 }), seed: fc.nat(), design: fc.constantFrom(...DESIGN_NAMES),
+      masquerade: fc.constantFrom(0, 0.5, 1), shards: fc.constantFrom(1, 2),
+      steps: fc.array(fc.record({ kind: fc.constantFrom('new', 'reply', 'again', 'fin'), pick: fc.nat(), sport: fc.integer({ min: 1000, max: 1003 }) }), { minLength: 5, maxLength: 120 }),
+      batch: fc.integer({ min: 2, max: 200 }),
+    }), async (t) => {
+      const c = synthesize({ nodes: t.nodes, services: 3, backends: 3, clients: 3, design: t.design, algo: 'mix', affinityFraction: 0.5,
+        masqueradeFraction: t.masquerade, emptyFraction: 0, protocols: [PROTO.TCP, PROTO.UDP], seed: t.seed });
+      const options: Options = { ...limitsFor(c, 4096), maxFrontends: 256, maxSlots: 256, maxMaglevCells: 1 << 16, seed: t.seed, design: t.design,
+        shards: t.shards, natPorts: { min: 40000, max: 40003, tries: 4 } };
+      const one = await createDataplane('wasm', options), many = await createDataplane('wasm', options);
+      program(one, c); program(many, c);
+      const b1 = one.allocBatch(1), bn = many.allocBatch(t.batch);
+      const sent: import('../src/packet.js').PacketIn[] = [], outs: import('../src/packet.js').PacketRecord[] = [];
+      for (const st of t.steps) {
+        let pk: import('../src/packet.js').PacketIn | undefined;
+        const cl = c.clients[st.pick % c.clients.length], svc = c.services[st.pick % c.services.length];
+        const prior = outs.length ? outs[st.pick % outs.length] : undefined;
+        if (st.kind === 'new' || !prior) pk = { saddr: cl.addr, daddr: svc.vip, sport: st.sport, dport: svc.port, proto: svc.proto, tcpFlags: TCP.SYN, node: cl.node, len: 60 };
+        else if (st.kind === 'reply') {
+          const node = c.backendPods.find((b) => b.addr === prior.outDaddr)?.node ?? prior.node;
+          pk = { saddr: prior.outDaddr, daddr: prior.outSaddr, sport: prior.outDport, dport: prior.outSport, proto: prior.proto, tcpFlags: TCP.SYN | TCP.ACK, node, len: 60 };
+        } else pk = { saddr: prior.saddr, daddr: prior.daddr, sport: prior.sport, dport: prior.dport, proto: prior.proto, tcpFlags: st.kind === 'fin' ? TCP.FIN | TCP.ACK : TCP.ACK, node: prior.node, len: 60 };
+        b1.set(0, pk);
+        one.process(b1, 1, 1000);
+        sent.push(pk); outs.push(b1.get(0));
+      }
+      const got: import('../src/packet.js').PacketRecord[] = [];
+      for (let i = 0; i < sent.length; i += t.batch) {
+        const part = sent.slice(i, i + t.batch);
+        part.forEach((pk, k) => bn.set(k, pk));
+        many.process(bn, part.length, 1000);
+        part.forEach((_, k) => got.push(bn.get(k)));
+      }
+      expect(got).toEqual(outs);
+      expect(many.rawCounters()).toEqual(one.rawCounters());
+    }), { numRuns: 150 });
+  }, 240_000);
+});
+
+// The library and the commands with workers: the same records, byte for byte, as one worker (the example cluster
+// of `npm start`, three nodes; random connections to its Services and pods, with replies and next packets in the
+// same input, every design).
+describe('createEmulator({ workers })', () => {
+  it('traces what one worker traces, in every design', async () => {
+    const { readFileSync, readdirSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { createEmulator } = await import('../src/index.node.js');
+    const dir = join(import.meta.dirname, '../examples/payments/cluster');
+    const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).map((f) => ({ path: join(dir, f), text: readFileSync(join(dir, f), 'utf8') }));
+    for (const design of DESIGN_NAMES) {
+      const one = await createEmulator({ cluster: { files }, design, seed: 7 });
+      const two = await createEmulator({ cluster: { files }, design, seed: 7, workers: 2 });
+      try {
+        expect(two.workers).toBe(2);
+        const pods = one.endpoints().filter((e) => e.kind === 'pod');
+        const frontends = one.services().flatMap((s) => s.frontends.map((f) => f.address)).filter((a) => /\/TCP$/.test(a));
+        const lines: string[] = [];
+        fc.assert(fc.property(fc.array(fc.tuple(fc.nat(), fc.nat(), fc.integer({ min: 30000, max: 30004 }), fc.constantFrom('S', 'A', 'FA', 'reply')), { minLength: 200, maxLength: 200 }), (xs) => {
+          let t = 0;
+          for (const [i, j, sport, kind] of xs) {
+            const src = pods[i % pods.length].address, [ip, port] = frontends[j % frontends.length].replace('/TCP', '').split(':');
+            if (kind === 'reply') lines.push(JSON.stringify({ src: ip, dst: src, sport: Number(port), dport: sport, flags: 'SA', t }));
+            else lines.push(JSON.stringify({ src, dst: ip, sport, dport: Number(port), flags: kind, t }));
+            if (i % 7 === 0) t += 0.001;
+          }
+        }), { numRuns: 1, seed: 42 });
+        const a = one.traceJson(lines), b = two.traceJson(lines);
+        expect(b).toEqual(a);
+        expect(a.some((r) => r.includes('"hops"'))).toBe(true); // packets crossed between nodes
+      } finally {
+        await one.close(); await two.close();
+      }
+    }
+  }, 120_000);
+});
