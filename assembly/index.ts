@@ -22,7 +22,7 @@ import { iptablesInit, iptablesSetRules } from "./designs/iptables";
 import { nftInit, nftElementUpsert, nftElementDelete } from "./designs/nftables";
 import { ipvsInit, ipvsServiceChanged } from "./designs/ipvs";
 import { natInit } from "./nat";
-import { processBatch, processShare as shareOfBatch, planBatch as planOfBatch, pipelineInit, pipelineScratchInit, nodesKnown, nodesKnownAdd } from "./pipeline";
+import { processBatch, processShare as shareOfBatch, planReserve, pipelineInit, pipelineScratchInit, nodesKnown, nodesKnownAdd } from "./pipeline";
 import { prngInit, prngNodeAddress } from "./prng";
 import { lpmScratchInit } from "./maps/lpm";
 import { policyScratchInit } from "./policy";
@@ -73,8 +73,8 @@ export function processShare(batch: usize, n: u32, now: u32, self: u32, workers:
   return ready && self < workers ? shareOfBatch(batch, n, now, self, workers, barrier) : 0;
 }
 
-/** Plan a batch for processShare (the first worker, before the others start): 0, or -1 without memory for it. */
-export function planBatch(batch: usize, n: u32): i32 { return ready ? planOfBatch(batch, n) : -1; }
+/** Room for the plan of a batch of `n` (the first worker, before the others start): 0, or -1 without memory for it. */
+export function planRoom(n: u32): i32 { return ready ? planReserve(n) : -1; }
 
 /**
  * Make this instance a worker of the instance whose globals the host copied into it: same maps (the memory is

@@ -393,8 +393,8 @@ function secondHop(p: usize, node: u16, key: usize, home: u32, now: u32): bool {
 // runs end only where they must; the reference backend (src/reference/runs.ts) cuts them by the same rule.
 // With fewer than two nodes known there are no second hops, and a run is simply RUN_MAX packets.
 //
-// The plan of a batch (runs, and each run's packets ordered by the shard of their entry node) is made once, by the
-// first worker, before the workers start (src/workers.ts); every worker reads it.
+// The plan of a batch (runs, and the shard of each packet's entry node) is made by chunks of CHUNK packets, which
+// the workers share out (a barrier), then every worker reads all of it.
 
 /**
  * At most this many packets a run: small enough that the endpoint table stays in the first-level cache (planning
@@ -406,10 +406,13 @@ export const RUN_MAX: u32 = 512;
 export let nodesKnown: u32 = 0;
 export function nodesKnownAdd(delta: i32): void { nodesKnown += <u32>delta; }
 
-// The plan of the batch being processed (planBatch; made by the first worker, read by all: their globals are its):
+// The plan of the batch being processed. Runs also end at every CHUNK packets, so that chunks can be planned apart:
+// worker w plans chunks w, w + W, ... (planChunk) into the buffers the first worker reserved (planReserve), then
+// every worker reads the whole plan.
+const CHUNK: u32 = 4096;
 let planCapacity: u32 = 0;
-let planRuns: usize = 0;   // u32 per run: where it ends (exclusive); planRunCount of them
-let planRunCount: u32 = 0;
+let planRuns: usize = 0;   // u32 per run: where it ends (exclusive); chunk c's at [c * CHUNK, ...)
+let planChunkRuns: usize = 0; // u32 per chunk: its runs
 let planShard: usize = 0;  // u8 per packet: the shard of the node it enters
 // The run rule's endpoint table: 2^ENDPOINT_BITS slots of u64 = address << 16 | port (48 bits), 4 role bits, 12
 // generation bits (a slot is live in the run whose generation it carries). 32 KiB: at most 5 entries a packet.
@@ -431,9 +434,8 @@ const MAX_WORKERS: u32 = 64;
 
 /** Control-plane instance's plan and hand-over structures (index.ts init). */
 export function pipelineInit(): bool {
-  endpoints = allocZeroed(<usize>8 << ENDPOINT_BITS, 64);
   hopDirectory = allocZeroed(<usize>MAX_WORKERS * 16, 64);
-  return endpoints != 0 && hopDirectory != 0;
+  return hopDirectory != 0;
 }
 
 let hopsOut: usize = 0;   // 2 x RUN_MAX u32: this worker's pending second hops of the run (packet indices), by run parity
@@ -444,6 +446,8 @@ let phaseStart: usize = 0; // 65 u32: where each shard's start in phaseList
 
 /** This instance's buffers for runs and hops (index.ts workerAttach: each worker its own). */
 export function pipelineScratchInit(): void {
+  endpoints = allocAligned(<usize>8 << ENDPOINT_BITS, 64); // each worker plans chunks of its own with its own table
+  memory.fill(endpoints, 0, <usize>8 << ENDPOINT_BITS); generation = 0;
   hopsOut = allocAligned(<usize>RUN_MAX << 3, 64);
   marks = allocZeroed(<usize>RUN_MAX, 64);
   hopShard = allocAligned(<usize>RUN_MAX, 64);
@@ -494,21 +498,25 @@ function newRun(): void {
   natDests = 0;
 }
 
-/**
- * The plan of the `n` packets at `batch` (the first worker's, before the others start): where each run ends, and
- * each run's packets by the shard of their entry node. 0, or -1 when there is no memory for it.
- */
-export function planBatch(batch: usize, n: u32): i32 {
-  if (n > planCapacity) {
-    const cap = max(n, 1024);
-    planRuns = allocAligned(<usize>cap << 2, 64); planShard = allocAligned(<usize>cap, 64);
-    if (planRuns == 0 || planShard == 0) { planCapacity = 0; return -1; }
-    planCapacity = cap;
-  }
-  planRunCount = 0;
-  let a: u32 = 0;
-  while (a < n) {
-    const last = min(n, a + RUN_MAX);
+/** Room for the plan of `n` packets (the first worker, before the others start): 0, or -1 without memory for it. */
+export function planReserve(n: u32): i32 {
+  if (n <= planCapacity) return 0;
+  const cap = max(n, CHUNK);
+  planRuns = allocAligned(<usize>cap << 2, 64); planShard = allocAligned(<usize>cap, 64);
+  planChunkRuns = allocAligned(<usize>(cap / CHUNK + 1) << 2, 64);
+  if (planRuns == 0 || planShard == 0 || planChunkRuns == 0) { planCapacity = 0; return -1; }
+  planCapacity = cap;
+  return 0;
+}
+
+/** Plan chunk `c` of the `n` packets at `batch`: its runs, and the shard of each packet. */
+function planChunk(batch: usize, n: u32, c: u32): void {
+  const first = c * CHUNK;
+  const end = min(n, first + CHUNK);
+  let runs: u32 = 0;
+  let a = first;
+  while (a < end) {
+    const last = min(end, a + RUN_MAX);
     let b = last;
     if (nodesKnown > 1) {
       newRun();
@@ -517,8 +525,8 @@ export function planBatch(batch: usize, n: u32): i32 {
         const saddr = load<u32>(p, P.PKT_SADDR); const sport = <u32>load<u16>(p, P.PKT_SPORT);
         const daddr = load<u32>(p, P.PKT_DADDR); const dport = <u32>load<u16>(p, P.PKT_DPORT);
         const node = <u32>load<u16>(p, P.PKT_NODE);
-        const n = arrayGet(nodes, node);
-        const entry = n == 0 ? 0 : load<u32>(n, N_ADDR);
+        const nd = arrayGet(nodes, node);
+        const entry = nd == 0 ? 0 : load<u32>(nd, N_ADDR);
         const src = endpointSlot(saddr, sport), dst = endpointSlot(daddr, dport), masq = endpointSlot(entry, sport);
         if (i > a && ((roles(dst) & ROLE_SOURCE) != 0 || ((roles(src) | roles(masq)) & ROLE_DEST) != 0
           || (natPort(dport) && (roles(endpointSlot(daddr, 0)) & ROLE_MASQ) != 0)
@@ -534,10 +542,18 @@ export function planBatch(batch: usize, n: u32): i32 {
     } else {
       for (let i = a; i < last; i++) store<u8>(planShard + i, <u8>shardOf(<u32>load<u16>(batch + <usize>i * P.PKT_STRIDE, P.PKT_NODE)));
     }
-    store<u32>(planRuns + (<usize>planRunCount << 2), b);
-    planRunCount++;
+    store<u32>(planRuns + (<usize>(first + runs) << 2), b);
+    runs++;
     a = b;
   }
+  store<u32>(planChunkRuns + (<usize>c << 2), runs);
+}
+
+/** Plan `n` packets at `batch` on one worker (processBatch, and the tests of runs): 0, or -1 without memory. */
+export function planBatch(batch: usize, n: u32): i32 {
+  if (planReserve(n) != 0) return -1;
+  const chunks = (n + CHUNK - 1) / CHUNK;
+  for (let c: u32 = 0; c < chunks; c++) planChunk(batch, n, c);
   return 0;
 }
 
@@ -713,16 +729,24 @@ export function processShare(batch: usize, n: u32, now: u32, self: u32, workers:
   forwardedHere = 0;
   batchPackets = 0; batchBytes = 0;
   let broken = false;
-  let a: u32 = 0;
-  for (let r: u32 = 0; r < planRunCount; r++) {
-    const b = load<u32>(planRuns + (<usize>r << 2));
-    firstHops(batch, a, b, now, self, workers, r & 1);
-    if (nodesKnown > 1) {
-      // One barrier a run: the next run's first hops touch only this worker's shards and write the other list.
-      if (workers > 1 && !barrierWait(barrier, workers)) { broken = true; break; }
-      secondHops(batch, a, b, now, self, workers, r & 1);
+  const chunks = (n + CHUNK - 1) / CHUNK;
+  if (workers > 1) { // the plan, chunks shared out, then everyone reads all of it
+    for (let c = self; c < chunks; c += workers) planChunk(batch, n, c);
+    if (!barrierWait(barrier, workers)) broken = true;
+  }
+  let a: u32 = 0; let r: u32 = 0;
+  for (let c: u32 = 0; c < chunks && !broken; c++) {
+    const runs = load<u32>(planChunkRuns + (<usize>c << 2));
+    for (let k: u32 = 0; k < runs; k++, r++) {
+      const b = load<u32>(planRuns + (<usize>(c * CHUNK + k) << 2));
+      firstHops(batch, a, b, now, self, workers, r & 1);
+      if (nodesKnown > 1) {
+        // One barrier a run: the next run's first hops touch only this worker's shards and write the other list.
+        if (workers > 1 && !barrierWait(barrier, workers)) { broken = true; break; }
+        secondHops(batch, a, b, now, self, workers, r & 1);
+      }
+      a = b;
     }
-    a = b;
   }
   count(C_VERDICT + <i32>P.VERDICT_FORWARDED, <u64><i64>forwardedHere);
   count(C_PACKETS, batchPackets); count(C_BYTES, batchBytes);

@@ -54,7 +54,7 @@ export interface CoreExports {
   ctFlowsMap(shard: number): number;
   shards(): number;
   processShare(batch: number, n: number, now: number, self: number, workers: number, barrier: number): number;
-  planBatch(batch: number, n: number): number;
+  planRoom(n: number): number;
   workerAttach(region: number, size: number): number;
   lruOldest(map: number): number;
   lruNewer(map: number, slot: number): number;

@@ -69,8 +69,8 @@ class WorkerPool implements BatchSharing {
 
   process(batch: number, n: number, now: number): number {
     const w = this.control;
-    // The plan (runs, and their packets by shard) first: every worker reads it, and its addresses are globals.
-    if (this.core.planBatch(batch, n) !== 0) throw new DataplaneError(`a batch of ${n} packets: no memory left for its plan`);
+    // Room for the plan (runs, the shard of each packet), which the workers make together: its addresses are globals.
+    if (this.core.planRoom(n) !== 0) throw new DataplaneError(`a batch of ${n} packets: no memory left for its plan`);
     this.state.forEach((g, i) => { if (typeof g.value === 'bigint') this.i64[i] = g.value; else this.f64[i] = g.value as number; });
     w[BATCH] = batch; w[COUNT] = n; w[NOW] = now; w[BARRIER] = this.barrier;
     Atomics.store(w, DONE, 0);

@@ -4,8 +4,9 @@
 // from the packets alone, so the same on both backends and for any number of workers.
 import { PacketBatch } from '../packet.js';
 
-/** At most this many packets a run (assembly/pipeline.ts RUN_MAX). */
+/** At most this many packets a run (assembly/pipeline.ts RUN_MAX); runs also end at every CHUNK packets. */
 export const RUN_MAX = 512;
+export const CHUNK = 4096;
 
 /**
  * End (exclusive) of the run of `batch` starting at packet `a` of `n`. `nodeAddress`: a node id's address (0 for
@@ -13,7 +14,7 @@ export const RUN_MAX = 512;
  */
 export function runEnd(batch: PacketBatch, a: number, n: number, nodesKnown: number, nodeAddress: (id: number) => number,
   natPorts: { min: number; max: number }): number {
-  const last = Math.min(n, a + RUN_MAX);
+  const last = Math.min(n, a + RUN_MAX, (Math.floor(a / CHUNK) + 1) * CHUNK);
   if (nodesKnown <= 1) return last;
   const at = (addr: number, port: number) => addr * 65536 + port;
   const sources = new Set<number>(), dests = new Set<number>();   // (address, port)
