@@ -438,7 +438,7 @@ export function pipelineInit(): bool {
   return hopDirectory != 0;
 }
 
-let hopsOut: usize = 0;   // 2 x RUN_MAX u32: this worker's pending second hops of the run (packet indices), by run parity
+let hopsOut: usize = 0;   // 2 x RUN_MAX u32: this worker's pending second hops of the run (index | shard << 24), by run parity
 let marks: usize = 0;     // RUN_MAX u8: the run's packets whose second hop this worker makes
 let hopShard: usize = 0;  // RUN_MAX u8: and the shard of the node they cross to
 let phaseList: usize = 0; // RUN_MAX u32: those packets, by shard
@@ -627,7 +627,11 @@ function firstHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: u
             const v = load<u8>(p, P.PKT_VERDICT);
             if (v == P.VERDICT_FORWARDED) forwardedHere++;
             else count(C_VERDICT + <i32>v);
-            if (load<u16>(p, P.PKT_HOP_NODE) != P.NODE_NONE) { store<u32>(out + (<usize>hopCount << 2), index); hopCount++; }
+            const hop = load<u16>(p, P.PKT_HOP_NODE);
+          if (hop != P.NODE_NONE) { // handed over as (index, shard): the others read the list, not the descriptor
+            store<u32>(out + (<usize>hopCount << 2), index | (shardOf(<u32>hop) << 24));
+            hopCount++;
+          }
           }
         }
       }
@@ -652,8 +656,8 @@ function secondHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: 
     const entry = hopDirectory + (<usize>(parity * MAX_WORKERS + w) << 3);
     const list = <usize>load<u32>(entry); const n = load<u32>(entry, 4);
     for (let k: u32 = 0; k < n; k++) {
-      const index = load<u32>(list + (<usize>k << 2));
-      const s = shardOf(<u32>load<u16>(batch + <usize>index * P.PKT_STRIDE, P.PKT_HOP_NODE));
+      const e = load<u32>(list + (<usize>k << 2));
+      const index = e & 0xffffff; const s = e >> 24;
       if (owns(s, self, workers)) { store<u8>(marks + (index - a), 1); store<u8>(hopShard + (index - a), <u8>s); any = true; }
     }
   }
