@@ -134,14 +134,9 @@ function limitsFor(o: EmulatorOptions, split: SplitOptions, initial: PreparedApp
     const sized = limitsForModel(initial.loaded.model, flows, split.compile);
     for (const k of Object.keys(limits) as (keyof Limits)[]) limits[k] = Math.max(limits[k], sized[k]);
   }
-  // Per-node state in enough shards for the workers asked for (a power of two), each shard with the capacity one
-  // had (limitsForModel sizes per shard): workers own whole shards.
-  const shards = Math.max(limits.shards, 2 ** Math.ceil(Math.log2(o.workers ?? 1)));
-  if (shards !== limits.shards) {
-    limits.maxFlows = (limits.maxFlows / limits.shards) * shards;
-    limits.maxAffinity = Math.ceil(limits.maxAffinity / limits.shards) * shards;
-    limits.shards = shards;
-  }
+  // Per-node state in enough shards for the workers asked for (a power of two; workers own whole shards), the
+  // capacities split between them.
+  limits.shards = Math.max(limits.shards, 2 ** Math.ceil(Math.log2(o.workers ?? 1)));
   if (o.limits !== undefined) {
     if (typeof o.limits !== 'object' || o.limits === null) throw new InputError('option limits must be an object', 'limits');
     for (const [k, v] of Object.entries(o.limits)) {

@@ -238,7 +238,8 @@ export interface EndpointAddress {
 export interface EmulatorCapacity {
   /**
    * Entries the conntrack tables hold in all: `flows` with room, twice over in a cluster of more than one node (a
-   * flow to another node's pod has an entry on each node), in each shard of per-node state (`limits.shards`).
+   * flow to another node's pod has an entry on each node), split between the shards of per-node state
+   * (`limits.shards`).
    */
   flows: number;
   /** The masquerade source-port range (inclusive). */
