@@ -38,9 +38,11 @@ export async function createDataplane(kind: BackendKind, options: Options = {}):
 /**
  * A WebAssembly dataplane whose batches `workers` threads share (src/workers.ts), as many as there are shards of
  * per-node state (options.shards) at most; one worker is the ordinary dataplane. Results are the same for any number.
+ * `tuning.sharedFrom`: the smallest batch shared (default SHARED_BATCH_MIN; smaller ones the first worker does alone).
  */
-export async function createWorkerDataplane(options: Options, workers: number): Promise<WasmDataplane> {
+export async function createWorkerDataplane(options: Options, workers: number, tuning: { sharedFrom?: number } = {}): Promise<WasmDataplane> {
   const n = Math.min(workers, resolveOptions(options).limits.shards);
   if (n <= 1) return WasmDataplane.create(coreModule('release'), options);
-  return WasmDataplane.createShared(coreModule('shared'), coreModule('release'), options, (core, module) => startWorkers(core, module, n));
+  return WasmDataplane.createShared(coreModule('shared'), coreModule('release'), options,
+    (core, module) => startWorkers(core, module, n, tuning.sharedFrom));
 }

@@ -92,6 +92,8 @@ export async function instantiateSharedCore(module: WebAssembly.Module, memory: 
  */
 export interface BatchSharing {
   readonly workers: number;
+  /** Batches shared with the other workers so far (small ones are processed by the first alone). */
+  readonly shared: number;
   /** Process a batch (the core's process()): the packets forwarded. */
   process(batch: number, n: number, now: number): number;
   /** Where the other workers keep their counters (the host adds them to this instance's). */
@@ -154,6 +156,8 @@ export class WasmDataplane implements Dataplane {
 
   /** Workers sharing the batches (1: this instance alone). */
   get workers(): number { return this.sharing?.workers ?? 1; }
+  /** Batches the workers have shared so far. */
+  get sharedBatches(): number { return this.sharing?.shared ?? 0; }
 
   /** Stop the worker threads, if any (the dataplane is not used afterwards). */
   async close(): Promise<void> { await this.sharing?.close(); this.sharing = undefined; }

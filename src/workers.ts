@@ -20,6 +20,12 @@ const CONTROL_WORDS = 8 + 64;
 /** Each worker's own scratch buffers and counters (assembly/index.ts workerAttach): about 50 KiB used. */
 const REGION_BYTES = 256 * 1024;
 const SHARE_BROKEN = 0x80000000;
+/**
+ * Batches smaller than this are processed by the dataplane's own instance alone (the same plan and order, so the
+ * same results): waking the others and copying the globals costs more than their share of a small batch (`dpemu
+ * run` hands the core about 50 packets a virtual millisecond, `trace` the packets of one time).
+ */
+export const SHARED_BATCH_MIN = 512;
 /** How long a batch may take before the workers are declared gone. */
 const TIMEOUT_MS = 120_000;
 
@@ -59,8 +65,12 @@ class WorkerPool implements BatchSharing {
   private readonly f64: Float64Array;
   private readonly i64: BigInt64Array;
 
+  /** Batches shared with the other workers so far (smaller ones are processed here alone). */
+  shared = 0;
+
   constructor(private readonly core: CoreExports, readonly workers: number, private readonly threads: Worker[],
-    controlAt: number, globalsAt: number, private readonly regions: number[], private readonly barrier: number) {
+    controlAt: number, globalsAt: number, private readonly regions: number[], private readonly barrier: number,
+    private readonly sharedFrom: number) {
     this.control = new Int32Array(core.memory.buffer, controlAt, CONTROL_WORDS);
     this.state = stateGlobals(core);
     this.f64 = new Float64Array(core.memory.buffer, globalsAt, this.state.length);
@@ -68,6 +78,8 @@ class WorkerPool implements BatchSharing {
   }
 
   process(batch: number, n: number, now: number): number {
+    if (n < this.sharedFrom) return this.core.process(batch, n, now) >>> 0;
+    this.shared++;
     const w = this.control;
     // Room for the plan (runs, the shard of each packet), which the workers make together: its addresses are globals.
     if (this.core.planRoom(n) !== 0) throw new DataplaneError(`a batch of ${n} packets: no memory left for its plan`);
@@ -115,9 +127,10 @@ function stateGlobals(core: CoreExports): WebAssembly.Global[] {
 
 /**
  * Start `workers - 1` threads sharing `core`'s batches (the dataplane's own instance is the first worker). `module`:
- * the shared-memory build `core` runs.
+ * the shared-memory build `core` runs; batches of fewer than `sharedFrom` packets are processed here alone.
  */
-export async function startWorkers(core: CoreExports, module: WebAssembly.Module, workers: number): Promise<BatchSharing> {
+export async function startWorkers(core: CoreExports, module: WebAssembly.Module, workers: number,
+  sharedFrom = SHARED_BATCH_MIN): Promise<BatchSharing> {
   const alloc = (bytes: number, what: string) => {
     const at = core.scratchAlloc(bytes) >>> 0;
     if (at === 0) throw new DataplaneError(`workers: no memory left for ${what}`);
@@ -147,5 +160,5 @@ export async function startWorkers(core: CoreExports, module: WebAssembly.Module
     await Promise.all(threads.map((t) => t.terminate()));
     throw e;
   }
-  return new WorkerPool(core, workers, threads, control, globals, regions, barrier);
+  return new WorkerPool(core, workers, threads, control, globals, regions, barrier, sharedFrom);
 }

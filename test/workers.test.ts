@@ -16,7 +16,7 @@ const shareable = scenarioArb.map((s) => ({
 }));
 
 async function workersPair(options: Options, batchSize: number): Promise<Pair> {
-  const wasm = await createWorkerDataplane(options, 2);
+  const wasm = await createWorkerDataplane(options, 2, { sharedFrom: 1 }); // every batch shared, however small
   const ref = await createDataplane('wasm', options);
   return { wasm, ref, wb: wasm.allocBatch(batchSize), rb: ref.allocBatch(batchSize) };
 }
@@ -27,7 +27,7 @@ describe('worker threads', () => {
     await fc.assert(fc.asyncProperty(shareable, fc.constantFrom(...DESIGN_NAMES), async (s, design) => {
       const { p } = await run({ ...s, nodes: Math.max(2, s.nodes) }, design, { shards: 2, pair: workersPair });
       const dp = p.wasm as WasmDataplane;
-      if (dp.workers === 2) shared++;
+      if (dp.workers === 2 && dp.sharedBatches > 0) shared++;
       await dp.close();
     }), { numRuns: 60 });
     expect(shared).toBe(60); // every run really had two workers
@@ -116,6 +116,7 @@ describe('createEmulator({ workers })', () => {
     const { readFileSync, readdirSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { createEmulator } = await import('../src/index.node.js');
+    const { internalsOf } = await import('../src/api/emulator.js');
     const dir = join(import.meta.dirname, '../examples/payments/cluster');
     const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).map((f) => ({ path: join(dir, f), text: readFileSync(join(dir, f), 'utf8') }));
     for (const design of DESIGN_NAMES) {
@@ -126,18 +127,19 @@ describe('createEmulator({ workers })', () => {
         const pods = one.endpoints().filter((e) => e.kind === 'pod');
         const frontends = one.services().flatMap((s) => s.frontends.map((f) => f.address)).filter((a) => /\/TCP$/.test(a));
         const lines: string[] = [];
-        fc.assert(fc.property(fc.array(fc.tuple(fc.nat(), fc.nat(), fc.integer({ min: 30000, max: 30004 }), fc.constantFrom('S', 'A', 'FA', 'reply')), { minLength: 200, maxLength: 200 }), (xs) => {
+        fc.assert(fc.property(fc.array(fc.tuple(fc.nat(), fc.nat(), fc.integer({ min: 30000, max: 30004 }), fc.constantFrom('S', 'A', 'FA', 'reply')), { minLength: 1500, maxLength: 1500 }), (xs) => {
           let t = 0;
           for (const [i, j, sport, kind] of xs) {
             const src = pods[i % pods.length].address, [ip, port] = frontends[j % frontends.length].replace('/TCP', '').split(':');
             if (kind === 'reply') lines.push(JSON.stringify({ src: ip, dst: src, sport: Number(port), dport: sport, flags: 'SA', t }));
             else lines.push(JSON.stringify({ src, dst: ip, sport, dport: Number(port), flags: kind, t }));
-            if (i % 7 === 0) t += 0.001;
+            if (lines.length % 600 === 0) t += 0.001; // a time's packets go through the core together: batches to share
           }
         }), { numRuns: 1, seed: 42 });
         const a = one.traceJson(lines), b = two.traceJson(lines);
         expect(b).toEqual(a);
         expect(a.some((r) => r.includes('"hops"'))).toBe(true); // packets crossed between nodes
+        expect((internalsOf(two).dp as WasmDataplane).sharedBatches).toBeGreaterThan(0); // and the workers shared batches
       } finally {
         await one.close(); await two.close();
       }
@@ -180,7 +182,7 @@ describe('batches of several planning chunks', () => {
           const b = dp.allocBatch(sent.length);
           sent.forEach((pk, k) => b.set(k, pk));
           dp.process(b, sent.length, 1000);
-          return { recs: sent.map((_, k) => b.get(k)), counters: dp.rawCounters(), workers: (dp as WasmDataplane).workers };
+          return { recs: sent.map((_, k) => b.get(k)), counters: dp.rawCounters(), workers: (dp as WasmDataplane).sharedBatches > 0 ? (dp as WasmDataplane).workers : 1 };
         } finally { await (dp as WasmDataplane).close(); }
       };
       const w1 = await whole(1), w2 = await whole(2);
