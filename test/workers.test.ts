@@ -50,6 +50,17 @@ describe('worker threads', () => {
     }), { numRuns: 120 });
   }, 240_000);
 
+  it('refuses bad worker and shard options, naming them', async () => {
+    const { createEmulator } = await import('../src/index.node.js');
+    await expect(createDataplane('wasm', { shards: 3 })).rejects.toThrow(/option shards: 3 is not a power of two up to 64/);
+    await expect(createDataplane('wasm', { shards: 128 })).rejects.toThrow(/option shards/);
+    for (const workers of [0, 1.5, 65]) await expect(createEmulator({ workers })).rejects.toThrow(/option workers: .* is not an integer in 1\.\.64/);
+    await expect(createEmulator({ workers: 2, backend: 'reference' })).rejects.toThrow(/reference backend runs on one thread/);
+    // more workers than shards: as many as there are shards work
+    const emu = await createEmulator({ workers: 4, limits: { shards: 2 } });
+    try { expect(emu.workers).toBe(2); } finally { await emu.close(); }
+  });
+
   it('refuses what workers cannot share, with a reason', async () => {
     const dp = await createWorkerDataplane({ shards: 2, maxNodes: 4 }, 2);
     try {
