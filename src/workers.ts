@@ -5,10 +5,11 @@
 // at a barrier between each run's first and second hops, so the packets crossing to another worker's node are
 // handed over through the batch itself. Results are byte-identical to one worker (test/workers.test.ts).
 //
-// Each call of process(): this thread writes its instance's globals (the maps' addresses, the knobs, the policy
-// revision: whatever the control plane changed) into the shared memory and wakes the workers, which copy them into
-// their instances and re-attach their own scratch buffers (workerAttach); then every instance processes its share.
-// The workers spin a little between batches, then sleep on the command word (Atomics.wait).
+// Each call of process() with a batch of SHARED_BATCH_MIN packets or more: this thread reserves room for the
+// batch's plan, writes its instance's globals (the maps' addresses, the knobs, the policy revision: whatever the
+// control plane changed) into the shared memory and wakes the workers, which copy them into their instances and
+// re-attach their own scratch buffers (workerAttach); then every instance plans its chunks of the batch and
+// processes its share. The workers spin a little between batches, then sleep on the command word (Atomics.wait).
 
 import { Worker } from 'node:worker_threads';
 import type { BatchSharing, CoreExports } from './wasm.js';
