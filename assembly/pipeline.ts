@@ -610,36 +610,48 @@ let hopCount: u32 = 0;
 /** Phase 1: the first hops of run [a, b)'s packets on this worker's shards, GROUP at a time with their prefetches. */
 function firstHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: u32, parity: u32): void {
   hopCount = 0;
-  const out = hopsOut + (<usize>parity * RUN_MAX << 2);
-  if (gatherByShard(a, b, self, workers, planShard, 0, false) != 0) {
-    let from: u32 = 0;
-    for (let s: u32 = 0; s < shardCount; s++) {
-      const to = load<u32>(phaseStart + (<usize>s << 2));
-      if (to > from) {
-        selectShard(s);
-        for (let k = from; k < to; k += GROUP) {
-          const g = min(GROUP, to - k);
-          prefetchGroup(batch, phaseList, k, g); // prefetch.ts: keys, home slots, and the group's cache misses in flight together
-          for (let j: u32 = 0; j < g; j++) {
-            const index = load<u32>(phaseList + (<usize>(k + j) << 2));
-            const p = batch + <usize>index * P.PKT_STRIDE;
-            processOne(p, now, groupKey(j), groupHome(j));
-            const v = load<u8>(p, P.PKT_VERDICT);
-            if (v == P.VERDICT_FORWARDED) forwardedHere++;
-            else count(C_VERDICT + <i32>v);
-            const hop = load<u16>(p, P.PKT_HOP_NODE);
-          if (hop != P.NODE_NONE) { // handed over as (index, shard): the others read the list, not the descriptor
-            store<u32>(out + (<usize>hopCount << 2), index | (shardOf(<u32>hop) << 24));
-            hopCount++;
-          }
-          }
-        }
+  hopsInto = hopsOut + (<usize>parity * RUN_MAX << 2);
+  if (gatherByShard(a, b, self, workers, planShard, 0, false) != 0) eachShardGroup(batch, now, false);
+  const entry = hopDirectory + (<usize>(parity * MAX_WORKERS + self) << 3);
+  store<u32>(entry, <u32>hopsInto); store<u32>(entry, hopCount, 4);
+}
+let hopsInto: usize = 0; // the hand-over list firstHops is writing
+
+/**
+ * The packets gatherByShard put in phaseList, shard by shard (phaseStart[s] ends shard s's), GROUP at a time: their
+ * first hops (firstHopGroup) or their second hops (secondHopGroup).
+ */
+function eachShardGroup(batch: usize, now: u32, second: bool): void {
+  let from: u32 = 0;
+  for (let s: u32 = 0; s < shardCount; s++) {
+    const to = load<u32>(phaseStart + (<usize>s << 2));
+    if (to > from) {
+      selectShard(s);
+      for (let k = from; k < to; k += GROUP) {
+        if (second) secondHopGroup(batch, k, min(GROUP, to - k), now);
+        else firstHopGroup(batch, k, min(GROUP, to - k), now);
       }
-      from = to;
+    }
+    from = to;
+  }
+}
+
+/** First hops of phaseList[k, k + g), the group's cache misses put in flight together first (prefetch.ts). */
+function firstHopGroup(batch: usize, k: u32, g: u32, now: u32): void {
+  prefetchGroup(batch, phaseList, k, g);
+  for (let j: u32 = 0; j < g; j++) {
+    const index = load<u32>(phaseList + (<usize>(k + j) << 2));
+    const p = batch + <usize>index * P.PKT_STRIDE;
+    processOne(p, now, groupKey(j), groupHome(j));
+    const v = load<u8>(p, P.PKT_VERDICT);
+    if (v == P.VERDICT_FORWARDED) forwardedHere++;
+    else count(C_VERDICT + <i32>v);
+    const hop = load<u16>(p, P.PKT_HOP_NODE);
+    if (hop != P.NODE_NONE) { // handed over as (index, shard): the others read the list, not the descriptor
+      store<u32>(hopsInto + (<usize>hopCount << 2), index | (shardOf(<u32>hop) << 24));
+      hopCount++;
     }
   }
-  const entry = hopDirectory + (<usize>(parity * MAX_WORKERS + self) << 3);
-  store<u32>(entry, <u32>out); store<u32>(entry, hopCount, 4);
 }
 
 let hopKeys: usize = 0;  // GROUP conntrack keys of second hops
@@ -664,36 +676,29 @@ function secondHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: 
   if (!any) return;
   gatherByShard(a, b, self, workers, hopShard, a, true);
   for (let i = a; i < b; i++) store<u8>(marks + (i - a), 0);
-  const shards = shardCount; // phaseStart[s]: the end of shard s's packets, the start of shard s + 1's
-  let from: u32 = 0;
-  for (let s: u32 = 0; s < shards; s++) {
-    const to = load<u32>(phaseStart + (<usize>s << 2));
-    if (to > from) {
-      selectShard(s);
-      for (let i = from; i < to; i += GROUP) {
-        const g = min(GROUP, to - i);
-        let sink: u32 = 0;
-        for (let j: u32 = 0; j < g; j++) {
-          const p = batch + <usize>load<u32>(phaseList + (<usize>(i + j) << 2)) * P.PKT_STRIDE;
-          const k = hopKeys + (<usize>j << 4);
-          const saddr = load<u32>(p, P.PKT_OUT_SADDR); const daddr = load<u32>(p, P.PKT_OUT_DADDR);
-          const ports = load<u32>(p, P.PKT_OUT_SPORT); // outSport, outDport: the key's port word
-          const protoNode = <u32>load<u8>(p, P.PKT_PROTO) | (<u32>load<u16>(p, P.PKT_HOP_NODE) << 16);
-          store<u64>(k, <u64>saddr | (<u64>daddr << 32)); // the layout of ctWriteKey
-          store<u64>(k, <u64>ports | (<u64>protoNode << 32), K_PORTS_WORD);
-          store<u32>(hopHomes + (<usize>j << 2), lruHome4(ctFlows, saddr, daddr, ports, protoNode));
-        }
-        for (let j: u32 = 0; j < g; j++) sink += load<u32>(lruSlotAddr(ctFlows, load<u32>(hopHomes + (<usize>j << 2))), LRU_SLOT_KEY);
-        hopSink += sink;
-        for (let j: u32 = 0; j < g; j++) {
-          const p = batch + <usize>load<u32>(phaseList + (<usize>(i + j) << 2)) * P.PKT_STRIDE;
-          if (secondHop(p, load<u16>(p, P.PKT_HOP_NODE), hopKeys + (<usize>j << 4), load<u32>(hopHomes + (<usize>j << 2)), now)) {
-            forwardedHere--; count(C_VERDICT + <i32>P.VERDICT_DROPPED); // the entry node forwarded it; the hop dropped it
-          }
-        }
-      }
+  eachShardGroup(batch, now, true);
+}
+
+/** Second hops of phaseList[i, i + g) on the selected shard: keys hashed and home slots touched first. */
+function secondHopGroup(batch: usize, i: u32, g: u32, now: u32): void {
+  let sink: u32 = 0;
+  for (let j: u32 = 0; j < g; j++) {
+    const p = batch + <usize>load<u32>(phaseList + (<usize>(i + j) << 2)) * P.PKT_STRIDE;
+    const k = hopKeys + (<usize>j << 4);
+    const saddr = load<u32>(p, P.PKT_OUT_SADDR); const daddr = load<u32>(p, P.PKT_OUT_DADDR);
+    const ports = load<u32>(p, P.PKT_OUT_SPORT); // outSport, outDport: the key's port word
+    const protoNode = <u32>load<u8>(p, P.PKT_PROTO) | (<u32>load<u16>(p, P.PKT_HOP_NODE) << 16);
+    store<u64>(k, <u64>saddr | (<u64>daddr << 32)); // the layout of ctWriteKey
+    store<u64>(k, <u64>ports | (<u64>protoNode << 32), K_PORTS_WORD);
+    store<u32>(hopHomes + (<usize>j << 2), lruHome4(ctFlows, saddr, daddr, ports, protoNode));
+  }
+  for (let j: u32 = 0; j < g; j++) sink += load<u32>(lruSlotAddr(ctFlows, load<u32>(hopHomes + (<usize>j << 2))), LRU_SLOT_KEY);
+  hopSink += sink;
+  for (let j: u32 = 0; j < g; j++) {
+    const p = batch + <usize>load<u32>(phaseList + (<usize>(i + j) << 2)) * P.PKT_STRIDE;
+    if (secondHop(p, load<u16>(p, P.PKT_HOP_NODE), hopKeys + (<usize>j << 4), load<u32>(hopHomes + (<usize>j << 2)), now)) {
+      forwardedHere--; count(C_VERDICT + <i32>P.VERDICT_DROPPED); // the entry node forwarded it; the hop dropped it
     }
-    from = to;
   }
 }
 
