@@ -23,14 +23,17 @@ async function workersPair(options: Options, batchSize: number): Promise<Pair> {
 
 describe('worker threads', () => {
   it('two workers give what one gives, packet for packet, in every design', async () => {
-    let shared = 0;
+    let withPackets = 0, shared = 0;
     await fc.assert(fc.asyncProperty(shareable, fc.constantFrom(...DESIGN_NAMES), async (s, design) => {
       const { p } = await run({ ...s, nodes: Math.max(2, s.nodes) }, design, { shards: 2, pair: workersPair });
       const dp = p.wasm as WasmDataplane;
+      // A scenario may send no packet at all (only changes, or replies before any request): nothing to share.
+      if (dp.counters().packets > 0) withPackets++;
       if (dp.workers === 2 && dp.sharedBatches > 0) shared++;
       await dp.close();
     }), { numRuns: 60 });
-    expect(shared).toBe(60); // every run really had two workers
+    expect(shared).toBe(withPackets); // every run that sent packets really had two workers
+    expect(withPackets).toBeGreaterThan(50);
   }, 240_000);
 
   it('two workers agree over batches of several prefetch groups and runs', async () => {
