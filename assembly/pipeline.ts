@@ -413,6 +413,7 @@ const CHUNK: u32 = 4096;
 let planCapacity: u32 = 0;
 let planRuns: usize = 0;   // u32 per run: where it ends (exclusive); chunk c's at [c * CHUNK, ...)
 let planChunkRuns: usize = 0; // u32 per chunk: its runs
+let planChunkSerial: usize = 0; // u32 per chunk: the batch serial it was planned for (workers > 1)
 let planShard: usize = 0;  // u8 per packet: the shard of the node it enters
 // The run rule's endpoint table: 2^ENDPOINT_BITS slots of u64 = address << 16 | port (48 bits), 4 role bits, 12
 // generation bits (a slot is live in the run whose generation it carries). 32 KiB: at most 5 entries a packet.
@@ -426,15 +427,17 @@ const ROLE_NAT_DEST: u64 = 8;   // (port 0) an earlier packet went to this addre
 let natDests: u32 = 0;          // ROLE_NAT_DEST entries in the run (0: skip that check)
 
 /**
- * The workers' pending second hops: per run parity and worker, its list's address (+0) and length (+4). Two of
- * each, alternating by run, so a worker can write the next run's while the others still read this one's.
+ * The workers' pending second hops: per run parity and worker, a 16-byte entry: its list's address (+0), length
+ * (+4), then the run (+8) and batch serial (+12) it was published for. Two of each, alternating by run, so a
+ * worker can write the next run's while the others still read this one's.
  */
 let hopDirectory: usize = 0;
 const MAX_WORKERS: u32 = 64;
+const ENTRY_SHIFT: u32 = 4;
 
 /** Control-plane instance's plan and hand-over structures (index.ts init). */
 export function pipelineInit(): bool {
-  hopDirectory = allocZeroed(<usize>MAX_WORKERS * 16, 64);
+  hopDirectory = allocZeroed(<usize>MAX_WORKERS << (ENTRY_SHIFT + 1), 64);
   return hopDirectory != 0;
 }
 
@@ -504,7 +507,8 @@ export function planReserve(n: u32): i32 {
   const cap = max(n, CHUNK);
   planRuns = allocAligned(<usize>cap << 2, 64); planShard = allocAligned(<usize>cap, 64);
   planChunkRuns = allocAligned(<usize>(cap / CHUNK + 1) << 2, 64);
-  if (planRuns == 0 || planShard == 0 || planChunkRuns == 0) { planCapacity = 0; return -1; }
+  planChunkSerial = allocZeroed(<usize>(cap / CHUNK + 1) << 2, 64);
+  if (planRuns == 0 || planShard == 0 || planChunkRuns == 0 || planChunkSerial == 0) { planCapacity = 0; return -1; }
   planCapacity = cap;
   return 0;
 }
@@ -608,12 +612,13 @@ let forwardedHere: i32 = 0;
 let hopCount: u32 = 0;
 
 /** Phase 1: the first hops of run [a, b)'s packets on this worker's shards, GROUP at a time with their prefetches. */
-function firstHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: u32, parity: u32): void {
+function firstHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: u32, run: u32, serial: u32): void {
   hopCount = 0;
-  hopsInto = hopsOut + (<usize>parity * RUN_MAX << 2);
+  hopsInto = hopsOut + (<usize>(run & 1) * RUN_MAX << 2);
   if (gatherByShard(a, b, self, workers, planShard, 0, false) != 0) eachShardGroup(batch, now, false);
-  const entry = hopDirectory + (<usize>(parity * MAX_WORKERS + self) << 3);
+  const entry = hopDirectory + (<usize>((run & 1) * MAX_WORKERS + self) << ENTRY_SHIFT);
   store<u32>(entry, <u32>hopsInto); store<u32>(entry, hopCount, 4);
+  if (workers > 1) { atomic.store<u32>(entry, run, 8); atomic.store<u32>(entry, serial, 12); } // published: list first
 }
 let hopsInto: usize = 0; // the hand-over list firstHops is writing
 
@@ -662,10 +667,11 @@ let hopSink: u32 = 0;
  * Phase 2: the second hops of run [a, b) to this worker's shards, from every worker's list: marked, then taken in
  * input order, by shard, GROUP at a time (keys hashed and slots touched first).
  */
-function secondHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: u32, parity: u32): void {
+function secondHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: u32, run: u32, serial: u32): bool {
   let any = false;
   for (let w: u32 = 0; w < workers; w++) {
-    const entry = hopDirectory + (<usize>(parity * MAX_WORKERS + w) << 3);
+    const entry = hopDirectory + (<usize>((run & 1) * MAX_WORKERS + w) << ENTRY_SHIFT);
+    if (workers > 1 && !awaitPublished(entry + 8, run, serial)) return false;
     const list = <usize>load<u32>(entry); const n = load<u32>(entry, 4);
     for (let k: u32 = 0; k < n; k++) {
       const e = load<u32>(list + (<usize>k << 2));
@@ -673,10 +679,11 @@ function secondHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: 
       if (owns(s, self, workers)) { store<u8>(marks + (index - a), 1); store<u8>(hopShard + (index - a), <u8>s); any = true; }
     }
   }
-  if (!any) return;
+  if (!any) return true;
   gatherByShard(a, b, self, workers, hopShard, a, true);
   for (let i = a; i < b; i++) store<u8>(marks + (i - a), 0);
   eachShardGroup(batch, now, true);
+  return true;
 }
 
 /** Second hops of phaseList[i, i + g) on the selected shard: keys hashed and home slots touched first. */
@@ -724,6 +731,25 @@ function barrierWait(b: usize, workers: u32): bool {
   return false;
 }
 
+/**
+ * Wait until the words at `at` (run, then batch serial) say another worker published what they stamp (a chunk's
+ * plan, a run's hand-over list): its own writes before the stamp are then visible here. The barrier already orders
+ * them, but a sleeping wait (memory.atomic.wait32) was seen to let a worker read another's list of the run before it
+ * was written (V8, baseline code, first batch); the stamp makes a result depend on the data, not on the wake-up.
+ * False after half a minute (a worker gone).
+ */
+function awaitPublished(at: usize, run: u32, serial: u32): bool {
+  for (let spin: u32 = 0; spin < 1 << 16; spin++) {
+    if (atomic.load<u32>(at, 4) == serial && atomic.load<u32>(at) == run) return true;
+  }
+  for (let waited: u32 = 0; waited < 30000; waited++) {
+    const seen = atomic.load<u32>(at, 4);
+    if (seen == serial && atomic.load<u32>(at) == run) return true;
+    atomic.wait<i32>(at + 4, <i32>seen, 1000000);
+  }
+  return false;
+}
+
 /** Returned by processShare when another worker never reached a barrier. */
 export const SHARE_BROKEN: u32 = 0x80000000;
 
@@ -739,20 +765,32 @@ export function processShare(batch: usize, n: u32, now: u32, self: u32, workers:
   batchPackets = 0; batchBytes = 0;
   let broken = false;
   const chunks = (n + CHUNK - 1) / CHUNK;
+  // The batch's serial (the host counts shared batches in the barrier block, +12): what plans and lists are stamped with.
+  const serial = workers > 1 ? atomic.load<u32>(barrier, 12) : 0;
   if (workers > 1) { // the plan, chunks shared out, then everyone reads all of it
-    for (let c = self; c < chunks; c += workers) planChunk(batch, n, c);
+    for (let c = self; c < chunks; c += workers) {
+      planChunk(batch, n, c);
+      atomic.store<u32>(planChunkSerial + (<usize>c << 2), serial);
+    }
     if (!barrierWait(barrier, workers)) broken = true;
   }
   let a: u32 = 0; let r: u32 = 0;
   for (let c: u32 = 0; c < chunks && !broken; c++) {
+    // Another worker's chunk: its plan is read once its stamp says it was made for this batch (see awaitPublished).
+    if (workers > 1 && c % workers != self) {
+      const stamp = planChunkSerial + (<usize>c << 2);
+      let spins: u32 = 0;
+      while (atomic.load<u32>(stamp) != serial) { if (++spins >= 1 << 30) { broken = true; break; } }
+      if (broken) break;
+    }
     const runs = load<u32>(planChunkRuns + (<usize>c << 2));
     for (let k: u32 = 0; k < runs; k++, r++) {
       const b = load<u32>(planRuns + (<usize>(c * CHUNK + k) << 2));
-      firstHops(batch, a, b, now, self, workers, r & 1);
+      firstHops(batch, a, b, now, self, workers, r, serial);
       if (nodesKnown > 1) {
         // One barrier a run: the next run's first hops touch only this worker's shards and write the other list.
         if (workers > 1 && !barrierWait(barrier, workers)) { broken = true; break; }
-        secondHops(batch, a, b, now, self, workers, r & 1);
+        if (!secondHops(batch, a, b, now, self, workers, r, serial)) { broken = true; break; }
       }
       a = b;
     }

@@ -65,6 +65,8 @@ class WorkerPool implements BatchSharing {
   private readonly state: WebAssembly.Global[];
   private readonly f64: Float64Array;
   private readonly i64: BigInt64Array;
+  /** The barrier block (assembly/pipeline.ts barrierWait): arrivals, generation, sleepers, and the batch serial. */
+  private readonly barrierWords: Int32Array;
 
   /** Batches shared with the other workers so far (smaller ones are processed here alone). */
   shared = 0;
@@ -76,6 +78,7 @@ class WorkerPool implements BatchSharing {
     this.state = stateGlobals(core);
     this.f64 = new Float64Array(core.memory.buffer, globalsAt, this.state.length);
     this.i64 = new BigInt64Array(core.memory.buffer, globalsAt, this.state.length);
+    this.barrierWords = new Int32Array(core.memory.buffer, barrier, 4);
   }
 
   process(batch: number, n: number, now: number): number {
@@ -87,6 +90,7 @@ class WorkerPool implements BatchSharing {
     this.state.forEach((g, i) => { if (typeof g.value === 'bigint') this.i64[i] = g.value; else this.f64[i] = g.value as number; });
     w[BATCH] = batch; w[COUNT] = n; w[NOW] = now; w[BARRIER] = this.barrier;
     Atomics.store(w, DONE, 0);
+    Atomics.add(this.barrierWords, 3, 1); // a new batch serial: the plans and hand-over lists of this batch carry it
     Atomics.add(w, SEQ, 1);
     Atomics.notify(w, SEQ);
     let forwarded = this.core.processShare(batch, n, now, 0, this.workers, this.barrier) >>> 0;
