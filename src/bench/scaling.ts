@@ -40,7 +40,7 @@ export async function runScaling(cfg: ScalingConfig = {}): Promise<ScalingResult
   const rows: ScalingRow[] = [];
   for (const scenario of cfg.scenarios ?? ['fastpath', 'newflow'] as Scenario[]) {
     // Short rounds, many of them: the machine's noise comes and goes over seconds, so rounds of a tenth of a second
-    // taking turns see it alike (rounds of a second gave ratios from 0.9x to 1.9x; these agree within a few percent).
+    // taking turns see it alike (rounds of a second gave ratios from 0.9x to 1.9x; these 1.3x-1.5x).
     const base = { scenario, nodes, shards, services: cfg.services, backends: cfg.backends, flows: cfg.flows,
       rounds: cfg.rounds ?? SCALING_ROUNDS, packets: cfg.packets ?? (scenario === 'fastpath' ? 1 << 18 : 1 << 16),
       batch: cfg.batch, seed: cfg.seed, log: cfg.log };
