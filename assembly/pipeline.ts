@@ -413,7 +413,7 @@ const CHUNK: u32 = 4096;
 let planCapacity: u32 = 0;
 let planRuns: usize = 0;   // u32 per run: where it ends (exclusive); chunk c's at [c * CHUNK, ...)
 let planChunkRuns: usize = 0; // u32 per chunk: its runs
-let planChunkSerial: usize = 0; // u32 per chunk: the batch serial it was planned for (workers > 1)
+let planChunkStamp: usize = 0; // 8 bytes per chunk: the chunk (+0) and batch serial (+4) it was planned for (workers > 1)
 let planShard: usize = 0;  // u8 per packet: the shard of the node it enters
 // The run rule's endpoint table: 2^ENDPOINT_BITS slots of u64 = address << 16 | port (48 bits), 4 role bits, 12
 // generation bits (a slot is live in the run whose generation it carries). 32 KiB: at most 5 entries a packet.
@@ -507,8 +507,8 @@ export function planReserve(n: u32): i32 {
   const cap = max(n, CHUNK);
   planRuns = allocAligned(<usize>cap << 2, 64); planShard = allocAligned(<usize>cap, 64);
   planChunkRuns = allocAligned(<usize>(cap / CHUNK + 1) << 2, 64);
-  planChunkSerial = allocZeroed(<usize>(cap / CHUNK + 1) << 2, 64);
-  if (planRuns == 0 || planShard == 0 || planChunkRuns == 0 || planChunkSerial == 0) { planCapacity = 0; return -1; }
+  planChunkStamp = allocZeroed(<usize>(cap / CHUNK + 1) << 3, 64);
+  if (planRuns == 0 || planShard == 0 || planChunkRuns == 0 || planChunkStamp == 0) { planCapacity = 0; return -1; }
   planCapacity = cap;
   return 0;
 }
@@ -671,7 +671,7 @@ function secondHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: 
   let any = false;
   for (let w: u32 = 0; w < workers; w++) {
     const entry = hopDirectory + (<usize>((run & 1) * MAX_WORKERS + w) << ENTRY_SHIFT);
-    if (workers > 1 && !awaitPublished(entry + 8, run, serial)) return false;
+    if (w != self && !awaitPublished(entry + 8, run, serial)) return false;
     const list = <usize>load<u32>(entry); const n = load<u32>(entry, 4);
     for (let k: u32 = 0; k < n; k++) {
       const e = load<u32>(list + (<usize>k << 2));
@@ -732,7 +732,7 @@ function barrierWait(b: usize, workers: u32): bool {
 }
 
 /**
- * Wait until the words at `at` (run, then batch serial) say another worker published what they stamp (a chunk's
+ * Wait until the words at `at` (a run or chunk, then the batch serial) say another worker published what they stamp (a chunk's
  * plan, a run's hand-over list): its own writes before the stamp are then visible here. The barrier already orders
  * them, but a sleeping wait (memory.atomic.wait32) was seen to let a worker read another's list of the run before it
  * was written (V8, baseline code, first batch); the stamp makes a result depend on the data, not on the wake-up.
@@ -770,19 +770,15 @@ export function processShare(batch: usize, n: u32, now: u32, self: u32, workers:
   if (workers > 1) { // the plan, chunks shared out, then everyone reads all of it
     for (let c = self; c < chunks; c += workers) {
       planChunk(batch, n, c);
-      atomic.store<u32>(planChunkSerial + (<usize>c << 2), serial);
+      const stamp = planChunkStamp + (<usize>c << 3);
+      atomic.store<u32>(stamp, c); atomic.store<u32>(stamp, serial, 4);
     }
     if (!barrierWait(barrier, workers)) broken = true;
   }
   let a: u32 = 0; let r: u32 = 0;
   for (let c: u32 = 0; c < chunks && !broken; c++) {
     // Another worker's chunk: its plan is read once its stamp says it was made for this batch (see awaitPublished).
-    if (workers > 1 && c % workers != self) {
-      const stamp = planChunkSerial + (<usize>c << 2);
-      let spins: u32 = 0;
-      while (atomic.load<u32>(stamp) != serial) { if (++spins >= 1 << 30) { broken = true; break; } }
-      if (broken) break;
-    }
+    if (workers > 1 && c % workers != self && !awaitPublished(planChunkStamp + (<usize>c << 3), c, serial)) { broken = true; break; }
     const runs = load<u32>(planChunkRuns + (<usize>c << 2));
     for (let k: u32 = 0; k < runs; k++, r++) {
       const b = load<u32>(planRuns + (<usize>(c * CHUNK + k) << 2));
