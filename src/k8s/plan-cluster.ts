@@ -6,6 +6,7 @@ import { formatIPv4 } from '../common/ip.js';
 import { compilePolicies } from '../policy/compile.js';
 import { ClusterModel, EndpointSlice } from './model.js';
 import { Allocations, BackendMap } from './ids.js';
+import { labelsKey } from './labels.js';
 import { NODE_NONE, Plan, ResolvedCompileOptions } from './plan.js';
 import { backendAllocator, canonicalCidr, nodeAddress, planServicePort } from './plan-service.js';
 
@@ -51,7 +52,7 @@ export function planCluster(model: ClusterModel, opts: ResolvedCompileOptions, a
   for (const p of model.pods) {
     // hostNetwork pods use their node's address (already HOST); terminal pods have given their IP back.
     if (p.hostNetwork || p.phase === 'Succeeded' || p.phase === 'Failed') continue;
-    const identity = alloc.identity(`${p.namespace}|${JSON.stringify(Object.entries(p.labels).sort())}`);
+    const identity = alloc.identity(`${p.namespace}|${labelsKey(p.labels)}`);
     const endpoint = alloc.endpoint(`${p.namespace}/${p.name}`);
     const node = p.nodeName !== undefined ? nodeIdByName.get(p.nodeName) ?? NODE_NONE : NODE_NONE;
     for (const a of p.podIPs) {

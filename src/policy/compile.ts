@@ -27,16 +27,17 @@
 //   Port ranges become prefix-aligned blocks (as CIDRs are), so a range costs
 //   entries, never probes.
 
-import type { PolicyKey, PolicyValue } from '../dataplane.js';
 import { DIR, IPC_FLAG, POLICY_VERDICT } from '../dataplane.js';
 import { labelSelectorMatches } from '../k8s/labels.js';
 import type { Pod, SourceRef } from '../k8s/model.js';
 import { formatSource } from '../k8s/basics.js';
 import { parseCidr } from '../common/ip.js';
+import { sortSmall } from '../common/sort.js';
 import type { AdminPolicy, ClusterPolicies, NetworkPolicy, PolicyKnobs, PortClause } from './model.js';
-import { AddressEntry, IdentityInfo, IdentityPlan, NamedPort, allocateIdentities } from './identity.js';
+import { AddressEntry, IdentityInfo, IdentityPlan, NamedPort, allocateIdentities, namedPortsKey } from './identity.js';
 import { ALLOW_DEFAULT, MAX_PORT, PROTOCOLS, PROTO_NUMBER, PortSet, Segment, V, encodeProto, portSetHas, resolvePorts, sameV } from './encode.js';
 import { PeerIndex, PeerSet } from './peers.js';
+import { DirectionList, DirectionListBuilder, PolicyEntries, diffSubject } from './entries.js';
 import { Direction, RuleInfo, adminOrder, adminRef, npOrder, npRef, ruleKey } from './explain.js';
 
 export { portBlocks } from './encode.js';
@@ -79,8 +80,8 @@ export interface SubjectInfo {
 export interface CompiledPolicy {
   /** The ipcache with identities, subjects and IPC_ENFORCE_* flags. */
   ipcache: Map<string, AddressEntry>;
-  /** Policy map entries, by a key string. */
-  entries: Map<string, { key: PolicyKey; value: PolicyValue }>;
+  /** Policy map entries: each subject's direction lists (entries.ts). */
+  entries: PolicyEntries;
   /** Rule id -> what it is (every id ever given by `ids`). */
   rules: Map<number, RuleInfo>;
   identities: Map<number, IdentityInfo>;
@@ -137,13 +138,10 @@ export interface PolicyState {
   labelsOfNs: (ns: string) => Record<string, string>;
   /** Subject id of each pod ipcache entry (by ipcache key). */
   subjectOfEntry: Map<string, number>;
-  /** Each subject's policy map keys. */
-  entriesOf: Map<number, string[]>;
-  /** Entries of a direction by the policies selecting a subject (see compileSubject). */
-  templates: Map<string, DirectionTemplate>;
+  /** Direction lists by what decides the direction (see compileSubject). */
+  lists: Map<string, DirectionList>;
 }
 
-export const entryKey = (key: PolicyKey) => `${key.endpoint},${key.identity},${key.port},${key.proto},${key.dir},${key.portPrefix}`;
 const hasNamed = (ports: PortClause[] | null) => ports !== null && ports.some((p) => typeof p.port === 'string');
 
 /** The clauses of a NetworkPolicy, per direction (rule ids are allocated here, in rule order). */
@@ -229,8 +227,8 @@ export function compilePolicyState(input: PolicyInput): PolicyState {
     subjectOfEntry.set(cidr, id);
   }
 
-  const compiled: CompiledPolicy = { ipcache: new Map(), entries: new Map(), rules: ids.ruleInfo, identities: idPlan.identities, subjects };
-  const state: PolicyState = { input, compiled, idPlan, peers, nps, admins, npsByNs, adminClauses, npClauses, labelsOfNs, subjectOfEntry, entriesOf: new Map(), templates: new Map() };
+  const compiled: CompiledPolicy = { ipcache: new Map(), entries: new PolicyEntries(), rules: ids.ruleInfo, identities: idPlan.identities, subjects };
+  const state: PolicyState = { input, compiled, idPlan, peers, nps, admins, npsByNs, adminClauses, npClauses, labelsOfNs, subjectOfEntry, lists: new Map() };
   for (const s of subjects.values()) compileSubject(state, s);
 
   // ipcache: pods carry their subject and its enforcement flags.
@@ -250,14 +248,6 @@ export function subjectEntry(state: PolicyState, k: string, e: AddressEntry): Ad
 
 /** Compile one subject's entries (both directions) into state.compiled.entries; its enforce flags are set. */
 export function compileSubject(state: PolicyState, s: SubjectInfo): void {
-  const keys: string[] = [];
-  const entries = state.compiled.entries;
-  const putKey = (k: string, key: PolicyKey, v: V) => {
-    const n = entries.size;
-    entries.set(k, { key, value: { rule: v.rule, verdict: v.verdict } });
-    if (entries.size > n) keys.push(k);
-  };
-  const put = (key: PolicyKey, v: V) => putKey(entryKey(key), key, v);
   // The admin policies and NetworkPolicies that select the subject.
   const nsLabels = state.labelsOfNs(s.namespace);
   const sel = {
@@ -265,38 +255,41 @@ export function compileSubject(state: PolicyState, s: SubjectInfo): void {
       && (ap.subject.kind === 'namespaces' || labelSelectorMatches(ap.subject.podSelector, s.labels))),
     nps: (state.npsByNs.get(s.namespace) ?? []).filter((p) => labelSelectorMatches(p.podSelector, s.labels)),
   };
-  // Subjects selected by the same policies, with the same named ports, get the same entries but for
-  // their endpoint id: computed for the first, replayed for the others (rule ids are asked for in the
-  // same order either way).
-  const selection = `${sel.admins.map(serial).join(',')}|${sel.nps.map(serial).join(',')}|${JSON.stringify(s.namedPorts)}`;
+  // Subjects whose direction the same policies decide get the same entries but for their endpoint id:
+  // one direction list (entries.ts), computed for the first and shared by the others (rule ids are
+  // asked for in the same order either way). What decides a direction: the admin policies with rules
+  // of it, the NetworkPolicies isolating it (the others' rules do not apply: NetworkPolicy
+  // policyTypes), and, for ingress rules naming a port, the subject's own named ports (egress ones
+  // resolve against the peer's).
+  const lists: DirectionList[] = [];
   for (const dir of ['ingress', 'egress'] as const) {
-    const memoKey = `${dir}|${selection}`;
-    let t = state.templates.get(memoKey);
-    const dirNum = dir === 'ingress' ? DIR.INGRESS : DIR.EGRESS;
-    if (t) {
-      if (t.isolated) state.input.ids.rule(t.isolated[0], t.isolated[1]);
-      const endpoint = String(s.id);
-      for (const e of t.entries) putKey(endpoint + e.suffix, { endpoint: s.id, identity: e.identity, port: e.port, proto: e.proto, dir: dirNum, portPrefix: e.portPrefix }, e.v);
-    } else {
-      const rec: DirectionTemplate = { enforced: false, entries: [] };
-      rec.enforced = compileSubjectDirection(state, s, dir, sel, rec, (key, v) => {
-        rec.entries.push({ identity: key.identity, port: key.port, proto: key.proto, portPrefix: key.portPrefix!, v,
-          suffix: `,${key.identity},${key.port},${key.proto},${key.dir},${key.portPrefix}` });
-        put(key, v);
-      });
-      state.templates.set(memoKey, (t = rec));
+    const type = dir === 'ingress' ? 'Ingress' : 'Egress';
+    let memoKey = `${dir}|`, named = false;
+    for (const ap of sel.admins) {
+      const clauses = state.adminClauses.get(ap)![dir];
+      if (clauses.length === 0) continue;
+      memoKey += `${serial(ap)},`;
+      named ||= clauses.some((c) => c.hasNamedPort);
     }
-    s.enforce[dir] = t.enforced;
+    memoKey += '|';
+    for (const np of sel.nps) {
+      if (!np.policyTypes.includes(type)) continue;
+      memoKey += `${serial(np)},`;
+      named ||= state.npClauses.get(np)![dir].some((c) => c.hasNamedPort);
+    }
+    if (dir === 'ingress' && named) memoKey += `|${namedPortsKey(s.namedPorts)}`;
+    let list = state.lists.get(memoKey);
+    if (list) {
+      if (list.isolated) state.input.ids.rule(list.isolated[0], list.isolated[1]);
+    } else {
+      const b = new DirectionListBuilder(dir === 'ingress' ? DIR.INGRESS : DIR.EGRESS);
+      b.list.enforced = compileSubjectDirection(state, s, dir, sel, b);
+      state.lists.set(memoKey, (list = b.list));
+    }
+    lists.push(list);
+    s.enforce[dir] = list.enforced;
   }
-  state.entriesOf.set(s.id, keys);
-}
-
-/** One direction of a subject, without its endpoint id: whether enforced, its entries, its isolated rule. */
-interface DirectionTemplate {
-  enforced: boolean;
-  /** `suffix`: the entry's key (entryKey) without the endpoint id it starts with. */
-  entries: { identity: number; port: number; proto: number; portPrefix: number; v: V; suffix: string }[];
-  isolated?: [string, RuleInfo];
+  state.compiled.entries.set(s.id, lists);
 }
 
 const serials = new WeakMap<object, number>();
@@ -380,7 +373,7 @@ function portsClassOf(peers: PeerIndex): Int32Array {
   const byKey = new Map<string, number>();
   c = new Int32Array(peers.universe.length);
   peers.universe.forEach(([, info], i) => {
-    const k = JSON.stringify(info.kind === 'pod' ? info.namedPorts : []);
+    const k = info.kind === 'pod' ? namedPortsKey(info.namedPorts) : '';
     let v = byKey.get(k);
     if (v === undefined) byKey.set(k, (v = byKey.size));
     c![i] = v;
@@ -391,7 +384,8 @@ function portsClassOf(peers: PeerIndex): Int32Array {
 
 /** One subject and direction: its entries, through `put`; whether it is enforced. */
 function compileSubjectDirection(state: PolicyState, s: SubjectInfo, dir: Direction, sel: { admins: AdminPolicy[]; nps: NetworkPolicy[] },
-  rec: DirectionTemplate, put: (key: PolicyKey, v: V) => void): boolean {
+  out: DirectionListBuilder): boolean {
+  const rec = out.list;
   const ids = state.input.ids;
   const type = dir === 'ingress' ? 'Ingress' : 'Egress';
   const admin: Clause[] = [], baseline: Clause[] = [], np: Clause[] = [];
@@ -399,7 +393,6 @@ function compileSubjectDirection(state: PolicyState, s: SubjectInfo, dir: Direct
   const isolating = sel.nps.filter((p) => p.policyTypes.includes(type));
   for (const p of isolating) np.push(...state.npClauses.get(p)![dir]);
   if (isolating.length === 0 && admin.length === 0 && baseline.length === 0) return false;
-  const dirNum = dir === 'ingress' ? DIR.INGRESS : DIR.EGRESS;
   let denied = ALLOW_DEFAULT;
   if (isolating.length > 0) {
     const names = isolating.map((p) => `${p.namespace}/${p.name}`);
@@ -440,19 +433,26 @@ function compileSubjectDirection(state: PolicyState, s: SubjectInfo, dir: Direct
     const perProto = new Map<number, Segment[]>();
     for (const p of PROTOCOLS) {
       const proto = PROTO_NUMBER[p];
-      const cuts = new Set<number>([0]);
-      sets!.forEach((set, i) => {
-        if (!member[i] || set === 'all') return;
-        for (const [lo, hi] of set.get(proto) ?? []) { cuts.add(lo); if (hi < MAX_PORT) cuts.add(hi + 1); }
-      });
-      const starts = [...cuts].sort((a, b) => a - b);
+      // The ports where some member clause's ranges start or end: the segments' starts, ascending.
+      const starts: number[] = [0];
+      for (let i = 0; i < sets!.length; i++) {
+        const set = sets![i];
+        if (!member[i] || set === 'all') continue;
+        const ranges = set.get(proto);
+        if (ranges) for (const r of ranges) { starts.push(r[0]); if (r[1] < MAX_PORT) starts.push(r[1] + 1); }
+      }
+      sortSmall(starts, (a, b) => a - b);
       const segs: Segment[] = [];
-      starts.forEach((lo, k) => {
-        const hi = k + 1 < starts.length ? starts[k + 1] - 1 : MAX_PORT;
+      for (let k = 0; k < starts.length; k++) {
+        const lo = starts[k];
+        if (k > 0 && lo === starts[k - 1]) continue;
+        let next = k + 1;
+        while (next < starts.length && starts[next] === lo) next++;
+        const hi = next < starts.length ? starts[next] - 1 : MAX_PORT;
         const v = at(proto, lo);
         const last = segs[segs.length - 1];
         if (last && sameV(last.v, v)) last.hi = hi; else segs.push({ lo, hi, v });
-      });
+      }
       perProto.set(proto, segs);
     }
     return { other, perProto };
@@ -472,22 +472,29 @@ function compileSubjectDirection(state: PolicyState, s: SubjectInfo, dir: Direct
   // universe: world for the unknown); the others get entries where they differ from it.
   const major = groups[parts.major];
   const base = decide(major.member, major.ports);
-  put({ endpoint: s.id, identity: 0, port: 0, proto: 0, dir: dirNum, portPrefix: 0 }, base.other);
+  out.put(0, 0, 0, 0, base.other);
   for (const [proto, segs] of base.perProto) {
     const enc = encodeProto(segs, base.other);
-    if (enc.base) put({ endpoint: s.id, identity: 0, port: 0, proto, dir: dirNum, portPrefix: 0 }, enc.base);
-    for (const b of enc.blocks) put({ endpoint: s.id, identity: 0, port: b.port, proto, dir: dirNum, portPrefix: b.plen }, b.v);
+    if (enc.base) out.put(0, 0, proto, 0, enc.base);
+    for (const b of enc.blocks) out.put(0, b.port, proto, b.plen, b.v);
   }
-  for (const g of groups) {
+  // (Indexed loops: tens of thousands of entries, and no iterator object per step in unoptimized code.)
+  for (let gi = 0; gi < groups.length; gi++) {
+    const g = groups[gi];
     if (g === major) continue;
     const d = decide(g.member, g.ports);
     const ownCatchAll = !sameV(d.other, base.other);
-    const encs = [...d.perProto].map(([proto, segs]) => ({ proto, enc: encodeProto(segs, ownCatchAll ? d.other : base.perProto.get(proto)!) }));
-    for (const id of g.ids) {
-      if (ownCatchAll) put({ endpoint: s.id, identity: id, port: 0, proto: 0, dir: dirNum, portPrefix: 0 }, d.other);
-      for (const { proto, enc } of encs) {
-        if (enc.base) put({ endpoint: s.id, identity: id, port: 0, proto, dir: dirNum, portPrefix: 0 }, enc.base);
-        for (const b of enc.blocks) put({ endpoint: s.id, identity: id, port: b.port, proto, dir: dirNum, portPrefix: b.plen }, b.v);
+    const encs: { proto: number; enc: ReturnType<typeof encodeProto> }[] = [];
+    d.perProto.forEach((segs, proto) => encs.push({ proto, enc: encodeProto(segs, ownCatchAll ? d.other : base.perProto.get(proto)!) }));
+    const ids = g.ids;
+    for (let k = 0; k < ids.length; k++) {
+      const id = ids[k];
+      if (ownCatchAll) out.put(id, 0, 0, 0, d.other);
+      for (let e = 0; e < encs.length; e++) {
+        const { proto, enc } = encs[e];
+        if (enc.base) out.put(id, 0, proto, 0, enc.base);
+        const blocks = enc.blocks;
+        for (let b = 0; b < blocks.length; b++) out.put(id, blocks[b].port, proto, blocks[b].plen, blocks[b].v);
       }
     }
   }
@@ -497,12 +504,12 @@ function compileSubjectDirection(state: PolicyState, s: SubjectInfo, dir: Direct
 /** Write `next` into `dp` where it differs from `prev` (deletions first, so a full map has room). */
 export function programPolicy(dp: import('../dataplane.js').Dataplane, next: CompiledPolicy | undefined, prev: CompiledPolicy | undefined): { upserted: number; deleted: number } {
   const out = { upserted: 0, deleted: 0 };
-  for (const [k, e] of prev?.entries ?? []) {
-    if (!next?.entries.has(k)) { dp.deletePolicy(e.key); out.deleted++; }
+  // Subject by subject (a subject's lists shared with the previous compile differ in nothing).
+  if (prev) for (const [endpoint, lists] of prev.entries.bySubject()) {
+    for (const e of diffSubject(endpoint, lists, next?.entries.of(endpoint)).deleted) { dp.deletePolicy(e.key); out.deleted++; }
   }
-  for (const [k, e] of next?.entries ?? []) {
-    const p = prev?.entries.get(k);
-    if (!p || p.value.rule !== e.value.rule || p.value.verdict !== e.value.verdict) { dp.upsertPolicy(e.key, e.value); out.upserted++; }
+  if (next) for (const [endpoint, lists] of next.entries.bySubject()) {
+    for (const e of diffSubject(endpoint, prev?.entries.of(endpoint), lists).upserted) { dp.upsertPolicy(e.key, e.value); out.upserted++; }
   }
   return out;
 }

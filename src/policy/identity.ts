@@ -25,6 +25,10 @@ import type { EndpointInfo } from '../dataplane.js';
 import { IDENTITY, IPC_FLAG } from '../dataplane.js';
 import { formatIPv4, parseCidr, prefixMask } from '../common/ip.js';
 import type { Namespace, Node, Pod, Protocol } from '../k8s/model.js';
+import { labelsKey } from '../k8s/labels.js';
+import { byCodeUnits, sortSmall } from '../common/sort.js';
+
+export { labelsKey };
 
 export const IDENTITY_UNMANAGED = 3; // Cilium reserved:unmanaged
 const NODE_NONE = 0xffff;
@@ -53,26 +57,27 @@ export interface IdentityPlan {
 export function namedPortsOf(pod: Pod): NamedPort[] {
   const out: NamedPort[] = [];
   for (const c of pod.ports) if (c.name) out.push({ name: c.name, protocol: c.protocol, port: c.containerPort });
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) || a.port - b.port || (a.protocol < b.protocol ? -1 : 1));
+  return sortSmall(out, (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) || a.port - b.port || (a.protocol < b.protocol ? -1 : 1));
 }
 
-/**
- * A label set as a key: its entries in key order, as JSON. (Sorting the keys alone gives the order sorting the
- * entries did: label keys have no character below the "," that joined each key to its value.)
- */
-export const labelsKey = (l: Record<string, string>): string => {
-  const keys = Object.keys(l);
-  if (keys.length > 1) keys.sort();
-  let out = '[';
-  for (let i = 0; i < keys.length; i++) out += (i ? ',[' : '[') + JSON.stringify(keys[i]) + ',' + JSON.stringify(l[keys[i]]) + ']';
-  return out + ']';
-};
+/** Named ports (as namedPortsOf lists them) as a key: each name with its length in front, as labelsKey. */
+export function namedPortsKey(ports: NamedPort[]): string {
+  let out = '';
+  for (let i = 0; i < ports.length; i++) { const p = ports[i]; out += `${p.name.length}:${p.name}/${p.protocol}/${p.port};`; }
+  return out;
+}
 
 /** What identities and subjects key a pod by (its namespace, labels and named ports). */
 export interface PodKeys { namedPorts: NamedPort[]; key: string }
-export function podKeys(pod: Pod): PodKeys {
-  const namedPorts = namedPortsOf(pod);
-  return { namedPorts, key: `${pod.namespace}|${labelsKey(pod.labels)}|${JSON.stringify(namedPorts)}` };
+/** `shared`: named-port lists by key, so that pods with equal named ports share one list (a compile keeps them all). */
+export function podKeys(pod: Pod, shared?: Map<string, NamedPort[]>): PodKeys {
+  let namedPorts = namedPortsOf(pod);
+  const portsKey = namedPortsKey(namedPorts);
+  if (shared) {
+    const known = shared.get(portsKey);
+    if (known) namedPorts = known; else shared.set(portsKey, namedPorts);
+  }
+  return { namedPorts, key: `${pod.namespace}|${labelsKey(pod.labels)}|${portsKey}` };
 }
 
 export function canonical(cidr: string): { cidr: string; addr: number; plen: number } {
@@ -100,7 +105,7 @@ export function allocateIdentities(
   // The policy CIDRs by prefix length, so that those containing a prefix are found by one masked lookup
   // per length in use rather than a scan of every CIDR (10,000 pods x 500 CIDRs otherwise).
   const byLength = prefixIndex(cidrs, (c) => c.cidr);
-  const containing = (p: { addr: number; plen: number }) => byLength.containing(p).sort();
+  const containing = (p: { addr: number; plen: number }) => sortSmall(byLength.containing(p), byCodeUnits);
   const podByName = new Map(cluster.pods.map((p) => [`${p.namespace}/${p.name}`, p]));
   const nodeByName = new Map(cluster.nodes.map((n) => [n.name, n]));
   const infraList = [...infra.values()];
@@ -111,6 +116,9 @@ export function allocateIdentities(
   const ipcache = new Map<string, AddressEntry>();
   const podEntries = new Map<string, Pod>();
   const podKeyMap = new Map<Pod, PodKeys>();
+  const sharedPorts = new Map<string, NamedPort[]>();
+  // Pods alike (namespace, labels, named ports) ask for their identity once per CIDR signature.
+  const podIdentities = new Map<string, Map<string, number>>();
 
   const cidrIdentity = (sig: string[], flags: number): number => {
     if (sig.length === 0) return (flags & IPC_FLAG.POD) !== 0 ? IDENTITY_UNMANAGED : IDENTITY.WORLD;
@@ -126,9 +134,13 @@ export function allocateIdentities(
     const node = e.what.startsWith('node ') ? nodeByName.get(e.what.slice(5)) : undefined;
     if (pod) {
       let keys = podKeyMap.get(pod);
-      if (!keys) podKeyMap.set(pod, (keys = podKeys(pod)));
+      if (!keys) podKeyMap.set(pod, (keys = podKeys(pod, sharedPorts)));
       const { namedPorts, key } = keys;
-      id = identity(`pod|${key}|${sig.join(',')}`);
+      const sigKey = sig.length === 0 ? '' : sig.join(',');
+      let bySig = podIdentities.get(key);
+      if (!bySig) podIdentities.set(key, (bySig = new Map()));
+      const known = bySig.get(sigKey);
+      if (known === undefined) bySig.set(sigKey, (id = identity(`pod|${key}|${sigKey}`))); else id = known;
       if (!identities.has(id)) identities.set(id, { kind: 'pod', namespace: pod.namespace, labels: pod.labels, namedPorts, cidrs: sig });
       podEntries.set(e.cidr, pod);
     } else if (node) {

@@ -14,18 +14,19 @@
 // The ids a change allocates (identities, subjects, rules) are asked for in the order a full compile
 // asks, so declining after allocating still leaves the full compile the same ids.
 
-import type { Dataplane, PolicyKey } from '../dataplane.js';
+import type { Dataplane } from '../dataplane.js';
 import type { Pod } from '../k8s/model.js';
-import { labelSelectorMatches } from '../k8s/labels.js';
+import { labelSelectorMatches, labelsKey } from '../k8s/labels.js';
 import type { NetworkPolicy } from './model.js';
 import { PolicyState, SubjectInfo, compileSubject, npClausesOf, policyCidrs, subjectEntry } from './compile.js';
 import { AddressEntry, canonical, podKeys } from './identity.js';
 import { npOrder } from './explain.js';
+import { PolicyEntry, diffSubject } from './entries.js';
 
-/** What a change did to the compiled maps: entries written (by key), entries removed, ipcache entries rewritten. */
+/** What a change did to the compiled maps: entries written, entries removed, ipcache entries rewritten (by key). */
 export interface PolicyDelta {
-  upserted: string[];
-  deleted: { key: PolicyKey }[];
+  upserted: PolicyEntry[];
+  deleted: PolicyEntry[];
   ipcache: string[];
 }
 
@@ -72,7 +73,7 @@ export class PolicyUpdater {
     // The ids a full compile would ask for, in its order: the cluster compiler's pod identity
     // (src/k8s/compile.ts planCluster keys it by namespace and labels), then the policy identity of each
     // address, then the subject.
-    st.input.identity(`${pod.namespace}|${JSON.stringify(Object.entries(pod.labels).sort())}`);
+    st.input.identity(`${pod.namespace}|${labelsKey(pod.labels)}`);
     const keys = podKeys(pod);
     const moves = where.cidrs.map((cidr) => {
       const e = st.idPlan.ipcache.get(cidr)!;
@@ -122,8 +123,8 @@ export class PolicyUpdater {
       old.pods = old.pods.filter((p) => p !== podName);
       if (old.pods.length === 0) {
         st.compiled.subjects.delete(oldSubject);
-        for (const k of st.entriesOf.get(oldSubject) ?? []) { delta.deleted.push(st.compiled.entries.get(k)!); st.compiled.entries.delete(k); }
-        st.entriesOf.delete(oldSubject);
+        delta.deleted.push(...st.compiled.entries.entriesOf(oldSubject));
+        st.compiled.entries.delete(oldSubject);
       }
       if (subject) {
         // Pods of a subject are listed in the order of their addresses in the ipcache.
@@ -133,7 +134,7 @@ export class PolicyUpdater {
         subject = { id: subjectId, namespace: pod.namespace, labels: pod.labels, namedPorts: keys.namedPorts, pods: [podName], enforce: { ingress: false, egress: false } };
         st.compiled.subjects.set(subjectId, subject);
         compileSubject(st, subject);
-        delta.upserted.push(...st.entriesOf.get(subjectId)!);
+        delta.upserted.push(...st.compiled.entries.entriesOf(subjectId));
       }
     }
     for (const c of where.cidrs) { st.compiled.ipcache.set(c, subjectEntry(st, c, st.idPlan.ipcache.get(c)!)); delta.ipcache.push(c); }
@@ -171,16 +172,12 @@ export class PolicyUpdater {
       .sort((a, b) => firstPod(a) - firstPod(b));
     const delta: PolicyDelta = { upserted: [], deleted: [], ipcache: [] };
     for (const s of touched) {
-      const before = new Map<string, { key: PolicyKey; value: { rule: number; verdict: number } }>();
-      for (const k of st.entriesOf.get(s.id) ?? []) { before.set(k, st.compiled.entries.get(k)!); st.compiled.entries.delete(k); }
+      const before = st.compiled.entries.of(s.id);
       const enforce = { ...s.enforce };
       compileSubject(st, s);
-      for (const k of st.entriesOf.get(s.id)!) {
-        const b = before.get(k), e = st.compiled.entries.get(k)!;
-        if (!b || b.value.rule !== e.value.rule || b.value.verdict !== e.value.verdict) delta.upserted.push(k);
-        before.delete(k);
-      }
-      for (const b of before.values()) delta.deleted.push(b);
+      const d = diffSubject(s.id, before, st.compiled.entries.of(s.id));
+      delta.upserted.push(...d.upserted);
+      delta.deleted.push(...d.deleted);
       if (enforce.ingress !== s.enforce.ingress || enforce.egress !== s.enforce.egress) {
         for (const n of s.pods) for (const c of idx.ofPod.get(n)!.cidrs) {
           st.compiled.ipcache.set(c, subjectEntry(st, c, st.idPlan.ipcache.get(c)!));
@@ -202,7 +199,7 @@ function insertSorted(l: number[], x: number): number[] {
 /** Write a delta into `dp` (deletions first); the core then judges established flows again. */
 export function programPolicyDelta(dp: Dataplane, state: PolicyState, delta: PolicyDelta): { upserted: number; deleted: number; ipcache: number } {
   for (const e of delta.deleted) dp.deletePolicy(e.key);
-  for (const k of delta.upserted) { const e = state.compiled.entries.get(k)!; dp.upsertPolicy(e.key, e.value); }
+  for (const e of delta.upserted) dp.upsertPolicy(e.key, e.value);
   for (const k of delta.ipcache) { const e: AddressEntry = state.compiled.ipcache.get(k)!; dp.upsertIpcache(e.addr, e.plen, e.info); }
   if (delta.upserted.length + delta.deleted.length + delta.ipcache.length > 0) dp.policyChanged();
   return { upserted: delta.upserted.length, deleted: delta.deleted.length, ipcache: delta.ipcache.length };

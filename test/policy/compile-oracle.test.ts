@@ -26,7 +26,7 @@ function compiler(compile: typeof compilePolicies | typeof oracle.compilePolicie
 }
 
 /** Every map of a compiled policy, as ordered lists (so that insertion order is compared too). */
-const ordered = (c: ReturnType<typeof compilePolicies>) => ({
+const ordered = (c: { ipcache: Iterable<unknown>; entries: Iterable<unknown>; rules: Iterable<unknown>; identities: Iterable<unknown>; subjects: Iterable<unknown> }) => ({
   ipcache: [...c.ipcache], entries: [...c.entries], rules: [...c.rules], identities: [...c.identities], subjects: [...c.subjects],
 });
 

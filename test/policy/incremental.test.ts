@@ -26,7 +26,7 @@ const changeArb: fc.Arbitrary<Change> = fc.oneof(
 
 const contents = (p: Plan) => {
   const pol = p.policy!;
-  const sorted = <K, V>(m: Map<K, V>) => [...m].sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1));
+  const sorted = <K, V>(m: Iterable<[K, V]>) => [...m].sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1));
   return { entries: sorted(pol.entries), ipcache: sorted(pol.ipcache), subjects: sorted(pol.subjects), identities: sorted(pol.identities), rules: sorted(pol.rules) };
 };
 
