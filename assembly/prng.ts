@@ -5,8 +5,13 @@
 // Node n's stream starts at seed + n * NODE_SPACING (node 0's at the seed itself).
 import { allocZeroed } from "./alloc";
 
-/** u32 state per node (prngInit), and the state of the node whose packet is being processed (prngUse). */
+/**
+ * u32 state per node, each on a 64-byte line of its own (prngInit): nodes on different workers draw without
+ * writing each other's line (a shared line cost a cross-core transfer per new flow), and the state of the node
+ * whose packet is being processed (prngUse).
+ */
 let states: usize = 0;
+const STATE_SHIFT: usize = 6;
 let seeded: usize = 0; // u8 per node: its stream was started from its address
 let seedValue: u32 = 0;
 let nodeCount: u32 = 0;
@@ -19,7 +24,7 @@ export const PRNG_STEP: u32 = 0x6d2b79f5;
 export const NODE_SPACING: u32 = 0x9e3779b9;
 
 export function prngInit(maxNodes: u32): bool {
-  states = allocZeroed(<usize>max(maxNodes, 1) << 2, 64);
+  states = allocZeroed(<usize>max(maxNodes, 1) << STATE_SHIFT, 64);
   seeded = allocZeroed(<usize>max(maxNodes, 1), 64);
   nodeCount = max(maxNodes, 1);
   current = states;
@@ -31,7 +36,7 @@ export function prngSeed(seed: u32): void {
   if (states == 0) { fallback = seed; return; }
   seedValue = seed;
   for (let n: u32 = 0; n < nodeCount; n++) {
-    store<u32>(states + (<usize>n << 2), seed + n * NODE_SPACING);
+    store<u32>(states + (<usize>n << STATE_SHIFT), seed + n * NODE_SPACING);
     store<u8>(seeded + n, 0);
   }
 }
@@ -39,14 +44,14 @@ export function prngSeed(seed: u32): void {
 /** Node `node` has address `addr` (nodeSet): its stream starts from it, the first time it has one. */
 export function prngNodeAddress(node: u32, addr: u32): void {
   if (states == 0 || node >= nodeCount || addr == 0 || load<u8>(seeded + node) != 0) return;
-  store<u32>(states + (<usize>node << 2), seedValue + addr * NODE_SPACING);
+  store<u32>(states + (<usize>node << STATE_SHIFT), seedValue + addr * NODE_SPACING);
   store<u8>(seeded + node, 1);
 }
 
 /** Draw from node `node`'s stream from now on (an unknown node draws from node 0's: its packets are dropped first). */
 // @ts-ignore: decorator
 @inline export function prngUse(node: u32): void {
-  current = states + (<usize>(node < nodeCount ? node : <u32>0) << 2);
+  current = states + (<usize>(node < nodeCount ? node : <u32>0) << STATE_SHIFT);
 }
 
 /** The state of the stream in use. */

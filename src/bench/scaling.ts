@@ -5,7 +5,8 @@
 import { loadavg, availableParallelism } from 'node:os';
 import { prepareScenario, takeTurns, type FastpathResult } from './fastpath.js';
 import type { Scenario } from './defaults.js';
-import { round2 } from './stats.js';
+import { median, round2 } from './stats.js';
+import { startCoreProbe } from './core-latency.js';
 
 /** Rounds of each scenario on each side unless told (short rounds: see runScaling). */
 export const SCALING_ROUNDS = 31;
@@ -27,6 +28,11 @@ export interface ScalingRow {
   many: FastpathResult;
   /** many.mpps / one.mpps. */
   speedup: number;
+  /**
+   * The cores' distance while it ran: a cache line's round trip between two threads, measured before every round
+   * of the workers' side (ns; median, min, max). The ratio follows it (core-latency.ts).
+   */
+  coreRoundTripNs: { median: number; min: number; max: number };
 }
 
 export interface ScalingResult {
@@ -38,22 +44,32 @@ export async function runScaling(cfg: ScalingConfig = {}): Promise<ScalingResult
   const nodes = cfg.nodes ?? 2;
   const shards = 2 ** Math.ceil(Math.log2(Math.max(2, workers)));
   const rows: ScalingRow[] = [];
-  for (const scenario of cfg.scenarios ?? ['fastpath', 'newflow'] as Scenario[]) {
-    // Short rounds, many of them: the machine's noise comes and goes over seconds, so rounds of a tenth of a second
-    // taking turns see it alike (rounds of a second gave ratios from 0.9x to 1.9x; these 1.3x-1.5x).
-    const base = { scenario, nodes, shards, services: cfg.services, backends: cfg.backends, flows: cfg.flows,
-      rounds: cfg.rounds ?? SCALING_ROUNDS, packets: cfg.packets ?? (scenario === 'fastpath' ? 1 << 18 : 1 << 16),
-      batch: cfg.batch, seed: cfg.seed, log: cfg.log };
-    const one = await prepareScenario({ ...base, workers: 1 });
-    const many = await prepareScenario({ ...base, workers });
-    try {
-      const [a, b] = takeTurns([one, many]);
-      const r1 = one.finish(a), r2 = many.finish(b);
-      rows.push({ scenario, one: r1, many: r2, speedup: round2(r2.mpps / r1.mpps) });
-      cfg.log?.(`${scenario}: ${r1.mpps} Mpps on 1 worker, ${r2.mpps} on ${r2.workers}: ${round2(r2.mpps / r1.mpps)}x`);
-    } finally {
-      await one.close(); await many.close();
+  const probe = await startCoreProbe();
+  try {
+    for (const scenario of cfg.scenarios ?? ['fastpath', 'newflow'] as Scenario[]) {
+      // Short rounds, many of them: the machine's noise comes and goes over seconds, so rounds of a tenth of a second
+      // taking turns see it alike (rounds of a second gave ratios from 0.9x to 1.9x; these 1.3x-1.5x).
+      const base = { scenario, nodes, shards, services: cfg.services, backends: cfg.backends, flows: cfg.flows,
+        rounds: cfg.rounds ?? SCALING_ROUNDS, packets: cfg.packets ?? (scenario === 'fastpath' ? 1 << 18 : 1 << 16),
+        batch: cfg.batch, seed: cfg.seed, log: cfg.log };
+      const one = await prepareScenario({ ...base, workers: 1 });
+      const many = await prepareScenario({ ...base, workers });
+      try {
+        const trips: number[] = [];
+        const manyMeasured = { rounds: many.rounds, round: (r: number) => { trips.push(probe.roundTripNs()); return many.round(r); } };
+        const [a, b] = takeTurns([one, manyMeasured]);
+        const r1 = one.finish(a), r2 = many.finish(b);
+        const seen = trips.filter((t) => !Number.isNaN(t));
+        const coreRoundTripNs = seen.length === 0 ? { median: NaN, min: NaN, max: NaN }
+          : { median: Math.round(median(seen)), min: Math.round(Math.min(...seen)), max: Math.round(Math.max(...seen)) };
+        rows.push({ scenario, one: r1, many: r2, speedup: round2(r2.mpps / r1.mpps), coreRoundTripNs });
+        cfg.log?.(`${scenario}: ${r1.mpps} Mpps on 1 worker, ${r2.mpps} on ${r2.workers}: ${round2(r2.mpps / r1.mpps)}x (core round trip ${coreRoundTripNs.median} ns)`);
+      } finally {
+        await one.close(); await many.close();
+      }
     }
+  } finally {
+    await probe.close();
   }
   return { workers, nodes, shards, cores: availableParallelism(), rows, loadavg: Math.round(loadavg()[0] * 100) / 100 };
 }
@@ -61,7 +77,8 @@ export async function runScaling(cfg: ScalingConfig = {}): Promise<ScalingResult
 export function formatScaling(r: ScalingResult): string {
   const lines = [`${r.nodes} nodes, per-node state in ${r.shards} shards, ${r.cores} cores; medians of interleaved rounds (load ${r.loadavg})`];
   for (const row of r.rows) {
-    lines.push(`  ${row.scenario.padEnd(9)} 1 worker ${String(row.one.mpps).padStart(6)} Mpps   ${row.many.workers} workers ${String(row.many.mpps).padStart(6)} Mpps   ${row.speedup}x`);
+    const rt = row.coreRoundTripNs;
+    lines.push(`  ${row.scenario.padEnd(9)} 1 worker ${String(row.one.mpps).padStart(6)} Mpps   ${row.many.workers} workers ${String(row.many.mpps).padStart(6)} Mpps   ${row.speedup}x   core round trip ${rt.median} ns (${rt.min}-${rt.max})`);
   }
   return lines.join('\n');
 }
