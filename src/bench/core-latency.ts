@@ -8,6 +8,7 @@
 // and the fast path's two-worker ratio follows it (README, "Worker threads").
 
 import { Worker } from 'node:worker_threads';
+import { median } from './stats.js';
 
 /** Round trips a measurement makes (the first WARM_UP not timed: the worker wakes during them). */
 const ROUND_TRIPS = 2000;
@@ -62,9 +63,8 @@ export async function startCoreProbe(): Promise<CoreProbe> {
     roundTripNs(): number {
       const bursts: number[] = [];
       for (let b = 0; b < BURSTS; b++) bursts.push(burst());
-      if (bursts.some(Number.isNaN)) return NaN;
-      bursts.sort((x, y) => x - y);
-      return bursts[BURSTS >> 1]; // the median burst: a burst the scheduler interrupted is an outlier, not the placement
+      // The median burst: a burst the scheduler interrupted is an outlier, not the placement.
+      return bursts.some(Number.isNaN) ? NaN : median(bursts);
     },
     async close() {
       partner.ref();

@@ -6,8 +6,8 @@
 // The benchmark cluster's 42,000 entries of 1,200 subjects are 400 lists; keeping a key object, a
 // value and a key string per entry instead was a third of a compile's time in allocation and GC.
 //
-// An entry's key string is `${endpoint},${identity},${port},${proto},${dir},${portPrefix}` (entryKey);
-// `suffix` is that string without the endpoint.
+// An entry's key string is `${endpoint},${identity},${port},${proto},${dir},${portPrefix}`; `suffix` is that
+// string without the endpoint (what tells two entries of a subject apart).
 
 import type { PolicyKey, PolicyValue } from '../dataplane.js';
 
@@ -35,8 +35,6 @@ export interface DirectionList {
 /** An entry as the dataplane takes it. */
 export interface PolicyEntry { key: PolicyKey; value: PolicyValue }
 
-export const entryKey = (key: PolicyKey) => `${key.endpoint},${key.identity},${key.port},${key.proto},${key.dir},${key.portPrefix}`;
-
 export const entrySuffix = (identity: number, port: number, proto: number, dir: number, portPrefix: number) =>
   `,${identity},${port},${proto},${dir},${portPrefix}`;
 
@@ -57,6 +55,9 @@ export class DirectionListBuilder {
   }
 }
 
+/** The list of direction `dir` among a subject's lists. */
+const listOf = (lists: readonly DirectionList[] | undefined, dir: number) => lists?.find((l) => l.dir === dir);
+
 function suffixIndex(l: DirectionList): Map<string, ListedEntry> {
   if (!l.bySuffix) {
     l.bySuffix = new Map();
@@ -71,7 +72,7 @@ export const entryOf = (endpoint: number, l: DirectionList, e: ListedEntry): Pol
 
 /**
  * Every subject's direction lists, in the order the subjects were compiled: iterated (and counted) as
- * the entries themselves, `[entryKey, entry]`, subject by subject, list by list.
+ * the entries themselves, `[key string, entry]`, subject by subject, list by list.
  */
 export class PolicyEntries implements Iterable<[string, PolicyEntry]> {
   private readonly subjects = new Map<number, readonly DirectionList[]>();
@@ -96,27 +97,6 @@ export class PolicyEntries implements Iterable<[string, PolicyEntry]> {
     return this.subjects.delete(endpoint);
   }
 
-  /** The entry of subject `endpoint` in direction `dir` with key suffix `suffix`. */
-  find(endpoint: number, dir: number, suffix: string): ListedEntry | undefined {
-    const lists = this.subjects.get(endpoint);
-    if (!lists) return undefined;
-    for (const l of lists) if (l.dir === dir) return suffixIndex(l).get(suffix);
-    return undefined;
-  }
-
-  /** The entry with key string `k` (entryKey). */
-  get(k: string): PolicyEntry | undefined {
-    const comma = k.indexOf(',');
-    const endpoint = Number(k.slice(0, comma)), suffix = k.slice(comma);
-    const dir = Number(suffix.split(',')[4]);
-    const lists = this.subjects.get(endpoint);
-    const l = lists?.find((x) => x.dir === dir);
-    const e = l && suffixIndex(l).get(suffix);
-    return l && e ? entryOf(endpoint, l, e) : undefined;
-  }
-
-  has(k: string): boolean { return this.get(k) !== undefined; }
-
   /** Subject `endpoint`'s entries, in order. */
   *entriesOf(endpoint: number): Generator<PolicyEntry> {
     for (const l of this.subjects.get(endpoint) ?? []) for (const e of l.entries) yield entryOf(endpoint, l, e);
@@ -140,7 +120,6 @@ export class PolicyEntries implements Iterable<[string, PolicyEntry]> {
 export function diffSubject(endpoint: number, before: readonly DirectionList[] | undefined, after: readonly DirectionList[] | undefined):
   { upserted: PolicyEntry[]; deleted: PolicyEntry[] } {
   const out = { upserted: [] as PolicyEntry[], deleted: [] as PolicyEntry[] };
-  const listOf = (lists: readonly DirectionList[] | undefined, dir: number) => lists?.find((l) => l.dir === dir);
   for (const l of before ?? []) {
     const other = listOf(after, l.dir);
     if (other === l) continue;

@@ -28,8 +28,6 @@ import type { Namespace, Node, Pod, Protocol } from '../k8s/model.js';
 import { labelsKey } from '../k8s/labels.js';
 import { byCodeUnits, sortSmall } from '../common/sort.js';
 
-export { labelsKey };
-
 export const IDENTITY_UNMANAGED = 3; // Cilium reserved:unmanaged
 const NODE_NONE = 0xffff;
 
