@@ -95,7 +95,7 @@ export function workerAttach(region: usize, size: u32): i32 {
   return top - region <= <usize>size ? 0 : -1;
 }
 
-/** The workers' barrier block (8 bytes, zero) and worker regions are reserved with scratchAlloc. */
+/** The workers' barrier block (64 bytes, zero; pipeline.ts draws it) and worker regions are reserved with scratchAlloc. */
 export function shards(): u32 { return shardCount; }
 
 export function gc(now: u32): u32 {

@@ -58,6 +58,21 @@ export const PKT_HOP_NODE = offsetof<Packet>("hopNode"); export const PKT_HOP_VE
 export const PKT_HOP_CT_STATE = offsetof<Packet>("hopCtState"); export const PKT_HOP_NAT_FLAGS = offsetof<Packet>("hopNatFlags");
 export const PKT_STRIDE: usize = offsetof<Packet>();
 
+// The outputs are the descriptor's tail: [PKT_OUTPUTS, PKT_STRIDE).
+export const PKT_OUTPUTS = PKT_OUT_SADDR;
+
+/** Copy the descriptor at `src` to `dst`, whole (8 bytes at a time: the stride is a multiple of 8). */
+// @ts-ignore: decorator
+@inline export function copyDescriptor(dst: usize, src: usize): void {
+  for (let o: usize = 0; o < PKT_STRIDE; o += 8) store<u64>(dst + o, load<u64>(src + o));
+}
+
+/** Copy the outputs of the descriptor at `src` to `dst` (4 bytes at a time): its inputs are left as they are. */
+// @ts-ignore: decorator
+@inline export function copyOutputs(dst: usize, src: usize): void {
+  for (let o: usize = PKT_OUTPUTS; o < PKT_STRIDE; o += 4) store<u32>(dst + o, load<u32>(src + o));
+}
+
 export const NONE: u32 = 0xffffffff;
 export const NODE_NONE: u16 = 0xffff;
 

@@ -394,7 +394,7 @@ function secondHop(p: usize, node: u16, key: usize, home: u32, now: u32): bool {
 // With fewer than two nodes known there are no second hops, and a run is simply RUN_MAX packets.
 //
 // The plan of a batch (runs, and the shard of each packet's entry node) is made by chunks of CHUNK packets, which
-// the workers share out (a barrier), then every worker reads all of it.
+// the workers claim one at a time, then every worker reads all of it.
 
 /**
  * At most this many packets a run: small enough that the endpoint table stays in the first-level cache (planning
@@ -407,7 +407,7 @@ export let nodesKnown: u32 = 0;
 export function nodesKnownAdd(delta: i32): void { nodesKnown += <u32>delta; }
 
 // The plan of the batch being processed. Runs also end at every CHUNK packets, so that chunks can be planned apart:
-// worker w plans chunks w, w + W, ... (planChunk) into the buffers the first worker reserved (planReserve), then
+// each worker plans the chunks it claims (planChunk) into the buffers the first worker reserved (planReserve), then
 // every worker reads the whole plan.
 const CHUNK: u32 = 4096;
 let planCapacity: u32 = 0;
@@ -457,6 +457,9 @@ export function pipelineScratchInit(): void {
   phaseList = allocAligned(<usize>RUN_MAX << 2, 64);
   phaseStart = allocAligned(65 << 2, 64);
   hopKeys = allocAligned(<usize>GROUP << 4, 64);
+  stage = allocAligned(<usize>RUN_MAX * P.PKT_STRIDE, 64);
+  stageOrder = allocAligned(<usize>RUN_MAX << 2, 64);
+  for (let k: u32 = 0; k < RUN_MAX; k++) store<u32>(stageOrder + (<usize>k << 2), k);
   hopHomes = allocAligned(<usize>GROUP << 2, 64);
 }
 
@@ -622,37 +625,69 @@ function firstHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: u
 }
 let hopsInto: usize = 0; // the hand-over list firstHops is writing
 
+// Staging. With several workers, the descriptors of a run are in more than one core's cache: the host wrote them, a
+// line holds parts of two descriptors whose packets may be different workers', and a second hop is made on a
+// descriptor another worker's first hop wrote. A store into a line another core holds waits for the line (a few
+// hundred ns when the two cores are far apart), and the processing's own stores (conntrack, counters, keys) queue up
+// behind it until the core stalls; and while both workers walk the same run, each one's writes take away the lines
+// the other is reading. So with several workers a phase copies this worker's descriptors of the run into a buffer
+// only it touches (reads, which every core may make at once), processes them there, and copies the outputs back at
+// the end in one loop of stores, whose waits overlap as in any copy (measured: docs/design/per-node-and-workers.md,
+// "Staging"). One worker processes in place: its lines are its own.
+let stage: usize = 0;      // RUN_MAX descriptors: this worker's copies of the phase's packets, in phaseList order
+let stageOrder: usize = 0; // RUN_MAX u32: 0, 1, 2, ...: the stage's own list (stage slot k holds phaseList[k])
+let staged: bool = false;  // this batch's phases are staged (more than one worker)
+
+/** Copy the descriptors of phaseList[0, n) into the stage. */
+function stageIn(batch: usize, n: u32): void {
+  for (let k: u32 = 0; k < n; k++) {
+    P.copyDescriptor(stage + <usize>k * P.PKT_STRIDE, batch + <usize>load<u32>(phaseList + (<usize>k << 2)) * P.PKT_STRIDE);
+  }
+}
+
+/** Copy the staged outputs of phaseList[0, n) back to their descriptors. */
+function stageOut(batch: usize, n: u32): void {
+  for (let k: u32 = 0; k < n; k++) {
+    P.copyOutputs(batch + <usize>load<u32>(phaseList + (<usize>k << 2)) * P.PKT_STRIDE, stage + <usize>k * P.PKT_STRIDE);
+  }
+}
+
 /**
  * The packets gatherByShard put in phaseList, shard by shard (phaseStart[s] ends shard s's), GROUP at a time: their
- * first hops (firstHopGroup) or their second hops (secondHopGroup).
+ * first hops (firstHopGroup) or their second hops (secondHopGroup), on their descriptors (`base` + index x stride,
+ * index from `list`): the batch's and phaseList, or the stage's and stageOrder.
  */
 function eachShardGroup(batch: usize, now: u32, second: bool): void {
+  const total = load<u32>(phaseStart + (<usize>(shardCount - 1) << 2));
+  let base = batch, list = phaseList;
+  if (staged) { stageIn(batch, total); base = stage; list = stageOrder; }
   let from: u32 = 0;
   for (let s: u32 = 0; s < shardCount; s++) {
     const to = load<u32>(phaseStart + (<usize>s << 2));
     if (to > from) {
       selectShard(s);
       for (let k = from; k < to; k += GROUP) {
-        if (second) secondHopGroup(batch, k, min(GROUP, to - k), now);
-        else firstHopGroup(batch, k, min(GROUP, to - k), now);
+        if (second) secondHopGroup(base, list, k, min(GROUP, to - k), now);
+        else firstHopGroup(base, list, k, min(GROUP, to - k), now);
       }
     }
     from = to;
   }
+  if (staged) stageOut(batch, total);
 }
 
 /** First hops of phaseList[k, k + g), the group's cache misses put in flight together first (prefetch.ts). */
-function firstHopGroup(batch: usize, k: u32, g: u32, now: u32): void {
-  prefetchGroup(batch, phaseList, k, g);
+function firstHopGroup(base: usize, list: usize, k: u32, g: u32, now: u32): void {
+  prefetchGroup(base, list, k, g);
   for (let j: u32 = 0; j < g; j++) {
-    const index = load<u32>(phaseList + (<usize>(k + j) << 2));
-    const p = batch + <usize>index * P.PKT_STRIDE;
+    const p = base + <usize>load<u32>(list + (<usize>(k + j) << 2)) * P.PKT_STRIDE;
     processOne(p, now, groupKey(j), groupHome(j));
     const v = load<u8>(p, P.PKT_VERDICT);
     if (v == P.VERDICT_FORWARDED) forwardedHere++;
     else count(C_VERDICT + <i32>v);
     const hop = load<u16>(p, P.PKT_HOP_NODE);
     if (hop != P.NODE_NONE) { // handed over as (index, shard): the others read the list, not the descriptor
+      const index = load<u32>(phaseList + (<usize>(k + j) << 2));
       store<u32>(hopsInto + (<usize>hopCount << 2), index | (shardOf(<u32>hop) << 24));
       hopCount++;
     }
@@ -686,11 +721,11 @@ function secondHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: 
   return true;
 }
 
-/** Second hops of phaseList[i, i + g) on the selected shard: keys hashed and home slots touched first. */
-function secondHopGroup(batch: usize, i: u32, g: u32, now: u32): void {
+/** Second hops of phaseList[i, i + g) on the selected shard (descriptors as in firstHopGroup): keys hashed and home slots touched first. */
+function secondHopGroup(base: usize, list: usize, i: u32, g: u32, now: u32): void {
   let sink: u32 = 0;
   for (let j: u32 = 0; j < g; j++) {
-    const p = batch + <usize>load<u32>(phaseList + (<usize>(i + j) << 2)) * P.PKT_STRIDE;
+    const p = base + <usize>load<u32>(list + (<usize>(i + j) << 2)) * P.PKT_STRIDE;
     const k = hopKeys + (<usize>j << 4);
     const saddr = load<u32>(p, P.PKT_OUT_SADDR); const daddr = load<u32>(p, P.PKT_OUT_DADDR);
     const ports = load<u32>(p, P.PKT_OUT_SPORT); // outSport, outDport: the key's port word
@@ -702,16 +737,26 @@ function secondHopGroup(batch: usize, i: u32, g: u32, now: u32): void {
   for (let j: u32 = 0; j < g; j++) sink += load<u32>(lruSlotAddr(ctFlows, load<u32>(hopHomes + (<usize>j << 2))), LRU_SLOT_KEY);
   hopSink += sink;
   for (let j: u32 = 0; j < g; j++) {
-    const p = batch + <usize>load<u32>(phaseList + (<usize>(i + j) << 2)) * P.PKT_STRIDE;
+    const p = base + <usize>load<u32>(list + (<usize>(i + j) << 2)) * P.PKT_STRIDE;
     if (secondHop(p, load<u16>(p, P.PKT_HOP_NODE), hopKeys + (<usize>j << 4), load<u32>(hopHomes + (<usize>j << 2)), now)) {
       forwardedHere--; count(C_VERDICT + <i32>P.VERDICT_DROPPED); // the entry node forwarded it; the hop dropped it
     }
   }
 }
 
+// The workers' barrier block (64 bytes, made by the host: src/workers.ts), u32 words:
+//   +0 arrivals   +4 generation   +8 sleepers   +12 batch serial (the host adds one per shared batch)
+//   +16 plan chunks claimed (the host zeroes it before each shared batch)
+//   +20 spin budget: how many times a worker looks before it sleeps (the host's: long when every worker has a
+//       core of its own, as a sleeping worker takes tens of microseconds to wake; short when they share cores)
+const BARRIER_SERIAL: usize = 12;
+const PLAN_CLAIMS: usize = 16;
+const SPIN_BUDGET: usize = 20;
+let spinBudget: u32 = 0; // this batch's (barrierWait, awaitPublished)
+
 /**
- * A barrier between the workers sharing a batch: the block at `b` holds the arrivals (+0), a generation (+4) and
- * how many sleep on it (+8). Spins a while, then waits. False when the others never came (a worker gone: the host reports it).
+ * A barrier between the workers sharing a batch (the block at `b`: arrivals, generation, sleepers). Spins a
+ * while, then waits. False when the others never came (a worker gone: the host reports it).
  */
 function barrierWait(b: usize, workers: u32): bool {
   const gen = atomic.load<u32>(b, 4);
@@ -721,7 +766,7 @@ function barrierWait(b: usize, workers: u32): bool {
     if (atomic.load<u32>(b, 8) != 0) atomic.notify(b + 4, workers); // only when someone sleeps (+8: sleepers)
     return true;
   }
-  for (let spin: u32 = 0; spin < 1 << 16; spin++) if (atomic.load<u32>(b, 4) != gen) return true;
+  for (let spin: u32 = 0; spin < spinBudget; spin++) if (atomic.load<u32>(b, 4) != gen) return true;
   for (let waited: u32 = 0; waited < 30000; waited++) { // a millisecond at a time, half a minute in all
     atomic.add<u32>(b + 8, 1);
     atomic.wait<i32>(b + 4, <i32>gen, 1000000);
@@ -739,7 +784,7 @@ function barrierWait(b: usize, workers: u32): bool {
  * False after half a minute (a worker gone).
  */
 function awaitPublished(at: usize, run: u32, serial: u32): bool {
-  for (let spin: u32 = 0; spin < 1 << 16; spin++) {
+  for (let spin: u32 = 0; spin < spinBudget; spin++) {
     if (atomic.load<u32>(at, 4) == serial && atomic.load<u32>(at) == run) return true;
   }
   for (let waited: u32 = 0; waited < 30000; waited++) {
@@ -763,22 +808,25 @@ export const SHARE_BROKEN: u32 = 0x80000000;
 export function processShare(batch: usize, n: u32, now: u32, self: u32, workers: u32, barrier: usize): u32 {
   forwardedHere = 0;
   batchPackets = 0; batchBytes = 0;
+  staged = workers > 1;
   let broken = false;
   const chunks = (n + CHUNK - 1) / CHUNK;
-  // The batch's serial (the host counts shared batches in the barrier block, +12): what plans and lists are stamped with.
-  const serial = workers > 1 ? atomic.load<u32>(barrier, 12) : 0;
-  if (workers > 1) { // the plan, chunks shared out, then everyone reads all of it
-    for (let c = self; c < chunks; c += workers) {
+  // The batch's serial (the host counts shared batches in the barrier block): what plans and lists are stamped with.
+  const serial = workers > 1 ? atomic.load<u32>(barrier, BARRIER_SERIAL) : 0;
+  spinBudget = workers > 1 ? load<u32>(barrier, SPIN_BUDGET) : 0;
+  if (workers > 1) {
+    // The plan: every worker claims chunks until none is left (the host zeroed the claim count), so a worker that
+    // wakes late plans fewer; a chunk's plan is the same whoever makes it. No barrier: a chunk's plan is read once
+    // its stamp says it was made for this batch (awaitPublished).
+    for (let c = atomic.add<u32>(barrier, 1, PLAN_CLAIMS); c < chunks; c = atomic.add<u32>(barrier, 1, PLAN_CLAIMS)) {
       planChunk(batch, n, c);
       const stamp = planChunkStamp + (<usize>c << 3);
       atomic.store<u32>(stamp, c); atomic.store<u32>(stamp, serial, 4);
     }
-    if (!barrierWait(barrier, workers)) broken = true;
   }
   let a: u32 = 0; let r: u32 = 0;
   for (let c: u32 = 0; c < chunks && !broken; c++) {
-    // Another worker's chunk: its plan is read once its stamp says it was made for this batch (see awaitPublished).
-    if (workers > 1 && c % workers != self && !awaitPublished(planChunkStamp + (<usize>c << 3), c, serial)) { broken = true; break; }
+    if (workers > 1 && !awaitPublished(planChunkStamp + (<usize>c << 3), c, serial)) { broken = true; break; }
     const runs = load<u32>(planChunkRuns + (<usize>c << 2));
     for (let k: u32 = 0; k < runs; k++, r++) {
       const b = load<u32>(planRuns + (<usize>(c * CHUNK + k) << 2));

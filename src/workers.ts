@@ -12,13 +12,14 @@
 // processes its share. The workers spin a little between batches, then sleep on the command word (Atomics.wait).
 
 import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
 import type { BatchSharing, CoreExports } from './wasm.js';
 import { DataplaneError } from './dataplane.js';
 
 /** Command block (i32 words). */
 const SEQ = 0, DONE = 1, BATCH = 2, COUNT = 3, NOW = 4, BARRIER = 5, STOP = 6, RESULT = 8; // RESULT + worker
 const CONTROL_WORDS = 8 + 64;
-/** Each worker's own scratch buffers and counters (assembly/index.ts workerAttach): about 50 KiB used. */
+/** Each worker's own scratch buffers and counters (assembly/index.ts workerAttach): about 80 KiB used. */
 const REGION_BYTES = 256 * 1024;
 const SHARE_BROKEN = 0x80000000;
 /**
@@ -27,6 +28,14 @@ const SHARE_BROKEN = 0x80000000;
  * run` hands the core about 50 packets a virtual millisecond, `trace` the packets of one time).
  */
 export const SHARED_BATCH_MIN = 512;
+/**
+ * How many times a worker looks at a barrier or a stamp before it sleeps (the barrier block's spin budget): a
+ * sleeping worker takes tens of microseconds to wake on this machine's virtual CPUs (measured: with the short
+ * budget, one barrier in two ended asleep and the waits took 15% of the batch; with the long one, one in a
+ * thousand), so when every worker has a core of its own they look for a few milliseconds; when they share cores,
+ * briefly, so that a waiting worker gives its core to the one it waits for.
+ */
+const SPIN_OWN_CORE = 1 << 22, SPIN_SHARED_CORE = 1 << 16;
 /** How long a batch may take before the workers are declared gone. */
 const TIMEOUT_MS = 120_000;
 
@@ -65,7 +74,7 @@ class WorkerPool implements BatchSharing {
   private readonly state: WebAssembly.Global[];
   private readonly f64: Float64Array;
   private readonly i64: BigInt64Array;
-  /** The barrier block (assembly/pipeline.ts barrierWait): arrivals, generation, sleepers, and the batch serial. */
+  /** The barrier block (assembly/pipeline.ts, above barrierWait): arrivals, generation, sleepers, batch serial, plan chunks claimed, spin budget. */
   private readonly barrierWords: Int32Array;
 
   /** Batches shared with the other workers so far (smaller ones are processed here alone). */
@@ -78,7 +87,7 @@ class WorkerPool implements BatchSharing {
     this.state = stateGlobals(core);
     this.f64 = new Float64Array(core.memory.buffer, globalsAt, this.state.length);
     this.i64 = new BigInt64Array(core.memory.buffer, globalsAt, this.state.length);
-    this.barrierWords = new Int32Array(core.memory.buffer, barrier, 4);
+    this.barrierWords = new Int32Array(core.memory.buffer, barrier, 5);
   }
 
   process(batch: number, n: number, now: number): number {
@@ -91,6 +100,7 @@ class WorkerPool implements BatchSharing {
     w[BATCH] = batch; w[COUNT] = n; w[NOW] = now; w[BARRIER] = this.barrier;
     Atomics.store(w, DONE, 0);
     Atomics.add(this.barrierWords, 3, 1); // a new batch serial: the plans and hand-over lists of this batch carry it
+    Atomics.store(this.barrierWords, 4, 0); // no chunk of its plan claimed yet
     Atomics.add(w, SEQ, 1);
     Atomics.notify(w, SEQ);
     let forwarded = this.core.processShare(batch, n, now, 0, this.workers, this.barrier) >>> 0;
@@ -144,7 +154,8 @@ export async function startWorkers(core: CoreExports, module: WebAssembly.Module
   const globalsCount = stateGlobals(core).length;
   const control = alloc(CONTROL_WORDS * 4, 'the command block');
   const globals = alloc(globalsCount * 8, 'the globals');
-  const barrier = alloc(64, 'the barrier');
+  const barrier = (alloc(128, 'the barrier') + 63) & ~63; // a line of its own: every worker writes it every run
+  new Int32Array(core.memory.buffer, barrier, 6)[5] = workers <= availableParallelism() ? SPIN_OWN_CORE : SPIN_SHARED_CORE;
   const regions = Array.from({ length: workers - 1 }, () => alloc(REGION_BYTES, "a worker's buffers"));
   const threads: Worker[] = [];
   try {

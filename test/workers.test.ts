@@ -18,8 +18,8 @@ const shareable = scenarioArb.map((s) => ({
   ...s, algo: s.algo === 'rr' || s.algo === 'lc' || s.algo === 'mix' ? (['random', 'maglev', 'weighted', 'sh'] as const)[s.seed % 4] : s.algo,
 }));
 
-async function workersPair(options: Options, batchSize: number): Promise<Pair> {
-  const wasm = await createWorkerDataplane(options, 2, { sharedFrom: 1 }); // every batch shared, however small
+async function workersPair(options: Options, batchSize: number, workers = 2): Promise<Pair> {
+  const wasm = await createWorkerDataplane(options, workers, { sharedFrom: 1 }); // every batch shared, however small
   const ref = await createDataplane('wasm', options);
   return { wasm, ref, wb: wasm.allocBatch(batchSize), rb: ref.allocBatch(batchSize) };
 }
@@ -48,6 +48,19 @@ describe('worker threads', () => {
       const { p } = await run(s, s.design, { shards: 2, pair: workersPair });
       await (p.wasm as WasmDataplane).close();
     }), { numRuns: 30 });
+  }, 240_000);
+
+  it('more workers than cores (four on two) give what one gives: they claim the plan and wait, then sleep', async () => {
+    const big = shareable.map((s) => ({ ...s, nodes: Math.max(4, s.nodes), events: s.events.concat(s.events), maxFlows: s.maxFlows * 8 }));
+    let shared = 0;
+    await fc.assert(fc.asyncProperty(big, fc.constantFrom(...DESIGN_NAMES), async (s, design) => {
+      const { p } = await run(s, design, { shards: 4, pair: (o, n) => workersPair(o, n, 4) });
+      const dp = p.wasm as WasmDataplane;
+      expect(dp.workers).toBe(4);
+      if (dp.sharedBatches > 0) shared++;
+      await dp.close();
+    }), { numRuns: 15 });
+    expect(shared).toBeGreaterThan(10);
   }, 240_000);
 
   it('the core with per-node state in shards agrees with the reference sharded alike', async () => {
