@@ -31,8 +31,8 @@ export const SHARED_BATCH_MIN = 512;
 /**
  * How many times a worker looks at a barrier or a stamp before it sleeps (the barrier block's spin budget): a
  * sleeping worker takes tens of microseconds to wake on this machine's virtual CPUs (measured: with the short
- * budget, one barrier in two ended asleep and the waits took 15% of the batch; with the long one, one in a
- * thousand), so when every worker has a core of its own they look for a few milliseconds; when they share cores,
+ * budget, one barrier in two ended asleep and the waits took up to a quarter of the batch; with the long one,
+ * one in two thousand), so when every worker has a core of its own they look for a few milliseconds; when they share cores,
  * briefly, so that a waiting worker gives its core to the one it waits for.
  */
 const SPIN_OWN_CORE = 1 << 22, SPIN_SHARED_CORE = 1 << 16;
