@@ -28,12 +28,14 @@ const SHARE_BROKEN = 0x80000000;
  * run` hands the core about 50 packets a virtual millisecond, `trace` the packets of one time).
  */
 export const SHARED_BATCH_MIN = 512;
+/** The barrier block's words the host writes (assembly/pipeline.ts draws the block, above barrierWait). */
+const B_SERIAL = 3, B_PLAN_CLAIMS = 4, B_SPIN_BUDGET = 5, BARRIER_WORDS = 6;
 /**
- * How many times a worker looks at a barrier or a stamp before it sleeps (the barrier block's spin budget): a
- * sleeping worker takes tens of microseconds to wake on this machine's virtual CPUs (measured: with the short
- * budget, one barrier in two ended asleep and the waits took up to a quarter of the batch; with the long one,
- * one in two thousand), so when every worker has a core of its own they look for a few milliseconds; when they share cores,
- * briefly, so that a waiting worker gives its core to the one it waits for.
+ * How many times a worker looks at a barrier or a stamp before it sleeps (B_SPIN_BUDGET): a sleeping worker
+ * takes tens of microseconds to wake on this machine's virtual CPUs (measured: with the short budget, one barrier
+ * in two ended asleep and the waits took up to a quarter of the batch; with the long one, one in two thousand),
+ * so when every worker has a core of its own they look for a few milliseconds; when they share cores, briefly,
+ * so that a waiting worker gives its core to the one it waits for.
  */
 const SPIN_OWN_CORE = 1 << 22, SPIN_SHARED_CORE = 1 << 16;
 /** How long a batch may take before the workers are declared gone. */
@@ -74,7 +76,7 @@ class WorkerPool implements BatchSharing {
   private readonly state: WebAssembly.Global[];
   private readonly f64: Float64Array;
   private readonly i64: BigInt64Array;
-  /** The barrier block (assembly/pipeline.ts, above barrierWait): arrivals, generation, sleepers, batch serial, plan chunks claimed, spin budget. */
+  /** The barrier block (B_*). */
   private readonly barrierWords: Int32Array;
 
   /** Batches shared with the other workers so far (smaller ones are processed here alone). */
@@ -87,7 +89,7 @@ class WorkerPool implements BatchSharing {
     this.state = stateGlobals(core);
     this.f64 = new Float64Array(core.memory.buffer, globalsAt, this.state.length);
     this.i64 = new BigInt64Array(core.memory.buffer, globalsAt, this.state.length);
-    this.barrierWords = new Int32Array(core.memory.buffer, barrier, 5);
+    this.barrierWords = new Int32Array(core.memory.buffer, barrier, BARRIER_WORDS);
   }
 
   process(batch: number, n: number, now: number): number {
@@ -99,8 +101,8 @@ class WorkerPool implements BatchSharing {
     this.state.forEach((g, i) => { if (typeof g.value === 'bigint') this.i64[i] = g.value; else this.f64[i] = g.value as number; });
     w[BATCH] = batch; w[COUNT] = n; w[NOW] = now; w[BARRIER] = this.barrier;
     Atomics.store(w, DONE, 0);
-    Atomics.add(this.barrierWords, 3, 1); // a new batch serial: the plans and hand-over lists of this batch carry it
-    Atomics.store(this.barrierWords, 4, 0); // no chunk of its plan claimed yet
+    Atomics.add(this.barrierWords, B_SERIAL, 1); // a new batch serial: the plans and hand-over lists of this batch carry it
+    Atomics.store(this.barrierWords, B_PLAN_CLAIMS, 0); // no chunk of its plan claimed yet
     Atomics.add(w, SEQ, 1);
     Atomics.notify(w, SEQ);
     let forwarded = this.core.processShare(batch, n, now, 0, this.workers, this.barrier) >>> 0;
@@ -155,7 +157,7 @@ export async function startWorkers(core: CoreExports, module: WebAssembly.Module
   const control = alloc(CONTROL_WORDS * 4, 'the command block');
   const globals = alloc(globalsCount * 8, 'the globals');
   const barrier = (alloc(128, 'the barrier') + 63) & ~63; // a line of its own: every worker writes it every run
-  new Int32Array(core.memory.buffer, barrier, 6)[5] = workers <= availableParallelism() ? SPIN_OWN_CORE : SPIN_SHARED_CORE;
+  new Int32Array(core.memory.buffer, barrier, BARRIER_WORDS)[B_SPIN_BUDGET] = workers <= availableParallelism() ? SPIN_OWN_CORE : SPIN_SHARED_CORE;
   const regions = Array.from({ length: workers - 1 }, () => alloc(REGION_BYTES, "a worker's buffers"));
   const threads: Worker[] = [];
   try {
