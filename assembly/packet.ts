@@ -61,16 +61,23 @@ export const PKT_STRIDE: usize = offsetof<Packet>();
 // The outputs are the descriptor's tail: [PKT_OUTPUTS, PKT_STRIDE).
 export const PKT_OUTPUTS = PKT_OUT_SADDR;
 
-/** Copy the descriptor at `src` to `dst`, whole (8 bytes at a time: the stride is a multiple of 8). */
+// The copies below move a descriptor in as few loads and stores as the layout allows (16 bytes at a time): the
+// workers copy descriptors out of lines another core wrote, and the fewer the instructions a descriptor takes, the
+// more descriptors' misses a core has in flight at once (measured: docs/design/per-node-and-workers.md, "Staging").
+// They are written for the stride and the outputs' span above; the compiler stops here if either changes.
+if (PKT_STRIDE != 56 || PKT_OUTPUTS != 20) ERROR("packet.ts: the descriptor copies assume a 56-byte stride with outputs from 20");
+
+/** Copy the descriptor at `src` to `dst`, whole. */
 // @ts-ignore: decorator
 @inline export function copyDescriptor(dst: usize, src: usize): void {
-  for (let o: usize = 0; o < PKT_STRIDE; o += 8) store<u64>(dst + o, load<u64>(src + o));
+  v128.store(dst, v128.load(src)); v128.store(dst, v128.load(src, 16), 16); v128.store(dst, v128.load(src, 32), 32);
+  store<u64>(dst, load<u64>(src, 48), 48);
 }
 
-/** Copy the outputs of the descriptor at `src` to `dst` (4 bytes at a time): its inputs are left as they are. */
+/** Copy the outputs of the descriptor at `src` to `dst` ([20, 56): 4 + 16 + 16 bytes); its inputs are left as they are. */
 // @ts-ignore: decorator
 @inline export function copyOutputs(dst: usize, src: usize): void {
-  for (let o: usize = PKT_OUTPUTS; o < PKT_STRIDE; o += 4) store<u32>(dst + o, load<u32>(src + o));
+  store<u32>(dst, load<u32>(src, 20), 20); v128.store(dst, v128.load(src, 24), 24); v128.store(dst, v128.load(src, 40), 40);
 }
 
 export const NONE: u32 = 0xffffffff;

@@ -32,5 +32,24 @@ describe('bench --scaling', () => {
     expect(rt.min).toBeLessThanOrEqual(rt.median);
     expect(rt.median).toBeLessThanOrEqual(rt.max);
     expect(formatScaling(r)).toContain(`core round trip ${rt.median} ns`);
+    // What the machine gave two cores: one dataplane's rate while a partner process kept the other core busy.
+    const s = row.sideBySide!;
+    expect(s.mpps).toBeGreaterThan(0);
+    expect(s.twoMpps).toBeCloseTo(2 * s.mpps, 1);
+    expect(s.speedup).toBeCloseTo(s.twoMpps / row.one.mpps, 1);
+    expect(Number.isInteger(s.uncovered) && s.uncovered <= 3).toBe(true);
+    expect(formatScaling(r)).toContain(`two such ${s.twoMpps} Mpps`);
   }, 120_000);
+
+  it('reports the new-flow scenario without a side-by-side partner (the fast path\'s only)', async () => {
+    const r = await runScaling({ scenarios: ['newflow'], services: 20, backends: 2, flows: 2000, rounds: 2, packets: 2048 });
+    expect(r.rows[0].scenario).toBe('newflow');
+    expect(r.rows[0].sideBySide).toBeUndefined();
+    expect(formatScaling(r)).not.toContain('two such');
+  }, 120_000);
+
+  it('refuses a bad scenario for the side-by-side measurement, naming the field', async () => {
+    const { prepareSideBySide } = await import('../src/bench/side-by-side.js');
+    await expect(prepareSideBySide({ services: 0 })).rejects.toThrow(/services: 0 is not an integer/);
+  }, 60_000);
 });

@@ -156,6 +156,12 @@ export interface PreparedScenario {
   finish(roundMs: number[]): FastpathResult;
   /** Stop the dataplane's worker threads (if any). */
   close(): Promise<void>;
+  /**
+   * The fastpath scenario's: process the measured sequence's first batch again and again, filled once, for `ms`
+   * milliseconds (no fills between: the core busy the whole time); returns the packets processed. A partner's load
+   * (side-by-side.ts).
+   */
+  keepBusy?(ms: number): number;
 }
 
 /**
@@ -307,7 +313,15 @@ export async function prepareScenario(cfg: FastpathConfig = {}): Promise<Prepare
     }
     return ms;
   };
-  return { rounds, warmMpps: flows / warmMs / 1e3, round: fastpathRound, finish, close };
+  let busyFilled = 0;
+  const keepBusy = (ms: number): number => {
+    const n = Math.min(batchSize, packets);
+    if (busyFilled === 0) { fillBatch(batch, cluster, n, (k) => drawn[k], TCP.ACK); busyFilled = n; }
+    let done = 0;
+    for (const end = performance.now() + ms; performance.now() < end; done += n) dp.process(batch, n, 2000);
+    return done;
+  };
+  return { rounds, warmMpps: flows / warmMs / 1e3, round: fastpathRound, finish, close, keepBusy };
 
   function finish(roundMs: number[]): FastpathResult {
     const med = median(roundMs);
