@@ -444,7 +444,7 @@ export function pipelineInit(): bool {
 let hopsOut: usize = 0;   // 2 x RUN_MAX u32: this worker's pending second hops of the run (index | shard << 24), by run parity
 let marks: usize = 0;     // RUN_MAX u8: the run's packets whose second hop this worker makes
 let hopShard: usize = 0;  // RUN_MAX u8: and the shard of the node they cross to
-let phaseList: usize = 0; // RUN_MAX u32: those packets, by shard
+let phaseList: usize = 0; // RUN_MAX u32 (and a spare): those packets, by shard
 let phaseStart: usize = 0; // 65 u32: where each shard's start in phaseList
 
 /** This instance's buffers for runs and hops (index.ts workerAttach: each worker its own). */
@@ -453,8 +453,8 @@ export function pipelineScratchInit(): void {
   memory.fill(endpoints, 0, <usize>8 << ENDPOINT_BITS); generation = 0;
   hopsOut = allocAligned(<usize>RUN_MAX << 3, 64);
   marks = allocZeroed(<usize>RUN_MAX, 64);
-  hopShard = allocAligned(<usize>RUN_MAX, 64);
-  phaseList = allocAligned(<usize>RUN_MAX << 2, 64);
+  hopShard = allocZeroed(<usize>RUN_MAX, 64); // a valid shard in every entry: gatherByShard reads unmarked ones too
+  phaseList = allocAligned(<usize>(RUN_MAX + 1) << 2, 64); // and a spare entry (gatherByShard)
   phaseStart = allocAligned(65 << 2, 64);
   hopKeys = allocAligned(<usize>GROUP << 4, 64);
   stage = allocAligned(<usize>RUN_MAX * P.PKT_STRIDE, 64);
@@ -570,8 +570,14 @@ export function planBatch(batch: usize, n: u32): i32 {
 
 
 /**
- * Put the packets of run [a, b) whose shard (`shardAt`: u8 per packet, indexed from `base`) this worker owns into
- * phaseList, by shard in input order (a counting sort), phaseStart[s] ending each shard's. Returns how many.
+ * Put the packets of run [a, b) whose shard (`shardAt`: u8 per packet, indexed from `base`) this worker owns (and,
+ * when `onlyMarked`, that are marked) into phaseList, by shard in input order (a counting sort), phaseStart[s] ending
+ * each shard's. Returns how many.
+ *
+ * Without branches on the packet: a run's packets come from the shards in no order a branch predictor could learn,
+ * and every worker walks the whole run, so a branch per packet cost each worker as much as one worker's whole walk
+ * (measured: docs/design/per-node-and-workers.md). Every packet is written, and only those taken move the cursor
+ * on; the others are overwritten, or written to phaseList's spare last entry.
  */
 function gatherByShard(a: u32, b: u32, self: u32, workers: u32, shardAt: usize, base: u32, onlyMarked: bool): u32 {
   const shards = shardCount;
@@ -579,34 +585,40 @@ function gatherByShard(a: u32, b: u32, self: u32, workers: u32, shardAt: usize, 
     let k: u32 = 0;
     const mine: u32 = shards == 1 ? 0 : self;
     if (shards == 1 && !owns(0, self, workers)) return 0;
-    for (let i = a; i < b; i++) {
-      if (onlyMarked && load<u8>(marks + (i - a)) == 0) continue;
-      if (<u32>load<u8>(shardAt + (i - base)) != mine) continue;
-      store<u32>(phaseList + (<usize>k << 2), i); k++;
+    if (onlyMarked) {
+      for (let i = a; i < b; i++) {
+        store<u32>(phaseList + (<usize>k << 2), i);
+        k += <u32>(<u32>load<u8>(shardAt + (i - base)) == mine) & <u32>load<u8>(marks + (i - a));
+      }
+    } else {
+      for (let i = a; i < b; i++) {
+        store<u32>(phaseList + (<usize>k << 2), i);
+        k += <u32>(<u32>load<u8>(shardAt + (i - base)) == mine);
+      }
     }
     memory.fill(phaseStart, 0, <usize>shards << 2);
     store<u32>(phaseStart + (<usize>mine << 2), k);
     for (let s = mine + 1; s < shards; s++) store<u32>(phaseStart + (<usize>s << 2), k);
     return k;
   }
+  let owned: u64 = 0; // bit s: this worker owns shard s
+  for (let s: u32 = 0; s < shards; s++) if (owns(s, self, workers)) owned |= <u64>1 << s;
   memory.fill(phaseStart, 0, <usize>shards << 2);
   for (let i = a; i < b; i++) {
-    if (onlyMarked && load<u8>(marks + (i - a)) == 0) continue;
     const s = <u32>load<u8>(shardAt + (i - base));
-    if (!owns(s, self, workers)) continue;
+    const take = <u32>(owned >> s) & 1 & (onlyMarked ? <u32>load<u8>(marks + (i - a)) : 1);
     const c = phaseStart + (<usize>s << 2);
-    store<u32>(c, load<u32>(c) + 1);
+    store<u32>(c, load<u32>(c) + take);
   }
   let at: u32 = 0; // counts to starts
   for (let s: u32 = 0; s < shards; s++) { const c = phaseStart + (<usize>s << 2); const k = load<u32>(c); store<u32>(c, at); at += k; }
   for (let i = a; i < b; i++) {
-    if (onlyMarked && load<u8>(marks + (i - a)) == 0) continue;
     const s = <u32>load<u8>(shardAt + (i - base));
-    if (!owns(s, self, workers)) continue;
+    const take = <u32>(owned >> s) & 1 & (onlyMarked ? <u32>load<u8>(marks + (i - a)) : 1);
     const c = phaseStart + (<usize>s << 2);
     const k = load<u32>(c);
-    store<u32>(phaseList + (<usize>k << 2), i);
-    store<u32>(c, k + 1);
+    store<u32>(phaseList + (<usize>select<u32>(k, RUN_MAX, take != 0) << 2), i);
+    store<u32>(c, k + take);
   }
   return at; // phaseStart[s] is now the end of shard s's packets, the start of shard s + 1's
 }
@@ -716,7 +728,7 @@ function secondHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: 
   }
   if (!any) return true;
   gatherByShard(a, b, self, workers, hopShard, a, true);
-  for (let i = a; i < b; i++) store<u8>(marks + (i - a), 0);
+  memory.fill(marks, 0, <usize>(b - a));
   eachShardGroup(batch, now, true);
   return true;
 }
