@@ -63,7 +63,7 @@ export const PKT_OUTPUTS = PKT_OUT_SADDR;
 
 // The copies below move a descriptor in as few loads and stores as the layout allows (16 bytes at a time): the
 // workers copy descriptors out of lines another core wrote, and the fewer the instructions a descriptor takes, the
-// more descriptors' misses a core has in flight at once (measured: docs/design/per-node-and-workers.md, "Staging").
+// more descriptors' misses a core has in flight at once (measured: docs/design/per-node-and-workers.md, "Second pass").
 // They are written for the stride and the outputs' span above; the compiler stops here if either changes.
 if (PKT_STRIDE != 56 || PKT_OUTPUTS != 20) ERROR("packet.ts: the descriptor copies assume a 56-byte stride with outputs from 20");
 

@@ -576,8 +576,8 @@ export function planBatch(batch: usize, n: u32): i32 {
  *
  * Without branches on the packet: a run's packets come from the shards in no order a branch predictor could learn,
  * and every worker walks the whole run, so a branch per packet cost each worker as much as one worker's whole walk
- * (measured: docs/design/per-node-and-workers.md). Every packet is written, and only those taken move the cursor
- * on; the others are overwritten, or written to phaseList's spare last entry.
+ * (measured: docs/design/per-node-and-workers.md, "Second pass"). Every packet is written, and only those taken
+ * move the cursor on; the others are overwritten, or written to phaseList's spare last entry.
  */
 function gatherByShard(a: u32, b: u32, self: u32, workers: u32, shardAt: usize, base: u32, onlyMarked: bool): u32 {
   const shards = shardCount;
