@@ -158,10 +158,9 @@ export interface PreparedScenario {
   close(): Promise<void>;
   /**
    * The fastpath scenario's: process the measured sequence's first batch again and again, filled once, for `ms`
-   * milliseconds (no fills between: the core busy the whole time); returns the packets processed. A partner's load
-   * (side-by-side.ts).
+   * milliseconds (no fills between: the core busy the whole time). A partner's load (side-by-side.ts).
    */
-  keepBusy?(ms: number): number;
+  keepBusy?(ms: number): void;
 }
 
 /**
@@ -174,18 +173,25 @@ export function takeTurns(scenarios: readonly { rounds: number; round(r: number)
   failed?: (index: number, error: unknown) => void): number[][] {
   const ms: number[][] = scenarios.map(() => []);
   const out = new Set<number>();
+  for (const [i, r] of turns(scenarios)) {
+    if (out.has(i)) continue;
+    try { ms[i].push(scenarios[i].round(r)); } catch (e) {
+      if (!failed) throw e;
+      out.add(i); failed(i, e);
+    }
+  }
+  return ms;
+}
+
+/** The order takeTurns runs rounds in: (scenario, round) pairs, round r starting at scenario r mod n. */
+export function* turns(scenarios: readonly { rounds: number }[]): Generator<[number, number]> {
   const rounds = Math.max(0, ...scenarios.map((s) => s.rounds));
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < scenarios.length; k++) {
       const i = (r + k) % scenarios.length;
-      if (out.has(i) || r >= scenarios[i].rounds) continue;
-      try { ms[i].push(scenarios[i].round(r)); } catch (e) {
-        if (!failed) throw e;
-        out.add(i); failed(i, e);
-      }
+      if (r < scenarios[i].rounds) yield [i, r];
     }
   }
-  return ms;
 }
 
 export async function runFastpath(cfg: FastpathConfig = {}): Promise<FastpathResult> {
@@ -313,13 +319,11 @@ export async function prepareScenario(cfg: FastpathConfig = {}): Promise<Prepare
     }
     return ms;
   };
-  let busyFilled = 0;
-  const keepBusy = (ms: number): number => {
+  let busyFilled = false;
+  const keepBusy = (ms: number): void => {
     const n = Math.min(batchSize, packets);
-    if (busyFilled === 0) { fillBatch(batch, cluster, n, (k) => drawn[k], TCP.ACK); busyFilled = n; }
-    let done = 0;
-    for (const end = performance.now() + ms; performance.now() < end; done += n) dp.process(batch, n, 2000);
-    return done;
+    if (!busyFilled) { fillBatch(batch, cluster, n, (k) => drawn[k], TCP.ACK); busyFilled = true; }
+    for (const end = performance.now() + ms; performance.now() < end;) dp.process(batch, n, 2000);
   };
   return { rounds, warmMpps: flows / warmMs / 1e3, round: fastpathRound, finish, close, keepBusy };
 

@@ -4,7 +4,7 @@
 // batch (src/workers.ts). Reports the medians and their ratio per scenario, and for the fast path what the machine
 // gives two cores at the time: one dataplane's rate while an independent one keeps the other core busy (side-by-side.ts).
 import { loadavg, availableParallelism } from 'node:os';
-import { prepareScenario, type FastpathResult } from './fastpath.js';
+import { prepareScenario, turns, type FastpathResult } from './fastpath.js';
 import { prepareSideBySide } from './side-by-side.js';
 import type { Scenario } from './defaults.js';
 import { median, round2 } from './stats.js';
@@ -70,10 +70,7 @@ export async function runScaling(cfg: ScalingConfig = {}): Promise<ScalingResult
           one, { rounds: many.rounds, round: (r: number) => { trips.push(probe.roundTripNs()); return many.round(r); } }];
         if (pair) sides.push(pair);
         const ms: number[][] = sides.map(() => []);
-        // Taking turns, round r starting at side r mod n (as takeTurns does); the side-by-side rounds are awaited.
-        for (let r = 0; r < one.rounds; r++) {
-          for (let k = 0; k < sides.length; k++) { const i = (r + k) % sides.length; ms[i].push(await sides[i].round(r)); }
-        }
+        for (const [i, r] of turns(sides)) ms[i].push(await sides[i].round(r)); // as takeTurns, the side-by-side rounds awaited
         const r1 = one.finish(ms[0]), r2 = many.finish(ms[1]);
         const seen = trips.filter((t) => !Number.isNaN(t));
         const coreRoundTripNs = seen.length === 0 ? { median: NaN, min: NaN, max: NaN }

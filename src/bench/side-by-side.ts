@@ -10,8 +10,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { prepareScenario, BenchmarkError, type FastpathConfig, type PreparedScenario } from './fastpath.js';
 
-/** The partner's messages: prepared; a busy stretch done (packets processed in `ms`); or what went wrong. */
-type FromPartner = { ready: true } | { packets: number; ms: number } | { error: string };
+/** The partner's messages: prepared; a busy stretch done (it took `ms`); or what went wrong. */
+type FromPartner = { ready: true } | { ms: number } | { error: string };
 
 /** The fastpath scenario measured here while a partner process keeps the other core busy. */
 export interface SideBySide {
@@ -94,8 +94,8 @@ if (process.argv[1] === SELF && process.send) {
     process.on('message', (m: { busy: number }) => {
       try {
         const t0 = performance.now();
-        const packets = scenario.keepBusy!(m.busy);
-        send({ packets, ms: performance.now() - t0 });
+        scenario.keepBusy!(m.busy);
+        send({ ms: performance.now() - t0 });
       } catch (e) { send({ error: e instanceof Error ? e.message : String(e) }); }
     });
     process.on('disconnect', () => { void scenario.close().then(() => process.exit(0)); });
