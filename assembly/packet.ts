@@ -28,7 +28,10 @@
 //  51     1    hopCtState  out  the second hop's CT_* (what that node's conntrack knew of the packet)
 //  52     1    hopNatFlags out  NAT_* bits done at the second hop (natFlags holds both hops')
 //  53     3    (reserved, 0)
-//  56          (stride)
+//  56     8    (reserved, 0)
+//  64          (stride: a 64-byte cache line to a packet, so that no line holds two packets, which two
+//              worker threads could be writing at once: measured, docs/design/per-node-and-workers.md,
+//              "Third pass")
 //
 // Hops: a packet is processed on the node it enters (`node`); when it leaves toward a pod or node address
 // owned by another node, that node processes it again with its own conntrack (pipeline.ts secondHop). The
@@ -43,6 +46,7 @@
   verdict: u8; dropReason: u8; ctState: u8; natFlags: u8;
   service: u32; backend: u32; policyRule: u32;
   hopNode: u16; hopVerdict: u8; hopCtState: u8; hopNatFlags: u8; reserved1: u8; reserved2: u16;
+  reserved3: u64;
 }
 export const PKT_SADDR = offsetof<Packet>("saddr"); export const PKT_DADDR = offsetof<Packet>("daddr");
 export const PKT_SPORT = offsetof<Packet>("sport"); export const PKT_DPORT = offsetof<Packet>("dport");
@@ -65,16 +69,16 @@ export const PKT_OUTPUTS = PKT_OUT_SADDR;
 // workers copy descriptors out of lines another core wrote, and the fewer the instructions a descriptor takes, the
 // more descriptors' misses a core has in flight at once (measured: docs/design/per-node-and-workers.md, "Second pass").
 // They are written for the stride and the outputs' span above; the compiler stops here if either changes.
-if (PKT_STRIDE != 56 || PKT_OUTPUTS != 20) ERROR("packet.ts: the descriptor copies assume a 56-byte stride with outputs from 20");
+if (PKT_STRIDE != 64 || PKT_OUTPUTS != 20) ERROR("packet.ts: the descriptor copies assume a 64-byte stride with outputs from 20");
 
 /** Copy the descriptor at `src` to `dst`, whole. */
 // @ts-ignore: decorator
 @inline export function copyDescriptor(dst: usize, src: usize): void {
   v128.store(dst, v128.load(src)); v128.store(dst, v128.load(src, 16), 16); v128.store(dst, v128.load(src, 32), 32);
-  store<u64>(dst, load<u64>(src, 48), 48);
+  v128.store(dst, v128.load(src, 48), 48);
 }
 
-/** Copy the outputs of the descriptor at `src` to `dst` ([20, 56): 4 + 16 + 16 bytes); its inputs are left as they are. */
+/** Copy the outputs of the descriptor at `src` to `dst` ([20, 56): 4 + 16 + 16 bytes); its inputs (and the reserved tail) are left as they are. */
 // @ts-ignore: decorator
 @inline export function copyOutputs(dst: usize, src: usize): void {
   store<u32>(dst, load<u32>(src, 20), 20); v128.store(dst, v128.load(src, 24), 24); v128.store(dst, v128.load(src, 40), 40);

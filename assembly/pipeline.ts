@@ -637,9 +637,9 @@ function firstHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: u
 }
 let hopsInto: usize = 0; // the hand-over list firstHops is writing
 
-// Staging. With several workers, the descriptors of a run are in more than one core's cache: the host wrote them, a
-// line holds parts of two descriptors whose packets may be different workers', and a second hop is made on a
-// descriptor another worker's first hop wrote. A store into a line another core holds waits for the line (a few
+// Staging. With several workers, the descriptors of a run are in more than one core's cache: the host wrote them,
+// and a second hop is made on a descriptor another worker's first hop wrote (a descriptor has a cache line of its
+// own, packet.ts, so two workers' packets never share one). A store into a line another core holds waits for the line (a few
 // hundred ns when the two cores are far apart), and the processing's own stores (conntrack, counters, keys) queue up
 // behind it until the core stalls; and while both workers walk the same run, each one's writes take away the lines
 // the other is reading. So with several workers a phase copies this worker's descriptors of the run into a buffer

@@ -92,7 +92,7 @@ describe('captures read in pieces', () => {
 
 describe('file to file, streamed', () => {
   it('runPcapFile writes what runCapture returns, byte for byte, across several output blocks', async () => {
-    // 90,000 frames of 54 bytes in, 56-byte records out: more than one 4 MiB read and one 4 MiB output block
+    // 90,000 frames of 54 bytes in, 64-byte records out: more than one 4 MiB read and one 4 MiB output block
     const input = syntheticCapture(cluster, 2000, 90_000);
     const dir = mkdtempSync(join(tmpdir(), 'dpemu-pcap-stream-'));
     try {
