@@ -27,8 +27,7 @@
 //  50     1    hopVerdict  out  the second hop's VERDICT_*
 //  51     1    hopCtState  out  the second hop's CT_* (what that node's conntrack knew of the packet)
 //  52     1    hopNatFlags out  NAT_* bits done at the second hop (natFlags holds both hops')
-//  53     3    (reserved, 0)
-//  56     8    (reserved, 0)
+//  53    11    (reserved, 0)
 //  64          (stride: a 64-byte cache line to a packet, so that no line holds two packets, which two
 //              worker threads could be writing at once: measured, docs/design/per-node-and-workers.md,
 //              "Third pass")

@@ -639,8 +639,8 @@ let hopsInto: usize = 0; // the hand-over list firstHops is writing
 
 // Staging. With several workers, the descriptors of a run are in more than one core's cache: the host wrote them,
 // and a second hop is made on a descriptor another worker's first hop wrote (a descriptor has a cache line of its
-// own, packet.ts, so two workers' packets never share one). A store into a line another core holds waits for the line (a few
-// hundred ns when the two cores are far apart), and the processing's own stores (conntrack, counters, keys) queue up
+// own, packet.ts, so two workers' packets never share one). A store into a line another core holds waits for the
+// line (a few hundred ns when the two cores are far apart), and the processing's own stores (conntrack, counters, keys) queue up
 // behind it until the core stalls; and while both workers walk the same run, each one's writes take away the lines
 // the other is reading. So with several workers a phase copies this worker's descriptors of the run into a buffer
 // only it touches (reads, which every core may make at once), processes them there, and copies the outputs back at
