@@ -427,13 +427,14 @@ const ROLE_NAT_DEST: u64 = 8;   // (port 0) an earlier packet went to this addre
 let natDests: u32 = 0;          // ROLE_NAT_DEST entries in the run (0: skip that check)
 
 /**
- * The workers' pending second hops: per run parity and worker, a 16-byte entry: its list's address (+0), length
- * (+4), then the run (+8) and batch serial (+12) it was published for. Two of each, alternating by run, so a
- * worker can write the next run's while the others still read this one's.
+ * The workers' pending second hops: per run parity and worker, an entry of a cache line of its own (each worker
+ * writes its own every run while the others wait on theirs; measured: docs/design/per-node-and-workers.md, "Fourth
+ * pass"): its list's address (+0), length (+4), then the run (+8) and batch serial (+12) it was published for. Two of
+ * each, alternating by run, so a worker can write the next run's while the others still read this one's.
  */
 let hopDirectory: usize = 0;
 const MAX_WORKERS: u32 = 64;
-const ENTRY_SHIFT: u32 = 4;
+const ENTRY_SHIFT: u32 = 6;
 
 /** Control-plane instance's plan and hand-over structures (index.ts init). */
 export function pipelineInit(): bool {
@@ -645,10 +646,13 @@ let hopsInto: usize = 0; // the hand-over list firstHops is writing
 // the other is reading. So with several workers a phase copies this worker's descriptors of the run into a buffer
 // only it touches (reads, which every core may make at once), processes them there, and copies the outputs back at
 // the end in one loop of stores, whose waits overlap as in any copy (measured: docs/design/per-node-and-workers.md,
-// "Staging"). One worker processes in place: its lines are its own.
+// "Staging"). One worker processes in place: its lines are its own. So does the first worker in its first hops: it runs
+// on the thread that called process(), the host's, which has just written the batch, so its packets' lines are in its
+// own core already (measured: docs/design/per-node-and-workers.md, "Fourth pass").
 let stage: usize = 0;      // RUN_MAX descriptors: this worker's copies of the phase's packets, in phaseList order
 let stageOrder: usize = 0; // RUN_MAX u32: 0, 1, 2, ...: the stage's own list (stage slot k holds phaseList[k])
 let staged: bool = false;  // this batch's phases are staged (more than one worker)
+let firstInPlace: bool = false; // this worker makes its first hops on the batch itself (the first worker, the host's thread)
 
 /** Copy the descriptors of phaseList[0, n) into the stage. */
 function stageIn(batch: usize, n: u32): void {
@@ -672,7 +676,8 @@ function stageOut(batch: usize, n: u32): void {
 function eachShardGroup(batch: usize, now: u32, second: bool): void {
   const total = load<u32>(phaseStart + (<usize>(shardCount - 1) << 2));
   let base = batch, list = phaseList;
-  if (staged) { stageIn(batch, total); base = stage; list = stageOrder; }
+  const st = staged && (second || !firstInPlace);
+  if (st) { stageIn(batch, total); base = stage; list = stageOrder; }
   let from: u32 = 0;
   for (let s: u32 = 0; s < shardCount; s++) {
     const to = load<u32>(phaseStart + (<usize>s << 2));
@@ -685,7 +690,7 @@ function eachShardGroup(batch: usize, now: u32, second: bool): void {
     }
     from = to;
   }
-  if (staged) stageOut(batch, total);
+  if (st) stageOut(batch, total);
 }
 
 /** First hops of phaseList[k, k + g), the group's cache misses put in flight together first (prefetch.ts). */
@@ -820,7 +825,7 @@ export const SHARE_BROKEN: u32 = 0x80000000;
 export function processShare(batch: usize, n: u32, now: u32, self: u32, workers: u32, barrier: usize): u32 {
   forwardedHere = 0;
   batchPackets = 0; batchBytes = 0;
-  staged = workers > 1;
+  staged = workers > 1; firstInPlace = self == 0;
   let broken = false;
   const chunks = (n + CHUNK - 1) / CHUNK;
   // The batch's serial (the host counts shared batches in the barrier block): what plans and lists are stamped with.

@@ -157,8 +157,8 @@ export interface PreparedScenario {
   /** Stop the dataplane's worker threads (if any). */
   close(): Promise<void>;
   /**
-   * The fastpath scenario's: process the measured sequence's first batch again and again, filled once, for `ms`
-   * milliseconds (no fills between: the core busy the whole time). A partner's load (side-by-side.ts).
+   * The fastpath scenario's: work as the rounds do for `ms` milliseconds, batch after batch of the measured sequence,
+   * each filled then processed, going on where the last call stopped. A partner's load (side-by-side.ts).
    */
   keepBusy?(ms: number): void;
 }
@@ -319,11 +319,16 @@ export async function prepareScenario(cfg: FastpathConfig = {}): Promise<Prepare
     }
     return ms;
   };
-  let busyFilled = false;
+  // The same work as the rounds, batch after batch (each filled, then processed), over the whole packet sequence: the
+  // same working set and the same filling between batches as a measured round, not the first batch over and over.
+  let busyAt = 0; // the next packet of the sequence to process
   const keepBusy = (ms: number): void => {
-    const n = Math.min(batchSize, packets);
-    if (!busyFilled) { fillBatch(batch, cluster, n, (k) => drawn[k], TCP.ACK); busyFilled = true; }
-    for (const end = performance.now() + ms; performance.now() < end;) dp.process(batch, n, 2000);
+    for (const end = performance.now() + ms; performance.now() < end;) {
+      const n = Math.min(batchSize, packets - busyAt);
+      fillBatch(batch, cluster, n, (k) => drawn[busyAt + k], TCP.ACK);
+      dp.process(batch, n, 2000);
+      busyAt = (busyAt + n) % packets;
+    }
   };
   return { rounds, warmMpps: flows / warmMs / 1e3, round: fastpathRound, finish, close, keepBusy };
 
