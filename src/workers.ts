@@ -9,7 +9,8 @@
 // batch's plan, writes its instance's globals (the maps' addresses, the knobs, the policy revision: whatever the
 // control plane changed) into the shared memory and wakes the workers, which copy them into their instances and
 // re-attach their own scratch buffers (workerAttach); then every instance plans its chunks of the batch and
-// processes its share. The workers spin a little between batches, then sleep on the command word (Atomics.wait).
+// processes its share. Between batches the workers keep looking for the next one a while (IDLE_SPIN_*), then sleep
+// on the command word (Atomics.wait).
 
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
@@ -38,13 +39,22 @@ const B_SERIAL = 3, B_PLAN_CLAIMS = 4, B_SPIN_BUDGET = 5, BARRIER_WORDS = 6;
  * so that a waiting worker gives its core to the one it waits for.
  */
 const SPIN_OWN_CORE = 1 << 22, SPIN_SHARED_CORE = 1 << 16;
+/**
+ * How long a worker keeps looking for the next batch after one before it sleeps (ms). Woken from its sleep, a worker
+ * started on a batch 150 us (median; 190 us p90) after the host asked, against a batch's 4 ms (65,536 packets on two
+ * workers): the host planned alone meanwhile, and the batch ended that much later on the other worker. A host filling
+ * the next batch takes about 3 ms for 65,536 packets (`bench --scaling`), so a worker with a core of its own looks for
+ * 5 ms, and its wake-up is a microsecond (measured: docs/design/per-node-and-workers.md, "Fourth pass"); with cores
+ * shared, it sleeps almost at once, leaving the core to the others.
+ */
+const IDLE_SPIN_OWN_CORE_MS = 5, IDLE_SPIN_SHARED_CORE_MS = 0.05;
 /** How long a batch may take before the workers are declared gone. */
 const TIMEOUT_MS = 120_000;
 
 // The worker thread: plain JavaScript (it runs from source under tsx and from dist alike).
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
-const { module, memory, control, globals, self, workers, region, regionBytes } = workerData;
+const { module, memory, control, globals, self, workers, region, regionBytes, idleSpinMs } = workerData;
 const core = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const state = [];
 for (let i = 0; core['state$' + i] instanceof WebAssembly.Global; i++) state.push(core['state$' + i]);
@@ -55,7 +65,10 @@ const i64 = new BigInt64Array(memory.buffer, globals, state.length);
 parentPort.postMessage({ ready: true, globals: state.length });
 let seen = 0;
 for (;;) {
-  for (let spin = 0; Atomics.load(w, ${SEQ}) === seen; spin++) if (spin > 20000) Atomics.wait(w, ${SEQ}, seen, 100);
+  const until = performance.now() + idleSpinMs; // then asleep until the next batch
+  for (let spin = 0; Atomics.load(w, ${SEQ}) === seen; spin++) {
+    if ((spin & 1023) === 1023 && performance.now() > until) Atomics.wait(w, ${SEQ}, seen, 100);
+  }
   seen = Atomics.load(w, ${SEQ});
   if (Atomics.load(w, ${STOP}) !== 0) break;
   for (let i = 0; i < state.length; i++) state[i].value = isBig[i] ? i64[i] : f64[i];
@@ -157,14 +170,16 @@ export async function startWorkers(core: CoreExports, module: WebAssembly.Module
   const control = alloc(CONTROL_WORDS * 4, 'the command block');
   const globals = alloc(globalsCount * 8, 'the globals');
   const barrier = (alloc(128, 'the barrier') + 63) & ~63; // a line of its own: every worker writes it every run
-  new Int32Array(core.memory.buffer, barrier, BARRIER_WORDS)[B_SPIN_BUDGET] = workers <= availableParallelism() ? SPIN_OWN_CORE : SPIN_SHARED_CORE;
+  const ownCores = workers <= availableParallelism();
+  new Int32Array(core.memory.buffer, barrier, BARRIER_WORDS)[B_SPIN_BUDGET] = ownCores ? SPIN_OWN_CORE : SPIN_SHARED_CORE;
+  const idleSpinMs = ownCores ? IDLE_SPIN_OWN_CORE_MS : IDLE_SPIN_SHARED_CORE_MS;
   const regions = Array.from({ length: workers - 1 }, () => alloc(REGION_BYTES, "a worker's buffers"));
   const threads: Worker[] = [];
   try {
     for (let k = 1; k < workers; k++) {
       const t = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { module, memory: core.memory, control, globals, self: k, workers, region: regions[k - 1], regionBytes: REGION_BYTES },
+        workerData: { module, memory: core.memory, control, globals, self: k, workers, region: regions[k - 1], regionBytes: REGION_BYTES, idleSpinMs },
       });
       threads.push(t);
       await new Promise<void>((resolve, reject) => {
