@@ -48,7 +48,8 @@ export interface EmulatorOptions {
    * Worker threads sharing the packet work (Node only; default 1): nodes are spread over them by shard of per-node
    * state (`limits.shards`, raised to a power of two of at least `workers`; a cluster of several nodes given as
    * `cluster` has 2), the maps are shared, and the records are byte-identical to one worker's for the same input.
-   * Not with the reference backend; snapshots are taken with one worker. Call close() when done.
+   * Not with the reference backend; snapshots are taken with one worker. Between batches a worker with a core of
+   * its own busy-waits up to 5 ms for the next one before it sleeps. Call close() when done.
    */
   workers?: number;
   /** Map capacities (defaults: DEFAULT_LIMITS, raised to fit `cluster` when one is given). */
