@@ -65,12 +65,12 @@ export function init(maxFlows: u32, maxServices: u32, maxFrontends: u32, maxBack
 export function process(batch: usize, n: u32, now: u32): u32 { return ready ? processBatch(batch, n, now) : 0; }
 
 /**
- * Worker `self` of `workers` processes its share of a batch (pipeline.ts processShare; `barrier`: the workers'
- * barrier block). Returns its forwarded count (the host sums the workers'), or 0x80000000 when another worker
- * never came to a barrier.
+ * Worker `self` of `workers` processes its share of a batch (pipeline.ts processShare; `block`: the workers'
+ * block). Returns its forwarded count (the host sums the workers'), or 0x80000000 when another worker never
+ * published what it waited for.
  */
-export function processShare(batch: usize, n: u32, now: u32, self: u32, workers: u32, barrier: usize): u32 {
-  return ready && self < workers ? shareOfBatch(batch, n, now, self, workers, barrier) : 0;
+export function processShare(batch: usize, n: u32, now: u32, self: u32, workers: u32, block: usize): u32 {
+  return ready && self < workers ? shareOfBatch(batch, n, now, self, workers, block) : 0;
 }
 
 /** Room for the plan of a batch of `n` (the first worker, before the others start): 0, or -1 without memory for it. */
@@ -95,7 +95,7 @@ export function workerAttach(region: usize, size: u32): i32 {
   return top - region <= <usize>size ? 0 : -1;
 }
 
-/** The workers' barrier block (64 bytes, zero; pipeline.ts draws it) and worker regions are reserved with scratchAlloc. */
+/** The workers' block (64 bytes, zero; pipeline.ts draws it) and worker regions are reserved with scratchAlloc. */
 export function shards(): u32 { return shardCount; }
 
 export function gc(now: u32): u32 {

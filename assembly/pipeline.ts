@@ -375,8 +375,9 @@ function secondHop(p: usize, node: u16, key: usize, home: u32, now: u32): bool {
 // tables (tables.ts). A batch is processed in runs of packets; in each run every packet's first hop (on the node it
 // enters) is made first, shard by shard and in input order within a shard, then every second hop (on the node it
 // crossed to), likewise. A shard's tables therefore see the same operations in the same order however the shards
-// are spread over workers (processShare: each worker makes the hops of the shards it owns, with one barrier between
-// the phases), which is what keeps results byte-identical for any number of workers.
+// are spread over workers (processShare: each worker makes the hops of the shards it owns, its second hops once every
+// worker has published the hand-over list of the part, below), which is what keeps results byte-identical for any
+// number of workers.
 //
 // Processing a run's second hops after its first hops differs from processing packet by packet only when a packet's
 // first hop meets the conntrack entry an earlier packet's second hop meets, on the same node: a packet of the same
@@ -397,11 +398,16 @@ function secondHop(p: usize, node: u16, key: usize, home: u32, now: u32): bool {
 // the workers claim one at a time, then every worker reads all of it.
 
 /**
- * At most this many packets a run: small enough that the endpoint table stays in the first-level cache (planning
- * costs a few ns a packet), large enough that the workers' one barrier a run costs little (measured: 4,096 packets
- * a run with a 128 KiB table planned at 37 ns a packet).
+ * At most this many packets a run. A run is processed in parts of PART packets: the first hops of both parts, then
+ * the second hops of both, so that a worker makes the second part's first hops while the others finish the first
+ * part's and publish its hand-over lists, and seldom waits for them (with runs of 512 and no parts, each worker spent
+ * about 7% of its time waiting; measured: docs/design/per-node-and-workers.md, "Fourth pass"). Longer runs would
+ * wait less still, but the planner's endpoint table (64 KiB here) leaves the fast caches: at 2,048 packets one
+ * worker slowed by 1-3%; at 4,096 packets with a 128 KiB table, planning took 37 ns a packet.
  */
-export const RUN_MAX: u32 = 512;
+export const RUN_MAX: u32 = 1024;
+/** The part of a run processed at once: each phase's buffers (the stage, the lists) and one hand-over list each. */
+export const PART: u32 = 512;
 /** Nodes with an address (nodeSet): with fewer than two, no packet has a second hop. */
 export let nodesKnown: u32 = 0;
 export function nodesKnownAdd(delta: i32): void { nodesKnown += <u32>delta; }
@@ -417,7 +423,7 @@ let planChunkStamp: usize = 0; // 8 bytes per chunk: the chunk (+0) and batch se
 let planShard: usize = 0;  // u8 per packet: the shard of the node it enters
 // The run rule's endpoint table: 2^ENDPOINT_BITS slots of u64 = address << 16 | port (48 bits), 4 role bits, 12
 // generation bits (a slot is live in the run whose generation it carries). 32 KiB: at most 5 entries a packet.
-const ENDPOINT_BITS: u32 = 12;
+const ENDPOINT_BITS: u32 = 13;
 let endpoints: usize = 0;
 let generation: u64 = 0;
 const ROLE_SOURCE: u64 = 1;     // an earlier packet came from here (or would, masqueraded with its port kept)
@@ -427,10 +433,11 @@ const ROLE_NAT_DEST: u64 = 8;   // (port 0) an earlier packet went to this addre
 let natDests: u32 = 0;          // ROLE_NAT_DEST entries in the run (0: skip that check)
 
 /**
- * The workers' pending second hops: per run parity and worker, an entry of a cache line of its own (each worker
- * writes its own every run while the others wait on theirs; measured: docs/design/per-node-and-workers.md, "Fourth
- * pass"): its list's address (+0), length (+4), then the run (+8) and batch serial (+12) it was published for. Two of
- * each, alternating by run, so a worker can write the next run's while the others still read this one's.
+ * The workers' pending second hops: per part (of a run, counted through the batch) mod 4 and worker, an entry of a
+ * cache line of its own (each worker writes its own every part while the others wait on theirs; measured:
+ * docs/design/per-node-and-workers.md, "Fourth pass"): its list's address (+0), length (+4), then the part (+8) and
+ * batch serial (+12) it was published for. Four of each, taken in turn: a worker writes part q + 4's list only after
+ * it has read every other worker's list of part q + 2, which each published after reading part q's and q + 1's.
  */
 let hopDirectory: usize = 0;
 const MAX_WORKERS: u32 = 64;
@@ -438,29 +445,29 @@ const ENTRY_SHIFT: u32 = 6;
 
 /** Control-plane instance's plan and hand-over structures (index.ts init). */
 export function pipelineInit(): bool {
-  hopDirectory = allocZeroed(<usize>MAX_WORKERS << (ENTRY_SHIFT + 1), 64);
+  hopDirectory = allocZeroed(<usize>MAX_WORKERS << (ENTRY_SHIFT + 2), 64);
   return hopDirectory != 0;
 }
 
-let hopsOut: usize = 0;   // 2 x RUN_MAX u32: this worker's pending second hops of the run (index | shard << 24), by run parity
-let marks: usize = 0;     // RUN_MAX u8: the run's packets whose second hop this worker makes
-let hopShard: usize = 0;  // RUN_MAX u8: and the shard of the node they cross to
-let phaseList: usize = 0; // RUN_MAX u32 (and a spare): those packets, by shard
+let hopsOut: usize = 0;   // 4 x PART u32: this worker's pending second hops of a part (index | shard << 24), by part mod 4
+let marks: usize = 0;     // PART u8: the part's packets whose second hop this worker makes
+let hopShard: usize = 0;  // PART u8: and the shard of the node they cross to
+let phaseList: usize = 0; // PART u32 (and a spare): those packets, by shard
 let phaseStart: usize = 0; // 65 u32: where each shard's start in phaseList
 
 /** This instance's buffers for runs and hops (index.ts workerAttach: each worker its own). */
 export function pipelineScratchInit(): void {
   endpoints = allocAligned(<usize>8 << ENDPOINT_BITS, 64); // each worker plans chunks of its own with its own table
   memory.fill(endpoints, 0, <usize>8 << ENDPOINT_BITS); generation = 0;
-  hopsOut = allocAligned(<usize>RUN_MAX << 3, 64);
-  marks = allocZeroed(<usize>RUN_MAX, 64);
-  hopShard = allocZeroed(<usize>RUN_MAX, 64); // a valid shard in every entry: gatherByShard reads unmarked ones too
-  phaseList = allocAligned(<usize>(RUN_MAX + 1) << 2, 64); // and a spare entry (gatherByShard)
+  hopsOut = allocAligned(<usize>PART << 4, 64);
+  marks = allocZeroed(<usize>PART, 64);
+  hopShard = allocZeroed(<usize>PART, 64); // a valid shard in every entry: gatherByShard reads unmarked ones too
+  phaseList = allocAligned(<usize>(PART + 1) << 2, 64); // and a spare entry (gatherByShard)
   phaseStart = allocAligned(65 << 2, 64);
   hopKeys = allocAligned(<usize>GROUP << 4, 64);
-  stage = allocAligned(<usize>RUN_MAX * P.PKT_STRIDE, 64);
-  stageOrder = allocAligned(<usize>RUN_MAX << 2, 64);
-  for (let k: u32 = 0; k < RUN_MAX; k++) store<u32>(stageOrder + (<usize>k << 2), k);
+  stage = allocAligned(<usize>PART * P.PKT_STRIDE, 64);
+  stageOrder = allocAligned(<usize>PART << 2, 64);
+  for (let k: u32 = 0; k < PART; k++) store<u32>(stageOrder + (<usize>k << 2), k);
   hopHomes = allocAligned(<usize>GROUP << 2, 64);
 }
 
@@ -618,7 +625,7 @@ function gatherByShard(a: u32, b: u32, self: u32, workers: u32, shardAt: usize, 
     const take = <u32>(owned >> s) & 1 & (onlyMarked ? <u32>load<u8>(marks + (i - a)) : 1);
     const c = phaseStart + (<usize>s << 2);
     const k = load<u32>(c);
-    store<u32>(phaseList + (<usize>select<u32>(k, RUN_MAX, take != 0) << 2), i);
+    store<u32>(phaseList + (<usize>select<u32>(k, PART, take != 0) << 2), i);
     store<u32>(c, k + take);
   }
   return at; // phaseStart[s] is now the end of shard s's packets, the start of shard s + 1's
@@ -630,11 +637,11 @@ let hopCount: u32 = 0;
 /** Phase 1: the first hops of run [a, b)'s packets on this worker's shards, GROUP at a time with their prefetches. */
 function firstHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: u32, run: u32, serial: u32): void {
   hopCount = 0;
-  hopsInto = hopsOut + (<usize>(run & 1) * RUN_MAX << 2);
+  hopsInto = hopsOut + (<usize>(run & 3) * PART << 2);
   if (gatherByShard(a, b, self, workers, planShard, 0, false) != 0) eachShardGroup(batch, now, false);
-  const entry = hopDirectory + (<usize>((run & 1) * MAX_WORKERS + self) << ENTRY_SHIFT);
+  const entry = hopDirectory + (<usize>((run & 3) * MAX_WORKERS + self) << ENTRY_SHIFT);
   store<u32>(entry, <u32>hopsInto); store<u32>(entry, hopCount, 4);
-  if (workers > 1) { atomic.store<u32>(entry, run, 8); atomic.store<u32>(entry, serial, 12); } // published: list first
+  if (workers > 1) { atomic.store<u32>(entry, run, 8); atomic.store<u32>(entry, serial, 12); wakeSleepers(entry + 8); } // published: list first
 }
 let hopsInto: usize = 0; // the hand-over list firstHops is writing
 
@@ -649,8 +656,8 @@ let hopsInto: usize = 0; // the hand-over list firstHops is writing
 // "Staging"). One worker processes in place: its lines are its own. So does the first worker in its first hops: it runs
 // on the thread that called process(), the host's, which has just written the batch, so its packets' lines are in its
 // own core already (measured: docs/design/per-node-and-workers.md, "Fourth pass").
-let stage: usize = 0;      // RUN_MAX descriptors: this worker's copies of the phase's packets, in phaseList order
-let stageOrder: usize = 0; // RUN_MAX u32: 0, 1, 2, ...: the stage's own list (stage slot k holds phaseList[k])
+let stage: usize = 0;      // PART descriptors: this worker's copies of the phase's packets, in phaseList order
+let stageOrder: usize = 0; // PART u32: 0, 1, 2, ...: the stage's own list (stage slot k holds phaseList[k])
 let staged: bool = false;  // this batch's phases are staged (more than one worker)
 let firstInPlace: bool = false; // this worker makes its first hops on the batch itself (the first worker, the host's thread)
 
@@ -722,7 +729,7 @@ let hopSink: u32 = 0;
 function secondHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: u32, run: u32, serial: u32): bool {
   let any = false;
   for (let w: u32 = 0; w < workers; w++) {
-    const entry = hopDirectory + (<usize>((run & 1) * MAX_WORKERS + w) << ENTRY_SHIFT);
+    const entry = hopDirectory + (<usize>((run & 3) * MAX_WORKERS + w) << ENTRY_SHIFT);
     if (w != self && !awaitPublished(entry + 8, run, serial)) return false;
     const list = <usize>load<u32>(entry); const n = load<u32>(entry, 4);
     for (let k: u32 = 0; k < n; k++) {
@@ -761,98 +768,94 @@ function secondHopGroup(base: usize, list: usize, i: u32, g: u32, now: u32): voi
   }
 }
 
-// The workers' barrier block (64 bytes, made by the host: src/workers.ts), u32 words:
-//   +0 arrivals   +4 generation   +8 sleepers   +12 batch serial (the host adds one per shared batch)
-//   +16 plan chunks claimed (the host zeroes it before each shared batch)
-//   +20 spin budget: how many times a worker looks before it sleeps (the host's: long when every worker has a
+// The workers' block (64 bytes, made by the host: src/workers.ts), u32 words:
+//   +0 sleepers: workers asleep waiting for a stamp (awaitPublished), which a publisher then wakes
+//   +4 batch serial (the host adds one per shared batch)   +8 plan chunks claimed (the host zeroes it before each)
+//   +12 spin budget: how many times a worker looks before it sleeps (the host's: long when every worker has a
 //       core of its own, as a sleeping worker takes tens of microseconds to wake; short when they share cores)
-const BARRIER_SERIAL: usize = 12;
-const PLAN_CLAIMS: usize = 16;
-const SPIN_BUDGET: usize = 20;
-let spinBudget: u32 = 0; // this batch's (barrierWait, awaitPublished)
+const SLEEPERS: usize = 0;
+const BATCH_SERIAL: usize = 4;
+const PLAN_CLAIMS: usize = 8;
+const SPIN_BUDGET: usize = 12;
+let shareBlock: usize = 0; // this batch's block
+let spinBudget: u32 = 0;   // this batch's (awaitPublished)
 
 /**
- * A barrier between the workers sharing a batch (the block at `b`: arrivals, generation, sleepers). Spins a
- * while, then waits. False when the others never came (a worker gone: the host reports it).
- */
-function barrierWait(b: usize, workers: u32): bool {
-  const gen = atomic.load<u32>(b, 4);
-  if (atomic.add<u32>(b, 1) + 1 == workers) {
-    atomic.store<u32>(b, 0);
-    atomic.add<u32>(b + 4, 1);
-    if (atomic.load<u32>(b, 8) != 0) atomic.notify(b + 4, workers); // only when someone sleeps (+8: sleepers)
-    return true;
-  }
-  for (let spin: u32 = 0; spin < spinBudget; spin++) if (atomic.load<u32>(b, 4) != gen) return true;
-  for (let waited: u32 = 0; waited < 30000; waited++) { // a millisecond at a time, half a minute in all
-    atomic.add<u32>(b + 8, 1);
-    atomic.wait<i32>(b + 4, <i32>gen, 1000000);
-    atomic.sub<u32>(b + 8, 1);
-    if (atomic.load<u32>(b, 4) != gen) return true;
-  }
-  return false;
-}
-
-/**
- * Wait until the words at `at` (a run or chunk, then the batch serial) say another worker published what they stamp (a chunk's
- * plan, a run's hand-over list): its own writes before the stamp are then visible here. The barrier already orders
- * them, but a sleeping wait (memory.atomic.wait32) was seen to let a worker read another's list of the run before it
- * was written (V8, baseline code, first batch); the stamp makes a result depend on the data, not on the wake-up.
- * False after half a minute (a worker gone).
+ * Wait until the words at `at` (a part or chunk, then the batch serial) say another worker published what they stamp
+ * (a chunk's plan, a part's hand-over list): its writes before the stamp are then visible here. Spins a while, then
+ * sleeps a millisecond at a time, on the word the publication will change (the part's, or the serial's when the
+ * entry still holds the same part of an earlier batch), counted in the block's sleepers so that the publisher wakes
+ * it. False after half a minute (a worker gone).
  */
 function awaitPublished(at: usize, run: u32, serial: u32): bool {
   for (let spin: u32 = 0; spin < spinBudget; spin++) {
     if (atomic.load<u32>(at, 4) == serial && atomic.load<u32>(at) == run) return true;
   }
   for (let waited: u32 = 0; waited < 30000; waited++) {
-    const seen = atomic.load<u32>(at, 4);
-    if (seen == serial && atomic.load<u32>(at) == run) return true;
-    atomic.wait<i32>(at + 4, <i32>seen, 1000000);
+    atomic.add<u32>(shareBlock + SLEEPERS, 1); // counted before the look: a publisher that does not see it has published
+    const seenRun = atomic.load<u32>(at); const seenSerial = atomic.load<u32>(at, 4);
+    const done = seenSerial == serial && seenRun == run;
+    if (!done) {
+      if (seenRun != run) atomic.wait<i32>(at, <i32>seenRun, 1000000);
+      else atomic.wait<i32>(at + 4, <i32>seenSerial, 1000000);
+    }
+    atomic.sub<u32>(shareBlock + SLEEPERS, 1);
+    if (done || (atomic.load<u32>(at, 4) == serial && atomic.load<u32>(at) == run)) return true;
   }
   return false;
 }
 
-/** Returned by processShare when another worker never reached a barrier. */
+/** After publishing the stamp at `at`: wake the workers asleep waiting for a stamp, if any (awaitPublished). */
+// @ts-ignore: decorator
+@inline function wakeSleepers(at: usize): void {
+  if (atomic.load<u32>(shareBlock + SLEEPERS) != 0) { atomic.notify(at, MAX_WORKERS); atomic.notify(at + 4, MAX_WORKERS); }
+}
+
+/** Returned by processShare when another worker never published what it waited for. */
 export const SHARE_BROKEN: u32 = 0x80000000;
 
 /**
  * Process this worker's share of `n` packets of the batch at `batch` (planned: planBatch) at virtual time `now` (ms):
- * the hops on the shards it owns (`self` of `workers`; one worker owns them all), run by run. `barrier`: the
- * workers' barrier block (0 with one worker). Returns the packets forwarded whose fate this worker decided last,
+ * the hops on the shards it owns (`self` of `workers`; one worker owns them all), run by run. `block`: the
+ * workers' block (0 with one worker). Returns the packets forwarded whose fate this worker decided last,
  * which the host sums over the workers (two's complement: a second hop dropping another worker's packet counts -1
  * here), or SHARE_BROKEN.
  */
-export function processShare(batch: usize, n: u32, now: u32, self: u32, workers: u32, barrier: usize): u32 {
+export function processShare(batch: usize, n: u32, now: u32, self: u32, workers: u32, block: usize): u32 {
   forwardedHere = 0;
   batchPackets = 0; batchBytes = 0;
   staged = workers > 1; firstInPlace = self == 0;
   let broken = false;
   const chunks = (n + CHUNK - 1) / CHUNK;
-  // The batch's serial (the host counts shared batches in the barrier block): what plans and lists are stamped with.
-  const serial = workers > 1 ? atomic.load<u32>(barrier, BARRIER_SERIAL) : 0;
-  spinBudget = workers > 1 ? load<u32>(barrier, SPIN_BUDGET) : 0;
+  // The batch's serial (the host counts shared batches in the block): what plans and lists are stamped with.
+  const serial = workers > 1 ? atomic.load<u32>(block, BATCH_SERIAL) : 0;
+  spinBudget = workers > 1 ? load<u32>(block, SPIN_BUDGET) : 0;
+  shareBlock = block;
   if (workers > 1) {
     // The plan: every worker claims chunks until none is left (the host zeroed the claim count), so a worker that
-    // wakes late plans fewer; a chunk's plan is the same whoever makes it. No barrier: a chunk's plan is read once
-    // its stamp says it was made for this batch (awaitPublished).
-    for (let c = atomic.add<u32>(barrier, 1, PLAN_CLAIMS); c < chunks; c = atomic.add<u32>(barrier, 1, PLAN_CLAIMS)) {
+    // wakes late plans fewer; a chunk's plan is the same whoever makes it, and is read once its stamp says it was
+    // made for this batch (awaitPublished).
+    for (let c = atomic.add<u32>(block, 1, PLAN_CLAIMS); c < chunks; c = atomic.add<u32>(block, 1, PLAN_CLAIMS)) {
       planChunk(batch, n, c);
       const stamp = planChunkStamp + (<usize>c << 3);
-      atomic.store<u32>(stamp, c); atomic.store<u32>(stamp, serial, 4);
+      atomic.store<u32>(stamp, c); atomic.store<u32>(stamp, serial, 4); wakeSleepers(stamp);
     }
   }
-  let a: u32 = 0; let r: u32 = 0;
+  let a: u32 = 0; let r: u32 = 0; // r counts the parts of runs
   for (let c: u32 = 0; c < chunks && !broken; c++) {
     if (workers > 1 && !awaitPublished(planChunkStamp + (<usize>c << 3), c, serial)) { broken = true; break; }
     const runs = load<u32>(planChunkRuns + (<usize>c << 2));
-    for (let k: u32 = 0; k < runs; k++, r++) {
+    for (let k: u32 = 0; k < runs; k++) {
       const b = load<u32>(planRuns + (<usize>(c * CHUNK + k) << 2));
-      firstHops(batch, a, b, now, self, workers, r, serial);
+      // A run's parts: their first hops, then their second hops (each waiting for the others' list of the part).
+      const m = min(b, a + PART);
+      firstHops(batch, a, m, now, self, workers, r, serial);
+      if (m < b) firstHops(batch, m, b, now, self, workers, r + 1, serial);
       if (nodesKnown > 1) {
-        // One barrier a run: the next run's first hops touch only this worker's shards and write the other list.
-        if (workers > 1 && !barrierWait(barrier, workers)) { broken = true; break; }
-        if (!secondHops(batch, a, b, now, self, workers, r, serial)) { broken = true; break; }
+        if (!secondHops(batch, a, m, now, self, workers, r, serial)) { broken = true; break; }
+        if (m < b && !secondHops(batch, m, b, now, self, workers, r + 1, serial)) { broken = true; break; }
       }
+      r += m < b ? 2 : 1;
       a = b;
     }
   }

@@ -53,7 +53,7 @@ export interface CoreExports {
   ctReplies(): number;
   ctFlowsMap(shard: number): number;
   shards(): number;
-  processShare(batch: number, n: number, now: number, self: number, workers: number, barrier: number): number;
+  processShare(batch: number, n: number, now: number, self: number, workers: number, block: number): number;
   planRoom(n: number): number;
   workerAttach(region: number, size: number): number;
   lruOldest(map: number): number;

@@ -1,9 +1,9 @@
 // Worker threads sharing a dataplane's batches (Node only: worker_threads). The dataplane's own instance of the
 // shared-memory core (build/shared.wasm) writes the maps, once, in the shared memory; each worker thread runs
 // another instance of the same core on that memory. A batch is shared by shards (assembly/pipeline.ts
-// processShare): every instance makes the hops of the nodes in the shards it owns, run by run, meeting the others
-// at a barrier between each run's first and second hops, so the packets crossing to another worker's node are
-// handed over through the batch itself. Results are byte-identical to one worker (test/workers.test.ts).
+// processShare): every instance makes the hops of the nodes in the shards it owns, run by run, each part of a run's
+// second hops once the others have published their hand-over lists of it, so the packets crossing to another
+// worker's node are handed over through the batch itself. Results are byte-identical to one worker (test/workers.test.ts).
 //
 // Each call of process() with a batch of SHARED_BATCH_MIN packets or more: this thread reserves room for the
 // batch's plan, writes its instance's globals (the maps' addresses, the knobs, the policy revision: whatever the
@@ -18,7 +18,7 @@ import type { BatchSharing, CoreExports } from './wasm.js';
 import { DataplaneError } from './dataplane.js';
 
 /** Command block (i32 words). */
-const SEQ = 0, DONE = 1, BATCH = 2, COUNT = 3, NOW = 4, BARRIER = 5, STOP = 6, RESULT = 8; // RESULT + worker
+const SEQ = 0, DONE = 1, BATCH = 2, COUNT = 3, NOW = 4, BLOCK = 5, STOP = 6, RESULT = 8; // RESULT + worker
 const CONTROL_WORDS = 8 + 64;
 /** Each worker's own scratch buffers and counters (assembly/index.ts workerAttach): about 80 KiB used. */
 const REGION_BYTES = 256 * 1024;
@@ -29,12 +29,12 @@ const SHARE_BROKEN = 0x80000000;
  * run` hands the core about 50 packets a virtual millisecond, `trace` the packets of one time).
  */
 export const SHARED_BATCH_MIN = 512;
-/** The barrier block's words the host writes (assembly/pipeline.ts draws the block, above barrierWait). */
-const B_SERIAL = 3, B_PLAN_CLAIMS = 4, B_SPIN_BUDGET = 5, BARRIER_WORDS = 6;
+/** The workers' block's words the host writes (assembly/pipeline.ts draws the block, above awaitPublished). */
+const B_SERIAL = 1, B_PLAN_CLAIMS = 2, B_SPIN_BUDGET = 3, BLOCK_WORDS = 4;
 /**
- * How many times a worker looks at a barrier or a stamp before it sleeps (B_SPIN_BUDGET): a sleeping worker
- * takes tens of microseconds to wake on this machine's virtual CPUs (measured: with the short budget, one barrier
- * in two ended asleep and the waits took up to a quarter of the batch; with the long one, one in two thousand),
+ * How many times a worker looks at a stamp before it sleeps (B_SPIN_BUDGET): a sleeping worker takes tens of
+ * microseconds to wake on this machine's virtual CPUs (measured, at the run barrier of an earlier build: with the
+ * short budget, one barrier in two ended asleep and the waits took up to a quarter of the batch; with the long one, one in two thousand),
  * so when every worker has a core of its own they look for a few milliseconds; when they share cores, briefly,
  * so that a waiting worker gives its core to the one it waits for.
  */
@@ -75,7 +75,7 @@ for (;;) {
   let r = ${SHARE_BROKEN};
   try {
     if (core.workerAttach(region, regionBytes) === 0) {
-      r = core.processShare(w[${BATCH}], w[${COUNT}], w[${NOW}], self, workers, w[${BARRIER}]);
+      r = core.processShare(w[${BATCH}], w[${COUNT}], w[${NOW}], self, workers, w[${BLOCK}]);
     }
   } catch { r = ${SHARE_BROKEN}; } // reported by the dataplane's thread, which is waiting for this one
   Atomics.store(w, ${RESULT} + self, r);
@@ -89,20 +89,20 @@ class WorkerPool implements BatchSharing {
   private readonly state: WebAssembly.Global[];
   private readonly f64: Float64Array;
   private readonly i64: BigInt64Array;
-  /** The barrier block (B_*). */
-  private readonly barrierWords: Int32Array;
+  /** The workers' block (B_*). */
+  private readonly blockWords: Int32Array;
 
   /** Batches shared with the other workers so far (smaller ones are processed here alone). */
   shared = 0;
 
   constructor(private readonly core: CoreExports, readonly workers: number, private readonly threads: Worker[],
-    controlAt: number, globalsAt: number, private readonly regions: number[], private readonly barrier: number,
+    controlAt: number, globalsAt: number, private readonly regions: number[], private readonly block: number,
     private readonly sharedFrom: number) {
     this.control = new Int32Array(core.memory.buffer, controlAt, CONTROL_WORDS);
     this.state = stateGlobals(core);
     this.f64 = new Float64Array(core.memory.buffer, globalsAt, this.state.length);
     this.i64 = new BigInt64Array(core.memory.buffer, globalsAt, this.state.length);
-    this.barrierWords = new Int32Array(core.memory.buffer, barrier, BARRIER_WORDS);
+    this.blockWords = new Int32Array(core.memory.buffer, block, BLOCK_WORDS);
   }
 
   process(batch: number, n: number, now: number): number {
@@ -112,13 +112,13 @@ class WorkerPool implements BatchSharing {
     // Room for the plan (runs, the shard of each packet), which the workers make together: its addresses are globals.
     if (this.core.planRoom(n) !== 0) throw new DataplaneError(`a batch of ${n} packets: no memory left for its plan`);
     this.state.forEach((g, i) => { if (typeof g.value === 'bigint') this.i64[i] = g.value; else this.f64[i] = g.value as number; });
-    w[BATCH] = batch; w[COUNT] = n; w[NOW] = now; w[BARRIER] = this.barrier;
+    w[BATCH] = batch; w[COUNT] = n; w[NOW] = now; w[BLOCK] = this.block;
     Atomics.store(w, DONE, 0);
-    Atomics.add(this.barrierWords, B_SERIAL, 1); // a new batch serial: the plans and hand-over lists of this batch carry it
-    Atomics.store(this.barrierWords, B_PLAN_CLAIMS, 0); // no chunk of its plan claimed yet
+    Atomics.add(this.blockWords, B_SERIAL, 1); // a new batch serial: the plans and hand-over lists of this batch carry it
+    Atomics.store(this.blockWords, B_PLAN_CLAIMS, 0); // no chunk of its plan claimed yet
     Atomics.add(w, SEQ, 1);
     Atomics.notify(w, SEQ);
-    let forwarded = this.core.processShare(batch, n, now, 0, this.workers, this.barrier) >>> 0;
+    let forwarded = this.core.processShare(batch, n, now, 0, this.workers, this.block) >>> 0;
     const others = this.workers - 1;
     const started = Date.now();
     for (let spin = 0; Atomics.load(w, DONE) < others; spin++) {
@@ -169,9 +169,9 @@ export async function startWorkers(core: CoreExports, module: WebAssembly.Module
   const globalsCount = stateGlobals(core).length;
   const control = alloc(CONTROL_WORDS * 4, 'the command block');
   const globals = alloc(globalsCount * 8, 'the globals');
-  const barrier = (alloc(128, 'the barrier') + 63) & ~63; // a line of its own: every worker writes it every run
+  const block = (alloc(128, "the workers' block") + 63) & ~63; // a line of its own
   const ownCores = workers <= availableParallelism();
-  new Int32Array(core.memory.buffer, barrier, BARRIER_WORDS)[B_SPIN_BUDGET] = ownCores ? SPIN_OWN_CORE : SPIN_SHARED_CORE;
+  new Int32Array(core.memory.buffer, block, BLOCK_WORDS)[B_SPIN_BUDGET] = ownCores ? SPIN_OWN_CORE : SPIN_SHARED_CORE;
   const idleSpinMs = ownCores ? IDLE_SPIN_OWN_CORE_MS : IDLE_SPIN_SHARED_CORE_MS;
   const regions = Array.from({ length: workers - 1 }, () => alloc(REGION_BYTES, "a worker's buffers"));
   const threads: Worker[] = [];
@@ -193,5 +193,5 @@ export async function startWorkers(core: CoreExports, module: WebAssembly.Module
     await Promise.all(threads.map((t) => t.terminate()));
     throw e;
   }
-  return new WorkerPool(core, workers, threads, control, globals, regions, barrier, sharedFrom);
+  return new WorkerPool(core, workers, threads, control, globals, regions, block, sharedFrom);
 }

@@ -5,7 +5,7 @@
 import { PacketBatch } from '../packet.js';
 
 /** At most this many packets a run (assembly/pipeline.ts RUN_MAX); runs also end at every CHUNK packets. */
-export const RUN_MAX = 512;
+export const RUN_MAX = 1024;
 export const CHUNK = 4096;
 
 /**
