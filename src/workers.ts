@@ -20,7 +20,10 @@ import { DataplaneError } from './dataplane.js';
 /** Command block (i32 words). */
 const SEQ = 0, DONE = 1, BATCH = 2, COUNT = 3, NOW = 4, BLOCK = 5, STOP = 6, RESULT = 8; // RESULT + worker
 const CONTROL_WORDS = 8 + 64;
-/** Each worker's own scratch buffers and counters (assembly/index.ts workerAttach): about 80 KiB used. */
+/**
+ * Each worker's own scratch buffers and counters (assembly/index.ts workerAttach): about 120 KiB used (the planner's
+ * endpoint table 64 KiB, the stage 32 KiB).
+ */
 const REGION_BYTES = 256 * 1024;
 const SHARE_BROKEN = 0x80000000;
 /**
