@@ -408,6 +408,8 @@ function secondHop(p: usize, node: u16, key: usize, home: u32, now: u32): bool {
 export const RUN_MAX: u32 = 1024;
 /** The part of a run processed at once: each phase's buffers (the stage, the lists) and one hand-over list each. */
 export const PART: u32 = 512;
+/** Hand-over lists per worker, taken in turn by part: two runs' worth (see hopDirectory). */
+const HOP_LISTS: u32 = 2 * (RUN_MAX / PART);
 /** Nodes with an address (nodeSet): with fewer than two, no packet has a second hop. */
 export let nodesKnown: u32 = 0;
 export function nodesKnownAdd(delta: i32): void { nodesKnown += <u32>delta; }
@@ -422,7 +424,7 @@ let planChunkRuns: usize = 0; // u32 per chunk: its runs
 let planChunkStamp: usize = 0; // 8 bytes per chunk: the chunk (+0) and batch serial (+4) it was planned for (workers > 1)
 let planShard: usize = 0;  // u8 per packet: the shard of the node it enters
 // The run rule's endpoint table: 2^ENDPOINT_BITS slots of u64 = address << 16 | port (48 bits), 4 role bits, 12
-// generation bits (a slot is live in the run whose generation it carries). 32 KiB: at most 5 entries a packet.
+// generation bits (a slot is live in the run whose generation it carries). 64 KiB: at most 5 entries a packet.
 const ENDPOINT_BITS: u32 = 13;
 let endpoints: usize = 0;
 let generation: u64 = 0;
@@ -433,11 +435,12 @@ const ROLE_NAT_DEST: u64 = 8;   // (port 0) an earlier packet went to this addre
 let natDests: u32 = 0;          // ROLE_NAT_DEST entries in the run (0: skip that check)
 
 /**
- * The workers' pending second hops: per part (of a run, counted through the batch) mod 4 and worker, an entry of a
- * cache line of its own (each worker writes its own every part while the others wait on theirs; measured:
- * docs/design/per-node-and-workers.md, "Fourth pass"): its list's address (+0), length (+4), then the part (+8) and
- * batch serial (+12) it was published for. Four of each, taken in turn: a worker writes part q + 4's list only after
- * it has read every other worker's list of part q + 2, which each published after reading part q's and q + 1's.
+ * The workers' pending second hops: per part (of a run, counted through the batch) mod HOP_LISTS and worker, an
+ * entry of a cache line of its own (each worker writes its own every part while the others wait on theirs;
+ * measured: docs/design/per-node-and-workers.md, "Fourth pass"): its list's address (+0), length (+4), then the
+ * part (+8) and batch serial (+12) it was published for (publish). Two runs' worth, taken in turn: a worker writes
+ * the next run's lists only after it has read every other worker's lists of this run, which each published after
+ * reading the lists of the run before.
  */
 let hopDirectory: usize = 0;
 const MAX_WORKERS: u32 = 64;
@@ -445,11 +448,11 @@ const ENTRY_SHIFT: u32 = 6;
 
 /** Control-plane instance's plan and hand-over structures (index.ts init). */
 export function pipelineInit(): bool {
-  hopDirectory = allocZeroed(<usize>MAX_WORKERS << (ENTRY_SHIFT + 2), 64);
+  hopDirectory = allocZeroed(<usize>(HOP_LISTS * MAX_WORKERS) << ENTRY_SHIFT, 64);
   return hopDirectory != 0;
 }
 
-let hopsOut: usize = 0;   // 4 x PART u32: this worker's pending second hops of a part (index | shard << 24), by part mod 4
+let hopsOut: usize = 0;   // HOP_LISTS x PART u32: this worker's pending second hops of a part (index | shard << 24)
 let marks: usize = 0;     // PART u8: the part's packets whose second hop this worker makes
 let hopShard: usize = 0;  // PART u8: and the shard of the node they cross to
 let phaseList: usize = 0; // PART u32 (and a spare): those packets, by shard
@@ -459,7 +462,7 @@ let phaseStart: usize = 0; // 65 u32: where each shard's start in phaseList
 export function pipelineScratchInit(): void {
   endpoints = allocAligned(<usize>8 << ENDPOINT_BITS, 64); // each worker plans chunks of its own with its own table
   memory.fill(endpoints, 0, <usize>8 << ENDPOINT_BITS); generation = 0;
-  hopsOut = allocAligned(<usize>PART << 4, 64);
+  hopsOut = allocAligned(<usize>(HOP_LISTS * PART) << 2, 64);
   marks = allocZeroed(<usize>PART, 64);
   hopShard = allocZeroed(<usize>PART, 64); // a valid shard in every entry: gatherByShard reads unmarked ones too
   phaseList = allocAligned(<usize>(PART + 1) << 2, 64); // and a spare entry (gatherByShard)
@@ -634,14 +637,20 @@ function gatherByShard(a: u32, b: u32, self: u32, workers: u32, shardAt: usize, 
 let forwardedHere: i32 = 0;
 let hopCount: u32 = 0;
 
-/** Phase 1: the first hops of run [a, b)'s packets on this worker's shards, GROUP at a time with their prefetches. */
-function firstHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: u32, run: u32, serial: u32): void {
+/** Worker `w`'s hand-over entry for part `part` (hopDirectory). */
+// @ts-ignore: decorator
+@inline function hopEntry(part: u32, w: u32): usize {
+  return hopDirectory + (<usize>((part % HOP_LISTS) * MAX_WORKERS + w) << ENTRY_SHIFT);
+}
+
+/** Phase 1: the first hops of part [a, b)'s packets on this worker's shards, GROUP at a time with their prefetches. */
+function firstHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: u32, part: u32, serial: u32): void {
   hopCount = 0;
-  hopsInto = hopsOut + (<usize>(run & 3) * PART << 2);
+  hopsInto = hopsOut + (<usize>((part % HOP_LISTS) * PART) << 2);
   if (gatherByShard(a, b, self, workers, planShard, 0, false) != 0) eachShardGroup(batch, now, false);
-  const entry = hopDirectory + (<usize>((run & 3) * MAX_WORKERS + self) << ENTRY_SHIFT);
+  const entry = hopEntry(part, self);
   store<u32>(entry, <u32>hopsInto); store<u32>(entry, hopCount, 4);
-  if (workers > 1) { atomic.store<u32>(entry, run, 8); atomic.store<u32>(entry, serial, 12); wakeSleepers(entry + 8); } // published: list first
+  if (workers > 1) publish(entry + 8, part, serial); // the list first, then its stamp
 }
 let hopsInto: usize = 0; // the hand-over list firstHops is writing
 
@@ -723,14 +732,14 @@ let hopHomes: usize = 0; // and their home slots
 let hopSink: u32 = 0;
 
 /**
- * Phase 2: the second hops of run [a, b) to this worker's shards, from every worker's list: marked, then taken in
+ * Phase 2: the second hops of part [a, b) to this worker's shards, from every worker's list: marked, then taken in
  * input order, by shard, GROUP at a time (keys hashed and slots touched first).
  */
-function secondHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: u32, run: u32, serial: u32): bool {
+function secondHops(batch: usize, a: u32, b: u32, now: u32, self: u32, workers: u32, part: u32, serial: u32): bool {
   let any = false;
   for (let w: u32 = 0; w < workers; w++) {
-    const entry = hopDirectory + (<usize>((run & 3) * MAX_WORKERS + w) << ENTRY_SHIFT);
-    if (w != self && !awaitPublished(entry + 8, run, serial)) return false;
+    const entry = hopEntry(part, w);
+    if (w != self && !awaitPublished(entry + 8, part, serial)) return false;
     const list = <usize>load<u32>(entry); const n = load<u32>(entry, 4);
     for (let k: u32 = 0; k < n; k++) {
       const e = load<u32>(list + (<usize>k << 2));
@@ -787,27 +796,31 @@ let spinBudget: u32 = 0;   // this batch's (awaitPublished)
  * entry still holds the same part of an earlier batch), counted in the block's sleepers so that the publisher wakes
  * it. False after half a minute (a worker gone).
  */
-function awaitPublished(at: usize, run: u32, serial: u32): bool {
-  for (let spin: u32 = 0; spin < spinBudget; spin++) {
-    if (atomic.load<u32>(at, 4) == serial && atomic.load<u32>(at) == run) return true;
-  }
+function awaitPublished(at: usize, id: u32, serial: u32): bool {
+  for (let spin: u32 = 0; spin < spinBudget; spin++) if (isPublished(at, id, serial)) return true;
   for (let waited: u32 = 0; waited < 30000; waited++) {
     atomic.add<u32>(shareBlock + SLEEPERS, 1); // counted before the look: a publisher that does not see it has published
-    const seenRun = atomic.load<u32>(at); const seenSerial = atomic.load<u32>(at, 4);
-    const done = seenSerial == serial && seenRun == run;
+    const seenId = atomic.load<u32>(at); const seenSerial = atomic.load<u32>(at, 4);
+    const done = seenSerial == serial && seenId == id;
     if (!done) {
-      if (seenRun != run) atomic.wait<i32>(at, <i32>seenRun, 1000000);
+      if (seenId != id) atomic.wait<i32>(at, <i32>seenId, 1000000);
       else atomic.wait<i32>(at + 4, <i32>seenSerial, 1000000);
     }
     atomic.sub<u32>(shareBlock + SLEEPERS, 1);
-    if (done || (atomic.load<u32>(at, 4) == serial && atomic.load<u32>(at) == run)) return true;
+    if (done || isPublished(at, id, serial)) return true;
   }
   return false;
 }
 
-/** After publishing the stamp at `at`: wake the workers asleep waiting for a stamp, if any (awaitPublished). */
+/** Whether the stamp at `at` says `id` (a chunk, a part) of batch `serial` is published. */
 // @ts-ignore: decorator
-@inline function wakeSleepers(at: usize): void {
+@inline function isPublished(at: usize, id: u32, serial: u32): bool {
+  return atomic.load<u32>(at, 4) == serial && atomic.load<u32>(at) == id;
+}
+
+/** Stamp `id` of batch `serial` at `at`, after what it publishes, and wake the workers asleep waiting for a stamp. */
+function publish(at: usize, id: u32, serial: u32): void {
+  atomic.store<u32>(at, id); atomic.store<u32>(at, serial, 4);
   if (atomic.load<u32>(shareBlock + SLEEPERS) != 0) { atomic.notify(at, MAX_WORKERS); atomic.notify(at + 4, MAX_WORKERS); }
 }
 
@@ -837,25 +850,26 @@ export function processShare(batch: usize, n: u32, now: u32, self: u32, workers:
     // made for this batch (awaitPublished).
     for (let c = atomic.add<u32>(block, 1, PLAN_CLAIMS); c < chunks; c = atomic.add<u32>(block, 1, PLAN_CLAIMS)) {
       planChunk(batch, n, c);
-      const stamp = planChunkStamp + (<usize>c << 3);
-      atomic.store<u32>(stamp, c); atomic.store<u32>(stamp, serial, 4); wakeSleepers(stamp);
+      publish(planChunkStamp + (<usize>c << 3), c, serial);
     }
   }
-  let a: u32 = 0; let r: u32 = 0; // r counts the parts of runs
+  let a: u32 = 0; let part: u32 = 0; // parts of runs, counted through the batch
   for (let c: u32 = 0; c < chunks && !broken; c++) {
     if (workers > 1 && !awaitPublished(planChunkStamp + (<usize>c << 3), c, serial)) { broken = true; break; }
     const runs = load<u32>(planChunkRuns + (<usize>c << 2));
     for (let k: u32 = 0; k < runs; k++) {
       const b = load<u32>(planRuns + (<usize>(c * CHUNK + k) << 2));
       // A run's parts: their first hops, then their second hops (each waiting for the others' list of the part).
-      const m = min(b, a + PART);
-      firstHops(batch, a, m, now, self, workers, r, serial);
-      if (m < b) firstHops(batch, m, b, now, self, workers, r + 1, serial);
+      let q = part;
+      for (let p = a; p < b; p += PART, q++) firstHops(batch, p, min(b, p + PART), now, self, workers, q, serial);
       if (nodesKnown > 1) {
-        if (!secondHops(batch, a, m, now, self, workers, r, serial)) { broken = true; break; }
-        if (m < b && !secondHops(batch, m, b, now, self, workers, r + 1, serial)) { broken = true; break; }
+        q = part;
+        for (let p = a; p < b && !broken; p += PART, q++) {
+          if (!secondHops(batch, p, min(b, p + PART), now, self, workers, q, serial)) broken = true;
+        }
+        if (broken) break;
       }
-      r += m < b ? 2 : 1;
+      part = q;
       a = b;
     }
   }

@@ -37,9 +37,9 @@ const B_SERIAL = 1, B_PLAN_CLAIMS = 2, B_SPIN_BUDGET = 3, BLOCK_WORDS = 4;
 /**
  * How many times a worker looks at a stamp before it sleeps (B_SPIN_BUDGET): a sleeping worker takes tens of
  * microseconds to wake on this machine's virtual CPUs (measured, at the run barrier of an earlier build: with the
- * short budget, one barrier in two ended asleep and the waits took up to a quarter of the batch; with the long one, one in two thousand),
- * so when every worker has a core of its own they look for a few milliseconds; when they share cores, briefly,
- * so that a waiting worker gives its core to the one it waits for.
+ * short budget, one wait in two ended asleep and the waits took up to a quarter of the batch; with the long one,
+ * one in two thousand), so when every worker has a core of its own they look for a few milliseconds; when they
+ * share cores, briefly, so that a waiting worker gives its core to the one it waits for.
  */
 const SPIN_OWN_CORE = 1 << 22, SPIN_SHARED_CORE = 1 << 16;
 /**
